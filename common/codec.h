@@ -1,0 +1,208 @@
+/*
+ * codec.h: bounds-checked encoder and decoder of the frames specified in
+ * protocol.h. Used by the agent (encode), gcmond (decode agent frames,
+ * encode and decode CONTROL) and gcmonctl/pygcprofiler (CONTROL).
+ * No I/O; the only allocation is the proto_reader's buffer.
+ *
+ * Errors are negative errno values, each with one meaning here:
+ *   -EAGAIN           need more bytes (not an error for a stream)
+ *   -EMSGSIZE         frame length below the header or above the maximum
+ *   -EPROTONOSUPPORT  another protocol version
+ *   -ENOMSG           unknown frame type
+ *   -EBADMSG          payload shorter than its fields say
+ *   -EPROTO           payload malformed: bytes after the last field, a
+ *                     count of generations of 0 or above PROTO_MAX_GEN, a
+ *                     frame of the wrong type for the decoder called
+ *   -E2BIG            a count or a string above its cap
+ *   -EILSEQ           a string that is not UTF-8 or holds a NUL
+ *   -ENOBUFS          (encoder) the output buffer is too small
+ *   -EINVAL           (encoder) an argument outside what the format holds
+ *   -ENOMEM           (reader) out of memory
+ * proto_strerror() names each one.
+ */
+#ifndef GCMON_CODEC_H
+#define GCMON_CODEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "protocol.h"
+
+/* A string borrowed from a frame buffer: not NUL-terminated. */
+struct proto_str {
+	const char *ptr;
+	uint32_t len;
+};
+
+struct frame_hdr {
+	uint32_t len;		/* whole frame, header included */
+	uint16_t type;
+	uint8_t version;
+	uint8_t flags;
+};
+
+/* A complete frame; payload is borrowed from wherever the bytes are. */
+struct proto_frame {
+	struct frame_hdr hdr;
+	const uint8_t *payload;
+	size_t payload_len;
+};
+
+struct proto_gen_counters {
+	uint64_t count;
+	uint64_t pause_ns;
+	uint64_t max_pause_ns;
+	uint64_t collected;
+	uint64_t uncollectable;
+};
+
+struct proto_counters {
+	uint64_t dropped;
+	uint8_t ngen;
+	struct proto_gen_counters gen[PROTO_MAX_GEN];
+};
+
+struct proto_baseline {
+	uint64_t collections;
+	uint64_t collected;
+	uint64_t uncollectable;
+	uint32_t threshold;
+};
+
+struct proto_hello {
+	uint32_t pid;
+	uint32_t ppid;
+	uint64_t start_mono_ns;
+	uint64_t clock_real_ns;
+	uint64_t clock_mono_ns;
+	uint32_t py_hexversion;
+	uint8_t origin;		/* enum proto_origin */
+	uint8_t gc_model;	/* enum proto_gc_model */
+	uint16_t flags;		/* PROTO_HELLO_* */
+	uint32_t reconnects;
+	uint8_t ngen;
+	struct proto_baseline base[PROTO_MAX_GEN];
+	struct proto_str run_id;
+	struct proto_str py_version;
+	struct proto_str executable;
+	uint32_t argc;
+	struct proto_str argv[PROTO_MAX_ARGC];
+};
+
+struct proto_event {
+	uint64_t start_ns;
+	uint64_t pause_ns;
+	uint64_t collector_ns;
+	uint64_t collected;
+	uint32_t uncollectable;
+	uint16_t generation;
+	uint16_t flags;		/* PROTO_EVENT_* */
+};
+
+/* Decoded EVENTS: the records stay in the frame; read them with
+ * proto_events_get(). */
+struct proto_events {
+	struct proto_counters counters;
+	uint32_t nrec;
+	const uint8_t *records;	/* nrec * PROTO_EVENT_SIZE bytes, borrowed */
+};
+
+struct proto_sample {
+	uint64_t mono_ns;
+	uint64_t rss_bytes;
+	uint64_t cpu_user_ns;
+	uint64_t cpu_sys_ns;
+};
+
+struct proto_type_count {
+	uint64_t count;
+	struct proto_str name;
+};
+
+/* Decoded OBJECTS or GARBAGE: entries stay in the frame (already
+ * validated); walk them with proto_types_next(). */
+struct proto_types {
+	uint64_t total;
+	uint32_t n;
+	const uint8_t *entries;
+	size_t entries_len;
+};
+
+struct proto_bye {
+	uint64_t mono_ns;
+	struct proto_counters counters;
+};
+
+const char *proto_strerror(int err);
+const char *proto_frame_type_name(unsigned type);
+
+/* 0: *h valid and its length within [PROTO_HDR_SIZE, max_frame]; or one
+ * of -EAGAIN, -EMSGSIZE, -EPROTONOSUPPORT, -ENOMSG. max_frame of 0 means
+ * PROTO_MAX_FRAME. */
+int proto_decode_header(const uint8_t *buf, size_t avail, size_t max_frame,
+    struct frame_hdr *h);
+
+/* Payload decoders: f is a frame of the matching type. Pointers in the
+ * result borrow from f->payload. 0 or a negative errno as above. */
+int proto_decode_hello(const struct proto_frame *f, struct proto_hello *out);
+int proto_decode_events(const struct proto_frame *f, struct proto_events *out);
+int proto_decode_sample(const struct proto_frame *f, struct proto_sample *out);
+int proto_decode_types(const struct proto_frame *f, struct proto_types *out);
+int proto_decode_bye(const struct proto_frame *f, struct proto_bye *out);
+/* CONTROL: *json and *len borrow the payload (not NUL-terminated). */
+int proto_decode_control(const struct proto_frame *f, const char **json,
+    size_t *len);
+
+/* Record i (< ev->nrec) of a decoded EVENTS frame. */
+void proto_events_get(const struct proto_events *ev, uint32_t i,
+    struct proto_event *out);
+/* Next entry of a decoded OBJECTS/GARBAGE frame; *off starts at 0.
+ * 1: *out set; 0: no more. */
+int proto_types_next(const struct proto_types *t, size_t *off,
+    struct proto_type_count *out);
+
+/* Encoders write one whole frame into buf and return its length, or
+ * -ENOBUFS (nothing usable written) or -EINVAL. */
+ssize_t proto_encode_hello(uint8_t *buf, size_t cap,
+    const struct proto_hello *h);
+ssize_t proto_encode_events(uint8_t *buf, size_t cap,
+    const struct proto_counters *c, const struct proto_event *rec,
+    uint32_t nrec);
+ssize_t proto_encode_sample(uint8_t *buf, size_t cap,
+    const struct proto_sample *s);
+ssize_t proto_encode_types(uint8_t *buf, size_t cap, enum proto_frame_type type,
+    uint64_t total, const struct proto_type_count *entries, uint32_t n);
+ssize_t proto_encode_bye(uint8_t *buf, size_t cap, const struct proto_bye *b);
+ssize_t proto_encode_control(uint8_t *buf, size_t cap, const char *json,
+    size_t len);
+
+/* Bytes an EVENTS frame of nrec records and ngen generations takes. */
+size_t proto_events_size(unsigned ngen, uint32_t nrec);
+
+/*
+ * Incremental stream decoding: feed whatever arrived, take whole frames.
+ * A frame split at any byte boundary decodes the same. The buffer never
+ * holds more than one maximal frame plus one feed; a header announcing a
+ * frame above max_frame is reported before anything is buffered for it.
+ */
+struct proto_reader {
+	uint8_t *buf;
+	size_t len;		/* bytes held */
+	size_t off;		/* start of the next frame within buf */
+	size_t cap;
+	size_t max_frame;
+	int err;		/* sticky: once a stream is bad, it stays bad */
+};
+
+void proto_reader_init(struct proto_reader *r, size_t max_frame);
+void proto_reader_fini(struct proto_reader *r);
+/* Appends n bytes: 0, -ENOMEM, or the sticky error of an earlier frame. */
+int proto_reader_feed(struct proto_reader *r, const void *data, size_t n);
+/* 1: *f is the next frame, valid until the next feed; 0: need more;
+ * <0: the stream is bad (the same error again on every later call). */
+int proto_reader_next(struct proto_reader *r, struct proto_frame *f);
+/* Bytes buffered and not yet returned as frames. */
+size_t proto_reader_pending(const struct proto_reader *r);
+
+#endif /* GCMON_CODEC_H */
