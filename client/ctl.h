@@ -1,0 +1,39 @@
+/*
+ * ctl.h: a control connection to gcmond (doc/control.md): connect, send a
+ * JSON request in a CONTROL frame, read JSON answers. Used by gcmonctl and
+ * pygcprofiler. Never prints; returns 0 or a negative errno.
+ */
+#ifndef GCMON_CTL_H
+#define GCMON_CTL_H
+
+#include <stddef.h>
+#include <jansson.h>
+
+/* Exit statuses shared by gcmonctl and pygcprofiler's own errors. */
+#define CTL_EXIT_OK		0
+#define CTL_EXIT_FAILURE	1	/* the daemon answered with an error */
+#define CTL_EXIT_USAGE		2	/* bad flags or arguments */
+#define CTL_EXIT_NO_DAEMON	3	/* nothing listening at the socket */
+
+/* The default socket: $GCMON_SOCKET, else $XDG_RUNTIME_DIR/gcmon.sock,
+ * else /run/gcmon.sock for root, else /tmp/gcmon-<uid>/gcmon.sock.
+ * Returns buf, or NULL if it does not fit. */
+const char *ctl_default_socket(char *buf, size_t len);
+
+/* Connects to path. -ENOENT or -ECONNREFUSED: no daemon there;
+ * -ENAMETOOLONG: path too long for a Unix socket. */
+int ctl_connect(const char *path, int *fd_out);
+
+/* Sends req (borrowed) and reads one answer object (new reference in
+ * *answer) within timeout_ms (< 0: no limit). -ETIMEDOUT, -EPIPE/-ECONNRESET
+ * (daemon went away), -EPROTO (not a CONTROL frame or not a JSON object). */
+int ctl_request(int fd, json_t *req, json_t **answer, int timeout_ms);
+
+/* Reads the next streamed object (watch). 0 and *obj set; -ECONNRESET at
+ * the end of the stream; -ETIMEDOUT after timeout_ms (< 0: no limit);
+ * -EINTR if a signal arrived while waiting (so callers can check flags). */
+int ctl_read(int fd, json_t **obj, int timeout_ms);
+
+void ctl_close(int fd);
+
+#endif /* GCMON_CTL_H */

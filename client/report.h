@@ -1,0 +1,41 @@
+/*
+ * report.h: renders control answers (doc/control.md objects) as the text
+ * users read: the GMEM event and alert lines, the summary, the per-process
+ * table and the recommendations. The one implementation of the report,
+ * shared by gcmonctl and pygcprofiler. Writes to the FILE given; no other
+ * I/O; never changes its input.
+ */
+#ifndef GCMON_REPORT_H
+#define GCMON_REPORT_H
+
+#include <stdio.h>
+#include <jansson.h>
+
+struct report_opts {
+	double alert_threshold_ms;
+	const double *duration_buckets_ms;	/* ascending edges, or NULL */
+	size_t nbuckets;
+	int color;				/* ANSI colours */
+};
+
+/* "GMEM GC STOP  | Gen: 2 | Duration: 52.3ms | Collected: 15234 |
+ * Uncollectable: 0", with "PID 123 | " after GMEM when with_pid. */
+void report_event_line(FILE *out, const json_t *event, int with_pid);
+/* "GMEM ALERT | Gen 2 pause 52.3ms exceeded 50.0ms threshold" (+ pid). */
+void report_alert_line(FILE *out, const json_t *alert, int with_pid);
+
+/* "=== GC MONITORING SUMMARY ===" block for a SUMMARY object; processes
+ * (array of PROCESS, may be NULL) adds one line per process when there
+ * are several. durations (array of {"le_ms": x|null, "count": n}, may be
+ * NULL) adds the --duration-buckets histogram. */
+void report_summary(FILE *out, const json_t *summary, const json_t *processes,
+    const json_t *durations, const struct report_opts *o);
+
+/* "=== GC THRESHOLD RECOMMENDATIONS ===" block for an array of REC. */
+void report_recommendations(FILE *out, const json_t *recs);
+
+/* gcmonctl tables. */
+void report_processes_table(FILE *out, const json_t *processes);
+void report_runs_table(FILE *out, const json_t *runs);
+
+#endif /* GCMON_REPORT_H */
