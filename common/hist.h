@@ -3,7 +3,7 @@
  * below 1024 ns, 64 linear buckets of 16 ns; from 2^10 ns (1.02 us) to
  * 2^40 ns (18.3 minutes), 64 buckets per power of two, so any percentile
  * is reported within 1% of the recorded value (the bucket midpoint is at
- * most 1/128 of its value away). Larger values land in the last bucket
+ * most 1/128 of its value away; below 1024 ns, within 8 ns). Larger values land in the last bucket
  * and are still exact in max and sum. Fixed size, no allocation, no I/O;
  * mergeable (process -> run -> host) and serializable (sparse, for the
  * wire or a file).
@@ -49,7 +49,13 @@ void hist_bucket_range(unsigned i, uint64_t *lo, uint64_t *hi);
 /* Sparse little-endian serialization. hist_serialize returns the bytes
  * written, or 0 if cap is too small (HIST_SERIAL_MAX always suffices).
  * hist_deserialize returns 0 or -EBADMSG/-EPROTO for a bad buffer and
- * never reads outside [buf, buf + len). */
+ * never reads outside [buf, buf + len); on error *h is unchanged.
+ * Layout: u32 magic 0x67636801 ("gch", format 1), u64 count, u64 sum_ns,
+ * u64 min_ns, u64 max_ns, then one (u16 bucket index, u64 count) pair per
+ * nonempty bucket in increasing index order, to the end of the buffer.
+ * -EBADMSG: shorter than 36 bytes or a partial pair; -EPROTO: another
+ * magic, an index out of range or not increasing, a zero count, counts
+ * not adding up to count, min/max not in the first/last bucket. */
 #define HIST_SERIAL_MAX		(4 + 32 + HIST_NBUCKETS * 10)
 size_t hist_serialize(const struct hist *h, uint8_t *buf, size_t cap);
 int hist_deserialize(struct hist *h, const uint8_t *buf, size_t len);

@@ -1,0 +1,291 @@
+/*
+ * hist.c: the log-linear pause histogram declared in hist.h; gcmond
+ * records, merges and serializes it, the clients read percentiles from
+ * it. Fixed size: it must never allocate, do I/O, or read outside the
+ * buffer it is given to deserialize.
+ *
+ * Why 1%: a value v >= 1024 in octave [2^e, 2^(e+1)) lands in a bucket of
+ * width w = 2^(e-6) starting at lo >= 2^e, and the bucket is reported by
+ * lo + w/2, so the error is at most w/2 <= v/128 (0.79%). Below 1024 ns
+ * the buckets are 16 ns wide, so the error is at most 8 ns there.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "hist.h"
+
+#define HIST_SERIAL_MAGIC	0x67636801u	/* "gch" + format version 1 */
+#define HIST_SERIAL_HDR		36u		/* magic + 4 x u64 */
+#define HIST_SERIAL_PAIR	10u		/* u16 index + u64 count */
+#define HIST_LINEAR_SHIFT	4		/* 16 ns below 1024 */
+
+void
+hist_init(struct hist *h)
+{
+	memset(h, 0, sizeof(*h));
+	h->min_ns = UINT64_MAX;
+}
+
+static unsigned
+hist_log2(uint64_t v)
+{
+	return 63u - (unsigned)__builtin_clzll(v);
+}
+
+unsigned
+hist_bucket_of(uint64_t v_ns)
+{
+	unsigned e;
+
+	if (v_ns < (1u << HIST_MIN_SHIFT))
+		return (unsigned)(v_ns >> HIST_LINEAR_SHIFT);
+	e = hist_log2(v_ns);
+	if (e >= HIST_MAX_SHIFT)
+		return HIST_NBUCKETS - 1;
+	return HIST_SUB + (e - HIST_MIN_SHIFT) * HIST_SUB +
+	    (unsigned)((v_ns >> (e - HIST_SUB_BITS)) & (HIST_SUB - 1));
+}
+
+void
+hist_bucket_range(unsigned i, uint64_t *lo, uint64_t *hi)
+{
+	unsigned e, sub;
+	uint64_t w;
+
+	if (i >= HIST_NBUCKETS)
+		i = HIST_NBUCKETS - 1;
+	if (i < HIST_SUB) {
+		*lo = (uint64_t)i << HIST_LINEAR_SHIFT;
+		*hi = *lo + (1u << HIST_LINEAR_SHIFT) - 1;
+		return;
+	}
+	e = HIST_MIN_SHIFT + (i - HIST_SUB) / HIST_SUB;
+	sub = (i - HIST_SUB) % HIST_SUB;
+	w = (uint64_t)1 << (e - HIST_SUB_BITS);
+	*lo = ((uint64_t)1 << e) + sub * w;
+	/* The last bucket also holds everything above 2^40 ns. */
+	*hi = i == HIST_NBUCKETS - 1 ? UINT64_MAX : *lo + w - 1;
+}
+
+static uint64_t
+hist_add_sat(uint64_t a, uint64_t b)
+{
+	return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
+
+void
+hist_record(struct hist *h, uint64_t v_ns)
+{
+	h->count++;
+	h->sum_ns = hist_add_sat(h->sum_ns, v_ns);
+	if (v_ns < h->min_ns)
+		h->min_ns = v_ns;
+	if (v_ns > h->max_ns)
+		h->max_ns = v_ns;
+	h->bucket[hist_bucket_of(v_ns)]++;
+}
+
+void
+hist_merge(struct hist *dst, const struct hist *src)
+{
+	unsigned i;
+
+	if (src->count == 0)
+		return;
+	dst->count += src->count;
+	dst->sum_ns = hist_add_sat(dst->sum_ns, src->sum_ns);
+	if (src->min_ns < dst->min_ns)
+		dst->min_ns = src->min_ns;
+	if (src->max_ns > dst->max_ns)
+		dst->max_ns = src->max_ns;
+	for (i = 0; i < HIST_NBUCKETS; i++)
+		dst->bucket[i] += src->bucket[i];
+}
+
+/* The value that represents bucket i: the middle of its nominal width
+ * (the last bucket's nominal width, not its open end). */
+static uint64_t
+hist_bucket_mid(unsigned i)
+{
+	uint64_t lo, hi;
+
+	hist_bucket_range(i, &lo, &hi);
+	if (i == HIST_NBUCKETS - 1)
+		return lo + ((uint64_t)1 << (HIST_MAX_SHIFT - 1 - HIST_SUB_BITS));
+	return lo + (hi - lo + 1) / 2;
+}
+
+uint64_t
+hist_percentile(const struct hist *h, double p)
+{
+	uint64_t rank, cum = 0, v;
+	double r;
+	unsigned i;
+
+	if (h->count == 0)
+		return 0;
+	if (!(p > 0))			/* also NaN */
+		p = 0;
+	if (p > 100)
+		p = 100;
+	/* Nearest rank: the smallest value with at least p% at or below. */
+	r = ceil(p / 100.0 * (double)h->count);
+	rank = r < 1 ? 1 : r >= (double)h->count ? h->count : (uint64_t)r;
+	if (rank == 1)
+		return h->min_ns;	/* the order statistics we know exactly */
+	if (rank == h->count)
+		return h->max_ns;
+	for (i = 0; i < HIST_NBUCKETS; i++) {
+		cum += h->bucket[i];
+		if (cum >= rank)
+			break;
+	}
+	if (i == HIST_NBUCKETS)		/* buckets disagree with count */
+		return h->max_ns;
+	v = hist_bucket_mid(i);
+	if (v < h->min_ns)
+		v = h->min_ns;
+	if (v > h->max_ns)
+		v = h->max_ns;
+	return v;
+}
+
+double
+hist_mean(const struct hist *h)
+{
+	return h->count == 0 ? 0.0 : (double)h->sum_ns / (double)h->count;
+}
+
+uint64_t
+hist_count_le(const struct hist *h, uint64_t v_ns)
+{
+	uint64_t lo, hi, n = 0;
+	unsigned i, b;
+
+	if (h->count == 0 || v_ns < h->min_ns)
+		return 0;
+	if (v_ns >= h->max_ns)
+		return h->count;
+	b = hist_bucket_of(v_ns);
+	for (i = 0; i < b; i++)
+		n += h->bucket[i];
+	hist_bucket_range(b, &lo, &hi);
+	if (v_ns == hi)
+		return n + h->bucket[b];
+	/* Inside a bucket: assume its values are spread evenly. */
+	return n + (uint64_t)((double)h->bucket[b] *
+	    ((double)(v_ns - lo + 1) / ((double)(hi - lo) + 1.0)));
+}
+
+static void
+hist_put_le16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+}
+
+static void
+hist_put_le32(uint8_t *p, uint32_t v)
+{
+	hist_put_le16(p, (uint16_t)v);
+	hist_put_le16(p + 2, (uint16_t)(v >> 16));
+}
+
+static void
+hist_put_le64(uint8_t *p, uint64_t v)
+{
+	hist_put_le32(p, (uint32_t)v);
+	hist_put_le32(p + 4, (uint32_t)(v >> 32));
+}
+
+static uint16_t
+hist_get_le16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] | (uint16_t)p[1] << 8);
+}
+
+static uint32_t
+hist_get_le32(const uint8_t *p)
+{
+	return (uint32_t)hist_get_le16(p) | (uint32_t)hist_get_le16(p + 2) << 16;
+}
+
+static uint64_t
+hist_get_le64(const uint8_t *p)
+{
+	return (uint64_t)hist_get_le32(p) | (uint64_t)hist_get_le32(p + 4) << 32;
+}
+
+size_t
+hist_serialize(const struct hist *h, uint8_t *buf, size_t cap)
+{
+	size_t need = HIST_SERIAL_HDR, off;
+	unsigned i;
+
+	for (i = 0; i < HIST_NBUCKETS; i++)
+		if (h->bucket[i] != 0)
+			need += HIST_SERIAL_PAIR;
+	if (need > cap)
+		return 0;
+	hist_put_le32(buf, HIST_SERIAL_MAGIC);
+	hist_put_le64(buf + 4, h->count);
+	hist_put_le64(buf + 12, h->sum_ns);
+	hist_put_le64(buf + 20, h->min_ns);
+	hist_put_le64(buf + 28, h->max_ns);
+	off = HIST_SERIAL_HDR;
+	for (i = 0; i < HIST_NBUCKETS; i++) {
+		if (h->bucket[i] == 0)
+			continue;
+		hist_put_le16(buf + off, (uint16_t)i);
+		hist_put_le64(buf + off + 2, h->bucket[i]);
+		off += HIST_SERIAL_PAIR;
+	}
+	return off;
+}
+
+/* Decodes into a scratch copy so that *h is untouched on error. */
+int
+hist_deserialize(struct hist *h, const uint8_t *buf, size_t len)
+{
+	struct hist t;
+	uint64_t total = 0;
+	size_t off;
+	unsigned idx, first = HIST_NBUCKETS, last = 0;
+	int have_prev = 0;
+
+	if (len < HIST_SERIAL_HDR || (len - HIST_SERIAL_HDR) % HIST_SERIAL_PAIR)
+		return -EBADMSG;
+	if (hist_get_le32(buf) != HIST_SERIAL_MAGIC)
+		return -EPROTO;
+	memset(&t, 0, sizeof(t));
+	t.count = hist_get_le64(buf + 4);
+	t.sum_ns = hist_get_le64(buf + 12);
+	t.min_ns = hist_get_le64(buf + 20);
+	t.max_ns = hist_get_le64(buf + 28);
+	for (off = HIST_SERIAL_HDR; off < len; off += HIST_SERIAL_PAIR) {
+		uint64_t n = hist_get_le64(buf + off + 2);
+
+		idx = hist_get_le16(buf + off);
+		if (idx >= HIST_NBUCKETS || (have_prev && idx <= last) ||
+		    n == 0 || n > UINT64_MAX - total)
+			return -EPROTO;
+		if (!have_prev)
+			first = idx;
+		have_prev = 1;
+		last = idx;
+		t.bucket[idx] = n;
+		total += n;
+	}
+	if (total != t.count)
+		return -EPROTO;
+	if (t.count == 0) {
+		if (t.sum_ns != 0 || t.min_ns != UINT64_MAX || t.max_ns != 0)
+			return -EPROTO;
+	} else if (t.min_ns > t.max_ns || hist_bucket_of(t.min_ns) != first ||
+	    hist_bucket_of(t.max_ns) != last)
+		return -EPROTO;
+	memcpy(h, &t, sizeof(t));
+	return 0;
+}
