@@ -1,0 +1,367 @@
+/*
+ * report.c: the text rendering of control answers (doc/control.md): the
+ * GMEM event and alert lines, the summary, the per-process table and the
+ * recommendations. Called by gcmonctl and pygcprofiler; writes only to
+ * the FILE it is given, never changes its input, never exits.
+ *
+ * Every key of an object may be missing or null (an older or newer daemon,
+ * a process that has not sent a sample yet): such a figure prints "n/a",
+ * never a crash or a made-up zero.
+ */
+#include "config.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "report.h"
+
+#define REPORT_NA	"n/a"
+
+/* A number whether jansson holds it as integer or real; NAN if absent. */
+static double report_num(const json_t *o, const char *key)
+{
+	const json_t *v = o ? json_object_get(o, key) : NULL;
+
+	if (v == NULL || !json_is_number(v))
+		return NAN;
+	return json_number_value(v);
+}
+
+static long long report_int(const json_t *o, const char *key, long long dflt)
+{
+	const json_t *v = o ? json_object_get(o, key) : NULL;
+
+	if (v == NULL)
+		return dflt;
+	if (json_is_integer(v))
+		return (long long)json_integer_value(v);
+	if (json_is_real(v) && isfinite(json_real_value(v)))
+		return (long long)json_real_value(v);
+	return dflt;
+}
+
+static const char *report_str(const json_t *o, const char *key, const char *dflt)
+{
+	const json_t *v = o ? json_object_get(o, key) : NULL;
+
+	return json_is_string(v) ? json_string_value(v) : dflt;
+}
+
+/* The original tool's duration format: 0.213ms, 52.3ms, 1.25s. */
+static const char *report_fmt_ms(char *buf, size_t len, double ms)
+{
+	if (!isfinite(ms))
+		snprintf(buf, len, "%s", REPORT_NA);
+	else if (ms < 1.0)
+		snprintf(buf, len, "%.3fms", ms);
+	else if (ms < 1000.0)
+		snprintf(buf, len, "%.1fms", ms);
+	else
+		snprintf(buf, len, "%.2fs", ms / 1000.0);
+	return buf;
+}
+
+static const char *report_fmt_count(char *buf, size_t len, long long n)
+{
+	if (n < 0)
+		snprintf(buf, len, "%s", REPORT_NA);
+	else
+		snprintf(buf, len, "%lld", n);
+	return buf;
+}
+
+static const char *report_fmt_bytes(char *buf, size_t len, double bytes)
+{
+	if (!isfinite(bytes) || bytes < 0)
+		snprintf(buf, len, "%s", REPORT_NA);
+	else if (bytes >= 1024.0 * 1024 * 1024)
+		snprintf(buf, len, "%.2f GiB", bytes / (1024.0 * 1024 * 1024));
+	else
+		snprintf(buf, len, "%.1f MiB", bytes / (1024.0 * 1024));
+	return buf;
+}
+
+static void report_pid_prefix(FILE *out, const json_t *o, int with_pid)
+{
+	fputs("GMEM ", out);
+	if (with_pid)
+		fprintf(out, "PID %lld | ", report_int(o, "pid", -1));
+}
+
+void report_event_line(FILE *out, const json_t *event, int with_pid)
+{
+	char d[32];
+
+	report_pid_prefix(out, event, with_pid);
+	fprintf(out, "GC STOP  | Gen: %lld | Duration: %s | Collected: %lld | "
+	    "Uncollectable: %lld\n", report_int(event, "gen", -1),
+	    report_fmt_ms(d, sizeof d, report_num(event, "duration_ms")),
+	    report_int(event, "collected", 0),
+	    report_int(event, "uncollectable", 0));
+}
+
+void report_alert_line(FILE *out, const json_t *alert, int with_pid)
+{
+	char d[32];
+
+	report_pid_prefix(out, alert, with_pid);
+	fprintf(out, "ALERT | Gen %lld pause %s exceeded %.1fms threshold\n",
+	    report_int(alert, "gen", -1),
+	    report_fmt_ms(d, sizeof d, report_num(alert, "duration_ms")),
+	    report_num(alert, "threshold_ms"));
+}
+
+static void report_percentiles(FILE *out, const json_t *pct)
+{
+	static const char *const keys[] = { "p50", "p90", "p99", "p99.9" };
+	char d[32];
+	size_t i;
+
+	fputs("Pause percentiles:", out);
+	for (i = 0; i < sizeof keys / sizeof keys[0]; i++)
+		fprintf(out, " %s %s", keys[i],
+		    report_fmt_ms(d, sizeof d, report_num(pct, keys[i])));
+	fputc('\n', out);
+}
+
+static void report_generations(FILE *out, const json_t *gens)
+{
+	char t[32], m[32], p[32];
+	const json_t *g;
+	size_t i;
+
+	fputs("\nCollections by generation:\n", out);
+	json_array_foreach(gens, i, g) {
+		long long unseen = report_int(g, "unseen", 0);
+
+		fprintf(out, "  Generation %lld: %lld collections (GC time %s, "
+		    "max %s, p99 %s",
+		    report_int(g, "gen", (long long)i),
+		    report_int(g, "collections", 0),
+		    report_fmt_ms(t, sizeof t, report_num(g, "gc_time_ms")),
+		    report_fmt_ms(m, sizeof m, report_num(g, "max_pause_ms")),
+		    report_fmt_ms(p, sizeof p,
+			report_num(json_object_get(g, "percentiles_ms"), "p99")));
+		if (unseen > 0)
+			fprintf(out, "; %lld before the agent loaded", unseen);
+		fputs(")\n", out);
+	}
+}
+
+/* "<1ms", "1-5ms", ">=100ms": the original tool's labels. */
+static void report_bucket_label(char *buf, size_t len, const json_t *durations,
+    size_t i)
+{
+	double hi = report_num(json_array_get(durations, i), "le_ms");
+	double lo = i > 0 ?
+	    report_num(json_array_get(durations, i - 1), "le_ms") : NAN;
+
+	if (isfinite(hi) && i == 0)
+		snprintf(buf, len, "<%gms", hi);
+	else if (isfinite(hi))
+		snprintf(buf, len, "%g-%gms", lo, hi);
+	else if (isfinite(lo))
+		snprintf(buf, len, ">=%gms", lo);
+	else
+		snprintf(buf, len, "all");
+}
+
+static void report_durations(FILE *out, const json_t *durations)
+{
+	long long total = 0, n;
+	const json_t *d;
+	char label[64];
+	size_t i;
+
+	json_array_foreach(durations, i, d)
+		total += report_int(d, "count", 0);
+	fputs("\nPause durations (events received):\n", out);
+	json_array_foreach(durations, i, d) {
+		report_bucket_label(label, sizeof label, durations, i);
+		n = report_int(d, "count", 0);
+		fprintf(out, "  %-12s %8lld  %5.1f%%\n", label, n,
+		    total > 0 ? 100.0 * (double)n / (double)total : 0.0);
+	}
+}
+
+static void report_gen_counts(char *buf, size_t len, const json_t *gens)
+{
+	const json_t *g;
+	size_t i, off = 0;
+	int n;
+
+	buf[0] = '\0';
+	json_array_foreach(gens, i, g) {
+		n = snprintf(buf + off, len - off, "%s%lld", i ? "/" : "",
+		    report_int(g, "collections", 0));
+		if (n < 0 || (size_t)n >= len - off)
+			break;
+		off += (size_t)n;
+	}
+	if (off == 0)
+		snprintf(buf, len, "%s", REPORT_NA);
+}
+
+static void report_process_lines(FILE *out, const json_t *processes)
+{
+	char gens[96], t[32], m[32], p[32];
+	const json_t *pr;
+	size_t i;
+
+	fputs("\nPer process (collections gen0/gen1/...):\n", out);
+	fprintf(out, "  %-7s %8s  %-6s  %-20s %10s %10s %10s\n", "ROLE", "PID",
+	    "STATE", "COLLECTIONS", "GC TIME", "MAX PAUSE", "P99");
+	json_array_foreach(processes, i, pr) {
+		report_gen_counts(gens, sizeof gens,
+		    json_object_get(pr, "generations"));
+		fprintf(out, "  %-7s %8lld  %-6s  %-20s %10s %10s %10s\n",
+		    report_str(pr, "role", "?"), report_int(pr, "pid", -1),
+		    report_str(pr, "state", "?"), gens,
+		    report_fmt_ms(t, sizeof t, report_num(pr, "gc_time_ms")),
+		    report_fmt_ms(m, sizeof m, report_num(pr, "max_pause_ms")),
+		    report_fmt_ms(p, sizeof p, report_num(pr, "p99_ms")));
+	}
+}
+
+void report_summary(FILE *out, const json_t *summary, const json_t *processes,
+    const json_t *durations, const struct report_opts *o)
+{
+	char a[32], b[32];
+	long long nproc = report_int(summary, "processes", -1);
+	long long unseen = report_int(summary, "unseen", 0);
+	long long dropped = report_int(summary, "dropped", 0);
+	double thr = report_num(summary, "alert_threshold_ms");
+	double pct;
+
+	if (!isfinite(thr) && o)
+		thr = o->alert_threshold_ms;
+	fputs("\n=== GC MONITORING SUMMARY ===\n", out);
+	if (nproc > 1 || json_array_size(processes) > 1)
+		fprintf(out, "Processes: %lld (%lld still live)\n", nproc,
+		    report_int(summary, "live", 0));
+	fprintf(out, "Wall time: %.1fs\n", report_num(summary, "wall_s"));
+	fprintf(out, "Total GC collections: %s",
+	    report_fmt_count(a, sizeof a, report_int(summary, "collections", -1)));
+	if (unseen > 0)
+		fprintf(out, " (%lld before the agent loaded, pauses not seen)",
+		    unseen);
+	fputc('\n', out);
+	fprintf(out, "Total GC time: %s",
+	    report_fmt_ms(a, sizeof a, report_num(summary, "gc_time_ms")));
+	pct = report_num(summary, "gc_wall_pct");
+	if (isfinite(pct))
+		fprintf(out, " (%.2f%% of wall time", pct);
+	else
+		fputs(" (", out);
+	pct = report_num(summary, "gc_cpu_pct");
+	if (isfinite(pct))
+		fprintf(out, ", %.2f%% of CPU time", pct);
+	fputs(")\n", out);
+	fprintf(out, "Average GC duration: %s\n",
+	    report_fmt_ms(a, sizeof a, report_num(summary, "mean_pause_ms")));
+	fprintf(out, "Maximum GC duration: %s\n",
+	    report_fmt_ms(a, sizeof a, report_num(summary, "max_pause_ms")));
+	report_percentiles(out, json_object_get(summary, "percentiles_ms"));
+	fprintf(out, "Objects collected: %lld, uncollectable: %lld\n",
+	    report_int(summary, "collected", 0),
+	    report_int(summary, "uncollectable", 0));
+	fprintf(out, "Pauses over %.1fms: %lld\n", thr,
+	    report_int(summary, "alerts", 0));
+	if (isfinite(report_num(summary, "max_rss_bytes")))
+		fprintf(out, "Peak RSS: %s\n", report_fmt_bytes(b, sizeof b,
+		    report_num(summary, "max_rss_bytes")));
+	if (dropped > 0)
+		fprintf(out, "Dropped events: %lld (totals stay exact; detail "
+		    "of those pauses lost)\n", dropped);
+	report_generations(out, json_object_get(summary, "generations"));
+	if (durations && json_array_size(durations) > 0)
+		report_durations(out, durations);
+	if (processes && json_array_size(processes) > 1)
+		report_process_lines(out, processes);
+}
+
+void report_recommendations(FILE *out, const json_t *recs)
+{
+	const json_t *r, *act;
+	size_t i, j;
+
+	fputs("\n=== GC THRESHOLD RECOMMENDATIONS ===\n", out);
+	if (!json_is_array(recs) || json_array_size(recs) == 0) {
+		fputs("- No changes recommended: the measured collections stay "
+		    "within every rule's limits.\n", out);
+		return;
+	}
+	json_array_foreach(recs, i, r) {
+		const char *scope = report_str(r, "scope", "run");
+
+		fprintf(out, "- [%s] %s", report_str(r, "severity", "info"),
+		    report_str(r, "message", "(no message)"));
+		if (strcmp(scope, "process") == 0)
+			fprintf(out, " (pid %lld)", report_int(r, "pid", -1));
+		fputc('\n', out);
+		json_array_foreach(json_object_get(r, "actions"), j, act)
+			if (json_is_string(act))
+				fprintf(out, "    -> %s\n", json_string_value(act));
+	}
+}
+
+static void report_argv(FILE *out, const json_t *argv)
+{
+	const json_t *a;
+	size_t i;
+
+	json_array_foreach(argv, i, a)
+		fprintf(out, "%s%s", i ? " " : "",
+		    json_is_string(a) ? json_string_value(a) : "?");
+}
+
+void report_processes_table(FILE *out, const json_t *processes)
+{
+	char t[32], m[32], p[32], c[32];
+	const json_t *pr;
+	size_t i;
+
+	fprintf(out, "%8s %8s %-7s %-6s %-8s %11s %10s %10s %10s  %s\n", "PID",
+	    "PPID", "ROLE", "STATE", "PYTHON", "COLLECTIONS", "GC TIME",
+	    "MAX PAUSE", "P99", "COMMAND");
+	json_array_foreach(processes, i, pr) {
+		fprintf(out, "%8lld %8lld %-7s %-6s %-8s %11s %10s %10s %10s  ",
+		    report_int(pr, "pid", -1), report_int(pr, "ppid", -1),
+		    report_str(pr, "role", "?"), report_str(pr, "state", "?"),
+		    report_str(pr, "python", "?"),
+		    report_fmt_count(c, sizeof c,
+			report_int(pr, "collections", -1)),
+		    report_fmt_ms(t, sizeof t, report_num(pr, "gc_time_ms")),
+		    report_fmt_ms(m, sizeof m, report_num(pr, "max_pause_ms")),
+		    report_fmt_ms(p, sizeof p, report_num(pr, "p99_ms")));
+		report_argv(out, json_object_get(pr, "argv"));
+		fputc('\n', out);
+	}
+}
+
+void report_runs_table(FILE *out, const json_t *runs)
+{
+	char t[32], m[32], c[32];
+	const json_t *r;
+	size_t i;
+
+	fprintf(out, "%-24s %6s %5s %11s %10s %10s %9s\n", "RUN", "PROCS",
+	    "LIVE", "COLLECTIONS", "GC TIME", "MAX PAUSE", "ROOT PID");
+	json_array_foreach(runs, i, r) {
+		long long root = report_int(r, "root_pid", -1);
+
+		fprintf(out, "%-24s %6lld %5lld %11s %10s %10s ",
+		    report_str(r, "run", "?"), report_int(r, "processes", 0),
+		    report_int(r, "live", 0),
+		    report_fmt_count(c, sizeof c,
+			report_int(r, "collections", -1)),
+		    report_fmt_ms(t, sizeof t, report_num(r, "gc_time_ms")),
+		    report_fmt_ms(m, sizeof m, report_num(r, "max_pause_ms")));
+		if (root >= 0)
+			fprintf(out, "%9lld\n", root);
+		else
+			fprintf(out, "%9s\n", REPORT_NA);
+	}
+}
