@@ -16,7 +16,7 @@
 
 #define PROTO_COUNTERS_FIXED	9u	/* u64 dropped, u8 ngen */
 #define PROTO_BASELINE_SIZE	28u	/* 3 x u64, u32 */
-#define PROTO_HELLO_FIXED	46u	/* fields before the baselines */
+#define PROTO_HELLO_FIXED	45u	/* fields before the baselines */
 #define PROTO_SAMPLE_SIZE	32u
 #define PROTO_TYPE_MIN_SIZE	12u	/* u64 count, u32 name length */
 #define PROTO_READER_MIN_CAP	256u
