@@ -172,7 +172,12 @@ hist_count_le(const struct hist *h, uint64_t v_ns)
 	for (i = 0; i < b; i++)
 		n += h->bucket[i];
 	hist_bucket_range(b, &lo, &hi);
-	if (v_ns == hi)
+	/* The bucket's values also lie within [min, max]. */
+	if (lo < h->min_ns)
+		lo = h->min_ns;
+	if (hi > h->max_ns)
+		hi = h->max_ns;
+	if (v_ns >= hi)
 		return n + h->bucket[b];
 	/* Inside a bucket: assume its values are spread evenly. */
 	return n + (uint64_t)((double)h->bucket[b] *

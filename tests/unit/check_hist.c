@@ -1,0 +1,507 @@
+/*
+ * check_hist.c: Check suite for common/hist.c: bucket layout, percentiles
+ * within 1% of the exact order statistic on seeded random data, merge,
+ * edge values, count_le, and the serialized form. Run by `make check`;
+ * it writes no file.
+ */
+#include <check.h>
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hist.h"
+
+#define NS_PER_MIN	60000000000ull
+#define NSAMPLES	200000
+
+static struct hist h1, h2, h3;
+static uint64_t vals[NSAMPLES];
+
+/* splitmix64, so every run draws the same samples. */
+static uint64_t rng_state;
+
+static uint64_t
+rng_next(void)
+{
+	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+static double
+rng_unit(void)		/* (0, 1) */
+{
+	return ((double)(rng_next() >> 11) + 0.5) / 9007199254740992.0;
+}
+
+static double
+rng_normal(void)	/* Box-Muller */
+{
+	return sqrt(-2.0 * log(rng_unit())) * cos(2.0 * M_PI * rng_unit());
+}
+
+static int
+cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static uint64_t
+clamp_ns(double v)
+{
+	if (v < 0)
+		return 0;
+	if (v > 10.0 * NS_PER_MIN)
+		return 10 * NS_PER_MIN;
+	return (uint64_t)v;
+}
+
+/* Distributions of pause times, 0 to 10 minutes. */
+static uint64_t
+draw(int dist)
+{
+	switch (dist) {
+	case 0:			/* uniform over 0..10 min */
+		return rng_next() % (10 * NS_PER_MIN + 1);
+	case 1:			/* lognormal around 1 ms, long tail */
+		return clamp_ns(1e6 * exp(2.0 * rng_normal()));
+	case 2:			/* bimodal: young 50 us, full 20 ms */
+		return rng_next() % 10 < 8 ? clamp_ns(5e4 + 5e3 * rng_normal()) :
+		    clamp_ns(2e7 + 4e6 * rng_normal());
+	case 3:			/* below and around the linear range */
+		return rng_next() % 3000;
+	default:		/* log-uniform 1 ns .. 10 min */
+		return clamp_ns(exp(rng_unit() * log(10.0 * NS_PER_MIN)));
+	}
+}
+
+static const char *const dist_names[] = {
+	"uniform", "lognormal", "bimodal", "small", "log-uniform",
+};
+
+static uint64_t
+exact_at(const uint64_t *sorted, size_t n, double p)
+{
+	double r = ceil(p / 100.0 * (double)n);
+	size_t rank = r < 1 ? 1 : r > (double)n ? n : (size_t)r;
+
+	return sorted[rank - 1];
+}
+
+START_TEST(test_percentiles_within_one_percent_of_exact)
+{
+	static const double ps[] = { 0, 0.1, 1, 5, 10, 25, 50, 66.6, 75, 90,
+	    95, 99, 99.5, 99.9, 99.99, 100 };
+	size_t i, n = NSAMPLES;
+
+	rng_state = 0x5eed0000u + (uint64_t)_i;
+	hist_init(&h1);
+	for (i = 0; i < n; i++) {
+		vals[i] = draw(_i);
+		hist_record(&h1, vals[i]);
+	}
+	qsort(vals, n, sizeof(vals[0]), cmp_u64);
+	ck_assert_uint_eq(h1.count, n);
+	ck_assert_uint_eq(h1.min_ns, vals[0]);
+	ck_assert_uint_eq(h1.max_ns, vals[n - 1]);
+	for (i = 0; i < sizeof(ps) / sizeof(ps[0]); i++) {
+		uint64_t want = exact_at(vals, n, ps[i]);
+		uint64_t got = hist_percentile(&h1, ps[i]);
+		uint64_t err = got > want ? got - want : want - got;
+
+		ck_assert_msg(want < 1024 ? err <= 8 : err * 100 <= want,
+		    "%s p%g: got %llu want %llu", dist_names[_i], ps[i],
+		    (unsigned long long)got, (unsigned long long)want);
+	}
+}
+END_TEST
+
+/* The 1% proof rests on this: from 1024 ns on, a bucket is at most 1/64
+ * of its lower bound wide; the buckets tile 0..UINT64_MAX. */
+START_TEST(test_buckets_tile_and_are_narrow)
+{
+	uint64_t lo, hi, plo, phi;
+	unsigned i;
+
+	hist_bucket_range(0, &plo, &phi);
+	ck_assert_uint_eq(plo, 0);
+	ck_assert_uint_eq(phi, 15);
+	for (i = 1; i < HIST_NBUCKETS; i++) {
+		hist_bucket_range(i, &lo, &hi);
+		ck_assert_uint_eq(lo, phi + 1);
+		ck_assert_uint_le(lo, hi);
+		ck_assert_uint_eq(hist_bucket_of(lo), i);
+		ck_assert_uint_eq(hist_bucket_of(hi), i);
+		if (i >= HIST_SUB && i < HIST_NBUCKETS - 1)
+			ck_assert_uint_le((hi - lo + 1) * 64, lo);
+		phi = hi;
+	}
+	ck_assert_uint_eq(phi, UINT64_MAX);
+	hist_bucket_range(HIST_NBUCKETS + 5, &lo, &hi);
+	ck_assert_uint_eq(hi, UINT64_MAX);
+}
+END_TEST
+
+static const struct { uint64_t v; unsigned bucket; } edge_rows[] = {
+	{ 0, 0 }, { 1, 0 }, { 15, 0 }, { 16, 1 }, { 1023, HIST_SUB - 1 },
+	{ 1024, HIST_SUB }, { 1039, HIST_SUB }, { 1040, HIST_SUB + 1 },
+	{ 2047, 2 * HIST_SUB - 1 }, { 2048, 2 * HIST_SUB },
+	{ (1ull << 40) - 1, HIST_NBUCKETS - 1 }, { 1ull << 40, HIST_NBUCKETS - 1 },
+	{ UINT64_MAX, HIST_NBUCKETS - 1 },
+};
+
+START_TEST(test_edge_values_land_in_their_buckets)
+{
+	ck_assert_uint_eq(hist_bucket_of(edge_rows[_i].v), edge_rows[_i].bucket);
+	hist_init(&h1);
+	hist_record(&h1, edge_rows[_i].v);
+	ck_assert_uint_eq(h1.bucket[edge_rows[_i].bucket], 1);
+	/* one value: every percentile is that value */
+	ck_assert_uint_eq(hist_percentile(&h1, 0), edge_rows[_i].v);
+	ck_assert_uint_eq(hist_percentile(&h1, 50), edge_rows[_i].v);
+	ck_assert_uint_eq(hist_percentile(&h1, 100), edge_rows[_i].v);
+}
+END_TEST
+
+START_TEST(test_edge_values_together)
+{
+	static const uint64_t v[] = { 0, 1, 1023, 1024, UINT64_MAX };
+	unsigned i;
+
+	hist_init(&h1);
+	for (i = 0; i < 5; i++)
+		hist_record(&h1, v[i]);
+	ck_assert_uint_eq(h1.count, 5);
+	ck_assert_uint_eq(h1.min_ns, 0);
+	ck_assert_uint_eq(h1.max_ns, UINT64_MAX);
+	ck_assert_uint_eq(h1.sum_ns, UINT64_MAX);	/* saturated */
+	ck_assert_uint_eq(hist_percentile(&h1, 0), 0);
+	ck_assert_uint_eq(hist_percentile(&h1, 20), 0);
+	ck_assert_uint_le(hist_percentile(&h1, 40), 8);	/* 1, within 8 ns */
+	ck_assert_uint_ge(hist_percentile(&h1, 60), 1015);
+	ck_assert_uint_le(hist_percentile(&h1, 60), 1023);
+	ck_assert_uint_ge(hist_percentile(&h1, 80), 1024);
+	ck_assert_uint_le(hist_percentile(&h1, 80), 1024 + 10);
+	ck_assert_uint_eq(hist_percentile(&h1, 100), UINT64_MAX);
+}
+END_TEST
+
+START_TEST(test_values_above_range_keep_exact_max)
+{
+	hist_init(&h1);
+	hist_record(&h1, 1ull << 41);
+	hist_record(&h1, 1ull << 42);
+	hist_record(&h1, 1ull << 43);
+	ck_assert_uint_eq(h1.bucket[HIST_NBUCKETS - 1], 3);
+	ck_assert_uint_eq(hist_percentile(&h1, 100), 1ull << 43);
+	ck_assert_uint_eq(hist_percentile(&h1, 1), 1ull << 41);
+	/* the middle one is somewhere in [min, max] */
+	ck_assert_uint_ge(hist_percentile(&h1, 50), 1ull << 41);
+	ck_assert_uint_le(hist_percentile(&h1, 50), 1ull << 43);
+}
+END_TEST
+
+START_TEST(test_empty_histogram_reports_zero)
+{
+	hist_init(&h1);
+	ck_assert_uint_eq(h1.min_ns, UINT64_MAX);
+	ck_assert_uint_eq(hist_percentile(&h1, 50), 0);
+	ck_assert(hist_mean(&h1) == 0.0);
+	ck_assert_uint_eq(hist_count_le(&h1, UINT64_MAX), 0);
+}
+END_TEST
+
+START_TEST(test_percentile_clamps_p)
+{
+	unsigned i;
+
+	hist_init(&h1);
+	for (i = 1; i <= 100; i++)
+		hist_record(&h1, i * 10000ull);
+	ck_assert_uint_eq(hist_percentile(&h1, -5), 10000);
+	ck_assert_uint_eq(hist_percentile(&h1, NAN), 10000);
+	ck_assert_uint_eq(hist_percentile(&h1, 150), 1000000);
+	ck_assert_uint_eq(hist_percentile(&h1, INFINITY), 1000000);
+}
+END_TEST
+
+/* Buckets disagreeing with count (a corrupt in-memory struct) still give
+ * a value in [min, max] rather than reading past the array. */
+START_TEST(test_percentile_survives_inconsistent_counts)
+{
+	hist_init(&h1);
+	hist_record(&h1, 5000);
+	hist_record(&h1, 9000);
+	h1.count = 10;
+	ck_assert_uint_eq(hist_percentile(&h1, 50), 9000);
+}
+END_TEST
+
+START_TEST(test_mean_is_sum_over_count)
+{
+	hist_init(&h1);
+	hist_record(&h1, 1000);
+	hist_record(&h1, 2000);
+	hist_record(&h1, 6000);
+	ck_assert(fabs(hist_mean(&h1) - 3000.0) < 1e-9);
+}
+END_TEST
+
+START_TEST(test_merge_equals_recording_all_in_one)
+{
+	size_t i;
+
+	rng_state = 99;
+	hist_init(&h1);
+	hist_init(&h2);
+	hist_init(&h3);
+	for (i = 0; i < 50000; i++) {
+		uint64_t v = draw((int)(i % 5));
+
+		hist_record(i % 3 ? &h1 : &h2, v);
+		hist_record(&h3, v);
+	}
+	hist_merge(&h1, &h2);
+	ck_assert(memcmp(&h1, &h3, sizeof(h1)) == 0);
+}
+END_TEST
+
+START_TEST(test_merge_with_empty)
+{
+	hist_init(&h1);
+	hist_init(&h2);
+	hist_record(&h2, 777);
+	hist_merge(&h1, &h2);		/* into empty */
+	ck_assert(memcmp(&h1, &h2, sizeof(h1)) == 0);
+	hist_init(&h3);
+	hist_merge(&h1, &h3);		/* empty into something */
+	ck_assert(memcmp(&h1, &h2, sizeof(h1)) == 0);
+}
+END_TEST
+
+START_TEST(test_merge_saturates_sum)
+{
+	hist_init(&h1);
+	hist_init(&h2);
+	hist_record(&h1, UINT64_MAX - 5);
+	hist_record(&h2, 10);
+	hist_merge(&h1, &h2);
+	ck_assert_uint_eq(h1.sum_ns, UINT64_MAX);
+	ck_assert_uint_eq(h1.count, 2);
+	ck_assert_uint_eq(h1.min_ns, 10);
+}
+END_TEST
+
+START_TEST(test_count_le_exact_at_bucket_edges)
+{
+	uint64_t lo, hi, exact;
+	size_t i, n = 20000, k = 0;
+	unsigned b;
+
+	rng_state = 1234;
+	hist_init(&h1);
+	for (i = 0; i < n; i++) {
+		vals[i] = draw(4);
+		hist_record(&h1, vals[i]);
+	}
+	qsort(vals, n, sizeof(vals[0]), cmp_u64);
+	for (b = 0; b < HIST_NBUCKETS - 1; b++) {
+		hist_bucket_range(b, &lo, &hi);
+		while (k < n && vals[k] <= hi)
+			k++;
+		ck_assert_uint_eq(hist_count_le(&h1, hi), k);
+		/* inside a bucket: between the counts at its two edges */
+		exact = hist_count_le(&h1, lo + (hi - lo) / 2);
+		ck_assert_uint_le(exact, k);
+		ck_assert_uint_ge(exact + h1.bucket[b], k);
+	}
+	ck_assert_uint_eq(hist_count_le(&h1, vals[0] - (vals[0] > 0)),
+	    vals[0] > 0 ? 0 : 1);
+	ck_assert_uint_eq(hist_count_le(&h1, vals[n - 1]), n);
+	ck_assert_uint_eq(hist_count_le(&h1, UINT64_MAX), n);
+}
+END_TEST
+
+START_TEST(test_count_le_below_min_is_zero)
+{
+	hist_init(&h1);
+	hist_record(&h1, 5000);
+	hist_record(&h1, 7000);
+	ck_assert_uint_eq(hist_count_le(&h1, 4999), 0);
+	ck_assert_uint_le(hist_count_le(&h1, 5000), 1);	/* mid-bucket */
+	ck_assert_uint_eq(hist_count_le(&h1, 6000), 1);	/* empty bucket */
+	ck_assert_uint_eq(hist_count_le(&h1, 7000), 2);
+}
+END_TEST
+
+/* ---- serialization ------------------------------------------------ */
+
+static uint8_t ser[HIST_SERIAL_MAX + 16];
+
+START_TEST(test_serialize_round_trips)
+{
+	size_t n, i;
+
+	rng_state = 42 + (uint64_t)_i;
+	hist_init(&h1);
+	for (i = 0; i < (size_t)(_i == 0 ? 0 : _i == 1 ? 1 : 100000); i++)
+		hist_record(&h1, draw((int)(i % 5)));
+	if (_i == 3)			/* every bucket non-empty: the max size */
+		for (i = 0; i < HIST_NBUCKETS; i++) {
+			uint64_t lo, hi;
+
+			hist_bucket_range((unsigned)i, &lo, &hi);
+			hist_record(&h1, lo);
+		}
+	n = hist_serialize(&h1, ser, sizeof(ser));
+	ck_assert_uint_gt(n, 0);
+	ck_assert_uint_le(n, HIST_SERIAL_MAX);
+	if (_i == 3)
+		ck_assert_uint_eq(n, HIST_SERIAL_MAX);
+	memset(&h2, 0x5a, sizeof(h2));
+	ck_assert_int_eq(hist_deserialize(&h2, ser, n), 0);
+	ck_assert(memcmp(&h1, &h2, sizeof(h1)) == 0);
+	ck_assert_uint_eq(hist_serialize(&h1, ser, n - 1), 0);
+}
+END_TEST
+
+/* A valid serialization of {5000, 9000, 9010}: header then 2 pairs. */
+static size_t
+good_ser(uint8_t *p)
+{
+	hist_init(&h1);
+	hist_record(&h1, 5000);
+	hist_record(&h1, 9000);
+	hist_record(&h1, 9010);
+	return hist_serialize(&h1, p, HIST_SERIAL_MAX);
+}
+
+static void
+put64(uint8_t *p, uint64_t v)
+{
+	unsigned i;
+
+	for (i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void
+put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+}
+
+static const struct { const char *name; int want; } bad_rows[] = {
+	{ "shorter than the header", -EBADMSG },
+	{ "a partial pair", -EBADMSG },
+	{ "another magic", -EPROTO },
+	{ "index out of range", -EPROTO },
+	{ "indexes not increasing", -EPROTO },
+	{ "a zero count", -EPROTO },
+	{ "counts not adding up", -EPROTO },
+	{ "counts overflowing", -EPROTO },
+	{ "min above max", -EPROTO },
+	{ "min outside the first bucket", -EPROTO },
+	{ "max outside the last bucket", -EPROTO },
+	{ "empty with a min", -EPROTO },
+	{ "empty with a max", -EPROTO },
+	{ "empty with a sum", -EPROTO },
+};
+
+START_TEST(test_deserialize_rejects_bad_buffers)
+{
+	size_t n = good_ser(ser);
+	int rc;
+
+	ck_assert_uint_eq(n, 36 + 2 * 10);
+	switch (_i) {
+	case 0: n = 35; break;
+	case 1: n -= 3; break;
+	case 2: ser[0] ^= 1; break;
+	case 3: put16(ser + 46, HIST_NBUCKETS); break;
+	case 4: put16(ser + 46, (uint16_t)(ser[36] | ser[37] << 8)); break;
+	case 5: put64(ser + 38, 0); break;
+	case 6: put64(ser + 4, 4); break;
+	case 7: put64(ser + 38, UINT64_MAX); put64(ser + 48, 2); put64(ser + 4, 1); break;
+	case 8: put64(ser + 20, 9200); break;
+	case 9: put64(ser + 20, 100); break;
+	case 10: put64(ser + 28, 1u << 20); break;
+	case 11: n = 36; put64(ser + 4, 0); put64(ser + 12, 0); put64(ser + 20, 0); put64(ser + 28, 0); break;
+	case 12: n = 36; put64(ser + 4, 0); put64(ser + 12, 0); put64(ser + 20, UINT64_MAX); put64(ser + 28, 1); break;
+	default: n = 36; put64(ser + 4, 0); put64(ser + 12, 1); put64(ser + 20, UINT64_MAX); put64(ser + 28, 0); break;
+	}
+	hist_init(&h2);
+	hist_record(&h2, 31337);
+	h3 = h2;
+	rc = hist_deserialize(&h2, ser, n);
+	ck_assert_msg(rc == bad_rows[_i].want, "%s: %d", bad_rows[_i].name, rc);
+	ck_assert(memcmp(&h2, &h3, sizeof(h2)) == 0);	/* untouched */
+}
+END_TEST
+
+START_TEST(test_deserialize_rejects_every_truncation)
+{
+	size_t n = good_ser(ser), cut;
+
+	for (cut = 0; cut < n; cut++)
+		ck_assert_int_ne(hist_deserialize(&h2, ser, cut), 0);
+	ck_assert_int_eq(hist_deserialize(&h2, ser, n), 0);
+}
+END_TEST
+
+static Suite *
+hist_suite(void)
+{
+	Suite *s = suite_create("hist");
+	TCase *tc;
+
+	tc = tcase_create("accuracy");
+	tcase_set_timeout(tc, 60);
+	tcase_add_loop_test(tc, test_percentiles_within_one_percent_of_exact, 0,
+	    (int)(sizeof(dist_names) / sizeof(dist_names[0])));
+	tcase_add_test(tc, test_buckets_tile_and_are_narrow);
+	tcase_add_loop_test(tc, test_edge_values_land_in_their_buckets, 0,
+	    (int)(sizeof(edge_rows) / sizeof(edge_rows[0])));
+	tcase_add_test(tc, test_edge_values_together);
+	tcase_add_test(tc, test_values_above_range_keep_exact_max);
+	tcase_add_test(tc, test_empty_histogram_reports_zero);
+	tcase_add_test(tc, test_percentile_clamps_p);
+	tcase_add_test(tc, test_percentile_survives_inconsistent_counts);
+	tcase_add_test(tc, test_mean_is_sum_over_count);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("merge_and_count");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_merge_equals_recording_all_in_one);
+	tcase_add_test(tc, test_merge_with_empty);
+	tcase_add_test(tc, test_merge_saturates_sum);
+	tcase_add_test(tc, test_count_le_exact_at_bucket_edges);
+	tcase_add_test(tc, test_count_le_below_min_is_zero);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("serialize");
+	tcase_add_loop_test(tc, test_serialize_round_trips, 0, 4);
+	tcase_add_loop_test(tc, test_deserialize_rejects_bad_buffers, 0,
+	    (int)(sizeof(bad_rows) / sizeof(bad_rows[0])));
+	tcase_add_test(tc, test_deserialize_rejects_every_truncation);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(hist_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_ENV);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
