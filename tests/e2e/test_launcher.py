@@ -1,0 +1,611 @@
+"""test_launcher: pygcprofiler end to end, with the real gcmond, the real
+agent and real Python programs (gunicorn, uvicorn, multiprocessing).
+
+Each test runs in a private temp dir; every wait is bounded. Run by
+`make check`, or by hand:
+
+    GCMON_BUILDDIR=$PWD/build GCMON_SRCDIR=$PWD /usr/bin/python3 -m pytest tests/e2e/test_launcher.py
+"""
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import urllib.request
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import gcmontest as gt  # noqa: E402
+
+PROG = gt.PYGCPROFILER
+LOOP = os.path.join(gt.PROGRAMS, "launcher_loop.py")
+ARGV = os.path.join(gt.PROGRAMS, "launcher_argv.py")
+GARBAGE = os.path.join(gt.PROGRAMS, "launcher_garbage.py")
+EXIT = os.path.join(gt.PROGRAMS, "launcher_exit.py")
+MP = os.path.join(gt.PROGRAMS, "launcher_mp.py")
+GUNICORN_CONF = os.path.join(gt.PROGRAMS, "launcher_gunicorn_conf.py")
+MAN = os.path.join(gt.SRCDIR, "man", "pygcprofiler.1")
+
+
+@pytest.fixture
+def tmp():
+    d = gt.private_dir("launcher-")
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def base_env(**extra):
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("GCMON_") or k in ("GCMON_BUILDDIR", "GCMON_SRCDIR")}
+    env.pop("PYTHONPATH", None)
+    env.update(extra)
+    return env
+
+
+def launch(args, env=None, timeout=90, **kw):
+    """pygcprofiler run --python PYTHON ARGS; CompletedProcess (text)."""
+    return subprocess.run([PROG, "run", "--python", gt.PYTHON] + list(args),
+                          env=env if env is not None else base_env(),
+                          capture_output=True, text=True, timeout=timeout, **kw)
+
+
+def json_lines(text):
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+
+def of_type(objs, t):
+    return [o for o in objs if o.get("type") == t]
+
+
+def stats_total(stats):
+    return sum(g["collections"] for g in stats)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_http(url, proc, timeout=30):
+    def ok():
+        if proc.poll() is not None:
+            raise AssertionError("launcher exited %s before serving" % proc.returncode)
+        try:
+            urllib.request.urlopen(url, timeout=1).read()
+            return True
+        except OSError:
+            return False
+    gt.wait_for(ok, timeout, 0.1, "%s to answer" % url)
+
+
+def load(url, n):
+    for _ in range(n):
+        urllib.request.urlopen(url, timeout=10).read()
+
+
+# ---- command line ---------------------------------------------------------
+
+def test_help_lists_every_option_and_each_is_in_the_man_page():
+    r = subprocess.run([PROG, "--help"], capture_output=True, text=True, timeout=10)
+    assert r.returncode == 0
+    opts = set(re.findall(r"(--[a-z][a-z-]+)", r.stdout))
+    for must in ("--interval", "--json", "--stats-only", "--dump-objects", "--dump-garbage",
+                 "--log-file", "--alert-threshold-ms", "--flamegraph-file",
+                 "--flamegraph-bucket", "--terminal-flamegraph", "--terminal-flamegraph-width",
+                 "--terminal-flamegraph-color", "--duration-buckets", "--prompt", "--socket",
+                 "--python", "--help", "--version"):
+        assert must in opts, must
+    with open(MAN) as f:
+        man = f.read().replace("\\-", "-").replace("\\fB", "").replace("\\fR", "")
+    missing = [o for o in opts if not re.search(re.escape(o) + r"\b", man)]
+    assert not missing, "options in --help but not in pygcprofiler.1: %s" % missing
+    r2 = subprocess.run([PROG, "help", "run"], capture_output=True, text=True, timeout=10)
+    assert r2.returncode == 0 and r2.stdout == r.stdout
+
+
+def test_version_prints_the_package_version():
+    r = subprocess.run([PROG, "--version"], capture_output=True, text=True, timeout=10)
+    assert r.returncode == 0
+    assert re.match(r"pygcprofiler \(gcmon\) \d+\.\d+\.\d+\n$", r.stdout)
+
+
+@pytest.mark.parametrize("args,names", [
+    (["--interval", "-1", ARGV], "--interval"),
+    (["--interval=abc", ARGV], "--interval"),
+    (["--interval", "0", ARGV], "--interval"),
+    (["--duration-buckets", "5,1", ARGV], "--duration-buckets"),
+    (["--duration-buckets=0,1", ARGV], "--duration-buckets"),
+    (["--duration-buckets", "1,x", ARGV], "--duration-buckets"),
+    (["--alert-threshold-ms", "-5", ARGV], "--alert-threshold-ms"),
+    (["--flamegraph-bucket", "0", ARGV], "--flamegraph-bucket"),
+    (["--terminal-flamegraph-width", "5", ARGV], "--terminal-flamegraph-width"),
+    (["--terminal-flamegraph-width=wide", ARGV], "--terminal-flamegraph-width"),
+    (["--no-such-flag", ARGV], "--no-such-flag"),
+    (["--json=1", ARGV], "--json"),
+    (["--log-file"], "--log-file"),
+    (["-m"], "-m"),
+    ([], "no script"),
+    (["/nonexistent/dir/script.py"], "Script file not found: /nonexistent/dir/script.py"),
+])
+def test_bad_input_is_one_line_naming_it_and_exit_2(args, names, tmp):
+    r = launch(args, cwd=tmp)
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.splitlines()
+    assert len(lines) == 1, r.stderr
+    assert names in lines[0]
+    assert r.stdout == ""
+    assert os.listdir(tmp) == []
+
+
+def test_bad_log_file_is_reported_before_the_program_runs(tmp):
+    out = os.path.join(tmp, "argv.json")
+    r = launch(["--log-file", os.path.join(tmp, "no", "such", "dir.log"), ARGV],
+               env=base_env(LAUNCHER_OUT=out))
+    assert r.returncode == 2
+    assert "--log-file" in r.stderr
+    assert not os.path.exists(out)
+
+
+def test_a_module_name_given_as_script_gets_the_m_hint(tmp):
+    r = launch(["uvicorn", "main:app"], cwd=tmp)
+    assert r.returncode == 2
+    assert "Script file not found: uvicorn" in r.stderr
+    assert "pygcprofiler run -m uvicorn" in r.stderr
+
+
+# ---- what the program sees --------------------------------------------------
+
+def run_direct_and_launched(tmp, prog_args, env_extra=None, launcher_opts=()):
+    direct_out = os.path.join(tmp, "direct.json")
+    launched_out = os.path.join(tmp, "launched.json")
+    work = os.path.join(tmp, "work dir")
+    os.mkdir(work)
+    extra = dict(env_extra or {})
+    d = subprocess.run([gt.PYTHON] + prog_args, env=base_env(LAUNCHER_OUT=direct_out, **extra),
+                       cwd=work, input="stdin text\n", capture_output=True, text=True, timeout=30)
+    assert d.returncode == 0, d.stderr
+    r = launch(list(launcher_opts) + prog_args, env=base_env(LAUNCHER_OUT=launched_out, **extra),
+               cwd=work, input="stdin text\n")
+    assert r.returncode == 0, r.stderr
+    with open(direct_out) as f:
+        direct = json.load(f)
+    with open(launched_out) as f:
+        launched = json.load(f)
+    return d, r, direct, launched
+
+
+def test_script_mode_passes_argv_cwd_stdin_and_stdout_untouched(tmp):
+    args = [ARGV, "a b", "--json", "-m", "x", "--interval=3", "--", ""]
+    d, r, direct, launched = run_direct_and_launched(tmp, args)
+    assert launched["argv"] == direct["argv"] == [ARGV] + args[1:]
+    assert launched["cwd"] == direct["cwd"]
+    assert launched["stdin"] == direct["stdin"] == "stdin text\n"
+    assert r.stdout == d.stdout == "launcher_argv stdout line\n"
+    assert launched["agent_loaded"] is True
+    assert launched["sigint_default"] is True
+    env = launched["env"]
+    assert env["GCMON_RUN_ID"] and env["GCMON_SOCKET"]
+    assert float(env["GCMON_INTERVAL"]) == 5.0
+    assert "GMEM Running: " in r.stderr
+
+
+def test_module_mode_lets_python_set_argv(tmp):
+    args = ["-m", "launcher_argv", "x", "--json", "-m", "y"]
+    d, r, direct, launched = run_direct_and_launched(
+        tmp, args, env_extra={"PYTHONPATH": gt.PROGRAMS})
+    assert launched["argv"] == direct["argv"]
+    assert launched["argv"][0] == ARGV
+    assert launched["argv"][1:] == ["x", "--json", "-m", "y"]
+    assert launched["cwd"] == direct["cwd"]
+    assert r.stdout == d.stdout
+    assert launched["agent_loaded"] is True
+
+
+def test_options_reach_the_agent_environment(tmp):
+    out = os.path.join(tmp, "argv.json")
+    r = launch(["--interval", "0.5", "--dump-objects", "--dump-garbage", ARGV],
+               env=base_env(LAUNCHER_OUT=out), input="")
+    assert r.returncode == 0, r.stderr
+    with open(out) as f:
+        env = json.load(f)["env"]
+    assert float(env["GCMON_INTERVAL"]) == 0.5
+    assert env["GCMON_DUMP_OBJECTS"] == "1"
+    assert env["GCMON_DUMP_GARBAGE"] == "1"
+    assert "--dump-objects" in r.stderr and "--dump-garbage" in r.stderr
+
+
+def test_sigint_ignored_by_the_parent_is_default_again_in_the_program(tmp):
+    out = os.path.join(tmp, "argv.json")
+    r = subprocess.run([PROG, "run", "--python", gt.PYTHON, ARGV], env=base_env(LAUNCHER_OUT=out),
+                       capture_output=True, text=True, input="", timeout=60,
+                       preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    assert r.returncode == 0, r.stderr
+    with open(out) as f:
+        assert json.load(f)["sigint_default"] is True
+
+
+# ---- exit status and signals ------------------------------------------------
+
+@pytest.mark.parametrize("how,n,want", [
+    ("exit", 0, 0), ("exit", 3, 3), ("signal", 9, 137), ("signal", 15, 143)])
+def test_exit_status_is_the_programs(how, n, want):
+    r = launch([EXIT, how, str(n)])
+    assert r.returncode == want, r.stderr
+    assert "=== GC MONITORING SUMMARY ===" in r.stderr
+    if how == "signal":
+        assert "killed by signal %d" % n in r.stderr
+    else:
+        assert "killed by signal" not in r.stderr
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+def test_signals_are_forwarded_and_the_report_still_prints(sig, tmp):
+    out = os.path.join(tmp, "sig")
+    p = subprocess.Popen([PROG, "run", "--python", gt.PYTHON, LOOP, out], env=base_env(),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline() == "ready\n"
+        p.send_signal(sig)
+        _, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 0, err
+    with open(out) as f:
+        assert f.read() == signal.Signals(sig).name
+    assert "=== GC MONITORING SUMMARY ===" in err
+    assert "=== GC THRESHOLD RECOMMENDATIONS ===" in err
+
+
+def test_a_program_that_cannot_start_is_reported(tmp):
+    r = subprocess.run([PROG, "run", "--python", os.path.join(tmp, "no-python"), ARGV],
+                       env=base_env(), capture_output=True, text=True, timeout=60)
+    assert r.returncode == 127
+    assert "cannot run" in r.stderr and "no-python" in r.stderr
+
+
+# ---- output ---------------------------------------------------------------
+
+def run_garbage(tmp, opts=(), rounds=30, **kw):
+    out = os.path.join(tmp, "stats.json")
+    r = launch(list(opts) + [GARBAGE, out, str(rounds)], **kw)
+    assert r.returncode == 0, r.stderr
+    with open(out) as f:
+        stats = json.load(f)
+    return r, stats
+
+
+EVENT_RE = re.compile(r"^GMEM GC STOP  \| Gen: (\d+) \| Duration: ([0-9.]+)(ms|s) \| "
+                      r"Collected: (\d+) \| Uncollectable: (\d+)$", re.M)
+
+
+def test_default_output_has_events_summary_and_recommendations(tmp):
+    r, stats = run_garbage(tmp)
+    err = r.stderr
+    assert r.stdout == "garbage done\n"
+    assert err.startswith("GMEM Monitoring initialized")
+    assert "GMEM Running: %s %s" % (gt.PYTHON, GARBAGE) in err
+    events = EVENT_RE.findall(err)
+    assert len(events) > 0
+    assert {int(e[0]) for e in events} >= {0, 2}
+    assert "GMEM PID" not in err            # one process: no pid column
+    assert "=== GC MONITORING SUMMARY ===" in err
+    m = re.search(r"^Total GC collections: (\d+)", err, re.M)
+    assert m and int(m.group(1)) == stats_total(stats)
+    for g, s in enumerate(stats):
+        assert re.search(r"^  Generation %d: %d collections" % (g, s["collections"]), err, re.M)
+    assert "Pause durations" in err
+    for label in ("<1ms", "1-5ms", "5-20ms", "20-50ms", "50-100ms", ">=100ms"):
+        assert re.search(r"^  %s " % re.escape(label), err, re.M), label
+    assert err.index("=== GC MONITORING SUMMARY ===") < err.index("=== GC THRESHOLD RECOMMENDATIONS ===")
+
+
+def test_stats_only_prints_no_event_lines(tmp):
+    r, stats = run_garbage(tmp, ["--stats-only"])
+    assert "GC STOP" not in r.stderr
+    m = re.search(r"^Total GC collections: (\d+)", r.stderr, re.M)
+    assert m and int(m.group(1)) == stats_total(stats)
+
+
+def test_json_output_is_one_object_per_line_with_stable_keys(tmp):
+    log = os.path.join(tmp, "out.jsonl")
+    r, stats = run_garbage(tmp, ["--json", "--log-file", log])
+    assert "GMEM" not in r.stderr
+    with open(log) as f:
+        text = f.read()
+    objs = [json.loads(line) for line in text.splitlines()]   # every line is JSON
+    assert objs[0]["type"] == "start" and objs[-1]["type"] == "exit"
+    assert objs[-1]["status"] == 0 and objs[-1]["signal"] is None
+    assert objs[0]["command"] == [gt.PYTHON, GARBAGE, os.path.join(tmp, "stats.json"), "30"]
+    events = of_type(objs, "event")
+    assert events
+    for e in events:
+        assert {"pid", "run", "gen", "time", "duration_ms", "collected",
+                "uncollectable"} <= set(e)
+    (summary,) = of_type(objs, "summary")
+    assert summary["summary"]["collections"] == stats_total(stats)
+    assert sum(d["count"] for d in summary["durations"]) == len(events)
+    assert [d["le_ms"] for d in summary["durations"]] == [1, 5, 20, 50, 100, None]
+    assert len(of_type(objs, "recommendations")) == 1
+
+
+def test_duration_buckets_change_the_histogram(tmp):
+    r, _ = run_garbage(tmp, ["--duration-buckets=0.5,2"])
+    for label in ("<0.5ms", "0.5-2ms", ">=2ms"):
+        assert re.search(r"^  %s " % re.escape(label), r.stderr, re.M), label
+    assert "20-50ms" not in r.stderr
+
+
+def test_alert_threshold_alerts_every_longer_pause(tmp):
+    r, _ = run_garbage(tmp, ["--alert-threshold-ms", "0.0001"])
+    events = EVENT_RE.findall(r.stderr)
+    alerts = re.findall(r"^GMEM ALERT \| Gen (\d+) pause ([0-9.]+m?s) exceeded 0.0ms threshold$",
+                        r.stderr, re.M)
+    assert len(alerts) == len(events) > 0
+    m = re.search(r"^Pauses over 0.0ms: (\d+)", r.stderr, re.M)
+    assert m and int(m.group(1)) >= len(alerts)
+    r2, _ = run_garbage(tmp, ["--alert-threshold-ms", "100000"])
+    assert "GMEM ALERT" not in r2.stderr
+
+
+def test_log_file_gets_the_output_mode_0600(tmp):
+    log = os.path.join(tmp, "gc.log")
+    r, stats = run_garbage(tmp, ["--log-file=" + log])
+    assert "GMEM" not in r.stderr
+    assert r.stdout == "garbage done\n"
+    assert stat.S_IMODE(os.stat(log).st_mode) == 0o600
+    with open(log) as f:
+        text = f.read()
+    assert "GMEM GC STOP" in text and "=== GC MONITORING SUMMARY ===" in text
+
+
+def test_flamegraph_file_is_folded_stacks_of_gc_time(tmp):
+    fg = os.path.join(tmp, "gc.folded")
+    log = os.path.join(tmp, "out.jsonl")
+    run_garbage(tmp, ["--json", "--log-file", log, "--flamegraph-file", fg,
+                      "--flamegraph-bucket", "0.1"])
+    with open(fg) as f:
+        lines = f.read().splitlines()
+    assert lines
+    total_us = 0
+    for line in lines:
+        m = re.match(r"^T\+\d+s;Gen (\d+);(<1ms|1-5ms|5-20ms|20-50ms|50-100ms|>=100ms) (\d+)$", line)
+        assert m, line
+        total_us += int(m.group(3))
+    with open(log) as f:
+        events = of_type(json_lines(f.read()), "event")
+    want_us = sum(e["duration_ms"] for e in events) * 1000
+    assert abs(total_us - want_us) <= len(lines) + 1
+    assert stat.S_IMODE(os.stat(fg).st_mode) == 0o600
+
+
+def test_terminal_flamegraph_width_and_colour(tmp):
+    r, _ = run_garbage(tmp, ["--stats-only", "--terminal-flamegraph",
+                             "--terminal-flamegraph-width", "40", "--flamegraph-bucket", "0.1"])
+    assert "=== GC FLAME GRAPH (ASCII) ===" in r.stderr
+    rows = re.findall(r"^ *T\+\d+s \| (.*) \| [0-9.]+ms \(G0:", r.stderr, re.M)
+    assert rows and all(len(b) == 40 for b in rows), rows
+    assert "\033[" not in r.stderr
+    r2, _ = run_garbage(tmp, ["--stats-only", "--terminal-flamegraph",
+                              "--terminal-flamegraph-color"])
+    assert "\033[38;5;" in r2.stderr
+
+
+def test_prompt_cites_the_measured_figures(tmp):
+    r, stats = run_garbage(tmp, ["--stats-only", "--prompt"])
+    assert "=== AI OPTIMIZATION PROMPT ===" in r.stderr
+    prompt = r.stderr.split("=== AI OPTIMIZATION PROMPT ===", 1)[1]
+    assert "Collections: %d in total" % stats_total(stats) in prompt
+    assert "gc.freeze()" in prompt
+
+
+def test_dump_objects_lists_types_at_exit(tmp):
+    r, _ = run_garbage(tmp, ["--stats-only", "--dump-objects"])
+    assert "=== OBJECT TYPES AT EXIT" in r.stderr
+    assert re.search(r"^ +\d+  (dict|list|tuple|function)$", r.stderr, re.M)
+
+
+# ---- shared mode ----------------------------------------------------------
+
+def test_shared_mode_without_a_daemon_says_so_once_and_runs_the_program(tmp):
+    out = os.path.join(tmp, "argv.json")
+    sock = os.path.join(tmp, "nobody.sock")
+    r = launch(["--socket", sock, ARGV], env=base_env(LAUNCHER_OUT=out), input="")
+    assert r.returncode == 0
+    assert r.stdout == "launcher_argv stdout line\n"
+    lines = r.stderr.splitlines()
+    assert len(lines) == 1 and "no gcmond answers at %s" % sock in lines[0]
+    with open(out) as f:
+        assert json.load(f)["env"]["GCMON_SOCKET"] == sock
+
+
+def test_shared_mode_reports_to_the_running_daemon_and_prints_nothing(tmp):
+    out = os.path.join(tmp, "stats.json")
+    with gt.Daemon() as d:
+        r = subprocess.run([PROG, "run", "--python", gt.PYTHON, GARBAGE, out],
+                           env=base_env(GCMON_SOCKET=d.sock, GCMON_RUN_ID="shared-test"),
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        assert r.stderr == "" and r.stdout == "garbage done\n"
+        with open(out) as f:
+            stats = json.load(f)
+        ans = d.request({"cmd": "wait", "run": "shared-test", "timeout_ms": 5000})
+        assert ans["ok"], ans
+        s = d.request({"cmd": "summary", "run": "shared-test"})["summary"]
+        assert s["collections"] == stats_total(stats)
+
+
+# ---- several processes ------------------------------------------------------
+
+def report_of(log_text):
+    objs = json_lines(log_text)
+    (summary,) = of_type(objs, "summary")
+    return objs, summary["summary"], summary["processes"]
+
+
+def check_totals(procs, stats_dir):
+    by_pid = {p["pid"]: p for p in procs}
+    files = os.listdir(stats_dir)
+    assert files
+    for name in files:
+        with open(os.path.join(stats_dir, name)) as f:
+            mine = json.load(f)
+        p = by_pid.get(mine["pid"])
+        assert p is not None, "pid %d missing from the report" % mine["pid"]
+        got = [g["collections"] for g in p["generations"]]
+        want = [g["collections"] for g in mine["stats"]]
+        assert got == want, "pid %d: report %s, gc.get_stats() %s" % (mine["pid"], got, want)
+    return by_pid
+
+
+def test_gunicorn_four_workers_all_reported_with_exact_totals(tmp):
+    stats_dir = os.path.join(tmp, "stats")
+    os.mkdir(stats_dir)
+    log = os.path.join(tmp, "out.jsonl")
+    port = free_port()
+    p = subprocess.Popen(
+        [PROG, "run", "--python", gt.PYTHON, "--json", "--log-file", log,
+         "-m", "gunicorn", "-c", GUNICORN_CONF, "--chdir", gt.EXAMPLES, "--workers", "4",
+         "--bind", "127.0.0.1:%d" % port, "--log-level", "warning", "app:app"],
+        env=base_env(LAUNCHER_STATS_DIR=stats_dir), stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)
+    try:
+        url = "http://127.0.0.1:%d/" % port
+        wait_http(url + "health", p)
+        load(url, 200)
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 0, err
+    assert out == ""
+    with open(log) as f:
+        objs, summary, procs = report_of(f.read())
+    roles = sorted(pr["role"] for pr in procs)
+    assert roles.count("master") == 1 and roles.count("worker") == 4, roles
+    by_pid = check_totals(procs, stats_dir)
+    assert len(by_pid) == 5 and len(os.listdir(stats_dir)) == 5
+    assert summary["processes"] == 5
+    assert summary["collections"] == sum(pr["collections"] for pr in procs)
+    event_pids = {e["pid"] for e in of_type(objs, "event")}
+    assert len(event_pids & {pr["pid"] for pr in procs if pr["role"] == "worker"}) >= 1
+
+
+def test_gunicorn_human_report_has_a_line_per_process_and_pids_on_events(tmp):
+    port = free_port()
+    p = subprocess.Popen(
+        [PROG, "run", "--python", gt.PYTHON, "-m", "gunicorn", "--chdir", gt.EXAMPLES,
+         "--workers", "2", "--bind", "127.0.0.1:%d" % port, "--log-level", "warning", "app:app"],
+        env=base_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        url = "http://127.0.0.1:%d/" % port
+        wait_http(url + "health", p)
+        load(url, 100)
+        p.send_signal(signal.SIGINT)
+        _, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 0, err
+    assert re.search(r"^GMEM PID \d+ \| GC STOP  \| Gen: ", err, re.M)
+    assert re.search(r"^Processes: 3 ", err, re.M)
+    assert len(re.findall(r"^  master +\d+ ", err, re.M)) == 1
+    assert len(re.findall(r"^  worker +\d+ ", err, re.M)) == 2
+
+
+def test_a_worker_killed_with_sigkill_still_appears(tmp):
+    log = os.path.join(tmp, "out.jsonl")
+    port = free_port()
+    p = subprocess.Popen(
+        [PROG, "run", "--python", gt.PYTHON, "--json", "--log-file", log, "--interval", "0.2",
+         "-m", "gunicorn", "--chdir", gt.EXAMPLES, "--workers", "2",
+         "--bind", "127.0.0.1:%d" % port, "--log-level", "warning", "app:app"],
+        env=base_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    victim = None
+    try:
+        url = "http://127.0.0.1:%d/" % port
+        wait_http(url + "health", p)
+        load(url, 100)
+
+        def a_worker_with_events():
+            # A forked worker (from PROCESS_START) that has streamed events.
+            with open(log) as f:
+                objs = json_lines(f.read())
+            workers = {o["process"]["pid"] for o in of_type(objs, "process_start")
+                       if o["process"]["role"] == "worker"}
+            for e in of_type(objs, "event"):
+                if e["pid"] in workers:
+                    return e["pid"]
+            return None
+        victim = gt.wait_for(a_worker_with_events, 30, 0.1, "events from a worker")
+        os.kill(victim, signal.SIGKILL)
+        load(url, 50)
+        p.send_signal(signal.SIGINT)
+        _, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 0, err
+    with open(log) as f:
+        _, summary, procs = report_of(f.read())
+    (dead,) = [pr for pr in procs if pr["pid"] == victim]
+    assert dead["state"] == "lost"
+    assert dead["collections"] > 0
+    assert sum(1 for pr in procs if pr["role"] == "worker") >= 3    # the replacement too
+
+
+def test_uvicorn_two_workers_all_reported(tmp):
+    log = os.path.join(tmp, "out.jsonl")
+    port = free_port()
+    p = subprocess.Popen(
+        [PROG, "run", "--python", gt.PYTHON, "--json", "--log-file", log,
+         "-m", "uvicorn", "--app-dir", gt.EXAMPLES, "--workers", "2", "--host", "127.0.0.1",
+         "--port", str(port), "--log-level", "warning", "asgi_app:app"],
+        env=base_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        url = "http://127.0.0.1:%d/" % port
+        wait_http(url, p)
+        load(url, 100)
+        p.send_signal(signal.SIGINT)
+        _, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 0, err
+    with open(log) as f:
+        _, summary, procs = report_of(f.read())
+    root = [pr for pr in procs if pr["role"] == "master"]
+    assert len(root) == 1
+    served = [pr for pr in procs if pr["role"] == "child" and pr["collections"] > 0]
+    assert len(served) >= 2, procs       # the two spawned workers (and the resource tracker)
+    assert summary["collections"] == sum(pr["collections"] for pr in procs)
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_multiprocessing_children_are_reported_with_exact_totals(method, tmp):
+    stats_dir = os.path.join(tmp, "stats")
+    os.mkdir(stats_dir)
+    log = os.path.join(tmp, "out.jsonl")
+    r = launch(["--json", "--log-file", log, MP, method, stats_dir])
+    assert r.returncode == 0, r.stderr
+    with open(log) as f:
+        _, summary, procs = report_of(f.read())
+    by_pid = check_totals(procs, stats_dir)
+    assert len(os.listdir(stats_dir)) == 3
+    want_role = "worker" if method == "fork" else "child"
+    assert sum(1 for pid in by_pid if by_pid[pid]["role"] == want_role) >= 2
+    assert summary["collections"] == sum(pr["collections"] for pr in procs)
