@@ -1,0 +1,238 @@
+/*
+ * ctl.c: the client side of the control protocol (doc/control.md):
+ * connect to gcmond's socket, send one JSON request in a CONTROL frame,
+ * read JSON answers and streamed objects. Called by gcmonctl and
+ * pygcprofiler. Never prints, never exits, never blocks past the timeout
+ * it is given.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "codec.h"
+#include "ctl.h"
+
+/* Once a frame has started to arrive, the rest is waited for this long
+ * even when the caller asked not to wait: the daemon writes whole frames. */
+#define CTL_FRAME_GRACE_MS	5000
+
+const char *ctl_default_socket(char *buf, size_t len)
+{
+	const char *env = getenv("GCMON_SOCKET");
+	const char *xdg = getenv("XDG_RUNTIME_DIR");
+	int n;
+
+	if (env != NULL && *env != '\0')
+		n = snprintf(buf, len, "%s", env);
+	else if (xdg != NULL && *xdg == '/')
+		n = snprintf(buf, len, "%s/gcmon.sock", xdg);
+	else if (geteuid() == 0)
+		n = snprintf(buf, len, "/run/gcmon.sock");
+	else
+		n = snprintf(buf, len, "/tmp/gcmon-%u/gcmon.sock",
+		    (unsigned)geteuid());
+	if (n < 0 || (size_t)n >= len)
+		return NULL;
+	return buf;
+}
+
+int ctl_connect(const char *path, int *fd_out)
+{
+	struct sockaddr_un sa;
+	int fd, err;
+
+	if (strlen(path) >= sizeof sa.sun_path)
+		return -ENAMETOOLONG;
+	memset(&sa, 0, sizeof sa);
+	sa.sun_family = AF_UNIX;
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0)
+		goto out_close;
+	*fd_out = fd;
+	return 0;
+out_close:
+	err = -errno;
+	close(fd);
+	return err;
+}
+
+static int64_t ctl_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Waits until fd is ready for events or deadline (< 0: never). */
+static int ctl_wait(int fd, short events, int64_t deadline)
+{
+	struct pollfd p = { .fd = fd, .events = events };
+	int64_t left;
+	int n;
+
+	left = deadline < 0 ? -1 : deadline - ctl_now_ms();
+	if (deadline >= 0 && left < 0)
+		left = 0;
+	n = poll(&p, 1, (int)(left > 60000 ? 60000 : left));
+	if (n < 0)
+		return -errno;
+	if (n == 0)
+		return deadline >= 0 && ctl_now_ms() >= deadline ?
+		    -ETIMEDOUT : -EAGAIN;
+	return 0;
+}
+
+/* Reads exactly n bytes. started: some of this frame was read before, so
+ * an empty socket is waited for (grace) rather than reported. */
+static int ctl_read_exact(int fd, uint8_t *buf, size_t n, int64_t deadline,
+    int started)
+{
+	size_t got = 0;
+	ssize_t r;
+	int err;
+
+	while (got < n) {
+		r = recv(fd, buf + got, n - got, MSG_DONTWAIT);
+		if (r > 0) {
+			got += (size_t)r;
+			if (!started) {
+				started = 1;
+				deadline = ctl_now_ms() + CTL_FRAME_GRACE_MS;
+			}
+			continue;
+		}
+		if (r == 0)
+			return -ECONNRESET;
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			return -errno;
+		err = ctl_wait(fd, POLLIN, deadline);
+		if (err == -EINTR && started)
+			continue;
+		if (err == -EAGAIN)
+			continue;
+		if (err < 0)
+			return err;
+	}
+	return 0;
+}
+
+static int ctl_read_deadline(int fd, json_t **obj, int64_t deadline)
+{
+	uint8_t hdr[PROTO_HDR_SIZE];
+	struct proto_frame f;
+	const char *js;
+	size_t jlen;
+	uint8_t *buf;
+	json_t *o;
+	int err;
+
+	if ((err = ctl_read_exact(fd, hdr, sizeof hdr, deadline, 0)) < 0)
+		return err;
+	if ((err = proto_decode_header(hdr, sizeof hdr, 0, &f.hdr)) < 0)
+		return -EPROTO;
+	if (f.hdr.type != FRAME_CONTROL)
+		return -EPROTO;
+	if ((buf = malloc(f.hdr.len)) == NULL)
+		return -ENOMEM;
+	memcpy(buf, hdr, sizeof hdr);
+	err = ctl_read_exact(fd, buf + sizeof hdr, f.hdr.len - sizeof hdr,
+	    ctl_now_ms() + CTL_FRAME_GRACE_MS, 1);
+	if (err < 0)
+		goto out_free;
+	f.payload = buf + sizeof hdr;
+	f.payload_len = f.hdr.len - sizeof hdr;
+	err = -EPROTO;
+	if (proto_decode_control(&f, &js, &jlen) < 0)
+		goto out_free;
+	o = json_loadb(js, jlen, JSON_REJECT_DUPLICATES, NULL);
+	if (o == NULL)
+		goto out_free;
+	if (!json_is_object(o)) {
+		json_decref(o);
+		goto out_free;
+	}
+	*obj = o;
+	err = 0;
+out_free:
+	free(buf);
+	return err;
+}
+
+static int ctl_send(int fd, json_t *req)
+{
+	char *js;
+	uint8_t *buf;
+	size_t len, off = 0;
+	ssize_t n;
+	int err;
+
+	if ((js = json_dumps(req, JSON_COMPACT)) == NULL)
+		return -ENOMEM;
+	len = strlen(js) + PROTO_HDR_SIZE;
+	err = -ENOMEM;
+	if ((buf = malloc(len)) == NULL)
+		goto out_js;
+	if ((n = proto_encode_control(buf, len, js, strlen(js))) < 0) {
+		err = (int)n;
+		goto out_buf;
+	}
+	len = (size_t)n;
+	while (off < len) {
+		n = send(fd, buf + off, len - off, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			err = -errno;
+			goto out_buf;
+		}
+		off += (size_t)n;
+	}
+	err = 0;
+out_buf:
+	free(buf);
+out_js:
+	free(js);
+	return err;
+}
+
+int ctl_request(int fd, json_t *req, json_t **answer, int timeout_ms)
+{
+	int64_t deadline = timeout_ms < 0 ? -1 : ctl_now_ms() + timeout_ms;
+	int err;
+
+	if ((err = ctl_send(fd, req)) < 0)
+		return err;
+	for (;;) {
+		err = ctl_read_deadline(fd, answer, deadline);
+		if (err == -EINTR)
+			continue;
+		return err;
+	}
+}
+
+int ctl_read(int fd, json_t **obj, int timeout_ms)
+{
+	int64_t deadline = timeout_ms < 0 ? -1 : ctl_now_ms() + timeout_ms;
+
+	return ctl_read_deadline(fd, obj, deadline);
+}
+
+void ctl_close(int fd)
+{
+	if (fd >= 0)
+		close(fd);
+}
