@@ -39,7 +39,7 @@
 #define PGP_WAIT_TIMEOUT_MS	5000	/* last batches after the program ends */
 #define PGP_DRAIN_MS		300	/* watch quiet this long: drained */
 #define PGP_POLL_MS		200
-#define PGP_MAX_FLAME_ROWS	1000000
+#define PGP_MAX_FLAME_ROWS	20000	/* x 2 KiB; 27 h of 5 s buckets */
 
 struct pgp_opts {
 	double interval_s;
@@ -90,6 +90,7 @@ struct pgp_run {
 	unsigned long long dur_count[PGP_MAX_BUCKETS + 1];
 	struct pgp_flame_row *flame;
 	size_t nflame;
+	unsigned long long flame_skipped;	/* beyond PGP_MAX_FLAME_ROWS */
 	unsigned ngen_seen;
 	json_t *report;			/* the daemon's `report` answer */
 	json_t *thresholds;		/* borrowed from report */
@@ -709,6 +710,8 @@ static int pgp_start_daemon(struct pgp_run *r, const char *gcmond,
 				close(devnull);
 		}
 		execv(gcmond, argv);
+		dprintf(STDERR_FILENO, "pygcprofiler: cannot run %s: %s\n",
+		    gcmond, strerror(errno));
 		_exit(127);
 	}
 	r->daemon = pid;
@@ -820,8 +823,10 @@ static void pgp_record_event(struct pgp_run *r, const json_t *ev)
 		r->ngen_seen = (unsigned)gen + 1;
 	rel = t - r->start_real;
 	row = rel > 0 ? (size_t)(rel / r->o->flame_bucket_s) : 0;
-	if (row >= PGP_MAX_FLAME_ROWS)
-		row = PGP_MAX_FLAME_ROWS - 1;
+	if (row >= PGP_MAX_FLAME_ROWS) {
+		r->flame_skipped++;
+		return;
+	}
 	if (row >= r->nflame) {
 		size_t n = row + 1 > r->nflame * 2 ? row + 1 : r->nflame * 2;
 		struct pgp_flame_row *f = realloc(r->flame, n * sizeof *f);
@@ -1232,6 +1237,10 @@ static void pgp_print_report(struct pgp_run *r)
 			    json_object_get(r->report, "garbage"));
 		if (o->term_flame)
 			pgp_terminal_flame(r, r->out, NULL);
+		if ((o->term_flame || o->flame_file) && r->flame_skipped)
+			fprintf(r->out, "(the flame graphs stop after %d time "
+			    "buckets: %llu later collections are not in them)\n",
+			    PGP_MAX_FLAME_ROWS, r->flame_skipped);
 		if (prompt) {
 			fputs("\n=== AI OPTIMIZATION PROMPT ===\nCopy the "
 			    "following prompt to an AI assistant:\n\n", r->out);
