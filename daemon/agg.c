@@ -1,0 +1,611 @@
+/*
+ * agg.c: per-process, per-run and per-host aggregates of gcmond (see
+ * agg.h for the rules that keep totals exact and memory bounded). Fed by
+ * server.c, read by json.c and rules.c. Never does I/O, never reads a
+ * clock, never prints.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agg.h"
+
+static const double agg_pcts[4] = { 50.0, 90.0, 99.0, 99.9 };
+
+struct agg *agg_new(const struct agg_config *cfg)
+{
+	struct agg *a = calloc(1, sizeof *a);
+
+	if (a == NULL)
+		return NULL;
+	a->cfg = *cfg;
+	return a;
+}
+
+static void agg_proc_free(struct agg_proc *p)
+{
+	free(p->hist);
+	free(p->py_version);
+	free(p->executable);
+	free(p->argv);
+	free(p->objects);
+	free(p->garbage);
+	free(p);
+}
+
+static void agg_run_free(struct agg_run *r)
+{
+	struct agg_proc *p, *next;
+	unsigned g;
+
+	for (p = r->head; p != NULL; p = next) {
+		next = p->next;
+		agg_proc_free(p);
+	}
+	for (g = 0; g < PROTO_MAX_GEN; g++)
+		free(r->folded[g]);
+	free(r->evicted);
+	free(r->id);
+	free(r);
+}
+
+void agg_free(struct agg *a)
+{
+	struct agg_run *r, *next;
+
+	if (a == NULL)
+		return;
+	for (r = a->runs; r != NULL; r = next) {
+		next = r->next;
+		agg_run_free(r);
+	}
+	free(a->expired);
+	free(a);
+}
+
+struct agg_sum *agg_sum_new(void)
+{
+	struct agg_sum *s = calloc(1, sizeof *s);
+	unsigned g;
+
+	if (s == NULL)
+		return NULL;
+	for (g = 0; g < PROTO_MAX_GEN; g++)
+		hist_init(&s->gen[g].hist);
+	return s;
+}
+
+double agg_proc_real(const struct agg_proc *p, uint64_t mono_ns)
+{
+	double real = (double)p->clock_real_ns / 1e9;
+
+	if (mono_ns >= p->clock_mono_ns)
+		return real + (double)(mono_ns - p->clock_mono_ns) / 1e9;
+	return real - (double)(p->clock_mono_ns - mono_ns) / 1e9;
+}
+
+double agg_proc_wall_s(const struct agg *a, const struct agg_proc *p)
+{
+	double end = p->state == AGG_LIVE ? a->now_real : p->end_real;
+
+	return end > p->start_real ? end - p->start_real : 0.0;
+}
+
+const struct proto_event *agg_proc_recent(const struct agg_proc *p,
+    unsigned i)
+{
+	if (i >= p->nrecent || i >= AGG_RECENT)
+		return NULL;
+	return &p->recent[(p->nrecent - 1 - i) % AGG_RECENT];
+}
+
+struct agg_run *agg_run_find(const struct agg *a, const char *id)
+{
+	struct agg_run *r;
+
+	for (r = a->runs; r != NULL; r = r->next)
+		if (strcmp(r->id, id) == 0)
+			return r;
+	return NULL;
+}
+
+struct agg_proc *agg_proc_find(const struct agg *a, uint32_t pid)
+{
+	struct agg_proc *p, *best = NULL;
+	struct agg_run *r;
+
+	for (r = a->runs; r != NULL; r = r->next)
+		for (p = r->head; p != NULL; p = p->next) {
+			if (p->pid != pid)
+				continue;
+			if (best == NULL ||
+			    (p->state == AGG_LIVE && best->state != AGG_LIVE) ||
+			    ((p->state == AGG_LIVE) == (best->state == AGG_LIVE) &&
+			    p->start_real > best->start_real))
+				best = p;
+		}
+	return best;
+}
+
+/* Grows p's generations (and histograms) to n. 0 or -ENOMEM. */
+static int agg_proc_grow(struct agg_proc *p, unsigned n)
+{
+	struct hist *h;
+	unsigned g;
+
+	if (n > PROTO_MAX_GEN)
+		n = PROTO_MAX_GEN;
+	if (p->hist != NULL && n <= p->ngen)
+		return 0;
+	if (n < p->ngen)
+		n = p->ngen;
+	if ((h = realloc(p->hist, n * sizeof *h)) == NULL)
+		return -ENOMEM;
+	for (g = p->hist != NULL ? p->ngen : 0; g < n; g++)
+		hist_init(&h[g]);
+	p->hist = h;
+	p->ngen = (uint8_t)n;
+	return 0;
+}
+
+static char *agg_strdup(const struct proto_str *s, size_t cap)
+{
+	size_t n = s->len < cap ? s->len : cap;
+	char *d = malloc(n + 1);
+
+	if (d == NULL)
+		return NULL;
+	memcpy(d, s->ptr, n);
+	d[n] = '\0';
+	return d;
+}
+
+/* Moves p's histograms into its run, keeping the percentiles. */
+static void agg_proc_fold(struct agg_proc *p)
+{
+	struct agg_run *r = p->run;
+	struct hist all;
+	unsigned g, i;
+
+	if (p->hist == NULL)
+		return;
+	hist_init(&all);
+	for (g = 0; g < p->ngen; g++) {
+		for (i = 0; i < 4; i++)
+			p->pct_ms[g][i] =
+			    (double)hist_percentile(&p->hist[g], agg_pcts[i]) / 1e6;
+		hist_merge(&all, &p->hist[g]);
+		if (r->folded[g] == NULL &&
+		    (r->folded[g] = malloc(sizeof *r->folded[g])) != NULL)
+			hist_init(r->folded[g]);
+		/* Out of memory: the run's percentiles lose these events;
+		 * its totals do not (they come from counters). */
+		if (r->folded[g] != NULL)
+			hist_merge(r->folded[g], &p->hist[g]);
+	}
+	for (i = 0; i < 4; i++)
+		p->pct_all_ms[i] = (double)hist_percentile(&all, agg_pcts[i]) / 1e6;
+	free(p->hist);
+	p->hist = NULL;
+}
+
+static void agg_sum_merge(struct agg_sum *d, const struct agg_sum *s)
+{
+	unsigned g;
+
+	d->nproc += s->nproc;
+	d->nlive += s->nlive;
+	if (s->ngen > d->ngen)
+		d->ngen = s->ngen;
+	for (g = 0; g < s->ngen; g++) {
+		struct agg_gen_sum *dg = &d->gen[g];
+		const struct agg_gen_sum *sg = &s->gen[g];
+
+		dg->collections += sg->collections;
+		dg->seen += sg->seen;
+		dg->unseen += sg->unseen;
+		dg->collected += sg->collected;
+		dg->uncollectable += sg->uncollectable;
+		dg->pause_ns += sg->pause_ns;
+		if (sg->max_pause_ns > dg->max_pause_ns)
+			dg->max_pause_ns = sg->max_pause_ns;
+		hist_merge(&dg->hist, &sg->hist);
+	}
+	d->dropped += s->dropped;
+	d->alerts += s->alerts;
+	d->proc_wall_s += s->proc_wall_s;
+	if (s->nproc > 0 && (d->start == 0 || s->start < d->start))
+		d->start = s->start;
+	if (s->end > d->end)
+		d->end = s->end;
+	d->have_cpu |= s->have_cpu;
+	d->cpu_s += s->cpu_s;
+	d->have_rss |= s->have_rss;
+	d->rss_bytes += s->rss_bytes;
+	if (s->max_rss_bytes > d->max_rss_bytes)
+		d->max_rss_bytes = s->max_rss_bytes;
+}
+
+/* Adds p to s. own_only: leave out a baseline inherited at fork. */
+static void agg_sum_add(const struct agg *a, const struct agg_proc *p,
+    struct agg_sum *s, int own_only)
+{
+	int inherited = p->origin == ORIGIN_FORK ||
+	    (p->hello_flags & PROTO_HELLO_BASELINE_INHERITED);
+	int add_base = !(own_only && inherited);
+	unsigned g;
+
+	s->nproc++;
+	if (p->state == AGG_LIVE)
+		s->nlive++;
+	if (p->ngen > s->ngen)
+		s->ngen = p->ngen;
+	for (g = 0; g < p->ngen; g++) {
+		struct agg_gen_sum *sg = &s->gen[g];
+		uint64_t unseen = add_base ? p->base[g].collections : 0;
+
+		sg->seen += p->c[g].count;
+		sg->unseen += unseen;
+		sg->collections += p->c[g].count + unseen;
+		sg->collected += p->c[g].collected +
+		    (add_base ? p->base[g].collected : 0);
+		sg->uncollectable += p->c[g].uncollectable +
+		    (add_base ? p->base[g].uncollectable : 0);
+		sg->pause_ns += p->c[g].pause_ns;
+		if (p->c[g].max_pause_ns > sg->max_pause_ns)
+			sg->max_pause_ns = p->c[g].max_pause_ns;
+		if (p->hist != NULL)
+			hist_merge(&sg->hist, &p->hist[g]);
+	}
+	s->dropped += p->dropped;
+	s->alerts += p->alerts;
+	s->proc_wall_s += agg_proc_wall_s(a, p);
+	if (s->start == 0 || p->start_real < s->start)
+		s->start = p->start_real;
+	if (p->state != AGG_LIVE && p->end_real > s->end)
+		s->end = p->end_real;
+	if (p->have_sample) {
+		s->have_cpu = 1;
+		s->have_rss = 1;
+		s->cpu_s += (double)p->cpu_ns / 1e9;
+		if (p->state == AGG_LIVE)
+			s->rss_bytes += p->rss_bytes;
+		if (p->max_rss_bytes > s->max_rss_bytes)
+			s->max_rss_bytes = p->max_rss_bytes;
+	}
+}
+
+void agg_sum_process(const struct agg *a, const struct agg_proc *p,
+    struct agg_sum *s)
+{
+	agg_sum_add(a, p, s, 0);
+	if (p->state == AGG_LIVE)
+		s->end = 0;
+}
+
+void agg_sum_run(const struct agg *a, const struct agg_run *r,
+    struct agg_sum *s)
+{
+	const struct agg_proc *p;
+	unsigned g;
+
+	if (r->evicted != NULL)
+		agg_sum_merge(s, r->evicted);
+	for (p = r->head; p != NULL; p = p->next)
+		agg_sum_add(a, p, s, 1);
+	for (g = 0; g < PROTO_MAX_GEN; g++)
+		if (r->folded[g] != NULL)
+			hist_merge(&s->gen[g].hist, r->folded[g]);
+	if (r->nlive > 0)
+		s->end = 0;
+}
+
+void agg_sum_host(const struct agg *a, struct agg_sum *s)
+{
+	const struct agg_run *r;
+
+	if (a->expired != NULL)
+		agg_sum_merge(s, a->expired);
+	for (r = a->runs; r != NULL; r = r->next)
+		agg_sum_run(a, r, s);
+	if (a->nlive > 0)
+		s->end = 0;
+}
+
+double agg_proc_pct_ms(const struct agg_proc *p, int g, double pct)
+{
+	struct hist all;
+	unsigned i, k;
+
+	if (g >= (int)p->ngen)
+		return 0;
+	if (p->hist != NULL && g >= 0)
+		return (double)hist_percentile(&p->hist[g], pct) / 1e6;
+	if (p->hist != NULL) {
+		hist_init(&all);
+		for (k = 0; k < p->ngen; k++)
+			hist_merge(&all, &p->hist[k]);
+		return (double)hist_percentile(&all, pct) / 1e6;
+	}
+	for (i = 0; i < 4; i++)
+		if (agg_pcts[i] == pct)
+			return g < 0 ? p->pct_all_ms[i] : p->pct_ms[g][i];
+	return 0;
+}
+
+/* Folds the oldest ended record of r into r->evicted and frees it. */
+static void agg_run_evict(struct agg *a, struct agg_run *r)
+{
+	struct agg_proc *p;
+
+	for (p = r->head; p != NULL && p->state == AGG_LIVE; p = p->next)
+		;
+	if (p == NULL)
+		return;
+	if (r->evicted == NULL && (r->evicted = agg_sum_new()) == NULL)
+		return;
+	agg_proc_fold(p);
+	agg_sum_add(a, p, r->evicted, 1);
+	if (p->prev != NULL)
+		p->prev->next = p->next;
+	else
+		r->head = p->next;
+	if (p->next != NULL)
+		p->next->prev = p->prev;
+	else
+		r->tail = p->prev;
+	r->nproc--;
+	agg_proc_free(p);
+}
+
+static struct agg_run *agg_run_get(struct agg *a, const struct proto_str *id)
+{
+	struct agg_run *r;
+
+	for (r = a->runs; r != NULL; r = r->next)
+		if (strlen(r->id) == id->len &&
+		    memcmp(r->id, id->ptr, id->len) == 0)
+			return r;
+	if ((r = calloc(1, sizeof *r)) == NULL)
+		return NULL;
+	if ((r->id = agg_strdup(id, PROTO_MAX_ID)) == NULL) {
+		free(r);
+		return NULL;
+	}
+	r->next = a->runs;
+	a->runs = r;
+	a->nruns++;
+	return r;
+}
+
+static void agg_set_live(struct agg *a, struct agg_proc *p)
+{
+	if (p->state == AGG_LIVE)
+		return;
+	p->state = AGG_LIVE;
+	p->end_real = 0;
+	p->run->nlive++;
+	a->nlive++;
+}
+
+static void agg_set_ended(struct agg *a, struct agg_proc *p,
+    enum agg_state st, double end)
+{
+	if (p->state != AGG_LIVE)
+		return;
+	p->state = st;
+	p->end_real = end;
+	p->run->nlive--;
+	a->nlive--;
+	if (p->run->nlive == 0)
+		p->run->last_end = a->now_real;
+}
+
+int agg_hello(struct agg *a, const struct proto_hello *h,
+    struct agg_proc **out, int *is_new)
+{
+	struct agg_run *r;
+	struct agg_proc *p;
+	size_t used = 0, n;
+	uint32_t i;
+
+	for (r = a->runs; r != NULL; r = r->next)
+		for (p = r->head; p != NULL; p = p->next)
+			if (p->pid == h->pid &&
+			    p->start_mono_ns == h->start_mono_ns)
+				goto reconnect;
+	if ((r = agg_run_get(a, &h->run_id)) == NULL)
+		return -ENOMEM;
+	if ((p = calloc(1, sizeof *p)) == NULL)
+		return -ENOMEM;
+	p->run = r;
+	p->pid = h->pid;
+	p->ppid = h->ppid;
+	p->start_mono_ns = h->start_mono_ns;
+	p->clock_real_ns = h->clock_real_ns;
+	p->clock_mono_ns = h->clock_mono_ns;
+	p->py_hexversion = h->py_hexversion;
+	p->origin = h->origin;
+	p->gc_model = h->gc_model;
+	p->hello_flags = h->flags;
+	p->state = AGG_ENDED;	/* agg_set_live() below counts it */
+	p->start_real = agg_proc_real(p, h->start_mono_ns);
+	memcpy(p->base, h->base, h->ngen * sizeof p->base[0]);
+	p->py_version = agg_strdup(&h->py_version, PROTO_MAX_STR);
+	p->executable = agg_strdup(&h->executable, PROTO_MAX_STR);
+	p->argv = malloc(AGG_MAX_ARGV);
+	if (p->py_version == NULL || p->executable == NULL ||
+	    p->argv == NULL || agg_proc_grow(p, h->ngen) < 0) {
+		agg_proc_free(p);
+		return -ENOMEM;
+	}
+	for (i = 0; i < h->argc && used < AGG_MAX_ARGV; i++) {
+		n = h->argv[i].len;
+		if (n > AGG_MAX_ARGV - used - 1)
+			n = AGG_MAX_ARGV - used - 1;
+		memcpy(p->argv + used, h->argv[i].ptr, n);
+		p->argv[used + n] = '\0';
+		used += n + 1;
+		p->argc++;
+	}
+	if (r->nproc >= AGG_RUN_MAX_PROCS)
+		agg_run_evict(a, r);
+	p->prev = r->tail;
+	if (r->tail != NULL)
+		r->tail->next = p;
+	else
+		r->head = p;
+	r->tail = p;
+	r->nproc++;
+	*is_new = 1;
+	goto live;
+reconnect:
+	*is_new = 0;
+	/* A process that said BYE and comes back gets fresh histograms. */
+	if (agg_proc_grow(p, p->ngen) < 0)
+		return -ENOMEM;
+live:
+	p->reconnects = h->reconnects;
+	p->nconn++;
+	agg_set_live(a, p);
+	*out = p;
+	return 0;
+}
+
+static uint64_t agg_max64(uint64_t a, uint64_t b)
+{
+	return a > b ? a : b;
+}
+
+void agg_counters(struct agg *a, struct agg_proc *p,
+    const struct proto_counters *c)
+{
+	unsigned g;
+
+	(void)a;
+	/* Out of memory growing: the extra generations are not kept. */
+	if (c->ngen > p->ngen && agg_proc_grow(p, c->ngen) < 0)
+		return;
+	/* Cumulative: the larger value is the newer one, whatever order
+	 * two connections of one process delivered them in. */
+	p->dropped = agg_max64(p->dropped, c->dropped);
+	for (g = 0; g < c->ngen && g < p->ngen; g++) {
+		p->c[g].count = agg_max64(p->c[g].count, c->gen[g].count);
+		p->c[g].pause_ns = agg_max64(p->c[g].pause_ns,
+		    c->gen[g].pause_ns);
+		p->c[g].max_pause_ns = agg_max64(p->c[g].max_pause_ns,
+		    c->gen[g].max_pause_ns);
+		p->c[g].collected = agg_max64(p->c[g].collected,
+		    c->gen[g].collected);
+		p->c[g].uncollectable = agg_max64(p->c[g].uncollectable,
+		    c->gen[g].uncollectable);
+	}
+}
+
+int agg_event(struct agg *a, struct agg_proc *p, const struct proto_event *e)
+{
+	if (e->generation < PROTO_MAX_GEN &&
+	    agg_proc_grow(p, (unsigned)e->generation + 1) == 0 &&
+	    e->generation < p->ngen) {
+		hist_record(&p->hist[e->generation], e->pause_ns);
+		p->nrecorded[e->generation]++;
+	}
+	p->recent[p->nrecent % AGG_RECENT] = *e;
+	p->nrecent++;
+	if (e->pause_ns > a->cfg.alert_threshold_ns) {
+		p->alerts++;
+		return 1;
+	}
+	return 0;
+}
+
+void agg_sample(struct agg *a, struct agg_proc *p, const struct proto_sample *s)
+{
+	(void)a;
+	p->have_sample = 1;
+	p->rss_bytes = s->rss_bytes;
+	if (s->rss_bytes > p->max_rss_bytes)
+		p->max_rss_bytes = s->rss_bytes;
+	p->cpu_ns = s->cpu_user_ns + s->cpu_sys_ns;
+}
+
+int agg_types(struct agg *a, struct agg_proc *p, int garbage,
+    const struct proto_types *t)
+{
+	struct agg_types **slot = garbage ? &p->garbage : &p->objects;
+	struct agg_types *dst;
+	struct proto_type_count tc;
+	size_t off = 0, n;
+	uint32_t i, j;
+
+	(void)a;
+	if (*slot == NULL && (*slot = calloc(1, sizeof **slot)) == NULL)
+		return -ENOMEM;
+	dst = *slot;
+	dst->total = t->total;
+	dst->n = 0;
+	/* Keep the AGG_MAX_TYPES largest, sorted by insertion. */
+	while (proto_types_next(t, &off, &tc) == 1) {
+		for (i = 0; i < dst->n && dst->e[i].count >= tc.count; i++)
+			;
+		if (i >= AGG_MAX_TYPES)
+			continue;
+		if (dst->n < AGG_MAX_TYPES)
+			dst->n++;
+		for (j = dst->n - 1; j > i; j--)
+			dst->e[j] = dst->e[j - 1];
+		n = tc.name.len < PROTO_MAX_ID ? tc.name.len : PROTO_MAX_ID;
+		dst->e[i].count = tc.count;
+		memcpy(dst->e[i].name, tc.name.ptr, n);
+		dst->e[i].name[n] = '\0';
+	}
+	return 0;
+}
+
+void agg_bye(struct agg *a, struct agg_proc *p, const struct proto_bye *b)
+{
+	agg_counters(a, p, &b->counters);
+	agg_set_ended(a, p, AGG_ENDED, agg_proc_real(p, b->mono_ns));
+	if (p->state == AGG_ENDED)
+		agg_proc_fold(p);
+}
+
+int agg_disconnect(struct agg *a, struct agg_proc *p)
+{
+	if (p->nconn > 0)
+		p->nconn--;
+	if (p->nconn > 0 || p->state != AGG_LIVE)
+		return 0;
+	agg_set_ended(a, p, AGG_LOST, a->now_real);
+	return 1;
+}
+
+unsigned agg_expire(struct agg *a)
+{
+	struct agg_run **rp = &a->runs, *r;
+	struct agg_sum *s;
+	unsigned n = 0;
+
+	while ((r = *rp) != NULL) {
+		if (r->nlive > 0 ||
+		    a->now_real - r->last_end < a->cfg.run_expiry_s) {
+			rp = &r->next;
+			continue;
+		}
+		if (a->expired == NULL && (a->expired = agg_sum_new()) == NULL)
+			return n;
+		if ((s = agg_sum_new()) == NULL)
+			return n;
+		agg_sum_run(a, r, s);
+		s->nlive = 0;
+		agg_sum_merge(a->expired, s);
+		free(s);
+		*rp = r->next;
+		a->nruns--;
+		agg_run_free(r);
+		n++;
+	}
+	return n;
+}

@@ -1,0 +1,178 @@
+/*
+ * agg.h: gcmond's aggregates, per process, per run and per host, fed by
+ * server.c with decoded frames and read by json.c and rules.c. No I/O,
+ * no clock: the caller says what time it is (agg->now_real).
+ *
+ * Totals come from the agents' cumulative counters plus the HELLO
+ * baseline, never from adding up events, so they stay exact when event
+ * detail is dropped or a connection is re-established. A forked child's
+ * baseline is inherited from its parent and is left out of run and host
+ * totals (its parent counted those collections).
+ *
+ * Memory is bounded: a process has a fixed-size state, its histograms
+ * (one per generation) and a ring of its AGG_RECENT last events; when it
+ * says BYE its histograms are folded into its run and freed. A run keeps
+ * at most AGG_RUN_MAX_PROCS process records (the oldest ended ones are
+ * folded into the run's "evicted" totals); a run whose processes have all
+ * ended expires run_expiry_s later (folded into the host's totals).
+ */
+#ifndef GCMON_AGG_H
+#define GCMON_AGG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "codec.h"
+#include "hist.h"
+
+#define AGG_RECENT		32	/* events kept per process */
+#define AGG_RUN_MAX_PROCS	4096	/* process records kept per run */
+#define AGG_MAX_TYPES		32	/* OBJECTS/GARBAGE entries kept */
+#define AGG_MAX_ARGV		4096	/* argv bytes kept per process */
+
+enum agg_state {
+	AGG_LIVE = 0,
+	AGG_ENDED,		/* said BYE */
+	AGG_LOST		/* connection closed without BYE */
+};
+
+struct agg_types {
+	uint64_t total;
+	uint32_t n;
+	struct {
+		uint64_t count;
+		char name[PROTO_MAX_ID + 1];
+	} e[AGG_MAX_TYPES];		/* largest first */
+};
+
+struct agg_proc {
+	struct agg_proc *next;		/* in its run, by arrival */
+	struct agg_proc *prev;
+	struct agg_run *run;
+
+	uint32_t pid, ppid;
+	uint64_t start_mono_ns;		/* identity, with pid */
+	uint64_t clock_real_ns, clock_mono_ns;
+	uint32_t py_hexversion;
+	uint8_t origin, gc_model;
+	uint16_t hello_flags;
+	uint32_t reconnects;
+	unsigned nconn;			/* connections open for it */
+	enum agg_state state;
+
+	uint8_t ngen;
+	struct proto_baseline base[PROTO_MAX_GEN];
+	struct proto_gen_counters c[PROTO_MAX_GEN];	/* last cumulative */
+	uint64_t dropped;
+	uint64_t alerts;
+	struct hist *hist;		/* ngen, NULL once folded */
+	double pct_ms[PROTO_MAX_GEN][4];	/* p50 p90 p99 p99.9, kept at fold */
+	double pct_all_ms[4];		/* the same over all generations */
+	uint64_t nrecorded[PROTO_MAX_GEN];	/* events in hist (or folded) */
+
+	double start_real, end_real;	/* Unix seconds; end 0 while live */
+	int have_sample;
+	uint64_t rss_bytes, max_rss_bytes, cpu_ns;
+
+	struct proto_event recent[AGG_RECENT];
+	unsigned nrecent;		/* total ever, ring index = n % size */
+
+	char *py_version, *executable;
+	char *argv;			/* argc strings, each NUL-terminated */
+	uint32_t argc;
+	struct agg_types *objects, *garbage;
+};
+
+/* Per-generation sums of a scope. */
+struct agg_gen_sum {
+	uint64_t collections, seen, unseen, collected, uncollectable;
+	uint64_t pause_ns, max_pause_ns;
+	struct hist hist;
+};
+
+struct agg_sum {
+	unsigned nproc, nlive;
+	uint8_t ngen;
+	struct agg_gen_sum gen[PROTO_MAX_GEN];
+	uint64_t dropped, alerts;
+	double proc_wall_s;		/* sum of each process's wall time */
+	double start, end;		/* first start, last end (0: live) */
+	int have_cpu, have_rss;
+	double cpu_s;
+	uint64_t rss_bytes, max_rss_bytes;	/* sum of last, largest */
+};
+
+struct agg_run {
+	struct agg_run *next;
+	char *id;
+	struct agg_proc *head, *tail;
+	unsigned nproc, nlive;
+	double last_end;		/* when its last process ended */
+	struct hist *folded[PROTO_MAX_GEN];	/* events of folded processes */
+	struct agg_sum *evicted;	/* records dropped beyond the cap */
+};
+
+struct agg_config {
+	uint64_t alert_threshold_ns;
+	double run_expiry_s;
+};
+
+struct agg {
+	struct agg_config cfg;
+	double now_real;		/* set by the caller before each call */
+	struct agg_run *runs;		/* newest first */
+	unsigned nruns, nlive;
+	struct agg_sum *expired;	/* runs gone; NULL until one is */
+};
+
+struct agg *agg_new(const struct agg_config *cfg);
+void agg_free(struct agg *a);
+
+/*
+ * A HELLO. A process already known by (pid, start_mono_ns) is the same
+ * process reconnecting: its totals continue. *is_new says which.
+ * 0 or -ENOMEM.
+ */
+int agg_hello(struct agg *a, const struct proto_hello *h,
+    struct agg_proc **out, int *is_new);
+/* The cumulative counters of an EVENTS or BYE frame. */
+void agg_counters(struct agg *a, struct agg_proc *p,
+    const struct proto_counters *c);
+/* One event record; returns 1 if its pause is above the alert threshold. */
+int agg_event(struct agg *a, struct agg_proc *p, const struct proto_event *e);
+void agg_sample(struct agg *a, struct agg_proc *p, const struct proto_sample *s);
+/* OBJECTS (garbage 0) or GARBAGE (garbage 1). 0 or -ENOMEM. */
+int agg_types(struct agg *a, struct agg_proc *p, int garbage,
+    const struct proto_types *t);
+void agg_bye(struct agg *a, struct agg_proc *p, const struct proto_bye *b);
+/* A connection of p closed; returns 1 if p thereby became lost. */
+int agg_disconnect(struct agg *a, struct agg_proc *p);
+/* Expires old runs; returns how many went. */
+unsigned agg_expire(struct agg *a);
+
+/* Wall-clock time (Unix seconds) of a monotonic instant of process p. */
+double agg_proc_real(const struct agg_proc *p, uint64_t mono_ns);
+/* Event i-th newest (0 = newest) of p's recent ring, or NULL. */
+const struct proto_event *agg_proc_recent(const struct agg_proc *p,
+    unsigned i);
+
+/* Lookups; borrowed, valid until the next agg_ call that can free. */
+struct agg_run *agg_run_find(const struct agg *a, const char *id);
+/* The newest process with this pid (live first). */
+struct agg_proc *agg_proc_find(const struct agg *a, uint32_t pid);
+
+/* Sums. agg_sum_new returns a zeroed sum (or NULL); free with free(). */
+struct agg_sum *agg_sum_new(void);
+void agg_sum_process(const struct agg *a, const struct agg_proc *p,
+    struct agg_sum *s);
+void agg_sum_run(const struct agg *a, const struct agg_run *r,
+    struct agg_sum *s);
+void agg_sum_host(const struct agg *a, struct agg_sum *s);
+
+/* Percentile pct (50, 90, 99 or 99.9 once folded) of generation g (-1:
+ * all generations) of a process, in ms. */
+double agg_proc_pct_ms(const struct agg_proc *p, int g, double pct);
+/* Wall time of a process so far, in seconds. */
+double agg_proc_wall_s(const struct agg *a, const struct agg_proc *p);
+
+#endif /* GCMON_AGG_H */
