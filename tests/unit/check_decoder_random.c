@@ -123,10 +123,10 @@ START_TEST(test_valid_frames_decode_cleanly)
 	for (i = 0; i < 5000; i++) {
 		t = 1 + i % FRAME_TYPE_MAX;
 		n = frames_build(&r, t, stream, sizeof(stream));
-		ck_assert_int_gt(n, 0);
-		ck_assert_msg(decode_any(stream, (size_t)n) == 0, "%s #%u",
-		    proto_frame_type_name(t), i);
-		ck_assert_int_eq(decode_any(stream, (size_t)n - 1), -EAGAIN);
+		/* plain ifs: a passing ck_assert costs a write to Check */
+		if (n <= 0 || decode_any(stream, (size_t)n) != 0 ||
+		    decode_any(stream, (size_t)n - 1) != -EAGAIN)
+			ck_abort_msg("%s #%u", proto_frame_type_name(t), i);
 	}
 }
 END_TEST
@@ -148,7 +148,8 @@ START_TEST(test_mutated_frames_give_only_documented_errors)
 		for (k = 0; k < nframes; k++) {
 			n = frames_build(&r, 1 + (unsigned)frames_below(&r,
 			    FRAME_TYPE_MAX), stream + len, sizeof(stream) - len);
-			ck_assert_int_gt(n, 0);
+			if (n <= 0)
+				ck_abort_msg("frames_build: %zd", n);
 			if (k == 0)
 				first_len = (size_t)n;
 			len += (size_t)n;
