@@ -4,9 +4,11 @@ bench/run-all.sh, which runs it once per CPython with gcfloor built for
 that interpreter and the agent loaded through its bootstrap).
 
 Variants: no callback; gcfloor.noop (a C callback that does nothing: the
-floor, what CPython spends to call any callback); _gcmon.callback (the
-agent, if it is loaded); a pure-Python callback doing what the Python tool
-does (perf_counter() and a tuple appended to a list). Workloads: gc.collect(0)
+floor, what CPython spends to call any callback); gcfloor.record (c_rec, a
+reference and not the agent: clock, three dict reads, one ring slot, the
+least a C recorder does); _gcmon.callback (the agent, if it is loaded); a
+pure-Python callback doing what the Python tool does (perf_counter() and a
+tuple appended to a list). Workloads: gc.collect(0)
 on a nearly empty generation 0, and a loop making cyclic garbage so the
 collector runs by itself. Rounds are interleaved (order reversed every
 other round) and the minimum is kept, so drift of a noisy machine hits
@@ -66,6 +68,7 @@ def find_variants():
     try:
         import gcfloor
         variants["floor"] = gcfloor.noop
+        variants["c_rec"] = gcfloor.record
     except ImportError as e:
         print("callback_cost: no gcfloor module (%s); floor skipped" % e)
     agent = None
