@@ -846,7 +846,7 @@ proto_reader_feed(struct proto_reader *r, const void *data, size_t n)
 {
 	const uint8_t *d = data;
 	struct frame_hdr h = { 0 };
-	size_t pos, have, take;
+	size_t pos, have, take, end;
 	int err;
 
 	if (r->err != 0)
@@ -876,34 +876,26 @@ proto_reader_feed(struct proto_reader *r, const void *data, size_t n)
 	}
 
 	while (n > 0) {
+		/* Complete the header at pos, else the frame it announces. */
 		have = r->len - pos;
-		if (have < PROTO_HDR_SIZE) {
-			take = PROTO_HDR_SIZE - have;
-			if (take > n)
-				take = n;
-			if ((err = proto_reader_append(r, d, take,
-			    pos + PROTO_HDR_SIZE)) != 0)
-				return err;
-			d += take;
-			n -= take;
-			if (r->len - pos < PROTO_HDR_SIZE)
-				break;
-			if (proto_decode_header(r->buf + pos, PROTO_HDR_SIZE,
-			    r->max_frame, &h) != 0)
-				return 0;	/* drop the rest of a bad stream */
-		}
-		/* Here h is the header at pos: just decoded, or by the scan
-		 * above when the new bytes continue a partial body. */
-		/* The header at pos is valid: its body may be buffered. */
-		take = pos + h.len - r->len;
+		end = pos + (have < PROTO_HDR_SIZE ? PROTO_HDR_SIZE : h.len);
+		take = end - r->len;
 		if (take > n)
 			take = n;
-		if ((err = proto_reader_append(r, d, take, pos + h.len)) != 0)
+		if ((err = proto_reader_append(r, d, take, end)) != 0)
 			return err;
 		d += take;
 		n -= take;
-		if (r->len == pos + h.len)
-			pos = r->len;
+		if (have < PROTO_HDR_SIZE) {
+			if (r->len < end)
+				break;		/* all fed: header still partial */
+			if (proto_decode_header(r->buf + pos, PROTO_HDR_SIZE,
+			    r->max_frame, &h) != 0)
+				return 0;	/* drop the rest of a bad stream */
+			continue;	/* h is valid: its body may be buffered */
+		}
+		if (r->len == end)
+			pos = end;
 	}
 	return 0;
 }
