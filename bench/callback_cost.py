@@ -121,8 +121,8 @@ def main():
           % (ver, sys.executable, a.collect, a.objects, a.rounds))
     base0 = min(c0["none"])
     basec = min(cyc["none"])
-    print("  %-7s %18s %12s %22s %12s" % ("variant", "collect(0) ns", "over none",
-                                          "cyclic ns/collection", "over none"))
+    print("  %-7s %18s %12s %26s %8s" % ("variant", "collect(0) ns", "over none",
+                                          "cyclic loop ns/collection", "over none"))
     marg = {}
     for k in variants:
         n = max(1, min(ncyc[k]))
