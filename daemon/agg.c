@@ -340,7 +340,9 @@ static void agg_run_evict(struct agg *a, struct agg_run *r)
 {
 	struct agg_proc *p;
 
-	for (p = r->head; p != NULL && p->state == AGG_LIVE; p = p->next)
+	/* A record a connection still points at stays. */
+	for (p = r->head; p != NULL && (p->state == AGG_LIVE || p->nconn > 0);
+	    p = p->next)
 		;
 	if (p == NULL)
 		return;
@@ -588,8 +590,12 @@ unsigned agg_expire(struct agg *a)
 	struct agg_sum *s;
 	unsigned n = 0;
 
+	const struct agg_proc *p;
+
 	while ((r = *rp) != NULL) {
-		if (r->nlive > 0 ||
+		for (p = r->head; p != NULL && p->nconn == 0; p = p->next)
+			;
+		if (r->nlive > 0 || p != NULL ||
 		    a->now_real - r->last_end < a->cfg.run_expiry_s) {
 			rp = &r->next;
 			continue;

@@ -1,0 +1,379 @@
+/*
+ * gcmond.c: main() of gcmond, the daemon that aggregates the garbage
+ * collections of every monitored Python process: options, the pidfile,
+ * signals (through the libuv loop: SIGHUP reopens the log, SIGTERM and
+ * SIGINT drain and exit 0) and the final summary. Stays in the
+ * foreground (systemd style). The only file of daemon/ that prints
+ * start-up errors and exits.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <grp.h>
+#include <limits.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <uv.h>
+
+#include "agg.h"
+#include "../client/ctl.h"
+#include "log.h"
+#include "server.h"
+
+struct gcmond {
+	uv_loop_t loop;
+	struct srv srv;
+	struct log log;
+	struct agg *agg;
+	uv_signal_t sig_hup, sig_term, sig_int;
+	uv_timer_t tick;
+	const char *pidfile;
+	int stopping;
+};
+
+static void gcmond_usage(FILE *out)
+{
+	fprintf(out,
+"usage: gcmond [OPTION]...\n"
+"Collects the garbage collections of monitored Python processes (agents)\n"
+"and answers gcmonctl and pygcprofiler. Stays in the foreground.\n"
+"\n"
+"  --socket PATH             listen on PATH (default: $GCMON_SOCKET,\n"
+"                            $XDG_RUNTIME_DIR/gcmon.sock, /run/gcmon.sock\n"
+"                            for root, else /tmp/gcmon-UID/gcmon.sock)\n"
+"  --pidfile PATH            write the daemon's pid to PATH\n"
+"  --log-file PATH           append JSON lines (collections, alerts,\n"
+"                            processes, summaries) to PATH; SIGHUP reopens it\n"
+"  --alert-threshold-ms MS   alert on pauses longer than MS (default 50)\n"
+"  --socket-group GROUP      make the socket 0660 and owned by GROUP\n"
+"  --allow-uid UID           also serve this user (repeatable)\n"
+"  --run-expiry S            forget a run S seconds after its last process\n"
+"                            ended (default 3600)\n"
+"  --quiet                   no event lines or notices on stderr\n"
+"  --verbose                 debug lines on stderr\n"
+"  --help                    print this help and exit\n"
+"  --version                 print the version and exit\n"
+"\n"
+"Exit status: 0 after SIGTERM, SIGINT or `gcmonctl stop'; 1 if it cannot\n"
+"start (a daemon already listens on the socket, an unsafe directory);\n"
+"2 for bad options.\n");
+}
+
+static int gcmond_parse_double(const char *s, double min, double max,
+    double *out)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno != 0 || end == s || *end != '\0' || !(v >= min) || v > max)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+static int gcmond_parse_uid(const char *s, uid_t *out)
+{
+	struct passwd *pw;
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (*s != '\0' && *end == '\0' && errno == 0 && v < UINT_MAX &&
+	    *s != '-') {
+		*out = (uid_t)v;
+		return 0;
+	}
+	if ((pw = getpwnam(s)) == NULL)
+		return -ENOENT;
+	*out = pw->pw_uid;
+	return 0;
+}
+
+static int gcmond_parse_gid(const char *s, gid_t *out)
+{
+	struct group *gr;
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (*s != '\0' && *end == '\0' && errno == 0 && v < UINT_MAX &&
+	    *s != '-') {
+		*out = (gid_t)v;
+		return 0;
+	}
+	if ((gr = getgrnam(s)) == NULL)
+		return -ENOENT;
+	*out = gr->gr_gid;
+	return 0;
+}
+
+static void gcmond_close_handle(uv_handle_t *h, void *arg)
+{
+	(void)arg;
+	if (!uv_is_closing(h))
+		uv_close(h, NULL);
+}
+
+static void gcmond_shutdown(struct gcmond *d)
+{
+	struct agg_sum *s;
+	uint64_t coll = 0;
+	unsigned g;
+
+	if (d->stopping)
+		return;
+	d->stopping = 1;
+	srv_shutdown(&d->srv);
+	srv_log_summary(&d->srv, 1);
+	if (!d->log.quiet && (s = agg_sum_new()) != NULL) {
+		agg_sum_host(d->agg, s);
+		for (g = 0; g < s->ngen; g++)
+			coll += s->gen[g].collections;
+		fprintf(stderr, "gcmond: exiting: %u processes, %llu "
+		    "collections, %llu alerts\n", s->nproc,
+		    (unsigned long long)coll, (unsigned long long)s->alerts);
+		free(s);
+	}
+	uv_close((uv_handle_t *)&d->tick, NULL);
+	uv_close((uv_handle_t *)&d->sig_hup, NULL);
+	uv_close((uv_handle_t *)&d->sig_term, NULL);
+	uv_close((uv_handle_t *)&d->sig_int, NULL);
+}
+
+static void gcmond_on_stop(struct srv *s)
+{
+	gcmond_shutdown(s->data);
+}
+
+static void gcmond_on_signal(uv_signal_t *sig, int signum)
+{
+	struct gcmond *d = sig->data;
+	int err;
+
+	if (signum != SIGHUP) {
+		log_info(&d->log, "signal %d: draining and exiting", signum);
+		gcmond_shutdown(d);
+		return;
+	}
+	if (d->log.path == NULL)
+		return;
+	/* logrotate moved the file: write to a new one at the same path. */
+	if ((err = log_reopen(&d->log)) < 0)
+		fprintf(stderr, "gcmond: cannot reopen %s: %s\n", d->log.path,
+		    strerror(-err));
+	else
+		log_info(&d->log, "reopened %s", d->log.path);
+}
+
+static void gcmond_on_tick(uv_timer_t *t)
+{
+	struct gcmond *d = t->data;
+
+	srv_tick(&d->srv);
+}
+
+static int gcmond_write_pidfile(const char *path)
+{
+	char buf[32];
+	int fd, n, err = 0;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	n = snprintf(buf, sizeof buf, "%d\n", (int)getpid());
+	if (write(fd, buf, (size_t)n) != n)
+		err = -errno;
+	if (close(fd) < 0 && err == 0)
+		err = -errno;
+	return err;
+}
+
+int main(int argc, char **argv)
+{
+	enum { OPT_SOCKET = 256, OPT_PIDFILE, OPT_LOG, OPT_ALERT, OPT_GROUP,
+	    OPT_ALLOW, OPT_EXPIRY, OPT_QUIET, OPT_VERBOSE, OPT_HELP,
+	    OPT_VERSION };
+	static const struct option opts[] = {
+		{ "socket", required_argument, NULL, OPT_SOCKET },
+		{ "pidfile", required_argument, NULL, OPT_PIDFILE },
+		{ "log-file", required_argument, NULL, OPT_LOG },
+		{ "alert-threshold-ms", required_argument, NULL, OPT_ALERT },
+		{ "socket-group", required_argument, NULL, OPT_GROUP },
+		{ "allow-uid", required_argument, NULL, OPT_ALLOW },
+		{ "run-expiry", required_argument, NULL, OPT_EXPIRY },
+		{ "quiet", no_argument, NULL, OPT_QUIET },
+		{ "verbose", no_argument, NULL, OPT_VERBOSE },
+		{ "help", no_argument, NULL, OPT_HELP },
+		{ "version", no_argument, NULL, OPT_VERSION },
+		{ NULL, 0, NULL, 0 }
+	};
+	static struct gcmond d;	/* big (the read buffer): not on the stack */
+	struct agg_config acfg = { .alert_threshold_ns = 50000000,
+	    .run_expiry_s = 3600 };
+	const char *sock = NULL, *log_path = NULL, *why;
+	char defsock[PATH_MAX];
+	int quiet = 0, verbose = 0, c, err;
+	double v;
+
+	memset(&d.srv, 0, sizeof d.srv);
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case OPT_SOCKET:
+			sock = optarg;
+			break;
+		case OPT_PIDFILE:
+			d.pidfile = optarg;
+			break;
+		case OPT_LOG:
+			log_path = optarg;
+			break;
+		case OPT_ALERT:
+			if (gcmond_parse_double(optarg, 0, 3.6e6, &v) < 0) {
+				fprintf(stderr, "gcmond: --alert-threshold-ms: "
+				    "'%s' is not a number of milliseconds "
+				    "(0 to 3600000)\n", optarg);
+				return 2;
+			}
+			acfg.alert_threshold_ns = (uint64_t)(v * 1e6);
+			break;
+		case OPT_GROUP:
+			if (gcmond_parse_gid(optarg, &d.srv.cfg.socket_gid) < 0) {
+				fprintf(stderr, "gcmond: --socket-group: no "
+				    "group '%s'\n", optarg);
+				return 2;
+			}
+			d.srv.cfg.have_gid = 1;
+			break;
+		case OPT_ALLOW:
+			if (d.srv.cfg.nallow_uid >= SRV_MAX_ALLOW_UID) {
+				fprintf(stderr, "gcmond: --allow-uid: at most "
+				    "%u users\n", SRV_MAX_ALLOW_UID);
+				return 2;
+			}
+			if (gcmond_parse_uid(optarg, &d.srv.cfg.allow_uid[
+			    d.srv.cfg.nallow_uid]) < 0) {
+				fprintf(stderr, "gcmond: --allow-uid: no user "
+				    "'%s'\n", optarg);
+				return 2;
+			}
+			d.srv.cfg.nallow_uid++;
+			break;
+		case OPT_EXPIRY:
+			if (gcmond_parse_double(optarg, 0, 1e9, &v) < 0) {
+				fprintf(stderr, "gcmond: --run-expiry: '%s' is "
+				    "not a number of seconds\n", optarg);
+				return 2;
+			}
+			acfg.run_expiry_s = v;
+			break;
+		case OPT_QUIET:
+			quiet = 1;
+			break;
+		case OPT_VERBOSE:
+			verbose = 1;
+			break;
+		case OPT_HELP:
+			gcmond_usage(stdout);
+			return 0;
+		case OPT_VERSION:
+			printf("gcmond %s\n", PACKAGE_VERSION);
+			return 0;
+		default:
+			if (optopt != 0 && optopt < 256)
+				fprintf(stderr, "gcmond: unknown option '-%c'\n",
+				    optopt);
+			else
+				fprintf(stderr, "gcmond: bad option '%s'\n",
+				    argv[optind - 1]);
+			gcmond_usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "gcmond: unexpected argument '%s'\n",
+		    argv[optind]);
+		gcmond_usage(stderr);
+		return 2;
+	}
+	if (sock == NULL &&
+	    (sock = ctl_default_socket(defsock, sizeof defsock)) == NULL) {
+		fprintf(stderr, "gcmond: the default socket path is too long; "
+		    "use --socket PATH\n");
+		return 2;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	log_init(&d.log, quiet, verbose);
+	if (log_path != NULL && (err = log_open(&d.log, log_path)) < 0)
+		fprintf(stderr, "gcmond: cannot open %s: %s (serving anyway; "
+		    "SIGHUP tries again)\n", log_path, strerror(-err));
+	if ((d.agg = agg_new(&acfg)) == NULL) {
+		fprintf(stderr, "gcmond: out of memory\n");
+		return 1;
+	}
+	if ((err = uv_loop_init(&d.loop)) < 0) {
+		fprintf(stderr, "gcmond: cannot start the event loop: %s\n",
+		    uv_strerror(err));
+		return 1;
+	}
+	d.srv.cfg.socket_path = sock;
+	d.srv.on_stop = gcmond_on_stop;
+	d.srv.data = &d;
+	if ((err = srv_start(&d.srv, &d.loop, d.agg, &d.log, &why)) < 0) {
+		if (err == -EADDRINUSE)
+			fprintf(stderr, "gcmond: a daemon is already listening "
+			    "on %s\n", sock);
+		else if (why != NULL)
+			fprintf(stderr, "gcmond: cannot listen on %s: %s\n",
+			    sock, why);
+		else
+			fprintf(stderr, "gcmond: cannot listen on %s: %s\n",
+			    sock, strerror(-err));
+		return 1;
+	}
+	if (d.pidfile != NULL && (err = gcmond_write_pidfile(d.pidfile)) < 0) {
+		fprintf(stderr, "gcmond: cannot write %s: %s\n", d.pidfile,
+		    strerror(-err));
+		srv_shutdown(&d.srv);
+		uv_run(&d.loop, UV_RUN_DEFAULT);
+		return 1;
+	}
+	uv_signal_init(&d.loop, &d.sig_hup);
+	uv_signal_init(&d.loop, &d.sig_term);
+	uv_signal_init(&d.loop, &d.sig_int);
+	d.sig_hup.data = d.sig_term.data = d.sig_int.data = &d;
+	if (uv_signal_start(&d.sig_hup, gcmond_on_signal, SIGHUP) < 0 ||
+	    uv_signal_start(&d.sig_term, gcmond_on_signal, SIGTERM) < 0 ||
+	    uv_signal_start(&d.sig_int, gcmond_on_signal, SIGINT) < 0) {
+		fprintf(stderr, "gcmond: cannot install signal handlers\n");
+		return 1;
+	}
+	uv_timer_init(&d.loop, &d.tick);
+	d.tick.data = &d;
+	uv_timer_start(&d.tick, gcmond_on_tick, SRV_TICK_MS, SRV_TICK_MS);
+	log_info(&d.log, "gcmond %s listening on %s (pid %d)",
+	    PACKAGE_VERSION, sock, (int)getpid());
+
+	uv_run(&d.loop, UV_RUN_DEFAULT);
+
+	uv_walk(&d.loop, gcmond_close_handle, NULL);
+	uv_run(&d.loop, UV_RUN_DEFAULT);
+	if (uv_loop_close(&d.loop) < 0)
+		log_debug(&d.log, "loop closed with handles open");
+	if (d.pidfile != NULL)
+		unlink(d.pidfile);
+	agg_free(d.agg);
+	log_close(&d.log);
+	return 0;
+}

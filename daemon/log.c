@@ -1,0 +1,162 @@
+/*
+ * log.c: stderr lines and the JSON lines log of gcmond (see log.h).
+ * Called from the event loop only (not thread-safe, no signal handler
+ * calls it). Never exits the daemon and never blocks it for long: the
+ * log file is a regular file written with one write(2) per line.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+
+void log_init(struct log *l, int quiet, int verbose)
+{
+	memset(l, 0, sizeof *l);
+	l->fd = -1;
+	l->quiet = quiet;
+	l->verbose = verbose;
+}
+
+static int log_open_fd(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+
+	return fd < 0 ? -errno : fd;
+}
+
+int log_open(struct log *l, const char *path)
+{
+	free(l->path);
+	if ((l->path = strdup(path)) == NULL)
+		return -ENOMEM;
+	return log_reopen(l);
+}
+
+int log_reopen(struct log *l)
+{
+	int fd;
+
+	if (l->path == NULL)
+		return 0;
+	/* Keep writing to the old file if the new one cannot be opened. */
+	if ((fd = log_open_fd(l->path)) < 0)
+		return fd;
+	if (l->fd >= 0)
+		close(l->fd);
+	l->fd = fd;
+	l->failing = 0;
+	return 0;
+}
+
+void log_close(struct log *l)
+{
+	if (l->fd >= 0)
+		close(l->fd);
+	l->fd = -1;
+	free(l->path);
+	l->path = NULL;
+}
+
+static void log_vline(const char *level, const char *fmt, va_list ap)
+{
+	char stamp[32];
+	struct timespec ts;
+	struct tm tm;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	localtime_r(&ts.tv_sec, &tm);
+	strftime(stamp, sizeof stamp, "%Y-%m-%d %H:%M:%S", &tm);
+	fprintf(stderr, "gcmond: %s.%03ld %s", stamp, ts.tv_nsec / 1000000,
+	    level);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
+void log_warn(struct log *l, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (l->quiet)
+		return;
+	va_start(ap, fmt);
+	log_vline("warning: ", fmt, ap);
+	va_end(ap);
+}
+
+void log_info(struct log *l, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (l->quiet)
+		return;
+	va_start(ap, fmt);
+	log_vline("", fmt, ap);
+	va_end(ap);
+}
+
+void log_debug(struct log *l, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!l->verbose)
+		return;
+	va_start(ap, fmt);
+	log_vline("debug: ", fmt, ap);
+	va_end(ap);
+}
+
+void log_json(struct log *l, json_t *obj)
+{
+	struct timespec ts;
+	char *line;
+	size_t len, off = 0;
+	ssize_t n;
+	int err = 0;
+
+	if (l->fd < 0)
+		return;
+	if (json_object_get(obj, "ts") == NULL) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		json_object_set_new(obj, "ts", json_real((double)ts.tv_sec +
+		    (double)ts.tv_nsec / 1e9));
+	}
+	if ((line = json_dumps(obj, JSON_COMPACT)) == NULL) {
+		err = ENOMEM;
+		goto out_fail;
+	}
+	len = strlen(line);
+	line[len++] = '\n';	/* json_dumps's NUL: the buffer holds it */
+	while (off < len) {
+		n = write(l->fd, line + off, len - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			err = n < 0 ? errno : ENOSPC;
+			break;
+		}
+		off += (size_t)n;
+	}
+	free(line);
+	if (err == 0) {
+		l->lines++;
+		l->failing = 0;
+		return;
+	}
+out_fail:
+	l->lost++;
+	if (!l->failing) {
+		l->failing = 1;
+		/* Reported even with --quiet: the operator must know. */
+		fprintf(stderr, "gcmond: cannot write %s: %s (lines are lost "
+		    "until it works again; SIGHUP reopens it)\n",
+		    l->path ? l->path : "log", strerror(err));
+	}
+}

@@ -1,0 +1,1035 @@
+/*
+ * server.c: gcmond's Unix socket and its connections (see server.h).
+ * One proto_reader per connection; the first frame says what the peer is
+ * (HELLO: an agent, CONTROL: a control client). A bad frame closes that
+ * one connection and is logged once; nothing a peer sends can stall the
+ * loop or another peer: input is bounded by the reader, output by
+ * per-connection queue caps, and a slow watcher loses objects (counted,
+ * then reported to it) rather than holding back ingestion.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "codec.h"
+#include "json.h"
+#include "server.h"
+
+enum srv_kind { CONN_NEW = 0, CONN_AGENT, CONN_AGENT_DONE, CONN_CONTROL };
+
+struct srv_conn {
+	uv_pipe_t pipe;			/* first: handle->data is the conn */
+	struct srv *s;
+	struct srv_conn *next, *prev;
+	enum srv_kind kind;
+	pid_t peer_pid;
+	uid_t peer_uid;
+	struct proto_reader rd;
+	struct agg_proc *proc;		/* agent */
+	int closing, close_after_write;
+	size_t out_bytes;
+	/* control */
+	int watching;
+	char *watch_run;		/* NULL: every run */
+	uint64_t lost;			/* watch objects not sent */
+	int waiting;
+	char *wait_run;
+	uint64_t wait_deadline_ms;
+	unsigned wait_min;
+};
+
+struct srv_write {
+	uv_write_t req;
+	struct srv_conn *c;
+	size_t len;
+	uint8_t data[];
+};
+
+static void srv_conn_close(struct srv_conn *c);
+static void srv_check_waits(struct srv *s);
+
+static uint64_t srv_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+void srv_now(struct srv *s)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	s->agg->now_real = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* ---- output ------------------------------------------------------------ */
+
+static void srv_send_json(struct srv_conn *c, json_t *o, int droppable);
+
+static void srv_on_write(uv_write_t *req, int status)
+{
+	struct srv_write *w = (struct srv_write *)req;
+	struct srv_conn *c = w->c;
+	json_t *lost;
+
+	(void)status;	/* a failed write shows up as a read error too */
+	c->out_bytes -= w->len;
+	free(w);
+	if (c->closing)
+		return;
+	if (c->close_after_write && c->out_bytes == 0) {
+		srv_conn_close(c);
+		return;
+	}
+	if (c->lost > 0 && c->out_bytes < SRV_WATCH_QUEUE_MAX / 2) {
+		lost = json_pack("{s:s,s:I}", "type", "lost", "events",
+		    (json_int_t)c->lost);
+		c->lost = 0;
+		if (lost != NULL)
+			srv_send_json(c, lost, 0);
+		json_decref(lost);
+	}
+}
+
+/* Queues one frame (copied). droppable: a watch object, counted as lost
+ * when the watcher is behind. An answer beyond the cap closes the peer. */
+static void srv_send_frame(struct srv_conn *c, const uint8_t *frame,
+    size_t len, int droppable)
+{
+	struct srv_write *w;
+	uv_buf_t b;
+
+	if (c->closing)
+		return;
+	if (droppable && c->out_bytes + len > SRV_WATCH_QUEUE_MAX) {
+		c->lost++;
+		return;
+	}
+	if (c->out_bytes + len > SRV_ANSWER_QUEUE_MAX) {
+		log_warn(c->s->log, "pid %d: %zu bytes unread, closing",
+		    (int)c->peer_pid, c->out_bytes);
+		srv_conn_close(c);
+		return;
+	}
+	if ((w = malloc(sizeof *w + len)) == NULL) {
+		if (droppable)
+			c->lost++;
+		else
+			srv_conn_close(c);
+		return;
+	}
+	memcpy(w->data, frame, len);
+	w->c = c;
+	w->len = len;
+	b = uv_buf_init((char *)w->data, (unsigned)len);
+	if (uv_write(&w->req, (uv_stream_t *)&c->pipe, &b, 1,
+	    srv_on_write) < 0) {
+		free(w);
+		srv_conn_close(c);
+		return;
+	}
+	c->out_bytes += len;
+}
+
+/* Encodes o into a CONTROL frame; *len set; free() it. NULL if too big. */
+static uint8_t *srv_encode(json_t *o, size_t *len)
+{
+	char *js = json_dumps(o, JSON_COMPACT);
+	uint8_t *buf;
+	ssize_t n;
+	size_t jl;
+
+	if (js == NULL)
+		return NULL;
+	jl = strlen(js);
+	if ((buf = malloc(jl + PROTO_HDR_SIZE)) == NULL) {
+		free(js);
+		return NULL;
+	}
+	n = proto_encode_control(buf, jl + PROTO_HDR_SIZE, js, jl);
+	free(js);
+	if (n < 0) {
+		free(buf);
+		return NULL;
+	}
+	*len = (size_t)n;
+	return buf;
+}
+
+static void srv_send_json(struct srv_conn *c, json_t *o, int droppable)
+{
+	uint8_t *buf;
+	size_t len;
+	json_t *err;
+
+	if ((buf = srv_encode(o, &len)) == NULL) {
+		if (droppable) {
+			c->lost++;
+			return;
+		}
+		err = json_pack("{s:b,s:s,s:s}", "ok", 0, "error",
+		    "the answer does not fit in one frame", "code", "busy");
+		if (err == NULL || (buf = srv_encode(err, &len)) == NULL) {
+			json_decref(err);
+			srv_conn_close(c);
+			return;
+		}
+		json_decref(err);
+	}
+	srv_send_frame(c, buf, len, droppable);
+	free(buf);
+}
+
+/* Sends o (borrowed) to every watcher of its run. */
+static void srv_broadcast(struct srv *s, json_t *o, const char *run)
+{
+	struct srv_conn *c;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+
+	for (c = s->conns; c != NULL; c = c->next) {
+		if (!c->watching || c->closing)
+			continue;
+		if (c->watch_run != NULL && strcmp(c->watch_run, run) != 0)
+			continue;
+		if (buf == NULL && (buf = srv_encode(o, &len)) == NULL) {
+			c->lost++;
+			continue;
+		}
+		srv_send_frame(c, buf, len, 1);
+	}
+	free(buf);
+}
+
+static int srv_have_watchers(const struct srv *s)
+{
+	const struct srv_conn *c;
+
+	for (c = s->conns; c != NULL; c = c->next)
+		if (c->watching)
+			return 1;
+	return 0;
+}
+
+/* ---- agents ------------------------------------------------------------ */
+
+static void srv_process_event(struct srv *s, struct agg_proc *p,
+    const char *type)
+{
+	json_t *o;
+
+	if (s->log->fd < 0 && !srv_have_watchers(s))
+		return;
+	o = json_pack("{s:s,s:o}", "type", type, "process",
+	    djson_process(s->agg, p));
+	if (o == NULL)
+		return;
+	srv_broadcast(s, o, p->run->id);
+	log_json(s->log, o);
+	json_decref(o);
+}
+
+static void srv_proc_ended(struct srv *s, struct agg_proc *p)
+{
+	log_info(s->log, "pid %u (run %s) %s", (unsigned)p->pid, p->run->id,
+	    p->state == AGG_ENDED ? "ended" : "lost (no BYE)");
+	srv_process_event(s, p, "process_end");
+	srv_check_waits(s);
+}
+
+static int srv_on_hello(struct srv_conn *c, const struct proto_frame *f)
+{
+	struct srv *s = c->s;
+	struct proto_hello *h;
+	int err, is_new;
+
+	/* struct proto_hello holds PROTO_MAX_ARGC strings: not on the stack. */
+	if ((h = malloc(sizeof *h)) == NULL)
+		return -ENOMEM;
+	if ((err = proto_decode_hello(f, h)) < 0)
+		goto out;
+	if ((err = agg_hello(s->agg, h, &c->proc, &is_new)) < 0)
+		goto out;
+	c->kind = CONN_AGENT;
+	log_info(s->log, "pid %u (ppid %u, run %s) %s", (unsigned)h->pid,
+	    (unsigned)h->ppid, c->proc->run->id,
+	    is_new ? "connected" : "reconnected");
+	if ((pid_t)h->pid != c->peer_pid && c->peer_pid > 0)
+		log_debug(s->log, "HELLO pid %u from peer pid %d",
+		    (unsigned)h->pid, (int)c->peer_pid);
+	if (is_new)
+		srv_process_event(s, c->proc, "process_start");
+out:
+	free(h);
+	return err;
+}
+
+static void srv_on_gc(struct srv *s, struct agg_proc *p,
+    const struct proto_event *e, int alert)
+{
+	int want = s->log->fd >= 0 || srv_have_watchers(s);
+	json_t *o;
+
+	if (!s->log->quiet)
+		fprintf(stderr, "gcmond: pid %u gen %u pause %.3f ms collected "
+		    "%llu uncollectable %u%s\n", (unsigned)p->pid,
+		    (unsigned)e->generation, (double)e->pause_ns / 1e6,
+		    (unsigned long long)e->collected, (unsigned)e->uncollectable,
+		    alert ? " ALERT" : "");
+	if (want && (o = djson_event(p, e)) != NULL) {
+		srv_broadcast(s, o, p->run->id);
+		log_json(s->log, o);
+		json_decref(o);
+	}
+	if (alert && want && (o = djson_alert(s->agg, p, e)) != NULL) {
+		srv_broadcast(s, o, p->run->id);
+		log_json(s->log, o);
+		json_decref(o);
+	}
+}
+
+static int srv_on_agent_frame(struct srv_conn *c, const struct proto_frame *f)
+{
+	struct srv *s = c->s;
+	struct agg_proc *p = c->proc;
+	struct proto_events ev;
+	struct proto_event e;
+	struct proto_sample sm;
+	struct proto_types t;
+	struct proto_bye bye;
+	uint32_t i;
+	int err;
+
+	switch (f->hdr.type) {
+	case FRAME_EVENTS:
+		if ((err = proto_decode_events(f, &ev)) < 0)
+			return err;
+		for (i = 0; i < ev.nrec; i++) {
+			proto_events_get(&ev, i, &e);
+			srv_on_gc(s, p, &e, agg_event(s->agg, p, &e));
+		}
+		agg_counters(s->agg, p, &ev.counters);
+		return 0;
+	case FRAME_SAMPLE:
+		if ((err = proto_decode_sample(f, &sm)) < 0)
+			return err;
+		agg_sample(s->agg, p, &sm);
+		return 0;
+	case FRAME_OBJECTS:
+	case FRAME_GARBAGE:
+		if ((err = proto_decode_types(f, &t)) < 0)
+			return err;
+		return agg_types(s->agg, p, f->hdr.type == FRAME_GARBAGE, &t);
+	case FRAME_BYE:
+		if ((err = proto_decode_bye(f, &bye)) < 0)
+			return err;
+		agg_bye(s->agg, p, &bye);
+		agg_disconnect(s->agg, p);
+		c->proc = NULL;
+		c->kind = CONN_AGENT_DONE;
+		if (p->state == AGG_ENDED)
+			srv_proc_ended(s, p);
+		return 0;
+	default:
+		return -EPROTO;
+	}
+}
+
+/* ---- control ----------------------------------------------------------- */
+
+static void srv_answer_error(struct srv_conn *c, const char *code,
+    const char *msg)
+{
+	json_t *o = json_pack("{s:b,s:s,s:s}", "ok", 0, "error", msg,
+	    "code", code);
+
+	if (o != NULL)
+		srv_send_json(c, o, 0);
+	json_decref(o);
+}
+
+static void srv_answer(struct srv_conn *c, json_t *o)
+{
+	if (o == NULL) {
+		srv_answer_error(c, "busy", "out of memory");
+		return;
+	}
+	json_object_set_new(o, "ok", json_true());
+	srv_send_json(c, o, 0);
+	json_decref(o);
+}
+
+/* Checks that req holds only the keys listed (besides "cmd"). */
+static int srv_only_keys(json_t *req, const char *const *keys, char *bad,
+    size_t len)
+{
+	const char *k;
+	json_t *v;
+	size_t i;
+
+	json_object_foreach(req, k, v) {
+		if (strcmp(k, "cmd") == 0)
+			continue;
+		for (i = 0; keys[i] != NULL; i++)
+			if (strcmp(k, keys[i]) == 0)
+				break;
+		if (keys[i] == NULL) {
+			snprintf(bad, len, "unknown argument \"%.64s\"", k);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Resolves the optional "run"/"pid" scope of req. 0, or -1 with the
+ * error answered. */
+static int srv_scope(struct srv_conn *c, json_t *req, int allow_pid,
+    struct agg_run **r, struct agg_proc **p)
+{
+	json_t *jr = json_object_get(req, "run"), *jp = json_object_get(req, "pid");
+	char msg[400];
+
+	*r = NULL;
+	*p = NULL;
+	if (jr != NULL && !json_is_string(jr)) {
+		srv_answer_error(c, "bad_request", "\"run\" must be a string");
+		return -1;
+	}
+	if (jp != NULL && (!allow_pid || !json_is_integer(jp))) {
+		srv_answer_error(c, "bad_request", allow_pid ?
+		    "\"pid\" must be an integer" : "unknown argument \"pid\"");
+		return -1;
+	}
+	if (jr != NULL && jp != NULL) {
+		srv_answer_error(c, "bad_request", "give \"run\" or \"pid\", not both");
+		return -1;
+	}
+	if (jr != NULL &&
+	    (*r = agg_run_find(c->s->agg, json_string_value(jr))) == NULL) {
+		snprintf(msg, sizeof msg, "no run \"%.256s\"", json_string_value(jr));
+		srv_answer_error(c, "not_found", msg);
+		return -1;
+	}
+	if (jp != NULL && (json_integer_value(jp) <= 0 ||
+	    json_integer_value(jp) > UINT32_MAX ||
+	    (*p = agg_proc_find(c->s->agg,
+	    (uint32_t)json_integer_value(jp))) == NULL)) {
+		snprintf(msg, sizeof msg, "no process %lld",
+		    (long long)json_integer_value(jp));
+		srv_answer_error(c, "not_found", msg);
+		return -1;
+	}
+	return 0;
+}
+
+static json_t *srv_runs(struct srv *s)
+{
+	json_t *a = json_array();
+	struct agg_run *r;
+
+	for (r = s->agg->runs; r != NULL && a != NULL; r = r->next)
+		json_array_append_new(a, djson_run(s->agg, r));
+	return a;
+}
+
+static json_t *srv_wait_answer(struct srv *s, const char *run, int timed_out)
+{
+	struct agg_run *r = agg_run_find(s->agg, run);
+
+	return json_pack("{s:i,s:i,s:b}", "live", r ? (int)r->nlive : 0,
+	    "processes", r ? (int)r->nproc : 0, "timed_out", timed_out);
+}
+
+static void srv_check_waits(struct srv *s)
+{
+	struct srv_conn *c;
+	struct agg_run *r;
+	uint64_t now = srv_mono_ms();
+	int done, timed_out;
+
+	for (c = s->conns; c != NULL; c = c->next) {
+		if (!c->waiting || c->closing)
+			continue;
+		r = agg_run_find(s->agg, c->wait_run);
+		done = r != NULL && r->nproc >= c->wait_min && r->nlive == 0;
+		timed_out = !done && now >= c->wait_deadline_ms;
+		if (!done && !timed_out)
+			continue;
+		c->waiting = 0;
+		srv_answer(c, srv_wait_answer(s, c->wait_run, timed_out));
+		free(c->wait_run);
+		c->wait_run = NULL;
+	}
+}
+
+static void srv_on_request(struct srv_conn *c, const char *js, size_t len)
+{
+	static const char *const none[] = { NULL };
+	static const char *const scope[] = { "run", "pid", NULL };
+	static const char *const run_only[] = { "run", NULL };
+	static const char *const wait_keys[] = { "run", "timeout_ms",
+	    "min_processes", NULL };
+	struct srv *s = c->s;
+	struct agg_run *r;
+	struct agg_proc *p;
+	json_error_t jerr;
+	json_t *req, *o, *v;
+	const char *cmd;
+	char bad[200];
+
+	req = json_loadb(js, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (req == NULL || !json_is_object(req)) {
+		snprintf(bad, sizeof bad, "the request is not a JSON object%s%.120s",
+		    req == NULL ? ": " : "", req == NULL ? jerr.text : "");
+		srv_answer_error(c, "bad_request", bad);
+		json_decref(req);
+		return;
+	}
+	cmd = json_string_value(json_object_get(req, "cmd"));
+	if (cmd == NULL) {
+		srv_answer_error(c, "bad_request", "\"cmd\" (a string) is missing");
+		goto out;
+	}
+	srv_now(s);
+	if (strcmp(cmd, "ping") == 0) {
+		if (srv_only_keys(req, none, bad, sizeof bad) < 0)
+			goto bad;
+		srv_answer(c, json_pack("{s:s,s:i,s:f,s:i,s:i}", "version",
+		    PACKAGE_VERSION, "pid", (int)getpid(), "uptime_s",
+		    s->agg->now_real - s->start_real, "processes",
+		    (int)s->agg->nlive, "runs", (int)s->agg->nruns));
+	} else if (strcmp(cmd, "summary") == 0) {
+		if (srv_only_keys(req, scope, bad, sizeof bad) < 0)
+			goto bad;
+		if (srv_scope(c, req, 1, &r, &p) == 0)
+			srv_answer(c, json_pack("{s:o}", "summary",
+			    djson_summary(s->agg, r, p)));
+	} else if (strcmp(cmd, "processes") == 0) {
+		if (srv_only_keys(req, run_only, bad, sizeof bad) < 0)
+			goto bad;
+		if (srv_scope(c, req, 0, &r, &p) == 0)
+			srv_answer(c, json_pack("{s:o}", "processes",
+			    djson_processes(s->agg, r)));
+	} else if (strcmp(cmd, "runs") == 0) {
+		if (srv_only_keys(req, none, bad, sizeof bad) < 0)
+			goto bad;
+		srv_answer(c, json_pack("{s:o}", "runs", srv_runs(s)));
+	} else if (strcmp(cmd, "recommendations") == 0) {
+		if (srv_only_keys(req, scope, bad, sizeof bad) < 0)
+			goto bad;
+		if (srv_scope(c, req, 1, &r, &p) == 0)
+			srv_answer(c, json_pack("{s:o}", "recommendations",
+			    djson_recommendations(s->agg, r, p)));
+	} else if (strcmp(cmd, "report") == 0) {
+		if (srv_only_keys(req, run_only, bad, sizeof bad) < 0)
+			goto bad;
+		if (json_object_get(req, "run") == NULL) {
+			srv_answer_error(c, "bad_request", "report needs \"run\"");
+			goto out;
+		}
+		if (srv_scope(c, req, 0, &r, &p) == 0)
+			srv_answer(c, json_pack("{s:o,s:o,s:o,s:o,s:o}",
+			    "summary", djson_summary(s->agg, r, NULL),
+			    "processes", djson_processes(s->agg, r),
+			    "recommendations",
+			    djson_recommendations(s->agg, r, NULL),
+			    "objects", djson_types(r, 0),
+			    "garbage", djson_types(r, 1)));
+	} else if (strcmp(cmd, "wait") == 0) {
+		json_int_t tmo = 10000, minp = 1;
+
+		if (srv_only_keys(req, wait_keys, bad, sizeof bad) < 0)
+			goto bad;
+		v = json_object_get(req, "run");
+		if (!json_is_string(v)) {
+			srv_answer_error(c, "bad_request", "wait needs \"run\" (a string)");
+			goto out;
+		}
+		if ((o = json_object_get(req, "timeout_ms")) != NULL) {
+			if (!json_is_integer(o) || json_integer_value(o) < 0 ||
+			    json_integer_value(o) > SRV_WAIT_MAX_MS) {
+				srv_answer_error(c, "bad_request", "\"timeout_ms\" "
+				    "must be an integer from 0 to 60000");
+				goto out;
+			}
+			tmo = json_integer_value(o);
+		}
+		if ((o = json_object_get(req, "min_processes")) != NULL) {
+			if (!json_is_integer(o) || json_integer_value(o) < 0 ||
+			    json_integer_value(o) > 1000000) {
+				srv_answer_error(c, "bad_request", "\"min_processes\" "
+				    "must be a non-negative integer");
+				goto out;
+			}
+			minp = json_integer_value(o);
+		}
+		if (c->waiting) {
+			srv_answer_error(c, "busy", "a wait is already pending "
+			    "on this connection");
+			goto out;
+		}
+		if ((c->wait_run = strdup(json_string_value(v))) == NULL) {
+			srv_answer_error(c, "busy", "out of memory");
+			goto out;
+		}
+		c->waiting = 1;
+		c->wait_min = (unsigned)minp;
+		c->wait_deadline_ms = srv_mono_ms() + (uint64_t)tmo;
+		srv_check_waits(s);
+	} else if (strcmp(cmd, "watch") == 0) {
+		if (srv_only_keys(req, run_only, bad, sizeof bad) < 0)
+			goto bad;
+		v = json_object_get(req, "run");
+		if (v != NULL && !json_is_string(v)) {
+			srv_answer_error(c, "bad_request", "\"run\" must be a string");
+			goto out;
+		}
+		free(c->watch_run);
+		c->watch_run = v != NULL ? strdup(json_string_value(v)) : NULL;
+		if (v != NULL && c->watch_run == NULL) {
+			srv_answer_error(c, "busy", "out of memory");
+			goto out;
+		}
+		srv_answer(c, json_pack("{s:b}", "watching", 1));
+		c->watching = 1;
+	} else if (strcmp(cmd, "stop") == 0) {
+		if (srv_only_keys(req, none, bad, sizeof bad) < 0)
+			goto bad;
+		if (c->peer_uid != s->uid && c->peer_uid != 0) {
+			srv_answer_error(c, "forbidden", "only the daemon's own "
+			    "user (or root) may stop it");
+			goto out;
+		}
+		srv_answer(c, json_object());
+		log_info(s->log, "stop requested by pid %d", (int)c->peer_pid);
+		if (s->on_stop != NULL)
+			s->on_stop(s);
+	} else {
+		snprintf(bad, sizeof bad, "unknown command \"%.64s\"", cmd);
+		goto bad;
+	}
+out:
+	json_decref(req);
+	return;
+bad:
+	srv_answer_error(c, "bad_request", bad);
+	json_decref(req);
+}
+
+/* ---- connections ------------------------------------------------------- */
+
+static void srv_on_close(uv_handle_t *h)
+{
+	struct srv_conn *c = h->data;
+	struct srv *s = c->s;
+
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		s->conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	s->nconns--;
+	proto_reader_fini(&c->rd);
+	free(c->watch_run);
+	free(c->wait_run);
+	free(c);
+}
+
+static void srv_conn_close(struct srv_conn *c)
+{
+	struct agg_proc *p = c->proc;
+
+	if (c->closing)
+		return;
+	c->closing = 1;
+	c->watching = 0;
+	c->waiting = 0;
+	if (p != NULL) {
+		c->proc = NULL;
+		srv_now(c->s);
+		if (agg_disconnect(c->s->agg, p))
+			srv_proc_ended(c->s, p);
+	}
+	uv_close((uv_handle_t *)&c->pipe, srv_on_close);
+}
+
+static const char *srv_kind_name(enum srv_kind k)
+{
+	return k == CONN_NEW ? "new" : k == CONN_CONTROL ? "control" : "agent";
+}
+
+/* One frame of c. 0, or a negative errno: close c. */
+static int srv_on_frame(struct srv_conn *c, const struct proto_frame *f)
+{
+	const char *js;
+	size_t len;
+	int err;
+
+	switch (c->kind) {
+	case CONN_NEW:
+		if (f->hdr.type == FRAME_HELLO)
+			return srv_on_hello(c, f);
+		if (f->hdr.type != FRAME_CONTROL)
+			return -EPROTO;
+		c->kind = CONN_CONTROL;
+		/* fall through */
+	case CONN_CONTROL:
+		if (f->hdr.type != FRAME_CONTROL)
+			return -EPROTO;
+		if ((err = proto_decode_control(f, &js, &len)) < 0)
+			return err;
+		srv_on_request(c, js, len);
+		return 0;
+	case CONN_AGENT:
+		return srv_on_agent_frame(c, f);
+	case CONN_AGENT_DONE:
+	default:
+		return -EPROTO;	/* nothing may follow BYE */
+	}
+}
+
+static void srv_on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct srv_conn *c = h->data;
+
+	(void)suggested;
+	*buf = uv_buf_init(c->s->rbuf, sizeof c->s->rbuf);
+}
+
+static void srv_on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
+{
+	struct srv_conn *c = st->data;
+	struct srv *s = c->s;
+	struct proto_frame f;
+	int err;
+
+	if (n == 0)
+		return;
+	if (n < 0) {
+		if (n != UV_EOF)
+			log_debug(s->log, "pid %d: read: %s", (int)c->peer_pid,
+			    uv_strerror((int)n));
+		srv_conn_close(c);
+		return;
+	}
+	if (c->closing || c->close_after_write)
+		return;
+	srv_now(s);
+	if ((err = proto_reader_feed(&c->rd, buf->base, (size_t)n)) < 0)
+		goto out_bad;
+	while ((err = proto_reader_next(&c->rd, &f)) == 1) {
+		if ((err = srv_on_frame(c, &f)) < 0)
+			goto out_bad;
+		if (c->closing)
+			return;
+	}
+	if (err == 0)
+		return;
+out_bad:
+	/* Logged once: the connection goes with it. */
+	log_warn(s->log, "pid %d (uid %u, %s connection): %s, closing it",
+	    (int)c->peer_pid, (unsigned)c->peer_uid, srv_kind_name(c->kind),
+	    proto_strerror(err));
+	if (s->log->fd >= 0) {
+		json_t *o = json_pack("{s:s,s:i,s:s}", "type", "protocol_error",
+		    "peer_pid", (int)c->peer_pid, "error", proto_strerror(err));
+
+		if (o != NULL)
+			log_json(s->log, o);
+		json_decref(o);
+	}
+	srv_conn_close(c);
+}
+
+static int srv_uid_allowed(const struct srv *s, uid_t uid)
+{
+	unsigned i;
+
+	if (uid == 0 || uid == s->uid)
+		return 1;
+	for (i = 0; i < s->cfg.nallow_uid; i++)
+		if (s->cfg.allow_uid[i] == uid)
+			return 1;
+	return 0;
+}
+
+static void srv_on_connection(uv_stream_t *server, int status)
+{
+	struct srv *s = server->data;
+	struct srv_conn *c;
+	struct ucred cred;
+	socklen_t clen = sizeof cred;
+	uv_os_fd_t fd;
+	char msg[160];
+
+	if (status < 0 || s->stopping)
+		return;
+	if ((c = calloc(1, sizeof *c)) == NULL)
+		return;
+	c->s = s;
+	c->peer_pid = -1;
+	c->peer_uid = (uid_t)-1;
+	proto_reader_init(&c->rd, PROTO_MAX_FRAME);
+	if (uv_pipe_init(s->loop, &c->pipe, 0) < 0) {
+		free(c);
+		return;
+	}
+	c->pipe.data = c;
+	c->next = s->conns;
+	if (s->conns != NULL)
+		s->conns->prev = c;
+	s->conns = c;
+	s->nconns++;
+	if (uv_accept(server, (uv_stream_t *)&c->pipe) < 0) {
+		srv_conn_close(c);
+		return;
+	}
+	if (uv_fileno((uv_handle_t *)&c->pipe, &fd) == 0 &&
+	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == 0) {
+		c->peer_pid = cred.pid;
+		c->peer_uid = cred.uid;
+	}
+	if (s->nconns > s->cfg.max_clients) {
+		if (s->nrefused++ % 1000 == 0)
+			log_warn(s->log, "%u clients already: refusing pid %d "
+			    "(%u refused so far)", s->cfg.max_clients,
+			    (int)c->peer_pid, s->nrefused);
+		srv_conn_close(c);
+		return;
+	}
+	if (!srv_uid_allowed(s, c->peer_uid)) {
+		log_warn(s->log, "pid %d: uid %u is not allowed (--allow-uid), "
+		    "closing", (int)c->peer_pid, (unsigned)c->peer_uid);
+		snprintf(msg, sizeof msg, "uid %u may not use this gcmond "
+		    "(gcmond --allow-uid %u)", (unsigned)c->peer_uid,
+		    (unsigned)c->peer_uid);
+		c->kind = CONN_CONTROL;
+		srv_answer_error(c, "forbidden", msg);
+		c->close_after_write = 1;
+		if (c->out_bytes == 0)
+			srv_conn_close(c);
+		return;
+	}
+	if (uv_read_start((uv_stream_t *)&c->pipe, srv_on_alloc,
+	    srv_on_read) < 0)
+		srv_conn_close(c);
+}
+
+/* ---- the socket -------------------------------------------------------- */
+
+/* The directory must not let others replace our socket. */
+static int srv_check_dir(const char *path, uid_t uid, const char **why)
+{
+	char *copy = strdup(path), *dir;
+	struct stat st;
+	int err = 0;
+
+	if (copy == NULL)
+		return -ENOMEM;
+	dir = dirname(copy);
+	if (stat(dir, &st) < 0) {
+		/* Our own default directory (/tmp/gcmon-UID): make it. */
+		if (errno != ENOENT || mkdir(dir, 0700) < 0 ||
+		    stat(dir, &st) < 0) {
+			err = -errno;
+			*why = "its directory cannot be created";
+			goto out;
+		}
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		err = -ENOTDIR;
+		*why = "its directory is not a directory";
+	} else if (st.st_uid != uid && st.st_uid != 0) {
+		err = -EPERM;
+		*why = "its directory belongs to another user";
+	} else if ((st.st_mode & S_IWOTH) &&
+	    !((st.st_mode & S_ISVTX) && st.st_uid == uid)) {
+		err = -EPERM;
+		*why = "its directory is writable by everyone (use a private "
+		    "directory such as $XDG_RUNTIME_DIR)";
+	}
+out:
+	free(copy);
+	return err;
+}
+
+int srv_start(struct srv *s, uv_loop_t *loop, struct agg *agg,
+    struct log *log, const char **why)
+{
+	const char *path = s->cfg.socket_path;
+	struct sockaddr_un sa;
+	struct stat st;
+	mode_t old;
+	int fd, err, probe;
+
+	*why = NULL;
+	s->loop = loop;
+	s->agg = agg;
+	s->log = log;
+	s->uid = geteuid();
+	if (s->cfg.max_clients == 0)
+		s->cfg.max_clients = SRV_MAX_CLIENTS;
+	srv_now(s);
+	s->start_real = agg->now_real;
+	if (strlen(path) >= sizeof sa.sun_path)
+		return -ENAMETOOLONG;
+	if ((err = srv_check_dir(path, s->uid, why)) < 0)
+		return err;
+	memset(&sa, 0, sizeof sa);
+	sa.sun_family = AF_UNIX;
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			*why = "a file that is not a socket is in the way";
+			return -EEXIST;
+		}
+		/* Never clobber a live daemon: ask it first. */
+		if ((probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+			return -errno;
+		err = connect(probe, (struct sockaddr *)&sa, sizeof sa);
+		close(probe);
+		if (err == 0) {
+			*why = "a daemon is already listening there";
+			return -EADDRINUSE;
+		}
+		if (unlink(path) < 0 && errno != ENOENT)
+			return -errno;
+	}
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+		return -errno;
+	old = umask(0177);	/* born 0600: no window where others connect */
+	err = bind(fd, (struct sockaddr *)&sa, sizeof sa);
+	umask(old);
+	if (err < 0)
+		goto out_close;
+	if (s->cfg.have_gid && (chown(path, (uid_t)-1, s->cfg.socket_gid) < 0 ||
+	    chmod(path, 0660) < 0))
+		goto out_unlink;
+	if (listen(fd, 512) < 0 || stat(path, &st) < 0)
+		goto out_unlink;
+	s->sock_dev = st.st_dev;
+	s->sock_ino = st.st_ino;
+	if ((err = uv_pipe_init(loop, &s->listener, 0)) < 0 ||
+	    (err = uv_pipe_open(&s->listener, fd)) < 0)
+		goto out_err;
+	s->listener.data = s;
+	s->listening = 1;
+	if ((err = uv_listen((uv_stream_t *)&s->listener, 512,
+	    srv_on_connection)) < 0)
+		return err;
+	return 0;
+out_unlink:
+	err = -errno;
+	unlink(path);
+	close(fd);
+	return err;
+out_close:
+	err = -errno;
+	close(fd);
+	return err;
+out_err:
+	unlink(path);
+	close(fd);
+	return err;
+}
+
+static void srv_on_shutdown(uv_shutdown_t *req, int status)
+{
+	struct srv_conn *c = req->data;
+
+	(void)status;
+	free(req);
+	srv_conn_close(c);
+}
+
+static void srv_on_listener_close(uv_handle_t *h)
+{
+	(void)h;
+}
+
+void srv_shutdown(struct srv *s)
+{
+	struct srv_conn *c, *next;
+	uv_shutdown_t *req;
+	struct stat st;
+
+	if (s->stopping)
+		return;
+	s->stopping = 1;
+	srv_now(s);
+	if (s->listening) {
+		s->listening = 0;
+		uv_close((uv_handle_t *)&s->listener, srv_on_listener_close);
+		/* Only the socket we made: another daemon may own the path. */
+		if (stat(s->cfg.socket_path, &st) == 0 &&
+		    st.st_dev == s->sock_dev && st.st_ino == s->sock_ino)
+			unlink(s->cfg.socket_path);
+	}
+	for (c = s->conns; c != NULL; c = next) {
+		next = c->next;
+		if (c->closing)
+			continue;
+		/* Agents' data already read is aggregated; they go now. */
+		if (c->proc != NULL) {
+			struct agg_proc *p = c->proc;
+
+			c->proc = NULL;
+			if (agg_disconnect(s->agg, p))
+				srv_proc_ended(s, p);
+		}
+		if (c->waiting)
+			srv_answer(c, srv_wait_answer(s, c->wait_run, 0));
+		c->waiting = 0;
+		c->watching = 0;
+		uv_read_stop((uv_stream_t *)&c->pipe);
+		/* Writes what is queued (the stop answer), then closes. */
+		if ((req = malloc(sizeof *req)) != NULL) {
+			req->data = c;
+			if (uv_shutdown(req, (uv_stream_t *)&c->pipe,
+			    srv_on_shutdown) == 0)
+				continue;
+			free(req);
+		}
+		srv_conn_close(c);
+	}
+}
+
+void srv_log_summary(struct srv *s, int final)
+{
+	json_t *o;
+
+	srv_now(s);
+	o = json_pack("{s:s,s:b,s:o,s:o}", "type", "summary", "final", final,
+	    "summary", djson_summary(s->agg, NULL, NULL), "runs", srv_runs(s));
+	if (o != NULL)
+		log_json(s->log, o);
+	json_decref(o);
+}
+
+void srv_tick(struct srv *s)
+{
+	unsigned n;
+
+	srv_now(s);
+	s->ticks++;
+	srv_check_waits(s);
+	if (s->ticks % (1000 / SRV_TICK_MS) == 0 &&
+	    (n = agg_expire(s->agg)) > 0)
+		log_info(s->log, "%u run(s) expired", n);
+	if (s->ticks % (SRV_SUMMARY_EVERY_S * 1000 / SRV_TICK_MS) == 0 &&
+	    s->log->fd >= 0 && s->agg->runs != NULL)
+		srv_log_summary(s, 0);
+}

@@ -1,0 +1,77 @@
+/*
+ * server.h: gcmond's socket and connections: the listening Unix socket
+ * (its directory and permission checks), agents and control clients on
+ * it, peer credential checks, the control requests of doc/control.md and
+ * the watch stream. Called by gcmond.c; feeds agg.c, writes through
+ * log.c. Never prints except through log.c, never exits.
+ */
+#ifndef GCMON_SERVER_H
+#define GCMON_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <uv.h>
+
+#include "agg.h"
+#include "log.h"
+
+#define SRV_MAX_CLIENTS		4096
+#define SRV_MAX_ALLOW_UID	64
+#define SRV_WATCH_QUEUE_MAX	(1u << 20)	/* bytes queued to a watcher */
+#define SRV_ANSWER_QUEUE_MAX	(64u << 20)	/* bytes queued to any client */
+#define SRV_TICK_MS		100
+#define SRV_SUMMARY_EVERY_S	60		/* periodic summary in the log */
+#define SRV_WAIT_MAX_MS		60000
+
+struct srv_conn;
+
+struct srv_config {
+	const char *socket_path;
+	uid_t allow_uid[SRV_MAX_ALLOW_UID];
+	unsigned nallow_uid;
+	int have_gid;			/* --socket-group given */
+	gid_t socket_gid;
+	unsigned max_clients;
+};
+
+struct srv {
+	uv_loop_t *loop;
+	struct srv_config cfg;
+	struct agg *agg;
+	struct log *log;
+	uid_t uid;			/* the daemon's */
+	uv_pipe_t listener;
+	int listening;
+	dev_t sock_dev;			/* what we bound, to unlink only it */
+	ino_t sock_ino;
+	uv_timer_t tick;
+	uint64_t ticks;
+	struct srv_conn *conns;
+	unsigned nconns, nrefused;
+	double start_real;
+	int stopping;
+	/* Called (once) when a control client asks to stop. */
+	void (*on_stop)(struct srv *s);
+	void *data;
+	char rbuf[65536];		/* read buffer: the loop is one thread */
+};
+
+/* Checks the directory, refuses a live daemon, replaces a stale socket,
+ * binds (0600, or 0660 and the group) and listens. 0 or a negative
+ * errno: -EADDRINUSE (a daemon answers there), -EPERM (unsafe
+ * directory: *why says how), -EEXIST (not a socket), or bind's. */
+int srv_start(struct srv *s, uv_loop_t *loop, struct agg *agg,
+    struct log *log, const char **why);
+/* Stops accepting, removes the socket, writes what is queued and closes
+ * every connection; the loop then ends. */
+void srv_shutdown(struct srv *s);
+/* The summary object (host + runs) for the log. final: at shutdown. */
+void srv_log_summary(struct srv *s, int final);
+/* Every SRV_TICK_MS (gcmond.c's timer): answers due waits, expires
+ * runs, writes the periodic summary. */
+void srv_tick(struct srv *s);
+/* Sets agg->now_real from the clock. */
+void srv_now(struct srv *s);
+
+#endif /* GCMON_SERVER_H */
