@@ -1,0 +1,340 @@
+/*
+ * gcmonctl.c: main() of gcmonctl, the command line client of gcmond: one
+ * control request per run (summary, processes, runs, recommendations,
+ * ping, stop) or a live stream (watch). Talks through ctl.c, renders
+ * human output through report.c and prints --json answers itself. Never
+ * changes what the daemon sent.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "ctl.h"
+#include "report.h"
+
+static volatile sig_atomic_t gcmonctl_interrupted;
+
+static void gcmonctl_usage(FILE *out)
+{
+	fprintf(out,
+"usage: gcmonctl [--socket PATH] [--json] [--timeout S] COMMAND [ARGS]\n"
+"Queries gcmond, the daemon that aggregates Python garbage collections.\n"
+"\n"
+"Commands:\n"
+"  summary [--run ID | --pid PID]          totals of the host, a run or a process\n"
+"  processes [--run ID]                    one line per process\n"
+"  runs                                    one line per run\n"
+"  recommendations [--run ID | --pid PID]  what to tune, with the figures\n"
+"  watch [--run ID]                        stream collections and alerts\n"
+"                                          until interrupted\n"
+"  ping                                    check that gcmond answers\n"
+"  stop                                    ask gcmond to drain and exit\n"
+"\n"
+"Options:\n"
+"  --socket PATH   gcmond's socket (default: $GCMON_SOCKET,\n"
+"                  $XDG_RUNTIME_DIR/gcmon.sock, /run/gcmon.sock for root,\n"
+"                  else /tmp/gcmon-UID/gcmon.sock)\n"
+"  --json          print the daemon's JSON answer (watch: one object a line)\n"
+"  --timeout S     give up waiting for an answer after S seconds (default 10)\n"
+"  --help          print this help and exit\n"
+"  --version       print the version and exit\n"
+"\n"
+"Exit status: 0 ok, 1 the daemon answered with an error (or did not\n"
+"answer in time), 2 bad usage or bad request, 3 no gcmond at the socket.\n");
+}
+
+static int gcmonctl_bad_usage(const char *msg, const char *arg)
+{
+	fprintf(stderr, "gcmonctl: %s%s%s\n", msg, arg ? " " : "", arg ? arg : "");
+	fprintf(stderr, "Try 'gcmonctl --help'.\n");
+	return CTL_EXIT_USAGE;
+}
+
+static void gcmonctl_on_sigint(int sig)
+{
+	(void)sig;
+	gcmonctl_interrupted = 1;
+}
+
+static void gcmonctl_print_json(const json_t *o)
+{
+	char *s = json_dumps(o, JSON_COMPACT);
+
+	if (s != NULL) {
+		fputs(s, stdout);
+		fputc('\n', stdout);
+		free(s);
+	}
+	fflush(stdout);
+}
+
+/* Prints an error answer; returns the exit status it means. */
+static int gcmonctl_error_answer(const json_t *ans, int json)
+{
+	const char *code = json_string_value(json_object_get(ans, "code"));
+	const char *msg = json_string_value(json_object_get(ans, "error"));
+
+	if (json)
+		gcmonctl_print_json(ans);
+	fprintf(stderr, "gcmonctl: gcmond: %s\n", msg ? msg : "error");
+	return code != NULL && strcmp(code, "bad_request") == 0 ?
+	    CTL_EXIT_USAGE : CTL_EXIT_FAILURE;
+}
+
+static void gcmonctl_stream_line(const json_t *o)
+{
+	const char *type = json_string_value(json_object_get(o, "type"));
+	const json_t *p = json_object_get(o, "process");
+
+	if (type == NULL)
+		return;
+	if (strcmp(type, "event") == 0) {
+		report_event_line(stdout, o, 1);
+	} else if (strcmp(type, "alert") == 0) {
+		report_alert_line(stdout, o, 1);
+	} else if (strcmp(type, "process_start") == 0 ||
+	    strcmp(type, "process_end") == 0) {
+		printf("GMEM PID %lld | %s | run %s | %s\n",
+		    (long long)json_integer_value(json_object_get(p, "pid")),
+		    type[8] == 's' ? "started" : "ended",
+		    json_string_value(json_object_get(p, "run")) ?
+		    json_string_value(json_object_get(p, "run")) : "?",
+		    type[8] == 's' ?
+		    (json_string_value(json_object_get(p, "role")) ?
+		    json_string_value(json_object_get(p, "role")) : "?") :
+		    (json_string_value(json_object_get(p, "state")) ?
+		    json_string_value(json_object_get(p, "state")) : "?"));
+	} else if (strcmp(type, "lost") == 0) {
+		fprintf(stderr, "gcmonctl: %lld objects not shown: this "
+		    "terminal fell behind\n",
+		    (long long)json_integer_value(json_object_get(o, "events")));
+	}
+	fflush(stdout);
+}
+
+static int gcmonctl_watch(int fd, json_t *req, int json, const char *sock)
+{
+	struct sigaction sa;
+	json_t *ans = NULL, *o;
+	int err;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = gcmonctl_on_sigint;	/* no SA_RESTART: poll wakes */
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	if ((err = ctl_request(fd, req, &ans, 10000)) < 0)
+		goto out_err;
+	if (!json_is_true(json_object_get(ans, "ok"))) {
+		err = gcmonctl_error_answer(ans, json);
+		json_decref(ans);
+		return err;
+	}
+	json_decref(ans);
+	while (!gcmonctl_interrupted) {
+		err = ctl_read(fd, &o, -1);
+		if (err == -EINTR)
+			continue;
+		if (err == -ECONNRESET) {
+			fprintf(stderr, "gcmonctl: gcmond at %s closed the "
+			    "stream\n", sock);
+			return CTL_EXIT_OK;
+		}
+		if (err < 0)
+			goto out_err;
+		if (json)
+			gcmonctl_print_json(o);
+		else
+			gcmonctl_stream_line(o);
+		json_decref(o);
+	}
+	return CTL_EXIT_OK;
+out_err:
+	fprintf(stderr, "gcmonctl: %s: %s\n", sock, strerror(-err));
+	return CTL_EXIT_FAILURE;
+}
+
+static void gcmonctl_human(const char *cmd, const json_t *ans)
+{
+	struct report_opts o;
+	const json_t *sum;
+
+	if (strcmp(cmd, "summary") == 0) {
+		memset(&o, 0, sizeof o);
+		sum = json_object_get(ans, "summary");
+		o.alert_threshold_ms = json_number_value(
+		    json_object_get(sum, "alert_threshold_ms"));
+		report_summary(stdout, sum, NULL, NULL, &o);
+	} else if (strcmp(cmd, "processes") == 0) {
+		report_processes_table(stdout, json_object_get(ans, "processes"));
+	} else if (strcmp(cmd, "runs") == 0) {
+		report_runs_table(stdout, json_object_get(ans, "runs"));
+	} else if (strcmp(cmd, "recommendations") == 0) {
+		report_recommendations(stdout,
+		    json_object_get(ans, "recommendations"));
+	} else if (strcmp(cmd, "ping") == 0) {
+		printf("gcmond %s, pid %lld, up %.0f s, %lld live processes, "
+		    "%lld runs\n",
+		    json_string_value(json_object_get(ans, "version")) ?
+		    json_string_value(json_object_get(ans, "version")) : "?",
+		    (long long)json_integer_value(json_object_get(ans, "pid")),
+		    json_number_value(json_object_get(ans, "uptime_s")),
+		    (long long)json_integer_value(json_object_get(ans,
+		    "processes")),
+		    (long long)json_integer_value(json_object_get(ans, "runs")));
+	} else if (strcmp(cmd, "stop") == 0) {
+		printf("gcmond is stopping\n");
+	}
+}
+
+int main(int argc, char **argv)
+{
+	static const char *const cmds[] = { "summary", "processes", "runs",
+	    "recommendations", "watch", "ping", "stop", NULL };
+	const char *sock = NULL, *cmd = NULL, *run = NULL, *pid_arg = NULL;
+	char defsock[PATH_MAX], *end;
+	double timeout_s = 10;
+	json_t *req, *ans = NULL;
+	long long pid = 0;
+	int json = 0, fd, err, i, k, rc;
+
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		const char *val = NULL;
+		size_t n = strcspn(a, "=");
+
+		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+			gcmonctl_usage(stdout);
+			return CTL_EXIT_OK;
+		}
+		if (strcmp(a, "--version") == 0) {
+			printf("gcmonctl %s\n", PACKAGE_VERSION);
+			return CTL_EXIT_OK;
+		}
+		if (strcmp(a, "--json") == 0) {
+			json = 1;
+			continue;
+		}
+		if (strncmp(a, "--", 2) == 0) {
+			static const char *const with_arg[] = { "--socket",
+			    "--timeout", "--run", "--pid", NULL };
+
+			for (k = 0; with_arg[k] != NULL; k++)
+				if (strlen(with_arg[k]) == n &&
+				    strncmp(a, with_arg[k], n) == 0)
+					break;
+			if (with_arg[k] == NULL)
+				return gcmonctl_bad_usage("unknown option", a);
+			if (a[n] == '=')
+				val = a + n + 1;
+			else if (i + 1 < argc)
+				val = argv[++i];
+			else
+				return gcmonctl_bad_usage("missing value for", a);
+			if (k == 0) {
+				sock = val;
+			} else if (k == 1) {
+				errno = 0;
+				timeout_s = strtod(val, &end);
+				if (errno || end == val || *end != '\0' ||
+				    !(timeout_s > 0) || timeout_s > 86400)
+					return gcmonctl_bad_usage(
+					    "--timeout needs seconds (0 to 86400), not", val);
+			} else if (k == 2) {
+				run = val;
+			} else {
+				pid_arg = val;
+				errno = 0;
+				pid = strtoll(val, &end, 10);
+				if (errno || end == val || *end != '\0' ||
+				    pid <= 0 || pid > INT_MAX)
+					return gcmonctl_bad_usage(
+					    "--pid needs a process id, not", val);
+			}
+			continue;
+		}
+		if (cmd != NULL)
+			return gcmonctl_bad_usage("unexpected argument", a);
+		for (k = 0; cmds[k] != NULL; k++)
+			if (strcmp(a, cmds[k]) == 0)
+				break;
+		if (cmds[k] == NULL)
+			return gcmonctl_bad_usage("unknown command", a);
+		cmd = a;
+	}
+	if (cmd == NULL)
+		return gcmonctl_bad_usage("a command is needed", NULL);
+	if (run != NULL && pid_arg != NULL)
+		return gcmonctl_bad_usage("give --run or --pid, not both", NULL);
+	if (pid_arg != NULL && strcmp(cmd, "summary") != 0 &&
+	    strcmp(cmd, "recommendations") != 0)
+		return gcmonctl_bad_usage("--pid does not apply to", cmd);
+	if (run != NULL && strcmp(cmd, "summary") != 0 &&
+	    strcmp(cmd, "recommendations") != 0 &&
+	    strcmp(cmd, "processes") != 0 && strcmp(cmd, "watch") != 0)
+		return gcmonctl_bad_usage("--run does not apply to", cmd);
+	if (sock == NULL &&
+	    (sock = ctl_default_socket(defsock, sizeof defsock)) == NULL)
+		return gcmonctl_bad_usage("the default socket path is too long;"
+		    " use --socket PATH", NULL);
+
+	if ((req = json_pack("{s:s}", "cmd", cmd)) == NULL) {
+		fprintf(stderr, "gcmonctl: out of memory\n");
+		return CTL_EXIT_FAILURE;
+	}
+	if (run != NULL)
+		json_object_set_new(req, "run", json_string(run));
+	if (pid_arg != NULL)
+		json_object_set_new(req, "pid", json_integer(pid));
+
+	if ((err = ctl_connect(sock, &fd)) < 0) {
+		json_decref(req);
+		if (err == -ENOENT || err == -ECONNREFUSED) {
+			fprintf(stderr, "gcmonctl: no gcmond at %s (start one: "
+			    "gcmond --socket %s)\n", sock, sock);
+			return CTL_EXIT_NO_DAEMON;
+		}
+		fprintf(stderr, "gcmonctl: cannot connect to %s: %s\n", sock,
+		    strerror(-err));
+		return err == -ENAMETOOLONG ? CTL_EXIT_USAGE :
+		    err == -EACCES ? CTL_EXIT_FAILURE : CTL_EXIT_NO_DAEMON;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	if (strcmp(cmd, "watch") == 0) {
+		rc = gcmonctl_watch(fd, req, json, sock);
+		json_decref(req);
+		ctl_close(fd);
+		return rc;
+	}
+	err = ctl_request(fd, req, &ans, (int)(timeout_s * 1000));
+	json_decref(req);
+	ctl_close(fd);
+	if (err == -ETIMEDOUT) {
+		fprintf(stderr, "gcmonctl: gcmond at %s did not answer within "
+		    "%g s\n", sock, timeout_s);
+		return CTL_EXIT_FAILURE;
+	}
+	if (err < 0) {
+		fprintf(stderr, "gcmonctl: %s: %s\n", sock, err == -ECONNRESET ?
+		    "gcmond closed the connection (is this user allowed? see "
+		    "gcmond --allow-uid)" : strerror(-err));
+		return CTL_EXIT_FAILURE;
+	}
+	if (!json_is_true(json_object_get(ans, "ok"))) {
+		rc = gcmonctl_error_answer(ans, json);
+		json_decref(ans);
+		return rc;
+	}
+	if (json)
+		gcmonctl_print_json(ans);
+	else
+		gcmonctl_human(cmd, ans);
+	json_decref(ans);
+	return CTL_EXIT_OK;
+}
