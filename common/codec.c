@@ -573,14 +573,24 @@ codec_put_counters(uint8_t *p, const struct proto_counters *c)
 	return p;
 }
 
+/* The caps make every frame but CONTROL fit PROTO_MAX_FRAME, so those
+ * encoders need no check of the total. */
+_Static_assert(PROTO_HDR_SIZE + PROTO_HELLO_FIXED +
+    PROTO_MAX_GEN * PROTO_BASELINE_SIZE + 12 + PROTO_MAX_ID +
+    2 * PROTO_MAX_STR + 4 + PROTO_MAX_ARGC * 4 + PROTO_MAX_ARGV <=
+    PROTO_MAX_FRAME, "largest HELLO above PROTO_MAX_FRAME");
+_Static_assert(PROTO_HDR_SIZE + PROTO_COUNTERS_FIXED +
+    PROTO_MAX_GEN * PROTO_GEN_COUNTER_SIZE + 4 +
+    (uint64_t)PROTO_MAX_EVENTS * PROTO_EVENT_SIZE <= PROTO_MAX_FRAME,
+    "largest EVENTS above PROTO_MAX_FRAME");
+_Static_assert(PROTO_HDR_SIZE + 12 +
+    (uint64_t)PROTO_MAX_TYPES * (PROTO_TYPE_MIN_SIZE + PROTO_MAX_ID) <=
+    PROTO_MAX_FRAME, "largest OBJECTS above PROTO_MAX_FRAME");
+
 static ssize_t
 codec_check_size(size_t size, size_t cap)
 {
-	if (size > PROTO_MAX_FRAME)
-		return -EINVAL;
-	if (size > cap)
-		return -ENOBUFS;
-	return 0;
+	return size > cap ? -ENOBUFS : 0;
 }
 
 ssize_t

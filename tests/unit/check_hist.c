@@ -214,6 +214,22 @@ START_TEST(test_values_above_range_keep_exact_max)
 }
 END_TEST
 
+/* A bucket's midpoint can lie outside the recorded values. */
+START_TEST(test_percentile_clamps_midpoint_to_min_and_max)
+{
+	hist_init(&h1);
+	hist_record(&h1, 1024);
+	hist_record(&h1, 1025);
+	hist_record(&h1, 1030);		/* bucket [1024, 1039], mid 1032 */
+	ck_assert_uint_eq(hist_percentile(&h1, 50), 1030);
+	hist_init(&h1);
+	hist_record(&h1, 1037);
+	hist_record(&h1, 1038);
+	hist_record(&h1, 1039);
+	ck_assert_uint_eq(hist_percentile(&h1, 50), 1037);
+}
+END_TEST
+
 START_TEST(test_empty_histogram_reports_zero)
 {
 	hist_init(&h1);
@@ -478,6 +494,7 @@ hist_suite(void)
 	    (int)(sizeof(edge_rows) / sizeof(edge_rows[0])));
 	tcase_add_test(tc, test_edge_values_together);
 	tcase_add_test(tc, test_values_above_range_keep_exact_max);
+	tcase_add_test(tc, test_percentile_clamps_midpoint_to_min_and_max);
 	tcase_add_test(tc, test_empty_histogram_reports_zero);
 	tcase_add_test(tc, test_percentile_clamps_p);
 	tcase_add_test(tc, test_percentile_survives_inconsistent_counts);
