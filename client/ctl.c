@@ -214,8 +214,14 @@ int ctl_request(int fd, json_t *req, json_t **answer, int timeout_ms)
 	int64_t deadline = timeout_ms < 0 ? -1 : ctl_now_ms() + timeout_ms;
 	int err;
 
-	if ((err = ctl_send(fd, req)) < 0)
+	if ((err = ctl_send(fd, req)) < 0) {
+		/* The daemon may have answered (refused us) and closed before
+		 * reading: its reason is worth more than EPIPE. */
+		if ((err == -EPIPE || err == -ECONNRESET) &&
+		    ctl_read_deadline(fd, answer, ctl_now_ms()) == 0)
+			return 0;
 		return err;
+	}
 	for (;;) {
 		err = ctl_read_deadline(fd, answer, deadline);
 		if (err == -EINTR)

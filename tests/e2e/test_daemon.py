@@ -1,0 +1,475 @@
+"""test_daemon: gcmond and gcmonctl end to end, with the real daemon, agents
+played by tests/e2e/frames.py (exact counters under our control, hostile
+peers) and, once agent/ is built, real Python programs through the agent.
+
+Every test uses a private socket directory and bounded waits. Run by
+`make check`, or by hand:
+
+    GCMON_BUILDDIR=$PWD/build-daemon GCMON_SRCDIR=$PWD /usr/bin/python3 -m pytest tests/e2e/test_daemon.py
+"""
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import frames  # noqa: E402
+import gcmontest as gt  # noqa: E402
+
+STATS = os.path.join(gt.PROGRAMS, "daemon_stats.py")
+HAVE_AGENT = os.path.exists(os.path.join(gt.AGENT_DIR, "_gcmon.abi3.so"))
+
+pytestmark = pytest.mark.skipif(not os.access(gt.GCMOND, os.X_OK),
+                                reason="gcmond not built")
+
+
+@pytest.fixture
+def tmp():
+    d = gt.private_dir("daemon-")
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def proc_of(d, pid):
+    for p in d.request({"cmd": "processes"})["processes"]:
+        if p["pid"] == pid:
+            return p
+    return None
+
+
+def wait_seen(d, pid, n, timeout=10):
+    """Until gcmond has applied n collections (all generations) of pid."""
+    def ok():
+        p = proc_of(d, pid)
+        return p is not None and sum(g["seen"] for g in p["generations"]) >= n
+    gt.wait_for(ok, timeout, what="pid %d to reach %d collections" % (pid, n))
+
+
+def ctl(sock, *args, user=None, timeout=30):
+    kw = {}
+    if user is not None:
+        kw["preexec_fn"] = lambda: os.setuid(user)
+    return subprocess.run([gt.GCMONCTL, "--socket", sock] + list(args),
+                          capture_output=True, text=True, timeout=timeout, **kw)
+
+
+# ---- totals ----------------------------------------------------------------
+
+def test_totals_exact_through_reconnect_and_drops():
+    with gt.Daemon() as d:
+        a = frames.FakeAgent(d.sock, 1001, run="r")
+        for i in range(20):
+            a.collect(i % 3, 100000 + i, collected=i, send=(i % 4 != 0))
+        a.reconnect()          # same (pid, start_mono_ns): same process
+        for i in range(10):
+            a.collect(0, 50000, collected=1)
+        wait_seen(d, 1001, 30)
+        p = d.ctl("summary", "--pid", "1001")["summary"]
+        base = [5, 0, 0]       # frames.hello default baseline
+        for g, gen in enumerate(p["generations"]):
+            assert gen["seen"] == a.gens[g][0]
+            assert gen["collections"] == a.gens[g][0] + base[g]
+            assert gen["collected"] == a.gens[g][3] + (10 if g == 0 else 0)
+        assert p["dropped"] == 5
+        assert p["processes"] == 1
+        procs = d.ctl("processes")["processes"]
+        assert len(procs) == 1 and procs[0]["reconnects"] == 1
+        assert procs[0]["state"] == "live"
+        a.bye()
+        gt.wait_for(lambda: proc_of(d, 1001)["state"] == "ended", 10)
+        assert proc_of(d, 1001)["ended_by"] == "bye"
+
+
+def test_fork_baseline_not_counted_twice_in_run():
+    with gt.Daemon() as d:
+        m = frames.FakeAgent(d.sock, 2001, run="svc",
+                             base=((8, 100, 0, 700), (1, 0, 0, 10), (0, 0, 0, 10)))
+        m.collect(0, 1000)
+        w = []
+        for i in range(3):
+            # Each worker inherits the master's stats at fork as baseline.
+            w.append(frames.FakeAgent(d.sock, 2002 + i, run="svc", ppid=2001,
+                                      origin=frames.ORIGIN_FORK,
+                                      flags=frames.HELLO_BASELINE_INHERITED,
+                                      base=((9, 100, 0, 700), (1, 0, 0, 10), (0, 0, 0, 10))))
+            w[-1].collect(0, 2000)
+            w[-1].collect(2, 3000)
+        for x in [m] + w:
+            wait_seen(d, x.pid, sum(g[0] for g in x.gens))
+        s = d.ctl("summary", "--run", "svc")["summary"]
+        # master: baseline 8+1 and 1 seen; workers: own 2 each.
+        assert s["collections"] == 9 + 1 + 3 * 2
+        assert s["unseen"] == 9
+        assert s["generations"][2]["collections"] == 3
+        # Per process, the inherited baseline is part of its own stats.
+        assert d.ctl("summary", "--pid", "2002")["summary"]["collections"] == 10 + 2
+        recs = {r["rule"] for r in d.ctl("recommendations", "--run", "svc")["recommendations"]}
+        assert "prefork_freeze" in recs
+        runs = d.ctl("runs")["runs"]
+        assert runs[0]["run"] == "svc" and runs[0]["root_pid"] == 2001
+
+
+def test_several_fake_agents_at_once_totals_per_process():
+    with gt.Daemon() as d:
+        agents = [frames.FakeAgent(d.sock, 3000 + i, run="many") for i in range(8)]
+        for rnd in range(25):
+            for i, a in enumerate(agents):
+                a.collect(rnd % 3, 1000 * (i + 1), collected=i)
+        for a in agents:
+            wait_seen(d, a.pid, 25)
+        procs = {p["pid"]: p for p in d.ctl("processes", "--run", "many")["processes"]}
+        for a in agents:
+            got = [g["seen"] for g in procs[a.pid]["generations"]]
+            assert got == [g[0] for g in a.gens]
+            assert procs[a.pid]["max_pause_ms"] == pytest.approx(a.gens[0][2] / 1e6)
+        for a in agents:
+            a.close()
+
+
+# ---- real Python programs through the agent -----------------------------------
+
+@pytest.mark.skipif(not HAVE_AGENT, reason="agent/_gcmon.abi3.so not built yet")
+def test_real_programs_totals_equal_gc_get_stats(tmp):
+    with gt.Daemon() as d:
+        env = gt.agent_env(d.sock, run_id="real", flush_ms=20)
+        outs = [os.path.join(tmp, "stats%d.json" % i) for i in range(4)]
+        procs = [subprocess.Popen([gt.PYTHON, STATS, o, str(20 + 10 * i)], env=env)
+                 for i, o in enumerate(outs)]
+        for p in procs:
+            assert p.wait(60) == 0
+        ans = d.request({"cmd": "wait", "run": "real", "timeout_ms": 20000,
+                         "min_processes": 4}, timeout=30)
+        assert ans["ok"] and not ans["timed_out"]
+        got = {p["pid"]: p for p in d.ctl("processes", "--run", "real")["processes"]}
+        for o in outs:
+            with open(o) as f:
+                mine = json.load(f)
+            p = got[mine["pid"]]
+            assert p["state"] == "ended"
+            for g, st in enumerate(mine["stats"]):
+                gen = p["generations"][g]
+                assert gen["collections"] == st["collections"], (g, gen, st)
+                assert gen["collected"] == st["collected"]
+                assert gen["uncollectable"] == st["uncollectable"]
+            s = d.ctl("summary", "--pid", str(mine["pid"]))["summary"]
+            assert s["collections"] == sum(st["collections"] for st in mine["stats"])
+
+
+# ---- hostile peers ---------------------------------------------------------------
+
+def _send_and_close(path, data, read=False):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(10)
+    s.connect(path)
+    try:
+        s.sendall(data)
+        if read:
+            # The daemon closes a bad peer: we see EOF, not a hang.
+            assert s.recv(100) == b""
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    finally:
+        s.close()
+
+
+def test_hostile_clients_are_cut_off_and_data_stays_exact():
+    with gt.Daemon() as d:
+        a = frames.FakeAgent(d.sock, 4001, run="good")
+        a.collect(0, 1000)
+        _send_and_close(d.sock, os.urandom(4096), read=True)
+        _send_and_close(d.sock, b"\xff" * 64, read=True)
+        _send_and_close(d.sock, frames.hello(4002)[:30])            # truncated
+        _send_and_close(d.sock, frames.HDR.pack(0xFFFFFFFF, 2, 1, 0) + b"x" * 100, read=True)
+        _send_and_close(d.sock, frames.frame(frames.EVENTS, b"", version=9), read=True)
+        _send_and_close(d.sock, frames.frame(42, b"abc"), read=True)  # unknown type
+        _send_and_close(d.sock, frames.frame(frames.EVENTS, b"\0" * 12), read=True)  # EVENTS first
+        # A HELLO with a lying argc, then a bad EVENTS after a good HELLO.
+        _send_and_close(d.sock, frames.hello(4003)[:-4] + b"\xff\xff\xff\xff", read=True)
+        _send_and_close(d.sock, frames.hello(4004) + frames.frame(frames.EVENTS, b"\1\2"), read=True)
+        # A control client sending an agent frame.
+        _send_and_close(d.sock, frames.frame(frames.CONTROL, b'{"cmd":"ping"}')
+                        + frames.frame(frames.SAMPLE, b"\0" * 32))
+        # Many connections at once, each idle or garbage.
+        many = []
+        for i in range(1500):
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.connect(d.sock)
+            if i % 2:
+                s.send(b"\x08\0\0\0\x63\0\x01\0")
+            many.append(s)
+        for i in range(50):
+            a.collect(1 + i % 2, 2000 + i)
+        assert d.request({"cmd": "ping"})["ok"]
+        for s in many:
+            s.close()
+        wait_seen(d, 4001, 51)
+        p = proc_of(d, 4001)
+        assert [g["seen"] for g in p["generations"]] == [g[0] for g in a.gens]
+        assert p["state"] == "live"
+        err = d.stderr()
+        assert "frame length" in err or "length" in err
+        assert re.search(r"pid %d \(uid \d+, new connection\)" % os.getpid(), err)
+        # Each bad peer is logged once, not once per byte.
+        assert err.count("closing it") < 1500
+        # The agent of pid 4004 was cut off: it shows as lost.
+        gt.wait_for(lambda: proc_of(d, 4004) and proc_of(d, 4004)["state"] == "lost", 10)
+        a.close()
+
+
+def test_client_cap_refuses_beyond_and_serves_after():
+    with gt.Daemon() as d:
+        socks = []
+        for _ in range(4100):
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.connect(d.sock)
+            socks.append(s)
+        # The extra ones were closed by the daemon.
+        last = socks[-1]
+        last.settimeout(10)
+        assert last.recv(10) == b""
+        for s in socks:
+            s.close()
+        gt.wait_for(d.ping_ok, 10, what="ping after the flood")
+        assert "refusing" in d.stderr()
+
+
+def test_slow_watcher_never_stalls_ingestion():
+    with gt.Daemon() as d:
+        w = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        w.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        w.connect(d.sock)
+        body = b'{"cmd":"watch"}'
+        w.sendall(frames.frame(frames.CONTROL, body))
+        a = frames.FakeAgent(d.sock, 5001, run="fast")
+        n = 0
+        for _ in range(40):
+            a.s.sendall(frames.events([(n + 500, 0, 0, 0, 0)],
+                                      [frames.event(0, 1000) for _ in range(500)]))
+            n += 500
+            a.gens[0][0] = n
+        wait_seen(d, 5001, n, timeout=30)
+        assert d.request({"cmd": "ping"})["ok"]
+        # Now read the watcher: it was told how much it lost.
+        w.settimeout(10)
+        lost = 0
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and lost == 0:
+            typ, payload = gt.read_frame(w)
+            o = json.loads(payload)
+            if o.get("type") == "lost":
+                lost = o["events"]
+        assert lost > 0
+        w.close()
+        a.close()
+
+
+# ---- logs and signals ------------------------------------------------------------
+
+def _log_lines(*paths):
+    out = []
+    for p in paths:
+        if os.path.exists(p):
+            with open(p) as f:
+                out += [json.loads(line) for line in f if line.strip()]
+    return out
+
+
+def test_sighup_rotation_loses_no_line(tmp):
+    log = os.path.join(tmp, "gcmond.jsonl")
+    with gt.Daemon(log_file=log) as d:
+        a = frames.FakeAgent(d.sock, 6001, run="rot")
+        for i in range(30):
+            a.collect(0, 1000 + i)
+        wait_seen(d, 6001, 30)
+        os.rename(log, log + ".1")
+        d.proc.send_signal(signal.SIGHUP)
+        gt.wait_for(lambda: os.path.exists(log), 10, what="the new log")
+        for i in range(30):
+            a.collect(1, 2000 + i)
+        wait_seen(d, 6001, 60)
+        a.bye()
+        gt.wait_for(lambda: proc_of(d, 6001)["state"] == "ended", 10)
+        old = [o for o in _log_lines(log + ".1") if o.get("type") == "event"]
+        new = [o for o in _log_lines(log) if o.get("type") == "event"]
+        assert len(old) + len(new) == 60
+        assert len(new) >= 30
+        durs = sorted(round(o["duration_ms"] * 1e6) for o in old + new)
+        assert durs == sorted([1000 + i for i in range(30)] + [2000 + i for i in range(30)])
+        ev = new[-1]
+        for k in ("pid", "run", "gen", "time", "duration_ms", "collected", "uncollectable"):
+            assert k in ev
+        assert any(o.get("type") == "process_end" for o in _log_lines(log))
+
+
+def test_sigterm_writes_final_summary_and_exits_0(tmp):
+    log = os.path.join(tmp, "gcmond.jsonl")
+    d = gt.Daemon("--alert-threshold-ms", "1", log_file=log).start()
+    try:
+        a = frames.FakeAgent(d.sock, 7001, run="fin")
+        a.collect(2, 5_000_000)        # 5 ms: above the 1 ms threshold
+        wait_seen(d, 7001, 1)
+        d.proc.send_signal(signal.SIGTERM)
+        assert d.proc.wait(10) == 0
+        lines = _log_lines(log)
+        assert any(o["type"] == "alert" and o["pid"] == 7001 for o in lines)
+        final = [o for o in lines if o["type"] == "summary" and o["final"]]
+        assert len(final) == 1
+        assert final[0]["summary"]["collections"] == 5 + 1
+        assert not os.path.exists(d.sock)
+        a.close()
+    finally:
+        d.stop()
+        shutil.rmtree(d.dir, ignore_errors=True)
+
+
+def test_unwritable_log_reported_once_and_daemon_serves():
+    with gt.Daemon(log_file="/dev/full") as d:
+        a = frames.FakeAgent(d.sock, 8001, run="full")
+        for i in range(20):
+            a.collect(0, 1000)
+        wait_seen(d, 8001, 20)
+        assert d.stderr().count("cannot write /dev/full") == 1
+        a.close()
+
+
+def test_stop_command_and_exit_status(tmp):
+    d = gt.Daemon().start()
+    try:
+        r = ctl(d.sock, "stop")
+        assert r.returncode == 0, r.stderr
+        assert d.proc.wait(10) == 0
+        r = ctl(d.sock, "ping")
+        assert r.returncode == 3
+        assert "no gcmond at %s (start one: gcmond --socket %s)" % (d.sock, d.sock) in r.stderr
+    finally:
+        d.stop()
+        shutil.rmtree(d.dir, ignore_errors=True)
+
+
+# ---- the socket --------------------------------------------------------------------
+
+def test_second_daemon_on_live_socket_refuses():
+    with gt.Daemon() as d:
+        r = subprocess.run([gt.GCMOND, "--socket", d.sock], capture_output=True,
+                           text=True, timeout=10)
+        assert r.returncode == 1
+        assert "gcmond: a daemon is already listening on %s" % d.sock in r.stderr
+        assert d.ping_ok()
+
+
+def test_stale_socket_is_replaced(tmp):
+    path = os.path.join(tmp, "gcmon.sock")
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.bind(path)
+    s.close()                      # the file stays, nobody listens
+    with gt.Daemon(sock=path) as d:
+        assert d.ping_ok()
+        assert os.stat(path).st_mode & 0o777 == 0o600
+
+
+def test_world_writable_directory_refused(tmp):
+    os.chmod(tmp, 0o777)
+    r = subprocess.run([gt.GCMOND, "--socket", os.path.join(tmp, "s.sock")],
+                       capture_output=True, text=True, timeout=10)
+    assert r.returncode == 1
+    assert "writable by everyone" in r.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to become nobody")
+def test_other_uid_refused_unless_allowed():
+    nobody = 65534
+    with gt.Daemon() as d:
+        os.chmod(d.dir, 0o711)
+        os.chmod(d.sock, 0o666)    # only SO_PEERCRED stands in the way
+        r = ctl(d.sock, "ping", user=nobody)
+        assert r.returncode == 1
+        assert "uid %d may not use this gcmond" % nobody in r.stderr
+        assert "uid %d is not allowed" % nobody in d.stderr()
+    with gt.Daemon("--allow-uid", str(nobody)) as d:
+        os.chmod(d.dir, 0o711)
+        os.chmod(d.sock, 0o666)
+        r = ctl(d.sock, "ping", user=nobody)
+        assert r.returncode == 0, r.stderr
+        r = ctl(d.sock, "stop", user=nobody)
+        assert r.returncode == 1 and "only the daemon's own user" in r.stderr
+        assert d.ping_ok()
+
+
+# ---- gcmonctl ------------------------------------------------------------------------
+
+def test_gcmonctl_exit_codes_and_errors(tmp):
+    r = ctl(os.path.join(tmp, "none.sock"), "ping")
+    assert r.returncode == 3
+    assert "start one: gcmond --socket" in r.stderr
+    for bad in (["frobnicate"], [], ["summary", "--run", "a", "--pid", "1"],
+                ["runs", "--pid", "1"], ["--bogus", "ping"], ["summary", "--pid", "x"]):
+        r = ctl(os.path.join(tmp, "none.sock"), *bad)
+        assert r.returncode == 2, (bad, r.stderr)
+    with gt.Daemon() as d:
+        r = ctl(d.sock, "summary", "--run", "nosuch")
+        assert r.returncode == 1 and "no run" in r.stderr
+        assert d.request({"cmd": "summary", "bogus": 1})["code"] == "bad_request"
+        assert d.request({"cmd": "wait"})["code"] == "bad_request"
+        assert d.request({"cmd": "wait", "run": "x", "timeout_ms": 10 ** 6})["code"] == "bad_request"
+        ans = d.request({"cmd": "wait", "run": "x", "timeout_ms": 50})
+        assert ans["ok"] and ans["timed_out"]
+
+
+def test_gcmonctl_human_and_json_outputs():
+    with gt.Daemon() as d:
+        a = frames.FakeAgent(d.sock, 9001, run="hum")
+        a.collect(0, 1000)
+        wait_seen(d, 9001, 1)
+        for cmd in (["summary"], ["processes"], ["runs"], ["recommendations"], ["ping"]):
+            r = ctl(d.sock, *cmd)
+            assert r.returncode == 0, (cmd, r.stderr)
+            assert r.stdout.strip(), cmd
+            j = d.ctl(*cmd)
+            assert j["ok"] is True
+        assert "9001" in ctl(d.sock, "processes").stdout
+        a.close()
+
+
+def test_gcmonctl_watch_streams_events():
+    with gt.Daemon() as d:
+        w = subprocess.Popen([gt.GCMONCTL, "--socket", d.sock, "--json", "watch", "--run", "w"],
+                             stdout=subprocess.PIPE, text=True)
+        try:
+            gt.wait_for(lambda: d.request({"cmd": "ping"})["ok"], 5)
+            time.sleep(0.2)      # let the watch request land (not asserted on)
+            a = frames.FakeAgent(d.sock, 9101, run="w")
+            b = frames.FakeAgent(d.sock, 9102, run="other")
+            a.collect(2, 3000, collected=7)
+            b.collect(0, 1000)
+            seen = []
+            while not any(o.get("type") == "event" for o in seen):
+                seen.append(json.loads(w.stdout.readline()))
+            ev = [o for o in seen if o["type"] == "event"][0]
+            assert ev["pid"] == 9101 and ev["gen"] == 2 and ev["collected"] == 7
+            assert all(o.get("run", "w") == "w" for o in seen)
+            a.close()
+            b.close()
+        finally:
+            w.send_signal(signal.SIGINT)
+            assert w.wait(10) == 0
+
+
+def test_help_and_version_match_man_pages():
+    for prog, page in ((gt.GCMOND, "gcmond.8"), (gt.GCMONCTL, "gcmonctl.1")):
+        r = subprocess.run([prog, "--version"], capture_output=True, text=True, timeout=10)
+        assert r.returncode == 0 and re.match(r"\w+ \d+\.\d+", r.stdout)
+        r = subprocess.run([prog, "--help"], capture_output=True, text=True, timeout=10)
+        assert r.returncode == 0
+        with open(os.path.join(gt.SRCDIR, "man", page)) as f:
+            man = f.read().replace("\\-", "-")
+        for opt in set(re.findall(r"--[a-z][a-z-]+", r.stdout)):
+            assert opt in man, (page, opt)
+        assert "EXIT STATUS" in man
