@@ -53,7 +53,7 @@ start_gcmond() {
 	have_gcmond || return 1
 	[ -n "$daemon_pid" ] && return 0
 	mkdir -p "$tmp/d" && chmod 700 "$tmp/d"
-	"$GCMOND" --socket "$tmp/d/gcmon.sock" 2>"$tmp/d/gcmond.stderr" &
+	"$GCMOND" --quiet --socket "$tmp/d/gcmon.sock" 2>"$tmp/d/gcmond.stderr" &
 	daemon_pid=$!
 	i=0
 	while [ ! -S "$tmp/d/gcmon.sock" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
