@@ -17,7 +17,8 @@ import sys
 import tempfile
 import time
 
-RUNS = ((1, 4.0), (100, 4.0), (1000, 10.0))
+RUNS = tuple((int(n), float(t)) for n, t in (x.split(":") for x in os.environ.get(
+    "BENCH_INGEST_RUNS", "1:4 100:4 1000:10").split()))
 BATCH = int(os.environ.get("BENCH_INGEST_BATCH", "256"))
 
 
