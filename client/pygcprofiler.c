@@ -93,6 +93,8 @@ struct pgp_run {
 	unsigned long long flame_skipped;	/* beyond PGP_MAX_FLAME_ROWS */
 	unsigned ngen_seen;
 	json_t *report;			/* the daemon's `report` answer */
+	char report_err[256];		/* why there is none */
+	char agent_dir[PATH_MAX];
 	json_t *thresholds;		/* borrowed from report */
 };
 
@@ -546,13 +548,13 @@ static int pgp_setenv_num(const char *name, double v)
 /* Sets the environment the program inherits; the launcher's own copy is
  * the one passed on (fork copies it). */
 static int pgp_program_env(const struct pgp_opts *o, const char *sock,
-    const char *run_id)
+    const char *run_id, char *agent, size_t agent_len)
 {
-	char agent[PATH_MAX], *pp = NULL;
+	char *pp = NULL;
 	const char *old = getenv("PYTHONPATH");
 	int err = 0;
 
-	pgp_find_agent_dir(agent, sizeof agent);
+	pgp_find_agent_dir(agent, agent_len);
 	if (old && *old) {
 		if (asprintf(&pp, "%s:%s", agent, old) < 0)
 			return -ENOMEM;
@@ -1221,14 +1223,19 @@ static void pgp_print_report(struct pgp_run *r)
 	} else {
 		if (sum)
 			report_summary(r->out, sum, procs, dur, &ro);
+		else if (r->npids == 0)
+			fprintf(r->out, "\n=== GC MONITORING SUMMARY ===\nNo "
+			    "Python process of this run reached gcmond (%s): is "
+			    "the agent in %s?\n", r->report_err, r->agent_dir);
 		else
-			fputs("\n=== GC MONITORING SUMMARY ===\nNo summary: "
-			    "gcmond did not answer the report request.\n", r->out);
+			fprintf(r->out, "\n=== GC MONITORING SUMMARY ===\nNo "
+			    "report from gcmond: %s\n", r->report_err);
 		if (r->lost > 0)
 			fprintf(r->out, "(%llu streamed objects were lost by "
 			    "this watcher: the pause histogram and flame graph "
 			    "miss them; the totals above do not)\n", r->lost);
-		report_recommendations(r->out, recs);
+		if (r->report)
+			report_recommendations(r->out, recs);
 		if (o->dump_objects)
 			pgp_print_types(r->out, "OBJECT TYPES AT EXIT",
 			    json_object_get(r->report, "objects"));
@@ -1279,10 +1286,20 @@ static void pgp_collect(struct pgp_run *r)
 	req = json_pack("{s:s,s:s}", "cmd", "report", "run", r->run_id);
 	err = ctl_request(r->ctl_fd, req, &ans, 10000);
 	json_decref(req);
-	if (err == 0 && json_is_true(json_object_get(ans, "ok")))
+	if (err == 0 && json_is_true(json_object_get(ans, "ok"))) {
 		r->report = ans;
-	else if (err == 0)
+		return;
+	}
+	if (err == 0) {
+		snprintf(r->report_err, sizeof r->report_err, "%s",
+		    json_string_value(json_object_get(ans, "error")) ?
+		    json_string_value(json_object_get(ans, "error")) :
+		    "error without a message");
 		json_decref(ans);
+	} else {
+		snprintf(r->report_err, sizeof r->report_err, "%s",
+		    strerror(-err));
+	}
 }
 
 /* ---- modes ------------------------------------------------------------- */
@@ -1336,7 +1353,8 @@ static int pgp_run_shared(struct pgp_opts *o, const char *sock)
 		fprintf(stderr, "pygcprofiler: no gcmond answers at %s (%s); "
 		    "running the program anyway: its agent connects when the "
 		    "daemon starts\n", sock, strerror(-err));
-	err = pgp_program_env(o, sock, r.run_id);
+	err = pgp_program_env(o, sock, r.run_id, r.agent_dir,
+	    sizeof r.agent_dir);
 	if (err == 0)
 		err = pgp_install_signals();
 	if (err == 0)
@@ -1465,7 +1483,8 @@ static int pgp_run_embedded(struct pgp_opts *o)
 		fputc('\n', r.out);
 		fflush(r.out);
 	}
-	err = pgp_program_env(o, sock, r.run_id);
+	err = pgp_program_env(o, sock, r.run_id, r.agent_dir,
+	    sizeof r.agent_dir);
 	if (err == 0)
 		err = pgp_spawn(o, &r.child, &eno);
 	if (err < 0) {
