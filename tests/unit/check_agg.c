@@ -1,0 +1,438 @@
+/*
+ * check_agg.c: unit tests of daemon/agg.c and daemon/rules.c (linked with
+ * common/ only): exact totals through reconnects and drops, fork
+ * baselines kept out of run totals, histogram folding, bounded records,
+ * expiry, and every recommendation just below and just above its
+ * threshold. No I/O, no sockets.
+ */
+#include "config.h"
+
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agg.h"
+#include "rules.h"
+
+static const struct agg_config cfg = { .alert_threshold_ns = 50000000,
+    .run_expiry_s = 100 };
+
+static struct proto_hello hello_of(uint32_t pid, uint32_t ppid,
+    const char *run, uint8_t origin, uint64_t base0)
+{
+	struct proto_hello h;
+
+	memset(&h, 0, sizeof h);
+	h.pid = pid;
+	h.ppid = ppid;
+	h.start_mono_ns = 1000000000ull + pid;
+	h.clock_real_ns = 1700000000ull * 1000000000ull;
+	h.clock_mono_ns = 1000000000ull;
+	h.py_hexversion = 0x030b02f0;
+	h.origin = origin;
+	h.ngen = 3;
+	h.base[0].collections = base0;
+	h.base[0].collected = 2 * base0;
+	h.base[0].threshold = 700;
+	h.base[1].threshold = 10;
+	h.base[2].threshold = 10;
+	h.run_id.ptr = run;
+	h.run_id.len = (uint32_t)strlen(run);
+	h.py_version.ptr = "3.11.2";
+	h.py_version.len = 6;
+	h.executable.ptr = "/usr/bin/python3";
+	h.executable.len = 16;
+	h.argc = 1;
+	h.argv[0].ptr = "app.py";
+	h.argv[0].len = 6;
+	return h;
+}
+
+static struct proto_counters counters_of(uint64_t c0, uint64_t c1,
+    uint64_t c2, uint64_t dropped)
+{
+	struct proto_counters c;
+
+	memset(&c, 0, sizeof c);
+	c.ngen = 3;
+	c.dropped = dropped;
+	c.gen[0].count = c0;
+	c.gen[1].count = c1;
+	c.gen[2].count = c2;
+	c.gen[0].pause_ns = c0 * 1000;
+	c.gen[0].max_pause_ns = c0 ? 1000 : 0;
+	c.gen[0].collected = c0 * 3;
+	return c;
+}
+
+static struct agg_proc *add(struct agg *a, uint32_t pid, uint32_t ppid,
+    const char *run, uint8_t origin, uint64_t base0)
+{
+	struct proto_hello h = hello_of(pid, ppid, run, origin, base0);
+	struct agg_proc *p = NULL;
+	int is_new = 0;
+
+	ck_assert_int_eq(agg_hello(a, &h, &p, &is_new), 0);
+	ck_assert_int_eq(is_new, 1);
+	return p;
+}
+
+static uint64_t total(const struct agg_sum *s)
+{
+	uint64_t t = 0;
+	unsigned g;
+
+	for (g = 0; g < s->ngen; g++)
+		t += s->gen[g].collections;
+	return t;
+}
+
+START_TEST(test_totals_exact_through_reconnect_and_drops)
+{
+	struct agg *a = agg_new(&cfg);
+	struct proto_hello h = hello_of(10, 1, "r", ORIGIN_ROOT, 4);
+	struct proto_counters c;
+	struct proto_event e = { .pause_ns = 1000, .generation = 0 };
+	struct agg_proc *p, *q;
+	struct agg_sum *s;
+	int is_new, i;
+
+	a->now_real = 1700000000;
+	ck_assert_int_eq(agg_hello(a, &h, &p, &is_new), 0);
+	ck_assert_int_eq(is_new, 1);
+	/* 10 collections, 3 of them dropped: only 7 records arrive. */
+	for (i = 0; i < 7; i++)
+		agg_event(a, p, &e);
+	c = counters_of(10, 0, 0, 3);
+	agg_counters(a, p, &c);
+	/* The connection drops, the agent comes back: same identity. */
+	ck_assert_int_eq(agg_disconnect(a, p), 1);
+	ck_assert_int_eq(p->state, AGG_LOST);
+	h.reconnects = 1;
+	ck_assert_int_eq(agg_hello(a, &h, &q, &is_new), 0);
+	ck_assert_int_eq(is_new, 0);
+	ck_assert_ptr_eq(p, q);
+	ck_assert_int_eq(p->state, AGG_LIVE);
+	/* Counters continue, they do not restart. */
+	c = counters_of(15, 1, 0, 3);
+	agg_counters(a, p, &c);
+	/* A stale frame from the old connection never lowers a total. */
+	c = counters_of(12, 0, 0, 3);
+	agg_counters(a, p, &c);
+	s = agg_sum_new();
+	agg_sum_process(a, p, s);
+	ck_assert_uint_eq(s->gen[0].collections, 4 + 15);
+	ck_assert_uint_eq(s->gen[0].seen, 15);
+	ck_assert_uint_eq(s->gen[0].unseen, 4);
+	ck_assert_uint_eq(s->gen[0].collected, 8 + 45);
+	ck_assert_uint_eq(s->gen[1].collections, 1);
+	ck_assert_uint_eq(s->dropped, 3);
+	ck_assert_uint_eq(s->gen[0].hist.count, 7);
+	ck_assert_uint_eq(a->nlive, 1);
+	free(s);
+	agg_free(a);
+}
+END_TEST
+
+START_TEST(test_fork_baseline_not_double_counted_in_run)
+{
+	struct agg *a = agg_new(&cfg);
+	struct proto_counters c;
+	struct agg_proc *m, *w1, *w2;
+	struct agg_sum *s;
+
+	a->now_real = 1700000000;
+	m = add(a, 100, 1, "svc", ORIGIN_ROOT, 5);
+	c = counters_of(3, 1, 0, 0);
+	agg_counters(a, m, &c);
+	/* Workers inherit the master's 5 + 3 gen 0 collections. */
+	w1 = add(a, 101, 100, "svc", ORIGIN_FORK, 8);
+	w2 = add(a, 102, 100, "svc", ORIGIN_FORK, 8);
+	c = counters_of(2, 0, 1, 0);
+	agg_counters(a, w1, &c);
+	agg_counters(a, w2, &c);
+	s = agg_sum_new();
+	agg_sum_run(a, agg_run_find(a, "svc"), s);
+	ck_assert_uint_eq(total(s), 5 + 3 + 1 + 2 * (2 + 1));
+	ck_assert_uint_eq(s->gen[0].unseen, 5);
+	ck_assert_uint_eq(s->nproc, 3);
+	free(s);
+	/* The worker alone counts what it inherited: its gc.get_stats(). */
+	s = agg_sum_new();
+	agg_sum_process(a, w1, s);
+	ck_assert_uint_eq(s->gen[0].collections, 8 + 2);
+	free(s);
+	s = agg_sum_new();
+	agg_sum_host(a, s);
+	ck_assert_uint_eq(total(s), 5 + 3 + 1 + 2 * (2 + 1));
+	free(s);
+	agg_free(a);
+}
+END_TEST
+
+START_TEST(test_histograms_fold_into_run_on_bye)
+{
+	struct agg *a = agg_new(&cfg);
+	struct proto_event e = { .generation = 1 };
+	struct proto_bye bye;
+	struct agg_proc *p1, *p2;
+	struct agg_sum *s;
+	struct hist want;
+	double p99;
+	int i;
+
+	a->now_real = 1700000000;
+	hist_init(&want);
+	p1 = add(a, 1, 0, "h", ORIGIN_ROOT, 0);
+	p2 = add(a, 2, 0, "h", ORIGIN_ROOT, 0);
+	for (i = 1; i <= 1000; i++) {
+		e.pause_ns = (uint64_t)i * 1000;
+		agg_event(a, i % 2 ? p1 : p2, &e);
+		hist_record(&want, e.pause_ns);
+	}
+	p99 = agg_proc_pct_ms(p1, 1, 99.0);
+	memset(&bye, 0, sizeof bye);
+	bye.mono_ns = 2000000000ull;
+	bye.counters = counters_of(0, 500, 0, 0);
+	agg_bye(a, p1, &bye);
+	ck_assert_int_eq(p1->state, AGG_ENDED);
+	ck_assert_ptr_null(p1->hist);
+	/* The ended process keeps its percentiles. */
+	ck_assert_double_eq_tol(agg_proc_pct_ms(p1, 1, 99.0), p99, 1e-9);
+	s = agg_sum_new();
+	agg_sum_run(a, agg_run_find(a, "h"), s);
+	ck_assert_uint_eq(s->gen[1].hist.count, 1000);
+	ck_assert_uint_eq(hist_percentile(&s->gen[1].hist, 99.0),
+	    hist_percentile(&want, 99.0));
+	ck_assert_uint_eq(hist_percentile(&s->gen[1].hist, 50.0),
+	    hist_percentile(&want, 50.0));
+	ck_assert_uint_eq(s->nlive, 1);
+	free(s);
+	agg_free(a);
+}
+END_TEST
+
+START_TEST(test_records_bounded_and_totals_kept)
+{
+	struct agg *a = agg_new(&cfg);
+	struct proto_counters c = counters_of(1, 0, 0, 0);
+	struct agg_run *r;
+	struct agg_proc *p;
+	struct agg_sum *s;
+	uint32_t i, n = AGG_RUN_MAX_PROCS + 50;
+
+	a->now_real = 1700000000;
+	for (i = 0; i < n; i++) {
+		p = add(a, 1000 + i, 1, "big", ORIGIN_EXEC, 2);
+		agg_counters(a, p, &c);
+		agg_disconnect(a, p);
+	}
+	r = agg_run_find(a, "big");
+	ck_assert_uint_le(r->nproc, AGG_RUN_MAX_PROCS);
+	s = agg_sum_new();
+	agg_sum_run(a, r, s);
+	ck_assert_uint_eq(s->nproc, n);
+	ck_assert_uint_eq(total(s), (uint64_t)n * 3);
+	free(s);
+	/* Expiry: gone from the runs, kept in the host totals. */
+	a->now_real += 50;
+	ck_assert_uint_eq(agg_expire(a), 0);
+	a->now_real += 100;
+	ck_assert_uint_eq(agg_expire(a), 1);
+	ck_assert_ptr_null(agg_run_find(a, "big"));
+	s = agg_sum_new();
+	agg_sum_host(a, s);
+	ck_assert_uint_eq(total(s), (uint64_t)n * 3);
+	free(s);
+	agg_free(a);
+}
+END_TEST
+
+START_TEST(test_live_run_never_expires)
+{
+	struct agg *a = agg_new(&cfg);
+
+	a->now_real = 1700000000;
+	add(a, 5, 1, "live", ORIGIN_ROOT, 0);
+	a->now_real += 1e6;
+	ck_assert_uint_eq(agg_expire(a), 0);
+	ck_assert_ptr_nonnull(agg_run_find(a, "live"));
+	agg_free(a);
+}
+END_TEST
+
+START_TEST(test_alert_above_threshold_only)
+{
+	struct agg *a = agg_new(&cfg);
+	struct proto_event e = { .pause_ns = 50000000 };
+	struct agg_proc *p;
+
+	a->now_real = 1700000000;
+	p = add(a, 5, 1, "al", ORIGIN_ROOT, 0);
+	ck_assert_int_eq(agg_event(a, p, &e), 0);
+	e.pause_ns++;
+	ck_assert_int_eq(agg_event(a, p, &e), 1);
+	ck_assert_uint_eq(p->alerts, 1);
+	/* A generation beyond what HELLO said grows the process. */
+	e.generation = 5;
+	agg_event(a, p, &e);
+	ck_assert_uint_eq(p->ngen, 6);
+	agg_free(a);
+}
+END_TEST
+
+/* ---- rules ---------------------------------------------------------------- */
+
+static int has_rule(const struct rules_rec *r, size_t n, const char *rule)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(r[i].rule, rule) == 0)
+			return 1;
+	return 0;
+}
+
+/* A scope of 100 collections over 100 s; each row changes one figure. */
+static const struct {
+	const char *name, *rule;
+	uint64_t gen2;			/* of 100 collections */
+	uint64_t max_pause_ns;
+	uint64_t pause_ns;		/* over 100 s of wall time */
+	uint64_t uncollectable;
+	int want;
+} rule_rows[] = {
+	{ "gen2 10% (not above)", "gen2_share", 10, 1000, 1000, 0, 0 },
+	{ "gen2 11%", "gen2_share", 11, 1000, 1000, 0, 1 },
+	{ "max pause at threshold", "max_pause", 0, 50000000, 1000, 0, 0 },
+	{ "max pause 1 ns above", "max_pause", 0, 50000001, 1000, 0, 1 },
+	{ "gc time 5%", "gc_time", 0, 1000, 5000000000ull, 0, 0 },
+	{ "gc time 5.001%", "gc_time", 0, 1000, 5001000000ull, 0, 1 },
+	{ "no uncollectable", "uncollectable", 0, 1000, 1000, 0, 0 },
+	{ "one uncollectable", "uncollectable", 0, 1000, 1000, 1, 1 },
+};
+
+START_TEST(test_rule_thresholds)
+{
+	struct agg_sum *s = agg_sum_new();
+	static const uint32_t th[3] = { 700, 10, 10 };
+	struct rules_rec out[RULES_MAX];
+	struct rules_input in;
+	size_t n, i;
+
+	s->ngen = 3;
+	s->nproc = 1;
+	s->proc_wall_s = 100;
+	s->gen[0].collections = s->gen[0].seen = 100 - rule_rows[_i].gen2;
+	s->gen[2].collections = s->gen[2].seen = rule_rows[_i].gen2;
+	s->gen[0].max_pause_ns = rule_rows[_i].max_pause_ns;
+	s->gen[0].pause_ns = rule_rows[_i].pause_ns;
+	s->gen[1].uncollectable = rule_rows[_i].uncollectable;
+	memset(&in, 0, sizeof in);
+	in.sum = s;
+	in.alert_threshold_ms = 50;
+	in.thresholds = th;
+	in.nthresholds = 3;
+	n = rules_evaluate(&in, out, RULES_MAX);
+	ck_assert_msg(has_rule(out, n, rule_rows[_i].rule) == rule_rows[_i].want,
+	    "%s", rule_rows[_i].name);
+	for (i = 0; i < n; i++) {
+		ck_assert_msg(out[i].nevidence > 0 && out[i].nactions > 0 &&
+		    out[i].message[0] != '\0', "%s: %s cites nothing",
+		    rule_rows[_i].name, out[i].rule);
+		if (strcmp(out[i].rule, "max_pause") == 0)
+			ck_assert_ptr_nonnull(strstr(out[i].actions[0],
+			    "gc.set_threshold(7000, 10, 10)"));
+		if (strcmp(out[i].rule, "gc_time") == 0)
+			ck_assert_int_eq(out[i].severity, RULES_CRITICAL);
+	}
+	free(s);
+}
+END_TEST
+
+static const struct {
+	const char *name, *rule;
+	double p99_last;
+	uint64_t gen2_last;
+	unsigned nforked_gen2;		/* workers (of 4) paying gen 2 */
+	int want;
+} fork_rows[] = {
+	{ "one worker pays gen 2", "prefork_freeze", 1, 0, 1, 0 },
+	{ "two workers pay gen 2", "prefork_freeze", 1, 0, 2, 1 },
+	{ "p99 2x siblings (not above)", "outlier_worker", 2.0, 0, 0, 0 },
+	{ "p99 above 2x siblings", "outlier_worker", 2.01, 0, 0, 1 },
+	{ "gen2 2x siblings (not above)", "outlier_worker", 1, 4, 4, 0 },
+	{ "gen2 above 2x siblings", "outlier_worker", 1, 5, 4, 1 },
+};
+
+START_TEST(test_prefork_rules)
+{
+	struct agg_sum *s = agg_sum_new();
+	struct rules_rec out[RULES_MAX];
+	struct rules_proc procs[5];
+	struct rules_input in;
+	size_t n, i;
+
+	s->ngen = 3;
+	s->proc_wall_s = 100;
+	memset(procs, 0, sizeof procs);
+	procs[0].pid = 1;
+	procs[0].origin = ORIGIN_ROOT;
+	for (i = 1; i < 5; i++) {
+		procs[i].pid = 10 + (uint32_t)i;
+		procs[i].ppid = 1;
+		procs[i].origin = ORIGIN_FORK;
+		procs[i].p99_ms = 1;
+		procs[i].gen2 = i <= fork_rows[_i].nforked_gen2 ?
+		    (fork_rows[_i].nforked_gen2 == 4 ? 2 : 1) : 0;
+	}
+	procs[4].p99_ms = fork_rows[_i].p99_last;
+	if (fork_rows[_i].gen2_last)
+		procs[4].gen2 = fork_rows[_i].gen2_last;
+	memset(&in, 0, sizeof in);
+	in.sum = s;
+	in.alert_threshold_ms = 50;
+	in.procs = procs;
+	in.nprocs = 5;
+	n = rules_evaluate(&in, out, RULES_MAX);
+	ck_assert_msg(has_rule(out, n, fork_rows[_i].rule) == fork_rows[_i].want,
+	    "%s", fork_rows[_i].name);
+	for (i = 0; i < n; i++)
+		if (strcmp(out[i].rule, "outlier_worker") == 0)
+			ck_assert_uint_eq(out[i].pid, 14);
+	free(s);
+}
+END_TEST
+
+static Suite *agg_suite(void)
+{
+	Suite *s = suite_create("agg");
+	TCase *t = tcase_create("agg");
+	TCase *r = tcase_create("rules");
+
+	tcase_add_test(t, test_totals_exact_through_reconnect_and_drops);
+	tcase_add_test(t, test_fork_baseline_not_double_counted_in_run);
+	tcase_add_test(t, test_histograms_fold_into_run_on_bye);
+	tcase_add_test(t, test_records_bounded_and_totals_kept);
+	tcase_add_test(t, test_live_run_never_expires);
+	tcase_add_test(t, test_alert_above_threshold_only);
+	tcase_set_timeout(t, 60);
+	tcase_add_loop_test(r, test_rule_thresholds, 0,
+	    (int)(sizeof rule_rows / sizeof rule_rows[0]));
+	tcase_add_loop_test(r, test_prefork_rules, 0,
+	    (int)(sizeof fork_rows / sizeof fork_rows[0]));
+	suite_add_tcase(s, t);
+	suite_add_tcase(s, r);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(agg_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_ENV);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
