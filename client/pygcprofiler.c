@@ -940,7 +940,8 @@ static void pgp_bucket_label(const struct pgp_opts *o, size_t b, char *buf,
 		snprintf(buf, len, ">=%gms", o->buckets[o->nbuckets - 1]);
 }
 
-/* Folded stacks: "T+5s;Gen 2;5-20ms 1234" with GC time in microseconds
+/* Folded stacks: "T+5s;Gen 2;5-20ms 1234" (T+0.5s for buckets under 1 s)
+ * with GC time in microseconds
  * as the sample weight (flamegraph.pl and speedscope want integers). */
 static int pgp_write_flame_file(const struct pgp_run *r, const char *path)
 {
@@ -968,9 +969,8 @@ static int pgp_write_flame_file(const struct pgp_run *r, const char *path)
 				if (ms <= 0)
 					continue;
 				pgp_bucket_label(r->o, b, label, sizeof label);
-				fprintf(f, "T+%llus;Gen %u;%s %llu\n",
-				    (unsigned long long)((double)row *
-				    r->o->flame_bucket_s), g, label,
+				fprintf(f, "T+%gs;Gen %u;%s %llu\n",
+				    (double)row * r->o->flame_bucket_s, g, label,
 				    (unsigned long long)llround(ms * 1000.0) ?
 				    (unsigned long long)llround(ms * 1000.0) : 1);
 			}
@@ -1033,8 +1033,7 @@ static void pgp_terminal_flame(const struct pgp_run *r, FILE *out, json_t **js)
 			    "gc_time_ms", total, "gen_ms", gens));
 			continue;
 		}
-		snprintf(tl, sizeof tl, "T+%llus",
-		    (unsigned long long)((double)row * o->flame_bucket_s));
+		snprintf(tl, sizeof tl, "T+%gs", (double)row * o->flame_bucket_s);
 		fprintf(out, "%8s | ", tl);
 		for (g = 0; g < r->ngen_seen; g++) {
 			long k;
