@@ -65,7 +65,7 @@ static void gcmonctl_on_sigint(int sig)
 
 static void gcmonctl_print_json(const json_t *o)
 {
-	char *s = json_dumps(o, JSON_COMPACT);
+	char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(15));
 
 	if (s != NULL) {
 		fputs(s, stdout);

@@ -128,7 +128,7 @@ void log_json(struct log *l, json_t *obj)
 		json_object_set_new(obj, "ts", json_real((double)ts.tv_sec +
 		    (double)ts.tv_nsec / 1e9));
 	}
-	if ((line = json_dumps(obj, JSON_COMPACT)) == NULL) {
+	if ((line = json_dumps(obj, JSON_COMPACT | JSON_REAL_PRECISION(15))) == NULL) {
 		err = ENOMEM;
 		goto out_fail;
 	}

@@ -146,7 +146,7 @@ static void srv_send_frame(struct srv_conn *c, const uint8_t *frame,
 /* Encodes o into a CONTROL frame; *len set; free() it. NULL if too big. */
 static uint8_t *srv_encode(json_t *o, size_t *len)
 {
-	char *js = json_dumps(o, JSON_COMPACT);
+	char *js = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(15));
 	uint8_t *buf;
 	ssize_t n;
 	size_t jl;
@@ -199,6 +199,8 @@ static void srv_broadcast(struct srv *s, json_t *o, const char *run)
 	uint8_t *buf = NULL;
 	size_t len = 0;
 
+	if (s->nwatchers == 0)
+		return;
 	for (c = s->conns; c != NULL; c = c->next) {
 		if (!c->watching || c->closing)
 			continue;
@@ -215,12 +217,14 @@ static void srv_broadcast(struct srv *s, json_t *o, const char *run)
 
 static int srv_have_watchers(const struct srv *s)
 {
-	const struct srv_conn *c;
+	return s->nwatchers > 0;
+}
 
-	for (c = s->conns; c != NULL; c = c->next)
-		if (c->watching)
-			return 1;
-	return 0;
+static void srv_unwatch(struct srv_conn *c)
+{
+	if (c->watching)
+		c->s->nwatchers--;
+	c->watching = 0;
 }
 
 /* ---- agents ------------------------------------------------------------ */
@@ -603,7 +607,9 @@ static void srv_on_request(struct srv_conn *c, const char *js, size_t len)
 			goto out;
 		}
 		srv_answer(c, json_pack("{s:b}", "watching", 1));
-		c->watching = 1;
+		if (!c->watching && !c->closing)
+			s->nwatchers++;
+		c->watching = !c->closing;
 	} else if (strcmp(cmd, "stop") == 0) {
 		if (srv_only_keys(req, none, bad, sizeof bad) < 0)
 			goto bad;
@@ -654,8 +660,8 @@ static void srv_conn_close(struct srv_conn *c)
 
 	if (c->closing)
 		return;
+	srv_unwatch(c);
 	c->closing = 1;
-	c->watching = 0;
 	c->waiting = 0;
 	if (p != NULL) {
 		c->proc = NULL;
@@ -993,7 +999,7 @@ void srv_shutdown(struct srv *s)
 		if (c->waiting)
 			srv_answer(c, srv_wait_answer(s, c->wait_run, 0));
 		c->waiting = 0;
-		c->watching = 0;
+		srv_unwatch(c);
 		uv_read_stop((uv_stream_t *)&c->pipe);
 		/* Writes what is queued (the stop answer), then closes. */
 		if ((req = malloc(sizeof *req)) != NULL) {

@@ -48,7 +48,7 @@ struct srv {
 	uv_timer_t tick;
 	uint64_t ticks;
 	struct srv_conn *conns;
-	unsigned nconns, nrefused;
+	unsigned nconns, nrefused, nwatchers;
 	double start_real;
 	int stopping;
 	/* Called (once) when a control client asks to stop. */

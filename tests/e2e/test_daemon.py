@@ -473,3 +473,31 @@ def test_help_and_version_match_man_pages():
         for opt in set(re.findall(r"--[a-z][a-z-]+", r.stdout)):
             assert opt in man, (page, opt)
         assert "EXIT STATUS" in man
+
+
+def test_report_objects_garbage_and_wait_for_run_end():
+    def types(ftype, total, entries):
+        p = struct.pack("<QI", total, len(entries))
+        for name, count in entries:
+            p += struct.pack("<Q", count) + frames._str(name)
+        return frames.frame(ftype, p)
+
+    with gt.Daemon() as d:
+        a = frames.FakeAgent(d.sock, 9201, run="rep")
+        a.collect(0, 1000, uncollectable=2)
+        a.s.sendall(types(frames.OBJECTS, 500, [("list", 100), ("dict", 300), ("int", 1)]))
+        a.s.sendall(types(frames.GARBAGE, 2, [("Cycle", 2)]))
+        ans = d.request({"cmd": "wait", "run": "rep", "timeout_ms": 200})
+        assert ans["timed_out"] and ans["live"] == 1
+        a.bye()
+        ans = d.request({"cmd": "wait", "run": "rep", "timeout_ms": 10000}, timeout=20)
+        assert ans["ok"] and not ans["timed_out"] and ans["live"] == 0
+        rep = d.request({"cmd": "report", "run": "rep"})
+        assert rep["ok"]
+        assert rep["objects"] == [{"pid": 9201, "total": 500, "types": [
+            {"type": "dict", "count": 300}, {"type": "list", "count": 100},
+            {"type": "int", "count": 1}]}]
+        assert rep["garbage"][0]["types"] == [{"type": "Cycle", "count": 2}]
+        assert rep["summary"]["uncollectable"] == 2
+        assert "uncollectable" in {r["rule"] for r in rep["recommendations"]}
+        assert [p["pid"] for p in rep["processes"]] == [9201]
