@@ -41,7 +41,8 @@ def tmp():
 
 def base_env(**extra):
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith("GCMON_") or k in ("GCMON_BUILDDIR", "GCMON_SRCDIR")}
+           if not k.startswith("GCMON_") or k in ("GCMON_BUILDDIR", "GCMON_SRCDIR",
+                                                     "GCMON_AGENT_DIR", "GCMON_GCMOND")}
     env.pop("PYTHONPATH", None)
     env.update(extra)
     return env
