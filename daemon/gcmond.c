@@ -15,6 +15,7 @@
 #include <limits.h>
 #include <pwd.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -183,6 +184,28 @@ static void gcmond_on_tick(uv_timer_t *t)
 	srv_tick(&d->srv);
 }
 
+/* Room for SRV_MAX_CLIENTS connections: raise the soft limit on open
+ * files to the hard one; with less, serve fewer clients rather than
+ * fail accept(). */
+static unsigned gcmond_max_clients(void)
+{
+	struct rlimit rl;
+	rlim_t want = SRV_MAX_CLIENTS + 64;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return SRV_MAX_CLIENTS;
+	if (rl.rlim_cur < want) {
+		rl.rlim_cur = rl.rlim_max < want ? rl.rlim_max : want;
+		/* Failing leaves the old limit, which the clamp covers. */
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+		if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+			return SRV_MAX_CLIENTS;
+	}
+	if (rl.rlim_cur >= want)
+		return SRV_MAX_CLIENTS;
+	return rl.rlim_cur > 96 ? (unsigned)(rl.rlim_cur - 64) : 32;
+}
+
 static int gcmond_write_pidfile(const char *path)
 {
 	char buf[32];
@@ -328,6 +351,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	d.srv.cfg.socket_path = sock;
+	d.srv.cfg.max_clients = gcmond_max_clients();
 	d.srv.on_stop = gcmond_on_stop;
 	d.srv.data = &d;
 	if ((err = srv_start(&d.srv, &d.loop, d.agg, &d.log, &why)) < 0) {
