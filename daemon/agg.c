@@ -153,7 +153,11 @@ static int agg_proc_grow(struct agg_proc *p, unsigned n)
 static char *agg_strdup(const struct proto_str *s, size_t cap)
 {
 	size_t n = s->len < cap ? s->len : cap;
-	char *d = malloc(n + 1);
+	char *d;
+
+	while (n < s->len && n > 0 && ((unsigned char)s->ptr[n] & 0xc0) == 0x80)
+		n--;
+	d = malloc(n + 1);
 
 	if (d == NULL)
 		return NULL;
@@ -445,8 +449,13 @@ int agg_hello(struct agg *a, const struct proto_hello *h,
 	}
 	for (i = 0; i < h->argc && used < AGG_MAX_ARGV; i++) {
 		n = h->argv[i].len;
-		if (n > AGG_MAX_ARGV - used - 1)
+		if (n > AGG_MAX_ARGV - used - 1) {
 			n = AGG_MAX_ARGV - used - 1;
+			/* Cut at a character boundary: the rest stays UTF-8. */
+			while (n > 0 &&
+			    ((unsigned char)h->argv[i].ptr[n] & 0xc0) == 0x80)
+				n--;
+		}
 		memcpy(p->argv + used, h->argv[i].ptr, n);
 		p->argv[used + n] = '\0';
 		used += n + 1;

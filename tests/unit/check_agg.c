@@ -281,6 +281,32 @@ START_TEST(test_alert_above_threshold_only)
 }
 END_TEST
 
+START_TEST(test_long_argv_cut_at_character_boundary)
+{
+	struct agg *a = agg_new(&cfg);
+	struct proto_hello h = hello_of(77, 1, "argv", ORIGIN_ROOT, 0);
+	static char arg[6001];
+	struct agg_proc *p;
+	size_t len, i;
+	int is_new;
+
+	/* "a" then 3000 two-byte characters: the cut falls inside one. */
+	arg[0] = 'a';
+	for (i = 1; i + 1 < sizeof arg; i += 2) {
+		arg[i] = (char)0xc3;
+		arg[i + 1] = (char)0xa9;
+	}
+	h.argv[0].ptr = arg;
+	h.argv[0].len = sizeof arg - 1;
+	ck_assert_int_eq(agg_hello(a, &h, &p, &is_new), 0);
+	len = strlen(p->argv);
+	ck_assert_uint_lt(len, AGG_MAX_ARGV);
+	ck_assert_uint_eq((len - 1) % 2, 0);
+	ck_assert_int_eq((unsigned char)p->argv[len - 1], 0xa9);
+	agg_free(a);
+}
+END_TEST
+
 /* ---- rules ---------------------------------------------------------------- */
 
 static int has_rule(const struct rules_rec *r, size_t n, const char *rule)
@@ -416,6 +442,7 @@ static Suite *agg_suite(void)
 	tcase_add_test(t, test_records_bounded_and_totals_kept);
 	tcase_add_test(t, test_live_run_never_expires);
 	tcase_add_test(t, test_alert_above_threshold_only);
+	tcase_add_test(t, test_long_argv_cut_at_character_boundary);
 	tcase_set_timeout(t, 60);
 	tcase_add_loop_test(r, test_rule_thresholds, 0,
 	    (int)(sizeof rule_rows / sizeof rule_rows[0]));
