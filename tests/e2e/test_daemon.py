@@ -11,6 +11,7 @@ import json
 import os
 import re
 import resource
+import select
 import shutil
 import signal
 import socket
@@ -456,15 +457,19 @@ def test_gcmonctl_watch_streams_events():
         w = subprocess.Popen([gt.GCMONCTL, "--socket", d.sock, "--json", "watch", "--run", "w"],
                              stdout=subprocess.PIPE, text=True)
         try:
-            gt.wait_for(lambda: d.request({"cmd": "ping"})["ok"], 5)
-            time.sleep(0.2)      # let the watch request land (not asserted on)
             a = frames.FakeAgent(d.sock, 9101, run="w")
             b = frames.FakeAgent(d.sock, 9102, run="other")
-            a.collect(2, 3000, collected=7)
-            b.collect(0, 1000)
             seen = []
+            deadline = time.monotonic() + 15
+            # Collect until the watcher (connecting concurrently) shows one.
             while not any(o.get("type") == "event" for o in seen):
-                seen.append(json.loads(w.stdout.readline()))
+                assert time.monotonic() < deadline, seen
+                a.collect(2, 3000, collected=7)
+                b.collect(0, 1000)
+                while select.select([w.stdout], [], [], 0.1)[0]:
+                    line = w.stdout.readline()
+                    assert line, "gcmonctl watch ended"
+                    seen.append(json.loads(line))
             ev = [o for o in seen if o["type"] == "event"][0]
             assert ev["pid"] == 9101 and ev["gen"] == 2 and ev["collected"] == 7
             assert all(o.get("run", "w") == "w" for o in seen)
