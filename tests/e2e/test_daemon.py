@@ -33,6 +33,21 @@ pytestmark = pytest.mark.skipif(not os.access(gt.GCMOND, os.X_OK),
                                 reason="gcmond not built")
 
 
+class Daemon(gt.Daemon):
+    """gt.Daemon that also asserts a clean exit (0 after SIGTERM, and no
+    sanitizer report in a --enable-sanitizers build)."""
+
+    def __exit__(self, *exc):
+        self.stop()
+        try:
+            if exc[0] is None:
+                err = self.stderr()
+                assert self.proc.returncode == 0, (self.proc.returncode, err[-3000:])
+                assert "Sanitizer" not in err and "runtime error" not in err, err[-3000:]
+        finally:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
 def need_fds(n):
     """Raise our open-file limit to n, or skip the test."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -76,7 +91,7 @@ def ctl(sock, *args, user=None, timeout=30):
 # ---- totals ----------------------------------------------------------------
 
 def test_totals_exact_through_reconnect_and_drops():
-    with gt.Daemon() as d:
+    with Daemon() as d:
         a = frames.FakeAgent(d.sock, 1001, run="r")
         for i in range(20):
             a.collect(i % 3, 100000 + i, collected=i, send=(i % 4 != 0))
@@ -101,7 +116,7 @@ def test_totals_exact_through_reconnect_and_drops():
 
 
 def test_fork_baseline_not_counted_twice_in_run():
-    with gt.Daemon() as d:
+    with Daemon() as d:
         m = frames.FakeAgent(d.sock, 2001, run="svc",
                              base=((8, 100, 0, 700), (1, 0, 0, 10), (0, 0, 0, 10)))
         m.collect(0, 1000)
@@ -130,7 +145,7 @@ def test_fork_baseline_not_counted_twice_in_run():
 
 
 def test_several_fake_agents_at_once_totals_per_process():
-    with gt.Daemon() as d:
+    with Daemon() as d:
         agents = [frames.FakeAgent(d.sock, 3000 + i, run="many") for i in range(8)]
         for rnd in range(25):
             for i, a in enumerate(agents):
@@ -150,7 +165,7 @@ def test_several_fake_agents_at_once_totals_per_process():
 
 @pytest.mark.skipif(not HAVE_AGENT, reason="agent/_gcmon.abi3.so not built yet")
 def test_real_programs_totals_equal_gc_get_stats(tmp):
-    with gt.Daemon() as d:
+    with Daemon() as d:
         env = gt.agent_env(d.sock, run_id="real", flush_ms=20)
         outs = [os.path.join(tmp, "stats%d.json" % i) for i in range(4)]
         procs = [subprocess.Popen([gt.PYTHON, STATS, o, str(20 + 10 * i)], env=env)
@@ -194,7 +209,7 @@ def _send_and_close(path, data, read=False):
 
 def test_hostile_clients_are_cut_off_and_data_stays_exact():
     need_fds(2000)
-    with gt.Daemon() as d:
+    with Daemon() as d:
         a = frames.FakeAgent(d.sock, 4001, run="good")
         a.collect(0, 1000)
         _send_and_close(d.sock, os.urandom(4096), read=True)
@@ -239,7 +254,7 @@ def test_hostile_clients_are_cut_off_and_data_stays_exact():
 
 def test_client_cap_refuses_beyond_and_serves_after():
     need_fds(4400)      # the daemon inherits it: room for its 4096 clients
-    with gt.Daemon() as d:
+    with Daemon() as d:
         socks = []
         for _ in range(4100):
             s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -256,7 +271,7 @@ def test_client_cap_refuses_beyond_and_serves_after():
 
 
 def test_slow_watcher_never_stalls_ingestion():
-    with gt.Daemon() as d:
+    with Daemon() as d:
         w = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         w.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         w.connect(d.sock)
@@ -298,7 +313,7 @@ def _log_lines(*paths):
 
 def test_sighup_rotation_loses_no_line(tmp):
     log = os.path.join(tmp, "gcmond.jsonl")
-    with gt.Daemon(log_file=log) as d:
+    with Daemon(log_file=log) as d:
         a = frames.FakeAgent(d.sock, 6001, run="rot")
         for i in range(30):
             a.collect(0, 1000 + i)
@@ -325,7 +340,7 @@ def test_sighup_rotation_loses_no_line(tmp):
 
 def test_sigterm_writes_final_summary_and_exits_0(tmp):
     log = os.path.join(tmp, "gcmond.jsonl")
-    d = gt.Daemon("--alert-threshold-ms", "1", log_file=log).start()
+    d = Daemon("--alert-threshold-ms", "1", log_file=log).start()
     try:
         a = frames.FakeAgent(d.sock, 7001, run="fin")
         a.collect(2, 5_000_000)        # 5 ms: above the 1 ms threshold
@@ -345,7 +360,7 @@ def test_sigterm_writes_final_summary_and_exits_0(tmp):
 
 
 def test_unwritable_log_reported_once_and_daemon_serves():
-    with gt.Daemon(log_file="/dev/full") as d:
+    with Daemon(log_file="/dev/full") as d:
         a = frames.FakeAgent(d.sock, 8001, run="full")
         for i in range(20):
             a.collect(0, 1000)
@@ -355,7 +370,7 @@ def test_unwritable_log_reported_once_and_daemon_serves():
 
 
 def test_stop_command_and_exit_status(tmp):
-    d = gt.Daemon().start()
+    d = Daemon().start()
     try:
         r = ctl(d.sock, "stop")
         assert r.returncode == 0, r.stderr
@@ -371,7 +386,7 @@ def test_stop_command_and_exit_status(tmp):
 # ---- the socket --------------------------------------------------------------------
 
 def test_second_daemon_on_live_socket_refuses():
-    with gt.Daemon() as d:
+    with Daemon() as d:
         r = subprocess.run([gt.GCMOND, "--socket", d.sock], capture_output=True,
                            text=True, timeout=10)
         assert r.returncode == 1
@@ -384,7 +399,7 @@ def test_stale_socket_is_replaced(tmp):
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.bind(path)
     s.close()                      # the file stays, nobody listens
-    with gt.Daemon(sock=path) as d:
+    with Daemon(sock=path) as d:
         assert d.ping_ok()
         assert os.stat(path).st_mode & 0o777 == 0o600
 
@@ -400,14 +415,14 @@ def test_world_writable_directory_refused(tmp):
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to become nobody")
 def test_other_uid_refused_unless_allowed():
     nobody = 65534
-    with gt.Daemon() as d:
+    with Daemon() as d:
         os.chmod(d.dir, 0o711)
         os.chmod(d.sock, 0o666)    # only SO_PEERCRED stands in the way
         r = ctl(d.sock, "ping", user=nobody)
         assert r.returncode == 1
         assert "uid %d may not use this gcmond" % nobody in r.stderr
         assert "uid %d is not allowed" % nobody in d.stderr()
-    with gt.Daemon("--allow-uid", str(nobody)) as d:
+    with Daemon("--allow-uid", str(nobody)) as d:
         os.chmod(d.dir, 0o711)
         os.chmod(d.sock, 0o666)
         r = ctl(d.sock, "ping", user=nobody)
@@ -427,7 +442,7 @@ def test_gcmonctl_exit_codes_and_errors(tmp):
                 ["runs", "--pid", "1"], ["--bogus", "ping"], ["summary", "--pid", "x"]):
         r = ctl(os.path.join(tmp, "none.sock"), *bad)
         assert r.returncode == 2, (bad, r.stderr)
-    with gt.Daemon() as d:
+    with Daemon() as d:
         r = ctl(d.sock, "summary", "--run", "nosuch")
         assert r.returncode == 1 and "no run" in r.stderr
         assert d.request({"cmd": "summary", "bogus": 1})["code"] == "bad_request"
@@ -438,7 +453,7 @@ def test_gcmonctl_exit_codes_and_errors(tmp):
 
 
 def test_gcmonctl_human_and_json_outputs():
-    with gt.Daemon() as d:
+    with Daemon() as d:
         a = frames.FakeAgent(d.sock, 9001, run="hum")
         a.collect(0, 1000)
         wait_seen(d, 9001, 1)
@@ -453,7 +468,7 @@ def test_gcmonctl_human_and_json_outputs():
 
 
 def test_gcmonctl_watch_streams_events():
-    with gt.Daemon() as d:
+    with Daemon() as d:
         w = subprocess.Popen([gt.GCMONCTL, "--socket", d.sock, "--json", "watch", "--run", "w"],
                              stdout=subprocess.PIPE, text=True)
         try:
@@ -500,7 +515,7 @@ def test_report_objects_garbage_and_wait_for_run_end():
             p += struct.pack("<Q", count) + frames._str(name)
         return frames.frame(ftype, p)
 
-    with gt.Daemon() as d:
+    with Daemon() as d:
         a = frames.FakeAgent(d.sock, 9201, run="rep")
         a.collect(0, 1000, uncollectable=2)
         a.s.sendall(types(frames.OBJECTS, 500, [("list", 100), ("dict", 300), ("int", 1)]))
