@@ -27,6 +27,7 @@ import frames  # noqa: E402
 import gcmontest as gt  # noqa: E402
 
 STATS = os.path.join(gt.PROGRAMS, "daemon_stats.py")
+FORK = os.path.join(gt.PROGRAMS, "daemon_fork.py")
 HAVE_AGENT = os.path.exists(os.path.join(gt.AGENT_DIR, "_gcmon.abi3.so"))
 
 pytestmark = pytest.mark.skipif(not os.access(gt.GCMOND, os.X_OK),
@@ -163,12 +164,27 @@ def test_several_fake_agents_at_once_totals_per_process():
 
 # ---- real Python programs through the agent -----------------------------------
 
+def _pythons():
+    found = gt.python_versions() if HAVE_AGENT else {}
+    return [vs[0] for _, vs in sorted(found.items())] or [gt.PYTHON]
+
+
+def _check_process(p, stats):
+    assert p["state"] == "ended", p
+    for g, st in enumerate(stats):
+        gen = p["generations"][g]
+        assert gen["collections"] == st["collections"], (g, gen, st)
+        assert gen["collected"] == st["collected"]
+        assert gen["uncollectable"] == st["uncollectable"]
+
+
 @pytest.mark.skipif(not HAVE_AGENT, reason="agent/_gcmon.abi3.so not built yet")
-def test_real_programs_totals_equal_gc_get_stats(tmp):
+@pytest.mark.parametrize("python", _pythons())
+def test_real_programs_totals_equal_gc_get_stats(tmp, python):
     with Daemon() as d:
         env = gt.agent_env(d.sock, run_id="real", flush_ms=20)
         outs = [os.path.join(tmp, "stats%d.json" % i) for i in range(4)]
-        procs = [subprocess.Popen([gt.PYTHON, STATS, o, str(20 + 10 * i)], env=env)
+        procs = [subprocess.Popen([python, STATS, o, str(20 + 10 * i)], env=env)
                  for i, o in enumerate(outs)]
         for p in procs:
             assert p.wait(60) == 0
@@ -176,18 +192,43 @@ def test_real_programs_totals_equal_gc_get_stats(tmp):
                          "min_processes": 4}, timeout=30)
         assert ans["ok"] and not ans["timed_out"]
         got = {p["pid"]: p for p in d.ctl("processes", "--run", "real")["processes"]}
+        assert len(got) == 4
         for o in outs:
             with open(o) as f:
                 mine = json.load(f)
-            p = got[mine["pid"]]
-            assert p["state"] == "ended"
-            for g, st in enumerate(mine["stats"]):
-                gen = p["generations"][g]
-                assert gen["collections"] == st["collections"], (g, gen, st)
-                assert gen["collected"] == st["collected"]
-                assert gen["uncollectable"] == st["uncollectable"]
+            _check_process(got[mine["pid"]], mine["stats"])
             s = d.ctl("summary", "--pid", str(mine["pid"]))["summary"]
             assert s["collections"] == sum(st["collections"] for st in mine["stats"])
+
+
+@pytest.mark.skipif(not HAVE_AGENT, reason="agent/_gcmon.abi3.so not built yet")
+def test_real_forked_workers_add_up_without_double_counting(tmp):
+    with Daemon() as d:
+        env = gt.agent_env(d.sock, run_id="forked", flush_ms=20)
+        r = gt.run_python([FORK, tmp, "3"], env)
+        assert r.returncode == 0, r.stderr
+        ans = d.request({"cmd": "wait", "run": "forked", "timeout_ms": 20000,
+                         "min_processes": 4}, timeout=30)
+        assert ans["ok"] and not ans["timed_out"], ans
+        got = {p["pid"]: p for p in d.ctl("processes", "--run", "forked")["processes"]}
+        dumps = []
+        for name in os.listdir(tmp):
+            with open(os.path.join(tmp, name)) as f:
+                dumps.append(json.load(f))
+        assert len(dumps) == 4 and len(got) == 4
+        want = 0
+        for m in dumps:
+            p = got[m["pid"]]
+            _check_process(p, m["stats"])
+            own = sum(st["collections"] for st in m["stats"])
+            if m["inherited"] is not None:
+                assert p["role"] == "worker" and p["origin"] == "fork"
+                own -= sum(st["collections"] for st in m["inherited"])
+            else:
+                assert p["role"] == "master"
+            want += own
+        s = d.ctl("summary", "--run", "forked")["summary"]
+        assert s["collections"] == want
 
 
 # ---- hostile peers ---------------------------------------------------------------
