@@ -1036,13 +1036,18 @@ static void pgp_terminal_flame(const struct pgp_run *r, FILE *out, json_t **js)
 		snprintf(tl, sizeof tl, "T+%gs", (double)row * o->flame_bucket_s);
 		fprintf(out, "%8s | ", tl);
 		for (g = 0; g < r->ngen_seen; g++) {
+			unsigned later = g + 1;
 			long k;
 
 			if (gen_ms[g] <= 0)
 				continue;
+			while (later < r->ngen_seen && gen_ms[later] <= 0)
+				later++;
 			w = lround(gen_ms[g] / total * (double)o->term_width);
 			if (w < 1)
 				w = 1;
+			if (later == r->ngen_seen)	/* the last one fills the bar */
+				w = o->term_width - used;
 			if (w > o->term_width - used)
 				w = o->term_width - used;
 			if (o->term_color && w > 0)
