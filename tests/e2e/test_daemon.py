@@ -575,3 +575,17 @@ def test_report_objects_garbage_and_wait_for_run_end():
         assert rep["summary"]["uncollectable"] == 2
         assert "uncollectable" in {r["rule"] for r in rep["recommendations"]}
         assert [p["pid"] for p in rep["processes"]] == [9201]
+
+
+def test_socket_group_makes_it_0660_and_chgrps():
+    import grp
+    try:
+        gid = grp.getgrnam("nogroup").gr_gid
+    except KeyError:
+        pytest.skip("no group 'nogroup' here")
+    with Daemon("--socket-group", "nogroup") as d:
+        st = os.stat(d.sock)
+        assert st.st_mode & 0o777 == 0o660 and st.st_gid == gid
+    r = subprocess.run([gt.GCMOND, "--socket-group", "no-such-group-x"],
+                       capture_output=True, text=True, timeout=10)
+    assert r.returncode == 2 and "no group" in r.stderr
