@@ -204,7 +204,7 @@ def test_module_mode_lets_python_set_argv(tmp):
     d, r, direct, launched = run_direct_and_launched(
         tmp, args, env_extra={"PYTHONPATH": gt.PROGRAMS})
     assert launched["argv"] == direct["argv"]
-    assert launched["argv"][0] == ARGV
+    assert os.path.samefile(launched["argv"][0], ARGV)
     assert launched["argv"][1:] == ["x", "--json", "-m", "y"]
     assert launched["cwd"] == direct["cwd"]
     assert r.stdout == d.stdout
