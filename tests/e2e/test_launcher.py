@@ -9,6 +9,7 @@ Each test runs in a private temp dir; every wait is bounded. Run by
 import json
 import os
 import re
+import select
 import shutil
 import signal
 import socket
@@ -254,7 +255,8 @@ def test_signals_are_forwarded_and_the_report_still_prints(sig, tmp):
     p = subprocess.Popen([PROG, "run", "--python", gt.PYTHON, LOOP, out], env=base_env(),
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        assert p.stdout.readline() == "ready\n"
+        ready, _, _ = select.select([p.stdout], [], [], 30)     # bounded wait
+        assert ready and p.stdout.readline() == "ready\n"
         p.send_signal(sig)
         _, err = p.communicate(timeout=60)
     finally:
