@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -704,6 +705,9 @@ static int pgp_start_daemon(struct pgp_run *r, const char *gcmond,
 		/* Own process group: the terminal's ^C is for the program;
 		 * the daemon must live on to answer `report`. */
 		setpgid(0, 0);
+		/* Nor may it outlive a launcher killed with SIGKILL. */
+		if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() == 1)
+			_exit(127);
 		devnull = open("/dev/null", O_RDWR);
 		if (devnull >= 0) {
 			dup2(devnull, STDIN_FILENO);
