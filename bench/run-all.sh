@@ -142,7 +142,9 @@ bench_memory() {
 }
 
 start=$(date +%s)
+echo "machine: $(nproc) CPUs, $(uname -sr); load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 for s in $sections; do
+	echo "(load average $(cut -d' ' -f1-3 /proc/loadavg))"
 	case $s in
 	1) bench_callback_cost ;;
 	2) bench_whole_program ;;
