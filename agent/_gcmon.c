@@ -40,6 +40,7 @@ static int gcmon_has_duration;		/* 3.15+: "duration" in the info dict */
 static uint64_t gcmon_t0;
 static int gcmon_t0_valid;
 static int gcmon_atfork_registered;
+static int gcmon_in_fork_wrapper;	/* under the GIL */
 
 uint64_t agent_clock_ns(int clock_id)
 {
@@ -548,6 +549,90 @@ static PyObject *gcmon_after_fork_child(PyObject *self, PyObject *unused)
 	Py_RETURN_TRUE;
 }
 
+static PyObject *gcmon_before_fork(PyObject *self, PyObject *unused)
+{
+	(void)self;
+	(void)unused;
+	if (agent_state.started)
+		flusher_pause();	/* the GIL is kept: this takes microseconds */
+	Py_RETURN_NONE;
+}
+
+static PyObject *gcmon_after_fork_parent(PyObject *self, PyObject *unused)
+{
+	int err;
+
+	(void)self;
+	(void)unused;
+	if (!agent_state.started || gcmon_in_fork_wrapper)
+		Py_RETURN_FALSE;
+	err = flusher_start();
+	if (err < 0 && err != -EALREADY) {
+		errno = -err;
+		return PyErr_SetFromErrno(PyExc_OSError);
+	}
+	Py_RETURN_TRUE;
+}
+
+/*
+ * fork()/forkpty() wrappers: CPython 3.13+ counts the process's threads
+ * before running any os.register_at_fork hook and warns when there is
+ * more than one, so the flusher must be gone before the real call. Being
+ * C functions they add no Python frame: a warning the program would get
+ * anyway still names the program's own line.
+ */
+static PyObject *gcmon_call_forking(PyObject *real, PyObject *args,
+    PyObject *kw)
+{
+	PyObject *ret;
+
+	if (agent_state.started)
+		flusher_pause();
+	/* 3.13 counts threads after the after_in_parent hooks: resume here,
+	 * once the call has returned, and not in the hook. */
+	gcmon_in_fork_wrapper = 1;
+	ret = PyObject_Call(real, args, kw);
+	gcmon_in_fork_wrapper = 0;
+	if (agent_state.started)
+		(void)flusher_start();	/* -EALREADY in a child whose hook ran */
+	return ret;
+}
+
+static PyObject *gcmon_fork_wrapper(PyObject *real, PyObject *args,
+    PyObject *kw)
+{
+	return gcmon_call_forking(real, args, kw);
+}
+
+static PyMethodDef gcmon_fork_def = {
+	"fork", (PyCFunction)(void (*)(void))gcmon_fork_wrapper,
+	METH_VARARGS | METH_KEYWORDS,
+	"fork(): os.fork, with the gcmon flusher paused around it."
+};
+
+static PyMethodDef gcmon_forkpty_def = {
+	"forkpty", (PyCFunction)(void (*)(void))gcmon_fork_wrapper,
+	METH_VARARGS | METH_KEYWORDS,
+	"forkpty(): os.forkpty, with the gcmon flusher paused around it."
+};
+
+/* wrap_fork(real, name): a C callable for os.fork/os.forkpty. */
+static PyObject *gcmon_wrap_fork(PyObject *self, PyObject *args)
+{
+	PyObject *real;
+	const char *name;
+
+	(void)self;
+	if (!PyArg_ParseTuple(args, "Os", &real, &name))
+		return NULL;
+	if (strcmp(name, "fork") == 0)
+		return PyCFunction_NewEx(&gcmon_fork_def, real, NULL);
+	if (strcmp(name, "forkpty") == 0)
+		return PyCFunction_NewEx(&gcmon_forkpty_def, real, NULL);
+	PyErr_SetString(PyExc_ValueError, "expected fork or forkpty");
+	return NULL;
+}
+
 static PyObject *gcmon_stats(PyObject *self, PyObject *unused)
 {
 	struct proto_hello *h = &agent_state.id.hello;
@@ -619,6 +704,12 @@ static PyMethodDef gcmon_methods[] = {
 	  "flush(timeout_ms=1000): send what is recorded now; True if done." },
 	{ "stats", gcmon_stats, METH_NOARGS,
 	  "stats(): the agent's own counters and connection state." },
+	{ "wrap_fork", gcmon_wrap_fork, METH_VARARGS,
+	  "wrap_fork(func, name): func with the flusher paused around it." },
+	{ "_before_fork", gcmon_before_fork, METH_NOARGS,
+	  "Pause the flusher thread (os.register_at_fork before=)." },
+	{ "_after_fork_parent", gcmon_after_fork_parent, METH_NOARGS,
+	  "Resume the flusher thread (os.register_at_fork after_in_parent=)." },
 	{ "_after_fork_child", gcmon_after_fork_child, METH_NOARGS,
 	  "Start the forked child's flusher (os.register_at_fork)." },
 	{ NULL, NULL, 0, NULL }

@@ -46,6 +46,7 @@ struct flusher {
 	pthread_t thread;
 	int running;		/* a thread exists in this process */
 	int stop;
+	int pause;		/* end the thread without the final flush */
 	int finished;
 	uint64_t flush_req, flush_done;
 	int fd;			/* changed under lock; -1 when not connected */
@@ -499,6 +500,11 @@ static void *flusher_main(void *arg)
 	for (;;) {
 		if (fl.stop)
 			break;
+		if (fl.pause) {
+			fl.finished = 1;
+			pthread_mutex_unlock(&fl.lock);
+			return NULL;
+		}
 		req = fl.flush_req;
 		pthread_mutex_unlock(&fl.lock);
 		flusher_work();
@@ -508,7 +514,7 @@ static void *flusher_main(void *arg)
 			fl.flush_done = req;
 			pthread_cond_broadcast(&fl.done);
 		}
-		if (fl.stop || fl.flush_req != req)
+		if (fl.stop || fl.pause || fl.flush_req != req)
 			continue;
 		now = flusher_mono();
 		flusher_abs_time(&ts, flusher_next_wake(now));
@@ -542,6 +548,7 @@ int flusher_start(void)
 		return -EALREADY;
 	}
 	fl.stop = 0;
+	fl.pause = 0;
 	fl.finished = 0;
 	fl.next_connect_ns = 0;
 	fl.next_sample_ns = flusher_mono() + agent_state.config.interval_ns;
@@ -554,6 +561,60 @@ int flusher_start(void)
 		fl.running = 1;
 	pthread_mutex_unlock(&fl.lock);
 	return err;
+}
+
+/* Threads of this process as the kernel counts them (field 20 of
+ * /proc/self/stat, what CPython reads), or -1. */
+static long flusher_nthreads(void)
+{
+	char buf[1024], *p;
+	long n = -1;
+	ssize_t len;
+	int fd, field;
+
+	if ((fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC)) < 0)
+		return -1;
+	len = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (len <= 0)
+		return -1;
+	buf[len] = '\0';
+	if ((p = strrchr(buf, ')')) == NULL)
+		return -1;
+	/* Field 3 follows ") "; count spaces up to field 20. */
+	for (field = 2; *p != '\0' && field < 20; p++)
+		if (*p == ' ')
+			field++;
+	if (field == 20)
+		n = strtol(p, NULL, 10);
+	return n;
+}
+
+void flusher_pause(void)
+{
+	struct timespec ts = { 0, 50000 };
+	long before;
+	int i;
+
+	pthread_mutex_lock(&fl.lock);
+	if (!fl.running || fl.stop) {
+		pthread_mutex_unlock(&fl.lock);
+		return;
+	}
+	fl.pause = 1;
+	pthread_cond_signal(&fl.wake);
+	pthread_mutex_unlock(&fl.lock);
+	before = flusher_nthreads();
+	pthread_join(fl.thread, NULL);
+	pthread_mutex_lock(&fl.lock);
+	fl.running = 0;
+	fl.pause = 0;
+	fl.finished = 0;
+	pthread_mutex_unlock(&fl.lock);
+	/* join returns when the thread clears its tid, a little before the
+	 * kernel stops counting it; wait for that, at most ~50 ms. */
+	for (i = 0; before > 0 && i < 1000 && flusher_nthreads() >= before; i++)
+		nanosleep(&ts, NULL);
 }
 
 int flusher_stop(uint8_t *frames, size_t len, unsigned timeout_ms)
@@ -650,6 +711,7 @@ void flusher_atfork_child(void)
 	fl.fd = -1;
 	fl.running = 0;
 	fl.stop = 0;
+	fl.pause = 0;
 	fl.finished = 0;
 	fl.flush_req = fl.flush_done = 0;
 	fl.extra = NULL;	/* the parent's to free */

@@ -34,6 +34,14 @@ int flusher_stop(uint8_t *frames, size_t len, unsigned timeout_ms);
  * to be drained and the bytes written. 0 or -ETIMEDOUT. No GIL. */
 int flusher_flush(unsigned timeout_ms);
 void flusher_get_stats(struct flusher_stats *st);
+/*
+ * Ends the thread, keeping the connection and everything queued, and
+ * waits (bounded) until the kernel no longer counts it: CPython 3.12+
+ * warns at os.fork() in a process with more than one thread, and the
+ * program must see the same warnings as without the agent. Called from
+ * an os.register_at_fork(before=) hook; flusher_start() resumes.
+ */
+void flusher_pause(void);
 
 /* pthread_atfork handlers; the child one only writes memory and close()s. */
 void flusher_atfork_prepare(void);

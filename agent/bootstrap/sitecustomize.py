@@ -184,7 +184,27 @@ def _gcmon_load(env):
         except Exception as e:
             _gcmon_warn("final flush failed: %s" % e)
 
-    os.register_at_fork(after_in_child=after_fork_child)
+    def before_fork():
+        try:
+            mod._before_fork()
+        except Exception as e:
+            _gcmon_warn("agent not paused before fork: %s" % e)
+
+    def after_fork_parent():
+        try:
+            mod._after_fork_parent()
+        except Exception as e:
+            _gcmon_warn("agent not resumed after fork: %s" % e)
+
+    # The flusher thread is stopped around os.fork(): 3.12+ warns when a
+    # process with threads forks, and a program must see no new warning.
+    os.register_at_fork(before=before_fork, after_in_parent=after_fork_parent,
+                        after_in_child=after_fork_child)
+    # 3.13+ counts threads before the hooks run: pause inside os.fork too.
+    for name in ("fork", "forkpty"):
+        real = getattr(os, name, None)
+        if real is not None:
+            setattr(os, name, mod.wrap_fork(real, name))
     # Registered first, so it runs after the program's own atexit handlers.
     import atexit
     atexit.register(at_exit)
@@ -205,7 +225,11 @@ def _gcmon_chain():
             sys.modules["sitecustomize"] = _GCMON_SELF
 
 
-if os.environ.get("GCMON_SOCKET"):
+if os.environ.get("GCMON_SOCKET") and sys.version_info < (3, 10):
+    if not os.environ.get("GCMON_AGENT_PID"):
+        _gcmon_warn("Python %d.%d is not supported (3.10 or later); not monitored"
+                    % sys.version_info[:2])
+elif os.environ.get("GCMON_SOCKET"):
     try:
         _gcmon_load(os.environ)
     except Exception as e:
