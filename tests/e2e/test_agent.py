@@ -261,7 +261,7 @@ def test_daemon_killed_mid_run_then_back_gets_exact_totals(tmp):
 
 def test_daemon_appearing_later_gets_exact_totals(tmp):
     sock = os.path.join(tmp, "gcmon.sock")
-    p = start_until(tmp, env_for(sock))
+    p = start_until(tmp, env_for(sock, interval=0.05))
     r = receiver.Receiver(sock).start()
     try:
         r.wait(lambda rr: len(rr.procs) == 1, what="HELLO once the daemon is up")
@@ -269,6 +269,10 @@ def test_daemon_appearing_later_gets_exact_totals(tmp):
         r.wait(lambda rr: settled(rr, [rec["pid"]]), what="BYE")
         proc = check_exact(r, rec)
         assert proc.hello["reconnects"] == 0 and proc.bye is not None
+        # SAMPLE every GCMON_INTERVAL while connected: RSS and CPU.
+        assert proc.samples, "no SAMPLE at a 50 ms interval"
+        s = proc.samples[-1]
+        assert s["rss_bytes"] > 1 << 20 and s["cpu_user_ns"] + s["cpu_sys_ns"] > 0
     finally:
         r.close()
         if p.poll() is None:
