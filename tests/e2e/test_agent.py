@@ -314,3 +314,23 @@ def test_same_abi3_binary_in_every_cpython(tmp, recv, version):
     p = check_exact(recv, rec)
     hexv = p.hello["py_hexversion"]
     assert "%d.%d" % (hexv >> 24, (hexv >> 16) & 0xff) == version
+
+
+@pytest.mark.skipif(not os.access(gcmontest.GCMOND, os.X_OK), reason="gcmond not built")
+def test_real_gcmond_reports_exact_totals_for_root_and_fork(tmp):
+    with gcmontest.Daemon() as d:
+        cp = run("fork", tmp, env_for(d.sock))
+        assert cp.returncode == 0, cp.stderr
+        recs = stats_files(tmp)
+
+        def procs():
+            ps = {p["pid"]: p for p in d.request({"cmd": "processes"}).get("processes", [])}
+            done = all(pid in ps and ps[pid].get("state") != "live" for pid in recs)
+            return ps if done else None
+        ps = gcmontest.wait_for(procs, 20, what="gcmond to see both processes end")
+        for pid, rec in recs.items():
+            got = [[g["collections"], g["collected"], g["uncollectable"]]
+                   for g in ps[pid]["generations"]]
+            assert got == rec["stats"][:len(got)], (pid, got, rec["stats"])
+            assert ps[pid]["ppid"] == rec["ppid"]
+            assert ps[pid]["origin"] == ("fork" if rec["role"] == "fork" else "root")
