@@ -170,10 +170,16 @@ def _gcmon_load(env):
         try:
             os.environ["GCMON_AGENT_PID"] = str(os.getpid())
             mod._after_fork_child()
+            _gcmon_hook_multiprocessing(sys._getframe(1), at_exit)
         except Exception as e:
             _gcmon_warn("agent not restarted after fork: %s" % e)
 
+    done = []
+
     def at_exit():
+        if done:
+            return
+        done.append(True)
         try:
             objects = garbage = None
             if cfg.dump_objects:
@@ -208,6 +214,25 @@ def _gcmon_load(env):
     # Registered first, so it runs after the program's own atexit handlers.
     import atexit
     atexit.register(at_exit)
+
+
+def _gcmon_hook_multiprocessing(caller, at_exit):
+    """A child forked by multiprocessing (fork or forkserver) leaves with
+    os._exit, so atexit never runs there; but multiprocessing runs its
+    finalizers (util._exit_function) just before, and the last of them
+    sends the final counters and BYE. Only such children: anywhere else
+    the finalizers run from atexit, before the program's later handlers,
+    and an early BYE would miss their collections."""
+    name = caller.f_code.co_filename if caller is not None else ""
+    util = sys.modules.get("multiprocessing.util")
+    if util is None or not name.endswith(("popen_fork.py", "forkserver.py")):
+        return
+    # The child's Process._bootstrap clears the finalizers it inherited
+    # and then runs the after-fork callbacks: register from there.
+    # Finalizers run by descending priority: this one runs last.
+    util.register_after_fork(
+        sys.modules["_gcmon"],
+        lambda _mod: util.Finalize(None, at_exit, exitpriority=-sys.maxsize))
 
 
 def _gcmon_chain():

@@ -155,6 +155,9 @@ def test_multiprocessing_children_reported(tmp, recv, method, origin):
     child = check_exact(recv, roles["mp"])
     assert child.hello["origin"] == origin
     assert child.hello["ppid"] == roles["root"]["pid"]
+    # A fork child leaves by os._exit; multiprocessing's exit path still
+    # sends BYE, so nothing of its last flush interval is lost.
+    assert child.bye is not None, "multiprocessing child ended without BYE"
 
 
 def test_subprocess_child_reported_as_exec(tmp, recv):

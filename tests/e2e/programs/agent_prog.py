@@ -14,8 +14,10 @@ import subprocess
 import sys
 import time
 
-# A forked child ends with os._exit: the agent loses at most one flush
-# interval of detail, so it waits a few before leaving (the tests use 50 ms).
+# A plain os.fork child ends with os._exit: the agent loses at most one
+# flush interval, so it waits a few before leaving (the tests use 50 ms).
+# multiprocessing children do not wait: the agent sends BYE from
+# multiprocessing's own exit path, and the tests check that.
 CHILD_LINGER_S = 0.5
 
 
@@ -47,7 +49,6 @@ def write_stats(outdir, extra=None):
 def mp_child(outdir):
     work(1000)
     write_stats(outdir, {"role": "mp"})
-    time.sleep(CHILD_LINGER_S)
 
 
 def main():
