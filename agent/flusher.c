@@ -454,6 +454,10 @@ static void flusher_final(uint8_t *extra, size_t extra_len)
 			flusher_commit(extra_len, 0);
 		}
 	}
+	/* A last sample: CPU time and RSS then cover the whole process, so
+	 * GC time as a share of CPU time is not read against a stale one. */
+	fl.next_sample_ns = 0;
+	flusher_sample(flusher_mono());
 	if (fl.fd >= 0 && !flusher_room(FLUSHER_SMALL_BUF))
 		flusher_write(deadline);
 	if (fl.fd >= 0 && flusher_room(FLUSHER_SMALL_BUF)) {

@@ -283,6 +283,17 @@ def test_daemon_appearing_later_gets_exact_totals(tmp):
             p.wait()
 
 
+def test_final_sample_at_exit_covers_the_whole_process(tmp, recv):
+    # An interval far longer than the run: the only SAMPLE is the one the
+    # agent sends with its BYE, so CPU and RSS cover the process's life.
+    _, recs = run_and_settle(recv, "basic", tmp, env_for(recv.path, interval=3600))
+    proc = check_exact(recv, next(iter(recs.values())))
+    assert proc.bye is not None
+    assert len(proc.samples) == 1, proc.samples
+    s = proc.samples[0]
+    assert s["rss_bytes"] > 1 << 20 and s["cpu_user_ns"] + s["cpu_sys_ns"] > 0
+
+
 def test_bad_settings_warn_once_and_use_defaults(tmp, recv):
     env = env_for(recv.path)
     env["GCMON_FLUSH_MS"] = "often"
