@@ -341,7 +341,7 @@ out:
 	return v;
 }
 
-static int ingest_bye(struct ingest *g, struct ingest_conn *c)
+static int ingest_bye(struct ingest_conn *c)
 {
 	struct proto_bye b;
 	uint8_t buf[512];
@@ -352,7 +352,6 @@ static int ingest_bye(struct ingest *g, struct ingest_conn *c)
 	b.counters = c->c;
 	if ((len = proto_encode_bye(buf, sizeof buf, &b)) < 0)
 		return (int)len;
-	(void)g;
 	if ((fl = fcntl(c->fd, F_GETFL)) < 0 || fcntl(c->fd, F_SETFL, fl & ~O_NONBLOCK) < 0)
 		return -errno;
 	return ingest_write_all(c->fd, buf, (size_t)len);
@@ -464,6 +463,11 @@ int main(int argc, char **argv)
 			busy += g.conns[i].pending != 0;
 		if (busy == 0)
 			break;
+		if (now - t0 > g.seconds + 60) {
+			fprintf(stderr, "ingest: gcmond took no bytes for 60 s after the"
+			    " end (%u agents still writing)\n", busy);
+			goto out;
+		}
 		if (poll(pfd, g.n, 100) < 0 && errno != EINTR) {
 			fprintf(stderr, "ingest: poll: %s\n", strerror(errno));
 			goto out;
@@ -531,7 +535,7 @@ int main(int argc, char **argv)
 		printf("]}\n");
 	}
 	for (i = 0; i < g.n; i++) {
-		if ((rc = ingest_bye(&g, &g.conns[i])) < 0) {
+		if ((rc = ingest_bye(&g.conns[i])) < 0) {
 			fprintf(stderr, "ingest: BYE of agent %u: %s\n", i, strerror(-rc));
 			goto out;
 		}

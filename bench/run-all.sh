@@ -87,7 +87,7 @@ bench_callback_cost() {
 		# cheaper full-ring path; a ring large enough for 100 ms (1 M slots)
 		# is cold memory and costs ~120 ns more per record. 65536 slots
 		# drained every 5 ms is neither (see bench/RESULTS.md).
-		env PYTHONPATH="$pp" GCMON_SOCKET="$sock" GCMON_RUN_ID=bench-cost \
+		timeout 600 env PYTHONPATH="$pp" GCMON_SOCKET="$sock" GCMON_RUN_ID=bench-cost \
 		    GCMON_RING=${BENCH_COST_RING:-65536} \
 		    GCMON_FLUSH_MS=${BENCH_COST_FLUSH_MS:-5} \
 		    "$p" "$here/callback_cost.py" ${BENCH_COST_ARGS:-} >"$d/out" 2>&1
@@ -105,7 +105,7 @@ bench_callback_cost() {
 
 bench_whole_program() {
 	echo "== 2. whole program"
-	sh "$here/whole_program.sh" "$tmp" | tee "$tmp/wp.out"
+	timeout 900 sh "$here/whole_program.sh" "$tmp" | tee "$tmp/wp.out"
 	grep '^verdict' "$tmp/wp.out" | sed 's/^verdict/verdict 2/' >>"$verdicts"
 }
 
@@ -121,7 +121,7 @@ bench_ingest() {
 		note "verdict 3: SKIP cannot build bench/ingest.c"
 		return
 	fi
-	"$PY" "$here/ingest_run.py" "$tmp/ingest" "$GCMOND" "$tmp" | tee "$tmp/ingest.out"
+	timeout 600 "$PY" "$here/ingest_run.py" "$tmp/ingest" "$GCMOND" "$tmp" | tee "$tmp/ingest.out"
 	grep '^verdict' "$tmp/ingest.out" | sed 's/^verdict/verdict 3/' >>"$verdicts"
 }
 
@@ -136,7 +136,7 @@ bench_memory() {
 	else
 		sock=$tmp/nobody.sock
 	fi
-	"$PY" "$here/memory.py" --agent-dir "$AGENT_DIR" --socket "$sock" \
+	timeout 600 "$PY" "$here/memory.py" --agent-dir "$AGENT_DIR" --socket "$sock" \
 	    --floor-dir "$d" ${BENCH_MEM_ARGS:-} | tee "$d/out"
 	grep '^verdict' "$d/out" | sed 's/^verdict/verdict 4/' >>"$verdicts"
 }
