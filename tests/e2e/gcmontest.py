@@ -31,6 +31,14 @@ PYGCPROFILER = os.path.join(BUILDDIR, "client", "pygcprofiler")
 PROGRAMS = os.path.join(SRCDIR, "tests", "e2e", "programs")
 EXAMPLES = os.path.join(SRCDIR, "examples")
 
+# `make check-valgrind`: every Daemon runs under valgrind, and one that
+# ends with errors or leaks fails its test.
+VALGRIND = os.environ.get("GCMON_VALGRIND") == "1"
+VALGRIND_ERROR = 99
+VALGRIND_CMD = ["valgrind", "--quiet", "--error-exitcode=%d" % VALGRIND_ERROR,
+                "--leak-check=full", "--errors-for-leak-kinds=definite,indirect",
+                "--show-leak-kinds=definite,indirect"]
+
 # Frame header: u32 len, u16 type, u8 version, u8 flags (common/protocol.h).
 HDR = struct.Struct("<IHBB")
 PROTO_VERSION = 1
@@ -91,10 +99,12 @@ class Daemon:
         cmd = [GCMOND, "--socket", self.sock] + self.args
         if self.log_file:
             cmd += ["--log-file", self.log_file]
+        if VALGRIND:
+            cmd = VALGRIND_CMD + cmd
         self._stderr = open(self.stderr_path, "wb")
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=self._stderr)
-        wait_for(lambda: self.proc.poll() is not None or self.ping_ok(), 10,
-                 what="gcmond to answer ping")
+        wait_for(lambda: self.proc.poll() is not None or self.ping_ok(),
+                 60 if VALGRIND else 10, what="gcmond to answer ping")
         if self.proc.poll() is not None:
             raise AssertionError("gcmond exited %s: %s" % (self.proc.returncode, self.stderr()))
         return self
@@ -133,12 +143,14 @@ class Daemon:
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             try:
-                self.proc.wait(10)
+                self.proc.wait(60 if VALGRIND else 10)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
         if getattr(self, "_stderr", None):
             self._stderr.close()
+        if VALGRIND and self.proc and self.proc.returncode == VALGRIND_ERROR:
+            raise AssertionError("valgrind found errors or leaks in gcmond:\n" + self.stderr())
 
     def __enter__(self):
         return self.start()

@@ -55,7 +55,12 @@ def stats_of(outdir):
 
 
 def daemon_processes(d, run):
-    return {p["pid"]: p for p in d.request({"cmd": "processes", "run": run})["processes"]}
+    """{pid: PROCESS} of a run; empty while the daemon knows no process of it."""
+    ans = d.request({"cmd": "processes", "run": run})
+    if not ans["ok"]:
+        assert ans["code"] == "not_found", ans
+        return {}
+    return {p["pid"]: p for p in ans["processes"]}
 
 
 def wait_run_ended(d, run, nproc, timeout=20):
