@@ -157,7 +157,11 @@ def test_gcmond_killed_and_restarted_under_gunicorn_load(tmp):
         wait_run_ended(nd, "faults-restart", 5)
         procs = daemon_processes(nd, "faults-restart")
         assert_exact(procs, recs)
-        assert all(p["reconnects"] >= 1 for p in procs.values())
+        # The master was connected to the first daemon, so the last one
+        # knows it through a reconnect; a worker forked while no daemon
+        # listened may have connected only once.
+        (master,) = [pid for pid, r in recs.items() if r["role"] == "master"]
+        assert procs[master]["reconnects"] >= 1
         assert all(p["state"] == "ended" for p in procs.values()), procs
     finally:
         if g.poll() is None:
