@@ -155,7 +155,9 @@ def test_gcmond_killed_and_restarted_under_gunicorn_load(tmp):
         recs = stats_of(stats_dir)
         assert sorted(r["role"] for r in recs.values()) == ["master"] + ["worker"] * 4
         wait_run_ended(nd, "faults-restart", 5)
-        procs = daemon_processes(nd, "faults-restart")
+        # What an operator reads: gcmonctl --json processes --run.
+        ans = nd.ctl("processes", "--run", "faults-restart")
+        procs = {p["pid"]: p for p in ans["processes"]}
         assert_exact(procs, recs)
         # The master was connected to the first daemon, so the last one
         # knows it through a reconnect; a worker forked while no daemon
@@ -178,12 +180,16 @@ def test_gcmond_absent_at_start_then_started(tmp):
     daemon started later gets its exact totals."""
     d = gt.Daemon()
     env = gt.agent_env(d.sock, run_id="faults-late", flush_ms=50)
-    p = subprocess.Popen([gt.PYTHON, PROG, "timed", tmp, "2.0"], env=env,
+    p = subprocess.Popen([gt.PYTHON, PROG, "until", tmp], env=env,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        time.sleep(0.5)
+        gt.wait_for(lambda: p.poll() is not None or os.path.exists(os.path.join(tmp, "started")),
+                    30, what="the program's first round")
         assert p.poll() is None, "the program stopped without a daemon"
         d.start()
+        gt.wait_for(lambda: daemon_processes(d, "faults-late"), 30, 0.05,
+                    "the agent to connect to the late daemon")
+        open(os.path.join(tmp, "stop"), "w").close()
         out, err = p.communicate(timeout=60)
         assert p.returncode == 0 and out == "" and err == "", err
         recs = stats_of(tmp)
@@ -238,13 +244,37 @@ def test_ring_overflow_exact_drop_count_and_totals(tmp):
 
 
 def test_killed_process_keeps_what_it_flushed_and_siblings_are_unaffected(tmp):
-    """A forked child killed with SIGKILL after its last flush: its totals
-    are exact, it is marked lost (no BYE), its sibling and parent ended."""
+    """A forked worker SIGKILLed once the daemon holds all it flushed: what
+    it flushed is kept (its totals stay exact), it is marked lost (closed
+    without BYE), and its sibling and parent end normally, exact too."""
     with gt.Daemon() as d:
         env = gt.agent_env(d.sock, run_id="faults-kill", flush_ms=50)
-        cp = subprocess.run([gt.PYTHON, PROG, "killed_child", tmp], env=env,
-                            capture_output=True, text=True, timeout=60)
-        assert cp.returncode == 0, cp.stderr
+        p = subprocess.Popen([gt.PYTHON, PROG, "killed_child", tmp], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        victim = None
+        try:
+            victim = int(p.stdout.readline())
+            path = os.path.join(tmp, "%d.json" % victim)
+            gt.wait_for(lambda: os.path.exists(path), 30, what="the victim's stats")
+            want = stats_of(tmp)[victim]
+
+            def flushed():
+                got = daemon_processes(d, "faults-kill").get(victim)
+                return got and [[g["collections"], g["collected"], g["uncollectable"]]
+                                for g in got["generations"]] == want["stats"]
+            gt.wait_for(flushed, 30, 0.05, "the victim's last flush to reach gcmond")
+            os.kill(victim, signal.SIGKILL)
+            out, err = p.communicate(timeout=60)
+            assert p.returncode == 0 and err == "", err
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+            if victim is not None:
+                try:
+                    os.kill(victim, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
         recs = stats_of(tmp)
         roles = {r["role"]: pid for pid, r in recs.items()}
         assert set(roles) == {"root", "victim", "sibling"}
@@ -253,61 +283,127 @@ def test_killed_process_keeps_what_it_flushed_and_siblings_are_unaffected(tmp):
         assert_exact(procs, recs)
         assert procs[roles["victim"]]["state"] == "lost"
         assert procs[roles["victim"]]["ended_by"] == "disconnect"
-        assert procs[roles["root"]]["state"] == "ended"
-        # The sibling leaves by os._exit too (it is a plain fork), so it
-        # may be lost rather than ended; what matters is that it is exact.
-        assert procs[roles["sibling"]]["state"] in ("ended", "lost")
+        for role in ("root", "sibling"):
+            assert procs[roles[role]]["state"] == "ended", procs[roles[role]]
+            assert procs[roles[role]]["ended_by"] == "bye"
+        assert procs[roles["sibling"]]["ppid"] == roles["root"]
 
 
-def test_hostile_crowd_is_capped_while_a_real_program_stays_exact(tmp):
-    """1000 idle connections, a watcher that never reads, clients sending
-    random bytes, a 4 GiB length and a wrong version, all at once while a
-    real program runs: gcmond keeps answering, its memory stays bounded,
-    and the program's totals are exact."""
+def expect_cut_off(s, data):
+    """Send data on s and assert that gcmond closes the connection."""
+    s.settimeout(30)
+    try:
+        s.sendall(data)
+        assert s.recv(4096) == b"", "gcmond answered a hostile peer instead of closing it"
+    except (BrokenPipeError, ConnectionResetError):
+        pass                                    # closed while we were still sending
+
+
+def hello_frame(pid):
+    """A well-formed HELLO (common/protocol.h), to cut short."""
+    p = struct.pack("<IIQQQIBBHIB", pid, 1, time.monotonic_ns(), time.time_ns(),
+                    time.monotonic_ns(), 0x030B02F0, 0, 0, 0, 0, 3)
+    p += struct.pack("<QQQI", 5, 10, 0, 700) + struct.pack("<QQQI", 0, 0, 0, 10) * 2
+    for text in (b"faults-hostile", b"3.11.2", b"/usr/bin/python3"):
+        p += struct.pack("<I", len(text)) + text
+    p += struct.pack("<I", 1) + struct.pack("<I", 7) + b"prog.py"
+    return gt.HDR.pack(gt.HDR.size + len(p), 1, gt.PROTO_VERSION, 0) + p
+
+
+def test_hostile_crowd_is_capped_while_real_programs_stay_exact(tmp):
+    """While two real programs run: 1000 held connections (idle, a frame
+    announced at the 4 MiB maximum and never sent, a HELLO cut short), a
+    watcher that never reads, and peers sending random bytes, lengths up
+    to 4 GiB, a wrong version, truncated frames. Each bad peer is cut off,
+    the held ones and the watcher are capped (gcmond's memory stays
+    bounded, the watcher is told what it lost), gcmond keeps answering,
+    and both programs' totals are exact."""
+    need = 1200
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard != resource.RLIM_INFINITY and hard < 1200:
-        pytest.skip("open-file hard limit %d is below the 1200 this test needs" % hard)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 4096)), hard))
+    if soft < need:
+        if hard != resource.RLIM_INFINITY and hard < need:
+            pytest.skip("open-file hard limit %d is below the %d this test needs" % (hard, need))
+        resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
+    held = []
     with gt.Daemon() as d:
         rss0 = vm_rss_kib(d.proc.pid)
-        idle = []
-        for _ in range(1000):
-            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            s.connect(d.sock)
-            idle.append(s)
         stuck = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         stuck.connect(d.sock)
         body = json.dumps({"cmd": "watch"}).encode()
-        stuck.sendall(gt.HDR.pack(gt.HDR.size + len(body), gt.FRAME_CONTROL, 1, 0) + body)
-        rnd = random.Random(7)
-        hostile = [bytes(rnd.getrandbits(8) for _ in range(4096)),
-                   struct.pack("<IHBB", 0xFFFFFFFF, 2, 1, 0) + b"x" * 64,
-                   struct.pack("<IHBB", 64, 1, 99, 0) + b"\0" * 56]
-        for i in range(60):
-            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            try:
-                s.connect(d.sock)
-                s.sendall(hostile[i % len(hostile)])
-            except OSError:
-                pass                                # cut off already: fine
-            finally:
-                s.close()
+        stuck.sendall(gt.HDR.pack(gt.HDR.size + len(body), gt.FRAME_CONTROL,
+                                  gt.PROTO_VERSION, 0) + body)
+        outs = [os.path.join(tmp, "until"), os.path.join(tmp, "burst")]
+        for o in outs:
+            os.mkdir(o)
         env = gt.agent_env(d.sock, run_id="faults-crowd", flush_ms=50)
-        cp = subprocess.run([gt.PYTHON, PROG, "timed", tmp, "1.5"], env=env,
-                            capture_output=True, text=True, timeout=60)
-        assert cp.returncode == 0 and cp.stderr == "", cp.stderr
-        recs = stats_of(tmp)
-        wait_run_ended(d, "faults-crowd", 1)
-        assert d.request({"cmd": "ping"})["ok"]
-        assert_exact(daemon_processes(d, "faults-crowd"), recs)
-        grown = vm_rss_kib(d.proc.pid) - rss0
-        # A behaviour bound, not a benchmark: the caps hold memory to the
-        # per-connection state, not to what hostile peers announce or send.
-        assert grown < 64 * 1024, "gcmond grew %d KiB" % grown
-        for s in idle:
-            s.close()
-        stuck.close()
+        progs = [subprocess.Popen([gt.PYTHON, PROG, "until", outs[0]], env=env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True),
+                 subprocess.Popen([gt.PYTHON, PROG, "burst", outs[1], "20000"], env=env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)]
+        try:
+            hello = hello_frame(424242)
+            for i in range(1000):
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                s.connect(d.sock)
+                if i % 3 == 1:
+                    s.sendall(gt.HDR.pack(4 << 20, 2, gt.PROTO_VERSION, 0) + b"\0" * 8)
+                elif i % 3 == 2:
+                    s.sendall(hello[:20 + i % 40])
+                held.append(s)
+            rnd = random.Random(7)
+            bad = [bytes(rnd.getrandbits(8) for _ in range(4096)) for _ in range(4)]
+            bad += [gt.HDR.pack(n, 2, gt.PROTO_VERSION, 0) + b"x" * 64
+                    for n in [(1 << k) + 1 for k in range(22, 32)] + [0xFFFFFFFF]]
+            bad += [gt.HDR.pack(n, 2, gt.PROTO_VERSION, 0) for n in (0, 3, 7)]
+            bad += [gt.HDR.pack(64, 1, v, 0) + b"\0" * 56 for v in (0, 2, 99, 255)]
+            bad += [hello[:-11] + struct.pack("<I", 1 << 30) + b"prog.py"]  # argv[0] says 1 GiB
+            for rounds in range(3):
+                for data in bad:
+                    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                        s.connect(d.sock)
+                        expect_cut_off(s, data)
+                for cut in range(0, len(hello), 7):  # truncated, then gone
+                    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                        s.connect(d.sock)
+                        s.sendall(hello[:cut])
+                assert d.request({"cmd": "ping"})["ok"]
+            assert progs[0].poll() is None, "the program ended before the crowd did"
+            open(os.path.join(outs[0], "stop"), "w").close()
+            for p in progs:
+                out, err = p.communicate(timeout=60)
+                assert p.returncode == 0 and out == "" and err == "", err
+            recs = {}
+            for o in outs:
+                recs.update(stats_of(o))
+            assert len(recs) == 2
+            wait_run_ended(d, "faults-crowd", 2)
+            assert_exact(daemon_processes(d, "faults-crowd"), recs)
+            summ = d.request({"cmd": "summary", "run": "faults-crowd"})
+            assert summ["ok"] and summ["summary"]["processes"] == 2
+            grown = vm_rss_kib(d.proc.pid) - rss0
+            # A behaviour bound, not a benchmark: held connections cost their
+            # state, not what they announce; the stuck watcher's queue is capped.
+            # Under valgrind the RSS is memcheck's too: its queue of freed
+            # blocks (--freelist-vol, 20 MB) and redzones add ~70 MiB here.
+            bound = (192 if gt.VALGRIND else 64) * 1024
+            assert grown < bound, "gcmond grew %d KiB" % grown
+            # The watcher that never read was capped, and is told so.
+            lost = 0
+            deadline = time.monotonic() + 60
+            while lost == 0 and time.monotonic() < deadline:
+                obj = json.loads(gt.read_frame(stuck)[1])
+                if obj.get("type") == "lost":
+                    lost = obj["events"]
+            assert lost > 0, "the watcher that never read was sent everything"
+        finally:
+            for p in progs:
+                if p.poll() is None:
+                    p.kill()
+                    p.wait()
+            for s in held:
+                s.close()
+            stuck.close()
 
 
 def test_log_on_a_full_filesystem_reported_once_and_resumed_by_sighup(tmp):
@@ -336,6 +432,10 @@ def test_log_on_a_full_filesystem_reported_once_and_resumed_by_sighup(tmp):
             gt.wait_for(lambda: "No space left on device" in d.stderr(), 10,
                         what="the full disk to be reported")
             assert d.stderr().count("No space left on device") == 1, d.stderr()
+            # Serving goes on while nothing can be logged.
+            assert d.request({"cmd": "ping"})["ok"]
+            summ = d.request({"cmd": "summary", "run": "faults-full"})
+            assert summ["ok"] and summ["summary"]["processes"] == 1
             # Space back (logrotate moved the file away), then SIGHUP.
             os.unlink(log)
             d.proc.send_signal(signal.SIGHUP)
@@ -354,6 +454,46 @@ def test_log_on_a_full_filesystem_reported_once_and_resumed_by_sighup(tmp):
                     lines = [json.loads(x) for x in f if x.strip()]
                 return any(x.get("pid") == pid and x.get("type") == "event" for x in lines)
             gt.wait_for(logged_again, 10, what="events of the new run in the reopened log")
-            assert d.request({"cmd": "ping"})["ok"]
+            assert_exact(daemon_processes(d, "faults-after"), stats_of(out2))
+            assert d.stderr().count("No space left on device") == 1, d.stderr()
+
     finally:
         subprocess.run(["umount", "-l", fs], capture_output=True)
+
+
+def test_unwritable_log_path_reported_once_then_sighup_starts_logging(tmp):
+    """A --log-file in a directory that does not exist yet: gcmond says so
+    once, serves a real program with exact totals, and the SIGHUP after
+    the directory is made starts the log."""
+    log = os.path.join(tmp, "not-yet", "gcmond.jsonl")
+    with gt.Daemon(log_file=log) as d:
+        env = gt.agent_env(d.sock, run_id="faults-nolog", flush_ms=50)
+        cp = subprocess.run([gt.PYTHON, PROG, "burst", tmp, "500"], env=env,
+                            capture_output=True, text=True, timeout=60)
+        assert cp.returncode == 0 and cp.stderr == "", cp.stderr
+        wait_run_ended(d, "faults-nolog", 1)
+        assert_exact(daemon_processes(d, "faults-nolog"), stats_of(tmp))
+        assert d.request({"cmd": "ping"})["ok"]
+        summ = d.request({"cmd": "summary", "run": "faults-nolog"})
+        assert summ["ok"] and summ["summary"]["collections"] >= 500
+        err = d.stderr()
+        assert err.count(log) == 1 and "No such file or directory" in err, err
+        assert not os.path.exists(os.path.dirname(log))
+        os.mkdir(os.path.dirname(log))
+        d.proc.send_signal(signal.SIGHUP)
+        gt.wait_for(lambda: os.path.exists(log), 10, what="the log to be opened")
+        out2 = os.path.join(tmp, "two")
+        os.mkdir(out2)
+        env = gt.agent_env(d.sock, run_id="faults-logged", flush_ms=50)
+        cp = subprocess.run([gt.PYTHON, PROG, "burst", out2, "50"], env=env,
+                            capture_output=True, text=True, timeout=60)
+        assert cp.returncode == 0, cp.stderr
+        wait_run_ended(d, "faults-logged", 1)
+        (pid,) = stats_of(out2)
+
+        def logged():
+            with open(log) as f:
+                lines = [json.loads(x) for x in f if x.strip()]
+            return sum(1 for x in lines if x.get("pid") == pid and x.get("type") == "event")
+        gt.wait_for(lambda: logged() >= 50, 10, what="the new run's events in the log")
+        assert_exact(daemon_processes(d, "faults-logged"), stats_of(out2))

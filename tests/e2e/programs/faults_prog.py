@@ -9,7 +9,6 @@ the tests compare the daemon's totals with.
 import gc
 import json
 import os
-import signal
 import sys
 import time
 
@@ -38,21 +37,29 @@ def dump(outdir, role):
 
 def main():
     mode, outdir = sys.argv[1], sys.argv[2]
-    arg = float(sys.argv[3]) if len(sys.argv) > 3 else 0
-    if mode == "timed":
-        # Collections for ARG seconds (the daemon may come and go).
-        deadline = time.monotonic() + arg
-        while time.monotonic() < deadline:
+    arg = int(sys.argv[3]) if len(sys.argv) > 3 else 0
+    if mode == "until":
+        # Collections until the test creates OUTDIR/stop (at most 60 s);
+        # OUTDIR/started says 20 rounds (some 100 collections) are done.
+        deadline = time.monotonic() + 60
+        rounds = 0
+        while not os.path.exists(os.path.join(outdir, "stop")):
+            if time.monotonic() > deadline:
+                sys.exit("faults_prog: nobody created %s/stop" % outdir)
             work(2000)
+            rounds += 1
+            if rounds == 20:
+                open(os.path.join(outdir, "started"), "w").close()
             time.sleep(0.01)
         dump(outdir, "root")
     elif mode == "burst":
-        for _ in range(int(arg)):
+        for _ in range(arg):
             gc.collect(0)
         dump(outdir, "root")
     elif mode == "killed_child":
-        # A child that has flushed what it did, then dies by SIGKILL, and
-        # a sibling that ends normally.
+        # Two forked children: a victim that dumps its stats, says its
+        # pid on stdout and waits for the test to SIGKILL it (once the
+        # daemon holds all it flushed), and a sibling that ends normally.
         work(3000)
         pids = []
         for role in ("victim", "sibling"):
@@ -61,17 +68,11 @@ def main():
                 work(6000)
                 dump(outdir, role)
                 if role == "victim":
-                    while True:        # the parent kills it
-                        time.sleep(1)
-                time.sleep(0.3)        # os._exit: let a flush interval pass
-                os._exit(0)
+                    time.sleep(60)     # bounded: the test kills it long before
+                    os._exit(3)
+                sys.exit(0)            # a normal interpreter exit: BYE
             pids.append(pid)
-        victim = os.path.join(outdir, "%d.json" % pids[0])
-        deadline = time.monotonic() + 30
-        while not os.path.exists(victim) and time.monotonic() < deadline:
-            time.sleep(0.01)
-        time.sleep(float(os.environ.get("FAULTS_FLUSH_WAIT", "0.5")))
-        os.kill(pids[0], signal.SIGKILL)
+        print(pids[0], flush=True)
         for pid in pids:
             os.waitpid(pid, 0)
         work(1000)
