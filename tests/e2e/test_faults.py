@@ -2,12 +2,14 @@
 
 The real gcmond, the real agent and real programs (gunicorn with four
 workers among them), with the daemon killed and restarted, absent at
-start, flooded by hostile clients, or writing to a full filesystem; the
-totals of every process must still equal its own gc.get_stats(). Other
-faults are tested beside the part they concern: a daemon killed mid-run
-against the agent alone (test_agent.py), garbage, truncated and oversized
-frames and client caps (test_daemon.py), a worker killed under the
-launcher (test_launcher.py). Every wait is bounded.
+start, a ring too small, a worker SIGKILLed, hostile clients flooding the
+daemon, or a log on a full filesystem or an unwritable path; the totals
+of every process must still equal its own gc.get_stats(). Other faults
+are tested beside the part they concern: a daemon killed mid-run against
+the agent alone (test_agent.py), each kind of bad frame and the client
+cap against played agents (test_daemon.py), a gunicorn worker killed
+under the launcher (test_launcher.py). Every wait is bounded. With
+GCMON_VALGRIND=1 (make check-valgrind) every gcmond runs under valgrind.
 
     GCMON_BUILDDIR=$PWD/build GCMON_SRCDIR=$PWD /usr/bin/python3 -m pytest tests/e2e/test_faults.py
 """
