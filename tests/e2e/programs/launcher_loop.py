@@ -15,9 +15,11 @@ def on_sig(sig, frame):
 for s in (signal.SIGTERM, signal.SIGHUP):
     signal.signal(s, on_sig)
 junk = []
-print("ready", flush=True)
 end = time.monotonic() + 60
 try:
+    # Inside the try: the test signals as soon as it reads this line, which
+    # can be before print() has returned.
+    print("ready", flush=True)
     while not got and time.monotonic() < end:
         junk.append([{"x": i} for i in range(100)])
         if len(junk) > 50:
