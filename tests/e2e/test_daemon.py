@@ -83,9 +83,19 @@ def wait_seen(d, pid, n, timeout=10):
 
 def ctl(sock, *args, user=None, timeout=30):
     kw = {}
+    prog = gt.GCMONCTL
     if user is not None:
         kw["preexec_fn"] = lambda: os.setuid(user)
-    return subprocess.run([gt.GCMONCTL, "--socket", sock] + list(args),
+        # The build tree may sit below a 0700 directory (/root): run a copy
+        # from a directory the other user can reach.
+        d = os.path.join(os.path.dirname(sock), "bin")
+        os.makedirs(d, exist_ok=True)
+        os.chmod(d, 0o755)
+        prog = os.path.join(d, "gcmonctl")
+        if not os.path.exists(prog):
+            shutil.copy2(gt.GCMONCTL, prog)
+            os.chmod(prog, 0o755)
+    return subprocess.run([prog, "--socket", sock] + list(args),
                           capture_output=True, text=True, timeout=timeout, **kw)
 
 
