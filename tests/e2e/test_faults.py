@@ -113,6 +113,9 @@ def test_gcmond_killed_and_restarted_under_gunicorn_load(tmp):
     d = gt.Daemon().start()
     env = gt.agent_env(d.sock, run_id="faults-restart", flush_ms=50)
     env["LAUNCHER_STATS_DIR"] = stats_dir
+    ready_dir = os.path.join(tmp, "ready")
+    os.mkdir(ready_dir)
+    env["LAUNCHER_READY_DIR"] = ready_dir     # written by post_worker_init
     port = free_port()
     url = "http://127.0.0.1:%d/" % port
     g = subprocess.Popen(
@@ -150,6 +153,8 @@ def test_gcmond_killed_and_restarted_under_gunicorn_load(tmp):
                     "the master and four workers to reconnect")
         for _ in range(40):
             assert get(url) == (200, expected)
+        gt.wait_for(lambda: len(os.listdir(ready_dir)) == 4, 30, 0.05,
+                    "the four workers to finish booting")
         g.send_signal(signal.SIGTERM)
         out, err = g.communicate(timeout=60)
         assert g.returncode == 0, err

@@ -481,18 +481,23 @@ def check_totals(procs, stats_dir):
 def test_gunicorn_four_workers_all_reported_with_exact_totals(tmp):
     stats_dir = os.path.join(tmp, "stats")
     os.mkdir(stats_dir)
+    ready_dir = os.path.join(tmp, "ready")
+    os.mkdir(ready_dir)
     log = os.path.join(tmp, "out.jsonl")
     port = free_port()
     p = subprocess.Popen(
         [PROG, "run", "--python", gt.PYTHON, "--json", "--log-file", log,
          "-m", "gunicorn", "-c", GUNICORN_CONF, "--chdir", gt.EXAMPLES, "--workers", "4",
          "--bind", "127.0.0.1:%d" % port, "--log-level", "warning", "app:app"],
-        env=base_env(LAUNCHER_STATS_DIR=stats_dir), stdout=subprocess.PIPE,
+        env=base_env(LAUNCHER_STATS_DIR=stats_dir, LAUNCHER_READY_DIR=ready_dir),
+        stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True)
     try:
         url = "http://127.0.0.1:%d/" % port
         wait_http(url + "health", p)
         load(url, 200)
+        gt.wait_for(lambda: len(os.listdir(ready_dir)) == 4, 30, 0.05,
+                    "the four workers to finish booting")
         p.send_signal(signal.SIGINT)
         out, err = p.communicate(timeout=60)
     finally:

@@ -14,6 +14,15 @@ def _dump(role):
         json.dump({"pid": os.getpid(), "role": role, "stats": gc.get_stats()}, f)
 
 
+def post_worker_init(worker):
+    # The worker's signal handlers are in place from here on: a test that
+    # stops gunicorn before this point would see the worker die by the
+    # signal's default action, without worker_exit.
+    ready = os.environ.get("LAUNCHER_READY_DIR")
+    if ready:
+        open(os.path.join(ready, "%d" % os.getpid()), "w").close()
+
+
 def worker_exit(server, worker):
     _dump("worker")
 
