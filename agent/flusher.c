@@ -433,6 +433,20 @@ static void flusher_work(void)
 		flusher_try_connect(flusher_mono());
 }
 
+/*
+ * At exit, one more chance to reach the daemon. A daemon that is there
+ * but busy (its accept backlog full: EAGAIN) is tried again until the
+ * exit deadline; no daemon at all (ENOENT, ECONNREFUSED) is not waited
+ * for, so a program without one exits at once.
+ */
+static void flusher_final_connect(uint64_t deadline)
+{
+	struct timespec ts = { 0, 10 * 1000000 };
+
+	while (flusher_connect() == -EAGAIN && flusher_mono() < deadline)
+		nanosleep(&ts, NULL);
+}
+
 static void flusher_final(uint8_t *extra, size_t extra_len)
 {
 	uint64_t deadline = flusher_mono() +
@@ -440,10 +454,8 @@ static void flusher_final(uint8_t *extra, size_t extra_len)
 	struct proto_bye bye;
 	ssize_t n;
 
-	if (fl.fd < 0) {
-		fl.next_connect_ns = 0;	/* the daemon may have come back */
-		flusher_try_connect(flusher_mono());
-	}
+	if (fl.fd < 0)
+		flusher_final_connect(deadline);
 	flusher_check_peer();
 	flusher_drain(deadline);
 	if (fl.fd >= 0 && extra_len > 0 && extra_len <= FLUSHER_OUT_CAP) {
