@@ -1,8 +1,9 @@
 /*
  * hist.c: the log-linear pause histogram declared in hist.h; gcmond
  * records, merges and serializes it, the clients read percentiles from
- * it. Fixed size: it must never allocate, do I/O, or read outside the
- * buffer it is given to deserialize.
+ * it. struct hist is fixed size: it must never allocate, do I/O, or read
+ * outside the buffer it is given to deserialize. struct hist_compact
+ * (gcmond's per-process form) allocates its chunks, and nothing else.
  *
  * Why 1%: a value v >= 1024 in octave [2^e, 2^(e+1)) lands in a bucket of
  * width w = 2^(e-6) starting at lo >= 2^e, and the bucket is reported by
@@ -12,6 +13,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "hist.h"
@@ -117,22 +119,43 @@ hist_bucket_mid(unsigned i)
 	return lo + (hi - lo + 1) / 2;
 }
 
-uint64_t
-hist_percentile(const struct hist *h, double p)
+/* Nearest rank of percentile p among count values: the smallest rank
+ * with at least p% at or below; count > 0. */
+static uint64_t
+hist_rank(uint64_t count, double p)
 {
-	uint64_t rank, cum = 0, v;
 	double r;
-	unsigned i;
 
-	if (h->count == 0)
-		return 0;
 	if (!(p > 0))			/* also NaN */
 		p = 0;
 	if (p > 100)
 		p = 100;
-	/* Nearest rank: the smallest value with at least p% at or below. */
-	r = ceil(p / 100.0 * (double)h->count);
-	rank = r < 1 ? 1 : r >= (double)h->count ? h->count : (uint64_t)r;
+	r = ceil(p / 100.0 * (double)count);
+	return r < 1 ? 1 : r >= (double)count ? count : (uint64_t)r;
+}
+
+/* The value reported for bucket i, clamped to [min, max]. */
+static uint64_t
+hist_bucket_value(unsigned i, uint64_t min_ns, uint64_t max_ns)
+{
+	uint64_t v = hist_bucket_mid(i);
+
+	if (v < min_ns)
+		v = min_ns;
+	if (v > max_ns)
+		v = max_ns;
+	return v;
+}
+
+uint64_t
+hist_percentile(const struct hist *h, double p)
+{
+	uint64_t rank, cum = 0;
+	unsigned i;
+
+	if (h->count == 0)
+		return 0;
+	rank = hist_rank(h->count, p);
 	if (rank == 1)
 		return h->min_ns;	/* the order statistics we know exactly */
 	if (rank == h->count)
@@ -144,12 +167,7 @@ hist_percentile(const struct hist *h, double p)
 	}
 	if (i == HIST_NBUCKETS)		/* buckets disagree with count */
 		return h->max_ns;
-	v = hist_bucket_mid(i);
-	if (v < h->min_ns)
-		v = h->min_ns;
-	if (v > h->max_ns)
-		v = h->max_ns;
-	return v;
+	return hist_bucket_value(i, h->min_ns, h->max_ns);
 }
 
 double
@@ -293,4 +311,180 @@ hist_deserialize(struct hist *h, const uint8_t *buf, size_t len)
 		return -EPROTO;
 	memcpy(h, &t, sizeof(t));
 	return 0;
+}
+
+/* The compact histogram (hist.h says why and how). */
+
+static void *(*hist_realloc)(void *, size_t) = realloc;
+
+void
+hist_compact_set_realloc(void *(*fn)(void *, size_t))
+{
+	hist_realloc = fn != NULL ? fn : realloc;
+}
+
+void
+hist_compact_init(struct hist_compact *h)
+{
+	memset(h, 0, sizeof(*h));
+	h->min_ns = UINT64_MAX;
+}
+
+void
+hist_compact_fini(struct hist_compact *h)
+{
+	free(h->chunk);
+	free(h->full);
+	hist_compact_init(h);
+}
+
+/* Position of chunk c in h->chunk[] (whether present or not). */
+static unsigned
+hist_chunk_pos(const struct hist_compact *h, unsigned c)
+{
+	return (unsigned)__builtin_popcount(h->chunk_mask & ((1u << c) - 1));
+}
+
+/* Counter of bucket i, 0 where its chunk is absent. */
+static uint64_t
+hist_compact_bucket(const struct hist_compact *h, unsigned i)
+{
+	unsigned c = i / HIST_SUB;
+
+	if (h->full != NULL)
+		return h->full->bucket[i];
+	if (!(h->chunk_mask & (1u << c)))
+		return 0;
+	return h->chunk[hist_chunk_pos(h, c) * HIST_SUB + i % HIST_SUB];
+}
+
+/* Inserts a zeroed chunk c. 0 or -ENOMEM (h unchanged). */
+static int
+hist_compact_add_chunk(struct hist_compact *h, unsigned c)
+{
+	unsigned n = (unsigned)__builtin_popcount(h->chunk_mask);
+	unsigned pos = hist_chunk_pos(h, c);
+	uint32_t *d;
+
+	d = hist_realloc(h->chunk, (size_t)(n + 1) * HIST_SUB * sizeof(*d));
+	if (d == NULL)
+		return -ENOMEM;
+	memmove(d + (pos + 1) * HIST_SUB, d + pos * HIST_SUB,
+	    (size_t)(n - pos) * HIST_SUB * sizeof(*d));
+	memset(d + pos * HIST_SUB, 0, HIST_SUB * sizeof(*d));
+	h->chunk = d;
+	h->chunk_mask |= 1u << c;
+	return 0;
+}
+
+/* Moves the chunks' counts into a full struct hist. 0 or -ENOMEM. */
+static int
+hist_compact_promote(struct hist_compact *h)
+{
+	struct hist *f;
+	unsigned i;
+
+	if ((f = hist_realloc(NULL, sizeof(*f))) == NULL)
+		return -ENOMEM;
+	memset(f, 0, sizeof(*f));
+	for (i = 0; i < HIST_NBUCKETS; i++)
+		f->bucket[i] = hist_compact_bucket(h, i);
+	free(h->chunk);
+	h->chunk = NULL;
+	h->chunk_mask = 0;
+	h->full = f;
+	return 0;
+}
+
+int
+hist_compact_record(struct hist_compact *h, uint64_t v_ns)
+{
+	unsigned b = hist_bucket_of(v_ns), c = b / HIST_SUB;
+	uint32_t *slot;
+	int err;
+
+	h->count++;
+	h->sum_ns = hist_add_sat(h->sum_ns, v_ns);
+	if (v_ns < h->min_ns)
+		h->min_ns = v_ns;
+	if (v_ns > h->max_ns)
+		h->max_ns = v_ns;
+	if (h->full == NULL && !(h->chunk_mask & (1u << c)) &&
+	    (err = hist_compact_add_chunk(h, c)) < 0)
+		goto out_lost;
+	if (h->full == NULL) {
+		slot = &h->chunk[hist_chunk_pos(h, c) * HIST_SUB + b % HIST_SUB];
+		if (*slot < UINT32_MAX) {
+			(*slot)++;
+			return 0;
+		}
+		if ((err = hist_compact_promote(h)) < 0)
+			goto out_lost;
+	}
+	h->full->bucket[b]++;
+	return 0;
+out_lost:
+	h->nlost++;
+	return err;
+}
+
+void
+hist_compact_add_to(struct hist *dst, const struct hist_compact *src)
+{
+	unsigned i;
+
+	if (src->count == 0)
+		return;
+	dst->count += src->count;
+	dst->sum_ns = hist_add_sat(dst->sum_ns, src->sum_ns);
+	if (src->min_ns < dst->min_ns)
+		dst->min_ns = src->min_ns;
+	if (src->max_ns > dst->max_ns)
+		dst->max_ns = src->max_ns;
+	for (i = 0; i < HIST_NBUCKETS; i++)
+		dst->bucket[i] += hist_compact_bucket(src, i);
+}
+
+uint64_t
+hist_compact_percentile(const struct hist_compact *h, unsigned n, double p)
+{
+	uint64_t count = 0, min_ns = UINT64_MAX, max_ns = 0, rank, cum = 0;
+	uint32_t mask = 0;
+	unsigned i, k;
+
+	for (k = 0; k < n; k++) {
+		count += h[k].count;
+		if (h[k].count > 0 && h[k].min_ns < min_ns)
+			min_ns = h[k].min_ns;
+		if (h[k].max_ns > max_ns)
+			max_ns = h[k].max_ns;
+		mask |= h[k].full != NULL ? UINT32_MAX : h[k].chunk_mask;
+	}
+	if (count == 0)
+		return 0;
+	rank = hist_rank(count, p);
+	if (rank == 1)
+		return min_ns;
+	if (rank == count)
+		return max_ns;
+	for (i = 0; i < HIST_NBUCKETS; i++) {
+		if (!(mask & (1u << (i / HIST_SUB)))) {
+			i += HIST_SUB - 1;	/* no histogram has this chunk */
+			continue;
+		}
+		for (k = 0; k < n; k++)
+			cum += hist_compact_bucket(&h[k], i);
+		if (cum >= rank)
+			return hist_bucket_value(i, min_ns, max_ns);
+	}
+	return max_ns;			/* lost values: beyond the buckets */
+}
+
+size_t
+hist_compact_bytes(const struct hist_compact *h)
+{
+	if (h->full != NULL)
+		return sizeof(*h->full);
+	return (size_t)__builtin_popcount(h->chunk_mask) * HIST_SUB *
+	    sizeof(*h->chunk);
 }

@@ -60,4 +60,56 @@ void hist_bucket_range(unsigned i, uint64_t *lo, uint64_t *hi);
 size_t hist_serialize(const struct hist *h, uint8_t *buf, size_t cap);
 int hist_deserialize(struct hist *h, const uint8_t *buf, size_t len);
 
+/*
+ * The compact histogram: a process's histogram in gcmond, where a live
+ * process must cost a few KiB, not the 15.9 KB of a struct hist. Same
+ * buckets as struct hist (so hist_compact_add_to is exact), grouped in
+ * HIST_NCHUNKS chunks of HIST_SUB u32 counters (chunk 0: the linear
+ * buckets below 1024 ns; chunk c >= 1: the octave 2^(9+c) ns). A chunk
+ * is allocated when its first value arrives; the present chunks live in
+ * one array, in chunk order (chunk_mask says which are present), so a
+ * process whose pauses span 16 octaves holds 16 x 256 bytes.
+ *
+ * A u32 counter about to overflow (2^32 values in one bucket) promotes
+ * the histogram to a full struct hist (u64 counters, 15.9 KB): nothing
+ * is ever saturated or approximated. An allocation that fails returns
+ * -ENOMEM; that value is still exact in count, sum, min and max, and is
+ * counted in nlost (it is in no bucket, so percentiles see it only
+ * through count and max: hist_percentile answers max for ranks beyond
+ * the buckets).
+ */
+#define HIST_NCHUNKS		(HIST_NBUCKETS / HIST_SUB)	/* 31 */
+
+struct hist_compact {
+	uint64_t count;		/* every value, also the lost ones */
+	uint64_t sum_ns;	/* saturates, as in struct hist */
+	uint64_t min_ns;	/* UINT64_MAX while empty */
+	uint64_t max_ns;
+	uint64_t nlost;		/* values in no bucket (allocation failed) */
+	uint32_t chunk_mask;	/* bit c set: chunk c is in chunk[] */
+	uint32_t *chunk;	/* popcount(chunk_mask) x HIST_SUB counters */
+	struct hist *full;	/* after promotion: its buckets; chunk NULL */
+};
+
+void hist_compact_init(struct hist_compact *h);
+/* Frees what h holds; h is then empty, as after hist_compact_init. */
+void hist_compact_fini(struct hist_compact *h);
+/* 0, or -ENOMEM: the value counts in count/sum/min/max and nlost. */
+int hist_compact_record(struct hist_compact *h, uint64_t v_ns);
+/* dst += src, exactly (dst->count also counts src's lost values). */
+void hist_compact_add_to(struct hist *dst, const struct hist_compact *src);
+/* Percentile p of the union of the n histograms h[0..n-1]: the value
+ * hist_percentile gives for them all added to one struct hist. */
+uint64_t hist_compact_percentile(const struct hist_compact *h, unsigned n,
+    double p);
+/* Heap bytes h holds (chunks or the promoted hist), not sizeof(*h). */
+size_t hist_compact_bytes(const struct hist_compact *h);
+/*
+ * The allocator of chunks and promoted hists, for tests that make
+ * allocations fail (as jansson's json_set_alloc_funcs): realloc
+ * semantics, and what it returns must be freeable by free(). NULL
+ * restores realloc. Global: set it before any histogram exists.
+ */
+void hist_compact_set_realloc(void *(*fn)(void *, size_t));
+
 #endif /* GCMON_HIST_H */

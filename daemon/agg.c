@@ -24,9 +24,21 @@ struct agg *agg_new(const struct agg_config *cfg)
 	return a;
 }
 
+static void agg_proc_free_hist(struct agg_proc *p)
+{
+	unsigned g;
+
+	if (p->hist == NULL)
+		return;
+	for (g = 0; g < p->ngen; g++)
+		hist_compact_fini(&p->hist[g]);
+	free(p->hist);
+	p->hist = NULL;
+}
+
 static void agg_proc_free(struct agg_proc *p)
 {
-	free(p->hist);
+	agg_proc_free_hist(p);
 	free(p->py_version);
 	free(p->executable);
 	free(p->argv);
@@ -132,7 +144,7 @@ struct agg_proc *agg_proc_find(const struct agg *a, uint32_t pid)
 /* Grows p's generations (and histograms) to n. 0 or -ENOMEM. */
 static int agg_proc_grow(struct agg_proc *p, unsigned n)
 {
-	struct hist *h;
+	struct hist_compact *h;
 	unsigned g;
 
 	if (n > PROTO_MAX_GEN)
@@ -144,7 +156,7 @@ static int agg_proc_grow(struct agg_proc *p, unsigned n)
 	if ((h = realloc(p->hist, n * sizeof *h)) == NULL)
 		return -ENOMEM;
 	for (g = p->hist != NULL ? p->ngen : 0; g < n; g++)
-		hist_init(&h[g]);
+		hist_compact_init(&h[g]);
 	p->hist = h;
 	p->ngen = (uint8_t)n;
 	return 0;
@@ -170,29 +182,26 @@ static char *agg_strdup(const struct proto_str *s, size_t cap)
 static void agg_proc_fold(struct agg_proc *p)
 {
 	struct agg_run *r = p->run;
-	struct hist all;
 	unsigned g, i;
 
 	if (p->hist == NULL)
 		return;
-	hist_init(&all);
+	for (i = 0; i < 4; i++)
+		p->pct_all_ms[i] = (double)hist_compact_percentile(p->hist,
+		    p->ngen, agg_pcts[i]) / 1e6;
 	for (g = 0; g < p->ngen; g++) {
 		for (i = 0; i < 4; i++)
-			p->pct_ms[g][i] =
-			    (double)hist_percentile(&p->hist[g], agg_pcts[i]) / 1e6;
-		hist_merge(&all, &p->hist[g]);
+			p->pct_ms[g][i] = (double)hist_compact_percentile(
+			    &p->hist[g], 1, agg_pcts[i]) / 1e6;
 		if (r->folded[g] == NULL &&
 		    (r->folded[g] = malloc(sizeof *r->folded[g])) != NULL)
 			hist_init(r->folded[g]);
 		/* Out of memory: the run's percentiles lose these events;
 		 * its totals do not (they come from counters). */
 		if (r->folded[g] != NULL)
-			hist_merge(r->folded[g], &p->hist[g]);
+			hist_compact_add_to(r->folded[g], &p->hist[g]);
 	}
-	for (i = 0; i < 4; i++)
-		p->pct_all_ms[i] = (double)hist_percentile(&all, agg_pcts[i]) / 1e6;
-	free(p->hist);
-	p->hist = NULL;
+	agg_proc_free_hist(p);
 }
 
 static void agg_sum_merge(struct agg_sum *d, const struct agg_sum *s)
@@ -261,7 +270,7 @@ static void agg_sum_add(const struct agg *a, const struct agg_proc *p,
 		if (p->c[g].max_pause_ns > sg->max_pause_ns)
 			sg->max_pause_ns = p->c[g].max_pause_ns;
 		if (p->hist != NULL)
-			hist_merge(&sg->hist, &p->hist[g]);
+			hist_compact_add_to(&sg->hist, &p->hist[g]);
 	}
 	s->dropped += p->dropped;
 	s->alerts += p->alerts;
@@ -320,19 +329,15 @@ void agg_sum_host(const struct agg *a, struct agg_sum *s)
 
 double agg_proc_pct_ms(const struct agg_proc *p, int g, double pct)
 {
-	struct hist all;
-	unsigned i, k;
+	unsigned i;
 
 	if (g >= (int)p->ngen)
 		return 0;
 	if (p->hist != NULL && g >= 0)
-		return (double)hist_percentile(&p->hist[g], pct) / 1e6;
-	if (p->hist != NULL) {
-		hist_init(&all);
-		for (k = 0; k < p->ngen; k++)
-			hist_merge(&all, &p->hist[k]);
-		return (double)hist_percentile(&all, pct) / 1e6;
-	}
+		return (double)hist_compact_percentile(&p->hist[g], 1, pct) / 1e6;
+	if (p->hist != NULL)
+		return (double)hist_compact_percentile(p->hist, p->ngen,
+		    pct) / 1e6;
 	for (i = 0; i < 4; i++)
 		if (agg_pcts[i] == pct)
 			return g < 0 ? p->pct_all_ms[i] : p->pct_ms[g][i];
@@ -409,6 +414,46 @@ static void agg_set_ended(struct agg *a, struct agg_proc *p,
 		p->run->last_end = a->now_real;
 }
 
+/* Bytes of argument s kept when used bytes of AGG_MAX_ARGV are taken
+ * (used < AGG_MAX_ARGV): all of it, or what fits with its NUL, cut at
+ * a character boundary so that the rest stays UTF-8. */
+static size_t agg_argv_cut(const struct proto_str *s, size_t used)
+{
+	size_t n = s->len;
+
+	if (n > AGG_MAX_ARGV - used - 1) {
+		n = AGG_MAX_ARGV - used - 1;
+		while (n > 0 && ((unsigned char)s->ptr[n] & 0xc0) == 0x80)
+			n--;
+	}
+	return n;
+}
+
+size_t agg_proc_bytes(const struct agg_proc *p)
+{
+	size_t n = sizeof *p, off = 0;
+	uint32_t i;
+	unsigned g;
+
+	if (p->hist != NULL) {
+		n += p->ngen * sizeof *p->hist;
+		for (g = 0; g < p->ngen; g++)
+			n += hist_compact_bytes(&p->hist[g]);
+	}
+	if (p->py_version != NULL)
+		n += strlen(p->py_version) + 1;
+	if (p->executable != NULL)
+		n += strlen(p->executable) + 1;
+	for (i = 0; i < p->argc; i++)
+		off += strlen(p->argv + off) + 1;
+	n += p->argv != NULL ? (off > 0 ? off : 1) : 0;
+	if (p->objects != NULL)
+		n += sizeof *p->objects;
+	if (p->garbage != NULL)
+		n += sizeof *p->garbage;
+	return n;
+}
+
 int agg_hello(struct agg *a, const struct proto_hello *h,
     struct agg_proc **out, int *is_new)
 {
@@ -441,21 +486,18 @@ int agg_hello(struct agg *a, const struct proto_hello *h,
 	memcpy(p->base, h->base, h->ngen * sizeof p->base[0]);
 	p->py_version = agg_strdup(&h->py_version, PROTO_MAX_STR);
 	p->executable = agg_strdup(&h->executable, PROTO_MAX_STR);
-	p->argv = malloc(AGG_MAX_ARGV);
+	/* Only the bytes kept: a typical command line costs tens of
+	 * bytes, not AGG_MAX_ARGV (agg_proc_bytes counts them). */
+	for (i = 0; i < h->argc && used < AGG_MAX_ARGV; i++)
+		used += agg_argv_cut(&h->argv[i], used) + 1;
+	p->argv = malloc(used > 0 ? used : 1);
 	if (p->py_version == NULL || p->executable == NULL ||
 	    p->argv == NULL || agg_proc_grow(p, h->ngen) < 0) {
 		agg_proc_free(p);
 		return -ENOMEM;
 	}
-	for (i = 0; i < h->argc && used < AGG_MAX_ARGV; i++) {
-		n = h->argv[i].len;
-		if (n > AGG_MAX_ARGV - used - 1) {
-			n = AGG_MAX_ARGV - used - 1;
-			/* Cut at a character boundary: the rest stays UTF-8. */
-			while (n > 0 &&
-			    ((unsigned char)h->argv[i].ptr[n] & 0xc0) == 0x80)
-				n--;
-		}
+	for (used = 0, i = 0; i < h->argc && used < AGG_MAX_ARGV; i++) {
+		n = agg_argv_cut(&h->argv[i], used);
 		memcpy(p->argv + used, h->argv[i].ptr, n);
 		p->argv[used + n] = '\0';
 		used += n + 1;
@@ -520,7 +562,10 @@ int agg_event(struct agg *a, struct agg_proc *p, const struct proto_event *e)
 	if (e->generation < PROTO_MAX_GEN &&
 	    agg_proc_grow(p, (unsigned)e->generation + 1) == 0 &&
 	    e->generation < p->ngen) {
-		hist_record(&p->hist[e->generation], e->pause_ns);
+		/* Out of memory: the pause is kept in count, sum, min and
+		 * max only (hist.h), and the totals come from counters. */
+		(void)hist_compact_record(&p->hist[e->generation],
+		    e->pause_ns);
 		p->nrecorded[e->generation]++;
 	}
 	p->recent[p->nrecent % AGG_RECENT] = *e;

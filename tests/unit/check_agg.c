@@ -2,12 +2,13 @@
  * check_agg.c: unit tests of daemon/agg.c and daemon/rules.c (linked with
  * common/ only): exact totals through reconnects and drops, fork
  * baselines kept out of run totals, histogram folding, bounded records,
- * expiry, and every recommendation just below and just above its
- * threshold. No I/O, no sockets.
+ * expiry, memory per live process (<= 16 KiB), and every recommendation
+ * just below and just above its threshold. No I/O, no sockets.
  */
 #include "config.h"
 
 #include <check.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -281,6 +282,135 @@ START_TEST(test_alert_above_threshold_only)
 }
 END_TEST
 
+/* splitmix64: the same pauses every run. */
+static uint64_t mem_rng = 42;
+
+static uint64_t mem_next(void)
+{
+	uint64_t z = (mem_rng += 0x9e3779b97f4a7c15ull);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+/* Log-uniform over 1 us .. 50 ms: every octave of a typical service. */
+static uint64_t mem_pause(void)
+{
+	double u = (double)(mem_next() >> 11) / 9007199254740992.0;
+
+	return (uint64_t)(1000.0 * exp(u * log(50000.0)));
+}
+
+/* The issue's target: a live process costs gcmond <= 16 KiB, and its
+ * percentiles are the ones a full histogram of its pauses gives. */
+START_TEST(test_live_process_fits_in_16_kib)
+{
+	static struct hist want[3], all;
+	struct agg *a = agg_new(&cfg);
+	struct proto_event e = { 0 };
+	struct proto_bye bye;
+	struct agg_proc *p;
+	struct agg_sum *s;
+	size_t live_bytes;
+	int i, g;
+
+	a->now_real = 1700000000;
+	p = add(a, 5, 1, "mem", ORIGIN_ROOT, 0);
+	hist_init(&all);
+	for (g = 0; g < 3; g++)
+		hist_init(&want[g]);
+	for (i = 0; i < 90000; i++) {
+		e.generation = (uint32_t)(i % 3);
+		e.pause_ns = mem_pause();
+		e.start_ns = 1000000000ull + (uint64_t)i * 1000000;
+		agg_event(a, p, &e);
+		hist_record(&want[i % 3], e.pause_ns);
+		hist_record(&all, e.pause_ns);
+	}
+	live_bytes = agg_proc_bytes(p);
+	ck_assert_msg(live_bytes <= 16384, "a live process holds %zu bytes",
+	    live_bytes);
+	/* 17 chunks of 256 bytes per generation (hist.h), all present. */
+	ck_assert_uint_eq(live_bytes, sizeof *p + 3 * sizeof *p->hist +
+	    3 * 17 * HIST_SUB * sizeof(uint32_t) + sizeof "3.11.2" +
+	    sizeof "/usr/bin/python3" + sizeof "app.py");
+	for (g = 0; g < 3; g++) {
+		ck_assert_double_eq(agg_proc_pct_ms(p, g, 50.0),
+		    (double)hist_percentile(&want[g], 50.0) / 1e6);
+		ck_assert_double_eq(agg_proc_pct_ms(p, g, 99.9),
+		    (double)hist_percentile(&want[g], 99.9) / 1e6);
+	}
+	ck_assert_double_eq(agg_proc_pct_ms(p, -1, 99.0),
+	    (double)hist_percentile(&all, 99.0) / 1e6);
+	/* The sums see every bucket. */
+	s = agg_sum_new();
+	agg_sum_process(a, p, s);
+	for (g = 0; g < 3; g++)
+		ck_assert(memcmp(&s->gen[g].hist, &want[g],
+		    sizeof want[g]) == 0);
+	free(s);
+	/* BYE gives the histograms back and keeps the percentiles. */
+	memset(&bye, 0, sizeof bye);
+	bye.mono_ns = 2000000000ull;
+	bye.counters = counters_of(30000, 30000, 30000, 0);
+	agg_bye(a, p, &bye);
+	ck_assert_ptr_null(p->hist);
+	ck_assert_uint_eq(agg_proc_bytes(p), sizeof *p + sizeof "3.11.2" +
+	    sizeof "/usr/bin/python3" + sizeof "app.py");
+	ck_assert_double_eq(agg_proc_pct_ms(p, 2, 99.9),
+	    (double)hist_percentile(&want[2], 99.9) / 1e6);
+	ck_assert_double_eq(agg_proc_pct_ms(p, -1, 99.0),
+	    (double)hist_percentile(&all, 99.0) / 1e6);
+	s = agg_sum_new();
+	agg_sum_run(a, agg_run_find(a, "mem"), s);
+	for (g = 0; g < 3; g++)
+		ck_assert(memcmp(&s->gen[g].hist, &want[g],
+		    sizeof want[g]) == 0);
+	free(s);
+	agg_free(a);
+}
+END_TEST
+
+/* argv costs its own bytes, up to AGG_MAX_ARGV, never AGG_MAX_ARGV
+ * for a short command line; arguments beyond the cap are not kept. */
+START_TEST(test_argv_holds_only_its_bytes)
+{
+	struct agg *a = agg_new(&cfg);
+	struct proto_hello h = hello_of(78, 1, "argv", ORIGIN_ROOT, 0);
+	static char arg[1500];
+	struct agg_proc *p;
+	size_t base, off = 0;
+	uint32_t i;
+	int is_new;
+
+	memset(arg, 'x', sizeof arg);
+	h.argc = 0;
+	ck_assert_int_eq(agg_hello(a, &h, &p, &is_new), 0);
+	base = sizeof *p + 3 * sizeof *p->hist + sizeof "3.11.2" +
+	    sizeof "/usr/bin/python3";
+	ck_assert_uint_eq(p->argc, 0);
+	ck_assert_uint_eq(agg_proc_bytes(p), base + 1);
+	/* Four of 1500 bytes: the third is cut, the fourth not kept. */
+	h.pid = 79;
+	h.start_mono_ns++;
+	h.argc = 4;
+	for (i = 0; i < 4; i++) {
+		h.argv[i].ptr = arg;
+		h.argv[i].len = sizeof arg;
+	}
+	ck_assert_int_eq(agg_hello(a, &h, &p, &is_new), 0);
+	ck_assert_uint_eq(p->argc, 3);
+	for (i = 0; i < p->argc; i++)
+		off += strlen(p->argv + off) + 1;
+	ck_assert_uint_eq(off, AGG_MAX_ARGV);
+	ck_assert_uint_eq(strlen(p->argv + 2 * (sizeof arg + 1)),
+	    AGG_MAX_ARGV - 2 * (sizeof arg + 1) - 1);
+	ck_assert_uint_eq(agg_proc_bytes(p), base + AGG_MAX_ARGV);
+	agg_free(a);
+}
+END_TEST
+
 START_TEST(test_long_argv_cut_at_character_boundary)
 {
 	struct agg *a = agg_new(&cfg);
@@ -443,6 +573,8 @@ static Suite *agg_suite(void)
 	tcase_add_test(t, test_live_run_never_expires);
 	tcase_add_test(t, test_alert_above_threshold_only);
 	tcase_add_test(t, test_long_argv_cut_at_character_boundary);
+	tcase_add_test(t, test_live_process_fits_in_16_kib);
+	tcase_add_test(t, test_argv_holds_only_its_bytes);
 	tcase_set_timeout(t, 60);
 	tcase_add_loop_test(r, test_rule_thresholds, 0,
 	    (int)(sizeof rule_rows / sizeof rule_rows[0]));

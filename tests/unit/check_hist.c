@@ -1,7 +1,9 @@
 /*
  * check_hist.c: Check suite for common/hist.c: bucket layout, percentiles
  * within 1% of the exact order statistic on seeded random data, merge,
- * edge values, count_le, and the serialized form. Run by `make check`;
+ * edge values, count_le, the serialized form, and the compact form
+ * (equal to the full one, allocation failures, promotion, bytes held).
+ * Run by `make check`;
  * it writes no file.
  */
 #include <check.h>
@@ -479,6 +481,248 @@ START_TEST(test_deserialize_rejects_every_truncation)
 }
 END_TEST
 
+/* The compact form: same buckets as struct hist, so everything agrees. */
+
+static const double cmp_ps[] = { 0, 0.1, 1, 10, 25, 50, 66.6, 75, 90, 99,
+    99.5, 99.9, 99.99, 100 };
+
+static void
+assert_compact_is(const struct hist_compact *c, const struct hist *want)
+{
+	size_t i;
+
+	hist_init(&h3);
+	hist_compact_add_to(&h3, c);
+	ck_assert(memcmp(&h3, want, sizeof(h3)) == 0);	/* every bucket */
+	ck_assert_uint_eq(c->count, want->count);
+	ck_assert_uint_eq(c->sum_ns, want->sum_ns);
+	ck_assert_uint_eq(c->min_ns, want->min_ns);
+	ck_assert_uint_eq(c->max_ns, want->max_ns);
+	for (i = 0; i < sizeof(cmp_ps) / sizeof(cmp_ps[0]); i++)
+		ck_assert_uint_eq(hist_compact_percentile(c, 1, cmp_ps[i]),
+		    hist_percentile(want, cmp_ps[i]));
+}
+
+START_TEST(test_compact_equals_full_on_random_data)
+{
+	struct hist_compact c;
+	size_t i;
+
+	rng_state = 0xc0de0000u + (uint64_t)_i;
+	hist_init(&h1);
+	hist_compact_init(&c);
+	for (i = 0; i < NSAMPLES; i++) {
+		uint64_t v = draw(_i);
+
+		hist_record(&h1, v);
+		ck_assert_int_eq(hist_compact_record(&c, v), 0);
+	}
+	ck_assert_ptr_null(c.full);
+	ck_assert_uint_eq(c.nlost, 0);
+	assert_compact_is(&c, &h1);
+	hist_compact_fini(&c);
+}
+END_TEST
+
+/* Several compacts: their union's percentile, and adding each to one
+ * struct hist, equal one struct hist that saw every value. */
+START_TEST(test_compact_merge_equals_recording_all_in_one)
+{
+	struct hist_compact c[3];
+	size_t i;
+	unsigned k;
+
+	rng_state = 7;
+	hist_init(&h1);
+	for (k = 0; k < 3; k++)
+		hist_compact_init(&c[k]);
+	for (i = 0; i < 60000; i++) {
+		uint64_t v = draw((int)(i % 5));
+
+		ck_assert_int_eq(hist_compact_record(&c[i % 3 ? 0 : 1 + i % 2],
+		    v), 0);
+		hist_record(&h1, v);
+	}
+	hist_init(&h2);
+	for (k = 0; k < 3; k++)
+		hist_compact_add_to(&h2, &c[k]);
+	ck_assert(memcmp(&h1, &h2, sizeof(h1)) == 0);
+	for (i = 0; i < sizeof(cmp_ps) / sizeof(cmp_ps[0]); i++)
+		ck_assert_uint_eq(hist_compact_percentile(c, 3, cmp_ps[i]),
+		    hist_percentile(&h1, cmp_ps[i]));
+	for (k = 0; k < 3; k++)
+		hist_compact_fini(&c[k]);
+}
+END_TEST
+
+START_TEST(test_compact_empty_reports_zero_and_adds_nothing)
+{
+	struct hist_compact c[2];
+
+	hist_compact_init(&c[0]);
+	hist_compact_init(&c[1]);
+	ck_assert_uint_eq(hist_compact_percentile(c, 2, 50), 0);
+	ck_assert_uint_eq(hist_compact_percentile(c, 0, 50), 0);
+	ck_assert_uint_eq(hist_compact_bytes(&c[0]), 0);
+	hist_init(&h1);
+	hist_init(&h2);
+	hist_compact_add_to(&h1, &c[0]);
+	ck_assert(memcmp(&h1, &h2, sizeof(h1)) == 0);
+	/* An empty one beside a full one changes nothing. */
+	ck_assert_int_eq(hist_compact_record(&c[1], 5000), 0);
+	ck_assert_uint_eq(hist_compact_percentile(c, 2, 50), 5000);
+	ck_assert_uint_eq(hist_compact_percentile(c, 2, 0), 5000);
+	hist_compact_fini(&c[1]);
+}
+END_TEST
+
+/* A chunk per octave touched, HIST_SUB u32 each; fini gives all back. */
+START_TEST(test_compact_bytes_count_chunks)
+{
+	struct hist_compact c;
+	const size_t chunk = HIST_SUB * sizeof(uint32_t);
+	uint64_t v;
+
+	hist_compact_init(&c);
+	ck_assert_int_eq(hist_compact_record(&c, 3000), 0);
+	ck_assert_uint_eq(hist_compact_bytes(&c), chunk);
+	ck_assert_int_eq(hist_compact_record(&c, 3100), 0);	/* same octave */
+	ck_assert_uint_eq(hist_compact_bytes(&c), chunk);
+	/* Inserted before, after and between present chunks. */
+	ck_assert_int_eq(hist_compact_record(&c, 10), 0);
+	ck_assert_int_eq(hist_compact_record(&c, 1ull << 50), 0);
+	ck_assert_int_eq(hist_compact_record(&c, 1000000), 0);
+	ck_assert_uint_eq(hist_compact_bytes(&c), 4 * chunk);
+	hist_init(&h1);
+	hist_record(&h1, 3000);
+	hist_record(&h1, 3100);
+	hist_record(&h1, 10);
+	hist_record(&h1, 1ull << 50);
+	hist_record(&h1, 1000000);
+	assert_compact_is(&c, &h1);
+	/* Pauses from 1 us to 50 ms: the linear chunk (1000 ns is below
+	 * 1024) and the 16 octaves 2^10..2^25 ns, 17 chunks, 4.25 KiB. */
+	hist_compact_fini(&c);
+	ck_assert_uint_eq(hist_compact_bytes(&c), 0);
+	ck_assert_uint_eq(c.count, 0);
+	ck_assert_uint_eq(c.min_ns, UINT64_MAX);
+	for (v = 1000; v <= 50000000; v = v * 21 / 16)
+		ck_assert_int_eq(hist_compact_record(&c, v), 0);
+	ck_assert_uint_eq(hist_compact_bytes(&c), 17 * chunk);
+	hist_compact_fini(&c);
+}
+END_TEST
+
+/* The allocator hook: fail the n-th allocation from now on. */
+static int alloc_fail_at = -1, alloc_calls;
+
+static void *
+alloc_failing(void *p, size_t n)
+{
+	if (alloc_fail_at >= 0 && alloc_calls++ >= alloc_fail_at)
+		return NULL;
+	return realloc(p, n);
+}
+
+/* Each allocation failed in turn: the histogram stays exact in count,
+ * sum, min and max, counts what it lost, and its buckets hold exactly
+ * the values recorded with 0. */
+START_TEST(test_compact_allocation_failure_loses_only_detail)
+{
+	/* Chunks: A B C A D B D B; allocations in the order A B C D. */
+	static const uint64_t v[] = { 3000, 10, 1ull << 45, 3000, 1000000,
+	    20, 1000000, 5 };
+	/* Allocation _i and all later ones fail: values lost. */
+	static const uint64_t want_lost[] = { 8, 6, 3, 2, 0, 0 };
+	struct hist_compact c;
+	uint64_t lost = 0;
+	size_t i;
+
+	alloc_calls = 0;
+	alloc_fail_at = _i;
+	hist_compact_set_realloc(alloc_failing);
+	hist_compact_init(&c);
+	hist_init(&h1);
+	hist_init(&h2);
+	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		int err = hist_compact_record(&c, v[i]);
+
+		hist_record(&h2, v[i]);
+		if (err == 0)
+			hist_record(&h1, v[i]);
+		else {
+			ck_assert_int_eq(err, -ENOMEM);
+			lost++;
+		}
+	}
+	hist_compact_set_realloc(NULL);
+	ck_assert_uint_eq(lost, want_lost[_i]);
+	ck_assert_uint_eq(c.nlost, lost);
+	ck_assert_uint_eq(c.count, h2.count);
+	ck_assert_uint_eq(c.sum_ns, h2.sum_ns);
+	ck_assert_uint_eq(c.min_ns, h2.min_ns);
+	ck_assert_uint_eq(c.max_ns, h2.max_ns);
+	hist_init(&h3);
+	hist_compact_add_to(&h3, &c);
+	ck_assert(memcmp(h3.bucket, h1.bucket, sizeof(h1.bucket)) == 0);
+	ck_assert_uint_eq(h3.count, h2.count);
+	/* Ranks beyond the buckets (lost values) answer max, as a struct
+	 * hist whose buckets disagree with its count does. */
+	for (i = 0; i < sizeof(cmp_ps) / sizeof(cmp_ps[0]); i++)
+		ck_assert_uint_eq(hist_compact_percentile(&c, 1, cmp_ps[i]),
+		    hist_percentile(&h3, cmp_ps[i]));
+	/* With memory back, recording works again. */
+	ck_assert_int_eq(hist_compact_record(&c, 3000), 0);
+	ck_assert_uint_eq(c.nlost, lost);
+	hist_compact_fini(&c);
+	alloc_fail_at = -1;
+}
+END_TEST
+
+/* A u32 counter never overflows: the histogram becomes a full one. */
+START_TEST(test_compact_promotes_before_a_counter_overflows)
+{
+	struct hist_compact c;
+	unsigned b = hist_bucket_of(3000);
+
+	hist_compact_init(&c);
+	ck_assert_int_eq(hist_compact_record(&c, 10), 0);
+	ck_assert_int_eq(hist_compact_record(&c, 3000), 0);
+	/* 2^32 - 2 more values of 3000, set directly rather than recorded. */
+	c.chunk[HIST_SUB + b % HIST_SUB] = UINT32_MAX - 1;
+	c.count += UINT32_MAX - 2;
+	ck_assert_int_eq(hist_compact_record(&c, 3000), 0);
+	ck_assert_ptr_null(c.full);
+	ck_assert_uint_eq(c.chunk[HIST_SUB + b % HIST_SUB], UINT32_MAX);
+	/* The 2^32nd value: no memory for the full hist, the value is lost. */
+	alloc_calls = 0;
+	alloc_fail_at = 0;
+	hist_compact_set_realloc(alloc_failing);
+	ck_assert_int_eq(hist_compact_record(&c, 3000), -ENOMEM);
+	ck_assert_uint_eq(c.nlost, 1);
+	ck_assert_ptr_null(c.full);
+	hist_compact_set_realloc(NULL);
+	alloc_fail_at = -1;
+	ck_assert_int_eq(hist_compact_record(&c, 3000), 0);
+	ck_assert_ptr_nonnull(c.full);
+	ck_assert_ptr_null(c.chunk);
+	ck_assert_uint_eq(hist_compact_bytes(&c), sizeof(struct hist));
+	ck_assert_uint_eq(c.full->bucket[b], (uint64_t)UINT32_MAX + 1);
+	ck_assert_uint_eq(c.full->bucket[hist_bucket_of(10)], 1);
+	/* Recording and merging go on in the full hist, exactly. */
+	ck_assert_int_eq(hist_compact_record(&c, 1ull << 30), 0);
+	hist_init(&h1);
+	hist_compact_add_to(&h1, &c);
+	ck_assert_uint_eq(h1.bucket[b], (uint64_t)UINT32_MAX + 1);
+	ck_assert_uint_eq(h1.bucket[hist_bucket_of(1ull << 30)], 1);
+	ck_assert_uint_eq(h1.count, (uint64_t)UINT32_MAX + 4);
+	ck_assert_uint_eq(hist_compact_percentile(&c, 1, 50),
+	    hist_percentile(&h1, 50));
+	hist_compact_fini(&c);
+	ck_assert_ptr_null(c.full);
+}
+END_TEST
+
 static Suite *
 hist_suite(void)
 {
@@ -515,6 +759,18 @@ hist_suite(void)
 	tcase_add_loop_test(tc, test_deserialize_rejects_bad_buffers, 0,
 	    (int)(sizeof(bad_rows) / sizeof(bad_rows[0])));
 	tcase_add_test(tc, test_deserialize_rejects_every_truncation);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("compact");
+	tcase_set_timeout(tc, 60);
+	tcase_add_loop_test(tc, test_compact_equals_full_on_random_data, 0,
+	    (int)(sizeof(dist_names) / sizeof(dist_names[0])));
+	tcase_add_test(tc, test_compact_merge_equals_recording_all_in_one);
+	tcase_add_test(tc, test_compact_empty_reports_zero_and_adds_nothing);
+	tcase_add_test(tc, test_compact_bytes_count_chunks);
+	tcase_add_loop_test(tc, test_compact_allocation_failure_loses_only_detail,
+	    0, 6);
+	tcase_add_test(tc, test_compact_promotes_before_a_counter_overflows);
 	suite_add_tcase(s, tc);
 	return s;
 }
