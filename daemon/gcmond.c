@@ -81,16 +81,27 @@ static int gcmond_parse_double(const char *s, double min, double max,
 	return 0;
 }
 
-static int gcmond_parse_uid(const char *s, uid_t *out)
+/* A user or group given as a number; 0, or -EINVAL if s is a name. */
+static int gcmond_parse_id(const char *s, unsigned *out)
 {
-	struct passwd *pw;
 	char *end;
 	unsigned long v;
 
 	errno = 0;
 	v = strtoul(s, &end, 10);
-	if (*s != '\0' && *end == '\0' && errno == 0 && v < UINT_MAX &&
-	    *s != '-') {
+	if (*s == '\0' || *end != '\0' || errno != 0 || v >= UINT_MAX ||
+	    *s == '-')
+		return -EINVAL;
+	*out = (unsigned)v;
+	return 0;
+}
+
+static int gcmond_parse_uid(const char *s, uid_t *out)
+{
+	struct passwd *pw;
+	unsigned v;
+
+	if (gcmond_parse_id(s, &v) == 0) {
 		*out = (uid_t)v;
 		return 0;
 	}
@@ -103,13 +114,9 @@ static int gcmond_parse_uid(const char *s, uid_t *out)
 static int gcmond_parse_gid(const char *s, gid_t *out)
 {
 	struct group *gr;
-	char *end;
-	unsigned long v;
+	unsigned v;
 
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (*s != '\0' && *end == '\0' && errno == 0 && v < UINT_MAX &&
-	    *s != '-') {
+	if (gcmond_parse_id(s, &v) == 0) {
 		*out = (gid_t)v;
 		return 0;
 	}
@@ -350,6 +357,24 @@ int main(int argc, char **argv)
 		    uv_strerror(err));
 		return 1;
 	}
+	/* Signals first: from the moment the socket exists, a SIGTERM
+	 * must drain and exit 0, not kill us with the socket left behind. */
+	if ((err = uv_signal_init(&d.loop, &d.sig_hup)) < 0 ||
+	    (err = uv_signal_init(&d.loop, &d.sig_term)) < 0 ||
+	    (err = uv_signal_init(&d.loop, &d.sig_int)) < 0 ||
+	    (err = uv_timer_init(&d.loop, &d.tick)) < 0) {
+		fprintf(stderr, "gcmond: cannot start the event loop: %s\n",
+		    uv_strerror(err));
+		return 1;
+	}
+	d.sig_hup.data = d.sig_term.data = d.sig_int.data = d.tick.data = &d;
+	if ((err = uv_signal_start(&d.sig_hup, gcmond_on_signal, SIGHUP)) < 0 ||
+	    (err = uv_signal_start(&d.sig_term, gcmond_on_signal, SIGTERM)) < 0 ||
+	    (err = uv_signal_start(&d.sig_int, gcmond_on_signal, SIGINT)) < 0) {
+		fprintf(stderr, "gcmond: cannot install signal handlers: %s\n",
+		    uv_strerror(err));
+		return 1;
+	}
 	d.srv.cfg.socket_path = sock;
 	d.srv.cfg.max_clients = gcmond_max_clients();
 	d.srv.on_stop = gcmond_on_stop;
@@ -370,22 +395,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "gcmond: cannot write %s: %s\n", d.pidfile,
 		    strerror(-err));
 		srv_shutdown(&d.srv);
+		uv_walk(&d.loop, gcmond_close_handle, NULL);
 		uv_run(&d.loop, UV_RUN_DEFAULT);
 		return 1;
 	}
-	uv_signal_init(&d.loop, &d.sig_hup);
-	uv_signal_init(&d.loop, &d.sig_term);
-	uv_signal_init(&d.loop, &d.sig_int);
-	d.sig_hup.data = d.sig_term.data = d.sig_int.data = &d;
-	if (uv_signal_start(&d.sig_hup, gcmond_on_signal, SIGHUP) < 0 ||
-	    uv_signal_start(&d.sig_term, gcmond_on_signal, SIGTERM) < 0 ||
-	    uv_signal_start(&d.sig_int, gcmond_on_signal, SIGINT) < 0) {
-		fprintf(stderr, "gcmond: cannot install signal handlers\n");
-		return 1;
-	}
-	uv_timer_init(&d.loop, &d.tick);
-	d.tick.data = &d;
-	uv_timer_start(&d.tick, gcmond_on_tick, SRV_TICK_MS, SRV_TICK_MS);
+	/* Fails only for a NULL callback. */
+	(void)uv_timer_start(&d.tick, gcmond_on_tick, SRV_TICK_MS, SRV_TICK_MS);
 	log_info(&d.log, "gcmond %s listening on %s (pid %d)",
 	    PACKAGE_VERSION, sock, (int)getpid());
 

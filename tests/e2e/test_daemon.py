@@ -599,3 +599,31 @@ def test_socket_group_makes_it_0660_and_chgrps():
     r = subprocess.run([gt.GCMOND, "--socket-group", "no-such-group-x"],
                        capture_output=True, text=True, timeout=10)
     assert r.returncode == 2 and "no group" in r.stderr
+
+
+def test_sigterm_as_soon_as_the_socket_exists_still_drains_and_exits_0(tmp):
+    """The socket is connectable before start-up ends (the pidfile is
+    written after it). A SIGTERM in between must be the daemon's handled
+    signal (exit 0, socket and pidfile removed), not the default action.
+    A FIFO as pidfile holds gcmond in that window until we open it."""
+    sock = os.path.join(tmp, "gcmon.sock")
+    pidfile = os.path.join(tmp, "pid")
+    os.mkfifo(pidfile)
+    p = subprocess.Popen([gt.GCMOND, "--quiet", "--socket", sock, "--pidfile", pidfile],
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        gt.wait_for(lambda: os.path.exists(sock) or p.poll() is not None, 10,
+                    what="the socket")
+        p.send_signal(signal.SIGTERM)
+        fd = os.open(pidfile, os.O_RDONLY | os.O_NONBLOCK)
+        try:
+            _, err = p.communicate(timeout=10)
+        finally:
+            os.close(fd)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 0, (p.returncode, err)
+    assert not os.path.exists(sock)
+    assert not os.path.exists(pidfile)
