@@ -88,10 +88,20 @@ static int gcmonctl_error_answer(const json_t *ans, int json)
 	    CTL_EXIT_USAGE : CTL_EXIT_FAILURE;
 }
 
+/* A string of o, escaped for the terminal (report_clean); "?" if absent. */
+static const char *gcmonctl_clean(char *buf, size_t len, const json_t *o,
+    const char *key)
+{
+	const char *v = json_string_value(json_object_get(o, key));
+
+	return report_clean(buf, len, v != NULL ? v : "?");
+}
+
 static void gcmonctl_stream_line(const json_t *o)
 {
 	const char *type = json_string_value(json_object_get(o, "type"));
 	const json_t *p = json_object_get(o, "process");
+	char run[256], what[32];
 
 	if (type == NULL)
 		return;
@@ -104,13 +114,9 @@ static void gcmonctl_stream_line(const json_t *o)
 		printf("GMEM PID %lld | %s | run %s | %s\n",
 		    (long long)json_integer_value(json_object_get(p, "pid")),
 		    type[8] == 's' ? "started" : "ended",
-		    json_string_value(json_object_get(p, "run")) ?
-		    json_string_value(json_object_get(p, "run")) : "?",
-		    type[8] == 's' ?
-		    (json_string_value(json_object_get(p, "role")) ?
-		    json_string_value(json_object_get(p, "role")) : "?") :
-		    (json_string_value(json_object_get(p, "state")) ?
-		    json_string_value(json_object_get(p, "state")) : "?"));
+		    gcmonctl_clean(run, sizeof run, p, "run"),
+		    gcmonctl_clean(what, sizeof what, p,
+		    type[8] == 's' ? "role" : "state"));
 	} else if (strcmp(type, "lost") == 0) {
 		fprintf(stderr, "gcmonctl: %lld objects not shown: this "
 		    "terminal fell behind\n",

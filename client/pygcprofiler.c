@@ -1081,6 +1081,7 @@ static void pgp_terminal_flame(const struct pgp_run *r, FILE *out, json_t **js)
 static void pgp_print_types(FILE *out, const char *title, const json_t *arr)
 {
 	const json_t *e, *t;
+	char name[512];
 	size_t i, j;
 
 	json_array_foreach(arr, i, e) {
@@ -1095,8 +1096,9 @@ static void pgp_print_types(FILE *out, const char *title, const json_t *arr)
 			}
 			fprintf(out, "  %10lld  %s\n",
 			    (long long)json_integer_value(json_object_get(t, "count")),
+			    report_clean(name, sizeof name,
 			    json_string_value(json_object_get(t, "type")) ?
-			    json_string_value(json_object_get(t, "type")) : "?");
+			    json_string_value(json_object_get(t, "type")) : "?"));
 		}
 	}
 }

@@ -49,6 +49,37 @@ static const char *report_str(const json_t *o, const char *key, const char *dflt
 	return json_is_string(v) ? json_string_value(v) : dflt;
 }
 
+const char *report_clean(char *buf, size_t len, const char *s)
+{
+	size_t off = 0;
+
+	if (len == 0)
+		return buf;
+	for (; *s != '\0'; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch < 0x20 || ch == 0x7f) {
+			if (len - off <= 4)
+				break;
+			snprintf(buf + off, len - off, "\\x%02x", ch);
+			off += 4;
+		} else {
+			if (len - off <= 1)
+				break;
+			buf[off++] = (char)ch;
+		}
+	}
+	buf[off] = '\0';
+	return buf;
+}
+
+/* report_str, cleaned into buf. */
+static const char *report_cstr(char *buf, size_t len, const json_t *o,
+    const char *key, const char *dflt)
+{
+	return report_clean(buf, len, report_str(o, key, dflt));
+}
+
 /* The original tool's duration format: 0.213ms, 52.3ms, 1.25s. */
 static const char *report_fmt_ms(char *buf, size_t len, double ms)
 {
@@ -206,7 +237,7 @@ static void report_gen_counts(char *buf, size_t len, const json_t *gens)
 
 static void report_process_lines(FILE *out, const json_t *processes)
 {
-	char gens[96], t[32], m[32], p[32];
+	char gens[96], t[32], m[32], p[32], role[32], state[32];
 	const json_t *pr;
 	size_t i;
 
@@ -217,8 +248,9 @@ static void report_process_lines(FILE *out, const json_t *processes)
 		report_gen_counts(gens, sizeof gens,
 		    json_object_get(pr, "generations"));
 		fprintf(out, "  %-7s %8lld  %-6s  %-20s %10s %10s %10s\n",
-		    report_str(pr, "role", "?"), report_int(pr, "pid", -1),
-		    report_str(pr, "state", "?"), gens,
+		    report_cstr(role, sizeof role, pr, "role", "?"),
+		    report_int(pr, "pid", -1),
+		    report_cstr(state, sizeof state, pr, "state", "?"), gens,
 		    report_fmt_ms(t, sizeof t, report_num(pr, "gc_time_ms")),
 		    report_fmt_ms(m, sizeof m, report_num(pr, "max_pause_ms")),
 		    report_fmt_ms(p, sizeof p, report_num(pr, "p99_ms")));
@@ -284,6 +316,7 @@ void report_summary(FILE *out, const json_t *summary, const json_t *processes,
 
 void report_recommendations(FILE *out, const json_t *recs)
 {
+	char msg[2048];
 	const json_t *r, *act;
 	size_t i, j;
 
@@ -296,30 +329,33 @@ void report_recommendations(FILE *out, const json_t *recs)
 	json_array_foreach(recs, i, r) {
 		const char *scope = report_str(r, "scope", "run");
 
-		fprintf(out, "- [%s] %s", report_str(r, "severity", "info"),
-		    report_str(r, "message", "(no message)"));
+		fprintf(out, "- [%s] %s", report_cstr(msg, 16, r, "severity",
+		    "info"), report_cstr(msg + 16, sizeof msg - 16, r, "message",
+		    "(no message)"));
 		if (strcmp(scope, "process") == 0)
 			fprintf(out, " (pid %lld)", report_int(r, "pid", -1));
 		fputc('\n', out);
 		json_array_foreach(json_object_get(r, "actions"), j, act)
 			if (json_is_string(act))
-				fprintf(out, "    -> %s\n", json_string_value(act));
+				fprintf(out, "    -> %s\n", report_clean(msg,
+				    sizeof msg, json_string_value(act)));
 	}
 }
 
 static void report_argv(FILE *out, const json_t *argv)
 {
+	char buf[4096];
 	const json_t *a;
 	size_t i;
 
 	json_array_foreach(argv, i, a)
-		fprintf(out, "%s%s", i ? " " : "",
-		    json_is_string(a) ? json_string_value(a) : "?");
+		fprintf(out, "%s%s", i ? " " : "", report_clean(buf, sizeof buf,
+		    json_is_string(a) ? json_string_value(a) : "?"));
 }
 
 void report_processes_table(FILE *out, const json_t *processes)
 {
-	char t[32], m[32], p[32], c[32];
+	char t[32], m[32], p[32], c[32], role[32], state[32], py[64];
 	const json_t *pr;
 	size_t i;
 
@@ -329,8 +365,9 @@ void report_processes_table(FILE *out, const json_t *processes)
 	json_array_foreach(processes, i, pr) {
 		fprintf(out, "%8lld %8lld %-7s %-6s %-8s %11s %10s %10s %10s  ",
 		    report_int(pr, "pid", -1), report_int(pr, "ppid", -1),
-		    report_str(pr, "role", "?"), report_str(pr, "state", "?"),
-		    report_str(pr, "python", "?"),
+		    report_cstr(role, sizeof role, pr, "role", "?"),
+		    report_cstr(state, sizeof state, pr, "state", "?"),
+		    report_cstr(py, sizeof py, pr, "python", "?"),
 		    report_fmt_count(c, sizeof c,
 			report_int(pr, "collections", -1)),
 		    report_fmt_ms(t, sizeof t, report_num(pr, "gc_time_ms")),
@@ -343,7 +380,7 @@ void report_processes_table(FILE *out, const json_t *processes)
 
 void report_runs_table(FILE *out, const json_t *runs)
 {
-	char t[32], m[32], c[32];
+	char t[32], m[32], c[32], run[256];
 	const json_t *r;
 	size_t i;
 
@@ -353,7 +390,8 @@ void report_runs_table(FILE *out, const json_t *runs)
 		long long root = report_int(r, "root_pid", -1);
 
 		fprintf(out, "%-24s %6lld %5lld %11s %10s %10s ",
-		    report_str(r, "run", "?"), report_int(r, "processes", 0),
+		    report_cstr(run, sizeof run, r, "run", "?"),
+		    report_int(r, "processes", 0),
 		    report_int(r, "live", 0),
 		    report_fmt_count(c, sizeof c,
 			report_int(r, "collections", -1)),

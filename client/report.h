@@ -34,6 +34,11 @@ void report_summary(FILE *out, const json_t *summary, const json_t *processes,
 /* "=== GC THRESHOLD RECOMMENDATIONS ===" block for an array of REC. */
 void report_recommendations(FILE *out, const json_t *recs);
 
+/* Copies s into buf (truncated to len) with each control byte (below
+ * 0x20, and 0x7f) written as \xNN: run ids, argv, type names come from
+ * any allowed peer and must not reach a terminal raw. Returns buf. */
+const char *report_clean(char *buf, size_t len, const char *s);
+
 /* gcmonctl tables. */
 void report_processes_table(FILE *out, const json_t *processes);
 void report_runs_table(FILE *out, const json_t *runs);

@@ -67,7 +67,8 @@ void log_close(struct log *l)
 
 static void log_vline(const char *level, const char *fmt, va_list ap)
 {
-	char stamp[32];
+	char stamp[32], line[2048];
+	const char *p;
 	struct timespec ts;
 	struct tm tm;
 
@@ -76,7 +77,15 @@ static void log_vline(const char *level, const char *fmt, va_list ap)
 	strftime(stamp, sizeof stamp, "%Y-%m-%d %H:%M:%S", &tm);
 	fprintf(stderr, "gcmond: %s.%03ld %s", stamp, ts.tv_nsec / 1000000,
 	    level);
-	vfprintf(stderr, fmt, ap);
+	/* Peer strings (run ids) are in lines: no control byte goes raw, so
+	 * none can forge a line or drive the terminal. */
+	vsnprintf(line, sizeof line, fmt, ap);
+	for (p = line; *p != '\0'; p++) {
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			fprintf(stderr, "\\x%02x", (unsigned char)*p);
+		else
+			fputc(*p, stderr);
+	}
 	fputc('\n', stderr);
 }
 

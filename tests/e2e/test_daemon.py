@@ -627,3 +627,26 @@ def test_sigterm_as_soon_as_the_socket_exists_still_drains_and_exits_0(tmp):
     assert p.returncode == 0, (p.returncode, err)
     assert not os.path.exists(sock)
     assert not os.path.exists(pidfile)
+
+
+def test_peer_strings_reach_no_terminal_raw():
+    """Run ids, argv and the Python version come from any allowed peer: a
+    control byte in them (a terminal escape, a newline forging a line) is
+    shown escaped by gcmonctl and in gcmond's stderr lines, never raw."""
+    run = "evil\x1b[2J\nrun"
+    with Daemon() as d:
+        a = frames.FakeAgent(d.sock, 9301, run=run, argv=("prog.py", "\x1b]0;owned\x07"))
+        a.collect(0, 1000)
+        wait_seen(d, 9301, 1)
+        assert proc_of(d, 9301)["run"] == run      # JSON keeps the bytes exact
+        for cmd in (["processes"], ["runs"]):
+            r = ctl(d.sock, *cmd)
+            assert r.returncode == 0, r.stderr
+            assert "\x1b" not in r.stdout and "\x07" not in r.stdout, (cmd, r.stdout)
+        assert "\\x1b]0;owned\\x07" in ctl(d.sock, "processes").stdout
+        assert "evil\\x1b[2J\\x0arun" in ctl(d.sock, "runs").stdout
+        a.bye()
+        gt.wait_for(lambda: proc_of(d, 9301)["state"] == "ended", 10, what="pid 9301 to end")
+        err = d.stderr()
+    assert "\x1b" not in err, err
+    assert "evil\\x1b[2J\\x0arun" in err, err
