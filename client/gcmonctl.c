@@ -19,6 +19,8 @@
 #include "ctl.h"
 #include "report.h"
 
+#define GCMONCTL_WAKE_MS	1000	/* watch: how often the flag is read */
+
 static volatile sig_atomic_t gcmonctl_interrupted;
 
 static void gcmonctl_usage(FILE *out)
@@ -125,7 +127,16 @@ static void gcmonctl_stream_line(const json_t *o)
 	fflush(stdout);
 }
 
-static int gcmonctl_watch(int fd, json_t *req, int json, const char *sock)
+/* Says the daemon did not answer in time; the exit status for it. */
+static int gcmonctl_timed_out(const char *sock, double timeout_s)
+{
+	fprintf(stderr, "gcmonctl: gcmond at %s did not answer within %g s\n",
+	    sock, timeout_s);
+	return CTL_EXIT_FAILURE;
+}
+
+static int gcmonctl_watch(int fd, json_t *req, int json, const char *sock,
+    double timeout_s)
 {
 	struct sigaction sa;
 	json_t *ans = NULL, *o;
@@ -135,7 +146,10 @@ static int gcmonctl_watch(int fd, json_t *req, int json, const char *sock)
 	sa.sa_handler = gcmonctl_on_sigint;	/* no SA_RESTART: poll wakes */
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
-	if ((err = ctl_request(fd, req, &ans, 10000)) < 0)
+	err = ctl_request(fd, req, &ans, (int)(timeout_s * 1000));
+	if (err == -ETIMEDOUT)
+		return gcmonctl_timed_out(sock, timeout_s);
+	if (err < 0)
 		goto out_err;
 	if (!json_is_true(json_object_get(ans, "ok"))) {
 		err = gcmonctl_error_answer(ans, json);
@@ -144,8 +158,10 @@ static int gcmonctl_watch(int fd, json_t *req, int json, const char *sock)
 	}
 	json_decref(ans);
 	while (!gcmonctl_interrupted) {
-		err = ctl_read(fd, &o, -1);
-		if (err == -EINTR)
+		/* A signal landing between the flag test and poll() would
+		 * not wake it: wake each second to look at the flag. */
+		err = ctl_read(fd, &o, GCMONCTL_WAKE_MS);
+		if (err == -EINTR || err == -ETIMEDOUT)
 			continue;
 		if (err == -ECONNRESET) {
 			fprintf(stderr, "gcmonctl: gcmond at %s closed the "
@@ -251,7 +267,7 @@ int main(int argc, char **argv)
 				if (errno || end == val || *end != '\0' ||
 				    !(timeout_s > 0) || timeout_s > 86400)
 					return gcmonctl_bad_usage(
-					    "--timeout needs seconds (0 to 86400), not", val);
+					    "--timeout needs seconds (above 0, at most 86400), not", val);
 			} else if (k == 2) {
 				run = val;
 			} else {
@@ -313,7 +329,7 @@ int main(int argc, char **argv)
 	}
 	signal(SIGPIPE, SIG_IGN);
 	if (strcmp(cmd, "watch") == 0) {
-		rc = gcmonctl_watch(fd, req, json, sock);
+		rc = gcmonctl_watch(fd, req, json, sock, timeout_s);
 		json_decref(req);
 		ctl_close(fd);
 		return rc;
@@ -321,11 +337,8 @@ int main(int argc, char **argv)
 	err = ctl_request(fd, req, &ans, (int)(timeout_s * 1000));
 	json_decref(req);
 	ctl_close(fd);
-	if (err == -ETIMEDOUT) {
-		fprintf(stderr, "gcmonctl: gcmond at %s did not answer within "
-		    "%g s\n", sock, timeout_s);
-		return CTL_EXIT_FAILURE;
-	}
+	if (err == -ETIMEDOUT)
+		return gcmonctl_timed_out(sock, timeout_s);
 	if (err < 0) {
 		fprintf(stderr, "gcmonctl: %s: %s\n", sock, err == -ECONNRESET ?
 		    "gcmond closed the connection (is this user allowed? see "

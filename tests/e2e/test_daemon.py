@@ -650,3 +650,20 @@ def test_peer_strings_reach_no_terminal_raw():
         err = d.stderr()
     assert "\x1b" not in err, err
     assert "evil\\x1b[2J\\x0arun" in err, err
+
+
+@pytest.mark.parametrize("cmd", ["ping", "watch"])
+def test_gcmonctl_timeout_applies_to_every_command(cmd, tmp):
+    """A peer that accepts and never answers: --timeout bounds the wait of
+    watch's first answer too, with the same message as other commands."""
+    sock = os.path.join(tmp, "mute.sock")
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(sock)
+    srv.listen(4)
+    try:
+        r = subprocess.run([gt.GCMONCTL, "--socket", sock, "--timeout", "0.5", cmd],
+                           capture_output=True, text=True, timeout=8)
+    finally:
+        srv.close()
+    assert r.returncode == 1, r.stderr
+    assert "did not answer within 0.5 s" in r.stderr, r.stderr
