@@ -36,6 +36,7 @@ struct srv_conn {
 	uid_t peer_uid;
 	struct proto_reader rd;
 	struct agg_proc *proc;		/* agent */
+	uint64_t accepted_ms;		/* CONN_NEW past SRV_NEW_IDLE_MS: closed */
 	int closing, close_after_write;
 	size_t out_bytes;
 	/* control */
@@ -786,6 +787,7 @@ static void srv_on_connection(uv_stream_t *server, int status)
 	if ((c = calloc(1, sizeof *c)) == NULL)
 		return;
 	c->s = s;
+	c->accepted_ms = srv_mono_ms();
 	c->peer_pid = -1;
 	c->peer_uid = (uid_t)-1;
 	proto_reader_init(&c->rd, PROTO_MAX_FRAME);
@@ -1025,6 +1027,24 @@ void srv_log_summary(struct srv *s, int final)
 	json_decref(o);
 }
 
+/* A peer that has not said what it is (no whole first frame) holds a
+ * client slot: without a limit, idle connections alone could fill every
+ * slot and lock the agents out. */
+static void srv_close_idle(struct srv *s)
+{
+	struct srv_conn *c;
+	uint64_t now = srv_mono_ms();
+
+	for (c = s->conns; c != NULL; c = c->next) {
+		if (c->kind != CONN_NEW || c->closing || c->close_after_write ||
+		    now - c->accepted_ms < SRV_NEW_IDLE_MS)
+			continue;
+		log_debug(s->log, "pid %d: no first frame in %u ms, closing",
+		    (int)c->peer_pid, (unsigned)SRV_NEW_IDLE_MS);
+		srv_conn_close(c);
+	}
+}
+
 void srv_tick(struct srv *s)
 {
 	unsigned n;
@@ -1032,6 +1052,7 @@ void srv_tick(struct srv *s)
 	srv_now(s);
 	s->ticks++;
 	srv_check_waits(s);
+	srv_close_idle(s);
 	if (s->ticks % (1000 / SRV_TICK_MS) == 0 &&
 	    (n = agg_expire(s->agg)) > 0)
 		log_info(s->log, "%u run(s) expired", n);

@@ -23,6 +23,7 @@
 #define SRV_TICK_MS		100
 #define SRV_SUMMARY_EVERY_S	60		/* periodic summary in the log */
 #define SRV_WAIT_MAX_MS		60000
+#define SRV_NEW_IDLE_MS		10000u	/* to send a whole first frame */
 
 struct srv_conn;
 

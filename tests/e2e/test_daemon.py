@@ -667,3 +667,25 @@ def test_gcmonctl_timeout_applies_to_every_command(cmd, tmp):
         srv.close()
     assert r.returncode == 1, r.stderr
     assert "did not answer within 0.5 s" in r.stderr, r.stderr
+
+
+def test_a_peer_that_never_says_what_it_is_loses_its_slot():
+    """Idle connections, or a first frame never finished, would otherwise
+    hold client slots forever (4096 of them lock every agent out): gcmond
+    closes them; a connection that did identify itself stays."""
+    with Daemon() as d:
+        idle = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        part = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        for s in (idle, part):
+            s.settimeout(40)
+            s.connect(d.sock)
+        part.sendall(frames.hello(9401)[:30])
+        a = frames.FakeAgent(d.sock, 9402, run="idle")
+        assert idle.recv(1) == b""
+        assert part.recv(1) == b""
+        a.collect(0, 1000)          # the agent was not cut off
+        wait_seen(d, 9402, 1)
+        assert proc_of(d, 9402)["state"] == "live"
+        for s in (idle, part):
+            s.close()
+        a.close()
