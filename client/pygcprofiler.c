@@ -819,7 +819,7 @@ static void pgp_record_event(struct pgp_run *r, const json_t *ev)
 	double t = json_number_value(json_object_get(ev, "time"));
 	json_int_t gen = json_integer_value(json_object_get(ev, "gen"));
 	size_t b = pgp_bucket_of(r->o, ms), row;
-	double rel, idx;
+	double rel;
 
 	r->nevents++;
 	r->dur_count[b]++;
@@ -828,20 +828,16 @@ static void pgp_record_event(struct pgp_run *r, const json_t *ev)
 	if ((unsigned)gen + 1 > r->ngen_seen)
 		r->ngen_seen = (unsigned)gen + 1;
 	rel = t - r->start_real;
-	idx = rel > 0 ? rel / r->o->flame_bucket_s : 0;
-	/* Compared as a double: a far-off time must not overflow the cast. */
-	if (!(idx < PGP_MAX_FLAME_ROWS)) {
+	row = rel > 0 ? (size_t)(rel / r->o->flame_bucket_s) : 0;
+	if (row >= PGP_MAX_FLAME_ROWS) {
 		r->flame_skipped++;
 		return;
 	}
-	row = (size_t)idx;
 	if (row >= r->nflame) {
 		size_t n = row + 1 > r->nflame * 2 ? row + 1 : r->nflame * 2;
-		struct pgp_flame_row *f;
+		struct pgp_flame_row *f = realloc(r->flame, n * sizeof *f);
 
-		if (n > PGP_MAX_FLAME_ROWS)	/* doubling must keep the cap */
-			n = PGP_MAX_FLAME_ROWS;
-		if ((f = realloc(r->flame, n * sizeof *f)) == NULL)
+		if (f == NULL)
 			return;		/* flame graph loses this event */
 		memset(f + r->nflame, 0, (n - r->nflame) * sizeof *f);
 		r->flame = f;
