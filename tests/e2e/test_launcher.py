@@ -93,6 +93,30 @@ def load(url, n):
         urllib.request.urlopen(url, timeout=10).read()
 
 
+def serve(args, path, n, env=None, then=None):
+    """pygcprofiler run --python PYTHON ARGS, a server on PORT (ARGS may
+    use {port}): wait until URL/path answers, send n requests to URL,
+    call then(url) if given, SIGINT the launcher. (returncode, out, err)."""
+    port = free_port()
+    p = subprocess.Popen([PROG, "run", "--python", gt.PYTHON] +
+                         [a.replace("{port}", str(port)) for a in args],
+                         env=env if env is not None else base_env(),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        url = "http://127.0.0.1:%d/" % port
+        wait_http(url + path, p)
+        load(url, n)
+        if then is not None:
+            then(url)
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    return p.returncode, out, err
+
+
 # ---- command line ---------------------------------------------------------
 
 def test_help_lists_every_option_and_each_is_in_the_man_page():
@@ -484,27 +508,14 @@ def test_gunicorn_four_workers_all_reported_with_exact_totals(tmp):
     ready_dir = os.path.join(tmp, "ready")
     os.mkdir(ready_dir)
     log = os.path.join(tmp, "out.jsonl")
-    port = free_port()
-    p = subprocess.Popen(
-        [PROG, "run", "--python", gt.PYTHON, "--json", "--log-file", log,
-         "-m", "gunicorn", "-c", GUNICORN_CONF, "--chdir", gt.EXAMPLES, "--workers", "4",
-         "--bind", "127.0.0.1:%d" % port, "--log-level", "warning", "app:app"],
+    rc, out, err = serve(
+        ["--json", "--log-file", log, "-m", "gunicorn", "-c", GUNICORN_CONF,
+         "--chdir", gt.EXAMPLES, "--workers", "4", "--bind", "127.0.0.1:{port}",
+         "--log-level", "warning", "app:app"], "health", 200,
         env=base_env(LAUNCHER_STATS_DIR=stats_dir, LAUNCHER_READY_DIR=ready_dir),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True)
-    try:
-        url = "http://127.0.0.1:%d/" % port
-        wait_http(url + "health", p)
-        load(url, 200)
-        gt.wait_for(lambda: len(os.listdir(ready_dir)) == 4, 30, 0.05,
-                    "the four workers to finish booting")
-        p.send_signal(signal.SIGINT)
-        out, err = p.communicate(timeout=60)
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-    assert p.returncode == 0, err
+        then=lambda url: gt.wait_for(lambda: len(os.listdir(ready_dir)) == 4, 30, 0.05,
+                                     "the four workers to finish booting"))
+    assert rc == 0, err
     assert out == ""
     with open(log) as f:
         objs, summary, procs = report_of(f.read())
@@ -519,22 +530,10 @@ def test_gunicorn_four_workers_all_reported_with_exact_totals(tmp):
 
 
 def test_gunicorn_human_report_has_a_line_per_process_and_pids_on_events(tmp):
-    port = free_port()
-    p = subprocess.Popen(
-        [PROG, "run", "--python", gt.PYTHON, "-m", "gunicorn", "--chdir", gt.EXAMPLES,
-         "--workers", "2", "--bind", "127.0.0.1:%d" % port, "--log-level", "warning", "app:app"],
-        env=base_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        url = "http://127.0.0.1:%d/" % port
-        wait_http(url + "health", p)
-        load(url, 100)
-        p.send_signal(signal.SIGINT)
-        _, err = p.communicate(timeout=60)
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-    assert p.returncode == 0, err
+    rc, _, err = serve(
+        ["-m", "gunicorn", "--chdir", gt.EXAMPLES, "--workers", "2",
+         "--bind", "127.0.0.1:{port}", "--log-level", "warning", "app:app"], "health", 100)
+    assert rc == 0, err
     assert re.search(r"^GMEM PID \d+ \| GC STOP  \| Gen: ", err, re.M)
     assert re.search(r"^Processes: 3 ", err, re.M)
     assert len(re.findall(r"^  master +\d+ ", err, re.M)) == 1
@@ -543,41 +542,32 @@ def test_gunicorn_human_report_has_a_line_per_process_and_pids_on_events(tmp):
 
 def test_a_worker_killed_with_sigkill_still_appears(tmp):
     log = os.path.join(tmp, "out.jsonl")
-    port = free_port()
-    p = subprocess.Popen(
-        [PROG, "run", "--python", gt.PYTHON, "--json", "--log-file", log, "--interval", "0.2",
-         "-m", "gunicorn", "--chdir", gt.EXAMPLES, "--workers", "2",
-         "--bind", "127.0.0.1:%d" % port, "--log-level", "warning", "app:app"],
-        env=base_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    victim = None
-    try:
-        url = "http://127.0.0.1:%d/" % port
-        wait_http(url + "health", p)
-        load(url, 100)
+    victim = []
 
-        def a_worker_with_events():
-            # A forked worker (from PROCESS_START) that has streamed events.
-            with open(log) as f:
-                objs = json_lines(f.read())
-            workers = {o["process"]["pid"] for o in of_type(objs, "process_start")
-                       if o["process"]["role"] == "worker"}
-            for e in of_type(objs, "event"):
-                if e["pid"] in workers:
-                    return e["pid"]
-            return None
-        victim = gt.wait_for(a_worker_with_events, 30, 0.1, "events from a worker")
-        os.kill(victim, signal.SIGKILL)
+    def a_worker_with_events():
+        # A forked worker (from PROCESS_START) that has streamed events.
+        with open(log) as f:
+            objs = json_lines(f.read())
+        workers = {o["process"]["pid"] for o in of_type(objs, "process_start")
+                   if o["process"]["role"] == "worker"}
+        for e in of_type(objs, "event"):
+            if e["pid"] in workers:
+                return e["pid"]
+        return None
+
+    def kill_one(url):
+        victim.append(gt.wait_for(a_worker_with_events, 30, 0.1, "events from a worker"))
+        os.kill(victim[0], signal.SIGKILL)
         load(url, 50)
-        p.send_signal(signal.SIGINT)
-        _, err = p.communicate(timeout=60)
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-    assert p.returncode == 0, err
+
+    rc, _, err = serve(
+        ["--json", "--log-file", log, "--interval", "0.2", "-m", "gunicorn",
+         "--chdir", gt.EXAMPLES, "--workers", "2", "--bind", "127.0.0.1:{port}",
+         "--log-level", "warning", "app:app"], "health", 100, then=kill_one)
+    assert rc == 0, err
     with open(log) as f:
         _, summary, procs = report_of(f.read())
-    (dead,) = [pr for pr in procs if pr["pid"] == victim]
+    (dead,) = [pr for pr in procs if pr["pid"] == victim[0]]
     assert dead["state"] == "lost"
     assert dead["collections"] > 0
     assert sum(1 for pr in procs if pr["role"] == "worker") >= 3    # the replacement too
@@ -585,23 +575,11 @@ def test_a_worker_killed_with_sigkill_still_appears(tmp):
 
 def test_uvicorn_two_workers_all_reported(tmp):
     log = os.path.join(tmp, "out.jsonl")
-    port = free_port()
-    p = subprocess.Popen(
-        [PROG, "run", "--python", gt.PYTHON, "--json", "--log-file", log,
-         "-m", "uvicorn", "--app-dir", gt.EXAMPLES, "--workers", "2", "--host", "127.0.0.1",
-         "--port", str(port), "--log-level", "warning", "asgi_app:app"],
-        env=base_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        url = "http://127.0.0.1:%d/" % port
-        wait_http(url, p)
-        load(url, 100)
-        p.send_signal(signal.SIGINT)
-        _, err = p.communicate(timeout=60)
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-    assert p.returncode == 0, err
+    rc, _, err = serve(
+        ["--json", "--log-file", log, "-m", "uvicorn", "--app-dir", gt.EXAMPLES,
+         "--workers", "2", "--host", "127.0.0.1", "--port", "{port}",
+         "--log-level", "warning", "asgi_app:app"], "", 100)
+    assert rc == 0, err
     with open(log) as f:
         _, summary, procs = report_of(f.read())
     root = [pr for pr in procs if pr["role"] == "master"]
