@@ -37,7 +37,8 @@ static long long report_int(const json_t *o, const char *key, long long dflt)
 		return dflt;
 	if (json_is_integer(v))
 		return (long long)json_integer_value(v);
-	if (json_is_real(v) && isfinite(json_real_value(v)))
+	/* In range before the cast: out of it, the conversion is undefined. */
+	if (json_is_real(v) && fabs(json_real_value(v)) < 9.2e18)
 		return (long long)json_real_value(v);
 	return dflt;
 }
