@@ -555,10 +555,19 @@ def test_a_worker_killed_with_sigkill_still_appears(tmp):
                 return e["pid"]
         return None
 
+    def workers_started():
+        with open(log) as f:
+            objs = json_lines(f.read())
+        return len([o for o in of_type(objs, "process_start")
+                    if o["process"]["role"] == "worker"]) >= 3
+
     def kill_one(url):
         victim.append(gt.wait_for(a_worker_with_events, 30, 0.1, "events from a worker"))
         os.kill(victim[0], signal.SIGKILL)
         load(url, 50)
+        # gunicorn boots the replacement on its own time: the run must
+        # not end before it has.
+        gt.wait_for(workers_started, 30, 0.1, "the replacement worker")
 
     rc, _, err = serve(
         ["--json", "--log-file", log, "--interval", "0.2", "-m", "gunicorn",
