@@ -1,0 +1,487 @@
+/*
+ * launch.c: pygcprofiler's processes: the program (environment, fork and
+ * exec, signals forwarded, reaped), the private gcmond of embedded mode
+ * (started, pinged, stopped) and the waiting for the end of a run
+ * (launch_wait_run_end). Called by pygcprofiler.c; reads the event stream
+ * through watch.c while it waits. Signal handlers only set flags. It must
+ * never touch the program's stdout, argv, cwd or stdin, and never leave
+ * the private gcmond running.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "ctl.h"
+#include "pgp.h"
+
+static volatile sig_atomic_t pgp_sig_pending[NSIG];
+static volatile sig_atomic_t pgp_sig_any;
+static volatile sig_atomic_t pgp_sigchld;
+
+static void launch_on_signal(int sig, siginfo_t *si, void *uctx)
+{
+	(void)uctx;
+	if (sig == SIGCHLD) {
+		pgp_sigchld = 1;
+		return;
+	}
+	/* A terminal's ^C already reached the program (same process group);
+	 * forward only what was sent to us alone. */
+	if (si != NULL && si->si_code == SI_KERNEL)
+		return;
+	pgp_sig_pending[sig] = 1;
+	pgp_sig_any = 1;
+}
+
+int launch_install_signals(void)
+{
+	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGCHLD };
+	struct sigaction sa;
+	size_t i;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_sigaction = launch_on_signal;
+	sa.sa_flags = SA_SIGINFO;	/* no SA_RESTART: poll() must wake */
+	sigemptyset(&sa.sa_mask);
+	for (i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+		if (sigaction(sigs[i], &sa, NULL) < 0)
+			return -errno;
+	signal(SIGPIPE, SIG_IGN);
+	return 0;
+}
+
+/* In a child before exec: what a program started from a shell expects. */
+static void launch_reset_signals(void)
+{
+	sigset_t none;
+	int s;
+
+	for (s = 1; s < NSIG; s++)
+		if (s != SIGKILL && s != SIGSTOP)
+			signal(s, SIG_DFL);	/* fails for 32/33 (libc's): fine */
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+/* ---- paths ------------------------------------------------------------- */
+
+static int launch_exe_dir(char *buf, size_t len)
+{
+	ssize_t n = readlink("/proc/self/exe", buf, len - 1);
+	char *slash;
+
+	if (n < 0)
+		return -errno;
+	buf[n] = '\0';
+	slash = strrchr(buf, '/');
+	if (slash == NULL)
+		return -ENOENT;
+	*slash = '\0';
+	return 0;
+}
+
+static void launch_find_gcmond(char *buf, size_t len)
+{
+	const char *env = getenv("GCMON_GCMOND");
+	char dir[PATH_MAX];
+
+	if (env && *env) {
+		snprintf(buf, len, "%s", env);
+		return;
+	}
+	if (launch_exe_dir(dir, sizeof dir) == 0 &&
+	    snprintf(buf, len, "%s/../daemon/gcmond", dir) < (int)len &&
+	    access(buf, X_OK) == 0)
+		return;
+	snprintf(buf, len, "%s/gcmond", SBINDIR);
+}
+
+static void launch_find_agent_dir(char *buf, size_t len)
+{
+	const char *env = getenv("GCMON_AGENT_DIR");
+	char dir[PATH_MAX], probe[PATH_MAX + 32];
+
+	if (env && *env) {
+		snprintf(buf, len, "%s", env);
+		return;
+	}
+	if (launch_exe_dir(dir, sizeof dir) == 0) {
+		snprintf(probe, sizeof probe, "%s/../agent/sitecustomize.py",
+		    dir);
+		if (access(probe, R_OK) == 0 &&
+		    snprintf(buf, len, "%s/../agent", dir) < (int)len)
+			return;
+	}
+	snprintf(buf, len, "%s", PKGLIBDIR);
+}
+
+/* ---- the program ------------------------------------------------------- */
+
+static int launch_setenv_num(const char *name, double v)
+{
+	char buf[64];
+
+	snprintf(buf, sizeof buf, "%g", v);
+	return setenv(name, buf, 1) < 0 ? -errno : 0;
+}
+
+/* Sets the environment the program inherits; the launcher's own copy is
+ * the one passed on (fork copies it). */
+int launch_program_env(const struct pgp_opts *o, const char *sock,
+    const char *run_id, char *agent, size_t agent_len)
+{
+	char *pp = NULL;
+	const char *old = getenv("PYTHONPATH");
+	int err = 0;
+
+	launch_find_agent_dir(agent, agent_len);
+	if (old && *old) {
+		if (asprintf(&pp, "%s:%s", agent, old) < 0)
+			return -ENOMEM;
+	} else if ((pp = strdup(agent)) == NULL) {
+		return -ENOMEM;
+	}
+	if (setenv("PYTHONPATH", pp, 1) < 0 ||
+	    setenv("GCMON_SOCKET", sock, 1) < 0 ||
+	    setenv("GCMON_RUN_ID", run_id, 1) < 0)
+		err = -errno;
+	free(pp);
+	if (err == 0)
+		err = launch_setenv_num("GCMON_INTERVAL", o->interval_s);
+	if (err == 0 && o->dump_objects && setenv("GCMON_DUMP_OBJECTS", "1", 1) < 0)
+		err = -errno;
+	if (err == 0 && o->dump_garbage && setenv("GCMON_DUMP_GARBAGE", "1", 1) < 0)
+		err = -errno;
+	return err;
+}
+
+/* Forks and execs the program. The child reports an exec failure's errno
+ * through a close-on-exec pipe, so the parent knows before anything is
+ * printed as if the program ran. */
+int launch_spawn(const struct pgp_opts *o, pid_t *pid_out, int *exec_errno)
+{
+	char **argv;
+	int fds[2], i, n = 0, e = 0;
+	ssize_t r;
+	pid_t pid;
+
+	argv = calloc((size_t)o->nprog + 3, sizeof *argv);
+	if (argv == NULL)
+		return -ENOMEM;
+	argv[n++] = (char *)o->python;
+	if (o->module)
+		argv[n++] = (char *)"-m";
+	for (i = 0; i < o->nprog; i++)
+		argv[n++] = o->prog[i];
+	if (pipe2(fds, O_CLOEXEC) < 0) {
+		e = -errno;
+		free(argv);
+		return e;
+	}
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0) {
+		e = -errno;
+		close(fds[0]);
+		close(fds[1]);
+		free(argv);
+		return e;
+	}
+	if (pid == 0) {
+		launch_reset_signals();
+		execvp(o->python, argv);
+		e = errno;
+		if (write(fds[1], &e, sizeof e) < 0)
+			_exit(127);
+		_exit(127);
+	}
+	close(fds[1]);
+	free(argv);
+	*exec_errno = 0;
+	do
+		r = read(fds[0], &e, sizeof e);
+	while (r < 0 && errno == EINTR);
+	if (r == (ssize_t)sizeof e)
+		*exec_errno = e;
+	close(fds[0]);
+	*pid_out = pid;
+	return 0;
+}
+
+static void launch_forward_signals(pid_t child)
+{
+	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
+	size_t i;
+
+	if (!pgp_sig_any)
+		return;
+	pgp_sig_any = 0;
+	for (i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+		if (!pgp_sig_pending[sigs[i]])
+			continue;
+		pgp_sig_pending[sigs[i]] = 0;
+		if (child > 0)
+			kill(child, sigs[i]);	/* ESRCH: it just ended */
+	}
+}
+
+/* Reaps the program (and notices the daemon ending); non-blocking. */
+static void launch_reap(struct pgp_run *r, FILE *err_out)
+{
+	pid_t p;
+	int st;
+
+	pgp_sigchld = 0;
+	while ((p = waitpid(-1, &st, WNOHANG)) > 0) {
+		if (p == r->child) {
+			r->child_status = st;
+			r->child_done = 1;
+		} else if (p == r->daemon) {
+			r->daemon = 0;
+			if (err_out)
+				fprintf(err_out, "pygcprofiler: gcmond ended "
+				    "early (%s %d); the report will be "
+				    "incomplete\n", WIFSIGNALED(st) ?
+				    "signal" : "status", WIFSIGNALED(st) ?
+				    WTERMSIG(st) : WEXITSTATUS(st));
+		}
+	}
+}
+
+int launch_exit_status(int st)
+{
+	if (WIFEXITED(st))
+		return WEXITSTATUS(st);
+	if (WIFSIGNALED(st))
+		return 128 + WTERMSIG(st);
+	return 1;
+}
+
+/* ---- the daemon -------------------------------------------------------- */
+
+static int launch_start_daemon(struct pgp_run *r, const char *gcmond,
+    const char *sock)
+{
+	char thr[64];
+	char *argv[8];
+	int devnull;
+	pid_t pid;
+
+	snprintf(thr, sizeof thr, "%g", r->o->alert_ms);
+	argv[0] = (char *)gcmond;
+	argv[1] = (char *)"--socket";
+	argv[2] = (char *)sock;
+	argv[3] = (char *)"--quiet";
+	argv[4] = (char *)"--alert-threshold-ms";
+	argv[5] = thr;
+	argv[6] = NULL;
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		launch_reset_signals();
+		/* Own process group: the terminal's ^C is for the program;
+		 * the daemon must live on to answer `report`. */
+		setpgid(0, 0);
+		/* Nor may it outlive a launcher killed with SIGKILL. */
+		if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() == 1)
+			_exit(127);
+		devnull = open("/dev/null", O_RDWR);
+		if (devnull >= 0) {
+			dup2(devnull, STDIN_FILENO);
+			dup2(devnull, STDOUT_FILENO);
+			if (devnull > STDERR_FILENO)
+				close(devnull);
+		}
+		execv(gcmond, argv);
+		dprintf(STDERR_FILENO, "pygcprofiler: cannot run %s: %s\n",
+		    gcmond, strerror(errno));
+		_exit(127);
+	}
+	r->daemon = pid;
+	return 0;
+}
+
+static double launch_now_mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Connects and pings until the daemon answers, it dies, or the timeout. */
+static int launch_wait_ping(struct pgp_run *r, const char *sock, int *fd_out)
+{
+	double deadline = launch_now_mono() + PGP_PING_TIMEOUT_MS / 1000.0;
+	json_t *req, *ans;
+	int fd, err = -ETIMEDOUT;
+
+	for (;;) {
+		launch_reap(r, NULL);
+		if (r->daemon == 0)
+			return -ECHILD;
+		if (ctl_connect(sock, &fd) == 0) {
+			req = json_pack("{s:s}", "cmd", "ping");
+			err = ctl_request(fd, req, &ans, 2000);
+			json_decref(req);
+			if (err == 0 && json_is_true(json_object_get(ans, "ok"))) {
+				json_decref(ans);
+				*fd_out = fd;
+				return 0;
+			}
+			if (err == 0)
+				json_decref(ans);
+			ctl_close(fd);
+		}
+		if (launch_now_mono() > deadline)
+			return -ETIMEDOUT;
+		usleep(20000);
+	}
+}
+
+static void launch_stop_daemon(struct pgp_run *r)
+{
+	json_t *req, *ans;
+	double deadline;
+	int st;
+
+	if (r->ctl_fd >= 0) {
+		req = json_pack("{s:s}", "cmd", "stop");
+		if (ctl_request(r->ctl_fd, req, &ans, 2000) == 0)
+			json_decref(ans);
+		json_decref(req);
+	}
+	if (r->daemon <= 0)
+		return;
+	deadline = launch_now_mono() + 5.0;
+	while (launch_now_mono() < deadline) {
+		if (waitpid(r->daemon, &st, WNOHANG) == r->daemon) {
+			r->daemon = 0;
+			return;
+		}
+		usleep(10000);
+	}
+	kill(r->daemon, SIGKILL);
+	waitpid(r->daemon, &st, 0);
+	r->daemon = 0;
+}
+
+/* ---- the run ----------------------------------------------------------- */
+
+void launch_make_run_id(char *buf, size_t len)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	snprintf(buf, len, "pgp-%ld-%lx%05lx", (long)getpid(),
+	    (unsigned long)ts.tv_sec, (unsigned long)(ts.tv_nsec / 10000));
+}
+
+/* Waits for the program, forwarding signals and streaming events. */
+void launch_supervise(struct pgp_run *r, FILE *err_out)
+{
+	while (!r->child_done) {
+		launch_forward_signals(r->child);
+		launch_reap(r, err_out);
+		if (r->child_done)
+			break;
+		watch_pump(r, PGP_POLL_MS);
+	}
+	launch_forward_signals(0);
+}
+
+
+/* The shared-memory transport will replace this: today the daemon answers
+ * `wait` once the run's agents said goodbye, and what it streamed before
+ * answering may still be queued on the watch connection. */
+void launch_wait_run_end(struct pgp_run *r)
+{
+	json_t *req, *ans = NULL;
+	double deadline;
+	int err;
+
+	if (!r->exec_failed) {
+		req = json_pack("{s:s,s:s,s:i,s:i}", "cmd", "wait", "run",
+		    r->run_id, "timeout_ms", PGP_WAIT_TIMEOUT_MS,
+		    "min_processes", 1);
+		err = ctl_request(r->ctl_fd, req, &ans, PGP_WAIT_TIMEOUT_MS + 5000);
+		json_decref(req);
+		if (err == 0)
+			json_decref(ans);
+	}
+	deadline = launch_now_mono() + 3.0;
+	while (r->watch_fd >= 0 && launch_now_mono() < deadline)
+		if (watch_pump(r, PGP_DRAIN_MS) != 0)
+			break;
+}
+
+/* ---- the private gcmond of embedded mode -------------------------------- */
+
+int launch_private_dir(char *dir, size_t dirlen, char *sock, size_t socklen)
+{
+	const char *tmp = getenv("TMPDIR");
+
+	snprintf(dir, dirlen, "%s/pygcprofiler-XXXXXX",
+	    tmp && *tmp && strlen(tmp) < 60 ? tmp : "/tmp");
+	if (mkdtemp(dir) == NULL) {
+		int err = -errno;
+
+		fprintf(stderr, "pygcprofiler: cannot create a private "
+		    "directory in %s: %s\n", tmp ? tmp : "/tmp", strerror(-err));
+		return err;
+	}
+	snprintf(sock, socklen, "%s/gcmon.sock", dir);
+	return 0;
+}
+
+int launch_private_daemon(struct pgp_run *r, const char *sock)
+{
+	char gcmond[PATH_MAX];
+	int err;
+
+	launch_find_gcmond(gcmond, sizeof gcmond);
+	err = launch_install_signals();
+	if (err == 0)
+		err = launch_start_daemon(r, gcmond, sock);
+	if (err < 0) {
+		fprintf(stderr, "pygcprofiler: cannot start %s: %s\n", gcmond,
+		    strerror(-err));
+		return err;
+	}
+	err = launch_wait_ping(r, sock, &r->ctl_fd);
+	if (err == -ECHILD)
+		fprintf(stderr, "pygcprofiler: %s exited at start "
+		    "(see its message above)\n", gcmond);
+	else if (err < 0)
+		fprintf(stderr, "pygcprofiler: %s did not answer at %s: "
+		    "%s\n", gcmond, sock, strerror(-err));
+	return err;
+}
+
+void launch_end_private(struct pgp_run *r, const char *dir, const char *sock)
+{
+	launch_stop_daemon(r);
+	if (r->ctl_fd >= 0)
+		ctl_close(r->ctl_fd);
+	r->ctl_fd = -1;
+	unlink(sock);
+	if (rmdir(dir) < 0 && errno != ENOENT)
+		fprintf(stderr, "pygcprofiler: cannot remove %s: %s\n", dir,
+		    strerror(errno));
+}

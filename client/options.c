@@ -1,0 +1,357 @@
+/*
+ * options.c: pygcprofiler's command line. One table (pgp_optdefs) is what
+ * both the parser and --help are made from, as tmux's usage and tmux.1
+ * agree: an option is one row. Called by main (pygcprofiler.c); parses
+ * and checks values only: it prints nothing but --help, starts nothing.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "pgp.h"
+
+enum pgp_opt_kind {
+	PGP_OPT_FLAG,		/* sets the int at field to 1 */
+	PGP_OPT_PATH,		/* a non-empty string into the pointer at field */
+	PGP_OPT_VALUE,		/* the row's set() checks and stores it */
+	PGP_OPT_HELP,
+	PGP_OPT_VERSION,
+};
+
+struct pgp_optdef {
+	const char *name;
+	const char *metavar;	/* the value's name in --help, or "" */
+	const char *help;
+	enum pgp_opt_kind kind;
+	size_t field;		/* PGP_OPT_FLAG, PGP_OPT_PATH */
+	/* PGP_OPT_VALUE: 0, or a negative errno with the reason in *why. */
+	int (*set)(struct pgp_opts *o, const char *val, const char **why);
+};
+
+static int opts_parse_double(const char *s, double *v)
+{
+	char *end;
+
+	errno = 0;
+	*v = strtod(s, &end);
+	if (errno || end == s || *end != '\0' || !isfinite(*v))
+		return -EINVAL;
+	return 0;
+}
+
+static int opts_parse_buckets(const char *s, struct pgp_opts *o)
+{
+	char buf[1024], *tok, *save = NULL;
+	double v;
+
+	if (strlen(s) >= sizeof buf)
+		return -E2BIG;
+	strcpy(buf, s);
+	o->nbuckets = 0;
+	for (tok = strtok_r(buf, ",", &save); tok;
+	    tok = strtok_r(NULL, ",", &save)) {
+		while (isspace((unsigned char)*tok))
+			tok++;
+		if (opts_parse_double(tok, &v) < 0 || v <= 0)
+			return -EINVAL;
+		if (o->nbuckets > 0 && v <= o->buckets[o->nbuckets - 1])
+			return -EDOM;
+		if (o->nbuckets == PGP_MAX_BUCKETS)
+			return -E2BIG;
+		o->buckets[o->nbuckets++] = v;
+	}
+	return o->nbuckets > 0 ? 0 : -EINVAL;
+}
+
+static int opts_set_interval(struct pgp_opts *o, const char *val,
+    const char **why)
+{
+	if (opts_parse_double(val, &o->interval_s) < 0 || o->interval_s <= 0 ||
+	    o->interval_s > 86400)
+		return *why = "must be a number of seconds above 0", -EINVAL;
+	return 0;
+}
+
+static int opts_set_alert(struct pgp_opts *o, const char *val,
+    const char **why)
+{
+	if (opts_parse_double(val, &o->alert_ms) < 0 || o->alert_ms <= 0)
+		return *why = "must be a number of milliseconds above 0",
+		    -EINVAL;
+	return 0;
+}
+
+static int opts_set_flame_bucket(struct pgp_opts *o, const char *val,
+    const char **why)
+{
+	if (opts_parse_double(val, &o->flame_bucket_s) < 0 ||
+	    o->flame_bucket_s < 0.1 || o->flame_bucket_s > 86400)
+		return *why = "must be a number of seconds, at least 0.1",
+		    -EINVAL;
+	return 0;
+}
+
+static int opts_set_width(struct pgp_opts *o, const char *val,
+    const char **why)
+{
+	char *end;
+	long w;
+
+	errno = 0;
+	w = strtol(val, &end, 10);
+	if (errno || end == val || *end || w < 20 || w > 1000)
+		return *why = "must be an integer from 20 to 1000", -EINVAL;
+	o->term_width = w;
+	return 0;
+}
+
+static int opts_set_buckets(struct pgp_opts *o, const char *val,
+    const char **why)
+{
+	int err = opts_parse_buckets(val, o);
+
+	if (err == -EDOM)
+		*why = "edges must be strictly ascending";
+	else if (err == -E2BIG)
+		*why = "at most 32 edges";
+	else if (err < 0)
+		*why = "must be a comma-separated list of milliseconds above 0";
+	return err;
+}
+
+#define PGP_FLAG(name, help, member) \
+	{ name, "", help, PGP_OPT_FLAG, offsetof(struct pgp_opts, member), NULL }
+#define PGP_PATH(name, help, member) \
+	{ name, " PATH", help, PGP_OPT_PATH, offsetof(struct pgp_opts, member), \
+	    NULL }
+#define PGP_VALUE(name, metavar, help, set) \
+	{ name, metavar, help, PGP_OPT_VALUE, 0, set }
+
+static const struct pgp_optdef pgp_optdefs[] = {
+	PGP_VALUE("--interval", " S",
+	    "RSS/CPU snapshot interval in seconds (5.0)", opts_set_interval),
+	PGP_FLAG("--json", "JSON objects, one per line, instead of text", json),
+	PGP_FLAG("--stats-only", "no per-collection lines, only the report",
+	    stats_only),
+	PGP_FLAG("--dump-objects",
+	    "object counts by type at each process's exit", dump_objects),
+	PGP_FLAG("--dump-garbage",
+	    "list uncollectable objects (sets DEBUG_SAVEALL)", dump_garbage),
+	PGP_PATH("--log-file", "write the output to PATH (mode 0600)",
+	    log_file),
+	PGP_VALUE("--alert-threshold-ms", " MS",
+	    "alert on pauses longer than MS (50.0)", opts_set_alert),
+	PGP_PATH("--flamegraph-file",
+	    "folded stacks for flamegraph.pl/speedscope", flame_file),
+	PGP_VALUE("--flamegraph-bucket", " S",
+	    "flame graph time bucket in seconds (5.0)", opts_set_flame_bucket),
+	PGP_FLAG("--terminal-flamegraph", "ASCII flame graph: time x generation",
+	    term_flame),
+	PGP_VALUE("--terminal-flamegraph-width", " N", "width of its bars (80)",
+	    opts_set_width),
+	PGP_FLAG("--terminal-flamegraph-color", "ANSI colours in it",
+	    term_color),
+	PGP_VALUE("--duration-buckets", " LIST",
+	    "pause histogram edges in ms (1,5,20,50,100)", opts_set_buckets),
+	PGP_FLAG("--prompt", "print an optimisation prompt with the figures",
+	    prompt),
+	PGP_PATH("--socket", "shared mode: report to the gcmond at PATH",
+	    socket),
+	PGP_PATH("--python", "interpreter to run (python3)", python),
+	{ "--help", "", "this text", PGP_OPT_HELP, 0, NULL },
+	{ "--version", "", "print the version", PGP_OPT_VERSION, 0, NULL },
+};
+
+#define PGP_NOPTS (sizeof pgp_optdefs / sizeof pgp_optdefs[0])
+
+void opts_usage(FILE *out)
+{
+	char col[64];
+	size_t k;
+
+	fputs("Usage: pygcprofiler run [options] script.py [script args...]\n"
+	    "       pygcprofiler run [options] -m module [module args...]\n"
+	    "       pygcprofiler help run | --help | --version\n"
+	    "\n"
+	    "Runs a Python program and reports every garbage collection of "
+	    "every\nPython process it starts (forked workers and exec'd "
+	    "interpreters too).\nEvery option comes before the script or -m; "
+	    "what follows is the program's.\n\n"
+	    "Options (--opt VALUE or --opt=VALUE):\n", out);
+	for (k = 0; k < PGP_NOPTS; k++) {
+		snprintf(col, sizeof col, "%s%s", pgp_optdefs[k].name,
+		    pgp_optdefs[k].metavar);
+		fprintf(out, "  %-29s %s\n", col, pgp_optdefs[k].help);
+	}
+	fputs("\nEnvironment: GCMON_SOCKET (shared mode), GCMON_PYTHON, "
+	    "GCMON_GCMOND,\nGCMON_AGENT_DIR. Exit status: the program's "
+	    "(128+N if killed by signal N);\n2 for bad usage. See "
+	    "pygcprofiler(1).\n", out);
+}
+
+void opts_init(struct pgp_opts *o)
+{
+	static const double buckets[] = { 1, 5, 20, 50, 100 };
+	const char *env_py = getenv("GCMON_PYTHON");
+
+	memset(o, 0, sizeof *o);
+	o->interval_s = 5.0;
+	o->alert_ms = 50.0;
+	o->flame_bucket_s = 5.0;
+	o->term_width = 80;
+	memcpy(o->buckets, buckets, sizeof buckets);
+	o->nbuckets = sizeof buckets / sizeof buckets[0];
+	o->python = env_py && *env_py ? env_py : "python3";
+}
+
+/* The row named by a[0..n), or NULL. */
+static const struct pgp_optdef *opts_find(const char *a, size_t n)
+{
+	size_t k;
+
+	for (k = 0; k < PGP_NOPTS; k++)
+		if (strlen(pgp_optdefs[k].name) == n &&
+		    strncmp(pgp_optdefs[k].name, a, n) == 0)
+			return &pgp_optdefs[k];
+	return NULL;
+}
+
+/* Applies one row; a message for main in *why on error. */
+static int opts_apply(struct pgp_opts *o, const struct pgp_optdef *def,
+    const char *val, const char **why)
+{
+	char *base = (char *)o;
+
+	*why = NULL;
+	switch (def->kind) {
+	case PGP_OPT_FLAG:
+		*(int *)(void *)(base + def->field) = 1;
+		return 0;
+	case PGP_OPT_PATH:
+		if (*val == '\0')
+			return *why = "needs a path", -EINVAL;
+		*(const char **)(void *)(base + def->field) = val;
+		return 0;
+	case PGP_OPT_VALUE:
+		return def->set(o, val, why);
+	default:
+		return 0;
+	}
+}
+
+/* One option at argv[*i] (advanced past its value). 0, or -EINVAL with
+ * msg set, or PGP_HELP / PGP_VERSION + 1 (so 0 means "go on"). */
+static int opts_one(int argc, char **argv, int *i, struct pgp_opts *o,
+    char *msg, size_t msglen)
+{
+	const char *a = argv[*i], *eq = strchr(a, '='), *val = NULL, *why;
+	size_t n = eq ? (size_t)(eq - a) : strlen(a);
+	const struct pgp_optdef *def = opts_find(a, n);
+
+	if (def == NULL) {
+		snprintf(msg, msglen, "unknown option '%.*s' (options come "
+		    "before the script; see pygcprofiler --help)", (int)n, a);
+		return -EINVAL;
+	}
+	if (*def->metavar == '\0' && eq) {
+		snprintf(msg, msglen, "option %s takes no value", def->name);
+		return -EINVAL;
+	}
+	if (*def->metavar != '\0') {
+		if (eq) {
+			val = eq + 1;
+		} else if (*i + 1 < argc) {
+			val = argv[++*i];
+		} else {
+			snprintf(msg, msglen, "option %s needs a value",
+			    def->name);
+			return -EINVAL;
+		}
+	}
+	if (def->kind == PGP_OPT_HELP)
+		return PGP_HELP + 1;
+	if (def->kind == PGP_OPT_VERSION)
+		return PGP_VERSION + 1;
+	if (opts_apply(o, def, val, &why) < 0) {
+		snprintf(msg, msglen, "invalid value '%s' for %s: %s", val,
+		    def->name, why);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int opts_parse_run(int argc, char **argv, struct pgp_opts *o, char *msg,
+    size_t msglen)
+{
+	int i = 0, r;
+
+	while (i < argc) {
+		const char *a = argv[i];
+
+		if (strcmp(a, "-m") == 0) {
+			if (i + 1 >= argc || argv[i + 1][0] == '\0') {
+				snprintf(msg, msglen, "-m needs a module name");
+				return -EINVAL;
+			}
+			o->module = 1;
+			o->prog = argv + i + 1;
+			o->nprog = argc - i - 1;
+			return PGP_RUN;
+		}
+		if (strcmp(a, "--") == 0) {
+			i++;
+			break;
+		}
+		if (a[0] != '-' || a[1] == '\0')
+			break;
+		if ((r = opts_one(argc, argv, &i, o, msg, msglen)) != 0)
+			return r < 0 ? r : r - 1;
+		i++;
+	}
+	if (i >= argc) {
+		snprintf(msg, msglen, "no script given (pygcprofiler run "
+		    "[options] script.py [args...] or -m module [args...])");
+		return -EINVAL;
+	}
+	o->module = 0;
+	o->prog = argv + i;
+	o->nprog = argc - i;
+	return PGP_RUN;
+}
+
+int opts_looks_like_module(const char *name)
+{
+	const char *p, *path;
+	char buf[PATH_MAX];
+	size_t n;
+
+	if (strchr(name, '/'))
+		return 0;
+	for (p = name; *p; p++)
+		if (!isalnum((unsigned char)*p) && *p != '_' && *p != '.' &&
+		    *p != '-')
+			return 0;
+	n = strlen(name);
+	if (n > 3 && strcmp(name + n - 3, ".py") == 0)
+		return 0;
+	path = getenv("PATH");
+	while (path && *path) {
+		const char *colon = strchr(path, ':');
+		size_t dl = colon ? (size_t)(colon - path) : strlen(path);
+
+		if (dl > 0 && snprintf(buf, sizeof buf, "%.*s/%s", (int)dl,
+		    path, name) < (int)sizeof buf && access(buf, X_OK) == 0)
+			return 1;
+		path = colon ? colon + 1 : NULL;
+	}
+	/* Not on PATH: an identifier-like dotted name still reads as one. */
+	return strchr(name, '-') == NULL;
+}

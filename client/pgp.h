@@ -1,0 +1,145 @@
+/*
+ * pgp.h: pygcprofiler's internal header, shared by its modules only:
+ * pygcprofiler.c (main and the wiring), options.c (the option table),
+ * launch.c (spawn, signals, private gcmond, waiting), watch.c (the event
+ * stream), flame.c (flame graphs) and prompt.c (the optimisation prompt).
+ * gcmonctl and gcmond never include it.
+ */
+#ifndef GCMON_PGP_H
+#define GCMON_PGP_H
+
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#include <jansson.h>
+
+#include "protocol.h"
+
+#define PGP_MAX_BUCKETS		32
+#define PGP_MAX_GEN		PROTO_MAX_GEN
+#define PGP_PING_TIMEOUT_MS	10000	/* gcmond start-up */
+#define PGP_WAIT_TIMEOUT_MS	5000	/* last batches after the program ends */
+#define PGP_DRAIN_MS		300	/* watch quiet this long: drained */
+#define PGP_POLL_MS		200
+#define PGP_MAX_FLAME_ROWS	20000	/* x 2 KiB; 27 h of 5 s buckets */
+
+struct pgp_opts {
+	double interval_s;
+	int json;
+	int stats_only;
+	int dump_objects;
+	int dump_garbage;
+	const char *log_file;
+	double alert_ms;
+	const char *flame_file;
+	double flame_bucket_s;
+	int term_flame;
+	long term_width;
+	int term_color;
+	double buckets[PGP_MAX_BUCKETS];
+	size_t nbuckets;
+	int prompt;
+	const char *socket;
+	const char *python;
+	int module;		/* prog[0] is a module name */
+	char **prog;		/* script or module, then its arguments */
+	int nprog;
+};
+
+/* GC time (ms) of one flame graph time bucket, by generation and pause
+ * duration bucket. */
+struct pgp_flame_row {
+	double ms[PGP_MAX_GEN][PGP_MAX_BUCKETS + 1];
+};
+
+struct pgp_run {
+	struct pgp_opts *o;
+	FILE *out;
+	char run_id[64];
+	double start_real;		/* Unix seconds, launcher start */
+	pid_t child;
+	pid_t daemon;
+	int child_status;
+	int child_done;
+	int exec_failed;
+	int watch_fd;
+	int ctl_fd;
+	/* From the event stream. */
+	pid_t pids[64];
+	size_t npids;			/* distinct processes seen, capped */
+	unsigned long long nevents;
+	unsigned long long lost;
+	unsigned long long dur_count[PGP_MAX_BUCKETS + 1];
+	struct pgp_flame_row *flame;
+	size_t nflame;
+	unsigned long long flame_skipped;	/* beyond PGP_MAX_FLAME_ROWS */
+	unsigned ngen_seen;
+	json_t *report;			/* the daemon's `report` answer */
+	char report_err[256];		/* why there is none */
+	char agent_dir[PATH_MAX];
+};
+
+/* ---- options.c: one table makes both the parser and --help ---------- */
+
+enum pgp_parse_result { PGP_RUN, PGP_HELP, PGP_VERSION };
+
+/* The defaults (GCMON_PYTHON read here). */
+void opts_init(struct pgp_opts *o);
+/* argv after "run". Returns a pgp_parse_result, or -EINVAL with the
+ * reason in msg (printed by main). */
+int opts_parse_run(int argc, char **argv, struct pgp_opts *o, char *msg,
+    size_t msglen);
+void opts_usage(FILE *out);
+/* A name that is no file but could be a module or a console script. */
+int opts_looks_like_module(const char *name);
+
+/* ---- launch.c: the program, its signals, the private gcmond --------- */
+
+int launch_install_signals(void);
+/* Sets the environment the program inherits; agent gets the agent dir. */
+int launch_program_env(const struct pgp_opts *o, const char *sock,
+    const char *run_id, char *agent, size_t agent_len);
+/* Forks and execs the program; *exec_errno is exec's failure, or 0. */
+int launch_spawn(const struct pgp_opts *o, pid_t *pid_out, int *exec_errno);
+/* Waits for the program, forwarding signals and streaming events. */
+void launch_supervise(struct pgp_run *r, FILE *err_out);
+/* After the program: waits until gcmond has the run's last events and
+ * drains what it streamed. (The one place that knows how a run ends.) */
+void launch_wait_run_end(struct pgp_run *r);
+/* mkdtemp's the private directory, names the socket in it; says why not. */
+int launch_private_dir(char *dir, size_t dirlen, char *sock, size_t socklen);
+/* Starts gcmond on sock and connects r->ctl_fd; says why not. */
+int launch_private_daemon(struct pgp_run *r, const char *sock);
+/* Stops the private gcmond, closes r->ctl_fd, removes sock and dir. */
+void launch_end_private(struct pgp_run *r, const char *dir, const char *sock);
+/* The launcher's exit status for a wait() status. */
+int launch_exit_status(int st);
+void launch_make_run_id(char *buf, size_t len);
+
+/* ---- watch.c: the run's event stream -------------------------------- */
+
+/* Reads what the watch stream holds, waiting at most timeout_ms for the
+ * first object. Returns 0, -ETIMEDOUT (quiet), or -ECONNRESET (closed). */
+int watch_pump(struct pgp_run *r, int timeout_ms);
+/* Writes obj (stolen) as one line of JSON output. */
+void watch_json_line(FILE *out, json_t *obj);
+
+/* ---- flame.c: the flame graphs -------------------------------------- */
+
+/* Adds ms of GC time at Unix time t, generation gen, duration bucket b. */
+void flame_add(struct pgp_run *r, double t, unsigned gen, size_t b, double ms);
+int flame_write_file(const struct pgp_run *r, const char *path);
+void flame_print_terminal(const struct pgp_run *r, FILE *out);
+/* The terminal flame graph as a JSON object (new reference). */
+json_t *flame_terminal_json(const struct pgp_run *r);
+
+/* ---- prompt.c: the optimisation prompt ------------------------------ */
+
+/* The prompt text (malloc'd), or NULL; needs r->report. */
+char *prompt_build(const struct pgp_run *r);
+/* The command line, shell-quoted where a word needs it. */
+void prompt_print_command(FILE *out, const struct pgp_opts *o);
+
+#endif /* GCMON_PGP_H */

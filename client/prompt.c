@@ -1,0 +1,160 @@
+/*
+ * prompt.c: pygcprofiler's --prompt: the run's measured figures and
+ * gcmond's findings, worded so they can be pasted into an assistant as
+ * is; and the command line as a shell would read it (also for the start
+ * banner). Called by pygcprofiler.c; reads the daemon's `report` answer,
+ * writes only into the text it returns or the FILE it is given.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "pgp.h"
+
+/* Shell-quotes one word into out when it needs it. */
+static void prompt_put_quoted(FILE *out, const char *w)
+{
+	const char *p;
+	int plain = *w != '\0';
+
+	for (p = w; *p; p++)
+		if (!isalnum((unsigned char)*p) && !strchr("@%+=:,./_-", *p))
+			plain = 0;
+	if (plain) {
+		fputs(w, out);
+		return;
+	}
+	fputc('\'', out);
+	for (p = w; *p; p++) {
+		if (*p == '\'')
+			fputs("'\\''", out);
+		else
+			fputc(*p, out);
+	}
+	fputc('\'', out);
+}
+
+void prompt_print_command(FILE *out, const struct pgp_opts *o)
+{
+	int i;
+
+	prompt_put_quoted(out, o->python);
+	if (o->module)
+		fputs(" -m", out);
+	for (i = 0; i < o->nprog; i++) {
+		fputc(' ', out);
+		prompt_put_quoted(out, o->prog[i]);
+	}
+}
+
+static double prompt_getnum(const json_t *o, const char *k)
+{
+	const json_t *v = json_object_get(o, k);
+
+	return json_is_number(v) ? json_number_value(v) : NAN;
+}
+
+/* The run as a whole: command, interpreter, totals, generations. */
+static void prompt_put_run(FILE *f, const struct pgp_run *r,
+    const json_t *sum, const json_t *procs)
+{
+	const json_t *g, *th;
+	size_t i;
+
+	fputs("Command: ", f);
+	prompt_print_command(f, r->o);
+	fprintf(f, "\nPython: %s\n", json_string_value(json_object_get(
+	    json_array_get(procs, 0), "python")) ? json_string_value(
+	    json_object_get(json_array_get(procs, 0), "python")) : "unknown");
+	fprintf(f, "Processes: %zu; wall time %.1f s\n",
+	    json_array_size(procs), prompt_getnum(sum, "wall_s"));
+	fprintf(f, "Collections: %lld in total; GC time %.1f ms (%.2f%% of wall "
+	    "time); mean pause %.3f ms; max pause %.1f ms; p99 %.2f ms\n",
+	    (long long)json_integer_value(json_object_get(sum, "collections")),
+	    prompt_getnum(sum, "gc_time_ms"), prompt_getnum(sum, "gc_wall_pct"),
+	    prompt_getnum(sum, "mean_pause_ms"),
+	    prompt_getnum(sum, "max_pause_ms"),
+	    prompt_getnum(json_object_get(sum, "percentiles_ms"), "p99"));
+	json_array_foreach(json_object_get(sum, "generations"), i, g)
+		fprintf(f, "  generation %lld: %lld collections, %.1f ms, max "
+		    "%.1f ms, %lld objects collected\n",
+		    (long long)json_integer_value(json_object_get(g, "gen")),
+		    (long long)json_integer_value(json_object_get(g, "collections")),
+		    prompt_getnum(g, "gc_time_ms"), prompt_getnum(g, "max_pause_ms"),
+		    (long long)json_integer_value(json_object_get(g, "collected")));
+	fprintf(f, "Pauses over the %.1f ms alert threshold: %lld\n",
+	    r->o->alert_ms,
+	    (long long)json_integer_value(json_object_get(sum, "alerts")));
+	fprintf(f, "Uncollectable objects: %lld\n",
+	    (long long)json_integer_value(json_object_get(sum, "uncollectable")));
+	th = json_object_get(json_array_get(procs, 0), "thresholds");
+	if (json_array_size(th) > 0) {
+		fputs("gc.get_threshold(): (", f);
+		json_array_foreach(th, i, g)
+			fprintf(f, "%s%lld", i ? ", " : "",
+			    (long long)json_integer_value(g));
+		fputs(")\n", f);
+	}
+}
+
+/* Each process when there are several, then the daemon's findings. */
+static void prompt_put_details(FILE *f, const json_t *procs,
+    const json_t *recs)
+{
+	const json_t *p, *rec;
+	size_t i;
+
+	if (json_array_size(procs) > 1) {
+		fputs("Per process:\n", f);
+		json_array_foreach(procs, i, p)
+			fprintf(f, "  %s pid %lld: %lld collections, GC time "
+			    "%.1f ms, max pause %.1f ms, p99 %.2f ms\n",
+			    json_string_value(json_object_get(p, "role")) ?
+			    json_string_value(json_object_get(p, "role")) : "?",
+			    (long long)json_integer_value(json_object_get(p, "pid")),
+			    (long long)json_integer_value(json_object_get(p,
+			    "collections")), prompt_getnum(p, "gc_time_ms"),
+			    prompt_getnum(p, "max_pause_ms"),
+			    prompt_getnum(p, "p99_ms"));
+	}
+	if (json_array_size(recs) > 0) {
+		fputs("The tool's findings:\n", f);
+		json_array_foreach(recs, i, rec)
+			fprintf(f, "  - %s\n", json_string_value(json_object_get(
+			    rec, "message")) ? json_string_value(json_object_get(
+			    rec, "message")) : "?");
+	}
+}
+
+char *prompt_build(const struct pgp_run *r)
+{
+	const json_t *procs = json_object_get(r->report, "processes");
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	if (f == NULL)
+		return NULL;
+	fputs("I run a Python service and measured its garbage collector with "
+	    "gcmon (pygcprofiler). Help me reduce GC pauses and GC time "
+	    "without changing what the program computes.\n\n", f);
+	prompt_put_run(f, r, json_object_get(r->report, "summary"), procs);
+	prompt_put_details(f, procs,
+	    json_object_get(r->report, "recommendations"));
+	fputs("\nPlease: 1) explain what these figures say about my "
+	    "allocation pattern; 2) propose concrete changes (gc.freeze() "
+	    "after start-up in a prefork server, gc.set_threshold() values, "
+	    "fewer reference cycles, object pooling) with code; 3) say how to "
+	    "verify each change with the same measurement.\n", f);
+	if (fclose(f) != 0) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}

@@ -1,0 +1,143 @@
+/*
+ * watch.c: pygcprofiler's side of the run's event stream (the `watch`
+ * connection to gcmond): prints each event and alert as it comes (text
+ * or JSON lines), notes the processes seen, and counts pauses into the
+ * --duration-buckets table and the flame graph rows (flame.c). Called by
+ * launch.c while it waits and by pygcprofiler.c. Reads only r->watch_fd;
+ * never writes to gcmond.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "ctl.h"
+#include "pgp.h"
+#include "report.h"
+
+void watch_json_line(FILE *out, json_t *obj)
+{
+	json_dumpf(obj, out, JSON_COMPACT | JSON_ENSURE_ASCII);
+	fputc('\n', out);
+	fflush(out);
+	json_decref(obj);
+}
+
+
+static int watch_note_pid(struct pgp_run *r, pid_t pid)
+{
+	size_t i;
+
+	for (i = 0; i < r->npids; i++)
+		if (r->pids[i] == pid)
+			return 0;
+	if (r->npids < sizeof r->pids / sizeof r->pids[0])
+		r->pids[r->npids++] = pid;
+	return 1;
+}
+
+static size_t watch_bucket_of(const struct pgp_opts *o, double ms)
+{
+	size_t i;
+
+	for (i = 0; i < o->nbuckets; i++)
+		if (ms < o->buckets[i])
+			return i;
+	return o->nbuckets;
+}
+
+static void watch_record_event(struct pgp_run *r, const json_t *ev)
+{
+	double ms = json_number_value(json_object_get(ev, "duration_ms"));
+	double t = json_number_value(json_object_get(ev, "time"));
+	json_int_t gen = json_integer_value(json_object_get(ev, "gen"));
+	size_t b = watch_bucket_of(r->o, ms);
+
+	/* A second count of what gcmond holds exactly: the daemon's own
+	 * histograms will answer --duration-buckets (issue 10). */
+	r->nevents++;
+	r->dur_count[b]++;
+	if (gen < 0 || gen >= PGP_MAX_GEN)
+		return;
+	if ((unsigned)gen + 1 > r->ngen_seen)
+		r->ngen_seen = (unsigned)gen + 1;
+	flame_add(r, t, (unsigned)gen, b, ms);
+}
+
+static int watch_with_pid(const struct pgp_run *r)
+{
+	return r->npids > 1;
+}
+
+/* Handles one streamed object (steals obj). */
+static void watch_on_stream(struct pgp_run *r, json_t *obj)
+{
+	const char *type = json_string_value(json_object_get(obj, "type"));
+	const json_t *proc;
+
+	if (type == NULL) {
+		json_decref(obj);
+		return;
+	}
+	if (strcmp(type, "process_start") == 0 ||
+	    strcmp(type, "process_end") == 0) {
+		proc = json_object_get(obj, "process");
+		watch_note_pid(r, (pid_t)json_integer_value(
+		    json_object_get(proc, "pid")));
+	} else if (strcmp(type, "event") == 0 || strcmp(type, "alert") == 0) {
+		watch_note_pid(r, (pid_t)json_integer_value(
+		    json_object_get(obj, "pid")));
+		if (strcmp(type, "event") == 0)
+			watch_record_event(r, obj);
+	} else if (strcmp(type, "lost") == 0) {
+		r->lost += (unsigned long long)json_integer_value(
+		    json_object_get(obj, "events"));
+	}
+	if (r->o->stats_only || strcmp(type, "lost") == 0) {
+		json_decref(obj);
+		return;
+	}
+	if (r->o->json) {
+		if (strcmp(type, "event") == 0 || strcmp(type, "alert") == 0 ||
+		    strcmp(type, "process_start") == 0 ||
+		    strcmp(type, "process_end") == 0) {
+			watch_json_line(r->out, obj);
+			return;
+		}
+	} else if (strcmp(type, "event") == 0) {
+		report_event_line(r->out, obj, watch_with_pid(r));
+		fflush(r->out);
+	} else if (strcmp(type, "alert") == 0) {
+		report_alert_line(r->out, obj, watch_with_pid(r));
+		fflush(r->out);
+	}
+	json_decref(obj);
+}
+
+/* Reads what the watch stream holds, waiting at most timeout_ms for the
+ * first object. Returns 0, -ETIMEDOUT (quiet), or -ECONNRESET (closed). */
+int watch_pump(struct pgp_run *r, int timeout_ms)
+{
+	json_t *obj;
+	int err;
+
+	if (r->watch_fd < 0) {
+		poll(NULL, 0, timeout_ms);
+		return -ETIMEDOUT;
+	}
+	err = ctl_read(r->watch_fd, &obj, timeout_ms);
+	while (err == 0) {
+		watch_on_stream(r, obj);
+		err = ctl_read(r->watch_fd, &obj, 0);
+	}
+	if (err == -ETIMEDOUT || err == -EINTR)
+		return err == -EINTR ? 0 : -ETIMEDOUT;
+	ctl_close(r->watch_fd);
+	r->watch_fd = -1;
+	return -ECONNRESET;
+}
+
