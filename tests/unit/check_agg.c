@@ -7,13 +7,13 @@
  */
 #include "config.h"
 
-#include <check.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "agg.h"
 #include "rules.h"
+#include "unit.h"
 
 static const struct agg_config cfg = { .alert_threshold_ns = 50000000,
     .run_expiry_s = 100 };
@@ -585,13 +585,4 @@ static Suite *agg_suite(void)
 	return s;
 }
 
-int main(void)
-{
-	SRunner *sr = srunner_create(agg_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+UNIT_SUITE(agg_suite, UNIT_FORK);

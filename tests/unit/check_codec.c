@@ -4,7 +4,6 @@
  * reader gives the same frames whatever way a stream is split. Run by
  * `make check`; it writes no file.
  */
-#include <check.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,14 +11,7 @@
 
 #include "codec.h"
 #include "frames.h"
-
-#if defined(__SANITIZE_ADDRESS__)
-#define CHECK_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define CHECK_ASAN 1
-#endif
-#endif
+#include "unit.h"
 
 #define BUFSZ	(PROTO_MAX_FRAME + 64)
 
@@ -1331,20 +1323,4 @@ codec_suite(void)
 	return s;
 }
 
-int
-main(void)
-{
-	SRunner *sr = srunner_create(codec_suite());
-	int failed;
-
-#ifdef CHECK_ASAN
-	/* A fork costs ~70 ms under ASan; the tests share no state that
-	 * outlives them, and ASan aborts on any memory error anyway. */
-	if (getenv("CK_FORK") == NULL)
-		srunner_set_fork_status(sr, CK_NOFORK);
-#endif
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+UNIT_SUITE(codec_suite, UNIT_NOFORK_UNDER_ASAN);

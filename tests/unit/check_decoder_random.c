@@ -5,7 +5,6 @@
  * contradiction; under ASan any out-of-bounds read fails it too. Run by
  * `make check`; it writes no file.
  */
-#include <check.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +12,7 @@
 #include "codec.h"
 #include "frames.h"
 #include "../fuzz/decode_any.h"
+#include "unit.h"
 
 #define ITERATIONS	200000u
 #define STREAM_MAX	(4 * FRAMES_MAX_BUILT + 64)
@@ -212,14 +212,4 @@ decoder_random_suite(void)
 	return s;
 }
 
-int
-main(void)
-{
-	SRunner *sr = srunner_create(decoder_random_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+UNIT_SUITE(decoder_random_suite, UNIT_FORK);

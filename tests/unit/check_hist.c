@@ -6,21 +6,13 @@
  * Run by `make check`;
  * it writes no file.
  */
-#include <check.h>
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "hist.h"
-
-#if defined(__SANITIZE_ADDRESS__)
-#define CHECK_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define CHECK_ASAN 1
-#endif
-#endif
+#include "unit.h"
 
 #define NS_PER_MIN	60000000000ull
 #define NSAMPLES	200000
@@ -775,20 +767,4 @@ hist_suite(void)
 	return s;
 }
 
-int
-main(void)
-{
-	SRunner *sr = srunner_create(hist_suite());
-	int failed;
-
-#ifdef CHECK_ASAN
-	/* A fork costs ~70 ms under ASan; the tests share no state that
-	 * outlives them, and ASan aborts on any memory error anyway. */
-	if (getenv("CK_FORK") == NULL)
-		srunner_set_fork_status(sr, CK_NOFORK);
-#endif
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+UNIT_SUITE(hist_suite, UNIT_NOFORK_UNDER_ASAN);

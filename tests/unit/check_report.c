@@ -4,7 +4,6 @@
  * daemon may send in any JSON form rendered without undefined behaviour.
  * Run by make check; no daemon involved (the answers are built here).
  */
-#include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +11,7 @@
 #include <jansson.h>
 
 #include "report.h"
+#include "unit.h"
 
 static const struct {
 	const char *name, *in, *want;
@@ -80,13 +80,4 @@ static Suite *report_suite(void)
 	return s;
 }
 
-int main(void)
-{
-	SRunner *sr = srunner_create(report_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+UNIT_SUITE(report_suite, UNIT_FORK);

@@ -3,7 +3,6 @@
  * capacity rounding, fill, wrap, full -> refused, order kept, and a real
  * producer and consumer thread. Run by make check; no Python involved.
  */
-#include <check.h>
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
@@ -12,6 +11,7 @@
 #include <stdlib.h>
 
 #include "ring.h"
+#include "unit.h"
 
 static struct proto_event ring_ev(uint64_t i)
 {
@@ -188,13 +188,4 @@ static Suite *ring_suite(void)
 	return s;
 }
 
-int main(void)
-{
-	SRunner *sr = srunner_create(ring_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+UNIT_SUITE(ring_suite, UNIT_FORK);
