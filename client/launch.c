@@ -47,7 +47,7 @@ static void launch_on_signal(int sig, siginfo_t *si, void *uctx)
 	pgp_sig_any = 1;
 }
 
-int launch_install_signals(void)
+static int launch_install_signals(void)
 {
 	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGCHLD };
 	struct sigaction sa;
@@ -141,7 +141,7 @@ static int launch_setenv_num(const char *name, double v)
 
 /* Sets the environment the program inherits; the launcher's own copy is
  * the one passed on (fork copies it). */
-int launch_program_env(const struct pgp_opts *o, const char *sock,
+static int launch_program_env(const struct pgp_opts *o, const char *sock,
     const char *run_id, char *agent, size_t agent_len)
 {
 	char *pp = NULL;
@@ -172,7 +172,7 @@ int launch_program_env(const struct pgp_opts *o, const char *sock,
 /* Forks and execs the program. The child reports an exec failure's errno
  * through a close-on-exec pipe, so the parent knows before anything is
  * printed as if the program ran. */
-int launch_spawn(const struct pgp_opts *o, pid_t *pid_out, int *exec_errno)
+static int launch_spawn(const struct pgp_opts *o, pid_t *pid_out, int *exec_errno)
 {
 	char **argv;
 	int fds[2], i, n = 0, e = 0;
@@ -380,6 +380,29 @@ static void launch_stop_daemon(struct pgp_run *r)
 	kill(r->daemon, SIGKILL);
 	waitpid(r->daemon, &st, 0);
 	r->daemon = 0;
+}
+
+int launch_program(struct pgp_run *r, const char *sock)
+{
+	int err, eno = 0;
+
+	err = launch_program_env(r->o, sock, r->run_id, r->agent_dir,
+	    sizeof r->agent_dir);
+	if (err == 0)
+		err = launch_install_signals();	/* embedded: set again, same */
+	if (err == 0)
+		err = launch_spawn(r->o, &r->child, &eno);
+	if (err < 0) {
+		fprintf(stderr, "pygcprofiler: cannot start %s: %s\n",
+		    r->o->python, strerror(-err));
+		return err;
+	}
+	if (eno) {
+		fprintf(stderr, "pygcprofiler: cannot run %s: %s\n",
+		    r->o->python, strerror(eno));
+		r->exec_failed = 1;
+	}
+	return 0;
 }
 
 /* ---- the run ----------------------------------------------------------- */

@@ -97,12 +97,10 @@ int opts_looks_like_module(const char *name);
 
 /* ---- launch.c: the program, its signals, the private gcmond --------- */
 
-int launch_install_signals(void);
-/* Sets the environment the program inherits; agent gets the agent dir. */
-int launch_program_env(const struct pgp_opts *o, const char *sock,
-    const char *run_id, char *agent, size_t agent_len);
-/* Forks and execs the program; *exec_errno is exec's failure, or 0. */
-int launch_spawn(const struct pgp_opts *o, pid_t *pid_out, int *exec_errno);
+/* Sets the program's environment (agent on PYTHONPATH, socket, run) and
+ * starts it; says why not. An exec failure is no error here: it sets
+ * r->exec_failed and the child exits 127. */
+int launch_program(struct pgp_run *r, const char *sock);
 /* Waits for the program, forwarding signals and streaming events. */
 void launch_supervise(struct pgp_run *r, FILE *err_out);
 /* After the program: waits until gcmond has the run's last events and

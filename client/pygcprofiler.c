@@ -213,7 +213,7 @@ static int pgp_run_shared(struct pgp_opts *o, const char *sock)
 	struct pgp_run r;
 	json_t *req, *ans;
 	const char *env_run = getenv("GCMON_RUN_ID");
-	int fd, err, eno;
+	int fd, err;
 
 	memset(&r, 0, sizeof r);
 	r.o = o;
@@ -235,21 +235,10 @@ static int pgp_run_shared(struct pgp_opts *o, const char *sock)
 		fprintf(stderr, "pygcprofiler: no gcmond answers at %s (%s); "
 		    "running the program anyway: its agent connects when the "
 		    "daemon starts\n", sock, strerror(-err));
-	err = launch_program_env(o, sock, r.run_id, r.agent_dir,
-	    sizeof r.agent_dir);
-	if (err == 0)
-		err = launch_install_signals();
-	if (err == 0)
-		err = launch_spawn(o, &r.child, &eno);
-	if (err < 0) {
-		fprintf(stderr, "pygcprofiler: cannot start %s: %s\n",
-		    o->python, strerror(-err));
+	if (launch_program(&r, sock) < 0)
 		return 1;
-	}
-	if (eno) {
+	if (r.exec_failed) {
 		waitpid(r.child, &r.child_status, 0);
-		fprintf(stderr, "pygcprofiler: cannot run %s: %s\n", o->python,
-		    strerror(eno));
 		return 127;
 	}
 	launch_supervise(&r, stderr);
@@ -370,7 +359,7 @@ static int pgp_run_embedded(struct pgp_opts *o)
 	char dir[PATH_MAX], sock[PATH_MAX + 16];
 	struct pgp_run r;
 	struct timespec ts;
-	int err, eno = 0, status = 1;
+	int status = 1;
 
 	memset(&r, 0, sizeof r);
 	r.o = o;
@@ -386,20 +375,8 @@ static int pgp_run_embedded(struct pgp_opts *o)
 	if (launch_private_daemon(&r, sock) < 0 || pgp_open_watch(&r, sock) < 0)
 		goto out_stop;
 	pgp_print_start(&r);
-	err = launch_program_env(o, sock, r.run_id, r.agent_dir,
-	    sizeof r.agent_dir);
-	if (err == 0)
-		err = launch_spawn(o, &r.child, &eno);
-	if (err < 0) {
-		fprintf(stderr, "pygcprofiler: cannot start %s: %s\n",
-		    o->python, strerror(-err));
+	if (launch_program(&r, sock) < 0)
 		goto out_stop;
-	}
-	if (eno) {
-		fprintf(stderr, "pygcprofiler: cannot run %s: %s\n", o->python,
-		    strerror(eno));
-		r.exec_failed = 1;
-	}
 	launch_supervise(&r, stderr);
 	status = pgp_finish(&r);
 out_stop:
