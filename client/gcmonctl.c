@@ -215,20 +215,51 @@ static void gcmonctl_human(const char *cmd, const json_t *ans)
 	}
 }
 
-int main(int argc, char **argv)
+struct gcmonctl_args {
+	const char *sock, *cmd, *run, *pid_arg;
+	double timeout_s;
+	long long pid;
+	int json;
+};
+
+/* The value of a --socket/--timeout/--run/--pid option (row k). */
+static int gcmonctl_set(struct gcmonctl_args *g, int k, const char *val)
+{
+	char *end;
+
+	errno = 0;
+	if (k == 0) {
+		g->sock = val;
+	} else if (k == 1) {
+		g->timeout_s = strtod(val, &end);
+		if (errno || end == val || *end != '\0' ||
+		    !(g->timeout_s > 0) || g->timeout_s > 86400)
+			return gcmonctl_bad_usage("--timeout needs seconds "
+			    "(above 0, at most 86400), not", val);
+	} else if (k == 2) {
+		g->run = val;
+	} else {
+		g->pid_arg = val;
+		g->pid = strtoll(val, &end, 10);
+		if (errno || end == val || *end != '\0' || g->pid <= 0 ||
+		    g->pid > INT_MAX)
+			return gcmonctl_bad_usage("--pid needs a process id, not",
+			    val);
+	}
+	return -1;
+}
+
+/* The command line into g. -1 to go on, else the exit status. */
+static int gcmonctl_parse(int argc, char **argv, struct gcmonctl_args *g)
 {
 	static const char *const cmds[] = { "summary", "processes", "runs",
 	    "recommendations", "watch", "ping", "stop", NULL };
-	const char *sock = NULL, *cmd = NULL, *run = NULL, *pid_arg = NULL;
-	char defsock[PATH_MAX], *end;
-	double timeout_s = 10;
-	json_t *req, *ans = NULL;
-	long long pid = 0;
-	int json = 0, fd, err, i, k, rc;
+	static const char *const with_arg[] = { "--socket", "--timeout",
+	    "--run", "--pid", NULL };
+	int i, k, rc;
 
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i];
-		const char *val = NULL;
 		size_t n = strcspn(a, "=");
 
 		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
@@ -240,120 +271,136 @@ int main(int argc, char **argv)
 			return CTL_EXIT_OK;
 		}
 		if (strcmp(a, "--json") == 0) {
-			json = 1;
+			g->json = 1;
 			continue;
 		}
 		if (strncmp(a, "--", 2) == 0) {
-			static const char *const with_arg[] = { "--socket",
-			    "--timeout", "--run", "--pid", NULL };
-
 			for (k = 0; with_arg[k] != NULL; k++)
 				if (strlen(with_arg[k]) == n &&
 				    strncmp(a, with_arg[k], n) == 0)
 					break;
 			if (with_arg[k] == NULL)
 				return gcmonctl_bad_usage("unknown option", a);
-			if (a[n] == '=')
-				val = a + n + 1;
-			else if (i + 1 < argc)
-				val = argv[++i];
-			else
+			if (a[n] != '=' && i + 1 >= argc)
 				return gcmonctl_bad_usage("missing value for", a);
-			if (k == 0) {
-				sock = val;
-			} else if (k == 1) {
-				errno = 0;
-				timeout_s = strtod(val, &end);
-				if (errno || end == val || *end != '\0' ||
-				    !(timeout_s > 0) || timeout_s > 86400)
-					return gcmonctl_bad_usage(
-					    "--timeout needs seconds (above 0, at most 86400), not", val);
-			} else if (k == 2) {
-				run = val;
-			} else {
-				pid_arg = val;
-				errno = 0;
-				pid = strtoll(val, &end, 10);
-				if (errno || end == val || *end != '\0' ||
-				    pid <= 0 || pid > INT_MAX)
-					return gcmonctl_bad_usage(
-					    "--pid needs a process id, not", val);
-			}
+			rc = gcmonctl_set(g, k, a[n] == '=' ? a + n + 1 : argv[++i]);
+			if (rc >= 0)
+				return rc;
 			continue;
 		}
-		if (cmd != NULL)
+		if (g->cmd != NULL)
 			return gcmonctl_bad_usage("unexpected argument", a);
 		for (k = 0; cmds[k] != NULL; k++)
 			if (strcmp(a, cmds[k]) == 0)
 				break;
 		if (cmds[k] == NULL)
 			return gcmonctl_bad_usage("unknown command", a);
-		cmd = a;
+		g->cmd = a;
 	}
+	return -1;
+}
+
+/* What no single option can check. -1 to go on, else the exit status. */
+static int gcmonctl_check(struct gcmonctl_args *g, char *defsock, size_t len)
+{
+	const char *cmd = g->cmd;
+
 	if (cmd == NULL)
 		return gcmonctl_bad_usage("a command is needed", NULL);
-	if (run != NULL && pid_arg != NULL)
+	if (g->run != NULL && g->pid_arg != NULL)
 		return gcmonctl_bad_usage("give --run or --pid, not both", NULL);
-	if (pid_arg != NULL && strcmp(cmd, "summary") != 0 &&
+	if (g->pid_arg != NULL && strcmp(cmd, "summary") != 0 &&
 	    strcmp(cmd, "recommendations") != 0)
 		return gcmonctl_bad_usage("--pid does not apply to", cmd);
-	if (run != NULL && strcmp(cmd, "summary") != 0 &&
+	if (g->run != NULL && strcmp(cmd, "summary") != 0 &&
 	    strcmp(cmd, "recommendations") != 0 &&
 	    strcmp(cmd, "processes") != 0 && strcmp(cmd, "watch") != 0)
 		return gcmonctl_bad_usage("--run does not apply to", cmd);
-	if (sock == NULL &&
-	    (sock = ctl_default_socket(defsock, sizeof defsock)) == NULL)
+	if (g->sock == NULL &&
+	    (g->sock = ctl_default_socket(defsock, len)) == NULL)
 		return gcmonctl_bad_usage("the default socket path is too long;"
 		    " use --socket PATH", NULL);
+	return -1;
+}
 
-	if ((req = json_pack("{s:s}", "cmd", cmd)) == NULL) {
+/* Connects to g->sock; the exit status when that fails, else -1. */
+static int gcmonctl_connect(const struct gcmonctl_args *g, int *fd)
+{
+	const char *sock = g->sock;
+	int err = ctl_connect(sock, fd);
+
+	if (err == 0)
+		return -1;
+	if (err == -ENOENT || err == -ECONNREFUSED) {
+		fprintf(stderr, "gcmonctl: no gcmond at %s (start one: "
+		    "gcmond --socket %s)\n", sock, sock);
+		return CTL_EXIT_NO_DAEMON;
+	}
+	fprintf(stderr, "gcmonctl: cannot connect to %s: %s\n", sock,
+	    strerror(-err));
+	return err == -ENAMETOOLONG ? CTL_EXIT_USAGE :
+	    err == -EACCES ? CTL_EXIT_FAILURE : CTL_EXIT_NO_DAEMON;
+}
+
+/* One request, its answer printed; the exit status. Takes req. */
+static int gcmonctl_request(const struct gcmonctl_args *g, int fd, json_t *req)
+{
+	json_t *ans = NULL;
+	int err, rc;
+
+	err = ctl_request(fd, req, &ans, (int)(g->timeout_s * 1000));
+	json_decref(req);
+	ctl_close(fd);
+	if (err == -ETIMEDOUT)
+		return gcmonctl_timed_out(g->sock, g->timeout_s);
+	if (err < 0) {
+		fprintf(stderr, "gcmonctl: %s: %s\n", g->sock,
+		    err == -ECONNRESET ? "gcmond closed the connection (is "
+		    "this user allowed? see gcmond --allow-uid)" :
+		    strerror(-err));
+		return CTL_EXIT_FAILURE;
+	}
+	if (!json_is_true(json_object_get(ans, "ok"))) {
+		rc = gcmonctl_error_answer(ans, g->json);
+		json_decref(ans);
+		return rc;
+	}
+	if (g->json)
+		gcmonctl_print_json(ans);
+	else
+		gcmonctl_human(g->cmd, ans);
+	json_decref(ans);
+	return CTL_EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+	struct gcmonctl_args g = { .timeout_s = 10 };
+	char defsock[PATH_MAX];
+	json_t *req;
+	int fd, rc;
+
+	if ((rc = gcmonctl_parse(argc, argv, &g)) >= 0 ||
+	    (rc = gcmonctl_check(&g, defsock, sizeof defsock)) >= 0)
+		return rc;
+	if ((req = json_pack("{s:s}", "cmd", g.cmd)) == NULL) {
 		fprintf(stderr, "gcmonctl: out of memory\n");
 		return CTL_EXIT_FAILURE;
 	}
-	if (run != NULL)
-		json_object_set_new(req, "run", json_string(run));
-	if (pid_arg != NULL)
-		json_object_set_new(req, "pid", json_integer(pid));
-
-	if ((err = ctl_connect(sock, &fd)) < 0) {
+	if (g.run != NULL)
+		json_object_set_new(req, "run", json_string(g.run));
+	if (g.pid_arg != NULL)
+		json_object_set_new(req, "pid", json_integer(g.pid));
+	if ((rc = gcmonctl_connect(&g, &fd)) >= 0) {
 		json_decref(req);
-		if (err == -ENOENT || err == -ECONNREFUSED) {
-			fprintf(stderr, "gcmonctl: no gcmond at %s (start one: "
-			    "gcmond --socket %s)\n", sock, sock);
-			return CTL_EXIT_NO_DAEMON;
-		}
-		fprintf(stderr, "gcmonctl: cannot connect to %s: %s\n", sock,
-		    strerror(-err));
-		return err == -ENAMETOOLONG ? CTL_EXIT_USAGE :
-		    err == -EACCES ? CTL_EXIT_FAILURE : CTL_EXIT_NO_DAEMON;
+		return rc;
 	}
 	signal(SIGPIPE, SIG_IGN);
-	if (strcmp(cmd, "watch") == 0) {
-		rc = gcmonctl_watch(fd, req, json, sock, timeout_s);
+	if (strcmp(g.cmd, "watch") == 0) {
+		rc = gcmonctl_watch(fd, req, g.json, g.sock, g.timeout_s);
 		json_decref(req);
 		ctl_close(fd);
 		return rc;
 	}
-	err = ctl_request(fd, req, &ans, (int)(timeout_s * 1000));
-	json_decref(req);
-	ctl_close(fd);
-	if (err == -ETIMEDOUT)
-		return gcmonctl_timed_out(sock, timeout_s);
-	if (err < 0) {
-		fprintf(stderr, "gcmonctl: %s: %s\n", sock, err == -ECONNRESET ?
-		    "gcmond closed the connection (is this user allowed? see "
-		    "gcmond --allow-uid)" : strerror(-err));
-		return CTL_EXIT_FAILURE;
-	}
-	if (!json_is_true(json_object_get(ans, "ok"))) {
-		rc = gcmonctl_error_answer(ans, json);
-		json_decref(ans);
-		return rc;
-	}
-	if (json)
-		gcmonctl_print_json(ans);
-	else
-		gcmonctl_human(cmd, ans);
-	json_decref(ans);
-	return CTL_EXIT_OK;
+	return gcmonctl_request(&g, fd, req);
 }
