@@ -23,17 +23,22 @@
 void flame_add(struct pgp_run *r, double t, unsigned gen, size_t b, double ms)
 {
 	double rel = t - r->start_real;
-	size_t row = rel > 0 ? (size_t)(rel / r->o->flame_bucket_s) : 0;
+	double idx = rel > 0 ? rel / r->o->flame_bucket_s : 0;
+	size_t row;
 
-	if (row >= PGP_MAX_FLAME_ROWS) {
+	/* Compared as a double: a far-off time must not overflow the cast. */
+	if (!(idx < PGP_MAX_FLAME_ROWS)) {
 		r->flame_skipped++;
 		return;
 	}
+	row = (size_t)idx;
 	if (row >= r->nflame) {
 		size_t n = row + 1 > r->nflame * 2 ? row + 1 : r->nflame * 2;
-		struct pgp_flame_row *f = realloc(r->flame, n * sizeof *f);
+		struct pgp_flame_row *f;
 
-		if (f == NULL)
+		if (n > PGP_MAX_FLAME_ROWS)	/* doubling must keep the cap */
+			n = PGP_MAX_FLAME_ROWS;
+		if ((f = realloc(r->flame, n * sizeof *f)) == NULL)
 			return;		/* flame graph loses this event */
 		memset(f + r->nflame, 0, (n - r->nflame) * sizeof *f);
 		r->flame = f;
