@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,6 +43,7 @@ static void agg_proc_free(struct agg_proc *p)
 	free(p->py_version);
 	free(p->executable);
 	free(p->argv);
+	free(p->service);
 	free(p->objects);
 	free(p->garbage);
 	free(p);
@@ -327,6 +329,12 @@ void agg_sum_host(const struct agg *a, struct agg_sum *s)
 		s->end = 0;
 }
 
+void agg_sum_own(const struct agg *a, const struct agg_proc *p,
+    struct agg_sum *s)
+{
+	agg_sum_add(a, p, s, 1);
+}
+
 double agg_proc_pct_ms(const struct agg_proc *p, int g, double pct)
 {
 	unsigned i;
@@ -345,6 +353,12 @@ double agg_proc_pct_ms(const struct agg_proc *p, int g, double pct)
 }
 
 /* Folds the oldest ended record of r into r->evicted and frees it. */
+static void agg_hook_fold(const struct agg *a, const struct agg_proc *p)
+{
+	if (a->hooks.fold != NULL && p->hist != NULL)
+		a->hooks.fold(a->hooks.arg, a, p);
+}
+
 static void agg_run_evict(struct agg *a, struct agg_run *r)
 {
 	struct agg_proc *p;
@@ -357,8 +371,11 @@ static void agg_run_evict(struct agg *a, struct agg_run *r)
 		return;
 	if (r->evicted == NULL && (r->evicted = agg_sum_new()) == NULL)
 		return;
+	agg_hook_fold(a, p);
 	agg_proc_fold(p);
 	agg_sum_add(a, p, r->evicted, 1);
+	if (a->hooks.forget != NULL)
+		a->hooks.forget(a->hooks.arg, a, p);
 	if (p->prev != NULL)
 		p->prev->next = p->next;
 	else
@@ -570,6 +587,7 @@ int agg_event(struct agg *a, struct agg_proc *p, const struct proto_event *e)
 	}
 	p->recent[p->nrecent % AGG_RECENT] = *e;
 	p->nrecent++;
+	a->nevents++;
 	if (e->pause_ns > a->cfg.alert_threshold_ns) {
 		p->alerts++;
 		return 1;
@@ -624,8 +642,10 @@ void agg_bye(struct agg *a, struct agg_proc *p, const struct proto_bye *b)
 {
 	agg_counters(a, p, &b->counters);
 	agg_set_ended(a, p, AGG_ENDED, agg_proc_real(p, b->mono_ns));
-	if (p->state == AGG_ENDED)
+	if (p->state == AGG_ENDED) {
+		agg_hook_fold(a, p);
 		agg_proc_fold(p);
+	}
 }
 
 int agg_disconnect(struct agg *a, struct agg_proc *p)
@@ -660,6 +680,9 @@ unsigned agg_expire(struct agg *a)
 			return n;
 		agg_sum_run(a, r, s);
 		s->nlive = 0;
+		for (p = r->head; p != NULL && a->hooks.forget != NULL;
+		    p = p->next)
+			a->hooks.forget(a->hooks.arg, a, p);
 		agg_sum_merge(a->expired, s);
 		free(s);
 		*rp = r->next;
@@ -668,4 +691,112 @@ unsigned agg_expire(struct agg *a)
 		n++;
 	}
 	return n;
+}
+
+const char *agg_proc_role(const struct agg_proc *p)
+{
+	return p->origin == ORIGIN_FORK ? "worker" :
+	    p->origin == ORIGIN_EXEC ? "child" : "master";
+}
+
+/* The i-th string of p's argv, or NULL. */
+static const char *agg_proc_arg(const struct agg_proc *p, uint32_t i)
+{
+	const char *s = p->argv;
+	uint32_t k;
+
+	if (s == NULL || i >= p->argc)
+		return NULL;
+	for (k = 0; k < i; k++)
+		s += strlen(s) + 1;
+	return s;
+}
+
+static const char *agg_basename(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	return slash != NULL && slash[1] != '\0' ? slash + 1 : path;
+}
+
+/* The last argument from i on that names a WSGI/ASGI application
+ * ("module:app", as gunicorn, uvicorn and hypercorn take it), not a
+ * host:port; NULL if none. */
+static const char *agg_proc_app_spec(const struct agg_proc *p, uint32_t i)
+{
+	const char *a, *colon, *found = NULL;
+
+	static const char word[] = "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ_";
+	static const char mod[] = "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ_0123456789.";
+
+	/* module.path:attr, attr maybe a call: app:create_app() */
+	for (; (a = agg_proc_arg(p, i)) != NULL; i++) {
+		if ((colon = strchr(a, ':')) == NULL || strchr(word, a[0]) ==
+		    NULL || a[0] == '\0' || strspn(a, mod) != (size_t)(colon - a) ||
+		    colon[1] == '\0' || strchr(word, colon[1]) == NULL ||
+		    strspn(colon + 1, mod) + strspn(colon + 1 +
+		    strspn(colon + 1, mod), "()") != strlen(colon + 1))
+			continue;
+		found = a;
+	}
+	return found;
+}
+
+/* Index of the first argument after the interpreter's own options
+ * (python -u -X dev -W error x.py: the index of x.py). */
+static uint32_t agg_proc_skip_pyopts(const struct agg_proc *p)
+{
+	const char *a;
+	uint32_t i = 1;
+
+	while ((a = agg_proc_arg(p, i)) != NULL && a[0] == '-' &&
+	    strcmp(a, "-") != 0 && strcmp(a, "-c") != 0 &&
+	    strcmp(a, "-m") != 0 && strncmp(a, "-m", 2) != 0) {
+		if (strcmp(a, "-X") == 0 || strcmp(a, "-W") == 0 ||
+		    strcmp(a, "--check-hash-based-pycs") == 0)
+			i++;
+		i++;
+	}
+	return i;
+}
+
+const char *agg_proc_service(const struct agg_proc *p, char *buf,
+    size_t len)
+{
+	const char *a0 = agg_proc_arg(p, 0), *a, *app = NULL, *name;
+	uint32_t i;
+
+	if (len == 0)
+		return buf;
+	if (p->service != NULL && p->service[0] != '\0') {
+		snprintf(buf, len, "%s", p->service);
+		return buf;
+	}
+	if (a0 == NULL) {
+		name = p->executable != NULL && p->executable[0] != '\0' ?
+		    agg_basename(p->executable) : "python";
+	} else if (strncmp(agg_basename(a0), "python", 6) != 0) {
+		name = agg_basename(a0);	/* uwsgi, a frozen app */
+		app = agg_proc_app_spec(p, 1);
+	} else if ((a = agg_proc_arg(p, i = agg_proc_skip_pyopts(p))) ==
+	    NULL || strcmp(a, "-") == 0) {
+		name = "python";
+	} else if (strcmp(a, "-c") == 0) {
+		name = "python -c";
+	} else if (strncmp(a, "-m", 2) == 0) {
+		name = a[2] != '\0' ? a + 2 : agg_proc_arg(p, ++i);
+		if (name == NULL)
+			name = "python -m";
+		app = agg_proc_app_spec(p, i + 1);
+	} else {
+		name = agg_basename(a);		/* a script */
+		app = agg_proc_app_spec(p, i + 1);
+	}
+	if (app != NULL)
+		snprintf(buf, len, "%s %s", name, app);
+	else
+		snprintf(buf, len, "%s", name);
+	return buf;
 }
