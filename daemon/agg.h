@@ -83,7 +83,7 @@ struct agg_proc {
 	char *py_version, *executable;
 	char *argv;			/* argc strings, each NUL-terminated */
 	char *service;			/* the agent's service name; NULL: none
-					 * given (agg_proc_service derives one) */
+					 * given (service_name derives one) */
 	uint32_t argc;
 	struct agg_types *objects, *garbage;
 };
@@ -203,14 +203,6 @@ size_t agg_proc_bytes(const struct agg_proc *p);
  * inherited at fork left out: the parent counted it). */
 void agg_sum_own(const struct agg *a, const struct agg_proc *p,
     struct agg_sum *s);
-/* The service a process belongs to: p->service if the agent named one,
- * else derived from its command line: "gunicorn app:app" for python -m
- * gunicorn ... app:app (module and its last non-option argument), the
- * script's basename for python x.py, "python -c" for -c, else the
- * executable's basename. Writes a NUL-terminated string of at most
- * len - 1 bytes to buf; returns buf. */
-const char *agg_proc_service(const struct agg_proc *p, char *buf,
-    size_t len);
 /* "master" (started by the launcher or by hand), "worker" (forked from
  * a monitored process) or "child" (exec'd by one). */
 const char *agg_proc_role(const struct agg_proc *p);

@@ -15,6 +15,7 @@
 #include <strings.h>
 
 #include "metrics.h"
+#include "service.h"
 
 enum { METRICS_NROLES = 3 };
 
@@ -79,7 +80,7 @@ static unsigned metrics_key_of(struct metrics *m, const struct agg_proc *p)
 	const char *role = agg_proc_role(p);
 	unsigned i;
 
-	agg_proc_service(p, svc, sizeof svc);
+	service_name(p, svc, sizeof svc);
 	for (;;) {
 		for (i = 0; i < m->nkeys; i++)
 			if (m->keys[i].role == role &&
@@ -506,7 +507,7 @@ static void metrics_per_process(struct metrics_buf *b, enum metrics_format f,
 				continue;
 			if (n++ >= m->cfg.per_process)
 				return;
-			agg_proc_service(p, svc, sizeof svc);
+			service_name(p, svc, sizeof svc);
 			for (g = 0; g < p->ngen; g++) {
 				metrics_printf(b, "cpython_gc_process_pause_max_"
 				    "seconds{service=\"");

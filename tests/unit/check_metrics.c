@@ -16,6 +16,7 @@
 
 #include "agg.h"
 #include "metrics.h"
+#include "service.h"
 
 static const struct agg_config cfg = { .alert_threshold_ns = 50000000,
     .run_expiry_s = 100 };
@@ -394,7 +395,7 @@ START_TEST(test_service_from_argv)
 	*h = hello_of(7, "s", ORIGIN_ROOT, 0, svc_rows[_i].argv,
 	    svc_rows[_i].argc);
 	ck_assert_int_eq(agg_hello(a, h, &p, &is_new), 0);
-	ck_assert_str_eq(agg_proc_service(p, buf, sizeof buf),
+	ck_assert_str_eq(service_name(p, buf, sizeof buf),
 	    svc_rows[_i].want);
 	free(h);
 	agg_free(a);
