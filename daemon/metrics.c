@@ -72,8 +72,8 @@ void metrics_free(struct metrics *m)
 }
 
 /* The key of p: found, or added (service "other" once the table is
- * nearly full, so that every role still has room). -ENOMEM never:
- * the table is fixed. */
+ * nearly full, so that every role still has room). Never fails: the
+ * table is fixed-size. */
 static unsigned metrics_key_of(struct metrics *m, const struct agg_proc *p)
 {
 	char svc[METRICS_SERVICE_MAX];
@@ -330,7 +330,8 @@ static struct metrics_view *metrics_view_new(struct metrics *m,
 	return v;
 }
 
-/* Generation g's figures of key k: retired plus now. */
+/* Generation g's part of one of a key's sums (retired or now); NULL
+ * when that part is empty. */
 static const struct agg_gen_sum *metrics_gen_part(const struct agg_sum *s,
     unsigned g)
 {

@@ -131,6 +131,19 @@ def test_formats_by_accept_and_other_paths_answered():
         assert get(url + "/metrics", method="HEAD")[0] == 200
 
 
+def test_ipv6_loopback_listen():
+    try:
+        probe = socket.socket(socket.AF_INET6)
+        probe.bind(("::1", 0))
+        port = probe.getsockname()[1]
+        probe.close()
+    except OSError:
+        pytest.skip("no IPv6 loopback on this machine")
+    with gt.Daemon("--metrics-listen", "[::1]:%d" % port, "--quiet"):
+        st, _, body = get("http://[::1]:%d/metrics" % port)
+        assert st == 200 and "gcmond_events_ingested_total 0" in body
+
+
 # ---- against a real Prometheus ---------------------------------------------
 
 class Prometheus:
