@@ -42,6 +42,7 @@ static void agg_proc_free(struct agg_proc *p)
 	free(p->py_version);
 	free(p->executable);
 	free(p->argv);
+	free(p->service);
 	free(p->objects);
 	free(p->garbage);
 	free(p);
@@ -327,6 +328,12 @@ void agg_sum_host(const struct agg *a, struct agg_sum *s)
 		s->end = 0;
 }
 
+void agg_sum_own(const struct agg *a, const struct agg_proc *p,
+    struct agg_sum *s)
+{
+	agg_sum_add(a, p, s, 1);
+}
+
 double agg_proc_pct_ms(const struct agg_proc *p, int g, double pct)
 {
 	unsigned i;
@@ -345,6 +352,12 @@ double agg_proc_pct_ms(const struct agg_proc *p, int g, double pct)
 }
 
 /* Folds the oldest ended record of r into r->evicted and frees it. */
+static void agg_hook_fold(const struct agg *a, const struct agg_proc *p)
+{
+	if (a->hooks.fold != NULL && p->hist != NULL)
+		a->hooks.fold(a->hooks.arg, a, p);
+}
+
 static void agg_run_evict(struct agg *a, struct agg_run *r)
 {
 	struct agg_proc *p;
@@ -357,8 +370,11 @@ static void agg_run_evict(struct agg *a, struct agg_run *r)
 		return;
 	if (r->evicted == NULL && (r->evicted = agg_sum_new()) == NULL)
 		return;
+	agg_hook_fold(a, p);
 	agg_proc_fold(p);
 	agg_sum_add(a, p, r->evicted, 1);
+	if (a->hooks.forget != NULL)
+		a->hooks.forget(a->hooks.arg, a, p);
 	if (p->prev != NULL)
 		p->prev->next = p->next;
 	else
@@ -570,6 +586,7 @@ int agg_event(struct agg *a, struct agg_proc *p, const struct proto_event *e)
 	}
 	p->recent[p->nrecent % AGG_RECENT] = *e;
 	p->nrecent++;
+	a->nevents++;
 	if (e->pause_ns > a->cfg.alert_threshold_ns) {
 		p->alerts++;
 		return 1;
@@ -624,8 +641,10 @@ void agg_bye(struct agg *a, struct agg_proc *p, const struct proto_bye *b)
 {
 	agg_counters(a, p, &b->counters);
 	agg_set_ended(a, p, AGG_ENDED, agg_proc_real(p, b->mono_ns));
-	if (p->state == AGG_ENDED)
+	if (p->state == AGG_ENDED) {
+		agg_hook_fold(a, p);
 		agg_proc_fold(p);
+	}
 }
 
 int agg_disconnect(struct agg *a, struct agg_proc *p)
@@ -660,6 +679,9 @@ unsigned agg_expire(struct agg *a)
 			return n;
 		agg_sum_run(a, r, s);
 		s->nlive = 0;
+		for (p = r->head; p != NULL && a->hooks.forget != NULL;
+		    p = p->next)
+			a->hooks.forget(a->hooks.arg, a, p);
 		agg_sum_merge(a->expired, s);
 		free(s);
 		*rp = r->next;
@@ -668,4 +690,10 @@ unsigned agg_expire(struct agg *a)
 		n++;
 	}
 	return n;
+}
+
+const char *agg_proc_role(const struct agg_proc *p)
+{
+	return p->origin == ORIGIN_FORK ? "worker" :
+	    p->origin == ORIGIN_EXEC ? "child" : "master";
 }

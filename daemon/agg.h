@@ -82,6 +82,8 @@ struct agg_proc {
 
 	char *py_version, *executable;
 	char *argv;			/* argc strings, each NUL-terminated */
+	char *service;			/* the agent's service name; NULL: none
+					 * given (service_name derives one) */
 	uint32_t argc;
 	struct agg_types *objects, *garbage;
 };
@@ -120,8 +122,27 @@ struct agg_config {
 	double run_expiry_s;
 };
 
+/*
+ * Told before a process's figures leave its record, so that a reader
+ * keeping totals under another key (metrics.c, by service and role)
+ * never sees them go backwards: fold, before its histograms are merged
+ * into its run's (p->hist non-NULL); forget, before its record is freed
+ * (evicted beyond AGG_RUN_MAX_PROCS, or its run expired; p->hist may
+ * still be there if it was never folded). Neither may call agg_.
+ */
+struct agg;
+
+struct agg_hooks {
+	void (*fold)(void *arg, const struct agg *a, const struct agg_proc *p);
+	void (*forget)(void *arg, const struct agg *a,
+	    const struct agg_proc *p);
+	void *arg;
+};
+
 struct agg {
 	struct agg_config cfg;
+	struct agg_hooks hooks;		/* zero: nobody listens */
+	uint64_t nevents;		/* event records ingested, ever */
 	double now_real;		/* set by the caller before each call */
 	struct agg_run *runs;		/* newest first */
 	unsigned nruns, nlive;
@@ -178,6 +199,13 @@ double agg_proc_pct_ms(const struct agg_proc *p, int g, double pct);
 /* Heap and struct bytes the aggregates hold for process p (its record,
  * histograms, strings, type tables), excluding malloc's own overhead. */
 size_t agg_proc_bytes(const struct agg_proc *p);
+/* Adds p's figures to s as a run total counts them (a baseline
+ * inherited at fork left out: the parent counted it). */
+void agg_sum_own(const struct agg *a, const struct agg_proc *p,
+    struct agg_sum *s);
+/* "master" (started by the launcher or by hand), "worker" (forked from
+ * a monitored process) or "child" (exec'd by one). */
+const char *agg_proc_role(const struct agg_proc *p);
 /* Wall time of a process so far, in seconds. */
 double agg_proc_wall_s(const struct agg *a, const struct agg_proc *p);
 

@@ -24,6 +24,8 @@
 #include <uv.h>
 
 #include "agg.h"
+#include "http.h"
+#include "metrics.h"
 #include "../client/ctl.h"
 #include "log.h"
 #include "server.h"
@@ -33,6 +35,8 @@ struct gcmond {
 	struct srv srv;
 	struct log log;
 	struct agg *agg;
+	struct metrics *metrics;
+	struct http http;
 	uv_signal_t sig_hup, sig_term, sig_int;
 	uv_timer_t tick;
 	const char *pidfile;
@@ -57,6 +61,11 @@ static void gcmond_usage(FILE *out)
 "  --allow-uid UID           also serve this user (repeatable)\n"
 "  --run-expiry S            forget a run S seconds after its last process\n"
 "                            ended (default 3600)\n"
+"  --metrics-listen [ADDR:]PORT  serve Prometheus/OpenMetrics at\n"
+"                            http://ADDR:PORT/metrics (ADDR: 127.0.0.1;\n"
+"                            [::1]:PORT for IPv6); off by default\n"
+"  --metrics-per-process N   also export per-process series (a pid\n"
+"                            label) for at most N live processes\n"
 "  --quiet                   no event lines or notices on stderr\n"
 "  --verbose                 debug lines on stderr\n"
 "  --help                    print this help and exit\n"
@@ -143,6 +152,7 @@ static void gcmond_shutdown(struct gcmond *d)
 		return;
 	d->stopping = 1;
 	srv_shutdown(&d->srv);
+	http_stop(&d->http);
 	srv_log_summary(&d->srv, 1);
 	if (!d->log.quiet && (s = agg_sum_new()) != NULL) {
 		agg_sum_host(d->agg, s);
@@ -191,6 +201,37 @@ static void gcmond_on_tick(uv_timer_t *t)
 	srv_tick(&d->srv);
 }
 
+static void gcmond_health(void *arg, struct metrics_health *h)
+{
+	struct gcmond *d = arg;
+
+	srv_health(&d->srv, &h->connections, &h->decode_errors, &h->refused);
+}
+
+/* --metrics-listen: 0, or 1 after printing why it cannot start. */
+static int gcmond_start_http(struct gcmond *d, const char *listen_on)
+{
+	struct sockaddr_storage ss;
+	socklen_t sslen;
+	int err;
+
+	if (listen_on == NULL)
+		return 0;
+	(void)http_parse_listen(listen_on, &ss, &sslen);	/* checked */
+	d->http.agg = d->agg;
+	d->http.metrics = d->metrics;
+	d->http.health = gcmond_health;
+	d->http.health_arg = d;
+	if ((err = http_start(&d->http, &d->loop, (struct sockaddr *)&ss,
+	    sslen)) < 0) {
+		fprintf(stderr, "gcmond: --metrics-listen: cannot listen on "
+		    "%s: %s\n", listen_on, strerror(-err));
+		return 1;
+	}
+	log_info(&d->log, "serving /metrics on http://%s", listen_on);
+	return 0;
+}
+
 /* Room for SRV_MAX_CLIENTS connections: raise the soft limit on open
  * files to the hard one; with less, serve fewer clients rather than
  * fail accept(). */
@@ -233,7 +274,7 @@ int main(int argc, char **argv)
 {
 	enum { OPT_SOCKET = 256, OPT_PIDFILE, OPT_LOG, OPT_ALERT, OPT_GROUP,
 	    OPT_ALLOW, OPT_EXPIRY, OPT_QUIET, OPT_VERBOSE, OPT_HELP,
-	    OPT_VERSION };
+	    OPT_VERSION, OPT_METRICS, OPT_PER_PROCESS };
 	static const struct option opts[] = {
 		{ "socket", required_argument, NULL, OPT_SOCKET },
 		{ "pidfile", required_argument, NULL, OPT_PIDFILE },
@@ -242,6 +283,9 @@ int main(int argc, char **argv)
 		{ "socket-group", required_argument, NULL, OPT_GROUP },
 		{ "allow-uid", required_argument, NULL, OPT_ALLOW },
 		{ "run-expiry", required_argument, NULL, OPT_EXPIRY },
+		{ "metrics-listen", required_argument, NULL, OPT_METRICS },
+		{ "metrics-per-process", required_argument, NULL,
+		    OPT_PER_PROCESS },
 		{ "quiet", no_argument, NULL, OPT_QUIET },
 		{ "verbose", no_argument, NULL, OPT_VERBOSE },
 		{ "help", no_argument, NULL, OPT_HELP },
@@ -251,7 +295,10 @@ int main(int argc, char **argv)
 	static struct gcmond d;	/* big (the read buffer): not on the stack */
 	struct agg_config acfg = { .alert_threshold_ns = 50000000,
 	    .run_expiry_s = 3600 };
-	const char *sock = NULL, *log_path = NULL, *why;
+	const char *sock = NULL, *log_path = NULL, *why, *metrics_on = NULL;
+	struct metrics_config mcfg = { 0 };
+	struct sockaddr_storage ss;
+	socklen_t sslen;
 	char defsock[PATH_MAX];
 	int quiet = 0, verbose = 0, c, err;
 	double v;
@@ -308,6 +355,26 @@ int main(int argc, char **argv)
 			}
 			acfg.run_expiry_s = v;
 			break;
+		case OPT_METRICS:
+			if (http_parse_listen(optarg, &ss, &sslen) < 0) {
+				fprintf(stderr, "gcmond: --metrics-listen: '%s' "
+				    "is not PORT, ADDR:PORT or [V6ADDR]:PORT "
+				    "(port 1 to 65535, a numeric address)\n",
+				    optarg);
+				return 2;
+			}
+			metrics_on = optarg;
+			break;
+		case OPT_PER_PROCESS:
+			if (gcmond_parse_double(optarg, 0,
+			    METRICS_PER_PROCESS_MAX, &v) < 0 || v != (unsigned)v) {
+				fprintf(stderr, "gcmond: --metrics-per-process: "
+				    "'%s' is not a whole number from 0 to %u\n",
+				    optarg, METRICS_PER_PROCESS_MAX);
+				return 2;
+			}
+			mcfg.per_process = (unsigned)v;
+			break;
 		case OPT_QUIET:
 			quiet = 1;
 			break;
@@ -348,10 +415,12 @@ int main(int argc, char **argv)
 	if (log_path != NULL && (err = log_open(&d.log, log_path)) < 0)
 		fprintf(stderr, "gcmond: cannot open %s: %s (serving anyway; "
 		    "SIGHUP tries again)\n", log_path, strerror(-err));
-	if ((d.agg = agg_new(&acfg)) == NULL) {
+	if ((d.agg = agg_new(&acfg)) == NULL ||
+	    (d.metrics = metrics_new(&mcfg)) == NULL) {
 		fprintf(stderr, "gcmond: out of memory\n");
 		return 1;
 	}
+	metrics_watch(d.metrics, d.agg);
 	if ((err = uv_loop_init(&d.loop)) < 0) {
 		fprintf(stderr, "gcmond: cannot start the event loop: %s\n",
 		    uv_strerror(err));
@@ -399,6 +468,14 @@ int main(int argc, char **argv)
 		uv_run(&d.loop, UV_RUN_DEFAULT);
 		return 1;
 	}
+	if (gcmond_start_http(&d, metrics_on) != 0) {
+		srv_shutdown(&d.srv);
+		uv_walk(&d.loop, gcmond_close_handle, NULL);
+		uv_run(&d.loop, UV_RUN_DEFAULT);
+		if (d.pidfile != NULL)
+			unlink(d.pidfile);
+		return 1;
+	}
 	/* Fails only for a NULL callback. */
 	(void)uv_timer_start(&d.tick, gcmond_on_tick, SRV_TICK_MS, SRV_TICK_MS);
 	log_info(&d.log, "gcmond %s listening on %s (pid %d)",
@@ -413,6 +490,7 @@ int main(int argc, char **argv)
 	if (d.pidfile != NULL)
 		unlink(d.pidfile);
 	agg_free(d.agg);
+	metrics_free(d.metrics);
 	log_close(&d.log);
 	return 0;
 }

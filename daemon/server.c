@@ -67,6 +67,14 @@ static uint64_t srv_mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+void srv_health(const struct srv *s, uint64_t *nconns, uint64_t *nbad,
+    uint64_t *nrefused)
+{
+	*nconns = s->nconns;
+	*nbad = s->nbad;
+	*nrefused = s->nrefused;
+}
+
 void srv_now(struct srv *s)
 {
 	struct timespec ts;
@@ -746,6 +754,7 @@ static void srv_on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 	if (err == 0)
 		return;
 out_bad:
+	s->nbad++;
 	/* Logged once: the connection goes with it. */
 	log_warn(s->log, "pid %d (uid %u, %s connection): %s, closing it",
 	    (int)c->peer_pid, (unsigned)c->peer_uid, srv_kind_name(c->kind),

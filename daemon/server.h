@@ -50,6 +50,7 @@ struct srv {
 	uint64_t ticks;
 	struct srv_conn *conns;
 	unsigned nconns, nrefused, nwatchers;
+	uint64_t nbad;			/* peers closed for bad data */
 	double start_real;
 	int stopping;
 	/* Called (once) when a control client asks to stop. */
@@ -72,6 +73,10 @@ void srv_log_summary(struct srv *s, int final);
 /* Every SRV_TICK_MS (gcmond.c's timer): answers due waits, expires
  * runs, writes the periodic summary. */
 void srv_tick(struct srv *s);
+/* For /metrics: connections open, peers closed for bad data, peers
+ * refused at the client cap. */
+void srv_health(const struct srv *s, uint64_t *nconns, uint64_t *nbad,
+    uint64_t *nrefused);
 /* Sets agg->now_real from the clock. */
 void srv_now(struct srv *s);
 
