@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -27,9 +28,26 @@ void log_init(struct log *l, int quiet, int verbose)
 
 static int log_open_fd(const char *path)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	/* Read too, to see how the file ends (log_ends_torn); a file we
+	 * may only write is still fine. */
+	int fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+
+	if (fd < 0 && errno == EACCES)
+		fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 
 	return fd < 0 ? -errno : fd;
+}
+
+/* Whether the file ends in part of a line (the same file reopened after
+ * a full disk): the next line must start on a new one. */
+static int log_ends_torn(int fd)
+{
+	struct stat st;
+	char last;
+
+	if (fstat(fd, &st) < 0 || st.st_size == 0)
+		return 0;
+	return pread(fd, &last, 1, st.st_size - 1) == 1 && last != '\n';
 }
 
 int log_open(struct log *l, const char *path)
@@ -53,6 +71,7 @@ int log_reopen(struct log *l)
 		close(l->fd);
 	l->fd = fd;
 	l->failing = 0;
+	l->torn = log_ends_torn(fd);
 	return 0;
 }
 
@@ -122,12 +141,28 @@ void log_debug(struct log *l, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* Writes buf whole: 0, or the errno that stopped it (*done bytes out). */
+static int log_write_all(int fd, const char *buf, size_t len, size_t *done)
+{
+	ssize_t n;
+
+	*done = 0;
+	while (*done < len) {
+		n = write(fd, buf + *done, len - *done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? errno : ENOSPC;
+		*done += (size_t)n;
+	}
+	return 0;
+}
+
 void log_json(struct log *l, json_t *obj)
 {
 	struct timespec ts;
 	char *line;
-	size_t len, off = 0;
-	ssize_t n;
+	size_t len, done;
 	int err = 0;
 
 	if (l->fd < 0)
@@ -143,16 +178,13 @@ void log_json(struct log *l, json_t *obj)
 	}
 	len = strlen(line);
 	line[len++] = '\n';	/* json_dumps's NUL: the buffer holds it */
-	while (off < len) {
-		n = write(l->fd, line + off, len - off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			err = n < 0 ? errno : ENOSPC;
-			break;
-		}
-		off += (size_t)n;
-	}
+	/* A line cut short by a full disk is ended first, so that the next
+	 * one is not glued to it (two lines lost to every JSON reader). */
+	if (l->torn && (err = log_write_all(l->fd, "\n", 1, &done)) == 0)
+		l->torn = 0;
+	if (err == 0 && (err = log_write_all(l->fd, line, len, &done)) != 0 &&
+	    done > 0)
+		l->torn = 1;
 	free(line);
 	if (err == 0) {
 		l->lines++;

@@ -15,6 +15,7 @@ struct log {
 	int fd;			/* -1 when closed */
 	int quiet, verbose;
 	int failing;		/* a write failed; reported once */
+	int torn;		/* the file ends in part of a line */
 	unsigned long long lines, lost;
 };
 
