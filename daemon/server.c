@@ -773,6 +773,17 @@ static int srv_uid_allowed(const struct srv *s, uid_t uid)
 	return 0;
 }
 
+/* Tells a peer we will not serve why (a control client prints it), then
+ * closes it once that is written; nothing it sends is read. */
+static void srv_refuse(struct srv_conn *c, const char *code, const char *msg)
+{
+	c->kind = CONN_CONTROL;
+	srv_answer_error(c, code, msg);
+	c->close_after_write = 1;
+	if (c->out_bytes == 0)
+		srv_conn_close(c);
+}
+
 static void srv_on_connection(uv_stream_t *server, int status)
 {
 	struct srv *s = server->data;
@@ -815,7 +826,9 @@ static void srv_on_connection(uv_stream_t *server, int status)
 			log_warn(s->log, "%u clients already: refusing pid %d "
 			    "(%u refused so far)", s->cfg.max_clients,
 			    (int)c->peer_pid, s->nrefused);
-		srv_conn_close(c);
+		snprintf(msg, sizeof msg, "gcmond serves %u clients already; "
+		    "try again later", s->cfg.max_clients);
+		srv_refuse(c, "busy", msg);
 		return;
 	}
 	if (!srv_uid_allowed(s, c->peer_uid)) {
@@ -824,11 +837,7 @@ static void srv_on_connection(uv_stream_t *server, int status)
 		snprintf(msg, sizeof msg, "uid %u may not use this gcmond "
 		    "(gcmond --allow-uid %u)", (unsigned)c->peer_uid,
 		    (unsigned)c->peer_uid);
-		c->kind = CONN_CONTROL;
-		srv_answer_error(c, "forbidden", msg);
-		c->close_after_write = 1;
-		if (c->out_bytes == 0)
-			srv_conn_close(c);
+		srv_refuse(c, "forbidden", msg);
 		return;
 	}
 	if (uv_read_start((uv_stream_t *)&c->pipe, srv_on_alloc,

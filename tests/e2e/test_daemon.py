@@ -311,10 +311,14 @@ def test_client_cap_refuses_beyond_and_serves_after():
             s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             s.connect(d.sock)
             socks.append(s)
-        # The extra ones were closed by the daemon.
+        # The extra ones are told why, then closed by the daemon.
         last = socks[-1]
         last.settimeout(10)
+        ans = json.loads(gt.read_frame(last)[1])
+        assert ans["ok"] is False and ans["code"] == "busy", ans
         assert last.recv(10) == b""
+        r = ctl(d.sock, "ping")
+        assert r.returncode == 1 and "4096 clients already" in r.stderr, r.stderr
         for s in socks:
             s.close()
         gt.wait_for(d.ping_ok, 10, what="ping after the flood")
