@@ -511,3 +511,93 @@ json_t *djson_types(const struct agg_run *r, int garbage)
 	}
 	return arr;
 }
+
+/* ---- answers and stream objects (control.c, server.c) ------------------- */
+
+json_t *djson_error(const char *code, const char *msg)
+{
+	return json_pack("{s:b,s:s,s:s}", "ok", 0, "error", msg, "code", code);
+}
+
+json_t *djson_ok(json_t *body)
+{
+	if (body != NULL &&
+	    json_object_set_new(body, "ok", json_true()) < 0) {
+		json_decref(body);
+		return NULL;
+	}
+	return body;
+}
+
+json_t *djson_keyed(const char *key, json_t *value)
+{
+	json_t *o;
+
+	if (key == NULL)
+		return json_object();
+	if (value == NULL || (o = json_object()) == NULL) {
+		json_decref(value);
+		return NULL;
+	}
+	djson_set(o, key, value);
+	return o;
+}
+
+json_t *djson_ping(const struct agg *a, pid_t pid, double uptime_s)
+{
+	return json_pack("{s:s,s:i,s:f,s:i,s:i}", "version", PACKAGE_VERSION,
+	    "pid", (int)pid, "uptime_s", uptime_s, "processes", (int)a->nlive,
+	    "runs", (int)a->nruns);
+}
+
+json_t *djson_runs(const struct agg *a)
+{
+	json_t *arr = json_array();
+	const struct agg_run *r;
+
+	for (r = a->runs; r != NULL && arr != NULL; r = r->next)
+		json_array_append_new(arr, djson_run(a, r));
+	return arr;
+}
+
+json_t *djson_report(const struct agg *a, const struct agg_run *r)
+{
+	return json_pack("{s:o,s:o,s:o,s:o,s:o}",
+	    "summary", djson_summary(a, r, NULL),
+	    "processes", djson_processes(a, r),
+	    "recommendations", djson_recommendations(a, r, NULL),
+	    "objects", djson_types(r, 0), "garbage", djson_types(r, 1));
+}
+
+json_t *djson_wait(const struct agg *a, const char *run, int timed_out)
+{
+	const struct agg_run *r = agg_run_find(a, run);
+
+	return djson_ok(json_pack("{s:i,s:i,s:b}", "live",
+	    r ? (int)r->nlive : 0, "processes", r ? (int)r->nproc : 0,
+	    "timed_out", timed_out));
+}
+
+json_t *djson_lost(uint64_t nlost)
+{
+	return json_pack("{s:s,s:o}", "type", "lost", "events", djson_uint(nlost));
+}
+
+json_t *djson_process_event(const struct agg *a, const struct agg_proc *p,
+    const char *type)
+{
+	return json_pack("{s:s,s:o}", "type", type, "process",
+	    djson_process(a, p));
+}
+
+json_t *djson_protocol_error(pid_t peer_pid, const char *error)
+{
+	return json_pack("{s:s,s:i,s:s}", "type", "protocol_error",
+	    "peer_pid", (int)peer_pid, "error", error);
+}
+
+json_t *djson_log_summary(const struct agg *a, int final)
+{
+	return json_pack("{s:s,s:b,s:o,s:o}", "type", "summary", "final", final,
+	    "summary", djson_summary(a, NULL, NULL), "runs", djson_runs(a));
+}

@@ -141,6 +141,17 @@ void log_debug(struct log *l, const char *fmt, ...)
 	va_end(ap);
 }
 
+void log_event(struct log *l, uint32_t pid, const struct proto_event *e,
+    int alert)
+{
+	if (l->quiet)
+		return;
+	fprintf(stderr, "gcmond: pid %u gen %u pause %.3f ms collected %llu "
+	    "uncollectable %u%s\n", (unsigned)pid, (unsigned)e->generation,
+	    (double)e->pause_ns / 1e6, (unsigned long long)e->collected,
+	    (unsigned)e->uncollectable, alert ? " ALERT" : "");
+}
+
 /* Writes buf whole: 0, or the errno that stopped it (*done bytes out). */
 static int log_write_all(int fd, const char *buf, size_t len, size_t *done)
 {

@@ -8,7 +8,11 @@
 #ifndef GCMON_LOG_H
 #define GCMON_LOG_H
 
+#include <stdint.h>
+
 #include <jansson.h>
+
+#include "codec.h"
 
 struct log {
 	char *path;		/* JSON lines file, or NULL */
@@ -30,6 +34,10 @@ void log_close(struct log *l);
 /* Writes obj (borrowed) as one line, with "ts" (Unix seconds) added if
  * absent. A failure is counted and reported once until a write works. */
 void log_json(struct log *l, json_t *obj);
+
+/* The stderr line of one collection of pid (unless --quiet). */
+void log_event(struct log *l, uint32_t pid, const struct proto_event *e,
+    int alert);
 
 void log_warn(struct log *l, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

@@ -1,9 +1,10 @@
 /*
  * server.h: gcmond's socket and connections: the listening Unix socket
  * (its directory and permission checks), agents and control clients on
- * it, peer credential checks, the control requests of doc/control.md and
- * the watch stream. Called by gcmond.c; feeds agg.c, writes through
- * log.c. Never prints except through log.c, never exits.
+ * it, peer credential checks, output queues, pending waits and the watch
+ * stream. Control requests go to control.c, whose answers it sends.
+ * Called by gcmond.c; feeds agg.c, writes through log.c. Never prints
+ * except through log.c, never builds JSON (json.c does), never exits.
  */
 #ifndef GCMON_SERVER_H
 #define GCMON_SERVER_H
