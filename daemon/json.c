@@ -13,8 +13,9 @@
 #include "json.h"
 #include "rules.h"
 
-static const double djson_pcts[4] = { 50.0, 90.0, 99.0, 99.9 };
-static const char *const djson_pct_names[4] = { "p50", "p90", "p99", "p99.9" };
+/* The names of agg_pcts's percentiles. */
+static const char *const djson_pct_names[AGG_NPCTS] = { "p50", "p90", "p99",
+    "p99.9" };
 
 static void djson_set(json_t *o, const char *k, json_t *v)
 {
@@ -31,26 +32,13 @@ static json_t *djson_ms(uint64_t ns)
 	return json_real((double)ns / 1e6);
 }
 
-static json_t *djson_pct_hist(const struct hist *h)
+static json_t *djson_pcts(const double ms[AGG_NPCTS])
 {
 	json_t *o = json_object();
 	unsigned i;
 
-	for (i = 0; i < 4 && o != NULL; i++)
-		djson_set(o, djson_pct_names[i],
-		    json_real((double)hist_percentile(h, djson_pcts[i]) / 1e6));
-	return o;
-}
-
-/* Percentiles of process p's generation g (-1: all). */
-static json_t *djson_pct_proc(const struct agg_proc *p, int g)
-{
-	json_t *o = json_object();
-	unsigned i;
-
-	for (i = 0; i < 4 && o != NULL; i++)
-		djson_set(o, djson_pct_names[i],
-		    json_real(agg_proc_pct_ms(p, g, djson_pcts[i])));
+	for (i = 0; i < AGG_NPCTS && o != NULL; i++)
+		djson_set(o, djson_pct_names[i], json_real(ms[i]));
 	return o;
 }
 
@@ -58,6 +46,7 @@ static json_t *djson_pct_proc(const struct agg_proc *p, int g)
 static json_t *djson_gens(const struct agg_sum *s, const struct agg_proc *p)
 {
 	json_t *a = json_array(), *o;
+	double pcts[AGG_NPCTS];
 	unsigned g;
 
 	for (g = 0; g < s->ngen && a != NULL; g++) {
@@ -72,11 +61,14 @@ static json_t *djson_gens(const struct agg_sum *s, const struct agg_proc *p)
 		djson_set(o, "collected", djson_uint(sg->collected));
 		djson_set(o, "uncollectable", djson_uint(sg->uncollectable));
 		djson_set(o, "gc_time_ms", djson_ms(sg->pause_ns));
-		djson_set(o, "mean_pause_ms", json_real(sg->seen ?
-		    (double)sg->pause_ns / 1e6 / (double)sg->seen : 0.0));
+		djson_set(o, "mean_pause_ms",
+		    json_real(agg_mean_pause_ms(sg->pause_ns, sg->seen)));
 		djson_set(o, "max_pause_ms", djson_ms(sg->max_pause_ns));
-		djson_set(o, "percentiles_ms", p != NULL ?
-		    djson_pct_proc(p, (int)g) : djson_pct_hist(&sg->hist));
+		if (p != NULL)
+			agg_proc_pcts_ms(p, (int)g, pcts);
+		else
+			agg_hist_pcts_ms(&sg->hist, pcts);
+		djson_set(o, "percentiles_ms", djson_pcts(pcts));
 		json_array_append_new(a, o);
 	}
 	return a;
@@ -114,33 +106,16 @@ static const char *djson_state(const struct agg_proc *p)
 	    p->state == AGG_ENDED ? "ended" : "lost";
 }
 
-/* The figures SUMMARY and PROCESS share. */
-static void djson_totals(json_t *o, const struct agg_sum *s,
-    uint64_t *pause_ns, uint64_t *max_ns, uint64_t *coll)
+/* The totals SUMMARY has over all generations. */
+static void djson_totals(json_t *o, const struct agg_totals *t)
 {
-	uint64_t seen = 0, unseen = 0, collected = 0, uncoll = 0;
-	unsigned g;
-
-	*pause_ns = *max_ns = *coll = 0;
-	for (g = 0; g < s->ngen; g++) {
-		*coll += s->gen[g].collections;
-		seen += s->gen[g].seen;
-		unseen += s->gen[g].unseen;
-		collected += s->gen[g].collected;
-		uncoll += s->gen[g].uncollectable;
-		*pause_ns += s->gen[g].pause_ns;
-		if (s->gen[g].max_pause_ns > *max_ns)
-			*max_ns = s->gen[g].max_pause_ns;
-	}
-	if (o == NULL)
-		return;
-	djson_set(o, "collections", djson_uint(*coll));
-	djson_set(o, "seen", djson_uint(seen));
-	djson_set(o, "unseen", djson_uint(unseen));
-	djson_set(o, "collected", djson_uint(collected));
-	djson_set(o, "uncollectable", djson_uint(uncoll));
-	djson_set(o, "mean_pause_ms", json_real(seen ?
-	    (double)*pause_ns / 1e6 / (double)seen : 0.0));
+	djson_set(o, "collections", djson_uint(t->collections));
+	djson_set(o, "seen", djson_uint(t->seen));
+	djson_set(o, "unseen", djson_uint(t->unseen));
+	djson_set(o, "collected", djson_uint(t->collected));
+	djson_set(o, "uncollectable", djson_uint(t->uncollectable));
+	djson_set(o, "mean_pause_ms",
+	    json_real(agg_mean_pause_ms(t->pause_ns, t->seen)));
 }
 
 static json_t *djson_cpu_pct(const struct agg_sum *s, uint64_t pause_ns)
@@ -154,7 +129,7 @@ json_t *djson_process(const struct agg *a, const struct agg_proc *p)
 {
 	struct agg_sum *s = agg_sum_new();
 	json_t *o = json_object(), *argv = json_array(), *th = json_array();
-	uint64_t pause_ns, max_ns, coll;
+	struct agg_totals t;
 	const char *arg = p->argv;
 	double wall = agg_proc_wall_s(a, p);
 	char py[32];
@@ -163,7 +138,7 @@ json_t *djson_process(const struct agg *a, const struct agg_proc *p)
 	if (s == NULL || o == NULL || argv == NULL || th == NULL)
 		goto out_fail;
 	agg_sum_process(a, p, s);
-	djson_totals(NULL, s, &pause_ns, &max_ns, &coll);
+	agg_sum_totals(s, &t);
 	for (i = 0; i < p->argc; i++) {
 		json_array_append_new(argv, json_string(arg));
 		arg += strlen(arg) + 1;
@@ -192,12 +167,11 @@ json_t *djson_process(const struct agg *a, const struct agg_proc *p)
 	    djson_uint(p->rss_bytes) : json_null());
 	djson_set(o, "max_rss_bytes", p->have_sample ?
 	    djson_uint(p->max_rss_bytes) : json_null());
-	djson_set(o, "collections", djson_uint(coll));
-	djson_set(o, "gc_time_ms", djson_ms(pause_ns));
-	djson_set(o, "gc_wall_pct", json_real(wall > 0 ?
-	    (double)pause_ns / 1e9 / wall * 100 : 0.0));
-	djson_set(o, "gc_cpu_pct", djson_cpu_pct(s, pause_ns));
-	djson_set(o, "max_pause_ms", djson_ms(max_ns));
+	djson_set(o, "collections", djson_uint(t.collections));
+	djson_set(o, "gc_time_ms", djson_ms(t.pause_ns));
+	djson_set(o, "gc_wall_pct", json_real(agg_gc_wall_pct(t.pause_ns, wall)));
+	djson_set(o, "gc_cpu_pct", djson_cpu_pct(s, t.pause_ns));
+	djson_set(o, "max_pause_ms", djson_ms(t.max_pause_ns));
 	djson_set(o, "p99_ms", json_real(agg_proc_pct_ms(p, -1, 99.0)));
 	djson_set(o, "dropped", djson_uint(p->dropped));
 	djson_set(o, "reconnects", json_integer(p->reconnects));
@@ -217,11 +191,9 @@ json_t *djson_summary(const struct agg *a, const struct agg_run *r,
     const struct agg_proc *p)
 {
 	struct agg_sum *s = agg_sum_new();
-	uint64_t pause_ns, max_ns, coll;
-	struct hist all;
+	double end, wall, pcts[AGG_NPCTS];
+	struct agg_totals t;
 	json_t *o;
-	double end, wall;
-	unsigned g;
 
 	if (s == NULL || (o = json_object()) == NULL) {
 		free(s);
@@ -244,22 +216,20 @@ json_t *djson_summary(const struct agg *a, const struct agg_run *r,
 	    s->nproc > 0 && end > s->start ? end - s->start : 0.0;
 	djson_set(o, "wall_s", json_real(wall));
 	djson_set(o, "cpu_s", s->have_cpu ? json_real(s->cpu_s) : json_null());
-	djson_totals(o, s, &pause_ns, &max_ns, &coll);
-	djson_set(o, "gc_time_ms", djson_ms(pause_ns));
-	djson_set(o, "max_pause_ms", djson_ms(max_ns));
-	if (p != NULL) {
-		djson_set(o, "percentiles_ms", djson_pct_proc(p, -1));
-	} else {
-		hist_init(&all);
-		for (g = 0; g < s->ngen; g++)
-			hist_merge(&all, &s->gen[g].hist);
-		djson_set(o, "percentiles_ms", djson_pct_hist(&all));
-	}
+	agg_sum_totals(s, &t);
+	djson_totals(o, &t);
+	djson_set(o, "gc_time_ms", djson_ms(t.pause_ns));
+	djson_set(o, "max_pause_ms", djson_ms(t.max_pause_ns));
+	if (p != NULL)
+		agg_proc_pcts_ms(p, -1, pcts);
+	else
+		agg_sum_pcts_ms(s, pcts);
+	djson_set(o, "percentiles_ms", djson_pcts(pcts));
 	/* Against the time the processes lived, added up: a run of four
 	 * workers for 10 s had 40 s in which to collect. */
-	djson_set(o, "gc_wall_pct", json_real(s->proc_wall_s > 0 ?
-	    (double)pause_ns / 1e9 / s->proc_wall_s * 100 : 0.0));
-	djson_set(o, "gc_cpu_pct", djson_cpu_pct(s, pause_ns));
+	djson_set(o, "gc_wall_pct",
+	    json_real(agg_gc_wall_pct(t.pause_ns, s->proc_wall_s)));
+	djson_set(o, "gc_cpu_pct", djson_cpu_pct(s, t.pause_ns));
 	djson_set(o, "dropped", djson_uint(s->dropped));
 	djson_set(o, "alerts", djson_uint(s->alerts));
 	djson_set(o, "alert_threshold_ms",
@@ -277,7 +247,7 @@ json_t *djson_run(const struct agg *a, const struct agg_run *r)
 {
 	struct agg_sum *s = agg_sum_new();
 	const struct agg_proc *p, *root = NULL;
-	uint64_t pause_ns, max_ns, coll;
+	struct agg_totals t;
 	json_t *o;
 
 	if (s == NULL || (o = json_object()) == NULL) {
@@ -285,7 +255,7 @@ json_t *djson_run(const struct agg *a, const struct agg_run *r)
 		return NULL;
 	}
 	agg_sum_run(a, r, s);
-	djson_totals(NULL, s, &pause_ns, &max_ns, &coll);
+	agg_sum_totals(s, &t);
 	for (p = r->head; p != NULL && root == NULL; p = p->next)
 		if (p->origin == ORIGIN_ROOT)
 			root = p;
@@ -295,44 +265,12 @@ json_t *djson_run(const struct agg *a, const struct agg_run *r)
 	djson_set(o, "start", json_real(s->start));
 	djson_set(o, "end", r->nlive > 0 || s->end == 0 ? json_null() :
 	    json_real(s->end));
-	djson_set(o, "collections", djson_uint(coll));
-	djson_set(o, "gc_time_ms", djson_ms(pause_ns));
-	djson_set(o, "max_pause_ms", djson_ms(max_ns));
+	djson_set(o, "collections", djson_uint(t.collections));
+	djson_set(o, "gc_time_ms", djson_ms(t.pause_ns));
+	djson_set(o, "max_pause_ms", djson_ms(t.max_pause_ns));
 	djson_set(o, "root_pid", root ? json_integer(root->pid) : json_null());
 	free(s);
 	return o;
-}
-
-static int djson_by_start(const void *x, const void *y)
-{
-	const struct agg_proc *a = *(const struct agg_proc *const *)x;
-	const struct agg_proc *b = *(const struct agg_proc *const *)y;
-
-	if (a->start_real != b->start_real)
-		return a->start_real < b->start_real ? -1 : 1;
-	return a->pid < b->pid ? -1 : a->pid > b->pid;
-}
-
-/* Processes of r (all when NULL) by start; *n set; free() the result. */
-static const struct agg_proc **djson_list(const struct agg *a,
-    const struct agg_run *r, size_t *n)
-{
-	const struct agg_run *it;
-	const struct agg_proc *p, **v;
-	size_t cnt = 0;
-
-	for (it = a->runs; it != NULL; it = it->next)
-		if (r == NULL || it == r)
-			cnt += it->nproc;
-	if ((v = malloc((cnt ? cnt : 1) * sizeof *v)) == NULL)
-		return NULL;
-	*n = 0;
-	for (it = a->runs; it != NULL; it = it->next)
-		if (r == NULL || it == r)
-			for (p = it->head; p != NULL && *n < cnt; p = p->next)
-				v[(*n)++] = p;
-	qsort(v, *n, sizeof *v, djson_by_start);
-	return v;
 }
 
 json_t *djson_processes(const struct agg *a, const struct agg_run *r)
@@ -341,7 +279,7 @@ json_t *djson_processes(const struct agg *a, const struct agg_run *r)
 	json_t *arr;
 	size_t n, i;
 
-	if ((v = djson_list(a, r, &n)) == NULL)
+	if ((v = agg_procs_by_start(a, r, &n)) == NULL)
 		return NULL;
 	if ((arr = json_array()) != NULL)
 		for (i = 0; i < n; i++)
@@ -350,96 +288,58 @@ json_t *djson_processes(const struct agg *a, const struct agg_run *r)
 	return arr;
 }
 
+static json_t *djson_rec(const struct rules_rec *rec,
+    const struct agg_run *r, const struct agg_proc *p)
+{
+	json_t *o = json_object(), *ev = json_object(), *acts = json_array();
+	unsigned k;
+
+	if (o == NULL || ev == NULL || acts == NULL) {
+		json_decref(o);
+		json_decref(ev);
+		json_decref(acts);
+		return NULL;
+	}
+	for (k = 0; k < rec->nevidence; k++)
+		djson_set(ev, rec->evidence[k].name,
+		    json_real(rec->evidence[k].value));
+	for (k = 0; k < rec->nactions; k++)
+		json_array_append_new(acts, json_string(rec->actions[k]));
+	djson_set(o, "rule", json_string(rec->rule));
+	djson_set(o, "severity",
+	    json_string(rules_severity_name(rec->severity)));
+	djson_set(o, "scope", json_string(
+	    p || rec->pid ? "process" : r ? "run" : "host"));
+	djson_set(o, "run", p ? json_string(p->run->id) :
+	    r ? json_string(r->id) : json_null());
+	djson_set(o, "pid", p ? json_integer(p->pid) : rec->pid ?
+	    json_integer(rec->pid) : json_null());
+	djson_set(o, "message", json_string(rec->message));
+	djson_set(o, "evidence", ev);
+	djson_set(o, "actions", acts);
+	return o;
+}
+
 json_t *djson_recommendations(const struct agg *a, const struct agg_run *r,
     const struct agg_proc *p)
 {
-	struct rules_rec *recs = NULL;
-	struct rules_proc *rp = NULL;
-	const struct agg_proc **v = NULL;
-	const struct agg_proc *tp = p;
+	struct rules_rec *recs;
 	struct rules_input in;
-	struct agg_sum *s;
-	json_t *arr = NULL, *o, *ev, *acts;
-	size_t n = 0, i, nrec;
-	uint32_t th[PROTO_MAX_GEN];
-	unsigned k;
+	json_t *arr = NULL, *o;
+	size_t i, nrec;
 
-	if ((s = agg_sum_new()) == NULL)
-		return NULL;
-	memset(&in, 0, sizeof in);
-	if (p != NULL) {
-		agg_sum_process(a, p, s);
-	} else {
-		if (r != NULL)
-			agg_sum_run(a, r, s);
-		else
-			agg_sum_host(a, s);
-		if ((v = djson_list(a, r, &n)) == NULL)
-			goto out;
-		if ((rp = calloc(n ? n : 1, sizeof *rp)) == NULL)
-			goto out;
-		for (i = 0; i < n; i++) {
-			rp[i].pid = v[i]->pid;
-			rp[i].ppid = v[i]->ppid;
-			rp[i].origin = v[i]->origin;
-			rp[i].gen2 = v[i]->ngen > 2 ? v[i]->c[2].count : 0;
-			rp[i].p99_ms = agg_proc_pct_ms(v[i], -1, 99.0);
-			if (tp == NULL && v[i]->origin == ORIGIN_ROOT)
-				tp = v[i];
-		}
-		if (tp == NULL && n > 0)
-			tp = v[0];
-	}
-	if (tp != NULL) {
-		for (k = 0; k < tp->ngen; k++)
-			th[k] = tp->base[k].threshold;
-		in.thresholds = th;
-		in.nthresholds = tp->ngen;
-	}
-	in.sum = s;
-	in.alert_threshold_ms = (double)a->cfg.alert_threshold_ns / 1e6;
-	in.procs = rp;
-	in.nprocs = n;
 	if ((recs = calloc(RULES_MAX, sizeof *recs)) == NULL)
+		return NULL;
+	if (rules_input_build(a, r, p, &in) < 0)
 		goto out;
 	nrec = rules_evaluate(&in, recs, RULES_MAX);
-	if ((arr = json_array()) == NULL)
-		goto out;
-	for (i = 0; i < nrec; i++) {
-		o = json_object();
-		ev = json_object();
-		acts = json_array();
-		if (o == NULL || ev == NULL || acts == NULL) {
-			json_decref(o);
-			json_decref(ev);
-			json_decref(acts);
-			continue;
-		}
-		for (k = 0; k < recs[i].nevidence; k++)
-			djson_set(ev, recs[i].evidence[k].name,
-			    json_real(recs[i].evidence[k].value));
-		for (k = 0; k < recs[i].nactions; k++)
-			json_array_append_new(acts,
-			    json_string(recs[i].actions[k]));
-		djson_set(o, "rule", json_string(recs[i].rule));
-		djson_set(o, "severity",
-		    json_string(rules_severity_name(recs[i].severity)));
-		djson_set(o, "scope", json_string(
-		    p || recs[i].pid ? "process" : r ? "run" : "host"));
-		djson_set(o, "run", p ? json_string(p->run->id) :
-		    r ? json_string(r->id) : json_null());
-		djson_set(o, "pid", p ? json_integer(p->pid) : recs[i].pid ?
-		    json_integer(recs[i].pid) : json_null());
-		djson_set(o, "message", json_string(recs[i].message));
-		djson_set(o, "evidence", ev);
-		djson_set(o, "actions", acts);
-		json_array_append_new(arr, o);
-	}
+	if ((arr = json_array()) != NULL)
+		for (i = 0; i < nrec; i++)
+			if ((o = djson_rec(&recs[i], r, p)) != NULL)
+				json_array_append_new(arr, o);
+	rules_input_fini(&in);
 out:
 	free(recs);
-	free(rp);
-	free(v);
-	free(s);
 	return arr;
 }
 

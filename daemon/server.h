@@ -47,7 +47,6 @@ struct srv {
 	int listening;
 	dev_t sock_dev;			/* what we bound, to unlink only it */
 	ino_t sock_ino;
-	uv_timer_t tick;
 	uint64_t ticks;
 	struct srv_conn *conns;
 	unsigned nconns, nrefused, nwatchers;
