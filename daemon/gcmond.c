@@ -24,8 +24,8 @@
 #include <uv.h>
 
 #include "agg.h"
-#include "../client/ctl.h"
 #include "log.h"
+#include "paths.h"
 #include "server.h"
 
 struct gcmond {
@@ -338,7 +338,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (sock == NULL &&
-	    (sock = ctl_default_socket(defsock, sizeof defsock)) == NULL) {
+	    (sock = paths_default_socket(defsock, sizeof defsock)) == NULL) {
 		fprintf(stderr, "gcmond: the default socket path is too long; "
 		    "use --socket PATH\n");
 		return 2;

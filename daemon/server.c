@@ -25,6 +25,7 @@
 #include "codec.h"
 #include "control.h"
 #include "json.h"
+#include "paths.h"
 #include "server.h"
 
 enum srv_kind { CONN_NEW = 0, CONN_AGENT, CONN_AGENT_DONE, CONN_CONTROL };
@@ -651,8 +652,9 @@ static int srv_check_dir(const char *path, uid_t uid, const char **why)
 		return -ENOMEM;
 	dir = dirname(copy);
 	if (stat(dir, &st) < 0) {
-		/* Our own default directory (/tmp/gcmon-UID): make it. */
-		if (errno != ENOENT || mkdir(dir, 0700) < 0 ||
+		/* Not there yet (the default /tmp/gcmon-UID of paths.h,
+		 * or a --socket directory): made private. */
+		if (errno != ENOENT || mkdir(dir, PATHS_DIR_MODE) < 0 ||
 		    stat(dir, &st) < 0) {
 			err = -errno;
 			*why = "its directory cannot be created";
