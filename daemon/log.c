@@ -1,8 +1,9 @@
 /*
  * log.c: stderr lines and the JSON lines log of gcmond (see log.h).
  * Called from the event loop only (not thread-safe, no signal handler
- * calls it). Never exits the daemon and never blocks it for long: the
- * log file is a regular file written with one write(2) per line.
+ * calls it). Never exits the daemon (but for log_fatal*, which main()
+ * calls at start-up) and never blocks it for long: the log file is a
+ * regular file written with one write(2) per line.
  */
 #include "config.h"
 
@@ -150,6 +151,53 @@ void log_event(struct log *l, uint32_t pid, const struct proto_event *e,
 	    "uncollectable %u%s\n", (unsigned)pid, (unsigned)e->generation,
 	    (double)e->pause_ns / 1e6, (unsigned long long)e->collected,
 	    (unsigned)e->uncollectable, alert ? " ALERT" : "");
+}
+
+static void log_verror(int err, const char *fmt, va_list ap)
+{
+	fputs("gcmond: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	if (err != 0)
+		fprintf(stderr, ": %s", strerror(err < 0 ? -err : err));
+	fputc('\n', stderr);
+}
+
+void log_error(int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_verror(err, fmt, ap);
+	va_end(ap);
+}
+
+void log_errorx(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_verror(0, fmt, ap);
+	va_end(ap);
+}
+
+void log_fatal(int status, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_verror(err, fmt, ap);
+	va_end(ap);
+	exit(status);
+}
+
+void log_fatalx(int status, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_verror(0, fmt, ap);
+	va_end(ap);
+	exit(status);
 }
 
 /* Writes buf whole: 0, or the errno that stopped it (*done bytes out). */

@@ -2,8 +2,9 @@
  * log.h: gcmond's two outputs besides the control socket: human lines on
  * stderr (warnings always unless --quiet, events and alerts unless
  * --quiet, debug with --verbose) and the JSON lines log (--log-file, one
- * object per line). Called by gcmond.c and server.c. A log that cannot be
- * written is reported once and never stops the daemon.
+ * object per line), and gcmond's own errors (log_error, log_fatal).
+ * Called by gcmond.c and server.c. A log that cannot be written is
+ * reported once and never stops the daemon; only log_fatal* exit.
  */
 #ifndef GCMON_LOG_H
 #define GCMON_LOG_H
@@ -45,5 +46,18 @@ void log_info(struct log *l, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void log_debug(struct log *l, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* gcmond's own errors, on stderr whatever --quiet says (tmux and
+ * OpenBSD style): "gcmond: <what>: <strerror(-err)>" (err a negative
+ * errno or libuv error), or "gcmond: <what>" with log_errorx. */
+void log_error(int err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void log_errorx(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+/* The same, then exit(status): only gcmond.c's start-up uses these. */
+void log_fatal(int status, int err, const char *fmt, ...)
+    __attribute__((noreturn, format(printf, 3, 4)));
+void log_fatalx(int status, const char *fmt, ...)
+    __attribute__((noreturn, format(printf, 2, 3)));
 
 #endif /* GCMON_LOG_H */
