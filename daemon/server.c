@@ -2,7 +2,7 @@
  * server.c: gcmond's Unix socket and its connections (see server.h).
  * One proto_reader per connection; the first frame says what the peer is
  * (HELLO: an agent, CONTROL: a control client, whose requests control.c
- * answers). A bad frame closes that
+ * answers; the socket file itself is sock.c's). A bad frame closes that
  * one connection and is logged once; nothing a peer sends can stall the
  * loop or another peer: input is bounded by the reader, output by
  * per-connection queue caps, and a slow watcher loses objects (counted,
@@ -11,22 +11,19 @@
 #include "config.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "codec.h"
 #include "control.h"
 #include "json.h"
-#include "paths.h"
 #include "server.h"
+#include "sock.h"
 
 enum srv_kind { CONN_NEW = 0, CONN_AGENT, CONN_AGENT_DONE, CONN_CONTROL };
 
@@ -641,51 +638,11 @@ static void srv_on_connection(uv_stream_t *server, int status)
 
 /* ---- the socket -------------------------------------------------------- */
 
-/* The directory must not let others replace our socket. */
-static int srv_check_dir(const char *path, uid_t uid, const char **why)
-{
-	char *copy = strdup(path), *dir;
-	struct stat st;
-	int err = 0;
-
-	if (copy == NULL)
-		return -ENOMEM;
-	dir = dirname(copy);
-	if (stat(dir, &st) < 0) {
-		/* Not there yet (the default /tmp/gcmon-UID of paths.h,
-		 * or a --socket directory): made private. */
-		if (errno != ENOENT || mkdir(dir, PATHS_DIR_MODE) < 0 ||
-		    stat(dir, &st) < 0) {
-			err = -errno;
-			*why = "its directory cannot be created";
-			goto out;
-		}
-	}
-	if (!S_ISDIR(st.st_mode)) {
-		err = -ENOTDIR;
-		*why = "its directory is not a directory";
-	} else if (st.st_uid != uid && st.st_uid != 0) {
-		err = -EPERM;
-		*why = "its directory belongs to another user";
-	} else if ((st.st_mode & S_IWOTH) &&
-	    !((st.st_mode & S_ISVTX) && st.st_uid == uid)) {
-		err = -EPERM;
-		*why = "its directory is writable by everyone (use a private "
-		    "directory such as $XDG_RUNTIME_DIR)";
-	}
-out:
-	free(copy);
-	return err;
-}
-
 int srv_start(struct srv *s, uv_loop_t *loop, struct agg *agg,
     struct log *log, const char **why)
 {
-	const char *path = s->cfg.socket_path;
-	struct sockaddr_un sa;
 	struct stat st;
-	mode_t old;
-	int fd, err, probe;
+	int fd, err;
 
 	*why = NULL;
 	s->loop = loop;
@@ -696,64 +653,22 @@ int srv_start(struct srv *s, uv_loop_t *loop, struct agg *agg,
 		s->cfg.max_clients = SRV_MAX_CLIENTS;
 	srv_now(s);
 	s->start_real = agg->now_real;
-	if (strlen(path) >= sizeof sa.sun_path)
-		return -ENAMETOOLONG;
-	if ((err = srv_check_dir(path, s->uid, why)) < 0)
-		return err;
-	memset(&sa, 0, sizeof sa);
-	sa.sun_family = AF_UNIX;
-	memcpy(sa.sun_path, path, strlen(path) + 1);
-	if (lstat(path, &st) == 0) {
-		if (!S_ISSOCK(st.st_mode)) {
-			*why = "a file that is not a socket is in the way";
-			return -EEXIST;
-		}
-		/* Never clobber a live daemon: ask it first. */
-		if ((probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
-			return -errno;
-		err = connect(probe, (struct sockaddr *)&sa, sizeof sa);
-		close(probe);
-		if (err == 0) {
-			*why = "a daemon is already listening there";
-			return -EADDRINUSE;
-		}
-		if (unlink(path) < 0 && errno != ENOENT)
-			return -errno;
-	}
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
-		return -errno;
-	old = umask(0177);	/* born 0600: no window where others connect */
-	err = bind(fd, (struct sockaddr *)&sa, sizeof sa);
-	umask(old);
-	if (err < 0)
-		goto out_close;
-	if (s->cfg.have_gid && (chown(path, (uid_t)-1, s->cfg.socket_gid) < 0 ||
-	    chmod(path, 0660) < 0))
-		goto out_unlink;
-	if (listen(fd, 512) < 0 || stat(path, &st) < 0)
-		goto out_unlink;
+	if ((fd = sock_bind(s->cfg.socket_path, s->uid, s->cfg.have_gid ?
+	    &s->cfg.socket_gid : NULL, SRV_BACKLOG, &st, why)) < 0)
+		return fd;
 	s->sock_dev = st.st_dev;
 	s->sock_ino = st.st_ino;
 	if ((err = uv_pipe_init(loop, &s->listener, 0)) < 0 ||
 	    (err = uv_pipe_open(&s->listener, fd)) < 0)
-		goto out_err;
+		goto out_unlink;
 	s->listener.data = s;
 	s->listening = 1;
-	if ((err = uv_listen((uv_stream_t *)&s->listener, 512,
+	if ((err = uv_listen((uv_stream_t *)&s->listener, SRV_BACKLOG,
 	    srv_on_connection)) < 0)
 		return err;
 	return 0;
 out_unlink:
-	err = -errno;
-	unlink(path);
-	close(fd);
-	return err;
-out_close:
-	err = -errno;
-	close(fd);
-	return err;
-out_err:
-	unlink(path);
+	unlink(s->cfg.socket_path);
 	close(fd);
 	return err;
 }

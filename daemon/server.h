@@ -18,6 +18,7 @@
 #include "log.h"
 
 #define SRV_MAX_CLIENTS		4096
+#define SRV_BACKLOG		512	/* listen(2) */
 #define SRV_MAX_ALLOW_UID	64
 #define SRV_WATCH_QUEUE_MAX	(1u << 20)	/* bytes queued to a watcher */
 #define SRV_ANSWER_QUEUE_MAX	(64u << 20)	/* bytes queued to any client */
@@ -58,8 +59,8 @@ struct srv {
 	char rbuf[65536];		/* read buffer: the loop is one thread */
 };
 
-/* Checks the directory, refuses a live daemon, replaces a stale socket,
- * binds (0600, or 0660 and the group) and listens. 0 or a negative
+/* Binds and listens with sock_bind() (sock.h: the directory checks, a
+ * live daemon never replaced), then serves on loop. 0 or a negative
  * errno: -EADDRINUSE (a daemon answers there), -EPERM (unsafe
  * directory: *why says how), -EEXIST (not a socket), or bind's. */
 int srv_start(struct srv *s, uv_loop_t *loop, struct agg *agg,
