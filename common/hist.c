@@ -74,33 +74,58 @@ hist_add_sat(uint64_t a, uint64_t b)
 	return a > UINT64_MAX - b ? UINT64_MAX : a + b;
 }
 
+/* Count, sum, min and max of struct hist and hist_compact alike. */
+static void
+hist_head_record(uint64_t *count, uint64_t *sum_ns, uint64_t *min_ns,
+    uint64_t *max_ns, uint64_t v_ns)
+{
+	(*count)++;
+	*sum_ns = hist_add_sat(*sum_ns, v_ns);
+	if (v_ns < *min_ns)
+		*min_ns = v_ns;
+	if (v_ns > *max_ns)
+		*max_ns = v_ns;
+}
+
 void
 hist_record(struct hist *h, uint64_t v_ns)
 {
-	h->count++;
-	h->sum_ns = hist_add_sat(h->sum_ns, v_ns);
-	if (v_ns < h->min_ns)
-		h->min_ns = v_ns;
-	if (v_ns > h->max_ns)
-		h->max_ns = v_ns;
+	hist_head_record(&h->count, &h->sum_ns, &h->min_ns, &h->max_ns, v_ns);
 	h->bucket[hist_bucket_of(v_ns)]++;
+}
+
+static uint64_t
+hist_full_bucket(const void *ctx, unsigned i)
+{
+	return ((const struct hist *)ctx)->bucket[i];
+}
+
+/* dst += a histogram of count values (sum, min, max) whose bucket i
+ * holds bucket(ctx, i): struct hist and hist_compact alike. */
+static void
+hist_add(struct hist *dst, uint64_t count, uint64_t sum_ns, uint64_t min_ns,
+    uint64_t max_ns, uint64_t (*bucket)(const void *ctx, unsigned i),
+    const void *ctx)
+{
+	unsigned i;
+
+	if (count == 0)
+		return;
+	dst->count += count;
+	dst->sum_ns = hist_add_sat(dst->sum_ns, sum_ns);
+	if (min_ns < dst->min_ns)
+		dst->min_ns = min_ns;
+	if (max_ns > dst->max_ns)
+		dst->max_ns = max_ns;
+	for (i = 0; i < HIST_NBUCKETS; i++)
+		dst->bucket[i] += bucket(ctx, i);
 }
 
 void
 hist_merge(struct hist *dst, const struct hist *src)
 {
-	unsigned i;
-
-	if (src->count == 0)
-		return;
-	dst->count += src->count;
-	dst->sum_ns = hist_add_sat(dst->sum_ns, src->sum_ns);
-	if (src->min_ns < dst->min_ns)
-		dst->min_ns = src->min_ns;
-	if (src->max_ns > dst->max_ns)
-		dst->max_ns = src->max_ns;
-	for (i = 0; i < HIST_NBUCKETS; i++)
-		dst->bucket[i] += src->bucket[i];
+	hist_add(dst, src->count, src->sum_ns, src->min_ns, src->max_ns,
+	    hist_full_bucket, src);
 }
 
 /* The value that represents bucket i: the middle of its nominal width
@@ -175,12 +200,6 @@ hist_walk(uint64_t count, uint64_t min_ns, uint64_t max_ns, double p,
 	}
 	/* Buckets short of count (values lost to a failed allocation). */
 	return max_ns;
-}
-
-static uint64_t
-hist_full_bucket(const void *ctx, unsigned i)
-{
-	return ((const struct hist *)ctx)->bucket[i];
 }
 
 uint64_t
@@ -312,12 +331,7 @@ hist_compact_record(struct hist_compact *h, uint64_t v_ns)
 	uint32_t *slot;
 	int err;
 
-	h->count++;
-	h->sum_ns = hist_add_sat(h->sum_ns, v_ns);
-	if (v_ns < h->min_ns)
-		h->min_ns = v_ns;
-	if (v_ns > h->max_ns)
-		h->max_ns = v_ns;
+	hist_head_record(&h->count, &h->sum_ns, &h->min_ns, &h->max_ns, v_ns);
 	if (h->full == NULL && !(h->chunk_mask & (1u << c)) &&
 	    (err = hist_compact_add_chunk(h, c)) < 0)
 		goto out_lost;
@@ -337,21 +351,17 @@ out_lost:
 	return err;
 }
 
+static uint64_t
+hist_compact_bucket_of(const void *ctx, unsigned i)
+{
+	return hist_compact_bucket(ctx, i);
+}
+
 void
 hist_compact_add_to(struct hist *dst, const struct hist_compact *src)
 {
-	unsigned i;
-
-	if (src->count == 0)
-		return;
-	dst->count += src->count;
-	dst->sum_ns = hist_add_sat(dst->sum_ns, src->sum_ns);
-	if (src->min_ns < dst->min_ns)
-		dst->min_ns = src->min_ns;
-	if (src->max_ns > dst->max_ns)
-		dst->max_ns = src->max_ns;
-	for (i = 0; i < HIST_NBUCKETS; i++)
-		dst->bucket[i] += hist_compact_bucket(src, i);
+	hist_add(dst, src->count, src->sum_ns, src->min_ns, src->max_ns,
+	    hist_compact_bucket_of, src);
 }
 
 struct hist_compact_set {

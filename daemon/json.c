@@ -42,6 +42,20 @@ static json_t *djson_pcts(const double ms[AGG_NPCTS])
 	return o;
 }
 
+/* The counts GEN and SUMMARY share. */
+static void djson_counts(json_t *o, uint64_t collections, uint64_t seen,
+    uint64_t unseen, uint64_t collected, uint64_t uncollectable,
+    uint64_t pause_ns)
+{
+	djson_set(o, "collections", djson_uint(collections));
+	djson_set(o, "seen", djson_uint(seen));
+	djson_set(o, "unseen", djson_uint(unseen));
+	djson_set(o, "collected", djson_uint(collected));
+	djson_set(o, "uncollectable", djson_uint(uncollectable));
+	djson_set(o, "mean_pause_ms",
+	    json_real(agg_mean_pause_ms(pause_ns, seen)));
+}
+
 /* [GEN] of a sum; p set: percentiles from that process. */
 static json_t *djson_gens(const struct agg_sum *s, const struct agg_proc *p)
 {
@@ -55,14 +69,9 @@ static json_t *djson_gens(const struct agg_sum *s, const struct agg_proc *p)
 		if ((o = json_object()) == NULL)
 			break;
 		djson_set(o, "gen", json_integer(g));
-		djson_set(o, "collections", djson_uint(sg->collections));
-		djson_set(o, "seen", djson_uint(sg->seen));
-		djson_set(o, "unseen", djson_uint(sg->unseen));
-		djson_set(o, "collected", djson_uint(sg->collected));
-		djson_set(o, "uncollectable", djson_uint(sg->uncollectable));
+		djson_counts(o, sg->collections, sg->seen, sg->unseen,
+		    sg->collected, sg->uncollectable, sg->pause_ns);
 		djson_set(o, "gc_time_ms", djson_ms(sg->pause_ns));
-		djson_set(o, "mean_pause_ms",
-		    json_real(agg_mean_pause_ms(sg->pause_ns, sg->seen)));
 		djson_set(o, "max_pause_ms", djson_ms(sg->max_pause_ns));
 		if (p != NULL)
 			agg_proc_pcts_ms(p, (int)g, pcts);
@@ -104,18 +113,6 @@ static const char *djson_state(const struct agg_proc *p)
 {
 	return p->state == AGG_LIVE ? "live" :
 	    p->state == AGG_ENDED ? "ended" : "lost";
-}
-
-/* The totals SUMMARY has over all generations. */
-static void djson_totals(json_t *o, const struct agg_totals *t)
-{
-	djson_set(o, "collections", djson_uint(t->collections));
-	djson_set(o, "seen", djson_uint(t->seen));
-	djson_set(o, "unseen", djson_uint(t->unseen));
-	djson_set(o, "collected", djson_uint(t->collected));
-	djson_set(o, "uncollectable", djson_uint(t->uncollectable));
-	djson_set(o, "mean_pause_ms",
-	    json_real(agg_mean_pause_ms(t->pause_ns, t->seen)));
 }
 
 static json_t *djson_cpu_pct(const struct agg_sum *s, uint64_t pause_ns)
@@ -217,7 +214,8 @@ json_t *djson_summary(const struct agg *a, const struct agg_run *r,
 	djson_set(o, "wall_s", json_real(wall));
 	djson_set(o, "cpu_s", s->have_cpu ? json_real(s->cpu_s) : json_null());
 	agg_sum_totals(s, &t);
-	djson_totals(o, &t);
+	djson_counts(o, t.collections, t.seen, t.unseen, t.collected,
+	    t.uncollectable, t.pause_ns);
 	djson_set(o, "gc_time_ms", djson_ms(t.pause_ns));
 	djson_set(o, "max_pause_ms", djson_ms(t.max_pause_ns));
 	if (p != NULL)
@@ -343,18 +341,29 @@ out:
 	return arr;
 }
 
-json_t *djson_event(const struct agg_proc *p, const struct proto_event *e)
+/* What EVENT and ALERT share: a collection of process p. */
+static json_t *djson_collection(const char *type, const struct agg_proc *p,
+    const struct proto_event *e)
 {
 	json_t *o = json_object();
 
 	if (o == NULL)
 		return NULL;
-	djson_set(o, "type", json_string("event"));
+	djson_set(o, "type", json_string(type));
 	djson_set(o, "pid", json_integer(p->pid));
 	djson_set(o, "run", json_string(p->run->id));
 	djson_set(o, "gen", json_integer(e->generation));
 	djson_set(o, "time", json_real(agg_proc_real(p, e->start_ns)));
 	djson_set(o, "duration_ms", djson_ms(e->pause_ns));
+	return o;
+}
+
+json_t *djson_event(const struct agg_proc *p, const struct proto_event *e)
+{
+	json_t *o = djson_collection("event", p, e);
+
+	if (o == NULL)
+		return NULL;
 	djson_set(o, "collector_ms", e->flags & PROTO_EVENT_HAS_COLLECTOR_NS ?
 	    djson_ms(e->collector_ns) : json_null());
 	djson_set(o, "collected", djson_uint(e->collected));
@@ -365,17 +374,10 @@ json_t *djson_event(const struct agg_proc *p, const struct proto_event *e)
 json_t *djson_alert(const struct agg *a, const struct agg_proc *p,
     const struct proto_event *e)
 {
-	json_t *o = json_object();
+	json_t *o = djson_collection("alert", p, e);
 
-	if (o == NULL)
-		return NULL;
-	djson_set(o, "type", json_string("alert"));
-	djson_set(o, "pid", json_integer(p->pid));
-	djson_set(o, "run", json_string(p->run->id));
-	djson_set(o, "gen", json_integer(e->generation));
-	djson_set(o, "time", json_real(agg_proc_real(p, e->start_ns)));
-	djson_set(o, "duration_ms", djson_ms(e->pause_ns));
-	djson_set(o, "threshold_ms", djson_ms(a->cfg.alert_threshold_ns));
+	if (o != NULL)
+		djson_set(o, "threshold_ms", djson_ms(a->cfg.alert_threshold_ns));
 	return o;
 }
 

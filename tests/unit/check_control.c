@@ -39,6 +39,14 @@ static void setup(void)
 	h.ngen = 3;
 	h.run_id.ptr = "r1";
 	h.run_id.len = 2;
+	/* As the decoder gives them: never a NULL string. */
+	h.py_version.ptr = "3.11.2";
+	h.py_version.len = 6;
+	h.executable.ptr = "/usr/bin/python3";
+	h.executable.len = 16;
+	h.argc = 1;
+	h.argv[0].ptr = "app.py";
+	h.argv[0].len = 6;
 	ck_assert_int_eq(agg_hello(agg, &h, &p, &is_new), 0);
 }
 
