@@ -1,8 +1,8 @@
 /*
  * agg.c: per-process, per-run and per-host aggregates of gcmond (see
  * agg.h for the rules that keep totals exact and memory bounded). Fed by
- * server.c, read by json.c and rules.c. Never does I/O, never reads a
- * clock, never prints.
+ * server.c, read by json.c, rules.c and control.c. Never does I/O,
+ * never reads a clock, never prints.
  */
 #include "config.h"
 

@@ -1,7 +1,9 @@
 /*
  * agg.h: gcmond's aggregates, per process, per run and per host, fed by
- * server.c with decoded frames and read by json.c and rules.c. No I/O,
- * no clock: the caller says what time it is (agg->now_real).
+ * server.c with decoded frames and read by json.c, rules.c and
+ * control.c; the one home of every figure derived from them (totals over
+ * generations, percentile sets, shares of wall time). No I/O, no clock:
+ * the caller says what time it is (agg->now_real).
  *
  * Totals come from the agents' cumulative counters plus the HELLO
  * baseline, never from adding up events, so they stay exact when event
