@@ -20,29 +20,16 @@
 
 #include "codec.h"
 #include "ctl.h"
+#include "paths.h"
 
 /* Once a frame has started to arrive, the rest is waited for this long
  * even when the caller asked not to wait: the daemon writes whole frames. */
 #define CTL_FRAME_GRACE_MS	5000
 
+/* gcmonctl's name for it; the policy is common/paths.c's. */
 const char *ctl_default_socket(char *buf, size_t len)
 {
-	const char *env = getenv("GCMON_SOCKET");
-	const char *xdg = getenv("XDG_RUNTIME_DIR");
-	int n;
-
-	if (env != NULL && *env != '\0')
-		n = snprintf(buf, len, "%s", env);
-	else if (xdg != NULL && *xdg == '/')
-		n = snprintf(buf, len, "%s/gcmon.sock", xdg);
-	else if (geteuid() == 0)
-		n = snprintf(buf, len, "/run/gcmon.sock");
-	else
-		n = snprintf(buf, len, "/tmp/gcmon-%u/gcmon.sock",
-		    (unsigned)geteuid());
-	if (n < 0 || (size_t)n >= len)
-		return NULL;
-	return buf;
+	return paths_default_socket(buf, len);
 }
 
 int ctl_connect(const char *path, int *fd_out)

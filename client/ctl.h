@@ -15,9 +15,7 @@
 #define CTL_EXIT_USAGE		2	/* bad flags or arguments */
 #define CTL_EXIT_NO_DAEMON	3	/* nothing listening at the socket */
 
-/* The default socket: $GCMON_SOCKET, else $XDG_RUNTIME_DIR/gcmon.sock,
- * else /run/gcmon.sock for root, else /tmp/gcmon-<uid>/gcmon.sock.
- * Returns buf, or NULL if it does not fit. */
+/* The default socket: paths_default_socket() (common/paths.h). */
 const char *ctl_default_socket(char *buf, size_t len);
 
 /* Connects to path. -ENOENT or -ECONNREFUSED: no daemon there;

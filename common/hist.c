@@ -1,9 +1,9 @@
 /*
  * hist.c: the log-linear pause histogram declared in hist.h; gcmond
- * records, merges and serializes it, the clients read percentiles from
- * it. struct hist is fixed size: it must never allocate, do I/O, or read
- * outside the buffer it is given to deserialize. struct hist_compact
- * (gcmond's per-process form) allocates its chunks, and nothing else.
+ * (agg.c) records and merges it and reads percentiles from it. struct
+ * hist is fixed size: it must never allocate or do I/O. struct
+ * hist_compact (gcmond's per-process form) allocates its chunks, and
+ * nothing else.
  *
  * Why 1%: a value v >= 1024 in octave [2^e, 2^(e+1)) lands in a bucket of
  * width w = 2^(e-6) starting at lo >= 2^e, and the bucket is reported by
@@ -18,9 +18,6 @@
 
 #include "hist.h"
 
-#define HIST_SERIAL_MAGIC	0x67636801u	/* "gch" + format version 1 */
-#define HIST_SERIAL_HDR		36u		/* magic + 4 x u64 */
-#define HIST_SERIAL_PAIR	10u		/* u16 index + u64 count */
 #define HIST_LINEAR_SHIFT	4		/* 16 ns below 1024 */
 
 void
@@ -77,33 +74,58 @@ hist_add_sat(uint64_t a, uint64_t b)
 	return a > UINT64_MAX - b ? UINT64_MAX : a + b;
 }
 
+/* Count, sum, min and max of struct hist and hist_compact alike. */
+static void
+hist_head_record(uint64_t *count, uint64_t *sum_ns, uint64_t *min_ns,
+    uint64_t *max_ns, uint64_t v_ns)
+{
+	(*count)++;
+	*sum_ns = hist_add_sat(*sum_ns, v_ns);
+	if (v_ns < *min_ns)
+		*min_ns = v_ns;
+	if (v_ns > *max_ns)
+		*max_ns = v_ns;
+}
+
 void
 hist_record(struct hist *h, uint64_t v_ns)
 {
-	h->count++;
-	h->sum_ns = hist_add_sat(h->sum_ns, v_ns);
-	if (v_ns < h->min_ns)
-		h->min_ns = v_ns;
-	if (v_ns > h->max_ns)
-		h->max_ns = v_ns;
+	hist_head_record(&h->count, &h->sum_ns, &h->min_ns, &h->max_ns, v_ns);
 	h->bucket[hist_bucket_of(v_ns)]++;
+}
+
+static uint64_t
+hist_full_bucket(const void *ctx, unsigned i)
+{
+	return ((const struct hist *)ctx)->bucket[i];
+}
+
+/* dst += a histogram of count values (sum, min, max) whose bucket i
+ * holds bucket(ctx, i): struct hist and hist_compact alike. */
+static void
+hist_add(struct hist *dst, uint64_t count, uint64_t sum_ns, uint64_t min_ns,
+    uint64_t max_ns, uint64_t (*bucket)(const void *ctx, unsigned i),
+    const void *ctx)
+{
+	unsigned i;
+
+	if (count == 0)
+		return;
+	dst->count += count;
+	dst->sum_ns = hist_add_sat(dst->sum_ns, sum_ns);
+	if (min_ns < dst->min_ns)
+		dst->min_ns = min_ns;
+	if (max_ns > dst->max_ns)
+		dst->max_ns = max_ns;
+	for (i = 0; i < HIST_NBUCKETS; i++)
+		dst->bucket[i] += bucket(ctx, i);
 }
 
 void
 hist_merge(struct hist *dst, const struct hist *src)
 {
-	unsigned i;
-
-	if (src->count == 0)
-		return;
-	dst->count += src->count;
-	dst->sum_ns = hist_add_sat(dst->sum_ns, src->sum_ns);
-	if (src->min_ns < dst->min_ns)
-		dst->min_ns = src->min_ns;
-	if (src->max_ns > dst->max_ns)
-		dst->max_ns = src->max_ns;
-	for (i = 0; i < HIST_NBUCKETS; i++)
-		dst->bucket[i] += src->bucket[i];
+	hist_add(dst, src->count, src->sum_ns, src->min_ns, src->max_ns,
+	    hist_full_bucket, src);
 }
 
 /* The value that represents bucket i: the middle of its nominal width
@@ -147,27 +169,44 @@ hist_bucket_value(unsigned i, uint64_t min_ns, uint64_t max_ns)
 	return v;
 }
 
-uint64_t
-hist_percentile(const struct hist *h, double p)
+/*
+ * The one percentile walker: percentile p of count values in [min_ns,
+ * max_ns] whose bucket i holds bucket(ctx, i) of them. Chunks (HIST_SUB
+ * buckets) whose bit is clear in mask are known to be empty and skipped.
+ */
+static uint64_t
+hist_walk(uint64_t count, uint64_t min_ns, uint64_t max_ns, double p,
+    uint32_t mask, uint64_t (*bucket)(const void *ctx, unsigned i),
+    const void *ctx)
 {
 	uint64_t rank, cum = 0;
 	unsigned i;
 
-	if (h->count == 0)
+	if (count == 0)
 		return 0;
-	rank = hist_rank(h->count, p);
+	rank = hist_rank(count, p);
 	if (rank == 1)
-		return h->min_ns;	/* the order statistics we know exactly */
-	if (rank == h->count)
-		return h->max_ns;
+		return min_ns;		/* the order statistics we know exactly */
+	if (rank == count)
+		return max_ns;
 	for (i = 0; i < HIST_NBUCKETS; i++) {
-		cum += h->bucket[i];
+		if (!(mask & (1u << (i / HIST_SUB)))) {
+			i += HIST_SUB - 1;
+			continue;
+		}
+		cum += bucket(ctx, i);
 		if (cum >= rank)
-			break;
+			return hist_bucket_value(i, min_ns, max_ns);
 	}
-	if (i == HIST_NBUCKETS)		/* buckets disagree with count */
-		return h->max_ns;
-	return hist_bucket_value(i, h->min_ns, h->max_ns);
+	/* Buckets short of count (values lost to a failed allocation). */
+	return max_ns;
+}
+
+uint64_t
+hist_percentile(const struct hist *h, double p)
+{
+	return hist_walk(h->count, h->min_ns, h->max_ns, p, UINT32_MAX,
+	    hist_full_bucket, h);
 }
 
 double
@@ -200,117 +239,6 @@ hist_count_le(const struct hist *h, uint64_t v_ns)
 	/* Inside a bucket: assume its values are spread evenly. */
 	return n + (uint64_t)((double)h->bucket[b] *
 	    ((double)(v_ns - lo + 1) / ((double)(hi - lo) + 1.0)));
-}
-
-static void
-hist_put_le16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static void
-hist_put_le32(uint8_t *p, uint32_t v)
-{
-	hist_put_le16(p, (uint16_t)v);
-	hist_put_le16(p + 2, (uint16_t)(v >> 16));
-}
-
-static void
-hist_put_le64(uint8_t *p, uint64_t v)
-{
-	hist_put_le32(p, (uint32_t)v);
-	hist_put_le32(p + 4, (uint32_t)(v >> 32));
-}
-
-static uint16_t
-hist_get_le16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] | (uint16_t)p[1] << 8);
-}
-
-static uint32_t
-hist_get_le32(const uint8_t *p)
-{
-	return (uint32_t)hist_get_le16(p) | (uint32_t)hist_get_le16(p + 2) << 16;
-}
-
-static uint64_t
-hist_get_le64(const uint8_t *p)
-{
-	return (uint64_t)hist_get_le32(p) | (uint64_t)hist_get_le32(p + 4) << 32;
-}
-
-size_t
-hist_serialize(const struct hist *h, uint8_t *buf, size_t cap)
-{
-	size_t need = HIST_SERIAL_HDR, off;
-	unsigned i;
-
-	for (i = 0; i < HIST_NBUCKETS; i++)
-		if (h->bucket[i] != 0)
-			need += HIST_SERIAL_PAIR;
-	if (need > cap)
-		return 0;
-	hist_put_le32(buf, HIST_SERIAL_MAGIC);
-	hist_put_le64(buf + 4, h->count);
-	hist_put_le64(buf + 12, h->sum_ns);
-	hist_put_le64(buf + 20, h->min_ns);
-	hist_put_le64(buf + 28, h->max_ns);
-	off = HIST_SERIAL_HDR;
-	for (i = 0; i < HIST_NBUCKETS; i++) {
-		if (h->bucket[i] == 0)
-			continue;
-		hist_put_le16(buf + off, (uint16_t)i);
-		hist_put_le64(buf + off + 2, h->bucket[i]);
-		off += HIST_SERIAL_PAIR;
-	}
-	return off;
-}
-
-/* Decodes into a scratch copy so that *h is untouched on error. */
-int
-hist_deserialize(struct hist *h, const uint8_t *buf, size_t len)
-{
-	struct hist t;
-	uint64_t total = 0;
-	size_t off;
-	unsigned idx, first = HIST_NBUCKETS, last = 0;
-	int have_prev = 0;
-
-	if (len < HIST_SERIAL_HDR || (len - HIST_SERIAL_HDR) % HIST_SERIAL_PAIR)
-		return -EBADMSG;
-	if (hist_get_le32(buf) != HIST_SERIAL_MAGIC)
-		return -EPROTO;
-	memset(&t, 0, sizeof(t));
-	t.count = hist_get_le64(buf + 4);
-	t.sum_ns = hist_get_le64(buf + 12);
-	t.min_ns = hist_get_le64(buf + 20);
-	t.max_ns = hist_get_le64(buf + 28);
-	for (off = HIST_SERIAL_HDR; off < len; off += HIST_SERIAL_PAIR) {
-		uint64_t n = hist_get_le64(buf + off + 2);
-
-		idx = hist_get_le16(buf + off);
-		if (idx >= HIST_NBUCKETS || (have_prev && idx <= last) ||
-		    n == 0 || n > UINT64_MAX - total)
-			return -EPROTO;
-		if (!have_prev)
-			first = idx;
-		have_prev = 1;
-		last = idx;
-		t.bucket[idx] = n;
-		total += n;
-	}
-	if (total != t.count)
-		return -EPROTO;
-	if (t.count == 0) {
-		if (t.sum_ns != 0 || t.min_ns != UINT64_MAX || t.max_ns != 0)
-			return -EPROTO;
-	} else if (t.min_ns > t.max_ns || hist_bucket_of(t.min_ns) != first ||
-	    hist_bucket_of(t.max_ns) != last)
-		return -EPROTO;
-	memcpy(h, &t, sizeof(t));
-	return 0;
 }
 
 /* The compact histogram (hist.h says why and how). */
@@ -403,12 +331,7 @@ hist_compact_record(struct hist_compact *h, uint64_t v_ns)
 	uint32_t *slot;
 	int err;
 
-	h->count++;
-	h->sum_ns = hist_add_sat(h->sum_ns, v_ns);
-	if (v_ns < h->min_ns)
-		h->min_ns = v_ns;
-	if (v_ns > h->max_ns)
-		h->max_ns = v_ns;
+	hist_head_record(&h->count, &h->sum_ns, &h->min_ns, &h->max_ns, v_ns);
 	if (h->full == NULL && !(h->chunk_mask & (1u << c)) &&
 	    (err = hist_compact_add_chunk(h, c)) < 0)
 		goto out_lost;
@@ -428,29 +351,44 @@ out_lost:
 	return err;
 }
 
+static uint64_t
+hist_compact_bucket_of(const void *ctx, unsigned i)
+{
+	return hist_compact_bucket(ctx, i);
+}
+
 void
 hist_compact_add_to(struct hist *dst, const struct hist_compact *src)
 {
-	unsigned i;
+	hist_add(dst, src->count, src->sum_ns, src->min_ns, src->max_ns,
+	    hist_compact_bucket_of, src);
+}
 
-	if (src->count == 0)
-		return;
-	dst->count += src->count;
-	dst->sum_ns = hist_add_sat(dst->sum_ns, src->sum_ns);
-	if (src->min_ns < dst->min_ns)
-		dst->min_ns = src->min_ns;
-	if (src->max_ns > dst->max_ns)
-		dst->max_ns = src->max_ns;
-	for (i = 0; i < HIST_NBUCKETS; i++)
-		dst->bucket[i] += hist_compact_bucket(src, i);
+struct hist_compact_set {
+	const struct hist_compact *h;
+	unsigned n;
+};
+
+/* Bucket i of the union of a set of compact histograms. */
+static uint64_t
+hist_compact_set_bucket(const void *ctx, unsigned i)
+{
+	const struct hist_compact_set *set = ctx;
+	uint64_t sum = 0;
+	unsigned k;
+
+	for (k = 0; k < set->n; k++)
+		sum += hist_compact_bucket(&set->h[k], i);
+	return sum;
 }
 
 uint64_t
 hist_compact_percentile(const struct hist_compact *h, unsigned n, double p)
 {
-	uint64_t count = 0, min_ns = UINT64_MAX, max_ns = 0, rank, cum = 0;
+	struct hist_compact_set set = { h, n };
+	uint64_t count = 0, min_ns = UINT64_MAX, max_ns = 0;
 	uint32_t mask = 0;
-	unsigned i, k;
+	unsigned k;
 
 	for (k = 0; k < n; k++) {
 		count += h[k].count;
@@ -460,24 +398,8 @@ hist_compact_percentile(const struct hist_compact *h, unsigned n, double p)
 			max_ns = h[k].max_ns;
 		mask |= h[k].full != NULL ? UINT32_MAX : h[k].chunk_mask;
 	}
-	if (count == 0)
-		return 0;
-	rank = hist_rank(count, p);
-	if (rank == 1)
-		return min_ns;
-	if (rank == count)
-		return max_ns;
-	for (i = 0; i < HIST_NBUCKETS; i++) {
-		if (!(mask & (1u << (i / HIST_SUB)))) {
-			i += HIST_SUB - 1;	/* no histogram has this chunk */
-			continue;
-		}
-		for (k = 0; k < n; k++)
-			cum += hist_compact_bucket(&h[k], i);
-		if (cum >= rank)
-			return hist_bucket_value(i, min_ns, max_ns);
-	}
-	return max_ns;			/* lost values: beyond the buckets */
+	return hist_walk(count, min_ns, max_ns, p, mask,
+	    hist_compact_set_bucket, &set);
 }
 
 size_t

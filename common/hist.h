@@ -5,8 +5,7 @@
  * is reported within 1% of the recorded value (the bucket midpoint is at
  * most 1/128 of its value away; below 1024 ns, within 8 ns). Larger values land in the last bucket
  * and are still exact in max and sum. Fixed size, no allocation, no I/O;
- * mergeable (process -> run -> host) and serializable (sparse, for the
- * wire or a file).
+ * mergeable (process -> run -> host).
  */
 #ifndef GCMON_HIST_H
 #define GCMON_HIST_H
@@ -45,20 +44,6 @@ uint64_t hist_count_le(const struct hist *h, uint64_t v_ns);
 /* Bucket index of a value, and the [lo, hi] range of values it holds. */
 unsigned hist_bucket_of(uint64_t v_ns);
 void hist_bucket_range(unsigned i, uint64_t *lo, uint64_t *hi);
-
-/* Sparse little-endian serialization. hist_serialize returns the bytes
- * written, or 0 if cap is too small (HIST_SERIAL_MAX always suffices).
- * hist_deserialize returns 0 or -EBADMSG/-EPROTO for a bad buffer and
- * never reads outside [buf, buf + len); on error *h is unchanged.
- * Layout: u32 magic 0x67636801 ("gch", format 1), u64 count, u64 sum_ns,
- * u64 min_ns, u64 max_ns, then one (u16 bucket index, u64 count) pair per
- * nonempty bucket in increasing index order, to the end of the buffer.
- * -EBADMSG: shorter than 36 bytes or a partial pair; -EPROTO: another
- * magic, an index out of range or not increasing, a zero count, counts
- * not adding up to count, min/max not in the first/last bucket. */
-#define HIST_SERIAL_MAX		(4 + 32 + HIST_NBUCKETS * 10)
-size_t hist_serialize(const struct hist *h, uint8_t *buf, size_t cap);
-int hist_deserialize(struct hist *h, const uint8_t *buf, size_t len);
 
 /*
  * The compact histogram: a process's histogram in gcmond, where a live

@@ -1,7 +1,9 @@
 /*
  * agg.h: gcmond's aggregates, per process, per run and per host, fed by
- * server.c with decoded frames and read by json.c and rules.c. No I/O,
- * no clock: the caller says what time it is (agg->now_real).
+ * server.c with decoded frames and read by json.c, rules.c and
+ * control.c; the one home of every figure derived from them (totals over
+ * generations, percentile sets, shares of wall time). No I/O, no clock:
+ * the caller says what time it is (agg->now_real).
  *
  * Totals come from the agents' cumulative counters plus the HELLO
  * baseline, never from adding up events, so they stay exact when event
@@ -32,6 +34,10 @@
 #define AGG_RUN_MAX_PROCS	4096	/* process records kept per run */
 #define AGG_MAX_TYPES		32	/* OBJECTS/GARBAGE entries kept */
 #define AGG_MAX_ARGV		4096	/* argv bytes kept per process */
+#define AGG_NPCTS		4	/* the percentile set, agg_pcts */
+
+/* The percentiles every answer gives: 50, 90, 99, 99.9. */
+extern const double agg_pcts[AGG_NPCTS];
 
 enum agg_state {
 	AGG_LIVE = 0,
@@ -196,6 +202,29 @@ void agg_sum_host(const struct agg *a, struct agg_sum *s);
 /* Percentile pct (50, 90, 99 or 99.9 once folded) of generation g (-1:
  * all generations) of a process, in ms. */
 double agg_proc_pct_ms(const struct agg_proc *p, int g, double pct);
+/* The percentile set (agg_pcts) in ms: of process p's generation g (-1:
+ * all), of a histogram, of a sum's generations together. */
+void agg_proc_pcts_ms(const struct agg_proc *p, int g,
+    double out[AGG_NPCTS]);
+void agg_hist_pcts_ms(const struct hist *h, double out[AGG_NPCTS]);
+void agg_sum_pcts_ms(const struct agg_sum *s, double out[AGG_NPCTS]);
+
+/* A sum's figures over all its generations. */
+struct agg_totals {
+	uint64_t collections, seen, unseen, collected, uncollectable;
+	uint64_t pause_ns, max_pause_ns;
+	unsigned max_gen;		/* where max_pause_ns was */
+};
+void agg_sum_totals(const struct agg_sum *s, struct agg_totals *t);
+/* Mean pause of the seen collections, in ms (0 when none). */
+double agg_mean_pause_ms(uint64_t pause_ns, uint64_t seen);
+/* GC time as a share of wall time, in percent (0 without wall time). */
+double agg_gc_wall_pct(uint64_t pause_ns, double wall_s);
+/* Processes of run r (all runs when NULL) by start time, then pid; *n
+ * set. New array (free() it) of borrowed records; NULL out of memory. */
+const struct agg_proc **agg_procs_by_start(const struct agg *a,
+    const struct agg_run *r, size_t *n);
+
 /* Heap and struct bytes the aggregates hold for process p (its record,
  * histograms, strings, type tables), excluding malloc's own overhead. */
 size_t agg_proc_bytes(const struct agg_proc *p);

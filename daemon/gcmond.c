@@ -26,8 +26,8 @@
 #include "agg.h"
 #include "http.h"
 #include "metrics.h"
-#include "../client/ctl.h"
 #include "log.h"
+#include "paths.h"
 #include "server.h"
 
 struct gcmond {
@@ -144,9 +144,8 @@ static void gcmond_close_handle(uv_handle_t *h, void *arg)
 
 static void gcmond_shutdown(struct gcmond *d)
 {
+	struct agg_totals t;
 	struct agg_sum *s;
-	uint64_t coll = 0;
-	unsigned g;
 
 	if (d->stopping)
 		return;
@@ -156,11 +155,11 @@ static void gcmond_shutdown(struct gcmond *d)
 	srv_log_summary(&d->srv, 1);
 	if (!d->log.quiet && (s = agg_sum_new()) != NULL) {
 		agg_sum_host(d->agg, s);
-		for (g = 0; g < s->ngen; g++)
-			coll += s->gen[g].collections;
+		agg_sum_totals(s, &t);
 		fprintf(stderr, "gcmond: exiting: %u processes, %llu "
 		    "collections, %llu alerts\n", s->nproc,
-		    (unsigned long long)coll, (unsigned long long)s->alerts);
+		    (unsigned long long)t.collections,
+		    (unsigned long long)s->alerts);
 		free(s);
 	}
 	uv_close((uv_handle_t *)&d->tick, NULL);
@@ -188,8 +187,7 @@ static void gcmond_on_signal(uv_signal_t *sig, int signum)
 		return;
 	/* logrotate moved the file: write to a new one at the same path. */
 	if ((err = log_reopen(&d->log)) < 0)
-		fprintf(stderr, "gcmond: cannot reopen %s: %s\n", d->log.path,
-		    strerror(-err));
+		log_error(err, "cannot reopen %s", d->log.path);
 	else
 		log_info(&d->log, "reopened %s", d->log.path);
 }
@@ -224,8 +222,8 @@ static int gcmond_start_http(struct gcmond *d, const char *listen_on)
 	d->http.health_arg = d;
 	if ((err = http_start(&d->http, &d->loop, (struct sockaddr *)&ss,
 	    sslen)) < 0) {
-		fprintf(stderr, "gcmond: --metrics-listen: cannot listen on "
-		    "%s: %s\n", listen_on, strerror(-err));
+		log_error(err, "--metrics-listen: cannot listen on %s",
+		    listen_on);
 		return 1;
 	}
 	log_info(&d->log, "serving /metrics on http://%s", listen_on);
@@ -317,62 +315,46 @@ int main(int argc, char **argv)
 			log_path = optarg;
 			break;
 		case OPT_ALERT:
-			if (gcmond_parse_double(optarg, 0, 3.6e6, &v) < 0) {
-				fprintf(stderr, "gcmond: --alert-threshold-ms: "
-				    "'%s' is not a number of milliseconds "
-				    "(0 to 3600000)\n", optarg);
-				return 2;
-			}
+			if (gcmond_parse_double(optarg, 0, 3.6e6, &v) < 0)
+				log_fatalx(2, "--alert-threshold-ms: '%s' is not "
+				    "a number of milliseconds (0 to 3600000)",
+				    optarg);
 			acfg.alert_threshold_ns = (uint64_t)(v * 1e6);
 			break;
 		case OPT_GROUP:
-			if (gcmond_parse_gid(optarg, &d.srv.cfg.socket_gid) < 0) {
-				fprintf(stderr, "gcmond: --socket-group: no "
-				    "group '%s'\n", optarg);
-				return 2;
-			}
+			if (gcmond_parse_gid(optarg, &d.srv.cfg.socket_gid) < 0)
+				log_fatalx(2, "--socket-group: no group '%s'",
+				    optarg);
 			d.srv.cfg.have_gid = 1;
 			break;
 		case OPT_ALLOW:
-			if (d.srv.cfg.nallow_uid >= SRV_MAX_ALLOW_UID) {
-				fprintf(stderr, "gcmond: --allow-uid: at most "
-				    "%u users\n", SRV_MAX_ALLOW_UID);
-				return 2;
-			}
+			if (d.srv.cfg.nallow_uid >= SRV_MAX_ALLOW_UID)
+				log_fatalx(2, "--allow-uid: at most %u users",
+				    SRV_MAX_ALLOW_UID);
 			if (gcmond_parse_uid(optarg, &d.srv.cfg.allow_uid[
-			    d.srv.cfg.nallow_uid]) < 0) {
-				fprintf(stderr, "gcmond: --allow-uid: no user "
-				    "'%s'\n", optarg);
-				return 2;
-			}
+			    d.srv.cfg.nallow_uid]) < 0)
+				log_fatalx(2, "--allow-uid: no user '%s'", optarg);
 			d.srv.cfg.nallow_uid++;
 			break;
 		case OPT_EXPIRY:
-			if (gcmond_parse_double(optarg, 0, 1e9, &v) < 0) {
-				fprintf(stderr, "gcmond: --run-expiry: '%s' is "
-				    "not a number of seconds\n", optarg);
-				return 2;
-			}
+			if (gcmond_parse_double(optarg, 0, 1e9, &v) < 0)
+				log_fatalx(2, "--run-expiry: '%s' is not a number "
+				    "of seconds", optarg);
 			acfg.run_expiry_s = v;
 			break;
 		case OPT_METRICS:
-			if (http_parse_listen(optarg, &ss, &sslen) < 0) {
-				fprintf(stderr, "gcmond: --metrics-listen: '%s' "
-				    "is not PORT, ADDR:PORT or [V6ADDR]:PORT "
-				    "(port 1 to 65535, a numeric address)\n",
-				    optarg);
-				return 2;
-			}
+			if (http_parse_listen(optarg, &ss, &sslen) < 0)
+				log_fatalx(2, "--metrics-listen: '%s' is not PORT, "
+				    "ADDR:PORT or [V6ADDR]:PORT (port 1 to 65535, "
+				    "a numeric address)", optarg);
 			metrics_on = optarg;
 			break;
 		case OPT_PER_PROCESS:
 			if (gcmond_parse_double(optarg, 0,
-			    METRICS_PER_PROCESS_MAX, &v) < 0 || v != (unsigned)v) {
-				fprintf(stderr, "gcmond: --metrics-per-process: "
-				    "'%s' is not a whole number from 0 to %u\n",
-				    optarg, METRICS_PER_PROCESS_MAX);
-				return 2;
-			}
+			    METRICS_PER_PROCESS_MAX, &v) < 0 || v != (unsigned)v)
+				log_fatalx(2, "--metrics-per-process: '%s' is not "
+				    "a whole number from 0 to %u", optarg,
+				    METRICS_PER_PROCESS_MAX);
 			mcfg.per_process = (unsigned)v;
 			break;
 		case OPT_QUIET:
@@ -389,80 +371,58 @@ int main(int argc, char **argv)
 			return 0;
 		default:
 			if (optopt != 0 && optopt < 256)
-				fprintf(stderr, "gcmond: unknown option '-%c'\n",
-				    optopt);
+				log_errorx("unknown option '-%c'", optopt);
 			else
-				fprintf(stderr, "gcmond: bad option '%s'\n",
-				    argv[optind - 1]);
+				log_errorx("bad option '%s'", argv[optind - 1]);
 			gcmond_usage(stderr);
 			return 2;
 		}
 	}
 	if (optind < argc) {
-		fprintf(stderr, "gcmond: unexpected argument '%s'\n",
-		    argv[optind]);
+		log_errorx("unexpected argument '%s'", argv[optind]);
 		gcmond_usage(stderr);
 		return 2;
 	}
 	if (sock == NULL &&
-	    (sock = ctl_default_socket(defsock, sizeof defsock)) == NULL) {
-		fprintf(stderr, "gcmond: the default socket path is too long; "
-		    "use --socket PATH\n");
-		return 2;
-	}
+	    (sock = paths_default_socket(defsock, sizeof defsock)) == NULL)
+		log_fatalx(2, "the default socket path is too long; use "
+		    "--socket PATH");
 	signal(SIGPIPE, SIG_IGN);
 	log_init(&d.log, quiet, verbose);
 	if (log_path != NULL && (err = log_open(&d.log, log_path)) < 0)
-		fprintf(stderr, "gcmond: cannot open %s: %s (serving anyway; "
-		    "SIGHUP tries again)\n", log_path, strerror(-err));
+		log_error(err, "cannot open %s (serving anyway; SIGHUP tries "
+		    "again)", log_path);
 	if ((d.agg = agg_new(&acfg)) == NULL ||
-	    (d.metrics = metrics_new(&mcfg)) == NULL) {
-		fprintf(stderr, "gcmond: out of memory\n");
-		return 1;
-	}
+	    (d.metrics = metrics_new(&mcfg)) == NULL)
+		log_fatalx(1, "out of memory");
 	metrics_watch(d.metrics, d.agg);
-	if ((err = uv_loop_init(&d.loop)) < 0) {
-		fprintf(stderr, "gcmond: cannot start the event loop: %s\n",
-		    uv_strerror(err));
-		return 1;
-	}
+	if ((err = uv_loop_init(&d.loop)) < 0)
+		log_fatal(1, err, "cannot start the event loop");
 	/* Signals first: from the moment the socket exists, a SIGTERM
 	 * must drain and exit 0, not kill us with the socket left behind. */
 	if ((err = uv_signal_init(&d.loop, &d.sig_hup)) < 0 ||
 	    (err = uv_signal_init(&d.loop, &d.sig_term)) < 0 ||
 	    (err = uv_signal_init(&d.loop, &d.sig_int)) < 0 ||
-	    (err = uv_timer_init(&d.loop, &d.tick)) < 0) {
-		fprintf(stderr, "gcmond: cannot start the event loop: %s\n",
-		    uv_strerror(err));
-		return 1;
-	}
+	    (err = uv_timer_init(&d.loop, &d.tick)) < 0)
+		log_fatal(1, err, "cannot start the event loop");
 	d.sig_hup.data = d.sig_term.data = d.sig_int.data = d.tick.data = &d;
 	if ((err = uv_signal_start(&d.sig_hup, gcmond_on_signal, SIGHUP)) < 0 ||
 	    (err = uv_signal_start(&d.sig_term, gcmond_on_signal, SIGTERM)) < 0 ||
-	    (err = uv_signal_start(&d.sig_int, gcmond_on_signal, SIGINT)) < 0) {
-		fprintf(stderr, "gcmond: cannot install signal handlers: %s\n",
-		    uv_strerror(err));
-		return 1;
-	}
+	    (err = uv_signal_start(&d.sig_int, gcmond_on_signal, SIGINT)) < 0)
+		log_fatal(1, err, "cannot install signal handlers");
 	d.srv.cfg.socket_path = sock;
 	d.srv.cfg.max_clients = gcmond_max_clients();
 	d.srv.on_stop = gcmond_on_stop;
 	d.srv.data = &d;
 	if ((err = srv_start(&d.srv, &d.loop, d.agg, &d.log, &why)) < 0) {
 		if (err == -EADDRINUSE)
-			fprintf(stderr, "gcmond: a daemon is already listening "
-			    "on %s\n", sock);
-		else if (why != NULL)
-			fprintf(stderr, "gcmond: cannot listen on %s: %s\n",
-			    sock, why);
-		else
-			fprintf(stderr, "gcmond: cannot listen on %s: %s\n",
-			    sock, strerror(-err));
-		return 1;
+			log_fatalx(1, "a daemon is already listening on %s", sock);
+		if (why != NULL)
+			log_fatalx(1, "cannot listen on %s: %s", sock, why);
+		log_fatal(1, err, "cannot listen on %s", sock);
 	}
 	if (d.pidfile != NULL && (err = gcmond_write_pidfile(d.pidfile)) < 0) {
-		fprintf(stderr, "gcmond: cannot write %s: %s\n", d.pidfile,
-		    strerror(-err));
+		log_error(err, "cannot write %s", d.pidfile);
 		srv_shutdown(&d.srv);
 		uv_walk(&d.loop, gcmond_close_handle, NULL);
 		uv_run(&d.loop, UV_RUN_DEFAULT);

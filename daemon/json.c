@@ -13,8 +13,9 @@
 #include "json.h"
 #include "rules.h"
 
-static const double djson_pcts[4] = { 50.0, 90.0, 99.0, 99.9 };
-static const char *const djson_pct_names[4] = { "p50", "p90", "p99", "p99.9" };
+/* The names of agg_pcts's percentiles. */
+static const char *const djson_pct_names[AGG_NPCTS] = { "p50", "p90", "p99",
+    "p99.9" };
 
 static void djson_set(json_t *o, const char *k, json_t *v)
 {
@@ -31,33 +32,35 @@ static json_t *djson_ms(uint64_t ns)
 	return json_real((double)ns / 1e6);
 }
 
-static json_t *djson_pct_hist(const struct hist *h)
+static json_t *djson_pcts(const double ms[AGG_NPCTS])
 {
 	json_t *o = json_object();
 	unsigned i;
 
-	for (i = 0; i < 4 && o != NULL; i++)
-		djson_set(o, djson_pct_names[i],
-		    json_real((double)hist_percentile(h, djson_pcts[i]) / 1e6));
+	for (i = 0; i < AGG_NPCTS && o != NULL; i++)
+		djson_set(o, djson_pct_names[i], json_real(ms[i]));
 	return o;
 }
 
-/* Percentiles of process p's generation g (-1: all). */
-static json_t *djson_pct_proc(const struct agg_proc *p, int g)
+/* The counts GEN and SUMMARY share. */
+static void djson_counts(json_t *o, uint64_t collections, uint64_t seen,
+    uint64_t unseen, uint64_t collected, uint64_t uncollectable,
+    uint64_t pause_ns)
 {
-	json_t *o = json_object();
-	unsigned i;
-
-	for (i = 0; i < 4 && o != NULL; i++)
-		djson_set(o, djson_pct_names[i],
-		    json_real(agg_proc_pct_ms(p, g, djson_pcts[i])));
-	return o;
+	djson_set(o, "collections", djson_uint(collections));
+	djson_set(o, "seen", djson_uint(seen));
+	djson_set(o, "unseen", djson_uint(unseen));
+	djson_set(o, "collected", djson_uint(collected));
+	djson_set(o, "uncollectable", djson_uint(uncollectable));
+	djson_set(o, "mean_pause_ms",
+	    json_real(agg_mean_pause_ms(pause_ns, seen)));
 }
 
 /* [GEN] of a sum; p set: percentiles from that process. */
 static json_t *djson_gens(const struct agg_sum *s, const struct agg_proc *p)
 {
 	json_t *a = json_array(), *o;
+	double pcts[AGG_NPCTS];
 	unsigned g;
 
 	for (g = 0; g < s->ngen && a != NULL; g++) {
@@ -66,17 +69,15 @@ static json_t *djson_gens(const struct agg_sum *s, const struct agg_proc *p)
 		if ((o = json_object()) == NULL)
 			break;
 		djson_set(o, "gen", json_integer(g));
-		djson_set(o, "collections", djson_uint(sg->collections));
-		djson_set(o, "seen", djson_uint(sg->seen));
-		djson_set(o, "unseen", djson_uint(sg->unseen));
-		djson_set(o, "collected", djson_uint(sg->collected));
-		djson_set(o, "uncollectable", djson_uint(sg->uncollectable));
+		djson_counts(o, sg->collections, sg->seen, sg->unseen,
+		    sg->collected, sg->uncollectable, sg->pause_ns);
 		djson_set(o, "gc_time_ms", djson_ms(sg->pause_ns));
-		djson_set(o, "mean_pause_ms", json_real(sg->seen ?
-		    (double)sg->pause_ns / 1e6 / (double)sg->seen : 0.0));
 		djson_set(o, "max_pause_ms", djson_ms(sg->max_pause_ns));
-		djson_set(o, "percentiles_ms", p != NULL ?
-		    djson_pct_proc(p, (int)g) : djson_pct_hist(&sg->hist));
+		if (p != NULL)
+			agg_proc_pcts_ms(p, (int)g, pcts);
+		else
+			agg_hist_pcts_ms(&sg->hist, pcts);
+		djson_set(o, "percentiles_ms", djson_pcts(pcts));
 		json_array_append_new(a, o);
 	}
 	return a;
@@ -114,35 +115,6 @@ static const char *djson_state(const struct agg_proc *p)
 	    p->state == AGG_ENDED ? "ended" : "lost";
 }
 
-/* The figures SUMMARY and PROCESS share. */
-static void djson_totals(json_t *o, const struct agg_sum *s,
-    uint64_t *pause_ns, uint64_t *max_ns, uint64_t *coll)
-{
-	uint64_t seen = 0, unseen = 0, collected = 0, uncoll = 0;
-	unsigned g;
-
-	*pause_ns = *max_ns = *coll = 0;
-	for (g = 0; g < s->ngen; g++) {
-		*coll += s->gen[g].collections;
-		seen += s->gen[g].seen;
-		unseen += s->gen[g].unseen;
-		collected += s->gen[g].collected;
-		uncoll += s->gen[g].uncollectable;
-		*pause_ns += s->gen[g].pause_ns;
-		if (s->gen[g].max_pause_ns > *max_ns)
-			*max_ns = s->gen[g].max_pause_ns;
-	}
-	if (o == NULL)
-		return;
-	djson_set(o, "collections", djson_uint(*coll));
-	djson_set(o, "seen", djson_uint(seen));
-	djson_set(o, "unseen", djson_uint(unseen));
-	djson_set(o, "collected", djson_uint(collected));
-	djson_set(o, "uncollectable", djson_uint(uncoll));
-	djson_set(o, "mean_pause_ms", json_real(seen ?
-	    (double)*pause_ns / 1e6 / (double)seen : 0.0));
-}
-
 static json_t *djson_cpu_pct(const struct agg_sum *s, uint64_t pause_ns)
 {
 	if (!s->have_cpu || s->cpu_s <= 0)
@@ -154,7 +126,7 @@ json_t *djson_process(const struct agg *a, const struct agg_proc *p)
 {
 	struct agg_sum *s = agg_sum_new();
 	json_t *o = json_object(), *argv = json_array(), *th = json_array();
-	uint64_t pause_ns, max_ns, coll;
+	struct agg_totals t;
 	const char *arg = p->argv;
 	double wall = agg_proc_wall_s(a, p);
 	char py[32];
@@ -163,7 +135,7 @@ json_t *djson_process(const struct agg *a, const struct agg_proc *p)
 	if (s == NULL || o == NULL || argv == NULL || th == NULL)
 		goto out_fail;
 	agg_sum_process(a, p, s);
-	djson_totals(NULL, s, &pause_ns, &max_ns, &coll);
+	agg_sum_totals(s, &t);
 	for (i = 0; i < p->argc; i++) {
 		json_array_append_new(argv, json_string(arg));
 		arg += strlen(arg) + 1;
@@ -192,12 +164,11 @@ json_t *djson_process(const struct agg *a, const struct agg_proc *p)
 	    djson_uint(p->rss_bytes) : json_null());
 	djson_set(o, "max_rss_bytes", p->have_sample ?
 	    djson_uint(p->max_rss_bytes) : json_null());
-	djson_set(o, "collections", djson_uint(coll));
-	djson_set(o, "gc_time_ms", djson_ms(pause_ns));
-	djson_set(o, "gc_wall_pct", json_real(wall > 0 ?
-	    (double)pause_ns / 1e9 / wall * 100 : 0.0));
-	djson_set(o, "gc_cpu_pct", djson_cpu_pct(s, pause_ns));
-	djson_set(o, "max_pause_ms", djson_ms(max_ns));
+	djson_set(o, "collections", djson_uint(t.collections));
+	djson_set(o, "gc_time_ms", djson_ms(t.pause_ns));
+	djson_set(o, "gc_wall_pct", json_real(agg_gc_wall_pct(t.pause_ns, wall)));
+	djson_set(o, "gc_cpu_pct", djson_cpu_pct(s, t.pause_ns));
+	djson_set(o, "max_pause_ms", djson_ms(t.max_pause_ns));
 	djson_set(o, "p99_ms", json_real(agg_proc_pct_ms(p, -1, 99.0)));
 	djson_set(o, "dropped", djson_uint(p->dropped));
 	djson_set(o, "reconnects", json_integer(p->reconnects));
@@ -217,11 +188,9 @@ json_t *djson_summary(const struct agg *a, const struct agg_run *r,
     const struct agg_proc *p)
 {
 	struct agg_sum *s = agg_sum_new();
-	uint64_t pause_ns, max_ns, coll;
-	struct hist all;
+	double end, wall, pcts[AGG_NPCTS];
+	struct agg_totals t;
 	json_t *o;
-	double end, wall;
-	unsigned g;
 
 	if (s == NULL || (o = json_object()) == NULL) {
 		free(s);
@@ -244,22 +213,21 @@ json_t *djson_summary(const struct agg *a, const struct agg_run *r,
 	    s->nproc > 0 && end > s->start ? end - s->start : 0.0;
 	djson_set(o, "wall_s", json_real(wall));
 	djson_set(o, "cpu_s", s->have_cpu ? json_real(s->cpu_s) : json_null());
-	djson_totals(o, s, &pause_ns, &max_ns, &coll);
-	djson_set(o, "gc_time_ms", djson_ms(pause_ns));
-	djson_set(o, "max_pause_ms", djson_ms(max_ns));
-	if (p != NULL) {
-		djson_set(o, "percentiles_ms", djson_pct_proc(p, -1));
-	} else {
-		hist_init(&all);
-		for (g = 0; g < s->ngen; g++)
-			hist_merge(&all, &s->gen[g].hist);
-		djson_set(o, "percentiles_ms", djson_pct_hist(&all));
-	}
+	agg_sum_totals(s, &t);
+	djson_counts(o, t.collections, t.seen, t.unseen, t.collected,
+	    t.uncollectable, t.pause_ns);
+	djson_set(o, "gc_time_ms", djson_ms(t.pause_ns));
+	djson_set(o, "max_pause_ms", djson_ms(t.max_pause_ns));
+	if (p != NULL)
+		agg_proc_pcts_ms(p, -1, pcts);
+	else
+		agg_sum_pcts_ms(s, pcts);
+	djson_set(o, "percentiles_ms", djson_pcts(pcts));
 	/* Against the time the processes lived, added up: a run of four
 	 * workers for 10 s had 40 s in which to collect. */
-	djson_set(o, "gc_wall_pct", json_real(s->proc_wall_s > 0 ?
-	    (double)pause_ns / 1e9 / s->proc_wall_s * 100 : 0.0));
-	djson_set(o, "gc_cpu_pct", djson_cpu_pct(s, pause_ns));
+	djson_set(o, "gc_wall_pct",
+	    json_real(agg_gc_wall_pct(t.pause_ns, s->proc_wall_s)));
+	djson_set(o, "gc_cpu_pct", djson_cpu_pct(s, t.pause_ns));
 	djson_set(o, "dropped", djson_uint(s->dropped));
 	djson_set(o, "alerts", djson_uint(s->alerts));
 	djson_set(o, "alert_threshold_ms",
@@ -277,7 +245,7 @@ json_t *djson_run(const struct agg *a, const struct agg_run *r)
 {
 	struct agg_sum *s = agg_sum_new();
 	const struct agg_proc *p, *root = NULL;
-	uint64_t pause_ns, max_ns, coll;
+	struct agg_totals t;
 	json_t *o;
 
 	if (s == NULL || (o = json_object()) == NULL) {
@@ -285,7 +253,7 @@ json_t *djson_run(const struct agg *a, const struct agg_run *r)
 		return NULL;
 	}
 	agg_sum_run(a, r, s);
-	djson_totals(NULL, s, &pause_ns, &max_ns, &coll);
+	agg_sum_totals(s, &t);
 	for (p = r->head; p != NULL && root == NULL; p = p->next)
 		if (p->origin == ORIGIN_ROOT)
 			root = p;
@@ -295,44 +263,12 @@ json_t *djson_run(const struct agg *a, const struct agg_run *r)
 	djson_set(o, "start", json_real(s->start));
 	djson_set(o, "end", r->nlive > 0 || s->end == 0 ? json_null() :
 	    json_real(s->end));
-	djson_set(o, "collections", djson_uint(coll));
-	djson_set(o, "gc_time_ms", djson_ms(pause_ns));
-	djson_set(o, "max_pause_ms", djson_ms(max_ns));
+	djson_set(o, "collections", djson_uint(t.collections));
+	djson_set(o, "gc_time_ms", djson_ms(t.pause_ns));
+	djson_set(o, "max_pause_ms", djson_ms(t.max_pause_ns));
 	djson_set(o, "root_pid", root ? json_integer(root->pid) : json_null());
 	free(s);
 	return o;
-}
-
-static int djson_by_start(const void *x, const void *y)
-{
-	const struct agg_proc *a = *(const struct agg_proc *const *)x;
-	const struct agg_proc *b = *(const struct agg_proc *const *)y;
-
-	if (a->start_real != b->start_real)
-		return a->start_real < b->start_real ? -1 : 1;
-	return a->pid < b->pid ? -1 : a->pid > b->pid;
-}
-
-/* Processes of r (all when NULL) by start; *n set; free() the result. */
-static const struct agg_proc **djson_list(const struct agg *a,
-    const struct agg_run *r, size_t *n)
-{
-	const struct agg_run *it;
-	const struct agg_proc *p, **v;
-	size_t cnt = 0;
-
-	for (it = a->runs; it != NULL; it = it->next)
-		if (r == NULL || it == r)
-			cnt += it->nproc;
-	if ((v = malloc((cnt ? cnt : 1) * sizeof *v)) == NULL)
-		return NULL;
-	*n = 0;
-	for (it = a->runs; it != NULL; it = it->next)
-		if (r == NULL || it == r)
-			for (p = it->head; p != NULL && *n < cnt; p = p->next)
-				v[(*n)++] = p;
-	qsort(v, *n, sizeof *v, djson_by_start);
-	return v;
 }
 
 json_t *djson_processes(const struct agg *a, const struct agg_run *r)
@@ -341,7 +277,7 @@ json_t *djson_processes(const struct agg *a, const struct agg_run *r)
 	json_t *arr;
 	size_t n, i;
 
-	if ((v = djson_list(a, r, &n)) == NULL)
+	if ((v = agg_procs_by_start(a, r, &n)) == NULL)
 		return NULL;
 	if ((arr = json_array()) != NULL)
 		for (i = 0; i < n; i++)
@@ -350,111 +286,84 @@ json_t *djson_processes(const struct agg *a, const struct agg_run *r)
 	return arr;
 }
 
+static json_t *djson_rec(const struct rules_rec *rec,
+    const struct agg_run *r, const struct agg_proc *p)
+{
+	json_t *o = json_object(), *ev = json_object(), *acts = json_array();
+	unsigned k;
+
+	if (o == NULL || ev == NULL || acts == NULL) {
+		json_decref(o);
+		json_decref(ev);
+		json_decref(acts);
+		return NULL;
+	}
+	for (k = 0; k < rec->nevidence; k++)
+		djson_set(ev, rec->evidence[k].name,
+		    json_real(rec->evidence[k].value));
+	for (k = 0; k < rec->nactions; k++)
+		json_array_append_new(acts, json_string(rec->actions[k]));
+	djson_set(o, "rule", json_string(rec->rule));
+	djson_set(o, "severity",
+	    json_string(rules_severity_name(rec->severity)));
+	djson_set(o, "scope", json_string(
+	    p || rec->pid ? "process" : r ? "run" : "host"));
+	djson_set(o, "run", p ? json_string(p->run->id) :
+	    r ? json_string(r->id) : json_null());
+	djson_set(o, "pid", p ? json_integer(p->pid) : rec->pid ?
+	    json_integer(rec->pid) : json_null());
+	djson_set(o, "message", json_string(rec->message));
+	djson_set(o, "evidence", ev);
+	djson_set(o, "actions", acts);
+	return o;
+}
+
 json_t *djson_recommendations(const struct agg *a, const struct agg_run *r,
     const struct agg_proc *p)
 {
-	struct rules_rec *recs = NULL;
-	struct rules_proc *rp = NULL;
-	const struct agg_proc **v = NULL;
-	const struct agg_proc *tp = p;
+	struct rules_rec *recs;
 	struct rules_input in;
-	struct agg_sum *s;
-	json_t *arr = NULL, *o, *ev, *acts;
-	size_t n = 0, i, nrec;
-	uint32_t th[PROTO_MAX_GEN];
-	unsigned k;
+	json_t *arr = NULL, *o;
+	size_t i, nrec;
 
-	if ((s = agg_sum_new()) == NULL)
-		return NULL;
-	memset(&in, 0, sizeof in);
-	if (p != NULL) {
-		agg_sum_process(a, p, s);
-	} else {
-		if (r != NULL)
-			agg_sum_run(a, r, s);
-		else
-			agg_sum_host(a, s);
-		if ((v = djson_list(a, r, &n)) == NULL)
-			goto out;
-		if ((rp = calloc(n ? n : 1, sizeof *rp)) == NULL)
-			goto out;
-		for (i = 0; i < n; i++) {
-			rp[i].pid = v[i]->pid;
-			rp[i].ppid = v[i]->ppid;
-			rp[i].origin = v[i]->origin;
-			rp[i].gen2 = v[i]->ngen > 2 ? v[i]->c[2].count : 0;
-			rp[i].p99_ms = agg_proc_pct_ms(v[i], -1, 99.0);
-			if (tp == NULL && v[i]->origin == ORIGIN_ROOT)
-				tp = v[i];
-		}
-		if (tp == NULL && n > 0)
-			tp = v[0];
-	}
-	if (tp != NULL) {
-		for (k = 0; k < tp->ngen; k++)
-			th[k] = tp->base[k].threshold;
-		in.thresholds = th;
-		in.nthresholds = tp->ngen;
-	}
-	in.sum = s;
-	in.alert_threshold_ms = (double)a->cfg.alert_threshold_ns / 1e6;
-	in.procs = rp;
-	in.nprocs = n;
 	if ((recs = calloc(RULES_MAX, sizeof *recs)) == NULL)
+		return NULL;
+	if (rules_input_build(a, r, p, &in) < 0)
 		goto out;
 	nrec = rules_evaluate(&in, recs, RULES_MAX);
-	if ((arr = json_array()) == NULL)
-		goto out;
-	for (i = 0; i < nrec; i++) {
-		o = json_object();
-		ev = json_object();
-		acts = json_array();
-		if (o == NULL || ev == NULL || acts == NULL) {
-			json_decref(o);
-			json_decref(ev);
-			json_decref(acts);
-			continue;
-		}
-		for (k = 0; k < recs[i].nevidence; k++)
-			djson_set(ev, recs[i].evidence[k].name,
-			    json_real(recs[i].evidence[k].value));
-		for (k = 0; k < recs[i].nactions; k++)
-			json_array_append_new(acts,
-			    json_string(recs[i].actions[k]));
-		djson_set(o, "rule", json_string(recs[i].rule));
-		djson_set(o, "severity",
-		    json_string(rules_severity_name(recs[i].severity)));
-		djson_set(o, "scope", json_string(
-		    p || recs[i].pid ? "process" : r ? "run" : "host"));
-		djson_set(o, "run", p ? json_string(p->run->id) :
-		    r ? json_string(r->id) : json_null());
-		djson_set(o, "pid", p ? json_integer(p->pid) : recs[i].pid ?
-		    json_integer(recs[i].pid) : json_null());
-		djson_set(o, "message", json_string(recs[i].message));
-		djson_set(o, "evidence", ev);
-		djson_set(o, "actions", acts);
-		json_array_append_new(arr, o);
-	}
+	if ((arr = json_array()) != NULL)
+		for (i = 0; i < nrec; i++)
+			if ((o = djson_rec(&recs[i], r, p)) != NULL)
+				json_array_append_new(arr, o);
+	rules_input_fini(&in);
 out:
 	free(recs);
-	free(rp);
-	free(v);
-	free(s);
 	return arr;
 }
 
-json_t *djson_event(const struct agg_proc *p, const struct proto_event *e)
+/* What EVENT and ALERT share: a collection of process p. */
+static json_t *djson_collection(const char *type, const struct agg_proc *p,
+    const struct proto_event *e)
 {
 	json_t *o = json_object();
 
 	if (o == NULL)
 		return NULL;
-	djson_set(o, "type", json_string("event"));
+	djson_set(o, "type", json_string(type));
 	djson_set(o, "pid", json_integer(p->pid));
 	djson_set(o, "run", json_string(p->run->id));
 	djson_set(o, "gen", json_integer(e->generation));
 	djson_set(o, "time", json_real(agg_proc_real(p, e->start_ns)));
 	djson_set(o, "duration_ms", djson_ms(e->pause_ns));
+	return o;
+}
+
+json_t *djson_event(const struct agg_proc *p, const struct proto_event *e)
+{
+	json_t *o = djson_collection("event", p, e);
+
+	if (o == NULL)
+		return NULL;
 	djson_set(o, "collector_ms", e->flags & PROTO_EVENT_HAS_COLLECTOR_NS ?
 	    djson_ms(e->collector_ns) : json_null());
 	djson_set(o, "collected", djson_uint(e->collected));
@@ -465,17 +374,10 @@ json_t *djson_event(const struct agg_proc *p, const struct proto_event *e)
 json_t *djson_alert(const struct agg *a, const struct agg_proc *p,
     const struct proto_event *e)
 {
-	json_t *o = json_object();
+	json_t *o = djson_collection("alert", p, e);
 
-	if (o == NULL)
-		return NULL;
-	djson_set(o, "type", json_string("alert"));
-	djson_set(o, "pid", json_integer(p->pid));
-	djson_set(o, "run", json_string(p->run->id));
-	djson_set(o, "gen", json_integer(e->generation));
-	djson_set(o, "time", json_real(agg_proc_real(p, e->start_ns)));
-	djson_set(o, "duration_ms", djson_ms(e->pause_ns));
-	djson_set(o, "threshold_ms", djson_ms(a->cfg.alert_threshold_ns));
+	if (o != NULL)
+		djson_set(o, "threshold_ms", djson_ms(a->cfg.alert_threshold_ns));
 	return o;
 }
 
@@ -510,4 +412,94 @@ json_t *djson_types(const struct agg_run *r, int garbage)
 		json_array_append_new(arr, o);
 	}
 	return arr;
+}
+
+/* ---- answers and stream objects (control.c, server.c) ------------------- */
+
+json_t *djson_error(const char *code, const char *msg)
+{
+	return json_pack("{s:b,s:s,s:s}", "ok", 0, "error", msg, "code", code);
+}
+
+json_t *djson_ok(json_t *body)
+{
+	if (body != NULL &&
+	    json_object_set_new(body, "ok", json_true()) < 0) {
+		json_decref(body);
+		return NULL;
+	}
+	return body;
+}
+
+json_t *djson_keyed(const char *key, json_t *value)
+{
+	json_t *o;
+
+	if (key == NULL)
+		return json_object();
+	if (value == NULL || (o = json_object()) == NULL) {
+		json_decref(value);
+		return NULL;
+	}
+	djson_set(o, key, value);
+	return o;
+}
+
+json_t *djson_ping(const struct agg *a, pid_t pid, double uptime_s)
+{
+	return json_pack("{s:s,s:i,s:f,s:i,s:i}", "version", PACKAGE_VERSION,
+	    "pid", (int)pid, "uptime_s", uptime_s, "processes", (int)a->nlive,
+	    "runs", (int)a->nruns);
+}
+
+json_t *djson_runs(const struct agg *a)
+{
+	json_t *arr = json_array();
+	const struct agg_run *r;
+
+	for (r = a->runs; r != NULL && arr != NULL; r = r->next)
+		json_array_append_new(arr, djson_run(a, r));
+	return arr;
+}
+
+json_t *djson_report(const struct agg *a, const struct agg_run *r)
+{
+	return json_pack("{s:o,s:o,s:o,s:o,s:o}",
+	    "summary", djson_summary(a, r, NULL),
+	    "processes", djson_processes(a, r),
+	    "recommendations", djson_recommendations(a, r, NULL),
+	    "objects", djson_types(r, 0), "garbage", djson_types(r, 1));
+}
+
+json_t *djson_wait(const struct agg *a, const char *run, int timed_out)
+{
+	const struct agg_run *r = agg_run_find(a, run);
+
+	return djson_ok(json_pack("{s:i,s:i,s:b}", "live",
+	    r ? (int)r->nlive : 0, "processes", r ? (int)r->nproc : 0,
+	    "timed_out", timed_out));
+}
+
+json_t *djson_lost(uint64_t nlost)
+{
+	return json_pack("{s:s,s:o}", "type", "lost", "events", djson_uint(nlost));
+}
+
+json_t *djson_process_event(const struct agg *a, const struct agg_proc *p,
+    const char *type)
+{
+	return json_pack("{s:s,s:o}", "type", type, "process",
+	    djson_process(a, p));
+}
+
+json_t *djson_protocol_error(pid_t peer_pid, const char *error)
+{
+	return json_pack("{s:s,s:i,s:s}", "type", "protocol_error",
+	    "peer_pid", (int)peer_pid, "error", error);
+}
+
+json_t *djson_log_summary(const struct agg *a, int final)
+{
+	return json_pack("{s:s,s:b,s:o,s:o}", "type", "summary", "final", final,
+	    "summary", djson_summary(a, NULL, NULL), "runs", djson_runs(a));
 }

@@ -1,12 +1,15 @@
 /*
  * json.h: the doc/control.md objects (SUMMARY, PROCESS, RUN, GEN, REC,
  * EVENT, ALERT, OBJECTS) built from agg.h state with jansson. Called by
- * server.c (answers, the watch stream) and log.c's callers (JSON lines).
+ * control.c (answers), server.c (the watch stream, errors it answers
+ * itself) and the JSON lines log; the only daemon file that builds JSON.
  * No I/O. Every function returns a new reference, or NULL when out of
- * memory.
+ * memory; "steals" marks an argument whose reference it takes.
  */
 #ifndef GCMON_DAEMON_JSON_H
 #define GCMON_DAEMON_JSON_H
+
+#include <sys/types.h>
 
 #include <jansson.h>
 
@@ -27,5 +30,28 @@ json_t *djson_alert(const struct agg *a, const struct agg_proc *p,
     const struct proto_event *e);
 /* [{"pid", "total", "types"}] of run r's OBJECTS (garbage 0) or GARBAGE. */
 json_t *djson_types(const struct agg_run *r, int garbage);
+
+
+/* Answers (doc/control.md). */
+json_t *djson_error(const char *code, const char *msg);
+/* body (steals) with "ok": true; NULL if body is NULL. */
+json_t *djson_ok(json_t *body);
+/* {key: value} (steals value; NULL if it is NULL); key NULL: {}. */
+json_t *djson_keyed(const char *key, json_t *value);
+json_t *djson_ping(const struct agg *a, pid_t pid, double uptime_s);
+/* [RUN], newest first. */
+json_t *djson_runs(const struct agg *a);
+/* The report answer's body for run r. */
+json_t *djson_report(const struct agg *a, const struct agg_run *r);
+/* The whole answer to a wait on run (it may be unknown). */
+json_t *djson_wait(const struct agg *a, const char *run, int timed_out);
+
+/* Stream and log objects. */
+json_t *djson_lost(uint64_t nlost);
+/* type: "process_start" or "process_end". */
+json_t *djson_process_event(const struct agg *a, const struct agg_proc *p,
+    const char *type);
+json_t *djson_protocol_error(pid_t peer_pid, const char *error);
+json_t *djson_log_summary(const struct agg *a, int final);
 
 #endif /* GCMON_DAEMON_JSON_H */

@@ -1,8 +1,9 @@
 /*
  * log.c: stderr lines and the JSON lines log of gcmond (see log.h).
  * Called from the event loop only (not thread-safe, no signal handler
- * calls it). Never exits the daemon and never blocks it for long: the
- * log file is a regular file written with one write(2) per line.
+ * calls it). Never exits the daemon (but for log_fatal*, which main()
+ * calls at start-up) and never blocks it for long: the log file is a
+ * regular file written with one write(2) per line.
  */
 #include "config.h"
 
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -27,9 +29,26 @@ void log_init(struct log *l, int quiet, int verbose)
 
 static int log_open_fd(const char *path)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	/* Read too, to see how the file ends (log_ends_torn); a file we
+	 * may only write is still fine. */
+	int fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+
+	if (fd < 0 && errno == EACCES)
+		fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 
 	return fd < 0 ? -errno : fd;
+}
+
+/* Whether the file ends in part of a line (the same file reopened after
+ * a full disk): the next line must start on a new one. */
+static int log_ends_torn(int fd)
+{
+	struct stat st;
+	char last;
+
+	if (fstat(fd, &st) < 0 || st.st_size == 0)
+		return 0;
+	return pread(fd, &last, 1, st.st_size - 1) == 1 && last != '\n';
 }
 
 int log_open(struct log *l, const char *path)
@@ -53,6 +72,7 @@ int log_reopen(struct log *l)
 		close(l->fd);
 	l->fd = fd;
 	l->failing = 0;
+	l->torn = log_ends_torn(fd);
 	return 0;
 }
 
@@ -122,12 +142,86 @@ void log_debug(struct log *l, const char *fmt, ...)
 	va_end(ap);
 }
 
+void log_event(struct log *l, uint32_t pid, const struct proto_event *e,
+    int alert)
+{
+	if (l->quiet)
+		return;
+	fprintf(stderr, "gcmond: pid %u gen %u pause %.3f ms collected %llu "
+	    "uncollectable %u%s\n", (unsigned)pid, (unsigned)e->generation,
+	    (double)e->pause_ns / 1e6, (unsigned long long)e->collected,
+	    (unsigned)e->uncollectable, alert ? " ALERT" : "");
+}
+
+static void log_verror(int err, const char *fmt, va_list ap)
+{
+	fputs("gcmond: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	if (err != 0)
+		fprintf(stderr, ": %s", strerror(err < 0 ? -err : err));
+	fputc('\n', stderr);
+}
+
+void log_error(int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_verror(err, fmt, ap);
+	va_end(ap);
+}
+
+void log_errorx(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_verror(0, fmt, ap);
+	va_end(ap);
+}
+
+void log_fatal(int status, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_verror(err, fmt, ap);
+	va_end(ap);
+	exit(status);
+}
+
+void log_fatalx(int status, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_verror(0, fmt, ap);
+	va_end(ap);
+	exit(status);
+}
+
+/* Writes buf whole: 0, or the errno that stopped it (*done bytes out). */
+static int log_write_all(int fd, const char *buf, size_t len, size_t *done)
+{
+	ssize_t n;
+
+	*done = 0;
+	while (*done < len) {
+		n = write(fd, buf + *done, len - *done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? errno : ENOSPC;
+		*done += (size_t)n;
+	}
+	return 0;
+}
+
 void log_json(struct log *l, json_t *obj)
 {
 	struct timespec ts;
 	char *line;
-	size_t len, off = 0;
-	ssize_t n;
+	size_t len, done;
 	int err = 0;
 
 	if (l->fd < 0)
@@ -143,16 +237,13 @@ void log_json(struct log *l, json_t *obj)
 	}
 	len = strlen(line);
 	line[len++] = '\n';	/* json_dumps's NUL: the buffer holds it */
-	while (off < len) {
-		n = write(l->fd, line + off, len - off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			err = n < 0 ? errno : ENOSPC;
-			break;
-		}
-		off += (size_t)n;
-	}
+	/* A line cut short by a full disk is ended first, so that the next
+	 * one is not glued to it (two lines lost to every JSON reader). */
+	if (l->torn && (err = log_write_all(l->fd, "\n", 1, &done)) == 0)
+		l->torn = 0;
+	if (err == 0 && (err = log_write_all(l->fd, line, len, &done)) != 0 &&
+	    done > 0)
+		l->torn = 1;
 	free(line);
 	if (err == 0) {
 		l->lines++;

@@ -2,19 +2,25 @@
  * log.h: gcmond's two outputs besides the control socket: human lines on
  * stderr (warnings always unless --quiet, events and alerts unless
  * --quiet, debug with --verbose) and the JSON lines log (--log-file, one
- * object per line). Called by gcmond.c and server.c. A log that cannot be
- * written is reported once and never stops the daemon.
+ * object per line), and gcmond's own errors (log_error, log_fatal).
+ * Called by gcmond.c and server.c. A log that cannot be written is
+ * reported once and never stops the daemon; only log_fatal* exit.
  */
 #ifndef GCMON_LOG_H
 #define GCMON_LOG_H
 
+#include <stdint.h>
+
 #include <jansson.h>
+
+#include "codec.h"
 
 struct log {
 	char *path;		/* JSON lines file, or NULL */
 	int fd;			/* -1 when closed */
 	int quiet, verbose;
 	int failing;		/* a write failed; reported once */
+	int torn;		/* the file ends in part of a line */
 	unsigned long long lines, lost;
 };
 
@@ -30,11 +36,28 @@ void log_close(struct log *l);
  * absent. A failure is counted and reported once until a write works. */
 void log_json(struct log *l, json_t *obj);
 
+/* The stderr line of one collection of pid (unless --quiet). */
+void log_event(struct log *l, uint32_t pid, const struct proto_event *e,
+    int alert);
+
 void log_warn(struct log *l, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void log_info(struct log *l, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void log_debug(struct log *l, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* gcmond's own errors, on stderr whatever --quiet says (tmux and
+ * OpenBSD style): "gcmond: <what>: <strerror(-err)>" (err a negative
+ * errno or libuv error), or "gcmond: <what>" with log_errorx. */
+void log_error(int err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void log_errorx(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+/* The same, then exit(status): only gcmond.c's start-up uses these. */
+void log_fatal(int status, int err, const char *fmt, ...)
+    __attribute__((noreturn, format(printf, 3, 4)));
+void log_fatalx(int status, const char *fmt, ...)
+    __attribute__((noreturn, format(printf, 2, 3)));
 
 #endif /* GCMON_LOG_H */

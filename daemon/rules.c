@@ -1,12 +1,15 @@
 /*
- * rules.c: the recommendations of gcmond (see rules.h for thresholds).
- * Called by json.c and tests/unit/check_agg.c with numbers from agg.c.
- * Pure: no I/O, no allocation, no clock; the same input gives the same
- * output.
+ * rules.c: the recommendations of gcmond (see rules.h for thresholds):
+ * rules_input_build gathers what they look at from agg.c, then each rule
+ * of rules_table is one function over that input. Called by json.c and
+ * tests/unit/check_agg.c. No I/O, no clock; only rules_input_build
+ * allocates; the same input gives the same output.
  */
 #include "config.h"
 
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "rules.h"
@@ -23,14 +26,28 @@ const char *rules_severity_name(enum rules_severity s)
 	}
 }
 
-static struct rules_rec *rules_add(struct rules_rec *out, size_t max,
-    size_t *n, const char *rule, enum rules_severity sev)
+/* The figures several rules use, computed once. */
+struct rules_facts {
+	struct agg_totals t;
+	double max_ms, gc_pct, rate0;
+};
+
+struct rules_out {
+	struct rules_rec *out;
+	size_t max, n;
+};
+
+typedef void rules_fn(const struct rules_input *in,
+    const struct rules_facts *f, struct rules_out *o);
+
+static struct rules_rec *rules_add(struct rules_out *o, const char *rule,
+    enum rules_severity sev)
 {
 	struct rules_rec *r;
 
-	if (*n >= max)
+	if (o->n >= o->max)
 		return NULL;
-	r = &out[(*n)++];
+	r = &o->out[o->n++];
 	memset(r, 0, sizeof *r);
 	r->rule = rule;
 	r->severity = sev;
@@ -51,16 +68,6 @@ static char *rules_action(struct rules_rec *r)
 	if (r->nactions >= RULES_MAX_ACTIONS)
 		return r->actions[RULES_MAX_ACTIONS - 1];
 	return r->actions[r->nactions++];
-}
-
-static uint64_t rules_total(const struct agg_sum *s)
-{
-	uint64_t t = 0;
-	unsigned g;
-
-	for (g = 0; g < s->ngen; g++)
-		t += s->gen[g].collections;
-	return t;
 }
 
 static double rules_threshold(const struct rules_input *in, unsigned g,
@@ -103,14 +110,147 @@ static double rules_median_without(const double *v, size_t n, size_t skip)
 	return m % 2 ? tmp[m / 2] : (tmp[m / 2 - 1] + tmp[m / 2]) / 2;
 }
 
+static void rules_gen2_share(const struct rules_input *in,
+    const struct rules_facts *f, struct rules_out *o)
+{
+	const struct agg_sum *s = in->sum;
+	uint64_t total = f->t.collections;
+	struct rules_rec *r;
+	double share;
+
+	if (s->ngen < 3 || total == 0)
+		return;
+	share = (double)s->gen[2].collections / (double)total * 100;
+	if (share <= RULES_GEN2_SHARE_PCT ||
+	    (r = rules_add(o, "gen2_share", RULES_WARNING)) == NULL)
+		return;
+	snprintf(r->message, sizeof r->message,
+	    "Generation 2 makes %.1f%% of collections (%llu of %llu), above "
+	    "%.0f%%: long-lived objects are traced again and again.", share,
+	    (unsigned long long)s->gen[2].collections,
+	    (unsigned long long)total, RULES_GEN2_SHARE_PCT);
+	rules_evidence(r, "gen2_share_pct", share);
+	rules_evidence(r, "gen2_collections", (double)s->gen[2].collections);
+	rules_evidence(r, "collections", (double)total);
+	snprintf(rules_action(r), sizeof r->actions[0],
+	    "gc.freeze() once initialisation is done, so the objects built "
+	    "at start-up leave the collected generations");
+	rules_set_threshold(in, rules_action(r), sizeof r->actions[0]);
+}
+
+static void rules_max_pause(const struct rules_input *in,
+    const struct rules_facts *f, struct rules_out *o)
+{
+	struct rules_rec *r;
+
+	if (f->max_ms <= in->alert_threshold_ms ||
+	    (r = rules_add(o, "max_pause", RULES_WARNING)) == NULL)
+		return;
+	snprintf(r->message, sizeof r->message,
+	    "The longest pause was %.2f ms (generation %u), above the %.2f ms "
+	    "alert threshold; generation 0 ran %.1f times a second.",
+	    f->max_ms, f->t.max_gen, in->alert_threshold_ms, f->rate0);
+	rules_evidence(r, "max_pause_ms", f->max_ms);
+	rules_evidence(r, "generation", f->t.max_gen);
+	rules_evidence(r, "alert_threshold_ms", in->alert_threshold_ms);
+	rules_evidence(r, "gen0_per_s", f->rate0);
+	rules_set_threshold(in, rules_action(r), sizeof r->actions[0]);
+	snprintf(rules_action(r), sizeof r->actions[0],
+	    "reduce allocations on the hot path (fewer temporary containers, "
+	    "__slots__, reuse buffers)");
+	snprintf(rules_action(r), sizeof r->actions[0],
+	    "gc.freeze() after start-up so that full collections have fewer "
+	    "objects to trace");
+}
+
+static void rules_gc_time(const struct rules_input *in,
+    const struct rules_facts *f, struct rules_out *o)
+{
+	double pause_ms = (double)f->t.pause_ns / 1e6;
+	struct rules_rec *r;
+
+	if (f->gc_pct <= RULES_GC_WALL_PCT ||
+	    (r = rules_add(o, "gc_time", RULES_CRITICAL)) == NULL)
+		return;
+	snprintf(r->message, sizeof r->message,
+	    "Garbage collection took %.1f%% of wall time (%.1f ms in %.1f s), "
+	    "above %.0f%%.", f->gc_pct, pause_ms, in->sum->proc_wall_s,
+	    RULES_GC_WALL_PCT);
+	rules_evidence(r, "gc_wall_pct", f->gc_pct);
+	rules_evidence(r, "gc_time_ms", pause_ms);
+	rules_evidence(r, "wall_s", in->sum->proc_wall_s);
+	rules_set_threshold(in, rules_action(r), sizeof r->actions[0]);
+	snprintf(rules_action(r), sizeof r->actions[0],
+	    "gc.freeze() after start-up, and find what allocates most "
+	    "(tracemalloc)");
+}
+
+static void rules_uncollectable(const struct rules_input *in,
+    const struct rules_facts *f, struct rules_out *o)
+{
+	uint64_t uncoll = f->t.uncollectable;
+	struct rules_rec *r;
+
+	(void)in;
+	if (uncoll == 0 ||
+	    (r = rules_add(o, "uncollectable", RULES_WARNING)) == NULL)
+		return;
+	snprintf(r->message, sizeof r->message,
+	    "%llu objects were uncollectable: reference cycles whose objects "
+	    "have finalizers the collector cannot order.",
+	    (unsigned long long)uncoll);
+	rules_evidence(r, "uncollectable", (double)uncoll);
+	snprintf(rules_action(r), sizeof r->actions[0],
+	    "list them with pygcprofiler --dump-garbage (gc.DEBUG_SAVEALL, "
+	    "gc.garbage)");
+	snprintf(rules_action(r), sizeof r->actions[0],
+	    "break the cycles with weakref, or release resources explicitly "
+	    "instead of in __del__");
+}
+
+static void rules_prefork_freeze(const struct rules_input *in,
+    const struct rules_facts *f, struct rules_out *o)
+{
+	unsigned nforked = 0, nforked_gen2 = 0;
+	struct rules_rec *r;
+	size_t i;
+
+	(void)f;
+	for (i = 0; i < in->nprocs; i++) {
+		if (in->procs[i].origin != ORIGIN_FORK)
+			continue;
+		nforked++;
+		if (in->procs[i].gen2 > 0)
+			nforked_gen2++;
+	}
+	if (nforked_gen2 < 2 ||
+	    (r = rules_add(o, "prefork_freeze", RULES_WARNING)) == NULL)
+		return;
+	snprintf(r->message, sizeof r->message,
+	    "%u of %u forked workers each paid their own gen 2 collections: "
+	    "every full collection touches the objects inherited from the "
+	    "master and unshares their copy-on-write pages.", nforked_gen2,
+	    nforked);
+	rules_evidence(r, "forked_workers", nforked);
+	rules_evidence(r, "workers_with_gen2", nforked_gen2);
+	snprintf(rules_action(r), sizeof r->actions[0],
+	    "gc.freeze() in the master before fork: gunicorn --preload with a "
+	    "hook, def when_ready(server): import gc; gc.freeze()");
+	snprintf(rules_action(r), sizeof r->actions[0],
+	    "or gc.disable() early in the master, gc.freeze() in pre_fork, "
+	    "gc.enable() in post_fork");
+}
+
+/* A forked worker far from its siblings (p99 pause or gen 2 count). */
 static void rules_outliers(const struct rules_input *in,
-    struct rules_rec *out, size_t max, size_t *n)
+    const struct rules_facts *f, struct rules_out *o)
 {
 	double p99[64], gen2[64], med_p99, med_gen2;
 	uint32_t pids[64];
 	size_t i, j, m;
 	struct rules_rec *r;
 
+	(void)f;
 	for (i = 0; i < in->nprocs; i++) {
 		const struct rules_proc *head = &in->procs[i];
 		int first = 1;
@@ -148,7 +288,7 @@ static void rules_outliers(const struct rules_input *in,
 			    (med_gen2 > 1 ? med_gen2 : 1);
 			if (!by_p99 && !by_gen2)
 				continue;
-			if ((r = rules_add(out, max, n, "outlier_worker",
+			if ((r = rules_add(o, "outlier_worker",
 			    RULES_WARNING)) == NULL)
 				return;
 			r->pid = pids[j];
@@ -174,122 +314,91 @@ static void rules_outliers(const struct rules_input *in,
 	}
 }
 
+/* In the order their recommendations are listed. */
+static rules_fn *const rules_table[] = {
+	rules_gen2_share,
+	rules_max_pause,
+	rules_gc_time,
+	rules_uncollectable,
+	rules_prefork_freeze,
+	rules_outliers,
+};
+
 size_t rules_evaluate(const struct rules_input *in, struct rules_rec *out,
     size_t max)
 {
 	const struct agg_sum *s = in->sum;
-	uint64_t total = rules_total(s), uncoll = 0, pause_ns = 0, max_ns = 0;
-	double share, gc_pct, max_ms, rate0;
-	unsigned g, max_gen = 0, nforked = 0, nforked_gen2 = 0;
-	struct rules_rec *r;
-	size_t n = 0, i;
+	struct rules_out o = { out, max, 0 };
+	struct rules_facts f;
+	size_t i;
 
-	for (g = 0; g < s->ngen; g++) {
-		uncoll += s->gen[g].uncollectable;
-		pause_ns += s->gen[g].pause_ns;
-		if (s->gen[g].max_pause_ns > max_ns) {
-			max_ns = s->gen[g].max_pause_ns;
-			max_gen = g;
-		}
-	}
-	max_ms = (double)max_ns / 1e6;
-	gc_pct = s->proc_wall_s > 0 ?
-	    (double)pause_ns / 1e9 / s->proc_wall_s * 100 : 0;
-	rate0 = s->proc_wall_s > 0 && s->ngen > 0 ?
+	agg_sum_totals(s, &f.t);
+	f.max_ms = (double)f.t.max_pause_ns / 1e6;
+	f.gc_pct = agg_gc_wall_pct(f.t.pause_ns, s->proc_wall_s);
+	f.rate0 = s->proc_wall_s > 0 && s->ngen > 0 ?
 	    (double)s->gen[0].seen / s->proc_wall_s : 0;
+	for (i = 0; i < sizeof rules_table / sizeof rules_table[0]; i++)
+		rules_table[i](in, &f, &o);
+	return o.n;
+}
 
-	if (s->ngen >= 3 && total > 0) {
-		share = (double)s->gen[2].collections / (double)total * 100;
-		if (share > RULES_GEN2_SHARE_PCT &&
-		    (r = rules_add(out, max, &n, "gen2_share", RULES_WARNING))) {
-			snprintf(r->message, sizeof r->message,
-			    "Generation 2 makes %.1f%% of collections (%llu of "
-			    "%llu), above %.0f%%: long-lived objects are traced "
-			    "again and again.", share,
-			    (unsigned long long)s->gen[2].collections,
-			    (unsigned long long)total, RULES_GEN2_SHARE_PCT);
-			rules_evidence(r, "gen2_share_pct", share);
-			rules_evidence(r, "gen2_collections",
-			    (double)s->gen[2].collections);
-			rules_evidence(r, "collections", (double)total);
-			snprintf(rules_action(r), sizeof r->actions[0],
-			    "gc.freeze() once initialisation is done, so the "
-			    "objects built at start-up leave the collected "
-			    "generations");
-			rules_set_threshold(in, rules_action(r),
-			    sizeof r->actions[0]);
+int rules_input_build(const struct agg *a, const struct agg_run *r,
+    const struct agg_proc *p, struct rules_input *in)
+{
+	const struct agg_proc **v = NULL, *tp = p;
+	struct rules_proc *rp;
+	size_t n = 0, i;
+	unsigned k;
+
+	memset(in, 0, sizeof *in);
+	if ((in->own_sum = agg_sum_new()) == NULL)
+		return -ENOMEM;
+	if (p != NULL)
+		agg_sum_process(a, p, in->own_sum);
+	else if (r != NULL)
+		agg_sum_run(a, r, in->own_sum);
+	else
+		agg_sum_host(a, in->own_sum);
+	/* The prefork rules compare processes: only for a run or the host. */
+	if (p == NULL) {
+		if ((v = agg_procs_by_start(a, r, &n)) == NULL ||
+		    (in->own_procs = calloc(n ? n : 1, sizeof *rp)) == NULL)
+			goto out_nomem;
+		for (i = 0, rp = in->own_procs; i < n; i++, rp++) {
+			rp->pid = v[i]->pid;
+			rp->ppid = v[i]->ppid;
+			rp->origin = v[i]->origin;
+			rp->gen2 = v[i]->ngen > 2 ? v[i]->c[2].count : 0;
+			rp->p99_ms = agg_proc_pct_ms(v[i], -1, 99.0);
+			if (tp == NULL && v[i]->origin == ORIGIN_ROOT)
+				tp = v[i];
 		}
+		if (tp == NULL && n > 0)
+			tp = v[0];
 	}
-	if (max_ms > in->alert_threshold_ms &&
-	    (r = rules_add(out, max, &n, "max_pause", RULES_WARNING))) {
-		snprintf(r->message, sizeof r->message,
-		    "The longest pause was %.2f ms (generation %u), above the "
-		    "%.2f ms alert threshold; generation 0 ran %.1f times a "
-		    "second.", max_ms, max_gen, in->alert_threshold_ms, rate0);
-		rules_evidence(r, "max_pause_ms", max_ms);
-		rules_evidence(r, "generation", max_gen);
-		rules_evidence(r, "alert_threshold_ms", in->alert_threshold_ms);
-		rules_evidence(r, "gen0_per_s", rate0);
-		rules_set_threshold(in, rules_action(r), sizeof r->actions[0]);
-		snprintf(rules_action(r), sizeof r->actions[0],
-		    "reduce allocations on the hot path (fewer temporary "
-		    "containers, __slots__, reuse buffers)");
-		snprintf(rules_action(r), sizeof r->actions[0],
-		    "gc.freeze() after start-up so that full collections have "
-		    "fewer objects to trace");
+	/* The thresholds to suggest from: the process, or the run's root. */
+	if (tp != NULL) {
+		for (k = 0; k < tp->ngen; k++)
+			in->own_thresholds[k] = tp->base[k].threshold;
+		in->thresholds = in->own_thresholds;
+		in->nthresholds = tp->ngen;
 	}
-	if (gc_pct > RULES_GC_WALL_PCT &&
-	    (r = rules_add(out, max, &n, "gc_time", RULES_CRITICAL))) {
-		snprintf(r->message, sizeof r->message,
-		    "Garbage collection took %.1f%% of wall time (%.1f ms in "
-		    "%.1f s), above %.0f%%.", gc_pct, (double)pause_ns / 1e6,
-		    s->proc_wall_s, RULES_GC_WALL_PCT);
-		rules_evidence(r, "gc_wall_pct", gc_pct);
-		rules_evidence(r, "gc_time_ms", (double)pause_ns / 1e6);
-		rules_evidence(r, "wall_s", s->proc_wall_s);
-		rules_set_threshold(in, rules_action(r), sizeof r->actions[0]);
-		snprintf(rules_action(r), sizeof r->actions[0],
-		    "gc.freeze() after start-up, and find what allocates most "
-		    "(tracemalloc)");
-	}
-	if (uncoll > 0 &&
-	    (r = rules_add(out, max, &n, "uncollectable", RULES_WARNING))) {
-		snprintf(r->message, sizeof r->message,
-		    "%llu objects were uncollectable: reference cycles whose "
-		    "objects have finalizers the collector cannot order.",
-		    (unsigned long long)uncoll);
-		rules_evidence(r, "uncollectable", (double)uncoll);
-		snprintf(rules_action(r), sizeof r->actions[0],
-		    "list them with pygcprofiler --dump-garbage "
-		    "(gc.DEBUG_SAVEALL, gc.garbage)");
-		snprintf(rules_action(r), sizeof r->actions[0],
-		    "break the cycles with weakref, or release resources "
-		    "explicitly instead of in __del__");
-	}
-	for (i = 0; i < in->nprocs; i++) {
-		if (in->procs[i].origin != ORIGIN_FORK)
-			continue;
-		nforked++;
-		if (in->procs[i].gen2 > 0)
-			nforked_gen2++;
-	}
-	if (nforked_gen2 >= 2 &&
-	    (r = rules_add(out, max, &n, "prefork_freeze", RULES_WARNING))) {
-		snprintf(r->message, sizeof r->message,
-		    "%u of %u forked workers each paid their own gen 2 "
-		    "collections: every full collection touches the objects "
-		    "inherited from the master and unshares their "
-		    "copy-on-write pages.", nforked_gen2, nforked);
-		rules_evidence(r, "forked_workers", nforked);
-		rules_evidence(r, "workers_with_gen2", nforked_gen2);
-		snprintf(rules_action(r), sizeof r->actions[0],
-		    "gc.freeze() in the master before fork: gunicorn --preload "
-		    "with a hook, def when_ready(server): import gc; "
-		    "gc.freeze()");
-		snprintf(rules_action(r), sizeof r->actions[0],
-		    "or gc.disable() early in the master, gc.freeze() in "
-		    "pre_fork, gc.enable() in post_fork");
-	}
-	rules_outliers(in, out, max, &n);
-	return n;
+	in->sum = in->own_sum;
+	in->alert_threshold_ms = (double)a->cfg.alert_threshold_ns / 1e6;
+	in->procs = in->own_procs;
+	in->nprocs = n;
+	free(v);
+	return 0;
+out_nomem:
+	free(v);
+	rules_input_fini(in);
+	return -ENOMEM;
+}
+
+void rules_input_fini(struct rules_input *in)
+{
+	free(in->own_sum);
+	free(in->own_procs);
+	in->own_sum = NULL;
+	in->own_procs = NULL;
 }

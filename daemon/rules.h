@@ -1,8 +1,7 @@
 /*
- * rules.h: gcmond's recommendations. Pure functions over the numbers of
- * agg.h: each recommendation cites the figures that triggered it and
- * says what to do. Called by json.c (and check_agg). No I/O, no
- * allocation.
+ * rules.h: gcmond's recommendations, over the numbers of agg.h: each
+ * cites the figures that triggered it and says what to do. Called by
+ * json.c (and check_agg). No I/O; rules_evaluate does not allocate.
  */
 #ifndef GCMON_RULES_H
 #define GCMON_RULES_H
@@ -53,7 +52,17 @@ struct rules_input {
 	unsigned nthresholds;
 	const struct rules_proc *procs;
 	size_t nprocs;
+	/* What rules_input_build allocated (rules_input_fini frees). */
+	struct agg_sum *own_sum;
+	struct rules_proc *own_procs;
+	uint32_t own_thresholds[PROTO_MAX_GEN];
 };
+
+/* The input of the rules for process p, run r, or the host (both NULL).
+ * 0 or -ENOMEM; release with rules_input_fini. */
+int rules_input_build(const struct agg *a, const struct agg_run *r,
+    const struct agg_proc *p, struct rules_input *in);
+void rules_input_fini(struct rules_input *in);
 
 /* Fills out[0..max) and returns how many apply. */
 size_t rules_evaluate(const struct rules_input *in, struct rules_rec *out,

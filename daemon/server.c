@@ -1,7 +1,8 @@
 /*
  * server.c: gcmond's Unix socket and its connections (see server.h).
  * One proto_reader per connection; the first frame says what the peer is
- * (HELLO: an agent, CONTROL: a control client). A bad frame closes that
+ * (HELLO: an agent, CONTROL: a control client, whose requests control.c
+ * answers; the socket file itself is sock.c's). A bad frame closes that
  * one connection and is logged once; nothing a peer sends can stall the
  * loop or another peer: input is bounded by the reader, output by
  * per-connection queue caps, and a slow watcher loses objects (counted,
@@ -10,20 +11,19 @@
 #include "config.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "codec.h"
+#include "control.h"
 #include "json.h"
 #include "server.h"
+#include "sock.h"
 
 enum srv_kind { CONN_NEW = 0, CONN_AGENT, CONN_AGENT_DONE, CONN_CONTROL };
 
@@ -58,6 +58,7 @@ struct srv_write {
 
 static void srv_conn_close(struct srv_conn *c);
 static void srv_check_waits(struct srv *s);
+static void srv_send_answer(struct srv_conn *c, json_t *o);
 
 static uint64_t srv_mono_ms(void)
 {
@@ -103,8 +104,7 @@ static void srv_on_write(uv_write_t *req, int status)
 		return;
 	}
 	if (c->lost > 0 && c->out_bytes < SRV_WATCH_QUEUE_MAX / 2) {
-		lost = json_pack("{s:s,s:I}", "type", "lost", "events",
-		    (json_int_t)c->lost);
+		lost = djson_lost(c->lost);
 		c->lost = 0;
 		if (lost != NULL)
 			srv_send_json(c, lost, 0);
@@ -188,8 +188,8 @@ static void srv_send_json(struct srv_conn *c, json_t *o, int droppable)
 			c->lost++;
 			return;
 		}
-		err = json_pack("{s:b,s:s,s:s}", "ok", 0, "error",
-		    "the answer does not fit in one frame", "code", "busy");
+		err = djson_error("busy",
+		    "the answer does not fit in one frame");
 		if (err == NULL || (buf = srv_encode(err, &len)) == NULL) {
 			json_decref(err);
 			srv_conn_close(c);
@@ -245,9 +245,7 @@ static void srv_process_event(struct srv *s, struct agg_proc *p,
 
 	if (s->log->fd < 0 && !srv_have_watchers(s))
 		return;
-	o = json_pack("{s:s,s:o}", "type", type, "process",
-	    djson_process(s->agg, p));
-	if (o == NULL)
+	if ((o = djson_process_event(s->agg, p, type)) == NULL)
 		return;
 	srv_broadcast(s, o, p->run->id);
 	log_json(s->log, o);
@@ -295,12 +293,7 @@ static void srv_on_gc(struct srv *s, struct agg_proc *p,
 	int want = s->log->fd >= 0 || srv_have_watchers(s);
 	json_t *o;
 
-	if (!s->log->quiet)
-		fprintf(stderr, "gcmond: pid %u gen %u pause %.3f ms collected "
-		    "%llu uncollectable %u%s\n", (unsigned)p->pid,
-		    (unsigned)e->generation, (double)e->pause_ns / 1e6,
-		    (unsigned long long)e->collected, (unsigned)e->uncollectable,
-		    alert ? " ALERT" : "");
+	log_event(s->log, p->pid, e, alert);
 	if (want && (o = djson_event(p, e)) != NULL) {
 		srv_broadcast(s, o, p->run->id);
 		log_json(s->log, o);
@@ -360,109 +353,16 @@ static int srv_on_agent_frame(struct srv_conn *c, const struct proto_frame *f)
 	}
 }
 
-/* ---- control ----------------------------------------------------------- */
+/* ---- control: control.c decides, this side does the connection's part -- */
 
-static void srv_answer_error(struct srv_conn *c, const char *code,
-    const char *msg)
+/* Sends o (steals); NULL (out of memory) is said as "busy". */
+static void srv_send_answer(struct srv_conn *c, json_t *o)
 {
-	json_t *o = json_pack("{s:b,s:s,s:s}", "ok", 0, "error", msg,
-	    "code", code);
-
+	if (o == NULL)
+		o = djson_error("busy", "out of memory");
 	if (o != NULL)
 		srv_send_json(c, o, 0);
 	json_decref(o);
-}
-
-static void srv_answer(struct srv_conn *c, json_t *o)
-{
-	if (o == NULL) {
-		srv_answer_error(c, "busy", "out of memory");
-		return;
-	}
-	json_object_set_new(o, "ok", json_true());
-	srv_send_json(c, o, 0);
-	json_decref(o);
-}
-
-/* Checks that req holds only the keys listed (besides "cmd"). */
-static int srv_only_keys(json_t *req, const char *const *keys, char *bad,
-    size_t len)
-{
-	const char *k;
-	json_t *v;
-	size_t i;
-
-	json_object_foreach(req, k, v) {
-		if (strcmp(k, "cmd") == 0)
-			continue;
-		for (i = 0; keys[i] != NULL; i++)
-			if (strcmp(k, keys[i]) == 0)
-				break;
-		if (keys[i] == NULL) {
-			snprintf(bad, len, "unknown argument \"%.64s\"", k);
-			return -1;
-		}
-	}
-	return 0;
-}
-
-/* Resolves the optional "run"/"pid" scope of req. 0, or -1 with the
- * error answered. */
-static int srv_scope(struct srv_conn *c, json_t *req, int allow_pid,
-    struct agg_run **r, struct agg_proc **p)
-{
-	json_t *jr = json_object_get(req, "run"), *jp = json_object_get(req, "pid");
-	char msg[400];
-
-	*r = NULL;
-	*p = NULL;
-	if (jr != NULL && !json_is_string(jr)) {
-		srv_answer_error(c, "bad_request", "\"run\" must be a string");
-		return -1;
-	}
-	if (jp != NULL && (!allow_pid || !json_is_integer(jp))) {
-		srv_answer_error(c, "bad_request", allow_pid ?
-		    "\"pid\" must be an integer" : "unknown argument \"pid\"");
-		return -1;
-	}
-	if (jr != NULL && jp != NULL) {
-		srv_answer_error(c, "bad_request", "give \"run\" or \"pid\", not both");
-		return -1;
-	}
-	if (jr != NULL &&
-	    (*r = agg_run_find(c->s->agg, json_string_value(jr))) == NULL) {
-		snprintf(msg, sizeof msg, "no run \"%.256s\"", json_string_value(jr));
-		srv_answer_error(c, "not_found", msg);
-		return -1;
-	}
-	if (jp != NULL && (json_integer_value(jp) <= 0 ||
-	    json_integer_value(jp) > UINT32_MAX ||
-	    (*p = agg_proc_find(c->s->agg,
-	    (uint32_t)json_integer_value(jp))) == NULL)) {
-		snprintf(msg, sizeof msg, "no process %lld",
-		    (long long)json_integer_value(jp));
-		srv_answer_error(c, "not_found", msg);
-		return -1;
-	}
-	return 0;
-}
-
-static json_t *srv_runs(struct srv *s)
-{
-	json_t *a = json_array();
-	struct agg_run *r;
-
-	for (r = s->agg->runs; r != NULL && a != NULL; r = r->next)
-		json_array_append_new(a, djson_run(s->agg, r));
-	return a;
-}
-
-static json_t *srv_wait_answer(struct srv *s, const char *run, int timed_out)
-{
-	struct agg_run *r = agg_run_find(s->agg, run);
-
-	return json_pack("{s:i,s:i,s:b}", "live", r ? (int)r->nlive : 0,
-	    "processes", r ? (int)r->nproc : 0, "timed_out", timed_out);
 }
 
 static void srv_check_waits(struct srv *s)
@@ -481,7 +381,7 @@ static void srv_check_waits(struct srv *s)
 		if (!done && !timed_out)
 			continue;
 		c->waiting = 0;
-		srv_answer(c, srv_wait_answer(s, c->wait_run, timed_out));
+		srv_send_answer(c, djson_wait(s->agg, c->wait_run, timed_out));
 		free(c->wait_run);
 		c->wait_run = NULL;
 	}
@@ -489,158 +389,49 @@ static void srv_check_waits(struct srv *s)
 
 static void srv_on_request(struct srv_conn *c, const char *js, size_t len)
 {
-	static const char *const none[] = { NULL };
-	static const char *const scope[] = { "run", "pid", NULL };
-	static const char *const run_only[] = { "run", NULL };
-	static const char *const wait_keys[] = { "run", "timeout_ms",
-	    "min_processes", NULL };
 	struct srv *s = c->s;
-	struct agg_run *r;
-	struct agg_proc *p;
-	json_error_t jerr;
-	json_t *req, *o, *v;
-	const char *cmd;
-	char bad[200];
+	struct control_ctx ctx = { .agg = s->agg, .start_real = s->start_real,
+	    .daemon_pid = getpid(), .daemon_uid = s->uid,
+	    .peer_uid = c->peer_uid, .waiting = c->waiting };
+	struct control_answer ans;
 
-	req = json_loadb(js, len, JSON_REJECT_DUPLICATES, &jerr);
-	if (req == NULL || !json_is_object(req)) {
-		snprintf(bad, sizeof bad, "the request is not a JSON object%s%.120s",
-		    req == NULL ? ": " : "", req == NULL ? jerr.text : "");
-		srv_answer_error(c, "bad_request", bad);
-		json_decref(req);
-		return;
-	}
-	cmd = json_string_value(json_object_get(req, "cmd"));
-	if (cmd == NULL) {
-		srv_answer_error(c, "bad_request", "\"cmd\" (a string) is missing");
-		goto out;
-	}
 	srv_now(s);
-	if (strcmp(cmd, "ping") == 0) {
-		if (srv_only_keys(req, none, bad, sizeof bad) < 0)
-			goto bad;
-		srv_answer(c, json_pack("{s:s,s:i,s:f,s:i,s:i}", "version",
-		    PACKAGE_VERSION, "pid", (int)getpid(), "uptime_s",
-		    s->agg->now_real - s->start_real, "processes",
-		    (int)s->agg->nlive, "runs", (int)s->agg->nruns));
-	} else if (strcmp(cmd, "summary") == 0) {
-		if (srv_only_keys(req, scope, bad, sizeof bad) < 0)
-			goto bad;
-		if (srv_scope(c, req, 1, &r, &p) == 0)
-			srv_answer(c, json_pack("{s:o}", "summary",
-			    djson_summary(s->agg, r, p)));
-	} else if (strcmp(cmd, "processes") == 0) {
-		if (srv_only_keys(req, run_only, bad, sizeof bad) < 0)
-			goto bad;
-		if (srv_scope(c, req, 0, &r, &p) == 0)
-			srv_answer(c, json_pack("{s:o}", "processes",
-			    djson_processes(s->agg, r)));
-	} else if (strcmp(cmd, "runs") == 0) {
-		if (srv_only_keys(req, none, bad, sizeof bad) < 0)
-			goto bad;
-		srv_answer(c, json_pack("{s:o}", "runs", srv_runs(s)));
-	} else if (strcmp(cmd, "recommendations") == 0) {
-		if (srv_only_keys(req, scope, bad, sizeof bad) < 0)
-			goto bad;
-		if (srv_scope(c, req, 1, &r, &p) == 0)
-			srv_answer(c, json_pack("{s:o}", "recommendations",
-			    djson_recommendations(s->agg, r, p)));
-	} else if (strcmp(cmd, "report") == 0) {
-		if (srv_only_keys(req, run_only, bad, sizeof bad) < 0)
-			goto bad;
-		if (json_object_get(req, "run") == NULL) {
-			srv_answer_error(c, "bad_request", "report needs \"run\"");
-			goto out;
-		}
-		if (srv_scope(c, req, 0, &r, &p) == 0)
-			srv_answer(c, json_pack("{s:o,s:o,s:o,s:o,s:o}",
-			    "summary", djson_summary(s->agg, r, NULL),
-			    "processes", djson_processes(s->agg, r),
-			    "recommendations",
-			    djson_recommendations(s->agg, r, NULL),
-			    "objects", djson_types(r, 0),
-			    "garbage", djson_types(r, 1)));
-	} else if (strcmp(cmd, "wait") == 0) {
-		json_int_t tmo = 10000, minp = 1;
-
-		if (srv_only_keys(req, wait_keys, bad, sizeof bad) < 0)
-			goto bad;
-		v = json_object_get(req, "run");
-		if (!json_is_string(v)) {
-			srv_answer_error(c, "bad_request", "wait needs \"run\" (a string)");
-			goto out;
-		}
-		if ((o = json_object_get(req, "timeout_ms")) != NULL) {
-			if (!json_is_integer(o) || json_integer_value(o) < 0 ||
-			    json_integer_value(o) > SRV_WAIT_MAX_MS) {
-				srv_answer_error(c, "bad_request", "\"timeout_ms\" "
-				    "must be an integer from 0 to 60000");
-				goto out;
-			}
-			tmo = json_integer_value(o);
-		}
-		if ((o = json_object_get(req, "min_processes")) != NULL) {
-			if (!json_is_integer(o) || json_integer_value(o) < 0 ||
-			    json_integer_value(o) > 1000000) {
-				srv_answer_error(c, "bad_request", "\"min_processes\" "
-				    "must be a non-negative integer");
-				goto out;
-			}
-			minp = json_integer_value(o);
-		}
-		if (c->waiting) {
-			srv_answer_error(c, "busy", "a wait is already pending "
-			    "on this connection");
-			goto out;
-		}
-		if ((c->wait_run = strdup(json_string_value(v))) == NULL) {
-			srv_answer_error(c, "busy", "out of memory");
-			goto out;
-		}
+	control_request(&ctx, js, len, &ans);
+	switch (ans.kind) {
+	case CONTROL_WAIT:
+		c->wait_run = ans.run;
+		ans.run = NULL;
 		c->waiting = 1;
-		c->wait_min = (unsigned)minp;
-		c->wait_deadline_ms = srv_mono_ms() + (uint64_t)tmo;
+		c->wait_min = ans.wait_min;
+		c->wait_deadline_ms = srv_mono_ms() + ans.wait_ms;
 		srv_check_waits(s);
-	} else if (strcmp(cmd, "watch") == 0) {
-		if (srv_only_keys(req, run_only, bad, sizeof bad) < 0)
-			goto bad;
-		v = json_object_get(req, "run");
-		if (v != NULL && !json_is_string(v)) {
-			srv_answer_error(c, "bad_request", "\"run\" must be a string");
-			goto out;
-		}
+		break;
+	case CONTROL_WATCH:
 		free(c->watch_run);
-		c->watch_run = v != NULL ? strdup(json_string_value(v)) : NULL;
-		if (v != NULL && c->watch_run == NULL) {
-			srv_answer_error(c, "busy", "out of memory");
-			goto out;
-		}
-		srv_answer(c, json_pack("{s:b}", "watching", 1));
+		c->watch_run = ans.run;
+		ans.run = NULL;
+		srv_send_answer(c, ans.obj);
+		ans.obj = NULL;
+		/* After the answer: a stream object never comes first. */
 		if (!c->watching && !c->closing)
 			s->nwatchers++;
 		c->watching = !c->closing;
-	} else if (strcmp(cmd, "stop") == 0) {
-		if (srv_only_keys(req, none, bad, sizeof bad) < 0)
-			goto bad;
-		if (c->peer_uid != s->uid && c->peer_uid != 0) {
-			srv_answer_error(c, "forbidden", "only the daemon's own "
-			    "user (or root) may stop it");
-			goto out;
-		}
-		srv_answer(c, json_object());
+		break;
+	case CONTROL_STOP:
+		srv_send_answer(c, ans.obj);
+		ans.obj = NULL;
 		log_info(s->log, "stop requested by pid %d", (int)c->peer_pid);
 		if (s->on_stop != NULL)
 			s->on_stop(s);
-	} else {
-		snprintf(bad, sizeof bad, "unknown command \"%.64s\"", cmd);
-		goto bad;
+		break;
+	case CONTROL_ANSWER:
+	case CONTROL_ERROR:
+	default:
+		srv_send_answer(c, ans.obj);
+		ans.obj = NULL;
+		break;
 	}
-out:
-	json_decref(req);
-	return;
-bad:
-	srv_answer_error(c, "bad_request", bad);
-	json_decref(req);
+	control_answer_fini(&ans);
 }
 
 /* ---- connections ------------------------------------------------------- */
@@ -760,8 +551,8 @@ out_bad:
 	    (int)c->peer_pid, (unsigned)c->peer_uid, srv_kind_name(c->kind),
 	    proto_strerror(err));
 	if (s->log->fd >= 0) {
-		json_t *o = json_pack("{s:s,s:i,s:s}", "type", "protocol_error",
-		    "peer_pid", (int)c->peer_pid, "error", proto_strerror(err));
+		json_t *o = djson_protocol_error(c->peer_pid,
+		    proto_strerror(err));
 
 		if (o != NULL)
 			log_json(s->log, o);
@@ -780,6 +571,17 @@ static int srv_uid_allowed(const struct srv *s, uid_t uid)
 		if (s->cfg.allow_uid[i] == uid)
 			return 1;
 	return 0;
+}
+
+/* Tells a peer we will not serve why (a control client prints it), then
+ * closes it once that is written; nothing it sends is read. */
+static void srv_refuse(struct srv_conn *c, const char *code, const char *msg)
+{
+	c->kind = CONN_CONTROL;
+	srv_send_answer(c, djson_error(code, msg));
+	c->close_after_write = 1;
+	if (c->out_bytes == 0)
+		srv_conn_close(c);
 }
 
 static void srv_on_connection(uv_stream_t *server, int status)
@@ -824,7 +626,9 @@ static void srv_on_connection(uv_stream_t *server, int status)
 			log_warn(s->log, "%u clients already: refusing pid %d "
 			    "(%u refused so far)", s->cfg.max_clients,
 			    (int)c->peer_pid, s->nrefused);
-		srv_conn_close(c);
+		snprintf(msg, sizeof msg, "gcmond serves %u clients already; "
+		    "try again later", s->cfg.max_clients);
+		srv_refuse(c, "busy", msg);
 		return;
 	}
 	if (!srv_uid_allowed(s, c->peer_uid)) {
@@ -833,11 +637,7 @@ static void srv_on_connection(uv_stream_t *server, int status)
 		snprintf(msg, sizeof msg, "uid %u may not use this gcmond "
 		    "(gcmond --allow-uid %u)", (unsigned)c->peer_uid,
 		    (unsigned)c->peer_uid);
-		c->kind = CONN_CONTROL;
-		srv_answer_error(c, "forbidden", msg);
-		c->close_after_write = 1;
-		if (c->out_bytes == 0)
-			srv_conn_close(c);
+		srv_refuse(c, "forbidden", msg);
 		return;
 	}
 	if (uv_read_start((uv_stream_t *)&c->pipe, srv_on_alloc,
@@ -847,50 +647,11 @@ static void srv_on_connection(uv_stream_t *server, int status)
 
 /* ---- the socket -------------------------------------------------------- */
 
-/* The directory must not let others replace our socket. */
-static int srv_check_dir(const char *path, uid_t uid, const char **why)
-{
-	char *copy = strdup(path), *dir;
-	struct stat st;
-	int err = 0;
-
-	if (copy == NULL)
-		return -ENOMEM;
-	dir = dirname(copy);
-	if (stat(dir, &st) < 0) {
-		/* Our own default directory (/tmp/gcmon-UID): make it. */
-		if (errno != ENOENT || mkdir(dir, 0700) < 0 ||
-		    stat(dir, &st) < 0) {
-			err = -errno;
-			*why = "its directory cannot be created";
-			goto out;
-		}
-	}
-	if (!S_ISDIR(st.st_mode)) {
-		err = -ENOTDIR;
-		*why = "its directory is not a directory";
-	} else if (st.st_uid != uid && st.st_uid != 0) {
-		err = -EPERM;
-		*why = "its directory belongs to another user";
-	} else if ((st.st_mode & S_IWOTH) &&
-	    !((st.st_mode & S_ISVTX) && st.st_uid == uid)) {
-		err = -EPERM;
-		*why = "its directory is writable by everyone (use a private "
-		    "directory such as $XDG_RUNTIME_DIR)";
-	}
-out:
-	free(copy);
-	return err;
-}
-
 int srv_start(struct srv *s, uv_loop_t *loop, struct agg *agg,
     struct log *log, const char **why)
 {
-	const char *path = s->cfg.socket_path;
-	struct sockaddr_un sa;
 	struct stat st;
-	mode_t old;
-	int fd, err, probe;
+	int fd, err;
 
 	*why = NULL;
 	s->loop = loop;
@@ -901,64 +662,22 @@ int srv_start(struct srv *s, uv_loop_t *loop, struct agg *agg,
 		s->cfg.max_clients = SRV_MAX_CLIENTS;
 	srv_now(s);
 	s->start_real = agg->now_real;
-	if (strlen(path) >= sizeof sa.sun_path)
-		return -ENAMETOOLONG;
-	if ((err = srv_check_dir(path, s->uid, why)) < 0)
-		return err;
-	memset(&sa, 0, sizeof sa);
-	sa.sun_family = AF_UNIX;
-	memcpy(sa.sun_path, path, strlen(path) + 1);
-	if (lstat(path, &st) == 0) {
-		if (!S_ISSOCK(st.st_mode)) {
-			*why = "a file that is not a socket is in the way";
-			return -EEXIST;
-		}
-		/* Never clobber a live daemon: ask it first. */
-		if ((probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
-			return -errno;
-		err = connect(probe, (struct sockaddr *)&sa, sizeof sa);
-		close(probe);
-		if (err == 0) {
-			*why = "a daemon is already listening there";
-			return -EADDRINUSE;
-		}
-		if (unlink(path) < 0 && errno != ENOENT)
-			return -errno;
-	}
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
-		return -errno;
-	old = umask(0177);	/* born 0600: no window where others connect */
-	err = bind(fd, (struct sockaddr *)&sa, sizeof sa);
-	umask(old);
-	if (err < 0)
-		goto out_close;
-	if (s->cfg.have_gid && (chown(path, (uid_t)-1, s->cfg.socket_gid) < 0 ||
-	    chmod(path, 0660) < 0))
-		goto out_unlink;
-	if (listen(fd, 512) < 0 || stat(path, &st) < 0)
-		goto out_unlink;
+	if ((fd = sock_bind(s->cfg.socket_path, s->uid, s->cfg.have_gid ?
+	    &s->cfg.socket_gid : NULL, SRV_BACKLOG, &st, why)) < 0)
+		return fd;
 	s->sock_dev = st.st_dev;
 	s->sock_ino = st.st_ino;
 	if ((err = uv_pipe_init(loop, &s->listener, 0)) < 0 ||
 	    (err = uv_pipe_open(&s->listener, fd)) < 0)
-		goto out_err;
+		goto out_unlink;
 	s->listener.data = s;
 	s->listening = 1;
-	if ((err = uv_listen((uv_stream_t *)&s->listener, 512,
+	if ((err = uv_listen((uv_stream_t *)&s->listener, SRV_BACKLOG,
 	    srv_on_connection)) < 0)
 		return err;
 	return 0;
 out_unlink:
-	err = -errno;
-	unlink(path);
-	close(fd);
-	return err;
-out_close:
-	err = -errno;
-	close(fd);
-	return err;
-out_err:
-	unlink(path);
+	unlink(s->cfg.socket_path);
 	close(fd);
 	return err;
 }
@@ -1008,7 +727,7 @@ void srv_shutdown(struct srv *s)
 				srv_proc_ended(s, p);
 		}
 		if (c->waiting)
-			srv_answer(c, srv_wait_answer(s, c->wait_run, 0));
+			srv_send_answer(c, djson_wait(s->agg, c->wait_run, 0));
 		c->waiting = 0;
 		srv_unwatch(c);
 		uv_read_stop((uv_stream_t *)&c->pipe);
@@ -1029,9 +748,7 @@ void srv_log_summary(struct srv *s, int final)
 	json_t *o;
 
 	srv_now(s);
-	o = json_pack("{s:s,s:b,s:o,s:o}", "type", "summary", "final", final,
-	    "summary", djson_summary(s->agg, NULL, NULL), "runs", srv_runs(s));
-	if (o != NULL)
+	if ((o = djson_log_summary(s->agg, final)) != NULL)
 		log_json(s->log, o);
 	json_decref(o);
 }

@@ -1,9 +1,10 @@
 /*
  * server.h: gcmond's socket and connections: the listening Unix socket
  * (its directory and permission checks), agents and control clients on
- * it, peer credential checks, the control requests of doc/control.md and
- * the watch stream. Called by gcmond.c; feeds agg.c, writes through
- * log.c. Never prints except through log.c, never exits.
+ * it, peer credential checks, output queues, pending waits and the watch
+ * stream. Control requests go to control.c, whose answers it sends.
+ * Called by gcmond.c; feeds agg.c, writes through log.c. Never prints
+ * except through log.c, never builds JSON (json.c does), never exits.
  */
 #ifndef GCMON_SERVER_H
 #define GCMON_SERVER_H
@@ -17,6 +18,7 @@
 #include "log.h"
 
 #define SRV_MAX_CLIENTS		4096
+#define SRV_BACKLOG		512	/* listen(2) */
 #define SRV_MAX_ALLOW_UID	64
 #define SRV_WATCH_QUEUE_MAX	(1u << 20)	/* bytes queued to a watcher */
 #define SRV_ANSWER_QUEUE_MAX	(64u << 20)	/* bytes queued to any client */
@@ -46,7 +48,6 @@ struct srv {
 	int listening;
 	dev_t sock_dev;			/* what we bound, to unlink only it */
 	ino_t sock_ino;
-	uv_timer_t tick;
 	uint64_t ticks;
 	struct srv_conn *conns;
 	unsigned nconns, nrefused, nwatchers;
@@ -59,8 +60,8 @@ struct srv {
 	char rbuf[65536];		/* read buffer: the loop is one thread */
 };
 
-/* Checks the directory, refuses a live daemon, replaces a stale socket,
- * binds (0600, or 0660 and the group) and listens. 0 or a negative
+/* Binds and listens with sock_bind() (sock.h: the directory checks, a
+ * live daemon never replaced), then serves on loop. 0 or a negative
  * errno: -EADDRINUSE (a daemon answers there), -EPERM (unsafe
  * directory: *why says how), -EEXIST (not a socket), or bind's. */
 int srv_start(struct srv *s, uv_loop_t *loop, struct agg *agg,

@@ -311,10 +311,14 @@ def test_client_cap_refuses_beyond_and_serves_after():
             s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             s.connect(d.sock)
             socks.append(s)
-        # The extra ones were closed by the daemon.
+        # The extra ones are told why, then closed by the daemon.
         last = socks[-1]
         last.settimeout(10)
+        ans = json.loads(gt.read_frame(last)[1])
+        assert ans["ok"] is False and ans["code"] == "busy", ans
         assert last.recv(10) == b""
+        r = ctl(d.sock, "ping")
+        assert r.returncode == 1 and "4096 clients already" in r.stderr, r.stderr
         for s in socks:
             s.close()
         gt.wait_for(d.ping_ok, 10, what="ping after the flood")
@@ -689,3 +693,58 @@ def test_a_peer_that_never_says_what_it_is_loses_its_slot():
         for s in (idle, part):
             s.close()
         a.close()
+
+
+@pytest.mark.parametrize("resume", ["space-freed", "space-freed-then-sighup"])
+def test_a_line_cut_by_a_full_disk_does_not_swallow_the_next(resume, tmp):
+    """The JSON log on a small tmpfs fills up mid-line. Once space is back
+    (with or without a SIGHUP reopening the same file), the next line
+    starts on a line of its own: every line but the cut one parses."""
+    fs = os.path.join(tmp, "fs")
+    os.mkdir(fs)
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", fs],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here: %s" % r.stderr.strip())
+    try:
+        filler = os.path.join(fs, "filler")
+        with open(filler, "wb") as f:
+            f.write(b"x" * 48 * 1024)
+        log = os.path.join(fs, "gcmond.jsonl")
+        with Daemon(log_file=log) as d:
+            a = frames.FakeAgent(d.sock, 9501, run="full")
+            n = 0
+            while "No space left on device" not in d.stderr():
+                assert n < 2000, "the log never filled the disk"
+                a.collect(0, 1000 + n)
+                n += 1
+                if n % 20 == 0:
+                    wait_seen(d, 9501, n)
+            os.unlink(filler)
+            if resume.endswith("sighup"):
+                d.proc.send_signal(signal.SIGHUP)
+                gt.wait_for(lambda: "reopened" in d.stderr(), 10, what="the reopen")
+            b = frames.FakeAgent(d.sock, 9502, run="after")
+            b.collect(2, 777)
+
+            def logged():
+                with open(log, errors="replace") as f:
+                    return '"pid":9502' in f.read()
+            gt.wait_for(logged, 10, what="pid 9502 in the log")
+            a.close()
+            b.close()
+        with open(log, errors="replace") as f:
+            lines = f.read().split("\n")
+        bad = []
+        for line in lines:
+            try:
+                json.loads(line) if line else None
+            except ValueError:
+                bad.append(line)
+        assert len(bad) <= 1, bad       # the line the disk cut, alone
+        assert not any("9502" in x for x in bad), bad
+        objs = [json.loads(x) for x in lines if x and x not in bad]
+        assert any(o["type"] == "process_start" and o["process"]["pid"] == 9502 for o in objs)
+        assert any(o["type"] == "event" and o["pid"] == 9502 for o in objs)
+    finally:
+        subprocess.run(["umount", "-l", fs], capture_output=True)

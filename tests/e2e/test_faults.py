@@ -414,6 +414,35 @@ def test_hostile_crowd_is_capped_while_real_programs_stay_exact(tmp):
             stuck.close()
 
 
+def run_burst(d, run, outdir, n):
+    """A real program making n collections as run `run`: it succeeds, the
+    run ends and its totals in gcmond are exact. Its {pid: record}."""
+    env = gt.agent_env(d.sock, run_id=run, flush_ms=50)
+    cp = subprocess.run([gt.PYTHON, PROG, "burst", outdir, str(n)], env=env,
+                        capture_output=True, text=True, timeout=60)
+    assert cp.returncode == 0 and cp.stderr == "", cp.stderr
+    wait_run_ended(d, run, 1)
+    recs = stats_of(outdir)
+    assert_exact(daemon_processes(d, run), recs)
+    return recs
+
+
+def sighup_then_logged(d, log, tmp, run, min_events):
+    """SIGHUP: the log is (re)opened at its path, and a new program's
+    events (at least min_events of them) reach it, with exact totals."""
+    d.proc.send_signal(signal.SIGHUP)
+    gt.wait_for(lambda: os.path.exists(log), 10, what="the log to be opened")
+    out = os.path.join(tmp, "two")
+    os.mkdir(out)
+    (pid,) = run_burst(d, run, out, 50)
+
+    def logged():
+        with open(log) as f:
+            lines = [json.loads(x) for x in f if x.strip()]
+        return sum(1 for x in lines if x.get("pid") == pid and x.get("type") == "event")
+    gt.wait_for(lambda: logged() >= min_events, 10, what="the new run's events in the log")
+
+
 def test_log_on_a_full_filesystem_reported_once_and_resumed_by_sighup(tmp):
     """The JSON log on a 64 KiB tmpfs: the daemon says once that it cannot
     write, keeps serving with exact totals, and once space is freed a
@@ -429,12 +458,7 @@ def test_log_on_a_full_filesystem_reported_once_and_resumed_by_sighup(tmp):
         with gt.Daemon(log_file=log) as d:
             out1 = os.path.join(tmp, "one")
             os.mkdir(out1)
-            env = gt.agent_env(d.sock, run_id="faults-full", flush_ms=50)
-            cp = subprocess.run([gt.PYTHON, PROG, "burst", out1, "3000"], env=env,
-                                capture_output=True, text=True, timeout=60)
-            assert cp.returncode == 0, cp.stderr
-            wait_run_ended(d, "faults-full", 1)
-            assert_exact(daemon_processes(d, "faults-full"), stats_of(out1))
+            run_burst(d, "faults-full", out1, 3000)
             st = os.statvfs(fs)
             assert st.f_bavail == 0 or os.path.getsize(log) > 32 * 1024, "the log did not fill the disk"
             gt.wait_for(lambda: "No space left on device" in d.stderr(), 10,
@@ -446,25 +470,8 @@ def test_log_on_a_full_filesystem_reported_once_and_resumed_by_sighup(tmp):
             assert summ["ok"] and summ["summary"]["processes"] == 1
             # Space back (logrotate moved the file away), then SIGHUP.
             os.unlink(log)
-            d.proc.send_signal(signal.SIGHUP)
-            gt.wait_for(lambda: os.path.exists(log), 10, what="the log to be reopened")
-            out2 = os.path.join(tmp, "two")
-            os.mkdir(out2)
-            env = gt.agent_env(d.sock, run_id="faults-after", flush_ms=50)
-            cp = subprocess.run([gt.PYTHON, PROG, "burst", out2, "50"], env=env,
-                                capture_output=True, text=True, timeout=60)
-            assert cp.returncode == 0, cp.stderr
-            wait_run_ended(d, "faults-after", 1)
-            (pid,) = stats_of(out2)
-
-            def logged_again():
-                with open(log) as f:
-                    lines = [json.loads(x) for x in f if x.strip()]
-                return any(x.get("pid") == pid and x.get("type") == "event" for x in lines)
-            gt.wait_for(logged_again, 10, what="events of the new run in the reopened log")
-            assert_exact(daemon_processes(d, "faults-after"), stats_of(out2))
+            sighup_then_logged(d, log, tmp, "faults-after", 1)
             assert d.stderr().count("No space left on device") == 1, d.stderr()
-
     finally:
         subprocess.run(["umount", "-l", fs], capture_output=True)
 
@@ -475,12 +482,7 @@ def test_unwritable_log_path_reported_once_then_sighup_starts_logging(tmp):
     the directory is made starts the log."""
     log = os.path.join(tmp, "not-yet", "gcmond.jsonl")
     with gt.Daemon(log_file=log) as d:
-        env = gt.agent_env(d.sock, run_id="faults-nolog", flush_ms=50)
-        cp = subprocess.run([gt.PYTHON, PROG, "burst", tmp, "500"], env=env,
-                            capture_output=True, text=True, timeout=60)
-        assert cp.returncode == 0 and cp.stderr == "", cp.stderr
-        wait_run_ended(d, "faults-nolog", 1)
-        assert_exact(daemon_processes(d, "faults-nolog"), stats_of(tmp))
+        run_burst(d, "faults-nolog", tmp, 500)
         assert d.request({"cmd": "ping"})["ok"]
         summ = d.request({"cmd": "summary", "run": "faults-nolog"})
         assert summ["ok"] and summ["summary"]["collections"] >= 500
@@ -488,20 +490,4 @@ def test_unwritable_log_path_reported_once_then_sighup_starts_logging(tmp):
         assert err.count(log) == 1 and "No such file or directory" in err, err
         assert not os.path.exists(os.path.dirname(log))
         os.mkdir(os.path.dirname(log))
-        d.proc.send_signal(signal.SIGHUP)
-        gt.wait_for(lambda: os.path.exists(log), 10, what="the log to be opened")
-        out2 = os.path.join(tmp, "two")
-        os.mkdir(out2)
-        env = gt.agent_env(d.sock, run_id="faults-logged", flush_ms=50)
-        cp = subprocess.run([gt.PYTHON, PROG, "burst", out2, "50"], env=env,
-                            capture_output=True, text=True, timeout=60)
-        assert cp.returncode == 0, cp.stderr
-        wait_run_ended(d, "faults-logged", 1)
-        (pid,) = stats_of(out2)
-
-        def logged():
-            with open(log) as f:
-                lines = [json.loads(x) for x in f if x.strip()]
-            return sum(1 for x in lines if x.get("pid") == pid and x.get("type") == "event")
-        gt.wait_for(lambda: logged() >= 50, 10, what="the new run's events in the log")
-        assert_exact(daemon_processes(d, "faults-logged"), stats_of(out2))
+        sighup_then_logged(d, log, tmp, "faults-logged", 50)

@@ -1,7 +1,7 @@
 /*
  * check_hist.c: Check suite for common/hist.c: bucket layout, percentiles
  * within 1% of the exact order statistic on seeded random data, merge,
- * edge values, count_le, the serialized form, and the compact form
+ * edge values, count_le, and the compact form
  * (equal to the full one, allocation failures, promotion, bytes held).
  * Run by `make check`;
  * it writes no file.
@@ -357,122 +357,6 @@ START_TEST(test_count_le_below_min_is_zero)
 }
 END_TEST
 
-/* ---- serialization ------------------------------------------------ */
-
-static uint8_t ser[HIST_SERIAL_MAX + 16];
-
-START_TEST(test_serialize_round_trips)
-{
-	size_t n, i;
-
-	rng_state = 42 + (uint64_t)_i;
-	hist_init(&h1);
-	for (i = 0; i < (size_t)(_i == 0 ? 0 : _i == 1 ? 1 : 100000); i++)
-		hist_record(&h1, draw((int)(i % 5)));
-	if (_i == 3)			/* every bucket non-empty: the max size */
-		for (i = 0; i < HIST_NBUCKETS; i++) {
-			uint64_t lo, hi;
-
-			hist_bucket_range((unsigned)i, &lo, &hi);
-			hist_record(&h1, lo);
-		}
-	n = hist_serialize(&h1, ser, sizeof(ser));
-	ck_assert_uint_gt(n, 0);
-	ck_assert_uint_le(n, HIST_SERIAL_MAX);
-	if (_i == 3)
-		ck_assert_uint_eq(n, HIST_SERIAL_MAX);
-	memset(&h2, 0x5a, sizeof(h2));
-	ck_assert_int_eq(hist_deserialize(&h2, ser, n), 0);
-	ck_assert(memcmp(&h1, &h2, sizeof(h1)) == 0);
-	ck_assert_uint_eq(hist_serialize(&h1, ser, n - 1), 0);
-}
-END_TEST
-
-/* A valid serialization of {5000, 9000, 9010}: header then 2 pairs. */
-static size_t
-good_ser(uint8_t *p)
-{
-	hist_init(&h1);
-	hist_record(&h1, 5000);
-	hist_record(&h1, 9000);
-	hist_record(&h1, 9010);
-	return hist_serialize(&h1, p, HIST_SERIAL_MAX);
-}
-
-static void
-put64(uint8_t *p, uint64_t v)
-{
-	unsigned i;
-
-	for (i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void
-put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static const struct { const char *name; int want; } bad_rows[] = {
-	{ "shorter than the header", -EBADMSG },
-	{ "a partial pair", -EBADMSG },
-	{ "another magic", -EPROTO },
-	{ "index out of range", -EPROTO },
-	{ "indexes not increasing", -EPROTO },
-	{ "a zero count", -EPROTO },
-	{ "counts not adding up", -EPROTO },
-	{ "counts overflowing", -EPROTO },
-	{ "min above max", -EPROTO },
-	{ "min outside the first bucket", -EPROTO },
-	{ "max outside the last bucket", -EPROTO },
-	{ "empty with a min", -EPROTO },
-	{ "empty with a max", -EPROTO },
-	{ "empty with a sum", -EPROTO },
-};
-
-START_TEST(test_deserialize_rejects_bad_buffers)
-{
-	size_t n = good_ser(ser);
-	int rc;
-
-	ck_assert_uint_eq(n, 36 + 2 * 10);
-	switch (_i) {
-	case 0: n = 35; break;
-	case 1: n -= 3; break;
-	case 2: ser[0] ^= 1; break;
-	case 3: put16(ser + 46, HIST_NBUCKETS); break;
-	case 4: put16(ser + 46, (uint16_t)(ser[36] | ser[37] << 8)); break;
-	case 5: put64(ser + 38, 0); break;
-	case 6: put64(ser + 4, 4); break;
-	case 7: put64(ser + 38, UINT64_MAX); put64(ser + 48, 2); put64(ser + 4, 1); break;
-	case 8: put64(ser + 20, 9200); break;
-	case 9: put64(ser + 20, 100); break;
-	case 10: put64(ser + 28, 1u << 20); break;
-	case 11: n = 36; put64(ser + 4, 0); put64(ser + 12, 0); put64(ser + 20, 0); put64(ser + 28, 0); break;
-	case 12: n = 36; put64(ser + 4, 0); put64(ser + 12, 0); put64(ser + 20, UINT64_MAX); put64(ser + 28, 1); break;
-	default: n = 36; put64(ser + 4, 0); put64(ser + 12, 1); put64(ser + 20, UINT64_MAX); put64(ser + 28, 0); break;
-	}
-	hist_init(&h2);
-	hist_record(&h2, 31337);
-	h3 = h2;
-	rc = hist_deserialize(&h2, ser, n);
-	ck_assert_msg(rc == bad_rows[_i].want, "%s: %d", bad_rows[_i].name, rc);
-	ck_assert(memcmp(&h2, &h3, sizeof(h2)) == 0);	/* untouched */
-}
-END_TEST
-
-START_TEST(test_deserialize_rejects_every_truncation)
-{
-	size_t n = good_ser(ser), cut;
-
-	for (cut = 0; cut < n; cut++)
-		ck_assert_int_ne(hist_deserialize(&h2, ser, cut), 0);
-	ck_assert_int_eq(hist_deserialize(&h2, ser, n), 0);
-}
-END_TEST
-
 /* The compact form: same buckets as struct hist, so everything agrees. */
 
 static const double cmp_ps[] = { 0, 0.1, 1, 10, 25, 50, 66.6, 75, 90, 99,
@@ -744,13 +628,6 @@ hist_suite(void)
 	tcase_add_test(tc, test_merge_saturates_sum);
 	tcase_add_test(tc, test_count_le_exact_at_bucket_edges);
 	tcase_add_test(tc, test_count_le_below_min_is_zero);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("serialize");
-	tcase_add_loop_test(tc, test_serialize_round_trips, 0, 4);
-	tcase_add_loop_test(tc, test_deserialize_rejects_bad_buffers, 0,
-	    (int)(sizeof(bad_rows) / sizeof(bad_rows[0])));
-	tcase_add_test(tc, test_deserialize_rejects_every_truncation);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("compact");

@@ -1,0 +1,258 @@
+/*
+ * check_control.c: unit tests of daemon/control.c, called directly (no
+ * socket, no loop): every command answers, every key a command does not
+ * take and every bad value is a bad_request naming it, unknown runs and
+ * pids are not_found, and wait, watch and stop hand the connection's part
+ * to the caller. Linked with agg.c, json.c and rules.c on an aggregate
+ * holding one real process record.
+ */
+#include "config.h"
+
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "control.h"
+
+#define DAEMON_UID	1000
+
+static const struct agg_config cfg = { .alert_threshold_ns = 50000000,
+    .run_expiry_s = 100 };
+static struct agg *agg;
+
+static void setup(void)
+{
+	struct proto_hello h;
+	struct agg_proc *p;
+	int is_new;
+
+	ck_assert_ptr_nonnull(agg = agg_new(&cfg));
+	agg->now_real = 1700000010.0;
+	memset(&h, 0, sizeof h);
+	h.pid = 4242;
+	h.ppid = 1;
+	h.start_mono_ns = 1000000000ull;
+	h.clock_real_ns = 1700000000ull * 1000000000ull;
+	h.clock_mono_ns = 1000000000ull;
+	h.origin = ORIGIN_ROOT;
+	h.ngen = 3;
+	h.run_id.ptr = "r1";
+	h.run_id.len = 2;
+	/* As the decoder gives them: never a NULL string. */
+	h.py_version.ptr = "3.11.2";
+	h.py_version.len = 6;
+	h.executable.ptr = "/usr/bin/python3";
+	h.executable.len = 16;
+	h.argc = 1;
+	h.argv[0].ptr = "app.py";
+	h.argv[0].len = 6;
+	ck_assert_int_eq(agg_hello(agg, &h, &p, &is_new), 0);
+}
+
+static void teardown(void)
+{
+	agg_free(agg);
+}
+
+/* Runs request js as a peer of uid peer_uid; *ans to be finished. */
+static void ask(const char *js, uid_t peer_uid, int waiting,
+    struct control_answer *ans)
+{
+	struct control_ctx ctx = { .agg = agg, .start_real = 1700000000.0,
+	    .daemon_pid = getpid(), .daemon_uid = DAEMON_UID,
+	    .peer_uid = peer_uid, .waiting = waiting };
+
+	control_request(&ctx, js, strlen(js), ans);
+}
+
+static void ask_error(const char *js, const char *code, const char *msg)
+{
+	struct control_answer ans;
+
+	ask(js, DAEMON_UID, 0, &ans);
+	ck_assert_msg(ans.kind == CONTROL_ERROR, "%s: not an error", js);
+	ck_assert_ptr_nonnull(ans.obj);
+	ck_assert(json_is_false(json_object_get(ans.obj, "ok")));
+	ck_assert_str_eq(json_string_value(json_object_get(ans.obj, "code")), code);
+	ck_assert_msg(strstr(json_string_value(json_object_get(ans.obj, "error")),
+	    msg) != NULL, "%s: error \"%s\" lacks \"%s\"", js,
+	    json_string_value(json_object_get(ans.obj, "error")), msg);
+	ck_assert_ptr_null(ans.run);
+	control_answer_fini(&ans);
+}
+
+/* Every command that answers at once, with the key its answer carries. */
+static const struct { const char *req, *key; } answers[] = {
+	{ "{\"cmd\": \"ping\"}", "version" },
+	{ "{\"cmd\": \"summary\"}", "summary" },
+	{ "{\"cmd\": \"summary\", \"run\": \"r1\"}", "summary" },
+	{ "{\"cmd\": \"summary\", \"pid\": 4242}", "summary" },
+	{ "{\"cmd\": \"processes\"}", "processes" },
+	{ "{\"cmd\": \"processes\", \"run\": \"r1\"}", "processes" },
+	{ "{\"cmd\": \"runs\"}", "runs" },
+	{ "{\"cmd\": \"recommendations\"}", "recommendations" },
+	{ "{\"cmd\": \"recommendations\", \"run\": \"r1\"}", "recommendations" },
+	{ "{\"cmd\": \"recommendations\", \"pid\": 4242}", "recommendations" },
+	{ "{\"cmd\": \"report\", \"run\": \"r1\"}", "garbage" },
+};
+
+START_TEST(test_each_command_answers_ok)
+{
+	struct control_answer ans;
+
+	ask(answers[_i].req, DAEMON_UID, 0, &ans);
+	ck_assert_msg(ans.kind == CONTROL_ANSWER, "%s", answers[_i].req);
+	ck_assert(json_is_true(json_object_get(ans.obj, "ok")));
+	ck_assert_msg(json_object_get(ans.obj, answers[_i].key) != NULL,
+	    "%s: no \"%s\"", answers[_i].req, answers[_i].key);
+	control_answer_fini(&ans);
+}
+END_TEST
+
+START_TEST(test_summary_scope_follows_the_request)
+{
+	struct control_answer ans;
+	json_t *s;
+
+	ask("{\"cmd\": \"summary\", \"pid\": 4242}", DAEMON_UID, 0, &ans);
+	s = json_object_get(ans.obj, "summary");
+	ck_assert_str_eq(json_string_value(json_object_get(s, "scope")), "process");
+	ck_assert_int_eq(json_integer_value(json_object_get(s, "pid")), 4242);
+	control_answer_fini(&ans);
+	ask("{\"cmd\": \"runs\"}", DAEMON_UID, 0, &ans);
+	ck_assert_int_eq(json_array_size(json_object_get(ans.obj, "runs")), 1);
+	control_answer_fini(&ans);
+}
+END_TEST
+
+/* Every key each command refuses, every bad value of each key. */
+static const struct { const char *req, *code, *msg; } errors[] = {
+	{ "", "bad_request", "not a JSON object" },
+	{ "[1]", "bad_request", "not a JSON object" },
+	{ "{\"cmd\": \"ping\", \"cmd\": \"ping\"}", "bad_request", "not a JSON object" },
+	{ "{}", "bad_request", "\"cmd\" (a string) is missing" },
+	{ "{\"cmd\": 3}", "bad_request", "\"cmd\" (a string) is missing" },
+	{ "{\"cmd\": \"nope\"}", "bad_request", "unknown command \"nope\"" },
+	{ "{\"cmd\": \"ping\", \"run\": \"r1\"}", "bad_request", "unknown argument \"run\"" },
+	{ "{\"cmd\": \"runs\", \"pid\": 1}", "bad_request", "unknown argument \"pid\"" },
+	{ "{\"cmd\": \"stop\", \"x\": 1}", "bad_request", "unknown argument \"x\"" },
+	{ "{\"cmd\": \"processes\", \"pid\": 4242}", "bad_request", "unknown argument \"pid\"" },
+	{ "{\"cmd\": \"report\", \"pid\": 4242}", "bad_request", "unknown argument \"pid\"" },
+	{ "{\"cmd\": \"watch\", \"timeout_ms\": 5}", "bad_request", "unknown argument \"timeout_ms\"" },
+	{ "{\"cmd\": \"summary\", \"min_processes\": 1}", "bad_request", "unknown argument \"min_processes\"" },
+	{ "{\"cmd\": \"wait\", \"run\": \"r1\", \"pid\": 1}", "bad_request", "unknown argument \"pid\"" },
+	{ "{\"cmd\": \"summary\", \"run\": 1}", "bad_request", "\"run\" must be a string" },
+	{ "{\"cmd\": \"watch\", \"run\": null}", "bad_request", "\"run\" must be a string" },
+	{ "{\"cmd\": \"summary\", \"pid\": \"4242\"}", "bad_request", "\"pid\" must be an integer" },
+	{ "{\"cmd\": \"summary\", \"pid\": 1.5}", "bad_request", "\"pid\" must be an integer" },
+	{ "{\"cmd\": \"wait\", \"run\": \"r1\", \"timeout_ms\": -1}", "bad_request", "\"timeout_ms\" must be" },
+	{ "{\"cmd\": \"wait\", \"run\": \"r1\", \"timeout_ms\": 60001}", "bad_request", "\"timeout_ms\" must be" },
+	{ "{\"cmd\": \"wait\", \"run\": \"r1\", \"timeout_ms\": \"1\"}", "bad_request", "\"timeout_ms\" must be" },
+	{ "{\"cmd\": \"wait\", \"run\": \"r1\", \"min_processes\": -1}", "bad_request", "\"min_processes\" must be" },
+	{ "{\"cmd\": \"wait\", \"run\": \"r1\", \"min_processes\": 1000001}", "bad_request", "\"min_processes\" must be" },
+	{ "{\"cmd\": \"wait\"}", "bad_request", "wait needs \"run\"" },
+	{ "{\"cmd\": \"report\"}", "bad_request", "report needs \"run\"" },
+	{ "{\"cmd\": \"summary\", \"run\": \"r1\", \"pid\": 4242}", "bad_request", "not both" },
+	{ "{\"cmd\": \"summary\", \"run\": \"r9\"}", "not_found", "no run \"r9\"" },
+	{ "{\"cmd\": \"report\", \"run\": \"r9\"}", "not_found", "no run \"r9\"" },
+	{ "{\"cmd\": \"summary\", \"pid\": 4243}", "not_found", "no process 4243" },
+	{ "{\"cmd\": \"summary\", \"pid\": 0}", "not_found", "no process 0" },
+	{ "{\"cmd\": \"recommendations\", \"pid\": 4294967296}", "not_found", "no process 4294967296" },
+};
+
+START_TEST(test_bad_request_named)
+{
+	ask_error(errors[_i].req, errors[_i].code, errors[_i].msg);
+}
+END_TEST
+
+START_TEST(test_wait_is_deferred_to_the_caller)
+{
+	struct control_answer ans;
+
+	ask("{\"cmd\": \"wait\", \"run\": \"later\"}", DAEMON_UID, 0, &ans);
+	ck_assert(ans.kind == CONTROL_WAIT);
+	ck_assert_ptr_null(ans.obj);
+	ck_assert_str_eq(ans.run, "later");
+	ck_assert_int_eq(ans.wait_ms, CONTROL_WAIT_DEFAULT_MS);
+	ck_assert_uint_eq(ans.wait_min, 1);
+	control_answer_fini(&ans);
+	ask("{\"cmd\": \"wait\", \"run\": \"r1\", \"timeout_ms\": 0, "
+	    "\"min_processes\": 0}", DAEMON_UID, 0, &ans);
+	ck_assert(ans.kind == CONTROL_WAIT);
+	ck_assert_int_eq(ans.wait_ms, 0);
+	ck_assert_uint_eq(ans.wait_min, 0);
+	control_answer_fini(&ans);
+	ask("{\"cmd\": \"wait\", \"run\": \"r1\"}", DAEMON_UID, 1, &ans);
+	ck_assert(ans.kind == CONTROL_ERROR);
+	ck_assert_str_eq(json_string_value(json_object_get(ans.obj, "code")), "busy");
+	control_answer_fini(&ans);
+}
+END_TEST
+
+START_TEST(test_watch_subscribes_one_run_or_all)
+{
+	struct control_answer ans;
+
+	ask("{\"cmd\": \"watch\"}", DAEMON_UID, 0, &ans);
+	ck_assert(ans.kind == CONTROL_WATCH);
+	ck_assert_ptr_null(ans.run);
+	ck_assert(json_is_true(json_object_get(ans.obj, "watching")));
+	ck_assert(json_is_true(json_object_get(ans.obj, "ok")));
+	control_answer_fini(&ans);
+	/* A run not seen yet may be watched: its processes come later. */
+	ask("{\"cmd\": \"watch\", \"run\": \"later\"}", DAEMON_UID, 0, &ans);
+	ck_assert(ans.kind == CONTROL_WATCH);
+	ck_assert_str_eq(ans.run, "later");
+	control_answer_fini(&ans);
+}
+END_TEST
+
+START_TEST(test_stop_only_for_the_daemon_user_or_root)
+{
+	struct control_answer ans;
+
+	ask("{\"cmd\": \"stop\"}", DAEMON_UID, 0, &ans);
+	ck_assert(ans.kind == CONTROL_STOP);
+	ck_assert(json_is_true(json_object_get(ans.obj, "ok")));
+	control_answer_fini(&ans);
+	ask("{\"cmd\": \"stop\"}", 0, 0, &ans);
+	ck_assert(ans.kind == CONTROL_STOP);
+	control_answer_fini(&ans);
+	ask("{\"cmd\": \"stop\"}", DAEMON_UID + 1, 0, &ans);
+	ck_assert(ans.kind == CONTROL_ERROR);
+	ck_assert_str_eq(json_string_value(json_object_get(ans.obj, "code")),
+	    "forbidden");
+	control_answer_fini(&ans);
+}
+END_TEST
+
+static Suite *control_suite(void)
+{
+	Suite *s = suite_create("control");
+	TCase *tc = tcase_create("commands");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_loop_test(tc, test_each_command_answers_ok, 0,
+	    sizeof answers / sizeof answers[0]);
+	tcase_add_test(tc, test_summary_scope_follows_the_request);
+	tcase_add_loop_test(tc, test_bad_request_named, 0,
+	    sizeof errors / sizeof errors[0]);
+	tcase_add_test(tc, test_wait_is_deferred_to_the_caller);
+	tcase_add_test(tc, test_watch_subscribes_one_run_or_all);
+	tcase_add_test(tc, test_stop_only_for_the_daemon_user_or_root);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(control_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_ENV);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
