@@ -479,6 +479,58 @@ json_t *djson_alert(const struct agg *a, const struct agg_proc *p,
 	return o;
 }
 
+json_t *djson_alert_line(const struct alerts_line *l)
+{
+	json_t *o = json_object();
+
+	if (o == NULL)
+		return NULL;
+	djson_set(o, "type", json_string("alert"));
+	djson_set(o, "alert", json_string(alerts_kind_name(l->kind)));
+	djson_set(o, "pid", json_integer(l->pid));
+	djson_set(o, "run", json_string(l->run));
+	djson_set(o, "time", json_real(l->time));
+	djson_set(o, "message", json_string(l->message));
+	switch (l->kind) {
+	case ALERTS_PAUSE:
+		djson_set(o, "gen", json_integer(l->generation));
+		djson_set(o, "duration_ms", json_real(l->value));
+		djson_set(o, "threshold_ms", json_real(l->limit));
+		break;
+	case ALERTS_REPEAT:
+		djson_set(o, "count", djson_uint(l->count));
+		djson_set(o, "max_ms", json_real(l->value));
+		djson_set(o, "threshold_ms", json_real(l->limit));
+		break;
+	case ALERTS_P99:
+		djson_set(o, "pauses", djson_uint(l->count));
+		djson_set(o, "over_pct", json_real(l->other));
+		djson_set(o, "max_ms", json_real(l->value));
+		djson_set(o, "limit_ms", json_real(l->limit));
+		break;
+	case ALERTS_GC_SHARE:
+		djson_set(o, "gc_wall_pct", json_real(l->value));
+		djson_set(o, "limit_pct", json_real(l->limit));
+		break;
+	case ALERTS_GEN2:
+		djson_set(o, "gen", json_integer(l->generation));
+		djson_set(o, "collections", djson_uint(l->count));
+		djson_set(o, "per_min", json_real(l->value));
+		djson_set(o, "limit_per_min", json_real(l->limit));
+		break;
+	case ALERTS_OUTLIER:
+		djson_set(o, "max_ms", json_real(l->value));
+		djson_set(o, "siblings", djson_uint(l->count));
+		djson_set(o, "siblings_median_ms", json_real(l->other));
+		djson_set(o, "factor", json_real(l->limit));
+		break;
+	default:
+		break;
+	}
+	djson_set(o, "window_s", json_real(l->window_s));
+	return o;
+}
+
 json_t *djson_types(const struct agg_run *r, int garbage)
 {
 	const struct agg_proc *p;
