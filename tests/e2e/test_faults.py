@@ -426,7 +426,7 @@ def test_log_on_a_full_filesystem_reported_once_and_resumed_by_sighup(tmp):
         pytest.skip("cannot mount a tmpfs here: %s" % r.stderr.strip())
     try:
         log = os.path.join(fs, "gcmond.jsonl")
-        with gt.Daemon(log_file=log) as d:
+        with gt.Daemon("--log-events", "all", log_file=log) as d:
             out1 = os.path.join(tmp, "one")
             os.mkdir(out1)
             env = gt.agent_env(d.sock, run_id="faults-full", flush_ms=50)
@@ -474,7 +474,7 @@ def test_unwritable_log_path_reported_once_then_sighup_starts_logging(tmp):
     once, serves a real program with exact totals, and the SIGHUP after
     the directory is made starts the log."""
     log = os.path.join(tmp, "not-yet", "gcmond.jsonl")
-    with gt.Daemon(log_file=log) as d:
+    with gt.Daemon("--log-events", "all", log_file=log) as d:
         env = gt.agent_env(d.sock, run_id="faults-nolog", flush_ms=50)
         cp = subprocess.run([gt.PYTHON, PROG, "burst", tmp, "500"], env=env,
                             capture_output=True, text=True, timeout=60)
