@@ -154,7 +154,7 @@ def test_shape_alert_fires_on_its_program_not_on_a_quiet_one(alert, flags, hot, 
         stop(d)
     lines = log_lines(log)
     fired = of(lines, "alert", alert=alert, run="hot")
-    assert of(lines, "alert", run="quiet") == []
+    assert of(lines, "alert", alert=alert, run="quiet") == []
     # At most one line per window per process while it holds.
     per_pid = {}
     for o in fired:
@@ -186,3 +186,38 @@ def test_bad_log_options_are_refused_by_name():
         r = subprocess.run([gt.GCMOND] + args, capture_output=True, text=True, timeout=10)
         assert r.returncode == 2, args
         assert name in r.stderr, r.stderr
+
+
+LOGROTATE = shutil.which("logrotate") or "/usr/sbin/logrotate"
+
+
+def test_contrib_logrotate_file_rotates_a_live_log(tmp):
+    """contrib/logrotate.d/gcmond, pointed at a test log and at this
+    gcmond: real logrotate moves the file, its postrotate SIGHUP makes
+    gcmond write to a new one, and no line is lost."""
+    if not os.access(LOGROTATE, os.X_OK):
+        pytest.skip("logrotate is not installed (Debian: logrotate)")
+    log = os.path.join(tmp, "gcmond.jsonl")
+    with open(os.path.join(gt.SRCDIR, "contrib", "logrotate.d", "gcmond")) as f:
+        conf = f.read()
+    assert "/var/log/gcmon/gcmond.jsonl {" in conf and "postrotate" in conf
+    with gt.Daemon("--summary-interval", "0.2", log_file=log) as d:
+        finish(start(d, "rotated", "quiet", "0.2"))     # summaries need a run
+        conf = conf.replace("/var/log/gcmon/gcmond.jsonl", log)
+        conf = conf.replace("su gcmon gcmon", "").replace("create 0600 gcmon gcmon", "create 0600")
+        conf = re.sub(r"systemctl kill [^\n]*", "kill -HUP %d" % d.proc.pid, conf)
+        path = os.path.join(tmp, "logrotate.conf")
+        with open(path, "w") as f:
+            f.write(conf)
+        gt.wait_for(lambda: len(of(log_lines(log), "summary")) >= 2, 20, what="summaries")
+        r = subprocess.run([LOGROTATE, "-f", "-s", os.path.join(tmp, "state"), path],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, r.stderr
+        gt.wait_for(lambda: "reopened " + log in d.stderr(), 10, what="the SIGHUP reopen")
+        gt.wait_for(lambda: len(of(log_lines(log), "summary")) >= 2, 20,
+                    what="summaries in the new log")
+        stop(d)
+    old = log_lines(log + ".1")
+    assert len(of(old, "summary")) >= 2
+    assert os.stat(log).st_mode & 0o777 == 0o600
+    assert of(log_lines(log), "summary", final=True)

@@ -8,8 +8,8 @@ alerts (or none), for test_log.py. Usage: log_shapes.py MODE [SECONDS]
   share    full collections over a 300k heap back to back: most of the
            wall time is GC
   gen2     10 full collections a second over a small heap
-  outlier  forks 4 workers; one builds a 500k heap, each makes 5 full
-           collections a second
+  outlier  freezes, forks 4 workers; one builds a 500k heap, each makes
+           5 full collections a second
   quiet    50 gen-0 collections of an empty generation a second
   quiet-workers  outlier's 4 workers, all with a small heap
 """
@@ -38,6 +38,10 @@ def p99_step():
 
 
 def workers(seconds, heavy):
+    # Frozen before fork (as gunicorn users are told to): the workers'
+    # full collections skip the inherited objects, so copy-on-write page
+    # faults do not make a light worker's pauses look heavy.
+    gc.freeze()
     kids = []
     for i in range(4):
         pid = os.fork()
