@@ -1,6 +1,7 @@
 /*
  * json.c: builds the doc/control.md objects from agg.c state for
- * server.c's answers, the watch stream and the JSON lines log. No I/O,
+ * server.c's answers, the watch stream and the JSON lines log (and the
+ * log's alert lines of alerts.c, keys in gcmond(8)). No I/O,
  * never changes the aggregates. Keys follow doc/control.md exactly: every
  * key is always present, unknown values are null.
  */

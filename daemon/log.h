@@ -1,9 +1,10 @@
 /*
  * log.h: gcmond's two outputs besides the control socket: human lines on
- * stderr (warnings always unless --quiet, events and alerts unless
- * --quiet, debug with --verbose) and the JSON lines log (--log-file, one
- * object per line). Called by gcmond.c and server.c. A log that cannot be
- * written is reported once and never stops the daemon.
+ * stderr (warnings and alerts unless --quiet, debug lines and one line
+ * per collection with --verbose) and the JSON lines log (--log-file, one
+ * object per line; what it carries: --log-events, see gcmond(8)).
+ * Called by gcmond.c and server.c. A log that cannot be written is
+ * reported once and never stops the daemon.
  */
 #ifndef GCMON_LOG_H
 #define GCMON_LOG_H
