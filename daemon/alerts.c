@@ -262,14 +262,13 @@ static void alerts_window(const struct alerts_proc *ap, int64_t cur,
 }
 
 static void alerts_line_init(const struct alerts *al,
-    const struct alerts_proc *ap, enum alerts_kind kind, double now,
+    const struct alerts_proc *ap, enum alerts_kind kind,
     struct alerts_line *l)
 {
 	memset(l, 0, sizeof *l);
 	l->kind = kind;
 	l->run = ap->run->id;
 	l->pid = ap->pid;
-	l->time = now;
 	l->window_s = al->cfg.window_s;
 }
 
@@ -295,7 +294,7 @@ static void alerts_flush(struct alerts *al, struct alerts_proc *ap,
 		ap->rl_open = 0;
 		return;
 	}
-	alerts_line_init(al, ap, ALERTS_REPEAT, now, &l);
+	alerts_line_init(al, ap, ALERTS_REPEAT, &l);
 	l.window_s = now - ap->rl_start;
 	l.count = ap->held;
 	l.value = (double)ap->held_max_ns / 1e6;
@@ -345,7 +344,8 @@ void alerts_event(struct alerts *al, const struct agg_proc *p,
 	}
 	ap->rl_open = 1;
 	ap->rl_start = now;
-	alerts_line_init(al, ap, ALERTS_PAUSE, agg_proc_real(p, e->start_ns), &l);
+	alerts_line_init(al, ap, ALERTS_PAUSE, &l);
+	l.time = agg_proc_real(p, e->start_ns);
 	l.value = (double)e->pause_ns / 1e6;
 	l.limit = al->cfg.threshold_ms;
 	l.generation = e->generation;
@@ -367,7 +367,7 @@ static void alerts_shape(struct alerts *al, struct alerts_proc *ap,
 
 	alerts_window(ap, cur, &w);
 	if (c->p99_ms > 0 && w.n >= ALERTS_P99_MIN_EVENTS && w.nover * 100 > w.n) {
-		alerts_line_init(al, ap, ALERTS_P99, now, &l);
+		alerts_line_init(al, ap, ALERTS_P99, &l);
 		l.count = w.n;
 		l.other = (double)w.nover * 100 / (double)w.n;
 		l.value = (double)w.max_ns / 1e6;
@@ -382,7 +382,7 @@ static void alerts_shape(struct alerts *al, struct alerts_proc *ap,
 		return;
 	v = (double)w.pause_ns / 1e9 / covered * 100;
 	if (c->gc_share_pct > 0 && v > c->gc_share_pct) {
-		alerts_line_init(al, ap, ALERTS_GC_SHARE, now, &l);
+		alerts_line_init(al, ap, ALERTS_GC_SHARE, &l);
 		l.value = v;
 		l.limit = c->gc_share_pct;
 		snprintf(l.message, sizeof l.message, "GC took %.1f%% of wall "
@@ -391,7 +391,7 @@ static void alerts_shape(struct alerts *al, struct alerts_proc *ap,
 	}
 	v = (double)w.nfull / covered * 60;
 	if (c->gen2_per_min > 0 && v > c->gen2_per_min) {
-		alerts_line_init(al, ap, ALERTS_GEN2, now, &l);
+		alerts_line_init(al, ap, ALERTS_GEN2, &l);
 		l.value = v;
 		l.limit = c->gen2_per_min;
 		l.count = w.nfull;
@@ -436,7 +436,7 @@ static void alerts_outlier_group(struct alerts *al, struct alerts_sib *s,
 		if (!((double)s[i].max_ns > al->cfg.outlier_factor * med) ||
 		    !(max_ms > al->cfg.threshold_ms))
 			continue;
-		alerts_line_init(al, s[i].ap, ALERTS_OUTLIER, now, &l);
+		alerts_line_init(al, s[i].ap, ALERTS_OUTLIER, &l);
 		l.value = max_ms;
 		l.other = med / 1e6;
 		l.limit = al->cfg.outlier_factor;

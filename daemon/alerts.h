@@ -3,8 +3,10 @@
  * one line per slow pause. Fed by server.c with each event (after
  * agg_event said whether its pause is over the threshold) and ticked by
  * its timer; hands each line to log to the emit callback given at
- * alerts_new. Pure: no I/O, no clock (the caller passes now, in Unix
- * seconds), no agg state kept (copies of pid, identity and run id).
+ * alerts_new. Pure: no I/O, no clock (the caller passes now, in seconds
+ * on a clock that never steps: gcmond passes CLOCK_MONOTONIC, so that a
+ * wall-clock step cannot stretch or cut a window), no agg state kept
+ * (copies of pid, identity and run id).
  *
  * Pause alerts are rate-limited per process: the first line, then at most
  * one line per window with the count of the pauses held back ("N more
@@ -61,7 +63,7 @@ struct alerts_line {
 	enum alerts_kind kind;
 	const char *run;
 	uint32_t pid;
-	double time;			/* Unix s: the pause's, or now */
+	double time;			/* pause: its Unix time; others: 0 */
 	double window_s;		/* what the figures are over */
 	double value;			/* pause, max, share %, per min, max ms */
 	double limit;			/* the limit it crossed */

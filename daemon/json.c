@@ -480,7 +480,7 @@ json_t *djson_alert(const struct agg *a, const struct agg_proc *p,
 	return o;
 }
 
-json_t *djson_alert_line(const struct alerts_line *l)
+json_t *djson_alert_line(const struct alerts_line *l, double now_real)
 {
 	json_t *o = json_object();
 
@@ -490,7 +490,8 @@ json_t *djson_alert_line(const struct alerts_line *l)
 	djson_set(o, "alert", json_string(alerts_kind_name(l->kind)));
 	djson_set(o, "pid", json_integer(l->pid));
 	djson_set(o, "run", json_string(l->run));
-	djson_set(o, "time", json_real(l->time));
+	djson_set(o, "time", json_real(l->kind == ALERTS_PAUSE ? l->time :
+	    now_real));
 	djson_set(o, "message", json_string(l->message));
 	switch (l->kind) {
 	case ALERTS_PAUSE:

@@ -290,7 +290,7 @@ static void srv_on_alert(void *arg, const struct alerts_line *l)
 	log_info(s->log, "pid %u (run %s) %s alert: %s", (unsigned)l->pid,
 	    l->run, alerts_kind_name(l->kind), l->message);
 	if (s->log->fd < 0 || s->cfg.log_events == SRV_LOG_NONE ||
-	    (o = djson_alert_line(l)) == NULL)
+	    (o = djson_alert_line(l, s->agg->now_real)) == NULL)
 		return;
 	log_json(s->log, o);
 	json_decref(o);
@@ -311,7 +311,7 @@ static void srv_on_gc(struct srv *s, struct agg_proc *p,
 		    (unsigned)e->generation, (double)e->pause_ns / 1e6,
 		    (unsigned long long)e->collected, (unsigned)e->uncollectable,
 		    alert ? " ALERT" : "");
-	alerts_event(s->alerts, p, e, alert, s->agg->now_real);
+	alerts_event(s->alerts, p, e, alert, (double)srv_mono_ms() / 1e3);
 	if ((watched || logged) && (o = djson_event(p, e)) != NULL) {
 		srv_broadcast(s, o, p->run->id);
 		if (logged)
@@ -1001,7 +1001,7 @@ void srv_shutdown(struct srv *s)
 		return;
 	s->stopping = 1;
 	srv_now(s);
-	alerts_finish(s->alerts, s->agg->now_real);	/* the held counts */
+	alerts_finish(s->alerts, (double)srv_mono_ms() / 1e3);	/* held counts */
 	alerts_free(s->alerts);
 	s->alerts = NULL;
 	if (s->listening) {
@@ -1082,7 +1082,7 @@ void srv_tick(struct srv *s)
 	if (s->ticks % (1000 / SRV_TICK_MS) == 0 &&
 	    (n = agg_expire(s->agg)) > 0)
 		log_info(s->log, "%u run(s) expired", n);
-	alerts_tick(s->alerts, s->agg->now_real);
+	alerts_tick(s->alerts, (double)srv_mono_ms() / 1e3);
 	if (s->cfg.summary_interval_s > 0 &&
 	    s->agg->now_real - s->last_summary >= s->cfg.summary_interval_s) {
 		s->last_summary = s->agg->now_real;
