@@ -17,7 +17,8 @@
  *             over p99_ms), with at least ALERTS_P99_MIN_EVENTS pauses;
  *   gc_share  the process's pause time over gc_share_pct of wall time;
  *   gen2      collections of the oldest generation (gen 2 on CPython's
- *             three) over gen2_per_min per minute;
+ *             three) over gen2_per_min per minute (never for a collector
+ *             of one generation, where every collection is full);
  *   outlier   a forked worker's max pause over outlier_factor times the
  *             median of its siblings' max (same run and parent, at least
  *             ALERTS_MIN_SIBLINGS of them with pauses in the window) and
