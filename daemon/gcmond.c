@@ -56,7 +56,23 @@ static void gcmond_usage(FILE *out)
 "  --pidfile PATH            write the daemon's pid to PATH\n"
 "  --log-file PATH           append JSON lines (collections, alerts,\n"
 "                            processes, summaries) to PATH; SIGHUP reopens it\n"
-"  --alert-threshold-ms MS   alert on pauses longer than MS (default 50)\n"
+"  --log-events WHAT         what the log carries besides process start/end\n"
+"                            and summaries: alerts (default), all (also a\n"
+"                            line per collection) or none\n"
+"  --summary-interval S      a summary line every S seconds (default 60;\n"
+"                            0: only the final one)\n"
+"  --alert-threshold-ms MS   alert on pauses longer than MS (default 50):\n"
+"                            the first, then a count per --alert-window\n"
+"  --alert-window S          window of the alerts below and of the pause\n"
+"                            alerts' rate limit (default 60)\n"
+"  --alert-p99-ms MS         alert when a process's p99 pause over the\n"
+"                            window is over MS (default 20; 0: off)\n"
+"  --alert-gc-share PCT      alert when GC takes over PCT%% of a process's\n"
+"                            wall time over the window (default 5; 0: off)\n"
+"  --alert-gen2-per-min N    alert on over N gen-2 collections per minute\n"
+"                            in a process (default 60; 0: off)\n"
+"  --alert-outlier-factor F  alert when a worker's max pause is over F times\n"
+"                            the median of its siblings' (default 3; 0: off)\n"
 "  --socket-group GROUP      make the socket 0660 and owned by GROUP\n"
 "  --allow-uid UID           also serve this user (repeatable)\n"
 "  --run-expiry S            forget a run S seconds after its last process\n"
@@ -66,8 +82,8 @@ static void gcmond_usage(FILE *out)
 "                            [::1]:PORT for IPv6); off by default\n"
 "  --metrics-per-process N   also export per-process series (a pid\n"
 "                            label) for at most N live processes\n"
-"  --quiet                   no event lines or notices on stderr\n"
-"  --verbose                 debug lines on stderr\n"
+"  --quiet                   no alerts or notices on stderr\n"
+"  --verbose                 debug lines and a line per collection on stderr\n"
 "  --help                    print this help and exit\n"
 "  --version                 print the version and exit\n"
 "\n"
@@ -88,6 +104,17 @@ static int gcmond_parse_double(const char *s, double min, double max,
 		return -EINVAL;
 	*out = v;
 	return 0;
+}
+
+/* A number option; prints what was wrong. 0, or -EINVAL. */
+static int gcmond_opt_double(const char *opt, const char *arg, double min,
+    double max, const char *what, double *out)
+{
+	if (gcmond_parse_double(arg, min, max, out) == 0)
+		return 0;
+	log_errorx("--%s: '%s' is not %s (%g to %g)", opt, arg, what, min,
+	    max);
+	return -EINVAL;
 }
 
 /* A user or group given as a number; 0, or -EINVAL if s is a name. */
@@ -272,12 +299,20 @@ int main(int argc, char **argv)
 {
 	enum { OPT_SOCKET = 256, OPT_PIDFILE, OPT_LOG, OPT_ALERT, OPT_GROUP,
 	    OPT_ALLOW, OPT_EXPIRY, OPT_QUIET, OPT_VERBOSE, OPT_HELP,
-	    OPT_VERSION, OPT_METRICS, OPT_PER_PROCESS };
+	    OPT_VERSION, OPT_METRICS, OPT_PER_PROCESS, OPT_EVENTS, OPT_SUMMARY,
+	    OPT_WINDOW, OPT_P99, OPT_SHARE, OPT_GEN2, OPT_OUTLIER };
 	static const struct option opts[] = {
 		{ "socket", required_argument, NULL, OPT_SOCKET },
 		{ "pidfile", required_argument, NULL, OPT_PIDFILE },
 		{ "log-file", required_argument, NULL, OPT_LOG },
 		{ "alert-threshold-ms", required_argument, NULL, OPT_ALERT },
+		{ "log-events", required_argument, NULL, OPT_EVENTS },
+		{ "summary-interval", required_argument, NULL, OPT_SUMMARY },
+		{ "alert-window", required_argument, NULL, OPT_WINDOW },
+		{ "alert-p99-ms", required_argument, NULL, OPT_P99 },
+		{ "alert-gc-share", required_argument, NULL, OPT_SHARE },
+		{ "alert-gen2-per-min", required_argument, NULL, OPT_GEN2 },
+		{ "alert-outlier-factor", required_argument, NULL, OPT_OUTLIER },
 		{ "socket-group", required_argument, NULL, OPT_GROUP },
 		{ "allow-uid", required_argument, NULL, OPT_ALLOW },
 		{ "run-expiry", required_argument, NULL, OPT_EXPIRY },
@@ -298,10 +333,17 @@ int main(int argc, char **argv)
 	struct sockaddr_storage ss;
 	socklen_t sslen;
 	char defsock[PATH_MAX];
+	struct alerts_config *al = &d.srv.cfg.alerts;
 	int quiet = 0, verbose = 0, c, err;
 	double v;
 
 	memset(&d.srv, 0, sizeof d.srv);
+	d.srv.cfg.summary_interval_s = SRV_SUMMARY_DEFAULT_S;
+	al->window_s = 60;
+	al->p99_ms = 20;
+	al->gc_share_pct = 5;
+	al->gen2_per_min = 60;
+	al->outlier_factor = 3;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
@@ -320,6 +362,48 @@ int main(int argc, char **argv)
 				    "a number of milliseconds (0 to 3600000)",
 				    optarg);
 			acfg.alert_threshold_ns = (uint64_t)(v * 1e6);
+			break;
+		case OPT_EVENTS:
+			if (strcmp(optarg, "all") == 0)
+				d.srv.cfg.log_events = SRV_LOG_ALL;
+			else if (strcmp(optarg, "alerts") == 0)
+				d.srv.cfg.log_events = SRV_LOG_ALERTS;
+			else if (strcmp(optarg, "none") == 0)
+				d.srv.cfg.log_events = SRV_LOG_NONE;
+			else
+				log_fatalx(2, "--log-events: '%s' is not all, "
+				    "alerts or none", optarg);
+			break;
+		case OPT_SUMMARY:
+			if (gcmond_opt_double("summary-interval", optarg, 0,
+			    86400, "a number of seconds",
+			    &d.srv.cfg.summary_interval_s) < 0)
+				return 2;
+			break;
+		case OPT_WINDOW:
+			if (gcmond_opt_double("alert-window", optarg, 1, 86400,
+			    "a number of seconds", &al->window_s) < 0)
+				return 2;
+			break;
+		case OPT_P99:
+			if (gcmond_opt_double("alert-p99-ms", optarg, 0, 3.6e6,
+			    "a number of milliseconds", &al->p99_ms) < 0)
+				return 2;
+			break;
+		case OPT_SHARE:
+			if (gcmond_opt_double("alert-gc-share", optarg, 0, 100,
+			    "a percentage", &al->gc_share_pct) < 0)
+				return 2;
+			break;
+		case OPT_GEN2:
+			if (gcmond_opt_double("alert-gen2-per-min", optarg, 0,
+			    1e9, "a number per minute", &al->gen2_per_min) < 0)
+				return 2;
+			break;
+		case OPT_OUTLIER:
+			if (gcmond_opt_double("alert-outlier-factor", optarg, 0,
+			    1e6, "a factor", &al->outlier_factor) < 0)
+				return 2;
 			break;
 		case OPT_GROUP:
 			if (gcmond_parse_gid(optarg, &d.srv.cfg.socket_gid) < 0)
@@ -387,6 +471,7 @@ int main(int argc, char **argv)
 	    (sock = paths_default_socket(defsock, sizeof defsock)) == NULL)
 		log_fatalx(2, "the default socket path is too long; use "
 		    "--socket PATH");
+	al->threshold_ms = (double)acfg.alert_threshold_ns / 1e6;
 	signal(SIGPIPE, SIG_IGN);
 	log_init(&d.log, quiet, verbose);
 	if (log_path != NULL && (err = log_open(&d.log, log_path)) < 0)

@@ -1,6 +1,7 @@
 /*
  * json.c: builds the doc/control.md objects from agg.c state for
- * server.c's answers, the watch stream and the JSON lines log. No I/O,
+ * server.c's answers, the watch stream and the JSON lines log (and the
+ * log's alert lines of alerts.c, keys in gcmond(8)). No I/O,
  * never changes the aggregates. Keys follow doc/control.md exactly: every
  * key is always present, unknown values are null.
  */
@@ -378,6 +379,59 @@ json_t *djson_alert(const struct agg *a, const struct agg_proc *p,
 
 	if (o != NULL)
 		djson_set(o, "threshold_ms", djson_ms(a->cfg.alert_threshold_ns));
+	return o;
+}
+
+json_t *djson_alert_line(const struct alerts_line *l, double now_real)
+{
+	json_t *o = json_object();
+
+	if (o == NULL)
+		return NULL;
+	djson_set(o, "type", json_string("alert"));
+	djson_set(o, "alert", json_string(alerts_kind_name(l->kind)));
+	djson_set(o, "pid", json_integer(l->pid));
+	djson_set(o, "run", json_string(l->run));
+	djson_set(o, "time", json_real(l->kind == ALERTS_PAUSE ? l->time :
+	    now_real));
+	djson_set(o, "message", json_string(l->message));
+	switch (l->kind) {
+	case ALERTS_PAUSE:
+		djson_set(o, "gen", json_integer(l->generation));
+		djson_set(o, "duration_ms", json_real(l->value));
+		djson_set(o, "threshold_ms", json_real(l->limit));
+		break;
+	case ALERTS_REPEAT:
+		djson_set(o, "count", djson_uint(l->count));
+		djson_set(o, "max_ms", json_real(l->value));
+		djson_set(o, "threshold_ms", json_real(l->limit));
+		break;
+	case ALERTS_P99:
+		djson_set(o, "pauses", djson_uint(l->count));
+		djson_set(o, "over_pct", json_real(l->other));
+		djson_set(o, "max_ms", json_real(l->value));
+		djson_set(o, "limit_ms", json_real(l->limit));
+		break;
+	case ALERTS_GC_SHARE:
+		djson_set(o, "gc_wall_pct", json_real(l->value));
+		djson_set(o, "limit_pct", json_real(l->limit));
+		break;
+	case ALERTS_GEN2:
+		djson_set(o, "gen", json_integer(l->generation));
+		djson_set(o, "collections", djson_uint(l->count));
+		djson_set(o, "per_min", json_real(l->value));
+		djson_set(o, "limit_per_min", json_real(l->limit));
+		break;
+	case ALERTS_OUTLIER:
+		djson_set(o, "max_ms", json_real(l->value));
+		djson_set(o, "siblings", djson_uint(l->count));
+		djson_set(o, "siblings_median_ms", json_real(l->other));
+		djson_set(o, "factor", json_real(l->limit));
+		break;
+	default:
+		break;
+	}
+	djson_set(o, "window_s", json_real(l->window_s));
 	return o;
 }
 

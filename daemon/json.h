@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "agg.h"
+#include "alerts.h"
 
 json_t *djson_process(const struct agg *a, const struct agg_proc *p);
 /* scope: run r, process p, or the host when both are NULL. */
@@ -28,6 +29,9 @@ json_t *djson_recommendations(const struct agg *a, const struct agg_run *r,
 json_t *djson_event(const struct agg_proc *p, const struct proto_event *e);
 json_t *djson_alert(const struct agg *a, const struct agg_proc *p,
     const struct proto_event *e);
+/* A log line of alerts.c: {"type": "alert", "alert": kind, ...}; its
+ * "time" is the pause's, or now_real (Unix s) for the other kinds. */
+json_t *djson_alert_line(const struct alerts_line *l, double now_real);
 /* [{"pid", "total", "types"}] of run r's OBJECTS (garbage 0) or GARBAGE. */
 json_t *djson_types(const struct agg_run *r, int garbage);
 

@@ -145,7 +145,7 @@ void log_debug(struct log *l, const char *fmt, ...)
 void log_event(struct log *l, uint32_t pid, const struct proto_event *e,
     int alert)
 {
-	if (l->quiet)
+	if (l->quiet || !l->verbose)	/* one line a collection: --verbose */
 		return;
 	fprintf(stderr, "gcmond: pid %u gen %u pause %.3f ms collected %llu "
 	    "uncollectable %u%s\n", (unsigned)pid, (unsigned)e->generation,

@@ -1,10 +1,11 @@
 /*
  * log.h: gcmond's two outputs besides the control socket: human lines on
- * stderr (warnings always unless --quiet, events and alerts unless
- * --quiet, debug with --verbose) and the JSON lines log (--log-file, one
- * object per line), and gcmond's own errors (log_error, log_fatal).
- * Called by gcmond.c and server.c. A log that cannot be written is
- * reported once and never stops the daemon; only log_fatal* exit.
+ * stderr (warnings and alerts unless --quiet, debug lines and one line
+ * per collection with --verbose) and the JSON lines log (--log-file, one
+ * object per line; what it carries: --log-events, see gcmond(8)), and
+ * gcmond's own errors (log_error, log_fatal). Called by gcmond.c and
+ * server.c. A log that cannot be written is reported once and never
+ * stops the daemon; only log_fatal* exit.
  */
 #ifndef GCMON_LOG_H
 #define GCMON_LOG_H
@@ -36,7 +37,7 @@ void log_close(struct log *l);
  * absent. A failure is counted and reported once until a write works. */
 void log_json(struct log *l, json_t *obj);
 
-/* The stderr line of one collection of pid (unless --quiet). */
+/* The stderr line of one collection of pid (with --verbose). */
 void log_event(struct log *l, uint32_t pid, const struct proto_event *e,
     int alert);
 

@@ -287,21 +287,40 @@ out:
 	return err;
 }
 
+/* An alert line of alerts.c: stderr (unless --quiet) and the log. */
+static void srv_on_alert(void *arg, const struct alerts_line *l)
+{
+	struct srv *s = arg;
+	json_t *o;
+
+	log_info(s->log, "pid %u (run %s) %s alert: %s", (unsigned)l->pid,
+	    l->run, alerts_kind_name(l->kind), l->message);
+	if (s->log->fd < 0 || s->cfg.log_events == SRV_LOG_NONE ||
+	    (o = djson_alert_line(l, s->agg->now_real)) == NULL)
+		return;
+	log_json(s->log, o);
+	json_decref(o);
+}
+
+/* Watchers get every event and alert; the log, alerts.c's lines and the
+ * events only with --log-events all. */
 static void srv_on_gc(struct srv *s, struct agg_proc *p,
     const struct proto_event *e, int alert)
 {
-	int want = s->log->fd >= 0 || srv_have_watchers(s);
+	int watched = srv_have_watchers(s);
+	int logged = s->log->fd >= 0 && s->cfg.log_events == SRV_LOG_ALL;
 	json_t *o;
 
 	log_event(s->log, p->pid, e, alert);
-	if (want && (o = djson_event(p, e)) != NULL) {
+	alerts_event(s->alerts, p, e, alert, (double)srv_mono_ms() / 1e3);
+	if ((watched || logged) && (o = djson_event(p, e)) != NULL) {
 		srv_broadcast(s, o, p->run->id);
-		log_json(s->log, o);
+		if (logged)
+			log_json(s->log, o);
 		json_decref(o);
 	}
-	if (alert && want && (o = djson_alert(s->agg, p, e)) != NULL) {
+	if (alert && watched && (o = djson_alert(s->agg, p, e)) != NULL) {
 		srv_broadcast(s, o, p->run->id);
-		log_json(s->log, o);
 		json_decref(o);
 	}
 }
@@ -661,7 +680,11 @@ int srv_start(struct srv *s, uv_loop_t *loop, struct agg *agg,
 	if (s->cfg.max_clients == 0)
 		s->cfg.max_clients = SRV_MAX_CLIENTS;
 	srv_now(s);
-	s->start_real = agg->now_real;
+	s->start_real = s->last_summary = agg->now_real;
+	if (!(s->cfg.alerts.window_s > 0))
+		return -EINVAL;
+	if ((s->alerts = alerts_new(&s->cfg.alerts, srv_on_alert, s)) == NULL)
+		return -ENOMEM;
 	if ((fd = sock_bind(s->cfg.socket_path, s->uid, s->cfg.have_gid ?
 	    &s->cfg.socket_gid : NULL, SRV_BACKLOG, &st, why)) < 0)
 		return fd;
@@ -706,6 +729,9 @@ void srv_shutdown(struct srv *s)
 		return;
 	s->stopping = 1;
 	srv_now(s);
+	alerts_finish(s->alerts, (double)srv_mono_ms() / 1e3);	/* held counts */
+	alerts_free(s->alerts);
+	s->alerts = NULL;
 	if (s->listening) {
 		s->listening = 0;
 		uv_close((uv_handle_t *)&s->listener, srv_on_listener_close);
@@ -782,7 +808,11 @@ void srv_tick(struct srv *s)
 	if (s->ticks % (1000 / SRV_TICK_MS) == 0 &&
 	    (n = agg_expire(s->agg)) > 0)
 		log_info(s->log, "%u run(s) expired", n);
-	if (s->ticks % (SRV_SUMMARY_EVERY_S * 1000 / SRV_TICK_MS) == 0 &&
-	    s->log->fd >= 0 && s->agg->runs != NULL)
-		srv_log_summary(s, 0);
+	alerts_tick(s->alerts, (double)srv_mono_ms() / 1e3);
+	if (s->cfg.summary_interval_s > 0 &&
+	    s->agg->now_real - s->last_summary >= s->cfg.summary_interval_s) {
+		s->last_summary = s->agg->now_real;
+		if (s->log->fd >= 0 && s->agg->runs != NULL)
+			srv_log_summary(s, 0);
+	}
 }

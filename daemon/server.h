@@ -15,6 +15,7 @@
 #include <uv.h>
 
 #include "agg.h"
+#include "alerts.h"
 #include "log.h"
 
 #define SRV_MAX_CLIENTS		4096
@@ -23,11 +24,18 @@
 #define SRV_WATCH_QUEUE_MAX	(1u << 20)	/* bytes queued to a watcher */
 #define SRV_ANSWER_QUEUE_MAX	(64u << 20)	/* bytes queued to any client */
 #define SRV_TICK_MS		100
-#define SRV_SUMMARY_EVERY_S	60		/* periodic summary in the log */
+#define SRV_SUMMARY_DEFAULT_S	60		/* periodic summary in the log */
 #define SRV_WAIT_MAX_MS		60000
 #define SRV_NEW_IDLE_MS		10000u	/* to send a whole first frame */
 
 struct srv_conn;
+
+/* What the JSON lines log carries besides lifecycle and summaries. */
+enum srv_log_events {
+	SRV_LOG_ALERTS = 0,		/* alerts (alerts.c) */
+	SRV_LOG_ALL,			/* alerts and every collection */
+	SRV_LOG_NONE			/* neither */
+};
 
 struct srv_config {
 	const char *socket_path;
@@ -36,6 +44,9 @@ struct srv_config {
 	int have_gid;			/* --socket-group given */
 	gid_t socket_gid;
 	unsigned max_clients;
+	enum srv_log_events log_events;
+	double summary_interval_s;	/* 0: only the final summary */
+	struct alerts_config alerts;
 };
 
 struct srv {
@@ -43,12 +54,14 @@ struct srv {
 	struct srv_config cfg;
 	struct agg *agg;
 	struct log *log;
+	struct alerts *alerts;		/* NULL after srv_shutdown */
 	uid_t uid;			/* the daemon's */
 	uv_pipe_t listener;
 	int listening;
 	dev_t sock_dev;			/* what we bound, to unlink only it */
 	ino_t sock_ino;
 	uint64_t ticks;
+	double last_summary;		/* agg->now_real of the last one */
 	struct srv_conn *conns;
 	unsigned nconns, nrefused, nwatchers;
 	uint64_t nbad;			/* peers closed for bad data */
@@ -62,7 +75,8 @@ struct srv {
 
 /* Binds and listens with sock_bind() (sock.h: the directory checks, a
  * live daemon never replaced), then serves on loop. 0 or a negative
- * errno: -EADDRINUSE (a daemon answers there), -EPERM (unsafe
+ * errno: -ENOMEM, -EINVAL (cfg.alerts.window_s not > 0), -EADDRINUSE (a
+ * daemon answers there), -EPERM (unsafe
  * directory: *why says how), -EEXIST (not a socket), or bind's. */
 int srv_start(struct srv *s, uv_loop_t *loop, struct agg *agg,
     struct log *log, const char **why);
@@ -72,7 +86,7 @@ void srv_shutdown(struct srv *s);
 /* The summary object (host + runs) for the log. final: at shutdown. */
 void srv_log_summary(struct srv *s, int final);
 /* Every SRV_TICK_MS (gcmond.c's timer): answers due waits, expires
- * runs, writes the periodic summary. */
+ * runs, ticks the alerts, writes the summary every summary_interval_s. */
 void srv_tick(struct srv *s);
 /* For /metrics: connections open, peers closed for bad data, peers
  * refused at the client cap. */

@@ -368,7 +368,7 @@ def _log_lines(*paths):
 
 def test_sighup_rotation_loses_no_line(tmp):
     log = os.path.join(tmp, "gcmond.jsonl")
-    with Daemon(log_file=log) as d:
+    with Daemon("--log-events", "all", log_file=log) as d:
         a = frames.FakeAgent(d.sock, 6001, run="rot")
         for i in range(30):
             a.collect(0, 1000 + i)

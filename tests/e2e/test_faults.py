@@ -455,7 +455,7 @@ def test_log_on_a_full_filesystem_reported_once_and_resumed_by_sighup(tmp):
         pytest.skip("cannot mount a tmpfs here: %s" % r.stderr.strip())
     try:
         log = os.path.join(fs, "gcmond.jsonl")
-        with gt.Daemon(log_file=log) as d:
+        with gt.Daemon("--log-events", "all", log_file=log) as d:
             out1 = os.path.join(tmp, "one")
             os.mkdir(out1)
             run_burst(d, "faults-full", out1, 3000)
@@ -481,7 +481,7 @@ def test_unwritable_log_path_reported_once_then_sighup_starts_logging(tmp):
     once, serves a real program with exact totals, and the SIGHUP after
     the directory is made starts the log."""
     log = os.path.join(tmp, "not-yet", "gcmond.jsonl")
-    with gt.Daemon(log_file=log) as d:
+    with gt.Daemon("--log-events", "all", log_file=log) as d:
         run_burst(d, "faults-nolog", tmp, 500)
         assert d.request({"cmd": "ping"})["ok"]
         summ = d.request({"cmd": "summary", "run": "faults-nolog"})
