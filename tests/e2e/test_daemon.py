@@ -711,7 +711,7 @@ def test_a_line_cut_by_a_full_disk_does_not_swallow_the_next(resume, tmp):
         with open(filler, "wb") as f:
             f.write(b"x" * 48 * 1024)
         log = os.path.join(fs, "gcmond.jsonl")
-        with Daemon(log_file=log) as d:
+        with Daemon("--log-events", "all", log_file=log) as d:
             a = frames.FakeAgent(d.sock, 9501, run="full")
             n = 0
             while "No space left on device" not in d.stderr():
