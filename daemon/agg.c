@@ -577,14 +577,25 @@ int agg_event(struct agg *a, struct agg_proc *p, const struct proto_event *e)
 	return 0;
 }
 
-void agg_sample(struct agg *a, struct agg_proc *p, const struct proto_sample *s)
+void agg_sample(struct agg *a, struct agg_proc *p, const struct agg_sample *s)
 {
 	(void)a;
 	p->have_sample = 1;
 	p->rss_bytes = s->rss_bytes;
 	if (s->rss_bytes > p->max_rss_bytes)
 		p->max_rss_bytes = s->rss_bytes;
-	p->cpu_ns = s->cpu_user_ns + s->cpu_sys_ns;
+	if (s->peak_rss_bytes > p->max_rss_bytes)
+		p->max_rss_bytes = s->peak_rss_bytes;
+	if (s->cpu_ns > p->cpu_ns)
+		p->cpu_ns = s->cpu_ns;
+}
+
+void agg_exit_info(struct agg *a, struct agg_proc *p, uint64_t cpu_ns,
+    uint64_t peak_rss_bytes)
+{
+	struct agg_sample s = { p->rss_bytes, peak_rss_bytes, cpu_ns };
+
+	agg_sample(a, p, &s);
 }
 
 int agg_types(struct agg *a, struct agg_proc *p, int garbage,

@@ -75,7 +75,8 @@ struct agg_proc {
 
 	double start_real, end_real;	/* Unix seconds; end 0 while live */
 	int have_sample;
-	uint64_t rss_bytes, max_rss_bytes, cpu_ns;
+	uint64_t rss_bytes, cpu_ns;
+	uint64_t max_rss_bytes;		/* peak: VmHWM, or the largest sample */
 
 	struct proto_event recent[AGG_RECENT];
 	unsigned nrecent;		/* total ever, ring index = n % size */
@@ -143,7 +144,17 @@ void agg_counters(struct agg *a, struct agg_proc *p,
     const struct proto_counters *c);
 /* One event record; returns 1 if its pause is above the alert threshold. */
 int agg_event(struct agg *a, struct agg_proc *p, const struct proto_event *e);
-void agg_sample(struct agg *a, struct agg_proc *p, const struct proto_sample *s);
+/* What gcmond read of a process in /proc (or what it said at exit). */
+struct agg_sample {
+	uint64_t rss_bytes;		/* now */
+	uint64_t peak_rss_bytes;	/* VmHWM: the kernel's high-water mark */
+	uint64_t cpu_ns;		/* user + system */
+};
+void agg_sample(struct agg *a, struct agg_proc *p, const struct agg_sample *s);
+/* The figures a process wrote at a clean exit: CPU time and peak RSS
+ * (getrusage), which outlive its /proc entry. */
+void agg_exit_info(struct agg *a, struct agg_proc *p, uint64_t cpu_ns,
+    uint64_t peak_rss_bytes);
 /* OBJECTS (garbage 0) or GARBAGE (garbage 1). 0 or -ENOMEM. */
 int agg_types(struct agg *a, struct agg_proc *p, int garbage,
     const struct proto_types *t);

@@ -23,14 +23,19 @@
 
 #include <uv.h>
 
+#include "agents.h"
 #include "agg.h"
 #include "../client/ctl.h"
 #include "log.h"
 #include "server.h"
+#include "shm.h"
 
 struct gcmond {
 	uv_loop_t loop;
 	struct srv srv;
+	struct agents agents;
+	char agent_dir[PATH_MAX];
+	double sample_s;
 	struct log log;
 	struct agg *agg;
 	uv_signal_t sig_hup, sig_term, sig_int;
@@ -57,6 +62,8 @@ static void gcmond_usage(FILE *out)
 "  --allow-uid UID           also serve this user (repeatable)\n"
 "  --run-expiry S            forget a run S seconds after its last process\n"
 "                            ended (default 3600)\n"
+"  --sample-interval S       read each process's RSS and CPU time from\n"
+"                            /proc every S seconds (default 5)\n"
 "  --quiet                   no event lines or notices on stderr\n"
 "  --verbose                 debug lines on stderr\n"
 "  --help                    print this help and exit\n"
@@ -142,6 +149,7 @@ static void gcmond_shutdown(struct gcmond *d)
 	if (d->stopping)
 		return;
 	d->stopping = 1;
+	agents_stop(&d->agents);	/* the last records first */
 	srv_shutdown(&d->srv);
 	srv_log_summary(&d->srv, 1);
 	if (!d->log.quiet && (s = agg_sum_new()) != NULL) {
@@ -213,6 +221,35 @@ static unsigned gcmond_max_clients(void)
 	return rl.rlim_cur > 96 ? (unsigned)(rl.rlim_cur - 64) : 32;
 }
 
+/* The agent directory beside the socket (<socket>.d, common/shm.h). */
+static int gcmond_start_agents(struct gcmond *d, const char *sock,
+    const char **why)
+{
+	static const struct agents_sink sink = { srv_agent_started,
+	    srv_agent_event, srv_agent_ended, NULL };
+	struct agents_sink sk = sink;
+	struct agents_config cfg;
+	int n;
+
+	n = snprintf(d->agent_dir, sizeof d->agent_dir, "%s%s", sock,
+	    SHM_DIR_SUFFIX);
+	if (n < 0 || (size_t)n >= sizeof d->agent_dir) {
+		*why = "the path is too long";
+		return -ENAMETOOLONG;
+	}
+	memset(&cfg, 0, sizeof cfg);
+	cfg.dir = d->agent_dir;
+	cfg.allow_uid = d->srv.cfg.allow_uid;
+	cfg.nallow_uid = d->srv.cfg.nallow_uid;
+	cfg.have_gid = d->srv.cfg.have_gid;
+	cfg.gid = d->srv.cfg.socket_gid;
+	cfg.sample_s = d->sample_s;
+	sk.data = &d->srv;
+	d->srv.agents = &d->agents;
+	return agents_start(&d->agents, &d->loop, d->agg, &d->log, &cfg, &sk,
+	    why);
+}
+
 static int gcmond_write_pidfile(const char *path)
 {
 	char buf[32];
@@ -232,7 +269,7 @@ static int gcmond_write_pidfile(const char *path)
 int main(int argc, char **argv)
 {
 	enum { OPT_SOCKET = 256, OPT_PIDFILE, OPT_LOG, OPT_ALERT, OPT_GROUP,
-	    OPT_ALLOW, OPT_EXPIRY, OPT_QUIET, OPT_VERBOSE, OPT_HELP,
+	    OPT_ALLOW, OPT_EXPIRY, OPT_SAMPLE, OPT_QUIET, OPT_VERBOSE, OPT_HELP,
 	    OPT_VERSION };
 	static const struct option opts[] = {
 		{ "socket", required_argument, NULL, OPT_SOCKET },
@@ -242,6 +279,7 @@ int main(int argc, char **argv)
 		{ "socket-group", required_argument, NULL, OPT_GROUP },
 		{ "allow-uid", required_argument, NULL, OPT_ALLOW },
 		{ "run-expiry", required_argument, NULL, OPT_EXPIRY },
+		{ "sample-interval", required_argument, NULL, OPT_SAMPLE },
 		{ "quiet", no_argument, NULL, OPT_QUIET },
 		{ "verbose", no_argument, NULL, OPT_VERBOSE },
 		{ "help", no_argument, NULL, OPT_HELP },
@@ -307,6 +345,15 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			acfg.run_expiry_s = v;
+			break;
+		case OPT_SAMPLE:
+			if (gcmond_parse_double(optarg, 0.01, 86400, &v) < 0) {
+				fprintf(stderr, "gcmond: --sample-interval: '%s' "
+				    "is not a number of seconds (0.01 to "
+				    "86400)\n", optarg);
+				return 2;
+			}
+			d.sample_s = v;
 			break;
 		case OPT_QUIET:
 			quiet = 1;
@@ -394,6 +441,14 @@ int main(int argc, char **argv)
 	if (d.pidfile != NULL && (err = gcmond_write_pidfile(d.pidfile)) < 0) {
 		fprintf(stderr, "gcmond: cannot write %s: %s\n", d.pidfile,
 		    strerror(-err));
+		srv_shutdown(&d.srv);
+		uv_walk(&d.loop, gcmond_close_handle, NULL);
+		uv_run(&d.loop, UV_RUN_DEFAULT);
+		return 1;
+	}
+	if ((err = gcmond_start_agents(&d, sock, &why)) < 0) {
+		fprintf(stderr, "gcmond: cannot read agents in %s: %s\n",
+		    d.agent_dir, why != NULL ? why : strerror(-err));
 		srv_shutdown(&d.srv);
 		uv_walk(&d.loop, gcmond_close_handle, NULL);
 		uv_run(&d.loop, UV_RUN_DEFAULT);

@@ -1,7 +1,6 @@
 /*
  * server.h: gcmond's socket and connections: the listening Unix socket
- * (its directory and permission checks), agents and control clients on
- * it, peer credential checks, the control requests of doc/control.md and
+ * (its directory and permission checks), the control clients on it, peer credential checks, the control requests of doc/control.md and
  * the watch stream. Called by gcmond.c; feeds agg.c, writes through
  * log.c. Never prints except through log.c, never exits.
  */
@@ -26,6 +25,7 @@
 #define SRV_NEW_IDLE_MS		10000u	/* to send a whole first frame */
 
 struct srv_conn;
+struct agents;
 
 struct srv_config {
 	const char *socket_path;
@@ -41,6 +41,7 @@ struct srv {
 	struct srv_config cfg;
 	struct agg *agg;
 	struct log *log;
+	struct agents *agents;		/* rescanned before a wait ends */
 	uid_t uid;			/* the daemon's */
 	uv_pipe_t listener;
 	int listening;
@@ -74,5 +75,11 @@ void srv_log_summary(struct srv *s, int final);
 void srv_tick(struct srv *s);
 /* Sets agg->now_real from the clock. */
 void srv_now(struct srv *s);
+/* The sink of agents.c (data: the struct srv): a process appeared, one
+ * of its collections, its end. */
+void srv_agent_started(void *data, struct agg_proc *p);
+void srv_agent_event(void *data, struct agg_proc *p,
+    const struct proto_event *e, int alert);
+void srv_agent_ended(void *data, struct agg_proc *p);
 
 #endif /* GCMON_SERVER_H */
