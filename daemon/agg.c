@@ -596,6 +596,17 @@ void agg_exit_info(struct agg *a, struct agg_proc *p, uint64_t cpu_ns,
 	struct agg_sample s = { p->rss_bytes, peak_rss_bytes, cpu_ns };
 
 	agg_sample(a, p, &s);
+	p->clean_exit = 1;
+}
+
+uint64_t agg_proc_events(const struct agg_proc *p)
+{
+	uint64_t n = 0;
+	unsigned g;
+
+	for (g = 0; g < PROTO_MAX_GEN; g++)
+		n += p->nrecorded[g];
+	return n;
 }
 
 int agg_types(struct agg *a, struct agg_proc *p, int garbage,

@@ -62,6 +62,7 @@ struct agg_proc {
 	uint32_t reconnects;
 	unsigned nconn;			/* connections open for it */
 	enum agg_state state;
+	int clean_exit;			/* its exit handler ran (agg_exit_info) */
 
 	uint8_t ngen;
 	struct proto_baseline base[PROTO_MAX_GEN];
@@ -189,6 +190,8 @@ double agg_proc_pct_ms(const struct agg_proc *p, int g, double pct);
 /* Heap and struct bytes the aggregates hold for process p (its record,
  * histograms, strings, type tables), excluding malloc's own overhead. */
 size_t agg_proc_bytes(const struct agg_proc *p);
+/* Event records received for p (its pauses seen in detail). */
+uint64_t agg_proc_events(const struct agg_proc *p);
 /* Wall time of a process so far, in seconds. */
 double agg_proc_wall_s(const struct agg *a, const struct agg_proc *p);
 
