@@ -5,6 +5,7 @@ the way gcmond does. A fake process is a real one (`sleep`), so that
 gcmond's /proc checks and its pidfd see a process. Offsets are copied from
 shm.h (its static assertions pin them); keep them in step with it.
 """
+import mmap
 import os
 import signal
 import struct
@@ -24,6 +25,13 @@ LAYOUT = struct.Struct("<8sIIQIIIIIIIIQ")   # magic .. start_ticks (64 bytes)
 OFF_STATE, OFF_NGEN, OFF_DROPPED = 64, 68, 72
 OFF_EXIT_MONO, OFF_EXIT_CPU, OFF_EXIT_MAXRSS, OFF_EXIT_LEN = 80, 88, 96, 104
 OFF_GEN, OFF_HEAD, OFF_TAIL = 112, 448, 512
+# Header fields by name: (offset, struct format), for hostile variants.
+FIELDS = {"magic": (0, "8s"), "version": (8, "I"), "header_size": (12, "I"),
+          "total_size": (16, "Q"), "hello_off": (24, "I"), "hello_len": (28, "I"),
+          "exit_off": (32, "I"), "exit_cap": (36, "I"), "ring_off": (40, "I"),
+          "ring_cap": (44, "I"), "pid": (48, "I"), "uid": (52, "I"),
+          "start_ticks": (56, "Q"), "head": (OFF_HEAD, "Q"), "tail": (OFF_TAIL, "Q")}
+_live = []          # every FakeArea whose sleep may still run: kill_all()
 
 
 def _align(n, a):
@@ -55,6 +63,7 @@ class FakeArea:
         if pid is None:
             self.proc = subprocess.Popen(["sleep", "3600"], start_new_session=True)
             pid = self.proc.pid
+            _live.append(self)
         self.pid = pid
         hello_kw.setdefault("start_mono", time.monotonic_ns())
         self.hello = frames.hello(pid, **hello_kw)
@@ -74,20 +83,41 @@ class FakeArea:
         struct.pack_into("<I", self.buf, OFF_STATE, STATE_LIVE)
         self.buf[HEADER_SIZE:HEADER_SIZE + len(self.hello)] = self.hello
         self.fd = None
+        self.mm = None
 
     # -- publishing --------------------------------------------------------
-    def publish(self):
-        """Writes the file under a temporary name, then renames it."""
+    def set(self, field, value):
+        """Before publish(): sets a header field (FIELDS) to any value,
+        for a broken or hostile area."""
+        off, fmt = FIELDS[field]
+        struct.pack_into("<" + fmt, self.buf, off, value)
+        return self
+
+    def publish(self, chown=None):
+        """Writes the file under a temporary name, then renames it. Sparse,
+        as the agent's (ftruncate, then header and HELLO): the exit area
+        and the ring cost no page until written. chown: (uid, gid) given
+        to the file before it appears under its final name."""
         os.makedirs(self.dir, mode=0o700, exist_ok=True)
         tmp = os.path.join(self.dir, "." + self.name + ".tmp")
         self.fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
-        os.write(self.fd, bytes(self.buf))
+        os.ftruncate(self.fd, self.size)
+        os.pwrite(self.fd, bytes(self.buf[:HEADER_SIZE + len(self.hello)]), 0)
+        if chown is not None:
+            os.fchown(self.fd, *chown)
         os.rename(tmp, self.path)
         return self
 
     def poke(self, off, data):
         """Writes bytes at off in the live file (as a process would)."""
         os.pwrite(self.fd, data, off)
+
+    def mpoke(self, off, data):
+        """Writes bytes at off through a shared mapping of the file (no
+        write(), so no inotify event: what a process's stores look like)."""
+        if self.mm is None:
+            self.mm = mmap.mmap(self.fd, self.size)
+        self.mm[off:off + len(data)] = data
 
     def read_u64(self, off):
         return struct.unpack("<Q", os.pread(self.fd, 8, off))[0]
@@ -120,6 +150,34 @@ class FakeArea:
         self.poke(OFF_HEAD, struct.pack("<Q", self.head))
         return True
 
+    def burst(self, gen, n, pause_ns=1000, wait_s=30):
+        """n collections of generation gen, every record published (it
+        waits for gcmond to make room in the ring): bulk writes, for the
+        tests and benchmarks that need many events fast."""
+        rec = SLOT.pack(time.monotonic_ns(), pause_ns, 0, 0, 0, gen, 0)
+        g = self.gens[gen]
+        deadline = time.monotonic() + wait_s
+        while n > 0:
+            free = self.ring - (self.head - self.read_u64(OFF_TAIL))
+            if free <= 0:
+                if time.monotonic() > deadline:
+                    raise AssertionError("ring of pid %d not drained" % self.pid)
+                time.sleep(0.001)
+                continue
+            k = min(free, n)
+            pos = self.head % self.ring
+            first = min(k, self.ring - pos)
+            self.poke(self.ring_off + pos * SLOT.size, rec * first)
+            if k > first:
+                self.poke(self.ring_off, rec * (k - first))
+            g[0] += k
+            g[1] += k * pause_ns
+            g[2] = max(g[2], pause_ns)
+            self._write_counters()
+            self.head += k
+            self.poke(OFF_HEAD, struct.pack("<Q", self.head))
+            n -= k
+
     def exit_data(self, frames_bytes=b""):
         """What the agent's exit handler writes."""
         if frames_bytes:
@@ -138,14 +196,25 @@ class FakeArea:
         if self.proc is not None and self.proc.poll() is None:
             os.kill(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
+        if self.mm is not None:
+            self.mm.close()
+            self.mm = None
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
+        if self in _live:
+            _live.remove(self)
 
     def totals(self, base=(5, 0, 0)):
         """Collections per generation gcmond must report (baseline added)."""
         return [g[0] + (base[i] if i < len(base) else 0)
                 for i, g in enumerate(self.gens)]
+
+
+def kill_all():
+    """Ends every fake process still running (a test's teardown)."""
+    for a in list(_live):
+        a.kill()
 
 
 def read_area(path):
