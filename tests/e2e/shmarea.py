@@ -18,6 +18,7 @@ MAGIC = b"GCMONSH1"
 VERSION = 1
 HEADER_SIZE = 1024
 EXIT_CAP = 256 << 10
+SHM_RING_DEFAULT = 4096
 STATE_LIVE, STATE_EXITED = 1, 2
 SLOT = struct.Struct("<QQQQIHH")            # struct proto_event, 40 bytes
 GEN = struct.Struct("<QQQQQ")               # struct shm_gen
@@ -120,13 +121,23 @@ class FakeArea:
         self.mm[off:off + len(data)] = data
 
     def read_u64(self, off):
-        return struct.unpack("<Q", os.pread(self.fd, 8, off))[0]
+        """An 8-byte field read through the mapping in one load (a
+        pread, like struct.pack_into, may copy it byte by byte and see a
+        torn ring index)."""
+        if self.mm is None:
+            self.mm = mmap.mmap(self.fd, self.size)
+        return struct.unpack("<Q", self.mm[off:off + 8])[0]
+
+    def set_head(self, head):
+        """Publishes the ring's head in one 8-byte store."""
+        self.head = head
+        self.mpoke(OFF_HEAD, struct.pack("<Q", head))
 
     def _write_counters(self):
         out = b"".join(GEN.pack(*g) for g in self.gens)
-        self.poke(OFF_GEN, out)
-        self.poke(OFF_NGEN, struct.pack("<I", len(self.gens)))
-        self.poke(OFF_DROPPED, struct.pack("<Q", self.dropped))
+        self.mpoke(OFF_GEN, out)
+        self.mpoke(OFF_NGEN, struct.pack("<I", len(self.gens)))
+        self.mpoke(OFF_DROPPED, struct.pack("<Q", self.dropped))
 
     # -- what a process does -------------------------------------------------
     def collect(self, gen, pause_ns, collected=0, uncollectable=0, send=True):
@@ -146,8 +157,7 @@ class FakeArea:
         slot = self.ring_off + (self.head % self.ring) * SLOT.size
         self.poke(slot, SLOT.pack(time.monotonic_ns(), pause_ns, 0, collected,
                                   uncollectable, gen, 0))
-        self.head += 1
-        self.poke(OFF_HEAD, struct.pack("<Q", self.head))
+        self.set_head(self.head + 1)
         return True
 
     def burst(self, gen, n, pause_ns=1000, wait_s=30):
@@ -174,8 +184,7 @@ class FakeArea:
             g[1] += k * pause_ns
             g[2] = max(g[2], pause_ns)
             self._write_counters()
-            self.head += k
-            self.poke(OFF_HEAD, struct.pack("<Q", self.head))
+            self.set_head(self.head + k)
             n -= k
 
     def exit_data(self, frames_bytes=b""):
