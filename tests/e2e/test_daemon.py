@@ -519,9 +519,11 @@ def test_slow_watcher_never_stalls_ingestion():
         body = b'{"cmd":"watch"}'
         w.sendall(frames.frame(frames.CONTROL, body))
         a = FakeArea(d.sock, run="fast", ring=4096).publish()
-        n = 20000
-        a.burst(0, n, 1000)     # waits for the ring to be drained, never the watcher
-        wait_events(d, a.pid, n, timeout=30)
+        # ~130 bytes of JSON each: 13 MB for the watcher, far beyond what
+        # its socket and gcmond's 1 MiB watch queue hold.
+        n = 100000
+        a.burst(0, n, 1000, wait_s=60)  # waits for the ring, never the watcher
+        wait_events(d, a.pid, n, timeout=60)
         p = proc_of(d, a.pid)
         assert [g["seen"] for g in p["generations"]] == [n, 0, 0]
         assert p["events"] == n
