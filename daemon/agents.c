@@ -352,13 +352,34 @@ static void agents_end(struct agents *a, struct agent_map *m)
 	agents_detach(a, m, 1);
 }
 
+/* Whether pid is still the process of this area and not a zombie: a
+ * pidfd can be reported readable for other reasons than the exit (an
+ * error on the poll), and ending a live process would lose its tail. */
+static int agents_still_running(const struct agent_map *m)
+{
+	char path[64], buf[2048], *p;
+	uint64_t ticks;
+	size_t len;
+
+	snprintf(path, sizeof path, "/proc/%u/stat", (unsigned)m->info.pid);
+	if (agents_read_file(path, buf, sizeof buf, &len) < 0 ||
+	    shm_parse_start_ticks(buf, len, &ticks) < 0 ||
+	    ticks != m->info.start_ticks || (p = strrchr(buf, ')')) == NULL)
+		return 0;
+	return p[1] == ' ' && p[2] != 'Z' && p[2] != 'X';
+}
+
 static void agents_on_exit(uv_poll_t *h, int status, int events)
 {
 	struct agent_map *m = h->data;
+	struct agents *a = m->owner;
 
-	(void)status;
-	(void)events;
-	agents_end(m->owner, m);
+	if (agents_still_running(m)) {
+		log_debug(a->log, "pid %u: pidfd ready (status %d, events %d) "
+		    "but the process runs", (unsigned)m->info.pid, status, events);
+		return;
+	}
+	agents_end(a, m);
 }
 
 /* ---- attach and detach ------------------------------------------------ */
@@ -538,8 +559,12 @@ static int agents_vouch(struct agents *a, struct agent_map *m,
 		return -EPERM;
 	}
 	m->pidfd = (int)syscall(SYS_pidfd_open, (pid_t)m->info.pid, 0);
-	if (m->pidfd < 0)
-		return errno == ESRCH ? 0 : -errno;
+	if (m->pidfd < 0 && errno == ESRCH)
+		return 0;
+	if (m->pidfd < 0) {
+		*why = "its process cannot be watched (pidfd_open)";
+		return -errno;
+	}
 	/* The pid may have been reused between the check and the open. */
 	if (agents_proc_identity(m->info.pid, &ticks, &uid) < 0 ||
 	    ticks != m->info.start_ticks) {
@@ -606,7 +631,7 @@ static void agents_attach(struct agents *a, const char *name)
 	}
 	if (err < 0)
 		goto out_refuse;
-	if ((live = agents_vouch(a, m, &why)) < 0 ||
+	if ((err = live = agents_vouch(a, m, &why)) < 0 ||
 	    (err = agents_register(a, m, &why)) < 0) {
 		munmap(m->map, m->info.size);
 		goto out_refuse;
