@@ -281,15 +281,16 @@ out_free:
 
 static PyObject *gcmon_stop(PyObject *self, PyObject *args, PyObject *kw)
 {
-	static char *kwlist[] = { "objects", "garbage", NULL };
+	static char *kwlist[] = { "objects", "garbage", "freeze_count", NULL };
 	PyObject *objects = Py_None, *garbage = Py_None;
+	unsigned long long freeze_count = 0;
 	uint8_t *frames = NULL;
 	size_t len = 0;
 	int err;
 
 	(void)self;
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "|OO", kwlist, &objects,
-	    &garbage))
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "|OOK", kwlist, &objects,
+	    &garbage, &freeze_count))
 		return NULL;
 	if (agent_state.area == NULL || agent_state.stopped)
 		Py_RETURN_FALSE;
@@ -298,7 +299,7 @@ static PyObject *gcmon_stop(PyObject *self, PyObject *args, PyObject *kw)
 		free(frames);
 		return NULL;
 	}
-	err = agent_area_exit(frames, len);
+	err = agent_area_exit(frames, len, freeze_count);
 	free(frames);
 	return PyBool_FromLong(err == 0);
 }
@@ -368,8 +369,9 @@ static PyMethodDef gcmon_methods[] = {
 	  "counting (once); returns the area's path." },
 	{ "stop", (PyCFunction)(void (*)(void))gcmon_stop,
 	  METH_VARARGS | METH_KEYWORDS,
-	  "stop(objects=None, garbage=None): the exit data (type histograms, "
-	  "CPU, peak RSS) into the area; collections are still counted." },
+	  "stop(objects=None, garbage=None, freeze_count=0): the exit data "
+	  "(type histograms, CPU, peak RSS, gc.get_freeze_count()) into the "
+	  "area; collections are still counted." },
 	{ "stats", gcmon_stats, METH_NOARGS,
 	  "stats(): the agent's counters and area, as gcmond reads them." },
 	{ NULL, NULL, 0, NULL }

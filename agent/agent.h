@@ -56,9 +56,10 @@ int agent_area_open(const char *dir);
 void agent_area_atfork_prepare(void);
 void agent_area_atfork_child(void);
 /* The exit data: frames (OBJECTS/GARBAGE, may be NULL) copied into the
- * exit area if they fit, CPU and peak RSS, then state EXITED. 0, or
- * -ENOSPC when the frames did not fit (the rest is still written). */
-int agent_area_exit(const uint8_t *frames, size_t len);
+ * exit area if they fit, CPU, peak RSS and the objects gc.freeze() moved
+ * to the permanent generation, then state EXITED. 0, or -ENOSPC when the
+ * frames did not fit (the rest is still written). */
+int agent_area_exit(const uint8_t *frames, size_t len, uint64_t freeze_count);
 
 /* callback.c: the gc.callbacks entry, a new reference (NULL with a
  * Python exception set); interns the keys it looks up on first use. */

@@ -177,7 +177,7 @@ void agent_area_atfork_child(void)
 	munmap(old, old_size);
 }
 
-int agent_area_exit(const uint8_t *frames, size_t len)
+int agent_area_exit(const uint8_t *frames, size_t len, uint64_t freeze_count)
 {
 	struct shm_header *h = agent_state.area;
 	struct rusage ru;
@@ -197,6 +197,8 @@ int agent_area_exit(const uint8_t *frames, size_t len)
 	if (getrusage(RUSAGE_SELF, &ru) == 0)
 		atomic_store_explicit(&h->exit_maxrss,
 		    (uint64_t)ru.ru_maxrss * 1024u, memory_order_relaxed);
+	atomic_store_explicit(&h->exit_freeze_count, freeze_count,
+	    memory_order_relaxed);
 	atomic_store_explicit(&h->exit_mono_ns,
 	    agent_clock_ns(CLOCK_MONOTONIC), memory_order_relaxed);
 	atomic_store_explicit(&h->state, SHM_STATE_EXITED,

@@ -22,6 +22,7 @@ _Static_assert(offsetof(struct shm_header, state) == 64, "layout");
 _Static_assert(offsetof(struct shm_header, gen) == 112, "layout");
 _Static_assert(offsetof(struct shm_header, head) == 448, "layout");
 _Static_assert(offsetof(struct shm_header, tail) == 512, "layout");
+_Static_assert(offsetof(struct shm_header, exit_freeze_count) == 520, "layout");
 _Static_assert(sizeof(struct proto_event) == PROTO_EVENT_SIZE, "slot");
 _Static_assert(sizeof(struct shm_gen) == PROTO_GEN_COUNTER_SIZE, "gen");
 
@@ -138,6 +139,8 @@ void shm_snapshot(const void *map, struct shm_snapshot *out)
 	    memory_order_relaxed);
 	out->exit_len = atomic_load_explicit(&h->exit_len,
 	    memory_order_acquire);
+	out->exit_freeze_count = atomic_load_explicit(&h->exit_freeze_count,
+	    memory_order_relaxed);
 	ngen = atomic_load_explicit(&h->ngen, memory_order_relaxed);
 	if (ngen < 1)
 		ngen = 1;

@@ -116,7 +116,8 @@ struct shm_header {
 	/* Each index on its own cache line: two writers. */
 	_Alignas(64) _Atomic uint64_t head;	/* producer */
 	_Alignas(64) _Atomic uint64_t tail;	/* consumer */
-	char reserved[SHM_HEADER_SIZE - 520];
+	_Atomic uint64_t exit_freeze_count;	/* gc.get_freeze_count() */
+	char reserved[SHM_HEADER_SIZE - 528];
 };
 
 /* ---- producer (the agent) ------------------------------------------- */
@@ -189,7 +190,7 @@ struct shm_info {
 struct shm_snapshot {
 	uint32_t state;
 	uint64_t head;
-	uint64_t exit_mono_ns, exit_cpu_ns, exit_maxrss;
+	uint64_t exit_mono_ns, exit_cpu_ns, exit_maxrss, exit_freeze_count;
 	uint32_t exit_len;
 	struct proto_counters counters;
 };

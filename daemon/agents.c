@@ -342,7 +342,7 @@ static void agents_end(struct agents *a, struct agent_map *m)
 	if (snap.state == SHM_STATE_EXITED) {
 		agents_exit_data(a, m, snap.exit_len);
 		agg_exit_info(a->agg, m->proc, snap.exit_cpu_ns,
-		    snap.exit_maxrss);
+		    snap.exit_maxrss, snap.exit_freeze_count);
 		bye.mono_ns = snap.exit_mono_ns;
 	}
 	if (bye.mono_ns == 0)	/* killed: it ended about now */
@@ -575,6 +575,25 @@ static int agents_vouch(struct agents *a, struct agent_map *m,
 	return 1;
 }
 
+/* When a process started, in Unix seconds: its age on the boot clock
+ * (start_ticks counts clock ticks since boot), taken from now. 0 if
+ * unknown. Precise to a tick (10 ms). */
+static double agents_start_real(uint64_t start_ticks)
+{
+	struct timespec boot, real;
+	long hz = sysconf(_SC_CLK_TCK);
+	double age;
+
+	if (hz <= 0 || clock_gettime(CLOCK_BOOTTIME, &boot) < 0 ||
+	    clock_gettime(CLOCK_REALTIME, &real) < 0)
+		return 0;
+	age = (double)boot.tv_sec + (double)boot.tv_nsec / 1e9 -
+	    (double)start_ticks / (double)hz;
+	if (age < 0)
+		age = 0;
+	return (double)real.tv_sec + (double)real.tv_nsec / 1e9 - age;
+}
+
 static int agents_register(struct agents *a, struct agent_map *m,
     const char **why)
 {
@@ -600,6 +619,8 @@ static int agents_register(struct agents *a, struct agent_map *m,
 		goto out;
 	}
 	m->last_head = x.head;
+	if (is_new)
+		agg_proc_started(m->proc, agents_start_real(m->info.start_ticks));
 	log_info(a->log, "pid %u (ppid %u, run %s) %s", (unsigned)x.h->pid,
 	    (unsigned)x.h->ppid, m->proc->run->id,
 	    is_new ? "attached" : "attached again");
@@ -617,6 +638,7 @@ static void agents_attach(struct agents *a, const char *name)
 	const char *why = NULL;
 	int live, err;
 
+	agents_now(a);
 	if (!agents_name_ok(name) || agents_find(a, name) != NULL ||
 	    a->st.live >= AGENTS_MAX)
 		return;
@@ -642,7 +664,6 @@ static void agents_attach(struct agents *a, const char *name)
 	a->maps = m;
 	a->st.live++;
 	a->st.attached++;
-	agents_now(a);
 	if (!live) {		/* ended while no gcmond was watching */
 		agents_end(a, m);
 		return;

@@ -591,12 +591,19 @@ void agg_sample(struct agg *a, struct agg_proc *p, const struct agg_sample *s)
 }
 
 void agg_exit_info(struct agg *a, struct agg_proc *p, uint64_t cpu_ns,
-    uint64_t peak_rss_bytes)
+    uint64_t peak_rss_bytes, uint64_t freeze_count)
 {
 	struct agg_sample s = { p->rss_bytes, peak_rss_bytes, cpu_ns };
 
 	agg_sample(a, p, &s);
 	p->clean_exit = 1;
+	p->freeze_count = freeze_count;
+}
+
+void agg_proc_started(struct agg_proc *p, double start_real)
+{
+	if (start_real > 0 && start_real < p->start_real)
+		p->start_real = start_real;
 }
 
 uint64_t agg_proc_events(const struct agg_proc *p)

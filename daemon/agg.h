@@ -63,6 +63,7 @@ struct agg_proc {
 	unsigned nconn;			/* connections open for it */
 	enum agg_state state;
 	int clean_exit;			/* its exit handler ran (agg_exit_info) */
+	uint64_t freeze_count;		/* gc.get_freeze_count() at its exit */
 
 	uint8_t ngen;
 	struct proto_baseline base[PROTO_MAX_GEN];
@@ -153,9 +154,12 @@ struct agg_sample {
 };
 void agg_sample(struct agg *a, struct agg_proc *p, const struct agg_sample *s);
 /* The figures a process wrote at a clean exit: CPU time and peak RSS
- * (getrusage), which outlive its /proc entry. */
+ * (getrusage), which outlive its /proc entry, and its frozen objects. */
 void agg_exit_info(struct agg *a, struct agg_proc *p, uint64_t cpu_ns,
-    uint64_t peak_rss_bytes);
+    uint64_t peak_rss_bytes, uint64_t freeze_count);
+/* When the process started (Unix seconds, from /proc), which its wall
+ * time counts from: the agent loads later, its CPU time counts from here. */
+void agg_proc_started(struct agg_proc *p, double start_real);
 /* OBJECTS (garbage 0) or GARBAGE (garbage 1). 0 or -ENOMEM. */
 int agg_types(struct agg *a, struct agg_proc *p, int garbage,
     const struct proto_types *t);

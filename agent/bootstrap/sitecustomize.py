@@ -173,7 +173,8 @@ def _gcmon_load(env):
             if cfg.dump_garbage:
                 garbage = _gcmon_histogram(gc.garbage, mod.MAX_TYPES,
                                            mod.MAX_ID)
-            mod.stop(objects=objects, garbage=garbage)
+            mod.stop(objects=objects, garbage=garbage,
+                     freeze_count=gc.get_freeze_count())
         except Exception as e:
             _gcmon_warn("exit data not written: %s" % e)
 
