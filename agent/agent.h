@@ -1,45 +1,23 @@
 /*
- * agent.h: the state the agent's callback (_gcmon.c) shares with its
- * flusher thread (flusher.c): the one ring, the cumulative counters kept
- * beside it, and the identity sent in HELLO. This process-wide state is
- * the documented exception to "no hidden globals" (STYLE.md): a process
- * has one collector, so it has one agent. Nothing here takes the GIL.
+ * agent.h: the agent's process-wide state, shared by the Python glue
+ * (_gcmon.c), the GC callback (callback.c) and the shared area's life
+ * cycle (area.c, which defines agent_state). A process has one collector,
+ * so it has one agent: this is the documented exception to "no hidden
+ * globals" (STYLE.md). Nothing here starts a thread or takes a lock.
  */
 #ifndef GCMON_AGENT_H
 #define GCMON_AGENT_H
 
-#include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
 #include "codec.h"
-#include "ring.h"
+#include "shm.h"
 
-/* Written by the producer (the callback) only; read by anyone, relaxed. */
-struct agent_gen_counters {
-	_Atomic uint64_t count;
-	_Atomic uint64_t pause_ns;
-	_Atomic uint64_t max_pause_ns;
-	_Atomic uint64_t collected;
-	_Atomic uint64_t uncollectable;
-};
-
-struct agent_counters {
-	struct agent_gen_counters gen[PROTO_MAX_GEN];
-	_Atomic uint64_t dropped;	/* ring full */
-	_Atomic uint32_t ngen;		/* highest generation seen + 1 */
-};
-
-struct agent_config {
-	char *socket_path;
-	unsigned flush_ms;
-	uint64_t interval_ns;		/* SAMPLE period */
-	unsigned exit_timeout_ms;
-};
-
-/* Owned strings of HELLO; hello.run_id etc. point into them. */
+/* Owned strings of the identity; hello's proto_str point into them. */
 struct agent_identity {
-	struct proto_hello hello;	/* reconnects, pid... filled per send */
+	struct proto_hello hello;
 	char *run_id;
 	char *py_version;
 	char *executable;
@@ -47,18 +25,44 @@ struct agent_identity {
 };
 
 struct agent {
-	int started;
-	struct ring ring;
-	struct agent_counters counters;
-	struct agent_config config;
+	/* The callback records only while this is non-NULL. */
+	struct shm_header *area;
+	size_t area_size;
+	uint32_t ring_cap;
+	char *dir;			/* the agent directory */
+	char path[4096];		/* this process's file */
 	struct agent_identity id;
+	uint8_t *hello_buf;		/* SHM_HELLO_CAP bytes, kept for forks */
+	/* The counters at the last fork's prepare step: a forked child's
+	 * baseline, read before the parent can count another collection. */
+	struct proto_counters at_fork;
+	int atfork_registered;
+	int stopped;			/* stop() ran: the exit data is out */
 };
 
 extern struct agent agent_state;
 
 uint64_t agent_clock_ns(int clock_id);
 
-/* Copy of the counters, never below what any popped record implies. */
-void agent_counters_snapshot(struct proto_counters *out);
+/*
+ * Creates this process's file in dir, maps it and publishes the identity
+ * in agent_state.id.hello; agent_state.area is set on success. 0 or a
+ * negative errno. Never called from the callback.
+ */
+int agent_area_open(const char *dir);
+/* pthread_atfork handlers: the child gets a fresh area (its own pid,
+ * counters from zero, the inherited counters in its baseline) before any
+ * Python code runs in it; without one it is not monitored. */
+void agent_area_atfork_prepare(void);
+void agent_area_atfork_child(void);
+/* The exit data: frames (OBJECTS/GARBAGE, may be NULL) copied into the
+ * exit area if they fit, CPU, peak RSS and the objects gc.freeze() moved
+ * to the permanent generation, then state EXITED. 0, or -ENOSPC when the
+ * frames did not fit (the rest is still written). */
+int agent_area_exit(const uint8_t *frames, size_t len, uint64_t freeze_count);
+
+/* callback.c: the gc.callbacks entry, a new reference (NULL with a
+ * Python exception set); interns the keys it looks up on first use. */
+struct _object *agent_callback_new(struct _object *module);
 
 #endif /* GCMON_AGENT_H */

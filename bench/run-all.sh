@@ -3,8 +3,8 @@
 # figures measured side by side in one run and a one-line verdict:
 #   1 callback cost per collection (callback_cost.py, every CPython 3.10-3.13)
 #   2 whole program (whole_program.sh: GC-heavy script, gunicorn under wrk)
-#   3 daemon ingest (ingest.c against a real gcmond)
-#   4 memory over a long run (memory.py)
+#   3 daemon ingest (ingest_run.py fills shared areas a real gcmond drains)
+#   4 memory: the agent over a long run, gcmond with 1000 live areas (memory.py)
 #   5 gcmond's log bytes per hour for the demo's workload (log_size.py)
 # Usage: bench/run-all.sh [1] [2] [3] [4] [5]   (default: all)
 # Environment: GCMON_BUILDDIR (built tree), GCMON_SRCDIR, GCMON_PYTHON.
@@ -116,13 +116,7 @@ bench_ingest() {
 		note "verdict 3: SKIP gcmond not built ($GCMOND)"
 		return
 	fi
-	if ! $CC -O2 -Wall -Wextra -I"$SRCDIR/common" -I"$BUILDDIR" "$here/ingest.c" \
-	    "$SRCDIR/common/codec.c" -o "$tmp/ingest" $(pkg-config --cflags --libs jansson) 2>"$tmp/ingest.cc"; then
-		cat "$tmp/ingest.cc"
-		note "verdict 3: SKIP cannot build bench/ingest.c"
-		return
-	fi
-	timeout 600 "$PY" "$here/ingest_run.py" "$tmp/ingest" "$GCMOND" "$tmp" | tee "$tmp/ingest.out"
+	timeout 600 "$PY" "$here/ingest_run.py" "$GCMOND" "$tmp" | tee "$tmp/ingest.out"
 	grep '^verdict' "$tmp/ingest.out" | sed 's/^verdict/verdict 3/' >>"$verdicts"
 }
 
@@ -139,6 +133,13 @@ bench_memory() {
 	fi
 	timeout 600 "$PY" "$here/memory.py" --agent-dir "$AGENT_DIR" --socket "$sock" \
 	    --floor-dir "$d" ${BENCH_MEM_ARGS:-} | tee "$d/out"
+	if have_gcmond; then
+		echo
+		timeout 600 "$PY" "$here/memory.py" --gcmond "$GCMOND" \
+		    --areas "${BENCH_MEM_AREAS:-1000}" | tee -a "$d/out"
+	else
+		note "verdict 4: SKIP gcmond not built ($GCMOND): 1000 areas not measured"
+	fi
 	grep '^verdict' "$d/out" | sed 's/^verdict/verdict 4/' >>"$verdicts"
 }
 

@@ -690,14 +690,43 @@ int agg_event(struct agg *a, struct agg_proc *p, const struct proto_event *e)
 	return 0;
 }
 
-void agg_sample(struct agg *a, struct agg_proc *p, const struct proto_sample *s)
+void agg_sample(struct agg *a, struct agg_proc *p, const struct agg_sample *s)
 {
 	(void)a;
 	p->have_sample = 1;
 	p->rss_bytes = s->rss_bytes;
 	if (s->rss_bytes > p->max_rss_bytes)
 		p->max_rss_bytes = s->rss_bytes;
-	p->cpu_ns = s->cpu_user_ns + s->cpu_sys_ns;
+	if (s->peak_rss_bytes > p->max_rss_bytes)
+		p->max_rss_bytes = s->peak_rss_bytes;
+	if (s->cpu_ns > p->cpu_ns)
+		p->cpu_ns = s->cpu_ns;
+}
+
+void agg_exit_info(struct agg *a, struct agg_proc *p, uint64_t cpu_ns,
+    uint64_t peak_rss_bytes, uint64_t freeze_count)
+{
+	struct agg_sample s = { p->rss_bytes, peak_rss_bytes, cpu_ns };
+
+	agg_sample(a, p, &s);
+	p->clean_exit = 1;
+	p->freeze_count = freeze_count;
+}
+
+void agg_proc_started(struct agg_proc *p, double start_real)
+{
+	if (start_real > 0 && start_real < p->start_real)
+		p->start_real = start_real;
+}
+
+uint64_t agg_proc_events(const struct agg_proc *p)
+{
+	uint64_t n = 0;
+	unsigned g;
+
+	for (g = 0; g < PROTO_MAX_GEN; g++)
+		n += p->nrecorded[g];
+	return n;
 }
 
 int agg_types(struct agg *a, struct agg_proc *p, int garbage,

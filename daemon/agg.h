@@ -68,6 +68,8 @@ struct agg_proc {
 	uint32_t reconnects;
 	unsigned nconn;			/* connections open for it */
 	enum agg_state state;
+	int clean_exit;			/* its exit handler ran (agg_exit_info) */
+	uint64_t freeze_count;		/* gc.get_freeze_count() at its exit */
 
 	uint8_t ngen;
 	struct proto_baseline base[PROTO_MAX_GEN];
@@ -81,7 +83,8 @@ struct agg_proc {
 
 	double start_real, end_real;	/* Unix seconds; end 0 while live */
 	int have_sample;
-	uint64_t rss_bytes, max_rss_bytes, cpu_ns;
+	uint64_t rss_bytes, cpu_ns;
+	uint64_t max_rss_bytes;		/* peak: VmHWM, or the largest sample */
 
 	struct proto_event recent[AGG_RECENT];
 	unsigned nrecent;		/* total ever, ring index = n % size */
@@ -170,7 +173,20 @@ void agg_counters(struct agg *a, struct agg_proc *p,
     const struct proto_counters *c);
 /* One event record; returns 1 if its pause is above the alert threshold. */
 int agg_event(struct agg *a, struct agg_proc *p, const struct proto_event *e);
-void agg_sample(struct agg *a, struct agg_proc *p, const struct proto_sample *s);
+/* What gcmond read of a process in /proc (or what it said at exit). */
+struct agg_sample {
+	uint64_t rss_bytes;		/* now */
+	uint64_t peak_rss_bytes;	/* VmHWM: the kernel's high-water mark */
+	uint64_t cpu_ns;		/* user + system */
+};
+void agg_sample(struct agg *a, struct agg_proc *p, const struct agg_sample *s);
+/* The figures a process wrote at a clean exit: CPU time and peak RSS
+ * (getrusage), which outlive its /proc entry, and its frozen objects. */
+void agg_exit_info(struct agg *a, struct agg_proc *p, uint64_t cpu_ns,
+    uint64_t peak_rss_bytes, uint64_t freeze_count);
+/* When the process started (Unix seconds, from /proc), which its wall
+ * time counts from: the agent loads later, its CPU time counts from here. */
+void agg_proc_started(struct agg_proc *p, double start_real);
 /* OBJECTS (garbage 0) or GARBAGE (garbage 1). 0 or -ENOMEM. */
 int agg_types(struct agg *a, struct agg_proc *p, int garbage,
     const struct proto_types *t);
@@ -235,6 +251,8 @@ void agg_sum_own(const struct agg *a, const struct agg_proc *p,
 /* "master" (started by the launcher or by hand), "worker" (forked from
  * a monitored process) or "child" (exec'd by one). */
 const char *agg_proc_role(const struct agg_proc *p);
+/* Event records received for p (its pauses seen in detail). */
+uint64_t agg_proc_events(const struct agg_proc *p);
 /* Wall time of a process so far, in seconds. */
 double agg_proc_wall_s(const struct agg *a, const struct agg_proc *p);
 

@@ -23,16 +23,21 @@
 
 #include <uv.h>
 
+#include "agents.h"
 #include "agg.h"
 #include "http.h"
 #include "metrics.h"
 #include "log.h"
 #include "paths.h"
 #include "server.h"
+#include "shm.h"
 
 struct gcmond {
 	uv_loop_t loop;
 	struct srv srv;
+	struct agents agents;
+	char agent_dir[PATH_MAX];
+	double sample_s;
 	struct log log;
 	struct agg *agg;
 	struct metrics *metrics;
@@ -82,6 +87,8 @@ static void gcmond_usage(FILE *out)
 "                            [::1]:PORT for IPv6); off by default\n"
 "  --metrics-per-process N   also export per-process series (a pid\n"
 "                            label) for at most N live processes\n"
+"  --sample-interval S       read each process's RSS and CPU time from\n"
+"                            /proc every S seconds (default 5)\n"
 "  --quiet                   no alerts or notices on stderr\n"
 "  --verbose                 debug lines and a line per collection on stderr\n"
 "  --help                    print this help and exit\n"
@@ -177,6 +184,7 @@ static void gcmond_shutdown(struct gcmond *d)
 	if (d->stopping)
 		return;
 	d->stopping = 1;
+	agents_stop(&d->agents);	/* the last records first */
 	srv_shutdown(&d->srv);
 	http_stop(&d->http);
 	srv_log_summary(&d->srv, 1);
@@ -279,6 +287,35 @@ static unsigned gcmond_max_clients(void)
 	return rl.rlim_cur > 96 ? (unsigned)(rl.rlim_cur - 64) : 32;
 }
 
+/* The agent directory beside the socket (<socket>.d, common/shm.h). */
+static int gcmond_start_agents(struct gcmond *d, const char *sock,
+    const char **why)
+{
+	static const struct agents_sink sink = { srv_agent_started,
+	    srv_agent_event, srv_agent_ended, NULL };
+	struct agents_sink sk = sink;
+	struct agents_config cfg;
+	int n;
+
+	n = snprintf(d->agent_dir, sizeof d->agent_dir, "%s%s", sock,
+	    SHM_DIR_SUFFIX);
+	if (n < 0 || (size_t)n >= sizeof d->agent_dir) {
+		*why = "the path is too long";
+		return -ENAMETOOLONG;
+	}
+	memset(&cfg, 0, sizeof cfg);
+	cfg.dir = d->agent_dir;
+	cfg.allow_uid = d->srv.cfg.allow_uid;
+	cfg.nallow_uid = d->srv.cfg.nallow_uid;
+	cfg.have_gid = d->srv.cfg.have_gid;
+	cfg.gid = d->srv.cfg.socket_gid;
+	cfg.sample_s = d->sample_s;
+	sk.data = &d->srv;
+	d->srv.agents = &d->agents;
+	return agents_start(&d->agents, &d->loop, d->agg, &d->log, &cfg, &sk,
+	    why);
+}
+
 static int gcmond_write_pidfile(const char *path)
 {
 	char buf[32];
@@ -298,7 +335,7 @@ static int gcmond_write_pidfile(const char *path)
 int main(int argc, char **argv)
 {
 	enum { OPT_SOCKET = 256, OPT_PIDFILE, OPT_LOG, OPT_ALERT, OPT_GROUP,
-	    OPT_ALLOW, OPT_EXPIRY, OPT_QUIET, OPT_VERBOSE, OPT_HELP,
+	    OPT_ALLOW, OPT_EXPIRY, OPT_SAMPLE, OPT_QUIET, OPT_VERBOSE, OPT_HELP,
 	    OPT_VERSION, OPT_METRICS, OPT_PER_PROCESS, OPT_EVENTS, OPT_SUMMARY,
 	    OPT_WINDOW, OPT_P99, OPT_SHARE, OPT_GEN2, OPT_OUTLIER };
 	static const struct option opts[] = {
@@ -319,6 +356,7 @@ int main(int argc, char **argv)
 		{ "metrics-listen", required_argument, NULL, OPT_METRICS },
 		{ "metrics-per-process", required_argument, NULL,
 		    OPT_PER_PROCESS },
+		{ "sample-interval", required_argument, NULL, OPT_SAMPLE },
 		{ "quiet", no_argument, NULL, OPT_QUIET },
 		{ "verbose", no_argument, NULL, OPT_VERBOSE },
 		{ "help", no_argument, NULL, OPT_HELP },
@@ -441,6 +479,11 @@ int main(int argc, char **argv)
 				    METRICS_PER_PROCESS_MAX);
 			mcfg.per_process = (unsigned)v;
 			break;
+		case OPT_SAMPLE:
+			if (gcmond_opt_double("sample-interval", optarg, 0.01,
+			    86400, "a number of seconds", &d.sample_s) < 0)
+				return 2;
+			break;
 		case OPT_QUIET:
 			quiet = 1;
 			break;
@@ -513,7 +556,14 @@ int main(int argc, char **argv)
 		uv_run(&d.loop, UV_RUN_DEFAULT);
 		return 1;
 	}
-	if (gcmond_start_http(&d, metrics_on) != 0) {
+	if ((err = gcmond_start_agents(&d, sock, &why)) < 0 ||
+	    gcmond_start_http(&d, metrics_on) != 0) {
+		if (err < 0 && why != NULL)
+			log_errorx("cannot read agents in %s: %s", d.agent_dir,
+			    why);
+		else if (err < 0)
+			log_error(err, "cannot read agents in %s", d.agent_dir);
+		agents_stop(&d.agents);
 		srv_shutdown(&d.srv);
 		uv_walk(&d.loop, gcmond_close_handle, NULL);
 		uv_run(&d.loop, UV_RUN_DEFAULT);

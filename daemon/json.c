@@ -150,8 +150,12 @@ json_t *djson_process(const struct agg *a, const struct agg_proc *p)
 	djson_set(o, "role", json_string(djson_role(p)));
 	djson_set(o, "origin", json_string(djson_origin(p)));
 	djson_set(o, "state", json_string(djson_state(p)));
+	/* exit: its exit handlers ran; abrupt: a signal, os._exit or a
+	 * crash (counted all the same); lost: its area became unreadable. */
 	djson_set(o, "ended_by", p->state == AGG_LIVE ? json_null() :
-	    json_string(p->state == AGG_ENDED ? "bye" : "disconnect"));
+	    json_string(p->state != AGG_ENDED ? "lost" :
+	    p->clean_exit ? "exit" : "abrupt"));
+	djson_set(o, "events", djson_uint(agg_proc_events(p)));
 	djson_set(o, "argv", argv);
 	djson_set(o, "executable", json_string(p->executable));
 	djson_set(o, "python", json_string(py));

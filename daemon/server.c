@@ -19,13 +19,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agents.h"
 #include "codec.h"
 #include "control.h"
 #include "json.h"
 #include "server.h"
 #include "sock.h"
 
-enum srv_kind { CONN_NEW = 0, CONN_AGENT, CONN_AGENT_DONE, CONN_CONTROL };
+enum srv_kind { CONN_NEW = 0, CONN_CONTROL };
 
 struct srv_conn {
 	uv_pipe_t pipe;			/* first: handle->data is the conn */
@@ -35,7 +36,6 @@ struct srv_conn {
 	pid_t peer_pid;
 	uid_t peer_uid;
 	struct proto_reader rd;
-	struct agg_proc *proc;		/* agent */
 	uint64_t accepted_ms;		/* CONN_NEW past SRV_NEW_IDLE_MS: closed */
 	int closing, close_after_write;
 	size_t out_bytes;
@@ -255,36 +255,10 @@ static void srv_process_event(struct srv *s, struct agg_proc *p,
 static void srv_proc_ended(struct srv *s, struct agg_proc *p)
 {
 	log_info(s->log, "pid %u (run %s) %s", (unsigned)p->pid, p->run->id,
-	    p->state == AGG_ENDED ? "ended" : "lost (no BYE)");
+	    p->state == AGG_ENDED ? "ended" :
+	    "lost (its shared area could not be read to the end)");
 	srv_process_event(s, p, "process_end");
 	srv_check_waits(s);
-}
-
-static int srv_on_hello(struct srv_conn *c, const struct proto_frame *f)
-{
-	struct srv *s = c->s;
-	struct proto_hello *h;
-	int err, is_new;
-
-	/* struct proto_hello holds PROTO_MAX_ARGC strings: not on the stack. */
-	if ((h = malloc(sizeof *h)) == NULL)
-		return -ENOMEM;
-	if ((err = proto_decode_hello(f, h)) < 0)
-		goto out;
-	if ((err = agg_hello(s->agg, h, &c->proc, &is_new)) < 0)
-		goto out;
-	c->kind = CONN_AGENT;
-	log_info(s->log, "pid %u (ppid %u, run %s) %s", (unsigned)h->pid,
-	    (unsigned)h->ppid, c->proc->run->id,
-	    is_new ? "connected" : "reconnected");
-	if ((pid_t)h->pid != c->peer_pid && c->peer_pid > 0)
-		log_debug(s->log, "HELLO pid %u from peer pid %d",
-		    (unsigned)h->pid, (int)c->peer_pid);
-	if (is_new)
-		srv_process_event(s, c->proc, "process_start");
-out:
-	free(h);
-	return err;
 }
 
 /* An alert line of alerts.c: stderr (unless --quiet) and the log. */
@@ -325,51 +299,22 @@ static void srv_on_gc(struct srv *s, struct agg_proc *p,
 	}
 }
 
-static int srv_on_agent_frame(struct srv_conn *c, const struct proto_frame *f)
+/* The sink of agents.c: what the shared areas said, to the log, the
+ * watchers and the waits. */
+void srv_agent_started(void *data, struct agg_proc *p)
 {
-	struct srv *s = c->s;
-	struct agg_proc *p = c->proc;
-	struct proto_events ev;
-	struct proto_event e;
-	struct proto_sample sm;
-	struct proto_types t;
-	struct proto_bye bye;
-	uint32_t i;
-	int err;
+	srv_process_event(data, p, "process_start");
+}
 
-	switch (f->hdr.type) {
-	case FRAME_EVENTS:
-		if ((err = proto_decode_events(f, &ev)) < 0)
-			return err;
-		for (i = 0; i < ev.nrec; i++) {
-			proto_events_get(&ev, i, &e);
-			srv_on_gc(s, p, &e, agg_event(s->agg, p, &e));
-		}
-		agg_counters(s->agg, p, &ev.counters);
-		return 0;
-	case FRAME_SAMPLE:
-		if ((err = proto_decode_sample(f, &sm)) < 0)
-			return err;
-		agg_sample(s->agg, p, &sm);
-		return 0;
-	case FRAME_OBJECTS:
-	case FRAME_GARBAGE:
-		if ((err = proto_decode_types(f, &t)) < 0)
-			return err;
-		return agg_types(s->agg, p, f->hdr.type == FRAME_GARBAGE, &t);
-	case FRAME_BYE:
-		if ((err = proto_decode_bye(f, &bye)) < 0)
-			return err;
-		agg_bye(s->agg, p, &bye);
-		agg_disconnect(s->agg, p);
-		c->proc = NULL;
-		c->kind = CONN_AGENT_DONE;
-		if (p->state == AGG_ENDED)
-			srv_proc_ended(s, p);
-		return 0;
-	default:
-		return -EPROTO;
-	}
+void srv_agent_event(void *data, struct agg_proc *p,
+    const struct proto_event *e, int alert)
+{
+	srv_on_gc(data, p, e, alert);
+}
+
+void srv_agent_ended(void *data, struct agg_proc *p)
+{
+	srv_proc_ended(data, p);
 }
 
 /* ---- control: control.c decides, this side does the connection's part -- */
@@ -389,12 +334,20 @@ static void srv_check_waits(struct srv *s)
 	struct srv_conn *c;
 	struct agg_run *r;
 	uint64_t now = srv_mono_ms();
-	int done, timed_out;
+	int done, timed_out, rescanned = 0;
 
 	for (c = s->conns; c != NULL; c = c->next) {
 		if (!c->waiting || c->closing)
 			continue;
 		r = agg_run_find(s->agg, c->wait_run);
+		/* A child forked just before its parent ended may not have
+		 * been reported by the watch yet: look before saying "over". */
+		if (r != NULL && r->nproc >= c->wait_min && r->nlive == 0 &&
+		    s->agents != NULL && !rescanned) {
+			rescanned = 1;
+			agents_rescan(s->agents);
+			r = agg_run_find(s->agg, c->wait_run);
+		}
 		done = r != NULL && r->nproc >= c->wait_min && r->nlive == 0;
 		timed_out = !done && now >= c->wait_deadline_ms;
 		if (!done && !timed_out)
@@ -475,25 +428,17 @@ static void srv_on_close(uv_handle_t *h)
 
 static void srv_conn_close(struct srv_conn *c)
 {
-	struct agg_proc *p = c->proc;
-
 	if (c->closing)
 		return;
 	srv_unwatch(c);
 	c->closing = 1;
 	c->waiting = 0;
-	if (p != NULL) {
-		c->proc = NULL;
-		srv_now(c->s);
-		if (agg_disconnect(c->s->agg, p))
-			srv_proc_ended(c->s, p);
-	}
 	uv_close((uv_handle_t *)&c->pipe, srv_on_close);
 }
 
 static const char *srv_kind_name(enum srv_kind k)
 {
-	return k == CONN_NEW ? "new" : k == CONN_CONTROL ? "control" : "agent";
+	return k == CONN_NEW ? "new" : "control";
 }
 
 /* One frame of c. 0, or a negative errno: close c. */
@@ -505,8 +450,8 @@ static int srv_on_frame(struct srv_conn *c, const struct proto_frame *f)
 
 	switch (c->kind) {
 	case CONN_NEW:
-		if (f->hdr.type == FRAME_HELLO)
-			return srv_on_hello(c, f);
+		/* Agents report through shared memory (agents.c): a HELLO
+		 * here is an agent of gcmon 0.1, or a stranger. */
 		if (f->hdr.type != FRAME_CONTROL)
 			return -EPROTO;
 		c->kind = CONN_CONTROL;
@@ -518,11 +463,8 @@ static int srv_on_frame(struct srv_conn *c, const struct proto_frame *f)
 			return err;
 		srv_on_request(c, js, len);
 		return 0;
-	case CONN_AGENT:
-		return srv_on_agent_frame(c, f);
-	case CONN_AGENT_DONE:
 	default:
-		return -EPROTO;	/* nothing may follow BYE */
+		return -EPROTO;
 	}
 }
 
@@ -744,14 +686,6 @@ void srv_shutdown(struct srv *s)
 		next = c->next;
 		if (c->closing)
 			continue;
-		/* Agents' data already read is aggregated; they go now. */
-		if (c->proc != NULL) {
-			struct agg_proc *p = c->proc;
-
-			c->proc = NULL;
-			if (agg_disconnect(s->agg, p))
-				srv_proc_ended(s, p);
-		}
 		if (c->waiting)
 			srv_send_answer(c, djson_wait(s->agg, c->wait_run, 0));
 		c->waiting = 0;

@@ -1,10 +1,12 @@
 /*
  * server.h: gcmond's socket and connections: the listening Unix socket
- * (its directory and permission checks), agents and control clients on
- * it, peer credential checks, output queues, pending waits and the watch
- * stream. Control requests go to control.c, whose answers it sends.
- * Called by gcmond.c; feeds agg.c, writes through log.c. Never prints
- * except through log.c, never builds JSON (json.c does), never exits.
+ * (its directory and permission checks), the control clients on it,
+ * peer credential checks, output queues, pending waits and the watch
+ * stream; and the sink of agents.c (what the shared areas said, to the
+ * log, the watchers and the waits). Control requests go to control.c,
+ * whose answers it sends. Called by gcmond.c; feeds agg.c, writes
+ * through log.c. Never prints except through log.c, never builds JSON
+ * (json.c does), never exits.
  */
 #ifndef GCMON_SERVER_H
 #define GCMON_SERVER_H
@@ -29,6 +31,7 @@
 #define SRV_NEW_IDLE_MS		10000u	/* to send a whole first frame */
 
 struct srv_conn;
+struct agents;
 
 /* What the JSON lines log carries besides lifecycle and summaries. */
 enum srv_log_events {
@@ -55,6 +58,7 @@ struct srv {
 	struct agg *agg;
 	struct log *log;
 	struct alerts *alerts;		/* NULL after srv_shutdown */
+	struct agents *agents;		/* rescanned before a wait ends */
 	uid_t uid;			/* the daemon's */
 	uv_pipe_t listener;
 	int listening;
@@ -94,5 +98,11 @@ void srv_health(const struct srv *s, uint64_t *nconns, uint64_t *nbad,
     uint64_t *nrefused);
 /* Sets agg->now_real from the clock. */
 void srv_now(struct srv *s);
+/* The sink of agents.c (data: the struct srv): a process appeared, one
+ * of its collections, its end. */
+void srv_agent_started(void *data, struct agg_proc *p);
+void srv_agent_event(void *data, struct agg_proc *p,
+    const struct proto_event *e, int alert);
+void srv_agent_ended(void *data, struct agg_proc *p);
 
 #endif /* GCMON_SERVER_H */

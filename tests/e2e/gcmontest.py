@@ -67,8 +67,8 @@ def private_dir(prefix="gcmon-test-"):
 def agent_env(sock, run_id="test-run", base=None, **opts):
     """Environment that makes a Python interpreter load the agent.
 
-    opts: flush_ms, interval, ring, dump_objects, dump_garbage,
-    exit_timeout_ms (see agent/bootstrap/sitecustomize.py).
+    opts: ring, dump_objects, dump_garbage (see
+    agent/bootstrap/sitecustomize.py).
     """
     env = dict(os.environ if base is None else base)
     for k in [k for k in env if k.startswith("GCMON_") and k not in
@@ -78,13 +78,35 @@ def agent_env(sock, run_id="test-run", base=None, **opts):
     env["PYTHONPATH"] = AGENT_DIR + (os.pathsep + old if old else "")
     env["GCMON_SOCKET"] = sock
     env["GCMON_RUN_ID"] = run_id
-    names = {"flush_ms": "GCMON_FLUSH_MS", "interval": "GCMON_INTERVAL",
-             "ring": "GCMON_RING", "dump_objects": "GCMON_DUMP_OBJECTS",
-             "dump_garbage": "GCMON_DUMP_GARBAGE",
-             "exit_timeout_ms": "GCMON_EXIT_TIMEOUT_MS"}
+    names = {"ring": "GCMON_RING", "dump_objects": "GCMON_DUMP_OBJECTS",
+             "dump_garbage": "GCMON_DUMP_GARBAGE"}
     for k, v in opts.items():
         env[names[k]] = str(int(v) if isinstance(v, bool) else v)
     return env
+
+
+def totals(proc):
+    """[[collections, collected, uncollectable]] per generation of a
+    process object of gcmond's answers (baseline included)."""
+    return [[g["collections"], g["collected"], g["uncollectable"]]
+            for g in proc["generations"]]
+
+
+def processes(d, run=None):
+    """{pid: process object} of gcmond d (optionally one run)."""
+    req = {"cmd": "processes"}
+    if run is not None:
+        req["run"] = run
+    return {p["pid"]: p for p in d.request(req).get("processes", [])}
+
+
+def wait_ended(d, pids, timeout=20):
+    """The process objects of pids once gcmond has seen each one end."""
+    def done():
+        ps = processes(d)
+        return ps if all(p in ps and ps[p]["state"] != "live" for p in pids) else None
+    return wait_for(done, timeout * (4 if VALGRIND else 1),
+                    what="gcmond to see pids %s end" % sorted(pids))
 
 
 def wait_for(pred, timeout=10.0, step=0.02, what="condition"):

@@ -1,6 +1,8 @@
-"""test_daemon: gcmond and gcmonctl end to end, with the real daemon, agents
-played by tests/e2e/frames.py (exact counters under our control, hostile
-peers) and, once agent/ is built, real Python programs through the agent.
+"""test_daemon: gcmond and gcmonctl end to end, with the real daemon,
+monitored processes played by tests/e2e/shmarea.py (a real `sleep` and a
+shared area whose counters we control; broken and hostile areas), hostile
+socket peers from tests/e2e/frames.py and, once agent/ is built, real
+Python programs through the agent.
 
 Every test uses a private socket directory and bounded waits. Run by
 `make check`, or by hand:
@@ -25,6 +27,8 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import frames  # noqa: E402
 import gcmontest as gt  # noqa: E402
+import shmarea  # noqa: E402
+from shmarea import FakeArea  # noqa: E402
 
 STATS = os.path.join(gt.PROGRAMS, "daemon_stats.py")
 FORK = os.path.join(gt.PROGRAMS, "daemon_fork.py")
@@ -59,6 +63,12 @@ def need_fds(n):
     resource.setrlimit(resource.RLIMIT_NOFILE, (n, hard))
 
 
+@pytest.fixture(autouse=True)
+def _no_fake_process_left():
+    yield
+    shmarea.kill_all()
+
+
 @pytest.fixture
 def tmp():
     d = gt.private_dir("daemon-")
@@ -73,12 +83,12 @@ def proc_of(d, pid):
     return None
 
 
-def wait_seen(d, pid, n, timeout=10):
-    """Until gcmond has applied n collections (all generations) of pid."""
+def wait_events(d, pid, n, timeout=10):
+    """Until gcmond has drained n records of pid's ring (its own count)."""
     def ok():
         p = proc_of(d, pid)
-        return p is not None and sum(g["seen"] for g in p["generations"]) >= n
-    gt.wait_for(ok, timeout, what="pid %d to reach %d collections" % (pid, n))
+        return p is not None and p["events"] >= n
+    gt.wait_for(ok, timeout, what="pid %d to reach %d records" % (pid, n))
 
 
 def ctl(sock, *args, user=None, timeout=30):
@@ -101,75 +111,101 @@ def ctl(sock, *args, user=None, timeout=30):
 
 # ---- totals ----------------------------------------------------------------
 
-def test_totals_exact_through_reconnect_and_drops():
-    with Daemon() as d:
-        a = frames.FakeAgent(d.sock, 1001, run="r")
+def test_totals_exact_with_drops_and_across_a_gcmond_restart(tmp):
+    """A live area outlives its gcmond: a new gcmond on the same socket finds
+    it again (and the file of a process that ended while none was there),
+    drains what was recorded meanwhile and keeps the totals exact."""
+    sock = os.path.join(tmp, "gcmon.sock")
+    with Daemon(sock=sock) as d:
+        a = FakeArea(sock, run="r").publish()
+        gone = FakeArea(sock, run="r").publish()
         for i in range(20):
             a.collect(i % 3, 100000 + i, collected=i, send=(i % 4 != 0))
-        a.reconnect()          # same (pid, start_mono_ns): same process
-        for i in range(10):
-            a.collect(0, 50000, collected=1)
-        wait_seen(d, 1001, 30)
-        p = d.ctl("summary", "--pid", "1001")["summary"]
-        base = [5, 0, 0]       # frames.hello default baseline
+        gone.collect(1, 7000)
+        wait_events(d, a.pid, 15)
+        wait_events(d, gone.pid, 1)
+        assert proc_of(d, a.pid)["dropped"] == 5
+        assert proc_of(d, a.pid)["events"] == 15
+    # No gcmond: the process goes on counting, one ends for good.
+    assert os.path.exists(a.path) and os.path.exists(gone.path)
+    for i in range(10):
+        a.collect(0, 50000, collected=1)
+    gone.collect(2, 9000)
+    gone.end(clean=False)
+    with Daemon(sock=sock) as d:
+        wait_events(d, a.pid, 10)       # what the first gcmond had not read
+        p = d.ctl("summary", "--pid", str(a.pid))["summary"]
+        base = [5, 0, 0]                # frames.hello default baseline
         for g, gen in enumerate(p["generations"]):
-            assert gen["seen"] == a.gens[g][0]
             assert gen["collections"] == a.gens[g][0] + base[g]
             assert gen["collected"] == a.gens[g][3] + (10 if g == 0 else 0)
+        # Records: the 10 written while no gcmond ran, no more, no fewer.
+        assert proc_of(d, a.pid)["events"] == 10
+        assert [g["seen"] for g in proc_of(d, a.pid)["generations"]] == \
+            [g[0] for g in a.gens]
         assert p["dropped"] == 5
-        assert p["processes"] == 1
-        procs = d.ctl("processes")["processes"]
-        assert len(procs) == 1 and procs[0]["reconnects"] == 1
-        assert procs[0]["state"] == "live"
-        a.bye()
-        gt.wait_for(lambda: proc_of(d, 1001)["state"] == "ended", 10)
-        assert proc_of(d, 1001)["ended_by"] == "bye"
+        assert proc_of(d, a.pid)["state"] == "live"
+        g = proc_of(d, gone.pid)        # ended while no gcmond watched
+        assert g["state"] == "ended" and g["ended_by"] == "abrupt"
+        assert [x["collections"] for x in g["generations"]] == gone.totals()
+        assert not os.path.exists(gone.path)
+        assert len(d.ctl("processes")["processes"]) == 2
+        a.end()
+        gt.wait_for(lambda: proc_of(d, a.pid)["state"] == "ended", 10)
+        assert proc_of(d, a.pid)["ended_by"] == "exit"
+        assert [x["collections"] for x in proc_of(d, a.pid)["generations"]] == a.totals()
+        gt.wait_for(lambda: not os.path.exists(a.path), 10, what="the area removed")
+        assert "attached" in d.stderr()
 
 
 def test_fork_baseline_not_counted_twice_in_run():
     with Daemon() as d:
-        m = frames.FakeAgent(d.sock, 2001, run="svc",
-                             base=((8, 100, 0, 700), (1, 0, 0, 10), (0, 0, 0, 10)))
+        m = FakeArea(d.sock, run="svc",
+                     base=((8, 100, 0, 700), (1, 0, 0, 10), (0, 0, 0, 10))).publish()
         m.collect(0, 1000)
         w = []
         for i in range(3):
             # Each worker inherits the master's stats at fork as baseline.
-            w.append(frames.FakeAgent(d.sock, 2002 + i, run="svc", ppid=2001,
-                                      origin=frames.ORIGIN_FORK,
-                                      flags=frames.HELLO_BASELINE_INHERITED,
-                                      base=((9, 100, 0, 700), (1, 0, 0, 10), (0, 0, 0, 10))))
+            w.append(FakeArea(d.sock, run="svc", ppid=m.pid,
+                              origin=frames.ORIGIN_FORK,
+                              flags=frames.HELLO_BASELINE_INHERITED,
+                              base=((9, 100, 0, 700), (1, 0, 0, 10), (0, 0, 0, 10))).publish())
             w[-1].collect(0, 2000)
             w[-1].collect(2, 3000)
         for x in [m] + w:
-            wait_seen(d, x.pid, sum(g[0] for g in x.gens))
+            wait_events(d, x.pid, sum(g[0] for g in x.gens))
         s = d.ctl("summary", "--run", "svc")["summary"]
         # master: baseline 8+1 and 1 seen; workers: own 2 each.
         assert s["collections"] == 9 + 1 + 3 * 2
         assert s["unseen"] == 9
         assert s["generations"][2]["collections"] == 3
         # Per process, the inherited baseline is part of its own stats.
-        assert d.ctl("summary", "--pid", "2002")["summary"]["collections"] == 10 + 2
+        assert d.ctl("summary", "--pid", str(w[0].pid))["summary"]["collections"] == 10 + 2
         recs = {r["rule"] for r in d.ctl("recommendations", "--run", "svc")["recommendations"]}
         assert "prefork_freeze" in recs
         runs = d.ctl("runs")["runs"]
-        assert runs[0]["run"] == "svc" and runs[0]["root_pid"] == 2001
+        assert runs[0]["run"] == "svc" and runs[0]["root_pid"] == m.pid
 
 
-def test_several_fake_agents_at_once_totals_per_process():
+def test_several_fake_processes_at_once_totals_per_process():
     with Daemon() as d:
-        agents = [frames.FakeAgent(d.sock, 3000 + i, run="many") for i in range(8)]
+        areas = [FakeArea(d.sock, run="many").publish() for i in range(8)]
         for rnd in range(25):
-            for i, a in enumerate(agents):
+            for i, a in enumerate(areas):
                 a.collect(rnd % 3, 1000 * (i + 1), collected=i)
-        for a in agents:
-            wait_seen(d, a.pid, 25)
+        for a in areas:
+            wait_events(d, a.pid, 25)
         procs = {p["pid"]: p for p in d.ctl("processes", "--run", "many")["processes"]}
-        for a in agents:
+        for a in areas:
             got = [g["seen"] for g in procs[a.pid]["generations"]]
             assert got == [g[0] for g in a.gens]
+            assert [g["collections"] for g in procs[a.pid]["generations"]] == a.totals()
             assert procs[a.pid]["max_pause_ms"] == pytest.approx(a.gens[0][2] / 1e6)
-        for a in agents:
-            a.close()
+        for a in areas:
+            a.end(clean=False)
+        for a in areas:
+            gt.wait_for(lambda: proc_of(d, a.pid)["state"] == "ended", 10)
+            assert proc_of(d, a.pid)["ended_by"] == "abrupt"
 
 
 # ---- real Python programs through the agent -----------------------------------
@@ -192,7 +228,7 @@ def _check_process(p, stats):
 @pytest.mark.parametrize("python", _pythons())
 def test_real_programs_totals_equal_gc_get_stats(tmp, python):
     with Daemon() as d:
-        env = gt.agent_env(d.sock, run_id="real", flush_ms=20)
+        env = gt.agent_env(d.sock, run_id="real")
         outs = [os.path.join(tmp, "stats%d.json" % i) for i in range(4)]
         procs = [subprocess.Popen([python, STATS, o, str(20 + 10 * i)], env=env)
                  for i, o in enumerate(outs)]
@@ -214,7 +250,7 @@ def test_real_programs_totals_equal_gc_get_stats(tmp, python):
 @pytest.mark.skipif(not HAVE_AGENT, reason="agent/_gcmon.abi3.so not built yet")
 def test_real_forked_workers_add_up_without_double_counting(tmp):
     with Daemon() as d:
-        env = gt.agent_env(d.sock, run_id="forked", flush_ms=20)
+        env = gt.agent_env(d.sock, run_id="forked")
         r = gt.run_python([FORK, tmp, "3"], env)
         assert r.returncode == 0, r.stderr
         ans = d.request({"cmd": "wait", "run": "forked", "timeout_ms": 20000,
@@ -258,10 +294,10 @@ def _send_and_close(path, data, read=False):
         s.close()
 
 
-def test_hostile_clients_are_cut_off_and_data_stays_exact():
+def test_hostile_clients_are_cut_off_and_areas_stay_exact():
     need_fds(2000)
     with Daemon() as d:
-        a = frames.FakeAgent(d.sock, 4001, run="good")
+        a = FakeArea(d.sock, run="good").publish()
         a.collect(0, 1000)
         _send_and_close(d.sock, os.urandom(4096), read=True)
         _send_and_close(d.sock, b"\xff" * 64, read=True)
@@ -270,9 +306,11 @@ def test_hostile_clients_are_cut_off_and_data_stays_exact():
         _send_and_close(d.sock, frames.frame(frames.EVENTS, b"", version=9), read=True)
         _send_and_close(d.sock, frames.frame(42, b"abc"), read=True)  # unknown type
         _send_and_close(d.sock, frames.frame(frames.EVENTS, b"\0" * 12), read=True)  # EVENTS first
-        # A HELLO with a lying argc, then a bad EVENTS after a good HELLO.
+        # The old agent frames: a socket peer can no longer pose as a
+        # monitored process, even with a well-formed HELLO.
         _send_and_close(d.sock, frames.hello(4003)[:-4] + b"\xff\xff\xff\xff", read=True)
-        _send_and_close(d.sock, frames.hello(4004) + frames.frame(frames.EVENTS, b"\1\2"), read=True)
+        _send_and_close(d.sock, frames.hello(4004) + frames.events([(1, 0, 0, 0, 0)],
+                        [frames.event(0, 1000)]), read=True)
         # A control client sending an agent frame.
         _send_and_close(d.sock, frames.frame(frames.CONTROL, b'{"cmd":"ping"}')
                         + frames.frame(frames.SAMPLE, b"\0" * 32))
@@ -289,18 +327,170 @@ def test_hostile_clients_are_cut_off_and_data_stays_exact():
         assert d.request({"cmd": "ping"})["ok"]
         for s in many:
             s.close()
-        wait_seen(d, 4001, 51)
-        p = proc_of(d, 4001)
+        wait_events(d, a.pid, 51)
+        p = proc_of(d, a.pid)
         assert [g["seen"] for g in p["generations"]] == [g[0] for g in a.gens]
+        assert [g["collections"] for g in p["generations"]] == a.totals()
         assert p["state"] == "live"
         err = d.stderr()
         assert "frame length" in err or "length" in err
         assert re.search(r"pid %d \(uid \d+, new connection\)" % os.getpid(), err)
         # Each bad peer is logged once, not once per byte.
         assert err.count("closing it") < 1500
-        # The agent of pid 4004 was cut off: it shows as lost.
-        gt.wait_for(lambda: proc_of(d, 4004) and proc_of(d, 4004)["state"] == "lost", 10)
-        a.close()
+        # Nothing a socket peer said became a process.
+        assert [x["pid"] for x in d.ctl("processes")["processes"]] == [a.pid]
+        a.end()
+
+
+# ---- hostile areas ---------------------------------------------------------------
+# Each case: a good area and a hostile one side by side. gcmond logs the
+# hostile one, ignores that process (refused, or lost when it turns bad
+# mid-run), and keeps the good one exact.
+
+def _refused_at_attach(d, bad, why):
+    gt.wait_for(lambda: "refused %s" % bad.name in d.stderr(), 10,
+                what="gcmond to refuse %s" % bad.name)
+    assert re.search(r"refused %s in the agent directory: it [^\n]*%s"
+                     % (re.escape(bad.name), why), d.stderr()), d.stderr()[-2000:]
+    assert proc_of(d, bad.pid) is None
+    gt.wait_for(lambda: not os.path.lexists(bad.path), 10, what="the refused file removed")
+
+
+def _lost_mid_run(d, bad, why):
+    gt.wait_for(lambda: re.search(why, d.stderr()), 10, what="gcmond to give up %s" % bad.name)
+    assert re.search(r"pid %d: shared area %s %s; no longer read"
+                     % (bad.pid, re.escape(bad.name), why), d.stderr()), d.stderr()[-2000:]
+    gt.wait_for(lambda: proc_of(d, bad.pid)["state"] == "lost", 10)
+
+
+def _check_good_stays_exact(d, good, bad=None):
+    for i in range(30):
+        good.collect(i % 3, 1000 + i, collected=i)
+        if bad is not None:
+            bad.collect(0, 500)         # the refused one goes on writing
+    n = sum(g[0] for g in good.gens)
+    wait_events(d, good.pid, n)
+    p = proc_of(d, good.pid)
+    assert p["events"] == n
+    assert [g["seen"] for g in p["generations"]] == [g[0] for g in good.gens]
+    assert [g["collections"] for g in p["generations"]] == good.totals()
+    assert p["state"] == "live"
+    assert d.ping_ok()
+    good.end()
+    gt.wait_for(lambda: proc_of(d, good.pid)["state"] == "ended", 10)
+    assert [g["collections"] for g in proc_of(d, good.pid)["generations"]] == good.totals()
+
+
+BAD_AT_ATTACH = {
+    "wrong_magic": (lambda a: a.set("magic", b"GCMONSH0"), "is not a valid area"),
+    "other_version": (lambda a: a.set("version", 2), "is not a valid area"),
+    "huge_ring_capacity": (lambda a: a.set("ring_cap", 1 << 31), "is not a valid area"),
+    "ring_beyond_file": (lambda a: a.set("ring_off", 0xFFFFF000), "is not a valid area"),
+    "hello_beyond_file": (lambda a: a.set("hello_len", 0x7FFFFFFF), "is not a valid area"),
+    # The header names a live process of ours that is not the sleep (this
+    # test process), with that process's start time: the HELLO says otherwise.
+    "header_claims_other_pid": (lambda a: a.set("pid", os.getpid()).set(
+        "start_ticks", shmarea.start_ticks(os.getpid())), "names another pid"),
+    "header_claims_other_pid_stale_ticks": (lambda a: a.set("pid", os.getpid()),
+                                            "names another pid"),
+    "header_claims_other_uid": (lambda a: a.set("uid", os.geteuid() + 4242),
+                                "claims another uid than its owner's"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_AT_ATTACH))
+def test_hostile_area_refused_at_attach_others_stay_exact(case):
+    make_bad, why = BAD_AT_ATTACH[case]
+    with Daemon() as d:
+        good = FakeArea(d.sock, run="good").publish()
+        good.collect(0, 1000)
+        bad = FakeArea(d.sock, run="bad")
+        make_bad(bad)
+        bad.publish()
+        _refused_at_attach(d, bad, why)
+        _check_good_stays_exact(d, good, bad)
+        bad.kill()
+        assert [x["pid"] for x in d.ctl("processes")["processes"]] == [good.pid]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to chown to nobody")
+def test_area_of_another_owner_refused_even_when_allowed():
+    nobody = 65534
+    with Daemon() as d:         # nobody is not allowed: refused for its owner
+        good = FakeArea(d.sock, run="good").publish()
+        bad = FakeArea(d.sock, run="bad").publish(chown=(nobody, nobody))
+        _refused_at_attach(d, bad, r"belongs to a user not allowed")
+        _check_good_stays_exact(d, good, bad)
+        bad.kill()
+    with Daemon("--allow-uid", str(nobody)) as d:   # allowed, but it lies
+        good = FakeArea(d.sock, run="good").publish()
+        bad = FakeArea(d.sock, run="bad").publish(chown=(nobody, nobody))
+        _refused_at_attach(d, bad, "claims another uid than its owner's")
+        _check_good_stays_exact(d, good, bad)
+        bad.kill()
+
+
+def test_symlink_in_place_of_an_area_is_not_followed(tmp):
+    with Daemon() as d:
+        good = FakeArea(d.sock, run="good").publish()
+        # A complete, valid area of a live process, outside the directory.
+        bad = FakeArea(os.path.join(tmp, "elsewhere.sock"), run="bad").publish()
+        link = os.path.join(shmarea.agent_dir(d.sock), bad.name)
+        os.symlink(bad.path, link)
+        bad.path = link
+        _refused_at_attach(d, bad, "is a symbolic link")
+        assert os.path.exists(os.path.join(tmp, "elsewhere.sock.d", bad.name))
+        _check_good_stays_exact(d, good, bad)
+        bad.kill()
+
+
+# Through the mapping, as a process would (a write() would also wake
+# gcmond's directory watch).
+def _head_backwards(bad):
+    bad.mpoke(shmarea.OFF_HEAD, struct.pack("<Q", bad.head - 3))
+
+
+def _head_far_ahead(bad):
+    bad.mpoke(shmarea.OFF_HEAD, struct.pack("<Q", bad.head + (1 << 40)))
+
+
+def _truncated(bad):
+    bad.mpoke(shmarea.OFF_HEAD, struct.pack("<Q", bad.head))   # mapped first
+    os.ftruncate(bad.fd, 4096)          # header page only: the ring is gone
+    bad.mpoke(shmarea.OFF_HEAD, struct.pack("<Q", bad.head + 1))
+
+
+def _truncated_to_nothing(bad):
+    os.ftruncate(bad.fd, 0)
+
+
+BAD_MID_RUN = {
+    "ring_head_backwards": (_head_backwards, r"is inconsistent \(ring indexes\)"),
+    "ring_head_huge": (_head_far_ahead, r"is inconsistent \(ring indexes\)"),
+    "truncated_ring": (_truncated, "was truncated under gcmond"),
+    "truncated_header": (_truncated_to_nothing, "was truncated under gcmond"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_MID_RUN))
+def test_area_turning_hostile_mid_run_is_dropped_others_stay_exact(case):
+    """Attached and drained first, then broken under gcmond: the ring's
+    head moving backwards or jumping far ahead, the file truncated (gcmond
+    catches the SIGBUS of reading it): that process is given up as lost."""
+    make_bad, why = BAD_MID_RUN[case]
+    with Daemon() as d:
+        good = FakeArea(d.sock, run="good").publish()
+        good.collect(0, 1000)
+        bad = FakeArea(d.sock, run="bad").publish()
+        for i in range(5):
+            bad.collect(0, 700)
+        wait_events(d, bad.pid, 5)
+        make_bad(bad)
+        _lost_mid_run(d, bad, why)
+        _check_good_stays_exact(d, good)
+        bad.kill()
+        assert proc_of(d, bad.pid)["state"] == "lost"
+        assert proc_of(d, bad.pid)["events"] == 5
 
 
 def test_client_cap_refuses_beyond_and_serves_after():
@@ -332,14 +522,16 @@ def test_slow_watcher_never_stalls_ingestion():
         w.connect(d.sock)
         body = b'{"cmd":"watch"}'
         w.sendall(frames.frame(frames.CONTROL, body))
-        a = frames.FakeAgent(d.sock, 5001, run="fast")
-        n = 0
-        for _ in range(40):
-            a.s.sendall(frames.events([(n + 500, 0, 0, 0, 0)],
-                                      [frames.event(0, 1000) for _ in range(500)]))
-            n += 500
-            a.gens[0][0] = n
-        wait_seen(d, 5001, n, timeout=30)
+        a = FakeArea(d.sock, run="fast", ring=4096).publish()
+        # ~130 bytes of JSON each: 13 MB for the watcher, far beyond what
+        # its socket and gcmond's 1 MiB watch queue hold.
+        n = 100000
+        a.burst(0, n, 1000, wait_s=60)  # waits for the ring, never the watcher
+        wait_events(d, a.pid, n, timeout=60)
+        p = proc_of(d, a.pid)
+        assert [g["seen"] for g in p["generations"]] == [n, 0, 0]
+        assert p["events"] == n
+        assert p["dropped"] == 0
         assert d.request({"cmd": "ping"})["ok"]
         # Now read the watcher: it was told how much it lost.
         w.settimeout(10)
@@ -352,7 +544,7 @@ def test_slow_watcher_never_stalls_ingestion():
                 lost = o["events"]
         assert lost > 0
         w.close()
-        a.close()
+        a.end()
 
 
 # ---- logs and signals ------------------------------------------------------------
@@ -369,18 +561,18 @@ def _log_lines(*paths):
 def test_sighup_rotation_loses_no_line(tmp):
     log = os.path.join(tmp, "gcmond.jsonl")
     with Daemon("--log-events", "all", log_file=log) as d:
-        a = frames.FakeAgent(d.sock, 6001, run="rot")
+        a = FakeArea(d.sock, run="rot").publish()
         for i in range(30):
             a.collect(0, 1000 + i)
-        wait_seen(d, 6001, 30)
+        wait_events(d, a.pid, 30)
         os.rename(log, log + ".1")
         d.proc.send_signal(signal.SIGHUP)
         gt.wait_for(lambda: os.path.exists(log), 10, what="the new log")
         for i in range(30):
             a.collect(1, 2000 + i)
-        wait_seen(d, 6001, 60)
-        a.bye()
-        gt.wait_for(lambda: proc_of(d, 6001)["state"] == "ended", 10)
+        wait_events(d, a.pid, 60)
+        a.end()
+        gt.wait_for(lambda: proc_of(d, a.pid)["state"] == "ended", 10)
         old = [o for o in _log_lines(log + ".1") if o.get("type") == "event"]
         new = [o for o in _log_lines(log) if o.get("type") == "event"]
         assert len(old) + len(new) == 60
@@ -397,18 +589,19 @@ def test_sigterm_writes_final_summary_and_exits_0(tmp):
     log = os.path.join(tmp, "gcmond.jsonl")
     d = Daemon("--alert-threshold-ms", "1", log_file=log).start()
     try:
-        a = frames.FakeAgent(d.sock, 7001, run="fin")
+        a = FakeArea(d.sock, run="fin").publish()
         a.collect(2, 5_000_000)        # 5 ms: above the 1 ms threshold
-        wait_seen(d, 7001, 1)
+        wait_events(d, a.pid, 1)
         d.proc.send_signal(signal.SIGTERM)
         assert d.proc.wait(10) == 0
         lines = _log_lines(log)
-        assert any(o["type"] == "alert" and o["pid"] == 7001 for o in lines)
+        assert any(o["type"] == "alert" and o["pid"] == a.pid for o in lines)
         final = [o for o in lines if o["type"] == "summary" and o["final"]]
         assert len(final) == 1
         assert final[0]["summary"]["collections"] == 5 + 1
         assert not os.path.exists(d.sock)
-        a.close()
+        assert os.path.exists(a.path)  # a live process's area stays
+        a.kill()
     finally:
         d.stop()
         shutil.rmtree(d.dir, ignore_errors=True)
@@ -416,12 +609,13 @@ def test_sigterm_writes_final_summary_and_exits_0(tmp):
 
 def test_unwritable_log_reported_once_and_daemon_serves():
     with Daemon(log_file="/dev/full") as d:
-        a = frames.FakeAgent(d.sock, 8001, run="full")
+        a = FakeArea(d.sock, run="full").publish()
         for i in range(20):
             a.collect(0, 1000)
-        wait_seen(d, 8001, 20)
+        wait_events(d, a.pid, 20)
+        a.end()
+        gt.wait_for(lambda: proc_of(d, a.pid)["state"] == "ended", 10)
         assert d.stderr().count("cannot write /dev/full") == 1
-        a.close()
 
 
 def test_stop_command_and_exit_status(tmp):
@@ -509,17 +703,17 @@ def test_gcmonctl_exit_codes_and_errors(tmp):
 
 def test_gcmonctl_human_and_json_outputs():
     with Daemon() as d:
-        a = frames.FakeAgent(d.sock, 9001, run="hum")
+        a = FakeArea(d.sock, run="hum").publish()
         a.collect(0, 1000)
-        wait_seen(d, 9001, 1)
+        wait_events(d, a.pid, 1)
         for cmd in (["summary"], ["processes"], ["runs"], ["recommendations"], ["ping"]):
             r = ctl(d.sock, *cmd)
             assert r.returncode == 0, (cmd, r.stderr)
             assert r.stdout.strip(), cmd
             j = d.ctl(*cmd)
             assert j["ok"] is True
-        assert "9001" in ctl(d.sock, "processes").stdout
-        a.close()
+        assert str(a.pid) in ctl(d.sock, "processes").stdout
+        a.end()
 
 
 def test_gcmonctl_watch_streams_events():
@@ -527,8 +721,8 @@ def test_gcmonctl_watch_streams_events():
         w = subprocess.Popen([gt.GCMONCTL, "--socket", d.sock, "--json", "watch", "--run", "w"],
                              stdout=subprocess.PIPE, text=True)
         try:
-            a = frames.FakeAgent(d.sock, 9101, run="w")
-            b = frames.FakeAgent(d.sock, 9102, run="other")
+            a = FakeArea(d.sock, run="w", ring=4096).publish()
+            b = FakeArea(d.sock, run="other", ring=4096).publish()
             seen = []
             deadline = time.monotonic() + 15
             # Collect until the watcher (connecting concurrently) shows one.
@@ -541,10 +735,10 @@ def test_gcmonctl_watch_streams_events():
                     assert line, "gcmonctl watch ended"
                     seen.append(json.loads(line))
             ev = [o for o in seen if o["type"] == "event"][0]
-            assert ev["pid"] == 9101 and ev["gen"] == 2 and ev["collected"] == 7
+            assert ev["pid"] == a.pid and ev["gen"] == 2 and ev["collected"] == 7
             assert all(o.get("run", "w") == "w" for o in seen)
-            a.close()
-            b.close()
+            a.end()
+            b.end()
         finally:
             w.send_signal(signal.SIGINT)
             assert w.wait(10) == 0
@@ -571,24 +765,49 @@ def test_report_objects_garbage_and_wait_for_run_end():
         return frames.frame(ftype, p)
 
     with Daemon() as d:
-        a = frames.FakeAgent(d.sock, 9201, run="rep")
+        a = FakeArea(d.sock, run="rep").publish()
         a.collect(0, 1000, uncollectable=2)
-        a.s.sendall(types(frames.OBJECTS, 500, [("list", 100), ("dict", 300), ("int", 1)]))
-        a.s.sendall(types(frames.GARBAGE, 2, [("Cycle", 2)]))
+        wait_events(d, a.pid, 1)
         ans = d.request({"cmd": "wait", "run": "rep", "timeout_ms": 200})
         assert ans["timed_out"] and ans["live"] == 1
-        a.bye()
+        # The exit handler leaves its dumps in the exit area, then exits.
+        a.end(frames_bytes=types(frames.OBJECTS, 500, [("list", 100), ("dict", 300), ("int", 1)])
+              + types(frames.GARBAGE, 2, [("Cycle", 2)]))
         ans = d.request({"cmd": "wait", "run": "rep", "timeout_ms": 10000}, timeout=20)
         assert ans["ok"] and not ans["timed_out"] and ans["live"] == 0
         rep = d.request({"cmd": "report", "run": "rep"})
         assert rep["ok"]
-        assert rep["objects"] == [{"pid": 9201, "total": 500, "types": [
+        assert rep["objects"] == [{"pid": a.pid, "total": 500, "types": [
             {"type": "dict", "count": 300}, {"type": "list", "count": 100},
             {"type": "int", "count": 1}]}]
         assert rep["garbage"][0]["types"] == [{"type": "Cycle", "count": 2}]
         assert rep["summary"]["uncollectable"] == 2
         assert "uncollectable" in {r["rule"] for r in rep["recommendations"]}
-        assert [p["pid"] for p in rep["processes"]] == [9201]
+        assert [p["pid"] for p in rep["processes"]] == [a.pid]
+        assert rep["processes"][0]["ended_by"] == "exit"
+
+
+def test_malformed_exit_data_logged_counters_kept():
+    """Exit data is hostile input too: a frame that lies about its length
+    is logged, what came before it is kept, the totals are exact."""
+    def objs(total, entries):
+        p = struct.pack("<QI", total, len(entries))
+        for name, count in entries:
+            p += struct.pack("<Q", count) + frames._str(name)
+        return frames.frame(frames.OBJECTS, p)
+
+    with Daemon() as d:
+        a = FakeArea(d.sock, run="badexit").publish()
+        a.collect(1, 1000)
+        wait_events(d, a.pid, 1)
+        a.end(frames_bytes=objs(7, [("list", 7)]) + frames.HDR.pack(0xFFFF, 5, 1, 0)
+              + b"\xff" * 64)
+        gt.wait_for(lambda: proc_of(d, a.pid)["state"] == "ended", 10)
+        assert "pid %d: exit data malformed at byte" % a.pid in d.stderr()
+        rep = d.request({"cmd": "report", "run": "badexit"})
+        assert rep["objects"] == [{"pid": a.pid, "total": 7,
+                                   "types": [{"type": "list", "count": 7}]}]
+        assert [g["collections"] for g in proc_of(d, a.pid)["generations"]] == a.totals()
 
 
 def test_socket_group_makes_it_0660_and_chgrps():
@@ -639,18 +858,19 @@ def test_peer_strings_reach_no_terminal_raw():
     shown escaped by gcmonctl and in gcmond's stderr lines, never raw."""
     run = "evil\x1b[2J\nrun"
     with Daemon() as d:
-        a = frames.FakeAgent(d.sock, 9301, run=run, argv=("prog.py", "\x1b]0;owned\x07"))
+        a = FakeArea(d.sock, run=run, argv=("prog.py", "\x1b]0;owned\x07")).publish()
         a.collect(0, 1000)
-        wait_seen(d, 9301, 1)
-        assert proc_of(d, 9301)["run"] == run      # JSON keeps the bytes exact
+        wait_events(d, a.pid, 1)
+        assert proc_of(d, a.pid)["run"] == run      # JSON keeps the bytes exact
         for cmd in (["processes"], ["runs"]):
             r = ctl(d.sock, *cmd)
             assert r.returncode == 0, r.stderr
             assert "\x1b" not in r.stdout and "\x07" not in r.stdout, (cmd, r.stdout)
         assert "\\x1b]0;owned\\x07" in ctl(d.sock, "processes").stdout
         assert "evil\\x1b[2J\\x0arun" in ctl(d.sock, "runs").stdout
-        a.bye()
-        gt.wait_for(lambda: proc_of(d, 9301)["state"] == "ended", 10, what="pid 9301 to end")
+        a.end()
+        gt.wait_for(lambda: proc_of(d, a.pid)["state"] == "ended", 10,
+                    what="pid %d to end" % a.pid)
         err = d.stderr()
     assert "\x1b" not in err, err
     assert "evil\\x1b[2J\\x0arun" in err, err
@@ -675,24 +895,26 @@ def test_gcmonctl_timeout_applies_to_every_command(cmd, tmp):
 
 def test_a_peer_that_never_says_what_it_is_loses_its_slot():
     """Idle connections, or a first frame never finished, would otherwise
-    hold client slots forever (4096 of them lock every agent out): gcmond
-    closes them; a connection that did identify itself stays."""
+    hold client slots forever (4096 of them lock every control client
+    out): gcmond closes them; the monitored processes, which need no
+    connection, are not affected, and a control client still gets in."""
     with Daemon() as d:
         idle = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         part = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         for s in (idle, part):
             s.settimeout(40)
             s.connect(d.sock)
-        part.sendall(frames.hello(9401)[:30])
-        a = frames.FakeAgent(d.sock, 9402, run="idle")
+        part.sendall(frames.frame(frames.CONTROL, b'{"cmd":"ping"}')[:9])
+        a = FakeArea(d.sock, run="idle").publish()
         assert idle.recv(1) == b""
         assert part.recv(1) == b""
-        a.collect(0, 1000)          # the agent was not cut off
-        wait_seen(d, 9402, 1)
-        assert proc_of(d, 9402)["state"] == "live"
+        a.collect(0, 1000)
+        wait_events(d, a.pid, 1)
+        assert proc_of(d, a.pid)["state"] == "live"
+        assert d.ping_ok()
         for s in (idle, part):
             s.close()
-        a.close()
+        a.end()
 
 
 @pytest.mark.parametrize("resume", ["space-freed", "space-freed-then-sighup"])
@@ -712,27 +934,27 @@ def test_a_line_cut_by_a_full_disk_does_not_swallow_the_next(resume, tmp):
             f.write(b"x" * 48 * 1024)
         log = os.path.join(fs, "gcmond.jsonl")
         with Daemon("--log-events", "all", log_file=log) as d:
-            a = frames.FakeAgent(d.sock, 9501, run="full")
+            a = FakeArea(d.sock, run="full").publish()
             n = 0
             while "No space left on device" not in d.stderr():
                 assert n < 2000, "the log never filled the disk"
                 a.collect(0, 1000 + n)
                 n += 1
                 if n % 20 == 0:
-                    wait_seen(d, 9501, n)
+                    wait_events(d, a.pid, n)
             os.unlink(filler)
             if resume.endswith("sighup"):
                 d.proc.send_signal(signal.SIGHUP)
                 gt.wait_for(lambda: "reopened" in d.stderr(), 10, what="the reopen")
-            b = frames.FakeAgent(d.sock, 9502, run="after")
+            b = FakeArea(d.sock, run="after").publish()
             b.collect(2, 777)
 
             def logged():
                 with open(log, errors="replace") as f:
-                    return '"pid":9502' in f.read()
-            gt.wait_for(logged, 10, what="pid 9502 in the log")
-            a.close()
-            b.close()
+                    return '"pid":%d' % b.pid in f.read()
+            gt.wait_for(logged, 10, what="the second process in the log")
+            a.end()
+            b.end()
         with open(log, errors="replace") as f:
             lines = f.read().split("\n")
         bad = []
@@ -742,9 +964,9 @@ def test_a_line_cut_by_a_full_disk_does_not_swallow_the_next(resume, tmp):
             except ValueError:
                 bad.append(line)
         assert len(bad) <= 1, bad       # the line the disk cut, alone
-        assert not any("9502" in x for x in bad), bad
+        assert not any(str(b.pid) in x for x in bad), bad
         objs = [json.loads(x) for x in lines if x and x not in bad]
-        assert any(o["type"] == "process_start" and o["process"]["pid"] == 9502 for o in objs)
-        assert any(o["type"] == "event" and o["pid"] == 9502 for o in objs)
+        assert any(o["type"] == "process_start" and o["process"]["pid"] == b.pid for o in objs)
+        assert any(o["type"] == "event" and o["pid"] == b.pid for o in objs)
     finally:
         subprocess.run(["umount", "-l", fs], capture_output=True)

@@ -14,11 +14,6 @@ import subprocess
 import sys
 import time
 
-# A plain os.fork child ends with os._exit: the agent loses at most one
-# flush interval, so it waits a few before leaving (the tests use 50 ms).
-# multiprocessing children do not wait: the agent sends BYE from
-# multiprocessing's own exit path, and the tests check that.
-CHILD_LINGER_S = 0.5
 
 
 def work(n=3000):
@@ -51,6 +46,54 @@ def mp_child(outdir):
     write_stats(outdir, {"role": "mp"})
 
 
+def pool_task(i):
+    work(300)
+    return i
+
+
+def pool_last(outdir):
+    """Each worker's last act: its stats, the collector off for good; the
+    sleep keeps it busy so the next such task goes to another worker."""
+    write_stats(outdir, {"role": "pool"})
+    time.sleep(0.5)
+    return os.getpid()
+
+
+def pool(method, outdir):
+    import multiprocessing
+    ctx = multiprocessing.get_context(method)
+    with ctx.Pool(4) as p:              # __exit__: terminate(), SIGTERM
+        p.map(pool_task, range(40), chunksize=1)
+        pids = p.map(pool_last, [outdir] * 4, chunksize=1)
+        if len(set(pids)) != 4:
+            sys.exit("agent_prog: the last tasks ran in %d workers" % len(set(pids)))
+    work(300)
+    write_stats(outdir, {"role": "root"})
+
+
+def die(outdir, how):
+    """Collects, then stops collecting, writes its stats, and dies the
+    given way once told to (or is SIGKILLed by the test)."""
+    work(2000)
+    write_stats(outdir, {"role": "root"})
+    print("ready", flush=True)
+    deadline = time.monotonic() + 60
+    while not os.path.exists(os.path.join(outdir, "go")):
+        if time.monotonic() > deadline:
+            sys.exit("agent_prog: no go file after 60 s")
+        x = [0] * 1000                  # allocates; the collector is off
+        del x
+    if how == "os_exit":
+        os._exit(3)
+    elif how == "sigterm":
+        os.kill(os.getpid(), 15)
+    elif how == "abort":
+        import ctypes
+        ctypes.CDLL(None).abort()
+    while True:                         # sigkill: the test's to send
+        time.sleep(1)
+
+
 def main():
     mode, outdir = sys.argv[1], sys.argv[2]
     arg = sys.argv[3] if len(sys.argv) > 3 else None
@@ -70,13 +113,12 @@ def main():
         if pid == 0:
             work(1000)
             write_stats(outdir, {"role": "fork"})
-            time.sleep(CHILD_LINGER_S)
             os._exit(0)
         _, status = os.waitpid(pid, 0)
         work(500)
         write_stats(outdir, {"role": "root"})
         sys.exit(0 if status == 0 else 1)
-    elif mode in ("mp_fork", "mp_spawn"):
+    elif mode in ("mp_fork", "mp_spawn", "mp_forkserver"):
         import multiprocessing
         ctx = multiprocessing.get_context(mode[3:])
         p = ctx.Process(target=mp_child, args=(outdir,))
@@ -90,6 +132,15 @@ def main():
         work(300)
         write_stats(outdir, {"role": "root"})
         sys.exit(r.returncode)
+    elif mode.startswith("pool_"):
+        pool(mode[5:], outdir)
+    elif mode == "die":
+        die(outdir, arg)
+    elif mode == "big":
+        held = [bytearray(1 << 20) for _ in range(100)]    # ~100 MiB
+        del held
+        work(500)
+        write_stats(outdir, {"role": "root"})
     elif mode == "tracked":
         # Objects tracked by gc across a run of collections.
         for _ in range(3):

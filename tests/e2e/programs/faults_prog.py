@@ -58,8 +58,8 @@ def main():
         dump(outdir, "root")
     elif mode == "killed_child":
         # Two forked children: a victim that dumps its stats, says its
-        # pid on stdout and waits for the test to SIGKILL it (once the
-        # daemon holds all it flushed), and a sibling that ends normally.
+        # pid on stdout and waits for the test to SIGKILL it, and a
+        # sibling that ends normally.
         work(3000)
         pids = []
         for role in ("victim", "sibling"):
@@ -70,7 +70,7 @@ def main():
                 if role == "victim":
                     time.sleep(60)     # bounded: the test kills it long before
                     os._exit(3)
-                sys.exit(0)            # a normal interpreter exit: BYE
+                sys.exit(0)            # a normal interpreter exit
             pids.append(pid)
         print(pids[0], flush=True)
         for pid in pids:

@@ -1,0 +1,208 @@
+/*
+ * area.c: the life cycle of this process's shared area (common/shm.h):
+ * created when the agent starts, replaced in a forked child by the
+ * pthread_atfork child handler before any Python code runs there, and
+ * completed by the exit data. Called by _gcmon.c; the callback
+ * (callback.c) only writes into the area through shm_record(). Defines
+ * agent_state. Never starts a thread, never calls Python; the fork child
+ * handler allocates nothing and makes only system calls.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent.h"
+
+struct agent agent_state;
+
+uint64_t agent_clock_ns(int clock_id)
+{
+	struct timespec ts;
+
+	clock_gettime(clock_id, &ts);	/* cannot fail for these clocks */
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Our own start time in clock ticks since boot, as gcmond will read it. */
+static int area_start_ticks(uint64_t *ticks)
+{
+	char buf[2048];
+	ssize_t n;
+	int fd, err;
+
+	if ((fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC)) < 0)
+		return -errno;
+	do
+		n = read(fd, buf, sizeof buf);
+	while (n < 0 && errno == EINTR);
+	err = n < 0 ? -errno : 0;
+	close(fd);
+	if (err < 0)
+		return err;
+	return shm_parse_start_ticks(buf, (size_t)n, ticks);
+}
+
+/*
+ * Creates, sizes, maps and fills "<dir>/.<pid>-<nonce>.tmp", then renames
+ * it to "<pid>-<nonce>.gcmon" so that gcmond never sees it half made.
+ * The identity (agent_state.id.hello) must be complete. System calls and
+ * snprintf of integers only: this runs in fork children.
+ */
+static int area_create(void)
+{
+	struct agent *a = &agent_state;
+	struct proto_hello *h = &a->id.hello;
+	char tmp[sizeof a->path];
+	uint64_t ticks, nonce;
+	struct stat st;
+	ssize_t hlen;
+	size_t size;
+	void *map;
+	int fd, err, n;
+
+	if ((err = area_start_ticks(&ticks)) < 0)
+		return err;
+	h->clock_real_ns = agent_clock_ns(CLOCK_REALTIME);
+	h->clock_mono_ns = agent_clock_ns(CLOCK_MONOTONIC);
+	hlen = proto_encode_hello(a->hello_buf, SHM_HELLO_CAP, h);
+	if (hlen < 0)
+		return (int)hlen;
+	nonce = h->clock_mono_ns ^ ((uint64_t)h->pid << 40);
+	n = snprintf(tmp, sizeof tmp, "%s/.%u-%llx" SHM_TMP_SUFFIX, a->dir,
+	    (unsigned)h->pid, (unsigned long long)nonce);
+	if (n < 0 || (size_t)n >= sizeof tmp)
+		return -ENAMETOOLONG;
+	n = snprintf(a->path, sizeof a->path, "%s/%u-%llx" SHM_SUFFIX, a->dir,
+	    (unsigned)h->pid, (unsigned long long)nonce);
+	if (n < 0 || (size_t)n >= sizeof a->path)
+		return -ENAMETOOLONG;
+	size = shm_area_size((uint32_t)hlen, a->ring_cap);
+	fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	/* A directory of another user (a system gcmond's group): let its
+	 * group read and write the file; the directory's setgid bit gave the
+	 * file that group. */
+	if (fstat(fd, &st) < 0 || ftruncate(fd, (off_t)size) < 0)
+		goto out_unlink;
+	if (stat(a->dir, &st) == 0 && st.st_uid != geteuid() &&
+	    fchmod(fd, 0660) < 0)
+		goto out_unlink;
+	map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (map == MAP_FAILED)
+		goto out_unlink;
+	shm_area_init(map, size, a->hello_buf, (uint32_t)hlen, a->ring_cap,
+	    h->pid, (uint32_t)geteuid(), ticks);
+	if (rename(tmp, a->path) < 0) {
+		err = -errno;
+		munmap(map, size);
+		goto out_close;
+	}
+	close(fd);
+	a->area_size = size;
+	atomic_thread_fence(memory_order_release);
+	a->area = map;
+	return 0;
+out_unlink:
+	err = -errno;
+out_close:
+	unlink(tmp);
+	close(fd);
+	return err;
+}
+
+int agent_area_open(const char *dir)
+{
+	struct agent *a = &agent_state;
+	struct proto_hello *h = &a->id.hello;
+
+	if (a->area != NULL)
+		return -EALREADY;
+	/* The directory is made by gcmond; one started later adopts it. */
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	h->pid = (uint32_t)getpid();
+	h->ppid = (uint32_t)getppid();
+	h->start_mono_ns = agent_clock_ns(CLOCK_MONOTONIC);
+	return area_create();
+}
+
+void agent_area_atfork_prepare(void)
+{
+	struct shm_snapshot snap;
+
+	if (agent_state.area == NULL)
+		return;
+	/* In the forking thread, before the child exists: the child's
+	 * gc.get_stats() is exactly this. */
+	shm_snapshot(agent_state.area, &snap);
+	agent_state.at_fork = snap.counters;
+}
+
+void agent_area_atfork_child(void)
+{
+	struct agent *a = &agent_state;
+	struct proto_hello *h = &a->id.hello;
+	const struct proto_counters *c = &a->at_fork;
+	struct shm_header *old = a->area;
+	size_t old_size = a->area_size;
+	unsigned i;
+
+	if (old == NULL)
+		return;
+	a->area = NULL;		/* the parent's: never written from here */
+	for (i = h->ngen; i < c->ngen; i++)
+		memset(&h->base[i], 0, sizeof h->base[i]);
+	if (c->ngen > h->ngen)
+		h->ngen = c->ngen;
+	for (i = 0; i < c->ngen; i++) {
+		h->base[i].collections += c->gen[i].count;
+		h->base[i].collected += c->gen[i].collected;
+		h->base[i].uncollectable += c->gen[i].uncollectable;
+	}
+	h->pid = (uint32_t)getpid();
+	h->ppid = (uint32_t)getppid();
+	h->start_mono_ns = agent_clock_ns(CLOCK_MONOTONIC);
+	h->origin = ORIGIN_FORK;
+	h->flags |= PROTO_HELLO_BASELINE_INHERITED;
+	a->stopped = 0;
+	(void)area_create();	/* without an area this child is not monitored */
+	munmap(old, old_size);
+}
+
+int agent_area_exit(const uint8_t *frames, size_t len, uint64_t freeze_count)
+{
+	struct shm_header *h = agent_state.area;
+	struct rusage ru;
+	int err = 0;
+
+	if (h == NULL)
+		return -ESRCH;
+	if (len > 0 && len <= h->exit_cap) {
+		memcpy((char *)h + h->exit_off, frames, len);
+		atomic_store_explicit(&h->exit_len, (uint32_t)len,
+		    memory_order_release);
+	} else if (len > 0) {
+		err = -ENOSPC;
+	}
+	atomic_store_explicit(&h->exit_cpu_ns,
+	    agent_clock_ns(CLOCK_PROCESS_CPUTIME_ID), memory_order_relaxed);
+	if (getrusage(RUSAGE_SELF, &ru) == 0)
+		atomic_store_explicit(&h->exit_maxrss,
+		    (uint64_t)ru.ru_maxrss * 1024u, memory_order_relaxed);
+	atomic_store_explicit(&h->exit_freeze_count, freeze_count,
+	    memory_order_relaxed);
+	atomic_store_explicit(&h->exit_mono_ns,
+	    agent_clock_ns(CLOCK_MONOTONIC), memory_order_relaxed);
+	atomic_store_explicit(&h->state, SHM_STATE_EXITED,
+	    memory_order_release);
+	agent_state.stopped = 1;
+	return err;
+}

@@ -1,0 +1,238 @@
+/*
+ * shm.c: lays out and reads the shared area specified in shm.h. The
+ * agent calls shm_area_size()/shm_area_init() (also from its fork child
+ * handler: no allocation, no system call); gcmond calls the readers,
+ * which treat the area as hostile: one copy out, then validation, every
+ * index bounded by what was validated at attach. No I/O; a truncated
+ * file's SIGBUS is the caller's to catch (daemon/agents.c).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "shm.h"
+
+_Static_assert(sizeof(struct shm_header) == SHM_HEADER_SIZE,
+    "shm_header must be SHM_HEADER_SIZE bytes");
+_Static_assert(offsetof(struct shm_header, pid) == 48, "layout");
+_Static_assert(offsetof(struct shm_header, state) == 64, "layout");
+_Static_assert(offsetof(struct shm_header, gen) == 112, "layout");
+_Static_assert(offsetof(struct shm_header, head) == 448, "layout");
+_Static_assert(offsetof(struct shm_header, tail) == 512, "layout");
+_Static_assert(offsetof(struct shm_header, exit_freeze_count) == 520, "layout");
+_Static_assert(sizeof(struct proto_event) == PROTO_EVENT_SIZE, "slot");
+_Static_assert(sizeof(struct shm_gen) == PROTO_GEN_COUNTER_SIZE, "gen");
+
+#define SHM_ALIGN(n, a)	(((n) + (a) - 1) & ~((size_t)(a) - 1))
+
+static size_t shm_ring_off(uint32_t hello_len)
+{
+	return SHM_ALIGN(SHM_HEADER_SIZE + (size_t)hello_len, 4096) +
+	    SHM_EXIT_CAP;
+}
+
+size_t shm_area_size(uint32_t hello_len, uint32_t ring_cap)
+{
+	return SHM_ALIGN(shm_ring_off(hello_len) +
+	    (size_t)ring_cap * sizeof(struct proto_event), 4096);
+}
+
+void shm_area_init(void *base, size_t size, const uint8_t *hello,
+    uint32_t hello_len, uint32_t ring_cap, uint32_t pid, uint32_t uid,
+    uint64_t start_ticks)
+{
+	struct shm_header *h = base;
+
+	h->version = SHM_VERSION;
+	h->header_size = SHM_HEADER_SIZE;
+	h->total_size = size;
+	h->hello_off = SHM_HEADER_SIZE;
+	h->hello_len = hello_len;
+	memcpy((char *)base + SHM_HEADER_SIZE, hello, hello_len);
+	h->exit_off = (uint32_t)(shm_ring_off(hello_len) - SHM_EXIT_CAP);
+	h->exit_cap = SHM_EXIT_CAP;
+	h->ring_off = (uint32_t)shm_ring_off(hello_len);
+	h->ring_cap = ring_cap;
+	h->pid = pid;
+	h->uid = uid;
+	h->start_ticks = start_ticks;
+	atomic_store_explicit(&h->state, SHM_STATE_LIVE, memory_order_relaxed);
+	atomic_thread_fence(memory_order_release);
+	memcpy(h->magic, SHM_MAGIC, sizeof h->magic);
+}
+
+/* [off, off + len) within [SHM_HEADER_SIZE, size). */
+static int shm_region_ok(uint64_t off, uint64_t len, size_t size)
+{
+	return off >= SHM_HEADER_SIZE && off <= size && len <= size - off;
+}
+
+int shm_check(const void *map, size_t size, struct shm_info *out)
+{
+	struct shm_header h;
+	uint64_t ring_bytes;
+
+	if (size < SHM_HEADER_SIZE || size > SHM_MAX_SIZE)
+		return -EMSGSIZE;
+	memcpy(&h, map, sizeof h);	/* once: the writer may change it */
+	atomic_thread_fence(memory_order_acquire);
+	if (memcmp(h.magic, SHM_MAGIC, sizeof h.magic) != 0)
+		return -EAGAIN;
+	if (h.version != SHM_VERSION)
+		return -EPROTONOSUPPORT;
+	ring_bytes = (uint64_t)h.ring_cap * sizeof(struct proto_event);
+	if (h.header_size != SHM_HEADER_SIZE || h.total_size != size ||
+	    h.ring_cap < SHM_RING_MIN || h.ring_cap > SHM_RING_MAX ||
+	    (h.ring_cap & (h.ring_cap - 1)) != 0 ||
+	    h.hello_len < PROTO_HDR_SIZE || h.hello_len > SHM_HELLO_CAP ||
+	    h.ring_off % _Alignof(struct proto_event) != 0 ||
+	    !shm_region_ok(h.hello_off, h.hello_len, size) ||
+	    !shm_region_ok(h.exit_off, h.exit_cap, size) ||
+	    !shm_region_ok(h.ring_off, ring_bytes, size) ||
+	    h.pid == 0)
+		return -EBADMSG;
+	out->size = size;
+	out->pid = h.pid;
+	out->uid = h.uid;
+	out->start_ticks = h.start_ticks;
+	out->hello_off = h.hello_off;
+	out->hello_len = h.hello_len;
+	out->exit_off = h.exit_off;
+	out->exit_cap = h.exit_cap;
+	out->ring_off = h.ring_off;
+	out->ring_cap = h.ring_cap;
+	return 0;
+}
+
+int shm_read_hello(const void *map, const struct shm_info *in, uint8_t *buf,
+    struct proto_hello *h)
+{
+	struct proto_frame f;
+	int err;
+
+	memcpy(buf, (const char *)map + in->hello_off, in->hello_len);
+	if ((err = proto_decode_header(buf, in->hello_len, 0, &f.hdr)) < 0)
+		return err == -EAGAIN ? -EBADMSG : err;
+	if (f.hdr.type != FRAME_HELLO || f.hdr.len != in->hello_len)
+		return -EPROTO;
+	f.payload = buf + PROTO_HDR_SIZE;
+	f.payload_len = f.hdr.len - PROTO_HDR_SIZE;
+	return proto_decode_hello(&f, h);
+}
+
+void shm_snapshot(const void *map, struct shm_snapshot *out)
+{
+	const struct shm_header *h = map;
+	unsigned i, ngen;
+
+	memset(out, 0, sizeof *out);
+	out->head = atomic_load_explicit(&h->head, memory_order_acquire);
+	out->state = atomic_load_explicit(&h->state, memory_order_acquire);
+	out->exit_mono_ns = atomic_load_explicit(&h->exit_mono_ns,
+	    memory_order_relaxed);
+	out->exit_cpu_ns = atomic_load_explicit(&h->exit_cpu_ns,
+	    memory_order_relaxed);
+	out->exit_maxrss = atomic_load_explicit(&h->exit_maxrss,
+	    memory_order_relaxed);
+	out->exit_len = atomic_load_explicit(&h->exit_len,
+	    memory_order_acquire);
+	out->exit_freeze_count = atomic_load_explicit(&h->exit_freeze_count,
+	    memory_order_relaxed);
+	ngen = atomic_load_explicit(&h->ngen, memory_order_relaxed);
+	if (ngen < 1)
+		ngen = 1;
+	if (ngen > PROTO_MAX_GEN)
+		ngen = PROTO_MAX_GEN;
+	out->counters.ngen = (uint8_t)ngen;
+	out->counters.dropped = atomic_load_explicit(&h->dropped,
+	    memory_order_relaxed);
+	for (i = 0; i < ngen; i++) {
+		const struct shm_gen *g = &h->gen[i];
+		struct proto_gen_counters *c = &out->counters.gen[i];
+
+		c->count = atomic_load_explicit(&g->count, memory_order_relaxed);
+		c->pause_ns = atomic_load_explicit(&g->pause_ns,
+		    memory_order_relaxed);
+		c->max_pause_ns = atomic_load_explicit(&g->max_pause_ns,
+		    memory_order_relaxed);
+		c->collected = atomic_load_explicit(&g->collected,
+		    memory_order_relaxed);
+		c->uncollectable = atomic_load_explicit(&g->uncollectable,
+		    memory_order_relaxed);
+	}
+}
+
+uint64_t shm_start_tail(const void *map, const struct shm_info *in,
+    uint64_t head)
+{
+	const struct shm_header *h = map;
+	uint64_t tail = atomic_load_explicit(&h->tail, memory_order_relaxed);
+
+	if (tail > head || head - tail > in->ring_cap)
+		tail = head >= in->ring_cap ? head - in->ring_cap : 0;
+	return tail;
+}
+
+int shm_drain(void *map, const struct shm_info *in, uint64_t head,
+    uint64_t *tail, struct proto_event *out, uint32_t max)
+{
+	struct shm_header *h = map;
+	const struct proto_event *slots;
+	uint64_t avail, t = *tail;
+	uint32_t n, i, mask = in->ring_cap - 1;
+
+	if (head < t || head - t > in->ring_cap)
+		return -EBADMSG;
+	avail = head - t;
+	n = avail < max ? (uint32_t)avail : max;
+	slots = (const struct proto_event *)((const char *)map + in->ring_off);
+	for (i = 0; i < n; i++)
+		memcpy(&out[i], &slots[(t + i) & mask], sizeof out[i]);
+	*tail = t + n;
+	atomic_store_explicit(&h->tail, t + n, memory_order_release);
+	return (int)n;
+}
+
+int shm_event_valid(const struct proto_event *e)
+{
+	return e->generation < PROTO_MAX_GEN;
+}
+
+int shm_parse_start_ticks(const char *stat, size_t len, uint64_t *ticks)
+{
+	const char *p = NULL, *end = stat + len;
+	unsigned field;
+	uint64_t v;
+	size_t i;
+
+	/* The command name (field 2) may hold spaces and ')': fields are
+	 * counted from the last ')'. */
+	for (i = len; i > 0; i--) {
+		if (stat[i - 1] == ')') {
+			p = stat + i;
+			break;
+		}
+	}
+	if (p == NULL)
+		return -EINVAL;
+	for (field = 3;; field++) {	/* field 3 (state) follows ")" */
+		while (p < end && *p == ' ')
+			p++;
+		if (field == 22)
+			break;
+		while (p < end && *p != ' ')
+			p++;
+	}
+	if (p >= end || *p < '0' || *p > '9')
+		return -EINVAL;
+	for (v = 0; p < end && *p >= '0' && *p <= '9'; p++) {
+		if (v > (UINT64_MAX - 9) / 10)
+			return -EINVAL;
+		v = v * 10 + (uint64_t)(*p - '0');
+	}
+	*ticks = v;
+	return 0;
+}

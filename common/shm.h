@@ -1,0 +1,232 @@
+/*
+ * shm.h: the shared area of one monitored process, which its agent writes
+ * and gcmond reads (the JVM's hsperfdata model). This header is the
+ * specification of the layout; the agent (agent/area.c) writes it through
+ * shm_area_init() and the inline producer below, gcmond (daemon/agents.c)
+ * reads it only through common/shm.c. No I/O here or in shm.c.
+ *
+ * Where: one file per process in the agent directory of a gcmond, which is
+ * its socket path with ".d" appended (paths_agent_dir()). The agent
+ * creates ".<pid>-<nonce>.tmp" there (O_EXCL, O_NOFOLLOW, mode 0600, or
+ * 0660 when the directory belongs to another user), sizes it, maps it
+ * MAP_SHARED, fills the header and renames it to "<pid>-<nonce>.gcmon":
+ * a file under its final name is complete. gcmond maps it read-write (it
+ * writes the ring's tail and nothing else), drains the ring on a short
+ * timer, learns of the process's end from a pidfd, then takes the final
+ * counters and unlinks the file. A restarted gcmond finds the files of
+ * live processes, and of processes that ended while it was away, again.
+ *
+ * Layout: native byte order and alignment (both sides run on one host and
+ * share atomics), every field at the fixed offset the static assertions
+ * in shm.c pin. The file is:
+ *
+ *   0                      struct shm_header (SHM_HEADER_SIZE bytes)
+ *   hello_off              a HELLO frame (protocol.h), hello_len bytes:
+ *                          the identity (pid, ppid, clocks, version, GC
+ *                          model, baseline, run id, argv), encoded and
+ *                          decoded by codec.c as on the wire
+ *   exit_off               exit_cap bytes; at a clean exit the agent may
+ *                          put OBJECTS and GARBAGE frames there, then
+ *                          publishes their length in exit_len (release)
+ *   ring_off               ring_cap slots of struct proto_event
+ *
+ * Offsets and capacities are the agent's to choose and are validated by
+ * the reader against the size it mapped: every region within the file,
+ * none overlapping the header, ring_cap a power of 2 within
+ * [SHM_RING_MIN, SHM_RING_MAX]. Untouched pages of a tmpfs file cost no
+ * memory, so the exit area is free until used.
+ *
+ * Ring: single producer (the GC callback, one at a time), single consumer
+ * (gcmond). The producer writes slot head % cap, then stores head + 1
+ * with release; the consumer loads head with acquire, copies slots out,
+ * then stores tail with release. A full ring (head - tail == cap) refuses
+ * the record: the producer counts it in `dropped`. Counters are updated
+ * before the slot is published, so a consumer that has read up to head
+ * sees counters at least as new as those records.
+ *
+ * Trust: to gcmond the whole file is hostile input. It copies the header
+ * out once, bounds every index by the capacity it validated at attach
+ * (never by a value re-read from the file), treats head moving backwards
+ * or more than cap ahead of its own tail as a broken area, checks the
+ * file's owner, the header's pid, uid and start time against /proc/<pid>,
+ * and survives the file being truncated under it (SIGBUS, shm.c).
+ */
+#ifndef GCMON_SHM_H
+#define GCMON_SHM_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "codec.h"
+#include "protocol.h"
+
+#define SHM_MAGIC		"GCMONSH1"	/* 8 bytes, no NUL */
+#define SHM_VERSION		1u
+#define SHM_HEADER_SIZE		1024u
+#define SHM_RING_MIN		64u
+#define SHM_RING_MAX		(1u << 20)
+#define SHM_RING_DEFAULT	4096u		/* 160 KiB of slots */
+#define SHM_EXIT_CAP		(256u << 10)	/* OBJECTS + GARBAGE at exit */
+#define SHM_HELLO_CAP		(PROTO_MAX_ARGV + 4u * PROTO_MAX_STR + \
+				 PROTO_MAX_ARGC * 4u + 1024u)
+#define SHM_MAX_SIZE		(64u << 20)	/* any file above is refused */
+#define SHM_DIR_SUFFIX		".d"		/* <socket>.d: the agent directory */
+#define SHM_SUFFIX		".gcmon"
+#define SHM_TMP_SUFFIX		".tmp"
+
+/* header.state */
+enum shm_state {
+	SHM_STATE_LIVE = 1,	/* counting */
+	SHM_STATE_EXITED = 2	/* the interpreter's exit handler ran */
+};
+
+/* Per generation, cumulative since this process's agent started (a
+ * forked child starts at zero; its baseline holds what it inherited). */
+struct shm_gen {
+	_Atomic uint64_t count;
+	_Atomic uint64_t pause_ns;
+	_Atomic uint64_t max_pause_ns;
+	_Atomic uint64_t collected;
+	_Atomic uint64_t uncollectable;
+};
+
+struct shm_header {
+	char magic[8];			/* SHM_MAGIC, written last by init */
+	uint32_t version;		/* SHM_VERSION */
+	uint32_t header_size;		/* SHM_HEADER_SIZE */
+	uint64_t total_size;		/* the file's size */
+	uint32_t hello_off, hello_len;
+	uint32_t exit_off, exit_cap;
+	uint32_t ring_off, ring_cap;
+	/* Identity checked against /proc/<pid> before anything is believed. */
+	uint32_t pid;
+	uint32_t uid;			/* effective uid */
+	uint64_t start_ticks;		/* /proc/<pid>/stat field 22 */
+	/* Written while the process runs. */
+	_Atomic uint32_t state;		/* enum shm_state */
+	_Atomic uint32_t ngen;		/* highest generation seen + 1 */
+	_Atomic uint64_t dropped;	/* records refused by a full ring */
+	_Atomic uint64_t exit_mono_ns;	/* at the exit handler */
+	_Atomic uint64_t exit_cpu_ns;	/* CPU time (user+sys) then */
+	_Atomic uint64_t exit_maxrss;	/* peak RSS then, bytes */
+	_Atomic uint32_t exit_len;	/* bytes of frames in the exit area */
+	uint32_t reserved0;
+	struct shm_gen gen[PROTO_MAX_GEN];
+	/* Each index on its own cache line: two writers. */
+	_Alignas(64) _Atomic uint64_t head;	/* producer */
+	_Alignas(64) _Atomic uint64_t tail;	/* consumer */
+	_Atomic uint64_t exit_freeze_count;	/* gc.get_freeze_count() */
+	char reserved[SHM_HEADER_SIZE - 528];
+};
+
+/* ---- producer (the agent) ------------------------------------------- */
+
+/* Where the parts of a fresh area go: its size for a HELLO of hello_len
+ * bytes and a ring of ring_cap slots (a power of 2 in range). */
+size_t shm_area_size(uint32_t hello_len, uint32_t ring_cap);
+/*
+ * Lays out a zeroed area of shm_area_size() bytes at base: copies the
+ * HELLO frame in, sets offsets, identity and state LIVE, and writes the
+ * magic last (release). No allocation, no system call: safe in a
+ * pthread_atfork child handler.
+ */
+void shm_area_init(void *base, size_t size, const uint8_t *hello,
+    uint32_t hello_len, uint32_t ring_cap, uint32_t pid, uint32_t uid,
+    uint64_t start_ticks);
+
+static inline struct proto_event *shm_ring_slots(struct shm_header *h)
+{
+	return (struct proto_event *)((char *)h + h->ring_off);
+}
+
+/* One producer: a plain load and store, no read-modify-write needed. */
+#define SHM_ADD(field, v) atomic_store_explicit(&(field), \
+	atomic_load_explicit(&(field), memory_order_relaxed) + (v), \
+	memory_order_relaxed)
+
+/* Counts a collection and publishes its record; the hot path. */
+static inline void shm_record(struct shm_header *h,
+    const struct proto_event *ev)
+{
+	struct shm_gen *g = &h->gen[ev->generation];
+	uint64_t head, tail;
+
+	SHM_ADD(g->count, 1);
+	SHM_ADD(g->pause_ns, ev->pause_ns);
+	if (ev->pause_ns > atomic_load_explicit(&g->max_pause_ns,
+	    memory_order_relaxed))
+		atomic_store_explicit(&g->max_pause_ns, ev->pause_ns,
+		    memory_order_relaxed);
+	SHM_ADD(g->collected, ev->collected);
+	SHM_ADD(g->uncollectable, ev->uncollectable);
+	if (ev->generation >= atomic_load_explicit(&h->ngen,
+	    memory_order_relaxed))
+		atomic_store_explicit(&h->ngen, ev->generation + 1u,
+		    memory_order_relaxed);
+	head = atomic_load_explicit(&h->head, memory_order_relaxed);
+	tail = atomic_load_explicit(&h->tail, memory_order_acquire);
+	if (head - tail >= h->ring_cap) {
+		SHM_ADD(h->dropped, 1);
+		return;
+	}
+	shm_ring_slots(h)[head & (h->ring_cap - 1)] = *ev;
+	atomic_store_explicit(&h->head, head + 1, memory_order_release);
+}
+
+/* ---- consumer (gcmond; pure functions over memory) -------------------- */
+
+/* What the reader validated at attach; later reads are bounded by it. */
+struct shm_info {
+	size_t size;			/* bytes mapped */
+	uint32_t pid, uid;
+	uint64_t start_ticks;
+	uint32_t hello_off, hello_len;
+	uint32_t exit_off, exit_cap;
+	uint32_t ring_off, ring_cap;
+};
+
+/* The counters and state copied out of a live area. */
+struct shm_snapshot {
+	uint32_t state;
+	uint64_t head;
+	uint64_t exit_mono_ns, exit_cpu_ns, exit_maxrss, exit_freeze_count;
+	uint32_t exit_len;
+	struct proto_counters counters;
+};
+
+/*
+ * Copies the header out of map (size bytes) and validates it: magic,
+ * version, sizes, every region within size and apart from the header,
+ * the ring's capacity. 0: *out is valid; -EAGAIN: not complete yet (no
+ * magic); -EPROTONOSUPPORT: another version; -EBADMSG: a field out of
+ * bounds; -EMSGSIZE: size below the header or above SHM_MAX_SIZE.
+ */
+int shm_check(const void *map, size_t size, struct shm_info *out);
+/* The HELLO frame: decodes the identity from a private copy (buf, of at
+ * least in->hello_len bytes; h's strings point into it). 0 or codec's. */
+int shm_read_hello(const void *map, const struct shm_info *in, uint8_t *buf,
+    struct proto_hello *h);
+/* Counters, state and head, copied out; the generation count clamped to
+ * PROTO_MAX_GEN (at least 1). */
+void shm_snapshot(const void *map, struct shm_snapshot *out);
+/*
+ * Copies up to max records from *tail up to head (a snapshot's) into out,
+ * advances *tail and publishes it in the area. The count, or -EBADMSG when
+ * head is behind *tail or more than ring_cap ahead of it (a broken or
+ * hostile area: stop reading it). Records keep whatever the area held:
+ * the caller validates each (shm_event_valid).
+ */
+int shm_drain(void *map, const struct shm_info *in, uint64_t head,
+    uint64_t *tail, struct proto_event *out, uint32_t max);
+/* 1 if a record copied out of an area can be believed. */
+int shm_event_valid(const struct proto_event *e);
+/* The consumer's starting point when it attaches: the area's tail, or
+ * head - ring_cap if the tail is out of range. */
+uint64_t shm_start_tail(const void *map, const struct shm_info *in,
+    uint64_t head);
+/* Field 22 (starttime, clock ticks since boot) of a /proc/<pid>/stat
+ * text of len bytes. 0 or -EINVAL. Also used by the agent on itself. */
+int shm_parse_start_ticks(const char *stat, size_t len, uint64_t *ticks);
+
+#endif /* GCMON_SHM_H */

@@ -1,0 +1,833 @@
+/*
+ * agents.c: the shared areas of the monitored processes (see agents.h and
+ * common/shm.h). One struct agent_map per file: attached when the watch
+ * (or a scan) names it and /proc/<pid> vouches for it, drained every
+ * drain_ms, sampled from /proc every sample_s, retired when its pidfd
+ * says the process is gone: a last drain, the final counters, the exit
+ * data, then the file is unlinked. Reads of a mapping go through
+ * agents_guarded(), so a process that truncates its own file under us
+ * costs us that process, not the daemon (SIGBUS).
+ */
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agents.h"
+#include "shm.h"
+
+#define AGENTS_NAME_MAX	64
+
+struct agent_map {
+	struct agent_map *next, *prev;
+	struct agents *owner;
+	char name[AGENTS_NAME_MAX];
+	void *map;
+	struct shm_info info;
+	uint64_t tail;
+	uint64_t last_head;
+	struct agg_proc *proc;
+	int pidfd;
+	uv_poll_t poll;			/* on pidfd; its close frees this */
+	int polling;
+	double next_sample;		/* Unix seconds */
+};
+
+/* ---- reading a mapping that may be truncated under us ---------------- */
+
+static sigjmp_buf *volatile agents_jmp;
+
+static void agents_on_sigbus(int sig, siginfo_t *si, void *uctx)
+{
+	(void)si;
+	(void)uctx;
+	if (agents_jmp != NULL)
+		siglongjmp(*agents_jmp, 1);
+	signal(sig, SIG_DFL);	/* not ours: die as we would have */
+	raise(sig);
+}
+
+static int agents_install_sigbus(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_sigaction = agents_on_sigbus;
+	sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+	sigemptyset(&sa.sa_mask);
+	return sigaction(SIGBUS, &sa, NULL) < 0 ? -errno : 0;
+}
+
+/* Runs fn(m, arg), turning a SIGBUS inside it into -EFAULT. fn only
+ * copies out of the mapping (and writes the tail). */
+static int agents_guarded(int (*fn)(struct agent_map *, void *),
+    struct agent_map *m, void *arg)
+{
+	sigjmp_buf jb;
+	int ret;
+
+	if (sigsetjmp(jb, 1) != 0) {
+		agents_jmp = NULL;
+		return -EFAULT;
+	}
+	agents_jmp = &jb;
+	ret = fn(m, arg);
+	agents_jmp = NULL;
+	return ret;
+}
+
+/* ---- /proc ------------------------------------------------------------ */
+
+static int agents_read_file(const char *path, char *buf, size_t cap,
+    size_t *len)
+{
+	ssize_t n;
+	int fd, err = 0;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return -errno;
+	do
+		n = read(fd, buf, cap - 1);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		err = -errno;
+	close(fd);
+	if (err < 0)
+		return err;
+	buf[n] = '\0';
+	*len = (size_t)n;
+	return 0;
+}
+
+/* Start time and owner of a live pid: -ESRCH when there is none. */
+static int agents_proc_identity(uint32_t pid, uint64_t *ticks, uid_t *uid)
+{
+	char path[64], buf[2048];
+	struct stat st;
+	size_t len;
+	int err;
+
+	snprintf(path, sizeof path, "/proc/%u", (unsigned)pid);
+	if (stat(path, &st) < 0)
+		return errno == ENOENT ? -ESRCH : -errno;
+	*uid = st.st_uid;
+	snprintf(path, sizeof path, "/proc/%u/stat", (unsigned)pid);
+	if ((err = agents_read_file(path, buf, sizeof buf, &len)) < 0)
+		return err == -ENOENT ? -ESRCH : err;
+	return shm_parse_start_ticks(buf, len, ticks) < 0 ? -EBADMSG : 0;
+}
+
+/* A "Key:   123 kB" line of /proc/<pid>/status, in bytes; 0 if absent. */
+static uint64_t agents_status_kb(const char *status, const char *key)
+{
+	const char *p = strstr(status, key);
+
+	return p != NULL ? strtoull(p + strlen(key), NULL, 10) * 1024u : 0;
+}
+
+/* utime and stime (fields 14, 15) of a /proc/<pid>/stat text. */
+static int agents_stat_cpu(const char *stat, uint64_t *user, uint64_t *sys)
+{
+	const char *p = strrchr(stat, ')');
+	unsigned field;
+	char *end;
+
+	if (p == NULL)
+		return -EINVAL;
+	p++;
+	for (field = 3; field < 14; field++) {
+		while (*p == ' ')
+			p++;
+		while (*p != ' ' && *p != '\0')
+			p++;
+	}
+	*user = strtoull(p, &end, 10);
+	*sys = strtoull(end, &end, 10);
+	return 0;
+}
+
+/* RSS, peak RSS and CPU of a process, from /proc; 0 or a negative errno. */
+static int agents_sample(struct agents *a, struct agent_map *m)
+{
+	struct agg_sample s;
+	char path[64], buf[4096];
+	uint64_t user, sys;
+	long hz = sysconf(_SC_CLK_TCK);
+	size_t len;
+	int err;
+
+	memset(&s, 0, sizeof s);
+	snprintf(path, sizeof path, "/proc/%u/stat", (unsigned)m->info.pid);
+	if ((err = agents_read_file(path, buf, sizeof buf, &len)) < 0)
+		return err;
+	if (agents_stat_cpu(buf, &user, &sys) < 0 || hz <= 0)
+		return -EBADMSG;
+	s.cpu_ns = (user + sys) * (1000000000u / (uint64_t)hz);
+	snprintf(path, sizeof path, "/proc/%u/status", (unsigned)m->info.pid);
+	if (agents_read_file(path, buf, sizeof buf, &len) == 0) {
+		s.rss_bytes = agents_status_kb(buf, "\nVmRSS:");
+		s.peak_rss_bytes = agents_status_kb(buf, "\nVmHWM:");
+	}
+	agg_sample(a->agg, m->proc, &s);
+	return 0;
+}
+
+/* ---- draining --------------------------------------------------------- */
+
+struct agents_batch {
+	struct shm_snapshot snap;
+	struct proto_event rec[AGENTS_BATCH];
+	int n;
+};
+
+static int agents_copy_batch(struct agent_map *m, void *arg)
+{
+	struct agents_batch *b = arg;
+
+	shm_snapshot(m->map, &b->snap);
+	b->n = shm_drain(m->map, &m->info, b->snap.head, &m->tail, b->rec,
+	    AGENTS_BATCH);
+	return b->n < 0 ? b->n : 0;
+}
+
+static void agents_detach(struct agents *a, struct agent_map *m, int ended);
+
+/* Moves every record published so far into the aggregates; then the
+ * counters, which are at least as new (and into *snap if not NULL).
+ * 0 or -EFAULT/-EBADMSG (the area is broken). */
+static int agents_drain_one(struct agents *a, struct agent_map *m,
+    struct shm_snapshot *snap)
+{
+	static struct agents_batch b;	/* one loop thread; 20 KiB */
+	int err, i, alert;
+
+	do {
+		if ((err = agents_guarded(agents_copy_batch, m, &b)) < 0)
+			return err;
+		for (i = 0; i < b.n; i++) {
+			if (!shm_event_valid(&b.rec[i]))
+				return -EBADMSG;
+			alert = agg_event(a->agg, m->proc, &b.rec[i]);
+			if (a->sink.event != NULL)
+				a->sink.event(a->sink.data, m->proc, &b.rec[i],
+				    alert);
+		}
+		a->st.events += (uint64_t)b.n;
+	} while (b.n == (int)AGENTS_BATCH);
+	m->last_head = b.snap.head;
+	agg_counters(a->agg, m->proc, &b.snap.counters);
+	if (snap != NULL)
+		*snap = b.snap;
+	return 0;
+}
+
+static uint64_t agents_mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* The clock of the aggregates: Unix seconds now. */
+static void agents_now(struct agents *a)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	a->agg->now_real = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void agents_broken(struct agents *a, struct agent_map *m, int err)
+{
+	a->st.broken++;
+	log_warn(a->log, "pid %u: shared area %s %s; no longer read",
+	    (unsigned)m->info.pid, m->name, err == -EFAULT ?
+	    "was truncated under gcmond" : "is inconsistent (ring indexes)");
+	agents_detach(a, m, 0);
+}
+
+static void agents_on_drain(uv_timer_t *t)
+{
+	struct agents *a = t->data;
+	struct agent_map *m, *next;
+	double now;
+	int err;
+
+	agents_now(a);
+	now = a->agg->now_real;
+	for (m = a->maps; m != NULL; m = next) {
+		next = m->next;
+		if ((err = agents_drain_one(a, m, NULL)) < 0) {
+			agents_broken(a, m, err);
+			continue;
+		}
+		if (now >= m->next_sample) {
+			m->next_sample = now + a->cfg.sample_s;
+			(void)agents_sample(a, m);	/* gone: the pidfd says */
+		}
+	}
+}
+
+/* ---- the end of a process --------------------------------------------- */
+
+struct agents_exit {
+	uint8_t *buf;
+	uint32_t len;
+};
+
+static int agents_copy_exit(struct agent_map *m, void *arg)
+{
+	struct agents_exit *x = arg;
+
+	memcpy(x->buf, (const char *)m->map + m->info.exit_off, x->len);
+	return 0;
+}
+
+/* OBJECTS and GARBAGE frames the process left in its exit area. */
+static void agents_exit_data(struct agents *a, struct agent_map *m,
+    uint32_t len)
+{
+	struct agents_exit x = { NULL, len };
+	struct proto_frame f;
+	struct proto_types t;
+	size_t off = 0;
+
+	if (len == 0 || len > m->info.exit_cap ||
+	    (x.buf = malloc(len)) == NULL)
+		return;
+	if (agents_guarded(agents_copy_exit, m, &x) < 0)
+		goto out;
+	while (off < len && proto_decode_header(x.buf + off, len - off, 0,
+	    &f.hdr) == 0 && f.hdr.len <= len - off) {
+		f.payload = x.buf + off + PROTO_HDR_SIZE;
+		f.payload_len = f.hdr.len - PROTO_HDR_SIZE;
+		if ((f.hdr.type != FRAME_OBJECTS && f.hdr.type != FRAME_GARBAGE) ||
+		    proto_decode_types(&f, &t) < 0 ||
+		    agg_types(a->agg, m->proc, f.hdr.type == FRAME_GARBAGE, &t) < 0)
+			break;
+		off += f.hdr.len;
+	}
+	if (off != len)
+		log_warn(a->log, "pid %u: exit data malformed at byte %zu",
+		    (unsigned)m->info.pid, off);
+out:
+	free(x.buf);
+}
+
+static void agents_end(struct agents *a, struct agent_map *m)
+{
+	struct shm_snapshot snap;
+	struct proto_bye bye;
+	int err;
+
+	agents_now(a);
+	(void)agents_sample(a, m);	/* a zombie still has its CPU time */
+	if ((err = agents_drain_one(a, m, &snap)) < 0) {
+		agents_broken(a, m, err);
+		return;
+	}
+	memset(&bye, 0, sizeof bye);
+	if (snap.state == SHM_STATE_EXITED) {
+		agents_exit_data(a, m, snap.exit_len);
+		agg_exit_info(a->agg, m->proc, snap.exit_cpu_ns,
+		    snap.exit_maxrss, snap.exit_freeze_count);
+		bye.mono_ns = snap.exit_mono_ns;
+	}
+	if (bye.mono_ns == 0)	/* killed: it ended about now */
+		bye.mono_ns = agents_mono_ns();
+	bye.counters = snap.counters;
+	agg_bye(a->agg, m->proc, &bye);
+	agents_detach(a, m, 1);
+}
+
+/* Whether pid is still the process of this area and not a zombie: a
+ * pidfd can be reported readable for other reasons than the exit (an
+ * error on the poll), and ending a live process would lose its tail. */
+static int agents_still_running(const struct agent_map *m)
+{
+	char path[64], buf[2048], *p;
+	uint64_t ticks;
+	size_t len;
+
+	snprintf(path, sizeof path, "/proc/%u/stat", (unsigned)m->info.pid);
+	if (agents_read_file(path, buf, sizeof buf, &len) < 0 ||
+	    shm_parse_start_ticks(buf, len, &ticks) < 0 ||
+	    ticks != m->info.start_ticks || (p = strrchr(buf, ')')) == NULL)
+		return 0;
+	return p[1] == ' ' && p[2] != 'Z' && p[2] != 'X';
+}
+
+static void agents_on_exit(uv_poll_t *h, int status, int events)
+{
+	struct agent_map *m = h->data;
+	struct agents *a = m->owner;
+
+	if (agents_still_running(m)) {
+		log_debug(a->log, "pid %u: pidfd ready (status %d, events %d) "
+		    "but the process runs", (unsigned)m->info.pid, status, events);
+		return;
+	}
+	agents_end(a, m);
+}
+
+/* ---- attach and detach ------------------------------------------------ */
+
+static void agents_on_poll_close(uv_handle_t *h)
+{
+	struct agent_map *m = h->data;
+
+	close(m->pidfd);
+	free(m);
+}
+
+/* ended: the process is gone (unlink its file); otherwise the area is
+ * broken or gcmond stops (keep it). */
+static void agents_detach(struct agents *a, struct agent_map *m, int ended)
+{
+	struct agg_proc *p = m->proc;
+
+	if (m->prev != NULL)
+		m->prev->next = m->next;
+	else
+		a->maps = m->next;
+	if (m->next != NULL)
+		m->next->prev = m->prev;
+	a->st.live--;
+	if (ended && unlinkat(a->dirfd, m->name, 0) < 0 && errno != ENOENT)
+		log_warn(a->log, "cannot remove %s: %s", m->name, strerror(errno));
+	munmap(m->map, m->info.size);
+	if (p != NULL) {
+		agg_disconnect(a->agg, p);
+		if (!a->stopping && a->sink.ended != NULL)
+			a->sink.ended(a->sink.data, p);
+	}
+	if (m->polling) {
+		uv_close((uv_handle_t *)&m->poll, agents_on_poll_close);
+	} else {
+		if (m->pidfd >= 0)
+			close(m->pidfd);
+		free(m);
+	}
+}
+
+static int agents_uid_allowed(const struct agents *a, uid_t uid)
+{
+	unsigned i;
+
+	if (uid == 0 || uid == a->uid)
+		return 1;
+	for (i = 0; i < a->cfg.nallow_uid; i++)
+		if (a->cfg.allow_uid[i] == uid)
+			return 1;
+	return 0;
+}
+
+/* "<pid>-<hex>.gcmon" and nothing else. */
+static int agents_name_ok(const char *name)
+{
+	size_t n = strlen(name), sl = sizeof SHM_SUFFIX - 1, i = 0;
+
+	if (n <= sl || n >= AGENTS_NAME_MAX ||
+	    strcmp(name + n - sl, SHM_SUFFIX) != 0)
+		return 0;
+	while (i < n - sl && name[i] >= '0' && name[i] <= '9')
+		i++;
+	if (i == 0 || i >= n - sl || name[i++] != '-' || i == n - sl)
+		return 0;
+	for (; i < n - sl; i++)
+		if (!((name[i] >= '0' && name[i] <= '9') ||
+		    (name[i] >= 'a' && name[i] <= 'f')))
+			return 0;
+	return 1;
+}
+
+static struct agent_map *agents_find(const struct agents *a, const char *name)
+{
+	struct agent_map *m;
+
+	for (m = a->maps; m != NULL; m = m->next)
+		if (strcmp(m->name, name) == 0)
+			return m;
+	return NULL;
+}
+
+static int agents_check_area(struct agent_map *m, void *arg)
+{
+	(void)arg;
+	return shm_check(m->map, m->info.size, &m->info);
+}
+
+struct agents_hello {
+	uint8_t *buf;
+	struct proto_hello *h;
+	uint64_t head;
+};
+
+static int agents_copy_hello(struct agent_map *m, void *arg)
+{
+	struct agents_hello *x = arg;
+	struct shm_snapshot snap;
+	int err;
+
+	if ((err = shm_read_hello(m->map, &m->info, x->buf, x->h)) < 0)
+		return err;
+	shm_snapshot(m->map, &snap);
+	x->head = snap.head;
+	m->tail = shm_start_tail(m->map, &m->info, snap.head);
+	return 0;
+}
+
+/* Opens, checks and maps one file: 0, or a negative errno with *why. */
+static int agents_map_file(struct agents *a, struct agent_map *m,
+    const char **why)
+{
+	struct stat st;
+	int fd, err;
+
+	fd = openat(a->dirfd, m->name, O_RDWR | O_NOFOLLOW | O_CLOEXEC |
+	    O_NONBLOCK);
+	if (fd < 0) {
+		*why = errno == ELOOP ? "is a symbolic link" : "cannot be opened";
+		return -errno;
+	}
+	err = -EPERM;
+	if (fstat(fd, &st) < 0)
+		*why = "cannot be examined";
+	else if (!S_ISREG(st.st_mode))
+		*why = "is not a regular file";
+	else if (!agents_uid_allowed(a, st.st_uid))
+		*why = "belongs to a user not allowed (see --allow-uid)";
+	else if (st.st_size < (off_t)SHM_HEADER_SIZE ||
+	    st.st_size > (off_t)SHM_MAX_SIZE)
+		*why = "has a size no area has";
+	else
+		err = 0;
+	if (err == 0) {
+		m->info.size = (size_t)st.st_size;
+		m->map = mmap(NULL, m->info.size, PROT_READ | PROT_WRITE,
+		    MAP_SHARED, fd, 0);
+		if (m->map == MAP_FAILED) {
+			err = -errno;
+			*why = "cannot be mapped";
+			m->map = NULL;
+		} else if ((err = agents_guarded(agents_check_area, m,
+		    NULL)) < 0) {
+			*why = "is not a valid area (magic, version or layout)";
+		} else if (m->info.uid != st.st_uid) {
+			err = -EPERM;
+			*why = "claims another uid than its owner's";
+		}
+		if (err < 0 && m->map != NULL)
+			munmap(m->map, m->info.size);
+	}
+	close(fd);
+	return err;
+}
+
+/* /proc/<pid> must agree on owner and start time; then a pidfd. Returns
+ * 1: live (pidfd open), 0: the process is gone, <0: refused (*why). */
+static int agents_vouch(struct agents *a, struct agent_map *m,
+    const char **why)
+{
+	uint64_t ticks;
+	uid_t uid;
+	int err;
+
+	(void)a;
+	if ((err = agents_proc_identity(m->info.pid, &ticks, &uid)) == -ESRCH)
+		return 0;
+	if (err < 0) {
+		*why = "its process cannot be examined in /proc";
+		return err;
+	}
+	if (ticks != m->info.start_ticks)
+		return 0;	/* that pid is another process now */
+	if (uid != m->info.uid) {
+		*why = "claims a process of another user";
+		return -EPERM;
+	}
+	m->pidfd = (int)syscall(SYS_pidfd_open, (pid_t)m->info.pid, 0);
+	if (m->pidfd < 0 && errno == ESRCH)
+		return 0;
+	if (m->pidfd < 0) {
+		*why = "its process cannot be watched (pidfd_open)";
+		return -errno;
+	}
+	/* The pid may have been reused between the check and the open. */
+	if (agents_proc_identity(m->info.pid, &ticks, &uid) < 0 ||
+	    ticks != m->info.start_ticks) {
+		close(m->pidfd);
+		m->pidfd = -1;
+		return 0;
+	}
+	return 1;
+}
+
+/* When a process started, in Unix seconds: its age on the boot clock
+ * (start_ticks counts clock ticks since boot), taken from now. 0 if
+ * unknown. Precise to a tick (10 ms). */
+static double agents_start_real(uint64_t start_ticks)
+{
+	struct timespec boot, real;
+	long hz = sysconf(_SC_CLK_TCK);
+	double age;
+
+	if (hz <= 0 || clock_gettime(CLOCK_BOOTTIME, &boot) < 0 ||
+	    clock_gettime(CLOCK_REALTIME, &real) < 0)
+		return 0;
+	age = (double)boot.tv_sec + (double)boot.tv_nsec / 1e9 -
+	    (double)start_ticks / (double)hz;
+	if (age < 0)
+		age = 0;
+	return (double)real.tv_sec + (double)real.tv_nsec / 1e9 - age;
+}
+
+static int agents_register(struct agents *a, struct agent_map *m,
+    const char **why)
+{
+	struct agents_hello x;
+	int err, is_new;
+
+	x.buf = malloc(m->info.hello_len);
+	x.h = malloc(sizeof *x.h);	/* PROTO_MAX_ARGC strings: big */
+	err = -ENOMEM;
+	*why = "out of memory";
+	if (x.buf == NULL || x.h == NULL)
+		goto out;
+	if ((err = agents_guarded(agents_copy_hello, m, &x)) < 0) {
+		*why = "holds no valid identity (HELLO)";
+		goto out;
+	}
+	err = -EPERM;
+	*why = "names another pid in its identity";
+	if (x.h->pid != m->info.pid)
+		goto out;
+	if ((err = agg_hello(a->agg, x.h, &m->proc, &is_new)) < 0) {
+		*why = "out of memory";
+		goto out;
+	}
+	m->last_head = x.head;
+	if (is_new)
+		agg_proc_started(m->proc, agents_start_real(m->info.start_ticks));
+	log_info(a->log, "pid %u (ppid %u, run %s) %s", (unsigned)x.h->pid,
+	    (unsigned)x.h->ppid, m->proc->run->id,
+	    is_new ? "attached" : "attached again");
+	if (is_new && a->sink.started != NULL)
+		a->sink.started(a->sink.data, m->proc);
+out:
+	free(x.buf);
+	free(x.h);
+	return err;
+}
+
+static void agents_attach(struct agents *a, const char *name)
+{
+	struct agent_map *m;
+	const char *why = NULL;
+	int live, err;
+
+	agents_now(a);
+	if (!agents_name_ok(name) || agents_find(a, name) != NULL ||
+	    a->st.live >= AGENTS_MAX)
+		return;
+	if ((m = calloc(1, sizeof *m)) == NULL)
+		return;
+	m->owner = a;
+	m->pidfd = -1;
+	snprintf(m->name, sizeof m->name, "%s", name);
+	if ((err = agents_map_file(a, m, &why)) == -ENOENT) {
+		free(m);	/* gone already (we removed it ourselves) */
+		return;
+	}
+	if (err < 0)
+		goto out_refuse;
+	if ((err = live = agents_vouch(a, m, &why)) < 0 ||
+	    (err = agents_register(a, m, &why)) < 0) {
+		munmap(m->map, m->info.size);
+		goto out_refuse;
+	}
+	m->next = a->maps;
+	if (a->maps != NULL)
+		a->maps->prev = m;
+	a->maps = m;
+	a->st.live++;
+	a->st.attached++;
+	if (!live) {		/* ended while no gcmond was watching */
+		agents_end(a, m);
+		return;
+	}
+	m->next_sample = 0;
+	m->poll.data = m;
+	if (uv_poll_init(a->loop, &m->poll, m->pidfd) == 0) {
+		m->polling = 1;
+		if (uv_poll_start(&m->poll, UV_READABLE, agents_on_exit) == 0)
+			return;
+	}
+	log_warn(a->log, "pid %u: cannot watch its exit", (unsigned)m->info.pid);
+	agents_detach(a, m, 0);
+	return;
+out_refuse:
+	a->st.refused++;
+	log_warn(a->log, "refused %s in the agent directory: it %s",
+	    name, why != NULL ? why : strerror(-err));
+	/* Ours to tidy: the directory is gcmond's, and a refused file would
+	 * be refused again at every scan. */
+	if (unlinkat(a->dirfd, name, 0) < 0 && errno != ENOENT)
+		log_warn(a->log, "cannot remove %s: %s", name, strerror(errno));
+	if (m->pidfd >= 0)
+		close(m->pidfd);
+	free(m);
+}
+
+void agents_rescan(struct agents *a)
+{
+	DIR *d;
+	struct dirent *e;
+	int fd;
+
+	if (!a->started || a->stopping)
+		return;
+	if ((fd = dup(a->dirfd)) < 0)
+		return;
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return;
+	}
+	rewinddir(d);
+	while ((e = readdir(d)) != NULL)
+		agents_attach(a, e->d_name);
+	closedir(d);
+}
+
+static void agents_on_watch(uv_fs_event_t *h, const char *name, int events,
+    int status)
+{
+	struct agents *a = h->data;
+
+	(void)events;
+	if (status < 0 || name == NULL) {
+		agents_rescan(a);	/* the watch overflowed: look */
+		return;
+	}
+	agents_attach(a, name);
+}
+
+/* ---- the directory ---------------------------------------------------- */
+
+static int agents_prepare_dir(struct agents *a, const char **why)
+{
+	const char *dir = a->cfg.dir;
+	mode_t mode = a->cfg.have_gid ? 03770 : 0700;
+	struct stat st;
+
+	if (mkdir(dir, mode) < 0 && errno != EEXIST) {
+		*why = "the agent directory cannot be created";
+		return -errno;
+	}
+	if (lstat(dir, &st) < 0) {
+		*why = "the agent directory cannot be examined";
+		return -errno;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		*why = "the agent directory is not a directory (or is a link)";
+		return -ENOTDIR;
+	}
+	if (st.st_uid != a->uid) {
+		*why = "the agent directory belongs to another user";
+		return -EPERM;
+	}
+	if ((a->cfg.have_gid && chown(dir, (uid_t)-1, a->cfg.gid) < 0) ||
+	    chmod(dir, mode) < 0) {
+		*why = "the agent directory's mode cannot be set";
+		return -errno;
+	}
+	a->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (a->dirfd < 0) {
+		*why = "the agent directory cannot be opened";
+		return -errno;
+	}
+	return 0;
+}
+
+int agents_start(struct agents *a, uv_loop_t *loop, struct agg *agg,
+    struct log *log, const struct agents_config *cfg,
+    const struct agents_sink *sink, const char **why)
+{
+	int err;
+
+	memset(a, 0, sizeof *a);
+	a->loop = loop;
+	a->agg = agg;
+	a->log = log;
+	a->cfg = *cfg;
+	if (a->cfg.drain_ms == 0)
+		a->cfg.drain_ms = AGENTS_DRAIN_MS;
+	if (!(a->cfg.sample_s > 0))
+		a->cfg.sample_s = 5.0;
+	if (sink != NULL)
+		a->sink = *sink;
+	a->uid = geteuid();
+	a->dirfd = -1;
+	*why = NULL;
+	if ((err = agents_install_sigbus()) < 0) {
+		*why = "cannot catch SIGBUS";
+		return err;
+	}
+	if ((err = agents_prepare_dir(a, why)) < 0)
+		return err;
+	if ((err = uv_timer_init(loop, &a->drain)) < 0)
+		goto out_close;
+	a->drain.data = a;
+	if ((err = uv_fs_event_init(loop, &a->watch)) < 0) {
+		uv_close((uv_handle_t *)&a->drain, NULL);
+		goto out_close;
+	}
+	a->watch.data = a;
+	a->started = 1;
+	/* Watch first, then scan: a file made in between is seen twice
+	 * (the second time it is known) rather than never. */
+	if ((err = uv_fs_event_start(&a->watch, agents_on_watch, cfg->dir, 0)) < 0 ||
+	    (err = uv_timer_start(&a->drain, agents_on_drain, a->cfg.drain_ms,
+	    a->cfg.drain_ms)) < 0) {
+		*why = "the agent directory cannot be watched";
+		agents_stop(a);
+		return err;
+	}
+	agents_rescan(a);
+	return 0;
+out_close:
+	close(a->dirfd);
+	a->dirfd = -1;
+	return err;
+}
+
+void agents_stop(struct agents *a)
+{
+	struct agent_map *m;
+	int err;
+
+	if (!a->started || a->stopping)
+		return;
+	a->stopping = 1;
+	while ((m = a->maps) != NULL) {
+		if ((err = agents_drain_one(a, m, NULL)) < 0)
+			a->st.broken++;
+		agents_detach(a, m, 0);
+	}
+	uv_close((uv_handle_t *)&a->watch, NULL);
+	uv_close((uv_handle_t *)&a->drain, NULL);
+	close(a->dirfd);
+	a->dirfd = -1;
+}

@@ -1,0 +1,281 @@
+/*
+ * check_shm.c: Check suite for common/shm.c, the shared area of a
+ * monitored process: layout round trip, every malformed header refused,
+ * the ring's producer (shm_record) and consumer (shm_drain) including a
+ * full ring and hostile indexes, the HELLO read back, /proc/<pid>/stat's
+ * start time. Run by make check; no process or file involved.
+ */
+#include <check.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codec.h"
+#include "frames.h"
+#include "shm.h"
+#include "unit.h"
+
+#define RING	64u
+
+struct area {
+	void *map;
+	size_t size;
+	uint8_t hello[FRAMES_MAX_BUILT];
+	ssize_t hello_len;
+};
+
+static void area_make(struct area *a, uint32_t ring)
+{
+	struct frames_rng r;
+
+	frames_rng_seed(&r, 42);
+	a->hello_len = frames_build(&r, FRAME_HELLO, a->hello, sizeof a->hello);
+	ck_assert_int_gt(a->hello_len, 0);
+	a->size = shm_area_size((uint32_t)a->hello_len, ring);
+	a->map = calloc(1, a->size);
+	ck_assert_ptr_nonnull(a->map);
+	shm_area_init(a->map, a->size, a->hello, (uint32_t)a->hello_len, ring,
+	    1234, 1000, 99);
+}
+
+static struct proto_event shm_ev(uint64_t i)
+{
+	struct proto_event e;
+
+	memset(&e, 0, sizeof e);
+	e.start_ns = i;
+	e.pause_ns = i * 3 + 1;
+	e.collected = i * 7;
+	e.generation = (uint16_t)(i % 3);
+	return e;
+}
+
+START_TEST(test_area_round_trip)
+{
+	struct area a;
+	struct shm_info in;
+	struct proto_hello *h = malloc(sizeof *h);
+	uint8_t *buf;
+
+	area_make(&a, RING);
+	ck_assert_int_eq(shm_check(a.map, a.size, &in), 0);
+	ck_assert_uint_eq(in.pid, 1234);
+	ck_assert_uint_eq(in.uid, 1000);
+	ck_assert_uint_eq(in.start_ticks, 99);
+	ck_assert_uint_eq(in.ring_cap, RING);
+	ck_assert_uint_eq(in.hello_len, (uint32_t)a.hello_len);
+	buf = malloc(in.hello_len);
+	ck_assert_int_eq(shm_read_hello(a.map, &in, buf, h), 0);
+	free(buf);
+	free(h);
+	free(a.map);
+}
+END_TEST
+
+/* Each row breaks one header field; shm_check must say which error. */
+static const struct {
+	const char *name;
+	size_t off;
+	uint64_t value;
+	unsigned width;
+	int want;
+} bad_rows[] = {
+	{ "no magic yet", 0, 0, 8, -EAGAIN },
+	{ "another version", 8, 2, 4, -EPROTONOSUPPORT },
+	{ "header size", 12, 512, 4, -EBADMSG },
+	{ "total size", 16, 1, 8, -EBADMSG },
+	{ "hello beyond the file", 24, 0xfffffff0u, 4, -EBADMSG },
+	{ "hello inside the header", 24, 16, 4, -EBADMSG },
+	{ "hello length huge", 28, 0xffffffffu, 4, -EBADMSG },
+	{ "exit area beyond the file", 36, 0x7fffffffu, 4, -EBADMSG },
+	{ "ring beyond the file", 40, 0xfffffff0u, 4, -EBADMSG },
+	{ "ring misaligned", 40, 4097, 4, -EBADMSG },
+	{ "ring not a power of 2", 44, 100, 4, -EBADMSG },
+	{ "ring too small", 44, 2, 4, -EBADMSG },
+	{ "ring huge", 44, 1u << 30, 4, -EBADMSG },
+	{ "pid 0", 48, 0, 4, -EBADMSG },
+};
+
+START_TEST(test_check_refuses_each_bad_field)
+{
+	struct area a;
+	struct shm_info in;
+
+	area_make(&a, RING);
+	memcpy((char *)a.map + bad_rows[_i].off, &bad_rows[_i].value,
+	    bad_rows[_i].width);
+	ck_assert_msg(shm_check(a.map, a.size, &in) == bad_rows[_i].want,
+	    "%s: %d", bad_rows[_i].name, shm_check(a.map, a.size, &in));
+	free(a.map);
+}
+END_TEST
+
+START_TEST(test_check_refuses_sizes)
+{
+	struct area a;
+	struct shm_info in;
+
+	area_make(&a, RING);
+	ck_assert_int_eq(shm_check(a.map, SHM_HEADER_SIZE - 1, &in), -EMSGSIZE);
+	ck_assert_int_eq(shm_check(a.map, (size_t)SHM_MAX_SIZE + 1, &in),
+	    -EMSGSIZE);
+	/* A file shorter than the header says: the regions do not fit. */
+	ck_assert_int_eq(shm_check(a.map, a.size - 4096, &in), -EBADMSG);
+	free(a.map);
+}
+END_TEST
+
+START_TEST(test_hello_of_another_type_refused)
+{
+	struct area a;
+	struct shm_info in;
+	struct proto_hello *h = malloc(sizeof *h);
+	uint8_t *buf;
+
+	area_make(&a, RING);
+	((uint8_t *)a.map)[SHM_HEADER_SIZE + 4] = FRAME_EVENTS;
+	ck_assert_int_eq(shm_check(a.map, a.size, &in), 0);
+	buf = malloc(in.hello_len);
+	ck_assert_int_eq(shm_read_hello(a.map, &in, buf, h), -EPROTO);
+	free(buf);
+	free(h);
+	free(a.map);
+}
+END_TEST
+
+START_TEST(test_record_then_drain_in_order_and_full_ring_counts_drops)
+{
+	struct area a;
+	struct shm_info in;
+	struct shm_snapshot snap;
+	struct proto_event e, out[RING];
+	uint64_t tail = 0, i;
+	int n;
+
+	area_make(&a, RING);
+	ck_assert_int_eq(shm_check(a.map, a.size, &in), 0);
+	for (i = 0; i < RING + 10; i++) {
+		e = shm_ev(i);
+		shm_record(a.map, &e);
+	}
+	shm_snapshot(a.map, &snap);
+	ck_assert_uint_eq(snap.head, RING);
+	ck_assert_uint_eq(snap.counters.dropped, 10);
+	ck_assert_uint_eq(snap.counters.ngen, 3);
+	ck_assert_uint_eq(snap.counters.gen[0].count +
+	    snap.counters.gen[1].count + snap.counters.gen[2].count, RING + 10);
+	n = shm_drain(a.map, &in, snap.head, &tail, out, RING);
+	ck_assert_int_eq(n, (int)RING);
+	ck_assert_uint_eq(tail, RING);
+	for (i = 0; i < RING; i++) {
+		ck_assert_uint_eq(out[i].start_ns, i);
+		ck_assert(shm_event_valid(&out[i]));
+	}
+	/* Room again: the next record is stored, not dropped. */
+	e = shm_ev(1000);
+	shm_record(a.map, &e);
+	shm_snapshot(a.map, &snap);
+	ck_assert_uint_eq(snap.counters.dropped, 10);
+	ck_assert_int_eq(shm_drain(a.map, &in, snap.head, &tail, out, RING), 1);
+	ck_assert_uint_eq(out[0].start_ns, 1000);
+	free(a.map);
+}
+END_TEST
+
+START_TEST(test_drain_refuses_hostile_heads)
+{
+	struct area a;
+	struct shm_info in;
+	struct proto_event out[RING];
+	uint64_t tail = 100;
+
+	area_make(&a, RING);
+	ck_assert_int_eq(shm_check(a.map, a.size, &in), 0);
+	ck_assert_int_eq(shm_drain(a.map, &in, 99, &tail, out, RING), -EBADMSG);
+	ck_assert_int_eq(shm_drain(a.map, &in, 100 + RING + 1, &tail, out,
+	    RING), -EBADMSG);
+	ck_assert_uint_eq(tail, 100);
+	ck_assert_int_eq(shm_drain(a.map, &in, 100 + RING, &tail, out, 8), 8);
+	ck_assert_uint_eq(tail, 108);
+	free(a.map);
+}
+END_TEST
+
+START_TEST(test_start_tail_is_bounded)
+{
+	struct area a;
+	struct shm_info in;
+	struct shm_header *h;
+
+	area_make(&a, RING);
+	h = a.map;
+	ck_assert_int_eq(shm_check(a.map, a.size, &in), 0);
+	atomic_store(&h->tail, 5);
+	ck_assert_uint_eq(shm_start_tail(a.map, &in, 10), 5);
+	atomic_store(&h->tail, 50);	/* ahead of head: hostile */
+	ck_assert_uint_eq(shm_start_tail(a.map, &in, 10), 0);
+	atomic_store(&h->tail, 1);	/* more than a ring behind */
+	ck_assert_uint_eq(shm_start_tail(a.map, &in, 1000), 1000 - RING);
+	free(a.map);
+}
+END_TEST
+
+START_TEST(test_event_generation_bounded)
+{
+	struct proto_event e = shm_ev(0);
+
+	e.generation = PROTO_MAX_GEN - 1;
+	ck_assert(shm_event_valid(&e));
+	e.generation = PROTO_MAX_GEN;
+	ck_assert(!shm_event_valid(&e));
+}
+END_TEST
+
+static const struct {
+	const char *stat;
+	int want;
+	uint64_t ticks;
+} stat_rows[] = {
+	{ "42 (python3) S 1 42 42 0 -1 4194304 100 0 0 0 5 3 0 0 20 0 1 0 "
+	  "123456 1000 10", 0, 123456 },
+	{ "42 (a b) c)) S 1 42 42 0 -1 4194304 100 0 0 0 5 3 0 0 20 0 1 0 "
+	  "77 1000 10", 0, 77 },
+	{ "42 (python3) S 1 42", -EINVAL, 0 },
+	{ "no parenthesis at all", -EINVAL, 0 },
+	{ "42 (x) S 1 42 42 0 -1 4194304 100 0 0 0 5 3 0 0 20 0 1 0 "
+	  "99999999999999999999999", -EINVAL, 0 },
+};
+
+START_TEST(test_parse_start_ticks)
+{
+	uint64_t t = 0;
+
+	ck_assert_int_eq(shm_parse_start_ticks(stat_rows[_i].stat,
+	    strlen(stat_rows[_i].stat), &t), stat_rows[_i].want);
+	if (stat_rows[_i].want == 0)
+		ck_assert_uint_eq(t, stat_rows[_i].ticks);
+}
+END_TEST
+
+static Suite *shm_suite(void)
+{
+	Suite *s = suite_create("shm");
+	TCase *tc = tcase_create("core");
+
+	tcase_add_test(tc, test_area_round_trip);
+	tcase_add_loop_test(tc, test_check_refuses_each_bad_field, 0,
+	    (int)(sizeof bad_rows / sizeof bad_rows[0]));
+	tcase_add_test(tc, test_check_refuses_sizes);
+	tcase_add_test(tc, test_hello_of_another_type_refused);
+	tcase_add_test(tc,
+	    test_record_then_drain_in_order_and_full_ring_counts_drops);
+	tcase_add_test(tc, test_drain_refuses_hostile_heads);
+	tcase_add_test(tc, test_start_tail_is_bounded);
+	tcase_add_test(tc, test_event_generation_bounded);
+	tcase_add_loop_test(tc, test_parse_start_ticks, 0,
+	    (int)(sizeof stat_rows / sizeof stat_rows[0]));
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+UNIT_SUITE(shm_suite, UNIT_NOFORK_UNDER_ASAN);
