@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "agents.h"
+#include "procfs.h"
 #include "shm.h"
 
 #define AGENTS_NAME_MAX	64
@@ -87,100 +88,13 @@ static int agents_guarded(int (*fn)(struct agent_map *, void *),
 	return ret;
 }
 
-/* ---- /proc ------------------------------------------------------------ */
-
-static int agents_read_file(const char *path, char *buf, size_t cap,
-    size_t *len)
-{
-	ssize_t n;
-	int fd, err = 0;
-
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return -errno;
-	do
-		n = read(fd, buf, cap - 1);
-	while (n < 0 && errno == EINTR);
-	if (n < 0)
-		err = -errno;
-	close(fd);
-	if (err < 0)
-		return err;
-	buf[n] = '\0';
-	*len = (size_t)n;
-	return 0;
-}
-
-/* Start time and owner of a live pid: -ESRCH when there is none. */
-static int agents_proc_identity(uint32_t pid, uint64_t *ticks, uid_t *uid)
-{
-	char path[64], buf[2048];
-	struct stat st;
-	size_t len;
-	int err;
-
-	snprintf(path, sizeof path, "/proc/%u", (unsigned)pid);
-	if (stat(path, &st) < 0)
-		return errno == ENOENT ? -ESRCH : -errno;
-	*uid = st.st_uid;
-	snprintf(path, sizeof path, "/proc/%u/stat", (unsigned)pid);
-	if ((err = agents_read_file(path, buf, sizeof buf, &len)) < 0)
-		return err == -ENOENT ? -ESRCH : err;
-	return shm_parse_start_ticks(buf, len, ticks) < 0 ? -EBADMSG : 0;
-}
-
-/* A "Key:   123 kB" line of /proc/<pid>/status, in bytes; 0 if absent. */
-static uint64_t agents_status_kb(const char *status, const char *key)
-{
-	const char *p = strstr(status, key);
-
-	return p != NULL ? strtoull(p + strlen(key), NULL, 10) * 1024u : 0;
-}
-
-/* utime and stime (fields 14, 15) of a /proc/<pid>/stat text. */
-static int agents_stat_cpu(const char *stat, uint64_t *user, uint64_t *sys)
-{
-	const char *p = strrchr(stat, ')');
-	unsigned field;
-	char *end;
-
-	if (p == NULL)
-		return -EINVAL;
-	p++;
-	for (field = 3; field < 14; field++) {
-		while (*p == ' ')
-			p++;
-		while (*p != ' ' && *p != '\0')
-			p++;
-	}
-	*user = strtoull(p, &end, 10);
-	*sys = strtoull(end, &end, 10);
-	return 0;
-}
-
-/* RSS, peak RSS and CPU of a process, from /proc; 0 or a negative errno. */
-static int agents_sample(struct agents *a, struct agent_map *m)
+/* RSS, peak RSS and CPU of a live (or zombie) process, into agg. */
+static void agents_sample(struct agents *a, struct agent_map *m)
 {
 	struct agg_sample s;
-	char path[64], buf[4096];
-	uint64_t user, sys;
-	long hz = sysconf(_SC_CLK_TCK);
-	size_t len;
-	int err;
 
-	memset(&s, 0, sizeof s);
-	snprintf(path, sizeof path, "/proc/%u/stat", (unsigned)m->info.pid);
-	if ((err = agents_read_file(path, buf, sizeof buf, &len)) < 0)
-		return err;
-	if (agents_stat_cpu(buf, &user, &sys) < 0 || hz <= 0)
-		return -EBADMSG;
-	s.cpu_ns = (user + sys) * (1000000000u / (uint64_t)hz);
-	snprintf(path, sizeof path, "/proc/%u/status", (unsigned)m->info.pid);
-	if (agents_read_file(path, buf, sizeof buf, &len) == 0) {
-		s.rss_bytes = agents_status_kb(buf, "\nVmRSS:");
-		s.peak_rss_bytes = agents_status_kb(buf, "\nVmHWM:");
-	}
-	agg_sample(a->agg, m->proc, &s);
-	return 0;
+	if (procfs_sample(m->info.pid, &s) == 0)
+		agg_sample(a->agg, m->proc, &s);
 }
 
 /* ---- draining --------------------------------------------------------- */
@@ -275,7 +189,7 @@ static void agents_on_drain(uv_timer_t *t)
 		}
 		if (now >= m->next_sample) {
 			m->next_sample = now + a->cfg.sample_s;
-			(void)agents_sample(a, m);	/* gone: the pidfd says */
+			agents_sample(a, m);	/* gone: the pidfd says */
 		}
 	}
 }
@@ -333,7 +247,7 @@ static void agents_end(struct agents *a, struct agent_map *m)
 	int err;
 
 	agents_now(a);
-	(void)agents_sample(a, m);	/* a zombie still has its CPU time */
+	agents_sample(a, m);	/* a zombie still has its CPU time */
 	if ((err = agents_drain_one(a, m, &snap)) < 0) {
 		agents_broken(a, m, err);
 		return;
@@ -352,29 +266,15 @@ static void agents_end(struct agents *a, struct agent_map *m)
 	agents_detach(a, m, 1);
 }
 
-/* Whether pid is still the process of this area and not a zombie: a
- * pidfd can be reported readable for other reasons than the exit (an
- * error on the poll), and ending a live process would lose its tail. */
-static int agents_still_running(const struct agent_map *m)
-{
-	char path[64], buf[2048], *p;
-	uint64_t ticks;
-	size_t len;
-
-	snprintf(path, sizeof path, "/proc/%u/stat", (unsigned)m->info.pid);
-	if (agents_read_file(path, buf, sizeof buf, &len) < 0 ||
-	    shm_parse_start_ticks(buf, len, &ticks) < 0 ||
-	    ticks != m->info.start_ticks || (p = strrchr(buf, ')')) == NULL)
-		return 0;
-	return p[1] == ' ' && p[2] != 'Z' && p[2] != 'X';
-}
-
+/* A pidfd can be reported readable for other reasons than the exit (an
+ * error on the poll), and ending a live process would lose its tail:
+ * /proc must agree that the process is gone. */
 static void agents_on_exit(uv_poll_t *h, int status, int events)
 {
 	struct agent_map *m = h->data;
 	struct agents *a = m->owner;
 
-	if (agents_still_running(m)) {
+	if (procfs_running(m->info.pid, m->info.start_ticks)) {
 		log_debug(a->log, "pid %u: pidfd ready (status %d, events %d) "
 		    "but the process runs", (unsigned)m->info.pid, status, events);
 		return;
@@ -546,7 +446,7 @@ static int agents_vouch(struct agents *a, struct agent_map *m,
 	int err;
 
 	(void)a;
-	if ((err = agents_proc_identity(m->info.pid, &ticks, &uid)) == -ESRCH)
+	if ((err = procfs_identity(m->info.pid, &ticks, &uid)) == -ESRCH)
 		return 0;
 	if (err < 0) {
 		*why = "its process cannot be examined in /proc";
@@ -566,32 +466,13 @@ static int agents_vouch(struct agents *a, struct agent_map *m,
 		return -errno;
 	}
 	/* The pid may have been reused between the check and the open. */
-	if (agents_proc_identity(m->info.pid, &ticks, &uid) < 0 ||
+	if (procfs_identity(m->info.pid, &ticks, &uid) < 0 ||
 	    ticks != m->info.start_ticks) {
 		close(m->pidfd);
 		m->pidfd = -1;
 		return 0;
 	}
 	return 1;
-}
-
-/* When a process started, in Unix seconds: its age on the boot clock
- * (start_ticks counts clock ticks since boot), taken from now. 0 if
- * unknown. Precise to a tick (10 ms). */
-static double agents_start_real(uint64_t start_ticks)
-{
-	struct timespec boot, real;
-	long hz = sysconf(_SC_CLK_TCK);
-	double age;
-
-	if (hz <= 0 || clock_gettime(CLOCK_BOOTTIME, &boot) < 0 ||
-	    clock_gettime(CLOCK_REALTIME, &real) < 0)
-		return 0;
-	age = (double)boot.tv_sec + (double)boot.tv_nsec / 1e9 -
-	    (double)start_ticks / (double)hz;
-	if (age < 0)
-		age = 0;
-	return (double)real.tv_sec + (double)real.tv_nsec / 1e9 - age;
 }
 
 static int agents_register(struct agents *a, struct agent_map *m,
@@ -620,7 +501,7 @@ static int agents_register(struct agents *a, struct agent_map *m,
 	}
 	m->last_head = x.head;
 	if (is_new)
-		agg_proc_started(m->proc, agents_start_real(m->info.start_ticks));
+		agg_proc_started(m->proc, procfs_start_real(m->info.start_ticks));
 	log_info(a->log, "pid %u (ppid %u, run %s) %s", (unsigned)x.h->pid,
 	    (unsigned)x.h->ppid, m->proc->run->id,
 	    is_new ? "attached" : "attached again");

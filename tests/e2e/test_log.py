@@ -37,7 +37,7 @@ def log_lines(path):
 
 
 def start(d, run, mode, *args):
-    env = gt.agent_env(d.sock, run_id=run, flush_ms=50)
+    env = gt.agent_env(d.sock, run_id=run)
     return subprocess.Popen([gt.PYTHON, PROG, mode] + list(args), env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 

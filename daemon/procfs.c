@@ -1,0 +1,153 @@
+/*
+ * procfs.c: gcmond's reads of /proc/<pid> (see procfs.h). Small files read
+ * in one read(2) into a stack buffer; fields counted from the last ')'
+ * of stat, since a command name may hold spaces and parentheses.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "procfs.h"
+#include "shm.h"
+
+static int procfs_read(uint32_t pid, const char *file, char *buf, size_t cap,
+    size_t *len)
+{
+	char path[64];
+	ssize_t n;
+	int fd, err = 0;
+
+	snprintf(path, sizeof path, "/proc/%u/%s", (unsigned)pid, file);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return errno == ENOENT ? -ESRCH : -errno;
+	do
+		n = read(fd, buf, cap - 1);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		err = -errno;
+	close(fd);
+	if (err < 0)
+		return err;
+	buf[n] = '\0';
+	*len = (size_t)n;
+	return 0;
+}
+
+int procfs_identity(uint32_t pid, uint64_t *start_ticks, uid_t *uid)
+{
+	char path[64], buf[2048];
+	struct stat st;
+	size_t len;
+	int err;
+
+	snprintf(path, sizeof path, "/proc/%u", (unsigned)pid);
+	if (stat(path, &st) < 0)
+		return errno == ENOENT ? -ESRCH : -errno;
+	*uid = st.st_uid;
+	if ((err = procfs_read(pid, "stat", buf, sizeof buf, &len)) < 0)
+		return err;
+	return shm_parse_start_ticks(buf, len, start_ticks) < 0 ? -EBADMSG : 0;
+}
+
+char procfs_parse_state(const char *stat)
+{
+	const char *p = strrchr(stat, ')');
+
+	return p != NULL && p[1] == ' ' ? p[2] : 0;
+}
+
+int procfs_running(uint32_t pid, uint64_t start_ticks)
+{
+	char buf[2048], state;
+	uint64_t ticks;
+	size_t len;
+
+	if (procfs_read(pid, "stat", buf, sizeof buf, &len) < 0 ||
+	    shm_parse_start_ticks(buf, len, &ticks) < 0 || ticks != start_ticks)
+		return 0;
+	state = procfs_parse_state(buf);
+	return state != 0 && state != 'Z' && state != 'X';
+}
+
+uint64_t procfs_status_kb(const char *status, const char *key)
+{
+	const char *p = status;
+	size_t n = strlen(key);
+
+	while ((p = strstr(p, key)) != NULL) {
+		if (p == status || p[-1] == '\n')
+			return strtoull(p + n, NULL, 10) * 1024u;
+		p += n;
+	}
+	return 0;
+}
+
+int procfs_parse_cpu(const char *stat, uint64_t *user, uint64_t *sys)
+{
+	const char *p = strrchr(stat, ')');
+	unsigned field;
+	char *end;
+
+	if (p == NULL)
+		return -EINVAL;
+	p++;
+	for (field = 3; field < 14; field++) {	/* to field 14, utime */
+		while (*p == ' ')
+			p++;
+		if (*p == '\0')
+			return -EINVAL;
+		while (*p != ' ' && *p != '\0')
+			p++;
+	}
+	*user = strtoull(p, &end, 10);
+	if (end == p)
+		return -EINVAL;
+	p = end;
+	*sys = strtoull(p, &end, 10);
+	return end == p ? -EINVAL : 0;
+}
+
+int procfs_sample(uint32_t pid, struct agg_sample *out)
+{
+	char buf[4096];
+	uint64_t user, sys;
+	long hz = sysconf(_SC_CLK_TCK);
+	size_t len;
+	int err;
+
+	memset(out, 0, sizeof *out);
+	if ((err = procfs_read(pid, "stat", buf, sizeof buf, &len)) < 0)
+		return err;
+	if (procfs_parse_cpu(buf, &user, &sys) < 0 || hz <= 0)
+		return -EBADMSG;
+	out->cpu_ns = (user + sys) * (1000000000u / (uint64_t)hz);
+	/* Gone already (a zombie has no memory): CPU time is all there is. */
+	if (procfs_read(pid, "status", buf, sizeof buf, &len) == 0) {
+		out->rss_bytes = procfs_status_kb(buf, "VmRSS:");
+		out->peak_rss_bytes = procfs_status_kb(buf, "VmHWM:");
+	}
+	return 0;
+}
+
+double procfs_start_real(uint64_t start_ticks)
+{
+	struct timespec boot, real;
+	long hz = sysconf(_SC_CLK_TCK);
+	double age;
+
+	if (hz <= 0 || clock_gettime(CLOCK_BOOTTIME, &boot) < 0 ||
+	    clock_gettime(CLOCK_REALTIME, &real) < 0)
+		return 0;
+	age = (double)boot.tv_sec + (double)boot.tv_nsec / 1e9 -
+	    (double)start_ticks / (double)hz;
+	if (age < 0)
+		age = 0;
+	return (double)real.tv_sec + (double)real.tv_nsec / 1e9 - age;
+}

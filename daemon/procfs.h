@@ -1,0 +1,38 @@
+/*
+ * procfs.h: what gcmond reads of a monitored process from outside it, in
+ * /proc/<pid>: who it is (owner, start time), whether it still runs, its
+ * RSS, peak RSS and CPU time. Called by agents.c; the parsers are pure
+ * and unit-tested (check_procfs). Never writes, never signals a process,
+ * never trusts a pid alone: identity is (pid, start time).
+ */
+#ifndef GCMON_PROCFS_H
+#define GCMON_PROCFS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "agg.h"
+
+/* Start time (clock ticks since boot) and owner of a live pid: 0,
+ * -ESRCH when there is none, another negative errno if unreadable. */
+int procfs_identity(uint32_t pid, uint64_t *start_ticks, uid_t *uid);
+/* 1 if pid is still the process that started at start_ticks and is not
+ * a zombie; 0 otherwise. */
+int procfs_running(uint32_t pid, uint64_t start_ticks);
+/* RSS, peak RSS (VmHWM) and CPU time (user + system). 0 or -errno. */
+int procfs_sample(uint32_t pid, struct agg_sample *out);
+/* Unix seconds when a process that started at start_ticks started (its
+ * age on the boot clock, taken from now; to a tick), 0 if unknown. */
+double procfs_start_real(uint64_t start_ticks);
+
+/* Parsers, pure. utime and stime (fields 14, 15, in ticks) of a
+ * /proc/<pid>/stat text: 0 or -EINVAL. */
+int procfs_parse_cpu(const char *stat, uint64_t *user, uint64_t *sys);
+/* The state letter (field 3) of a stat text, or 0. */
+char procfs_parse_state(const char *stat);
+/* A "Key:   123 kB" line of a /proc/<pid>/status text (key with its
+ * colon, e.g. "VmHWM:"), in bytes; 0 when absent. */
+uint64_t procfs_status_kb(const char *status, const char *key);
+
+#endif /* GCMON_PROCFS_H */

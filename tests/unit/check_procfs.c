@@ -1,0 +1,107 @@
+/*
+ * check_procfs.c: Check suite for daemon/procfs.c: the /proc/<pid>/stat
+ * and status parsers on tables of texts (command names with spaces and
+ * parentheses, short and malformed lines), and the readers on this very
+ * process (its identity, running, a sample) and on a pid that is gone.
+ */
+#include <check.h>
+#include <errno.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "procfs.h"
+#include "unit.h"
+
+static const struct {
+	const char *stat;
+	int want;
+	uint64_t user, sys;
+	char state;
+} stat_rows[] = {
+	{ "42 (python3) S 1 42 42 0 -1 4194304 100 0 0 0 5 3 0 0 20 0 1 0 "
+	  "123456 1000 10", 0, 5, 3, 'S' },
+	{ "42 (a b) c)) R 1 42 42 0 -1 4194304 100 0 0 0 70 9 0 0 20 0 1 0 "
+	  "77 1000 10", 0, 70, 9, 'R' },
+	{ "42 (x) Z 1 42 42 0 -1 4194304 100 0 0 0 7 1", 0, 7, 1, 'Z' },
+	{ "42 (python3) S 1 42", -EINVAL, 0, 0, 'S' },
+	{ "no parenthesis", -EINVAL, 0, 0, 0 },
+	{ "42 (x) S 1 42 42 0 -1 4194304 100 0 0 0 x y", -EINVAL, 0, 0, 'S' },
+};
+
+START_TEST(test_parse_cpu_and_state)
+{
+	uint64_t user = 0, sys = 0;
+
+	ck_assert_int_eq(procfs_parse_cpu(stat_rows[_i].stat, &user, &sys),
+	    stat_rows[_i].want);
+	if (stat_rows[_i].want == 0) {
+		ck_assert_uint_eq(user, stat_rows[_i].user);
+		ck_assert_uint_eq(sys, stat_rows[_i].sys);
+	}
+	ck_assert_int_eq(procfs_parse_state(stat_rows[_i].stat),
+	    stat_rows[_i].state);
+}
+END_TEST
+
+START_TEST(test_status_kb_matches_whole_keys_only)
+{
+	const char *status = "Name:\tpython3\nVmHWM:\t  20480 kB\n"
+	    "VmRSS:\t   10240 kB\nRssAnon:\t 5 kB\n";
+
+	ck_assert_uint_eq(procfs_status_kb(status, "VmHWM:"), 20480u * 1024);
+	ck_assert_uint_eq(procfs_status_kb(status, "VmRSS:"), 10240u * 1024);
+	ck_assert_uint_eq(procfs_status_kb(status, "Anon:"), 0);
+	ck_assert_uint_eq(procfs_status_kb(status, "VmSwap:"), 0);
+}
+END_TEST
+
+START_TEST(test_readers_on_this_process)
+{
+	struct agg_sample s;
+	uint64_t ticks;
+	uid_t uid;
+
+	ck_assert_int_eq(procfs_identity((uint32_t)getpid(), &ticks, &uid), 0);
+	ck_assert_uint_eq(uid, geteuid());
+	ck_assert_int_eq(procfs_running((uint32_t)getpid(), ticks), 1);
+	ck_assert_int_eq(procfs_running((uint32_t)getpid(), ticks + 1), 0);
+	ck_assert_int_eq(procfs_sample((uint32_t)getpid(), &s), 0);
+	ck_assert_uint_gt(s.rss_bytes, 0);
+	ck_assert_uint_ge(s.peak_rss_bytes, s.rss_bytes);
+	ck_assert_double_gt(procfs_start_real(ticks), 1.5e9);
+}
+END_TEST
+
+START_TEST(test_readers_on_a_zombie_and_a_gone_pid)
+{
+	uint64_t ticks;
+	uid_t uid;
+	pid_t pid = fork();
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0)
+		_exit(0);
+	usleep(100000);		/* a zombie until we reap it */
+	ck_assert_int_eq(procfs_identity((uint32_t)pid, &ticks, &uid), 0);
+	ck_assert_int_eq(procfs_running((uint32_t)pid, ticks), 0);
+	ck_assert_int_eq(waitpid(pid, NULL, 0), pid);
+	ck_assert_int_eq(procfs_identity((uint32_t)pid, &ticks, &uid), -ESRCH);
+}
+END_TEST
+
+static Suite *procfs_suite(void)
+{
+	Suite *s = suite_create("procfs");
+	TCase *tc = tcase_create("core");
+
+	tcase_add_loop_test(tc, test_parse_cpu_and_state, 0,
+	    (int)(sizeof stat_rows / sizeof stat_rows[0]));
+	tcase_add_test(tc, test_status_kb_matches_whole_keys_only);
+	tcase_add_test(tc, test_readers_on_this_process);
+	tcase_add_test(tc, test_readers_on_a_zombie_and_a_gone_pid);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+UNIT_SUITE(procfs_suite, UNIT_FORK);
