@@ -14,6 +14,7 @@
 #include "frames.h"
 #include "shm.h"
 #include "unit.h"
+#include "../fuzz/read_area.h"
 
 #define RING	64u
 
@@ -257,6 +258,43 @@ START_TEST(test_parse_start_ticks)
 }
 END_TEST
 
+/* Random damage to a valid area's header, identity and ring indexes, as
+ * the fuzzer does (fuzz_area.c) but in every make check: the reader
+ * refuses or reads, never crashes or contradicts itself (read_area
+ * aborts on that). */
+START_TEST(test_random_damage_is_refused_or_read)
+{
+	static const size_t hot[] = { 8, 16, 24, 28, 32, 36, 40, 44, 48, 68,
+	    448, 512, SHM_HEADER_SIZE, SHM_HEADER_SIZE + 4 };
+	struct frames_rng r;
+	struct area a;
+	uint8_t buf[4096];
+	size_t len, off;
+	unsigned i, k, nflip, ok = 0;
+
+	area_make(&a, RING);
+	frames_rng_seed(&r, 2026);
+	for (i = 0; i < 20000; i++) {
+		len = SHM_HEADER_SIZE + (size_t)a.hello_len;
+		memcpy(buf, a.map, len);
+		nflip = 1 + (unsigned)frames_below(&r, 4);
+		for (k = 0; k < nflip; k++) {
+			off = frames_below(&r, 2) ? hot[frames_below(&r,
+			    sizeof hot / sizeof hot[0])] + frames_below(&r, 8) :
+			    frames_below(&r, len);
+			buf[off] = (uint8_t)frames_rand(&r);
+		}
+		if (frames_below(&r, 8) == 0)
+			len = frames_below(&r, len);
+		if (read_area(buf, len) == 0)
+			ok++;
+	}
+	/* Not all refused: damage to the ring indexes or argv still reads. */
+	ck_assert_uint_gt(ok, 100);
+	free(a.map);
+}
+END_TEST
+
 static Suite *shm_suite(void)
 {
 	Suite *s = suite_create("shm");
@@ -272,6 +310,7 @@ static Suite *shm_suite(void)
 	tcase_add_test(tc, test_drain_refuses_hostile_heads);
 	tcase_add_test(tc, test_start_tail_is_bounded);
 	tcase_add_test(tc, test_event_generation_bounded);
+	tcase_add_test(tc, test_random_damage_is_refused_or_read);
 	tcase_add_loop_test(tc, test_parse_start_ticks, 0,
 	    (int)(sizeof stat_rows / sizeof stat_rows[0]));
 	suite_add_tcase(s, tc);
