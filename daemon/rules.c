@@ -100,7 +100,7 @@ static int rules_threshold_advice(const struct rules_input *in,
 {
 	const struct agg_gen_sum *g0 = &in->sum->gen[0];
 	double wall = in->sum->proc_wall_s, t0, k, m0, t0new, scale;
-	double gc, gc0, after;
+	double gc, gc1, after;
 	char rest[48] = "";
 
 	if (f->small || in->thresholds == NULL || in->nthresholds < 1 ||
@@ -119,8 +119,9 @@ static int rules_threshold_advice(const struct rules_input *in,
 	if (scale < 2)
 		return 0;
 	gc = (double)f->t.pause_ns / 1e6 / wall;
-	gc0 = (double)g0->pause_ns / 1e6 / wall;
-	after = gc0 + (gc - gc0) / scale;
+	gc1 = in->sum->ngen > 1 ?
+	    (double)in->sum->gen[1].pause_ns / 1e6 / wall : 0;
+	after = gc - gc1 + gc1 / scale;
 	if (in->nthresholds >= 3)
 		snprintf(rest, sizeof rest, ", %u, %u", in->thresholds[1],
 		    in->thresholds[2]);
@@ -128,8 +129,9 @@ static int rules_threshold_advice(const struct rules_input *in,
 	    "threshold %.0f -> %.0f; estimated gen 0 collections %.1f -> %.1f "
 	    "a second, GC time %.2f -> at most %.2f ms a second (per process-"
 	    "second; mean gen 0 pause %.3f -> at most %.3f ms). Model: gen 0 "
-	    "runs once per threshold allocations, so it and gen 1 and 2 run "
-	    "%.3g times less often; a gen 0 pause grows at most as much; the "
+	    "runs once per threshold allocations, so it and gen 1 run %.3g "
+	    "times less often, a gen 0 pause grows at most as much, gen 2 "
+	    "(gc.collect(), its long-lived ratio) is taken as unchanged; the "
 	    "target is %.0f gen 0 collections a second, gen 0 pauses under "
 	    "%.1f ms", t0new, rest, t0, t0new, f->rate0, f->rate0 / scale, gc,
 	    after, m0, m0 * scale, scale, RULES_GEN0_TARGET_PER_S,
@@ -317,8 +319,9 @@ static void rules_prefork_freeze(const struct rules_input *in,
 	struct rules_rec *r;
 	size_t i;
 
-	if (f->small)
-		return;
+	/* A fact rule (rules.h): each gen 2 a forked worker pays unshares
+	 * its copy-on-write pages, however short the run. */
+	(void)f;
 	for (i = 0, p = in->procs; i < in->nprocs; i++, p++) {
 		if (p->origin != ORIGIN_FORK)
 			continue;

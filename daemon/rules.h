@@ -22,11 +22,14 @@
  * The smallest sample a rule reads (man/gcmond.8, RECOMMENDATIONS): a
  * scope (or, for outlier_worker, a worker) with less wall time (its
  * processes' added up), fewer collections seen or less GC time than
- * these gets no finding from gen2_share, gc_time, prefork_freeze,
- * prefork_frozen, outlier_worker or the threshold advice: 1.5 ms of GC
- * in a 3 ms script is no finding. max_pause and uncollectable report
- * single facts that no sample size makes less true (one 60 ms pause,
- * one uncollectable cycle) and fire on any sample.
+ * these gets no finding from gen2_share, gc_time, outlier_worker or
+ * the threshold advice: 1.5 ms of GC in a 3 ms script is no finding. A
+ * worker is compared with its siblings only with RULES_MIN_WALL_S and
+ * RULES_MIN_COLLECTIONS of its own, and judged an outlier only with all
+ * three. max_pause, uncollectable, prefork_freeze and prefork_frozen
+ * report facts that no sample size makes less true (one 60 ms pause,
+ * one uncollectable cycle, a forked worker's gen 2 collection, which
+ * unshares its copy-on-write pages) and fire on any sample.
  */
 #define RULES_MIN_WALL_S	1.0
 #define RULES_MIN_COLLECTIONS	20
@@ -35,12 +38,12 @@
 /*
  * The gen 0 threshold advice (rules.c, rules_threshold_advice). Model:
  * gen 0 runs once per T0 net container allocations, so at the same
- * allocation rate its rate scales with T0 / T0'; gen 1 and 2 run once
- * per so many younger collections and scale alike; a gen 0 pause traces
- * at most T0 young objects, so its mean grows at most by T0' / T0 (gen 0
- * time per second stays at most what it was) while gen 1 and 2 time per
- * second, whose pauses trace the old heap whatever T0 is, fall by T0 /
- * T0'. T0' targets gen 0 at most RULES_GEN0_TARGET_PER_S per second of
+ * allocation rate its rate scales with T0 / T0'; gen 1 runs once per
+ * T1 gen 0 collections and scales alike; a gen 0 pause traces at most T0
+ * young objects, so its mean grows at most by T0' / T0 (gen 0 time per
+ * second stays at most what it was) while gen 1 time per second falls by
+ * T0 / T0'; gen 2 (gc.collect() calls, and its long-lived ratio since
+ * 3.8) is taken as unchanged. T0' targets gen 0 at most RULES_GEN0_TARGET_PER_S per second of
  * process time, limited so that the estimated mean gen 0 pause stays
  * under RULES_GEN0_MAX_PAUSE_MS and T0' under RULES_GEN0_MAX_FACTOR x
  * T0; advice that would not at least halve the gen 0 rate is not given.
