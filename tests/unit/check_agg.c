@@ -2,8 +2,9 @@
  * check_agg.c: unit tests of daemon/agg.c and daemon/rules.c (linked with
  * common/ only): exact totals through reconnects and drops, fork
  * baselines kept out of run totals, histogram folding, bounded records,
- * expiry, memory per live process (<= 16 KiB), and every recommendation
- * just below and just above its threshold. No I/O, no sockets.
+ * expiry, memory per live process (<= 16 KiB), the role of exec'd
+ * processes, and every recommendation just below and just above its
+ * threshold and its sample minimums. No I/O, no sockets.
  */
 #include "config.h"
 
