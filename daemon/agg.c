@@ -413,7 +413,9 @@ double agg_mean_pause_ms(uint64_t pause_ns, uint64_t seen)
 
 double agg_gc_wall_pct(uint64_t pause_ns, double wall_s)
 {
-	return wall_s > 0 ? (double)pause_ns / 1e9 / wall_s * 100 : 0.0;
+	double pct = wall_s > 0 ? (double)pause_ns / 1e9 / wall_s * 100 : 0.0;
+
+	return pct < 100 ? pct : 100;
 }
 
 static int agg_by_start(const void *x, const void *y)
@@ -624,6 +626,7 @@ int agg_hello(struct agg *a, const struct proto_hello *h,
 		r->head = p;
 	r->tail = p;
 	r->nproc++;
+	agg_role_link(r, p);
 	*is_new = 1;
 	goto live;
 reconnect:
@@ -815,10 +818,4 @@ unsigned agg_expire(struct agg *a)
 		n++;
 	}
 	return n;
-}
-
-const char *agg_proc_role(const struct agg_proc *p)
-{
-	return p->origin == ORIGIN_FORK ? "worker" :
-	    p->origin == ORIGIN_EXEC ? "child" : "master";
 }

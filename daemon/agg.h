@@ -64,6 +64,7 @@ struct agg_proc {
 	uint64_t clock_real_ns, clock_mono_ns;
 	uint32_t py_hexversion;
 	uint8_t origin, gc_model;
+	uint8_t spawned;		/* exec'd worker: agg_proc_role */
 	uint16_t hello_flags;
 	uint32_t reconnects;
 	unsigned nconn;			/* connections open for it */
@@ -234,7 +235,9 @@ struct agg_totals {
 void agg_sum_totals(const struct agg_sum *s, struct agg_totals *t);
 /* Mean pause of the seen collections, in ms (0 when none). */
 double agg_mean_pause_ms(uint64_t pause_ns, uint64_t seen);
-/* GC time as a share of wall time, in percent (0 without wall time). */
+/* GC time as a share of wall time, in percent (0 without wall time),
+ * never above 100: pauses happen inside the wall time they are a share
+ * of, so more can only be clock error between the agent and gcmond. */
 double agg_gc_wall_pct(uint64_t pause_ns, double wall_s);
 /* Processes of run r (all runs when NULL) by start time, then pid; *n
  * set. New array (free() it) of borrowed records; NULL out of memory. */
@@ -248,11 +251,17 @@ size_t agg_proc_bytes(const struct agg_proc *p);
  * inherited at fork left out: the parent counted it). */
 void agg_sum_own(const struct agg *a, const struct agg_proc *p,
     struct agg_sum *s);
-/* "master" (started by the launcher or by hand), "worker" (forked from
- * a monitored process) or "child" (exec'd by one). */
+/* The one home of a process's role: "master" (started by the launcher
+ * or by hand), "worker" (forked from a monitored process, or exec'd by
+ * one to run the same program: multiprocessing's spawn start method,
+ * uvicorn --workers; see agg.c) or "child" (any other exec'd process:
+ * multiprocessing's resource tracker, a subprocess). */
 const char *agg_proc_role(const struct agg_proc *p);
 /* Event records received for p (its pauses seen in detail). */
 uint64_t agg_proc_events(const struct agg_proc *p);
+/* agg.c's, done in agg_role.c: sets the spawned flag of new process p
+ * of run r from its parent, and of its exec'd children already there. */
+void agg_role_link(struct agg_run *r, struct agg_proc *p);
 /* Wall time of a process so far, in seconds. */
 double agg_proc_wall_s(const struct agg *a, const struct agg_proc *p);
 

@@ -98,12 +98,6 @@ static void djson_python(uint32_t hex, char *buf, size_t len)
 		    (hex >> 8) & 0xff);
 }
 
-static const char *djson_role(const struct agg_proc *p)
-{
-	return p->origin == ORIGIN_FORK ? "worker" :
-	    p->origin == ORIGIN_EXEC ? "child" : "master";
-}
-
 static const char *djson_origin(const struct agg_proc *p)
 {
 	return p->origin == ORIGIN_FORK ? "fork" :
@@ -114,13 +108,6 @@ static const char *djson_state(const struct agg_proc *p)
 {
 	return p->state == AGG_LIVE ? "live" :
 	    p->state == AGG_ENDED ? "ended" : "lost";
-}
-
-static json_t *djson_cpu_pct(const struct agg_sum *s, uint64_t pause_ns)
-{
-	if (!s->have_cpu || s->cpu_s <= 0)
-		return json_null();
-	return json_real((double)pause_ns / 1e9 / s->cpu_s * 100);
 }
 
 json_t *djson_process(const struct agg *a, const struct agg_proc *p)
@@ -147,7 +134,7 @@ json_t *djson_process(const struct agg *a, const struct agg_proc *p)
 	djson_set(o, "pid", json_integer(p->pid));
 	djson_set(o, "ppid", json_integer(p->ppid));
 	djson_set(o, "run", json_string(p->run->id));
-	djson_set(o, "role", json_string(djson_role(p)));
+	djson_set(o, "role", json_string(agg_proc_role(p)));
 	djson_set(o, "origin", json_string(djson_origin(p)));
 	djson_set(o, "state", json_string(djson_state(p)));
 	/* exit: its exit handlers ran; abrupt: a signal, os._exit or a
@@ -171,8 +158,10 @@ json_t *djson_process(const struct agg *a, const struct agg_proc *p)
 	    djson_uint(p->max_rss_bytes) : json_null());
 	djson_set(o, "collections", djson_uint(t.collections));
 	djson_set(o, "gc_time_ms", djson_ms(t.pause_ns));
+	/* Of this process's wall_s. No share of CPU time: pauses are
+	 * monotonic time, waits for a core included, so pause over CPU
+	 * time is no share of anything (it passed 100% on a busy host). */
 	djson_set(o, "gc_wall_pct", json_real(agg_gc_wall_pct(t.pause_ns, wall)));
-	djson_set(o, "gc_cpu_pct", djson_cpu_pct(s, t.pause_ns));
 	djson_set(o, "max_pause_ms", djson_ms(t.max_pause_ns));
 	djson_set(o, "p99_ms", json_real(agg_proc_pct_ms(p, -1, 99.0)));
 	djson_set(o, "dropped", djson_uint(p->dropped));
@@ -228,11 +217,12 @@ json_t *djson_summary(const struct agg *a, const struct agg_run *r,
 	else
 		agg_sum_pcts_ms(s, pcts);
 	djson_set(o, "percentiles_ms", djson_pcts(pcts));
-	/* Against the time the processes lived, added up: a run of four
-	 * workers for 10 s had 40 s in which to collect. */
+	/* Against the time the processes lived, added up (proc_wall_s,
+	 * not wall_s): a run of four workers for 10 s had 40 s in which to
+	 * collect. */
+	djson_set(o, "proc_wall_s", json_real(s->proc_wall_s));
 	djson_set(o, "gc_wall_pct",
 	    json_real(agg_gc_wall_pct(t.pause_ns, s->proc_wall_s)));
-	djson_set(o, "gc_cpu_pct", djson_cpu_pct(s, t.pause_ns));
 	djson_set(o, "dropped", djson_uint(s->dropped));
 	djson_set(o, "alerts", djson_uint(s->alerts));
 	djson_set(o, "alert_threshold_ms",

@@ -153,6 +153,52 @@ void log_event(struct log *l, uint32_t pid, const struct proto_event *e,
 	    (unsigned)e->uncollectable, alert ? " ALERT" : "");
 }
 
+static void log_always(const char *level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void log_always(const char *level, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vline(level, fmt, ap);
+	va_end(ap);
+}
+
+int log_refused(struct log *l, double now_s, unsigned uid, int pid)
+{
+	unsigned i, slot = 0;
+	unsigned long held;
+
+	/* uid's slot, else a free one, else the one quiet longest. */
+	for (i = 0; i < LOG_REFUSED_UIDS; i++) {
+		if (l->refused[i].last_s != 0 && l->refused[i].uid == uid) {
+			slot = i;
+			break;
+		}
+		if (l->refused[i].last_s < l->refused[slot].last_s)
+			slot = i;
+	}
+	if (i < LOG_REFUSED_UIDS &&
+	    now_s - l->refused[slot].last_s < LOG_REFUSED_EVERY_S) {
+		l->refused[slot].held++;
+		return 0;
+	}
+	held = i < LOG_REFUSED_UIDS ? l->refused[slot].held : 0;
+	l->refused[slot].uid = uid;
+	l->refused[slot].last_s = now_s > 0 ? now_s : 1e-9;
+	l->refused[slot].held = 0;
+	if (held > 0)
+		log_always("warning: ", "refused pid %d: uid %u is not "
+		    "allowed (gcmond --allow-uid %u); %lu more refusals of "
+		    "uid %u since the last such line", pid, uid, uid, held,
+		    uid);
+	else
+		log_always("warning: ", "refused pid %d: uid %u is not "
+		    "allowed (gcmond --allow-uid %u)", pid, uid, uid);
+	return 1;
+}
+
 static void log_verror(int err, const char *fmt, va_list ap)
 {
 	fputs("gcmond: ", stderr);

@@ -1,11 +1,11 @@
 /*
  * log.h: gcmond's two outputs besides the control socket: human lines on
  * stderr (warnings and alerts unless --quiet, debug lines and one line
- * per collection with --verbose) and the JSON lines log (--log-file, one
- * object per line; what it carries: --log-events, see gcmond(8)), and
- * gcmond's own errors (log_error, log_fatal). Called by gcmond.c and
- * server.c. A log that cannot be written is reported once and never
- * stops the daemon; only log_fatal* exit.
+ * per collection with --verbose, refused peers always) and the JSON lines
+ * log (--log-file, one object per line; what it carries: --log-events,
+ * see gcmond(8)), and gcmond's own errors (log_error, log_fatal). Called
+ * by gcmond.c and server.c. A log that cannot be written is reported once
+ * and never stops the daemon; only log_fatal* exit.
  */
 #ifndef GCMON_LOG_H
 #define GCMON_LOG_H
@@ -16,6 +16,9 @@
 
 #include "codec.h"
 
+#define LOG_REFUSED_UIDS	16	/* uids whose refusals are rate-limited */
+#define LOG_REFUSED_EVERY_S	60.0	/* one line per uid per this */
+
 struct log {
 	char *path;		/* JSON lines file, or NULL */
 	int fd;			/* -1 when closed */
@@ -23,6 +26,11 @@ struct log {
 	int failing;		/* a write failed; reported once */
 	int torn;		/* the file ends in part of a line */
 	unsigned long long lines, lost;
+	struct {
+		unsigned uid;
+		double last_s;		/* its last line; 0: slot free */
+		unsigned long held;	/* refusals since, not logged */
+	} refused[LOG_REFUSED_UIDS];
 };
 
 void log_init(struct log *l, int quiet, int verbose);
@@ -47,6 +55,13 @@ void log_info(struct log *l, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void log_debug(struct log *l, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* A peer refused for its uid (--allow-uid), on stderr whatever --quiet
+ * says: the operator must learn why a program runs unmonitored. At most
+ * one line per uid per LOG_REFUSED_EVERY_S (now_s: monotonic seconds),
+ * saying how many refusals it held back since its last. Returns 1 if it
+ * wrote the line, 0 if it held it back. */
+int log_refused(struct log *l, double now_s, unsigned uid, int pid);
 
 /* gcmond's own errors, on stderr whatever --quiet says (tmux and
  * OpenBSD style): "gcmond: <what>: <strerror(-err)>" (err a negative

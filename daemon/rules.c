@@ -30,6 +30,7 @@ const char *rules_severity_name(enum rules_severity s)
 struct rules_facts {
 	struct agg_totals t;
 	double max_ms, gc_pct, rate0;
+	int small;			/* below the RULES_MIN_* sample */
 };
 
 struct rules_out {
@@ -70,24 +71,91 @@ static char *rules_action(struct rules_rec *r)
 	return r->actions[r->nactions++];
 }
 
-static double rules_threshold(const struct rules_input *in, unsigned g,
-    double dflt)
+/* Whether a sample is too small for any rule but the single facts
+ * (rules.h, RULES_MIN_*). */
+static int rules_small(double wall_s, uint64_t seen, uint64_t pause_ns)
 {
-	if (in->thresholds == NULL || g >= in->nthresholds ||
-	    in->thresholds[g] == 0)
-		return dflt;
-	return in->thresholds[g];
+	return wall_s < RULES_MIN_WALL_S || seen < RULES_MIN_COLLECTIONS ||
+	    (double)pause_ns / 1e6 < RULES_MIN_GC_MS;
 }
 
-/* The gc.set_threshold() call to try: gen 0 ten times larger, so that
- * it runs a tenth as often; the older generations unchanged. */
-static void rules_set_threshold(const struct rules_input *in, char *buf,
-    size_t len)
+/* x rounded down to two significant digits (6999.9 -> 6900, 7000). */
+static double rules_round2(double x)
 {
-	snprintf(buf, len, "gc.set_threshold(%.0f, %.0f, %.0f) after start-up: "
-	    "gen 0 threshold x10 (now %.0f), so gen 0 runs about a tenth as often",
-	    rules_threshold(in, 0, 700) * 10, rules_threshold(in, 1, 10),
-	    rules_threshold(in, 2, 10), rules_threshold(in, 0, 700));
+	double step = 1;
+
+	while (x / step >= 100)
+		step *= 10;
+	return (double)(uint64_t)(x / step + 1e-9) * step;
+}
+
+/*
+ * The gc.set_threshold() call the model of rules.h suggests, and what it
+ * should buy, into buf; 0 when there is none to give: thresholds
+ * unknown, gen 0 already at most RULES_GEN0_TARGET_PER_S, a sample too
+ * small, or a change that would not halve the gen 0 rate.
+ */
+static int rules_threshold_advice(const struct rules_input *in,
+    const struct rules_facts *f, char *buf, size_t len)
+{
+	const struct agg_gen_sum *g0 = &in->sum->gen[0];
+	double wall = in->sum->proc_wall_s, t0, k, m0, t0new, scale;
+	double gc, gc1, after;
+	char rest[48] = "";
+
+	if (f->small || in->thresholds == NULL || in->nthresholds < 1 ||
+	    in->thresholds[0] == 0 || g0->seen == 0 || wall <= 0 ||
+	    f->rate0 <= RULES_GEN0_TARGET_PER_S)
+		return 0;
+	t0 = in->thresholds[0];
+	m0 = agg_mean_pause_ms(g0->pause_ns, g0->seen);
+	k = f->rate0 / RULES_GEN0_TARGET_PER_S;
+	if (m0 > 0 && k > RULES_GEN0_MAX_PAUSE_MS / m0)
+		k = RULES_GEN0_MAX_PAUSE_MS / m0;
+	if (k > RULES_GEN0_MAX_FACTOR)
+		k = RULES_GEN0_MAX_FACTOR;
+	t0new = rules_round2(t0 * k);
+	scale = t0new / t0;
+	if (scale < 2)
+		return 0;
+	gc = (double)f->t.pause_ns / 1e6 / wall;
+	gc1 = in->sum->ngen > 1 ?
+	    (double)in->sum->gen[1].pause_ns / 1e6 / wall : 0;
+	after = gc - gc1 + gc1 / scale;
+	if (in->nthresholds >= 3)
+		snprintf(rest, sizeof rest, ", %u, %u", in->thresholds[1],
+		    in->thresholds[2]);
+	snprintf(buf, len, "gc.set_threshold(%.0f%s) after start-up: gen 0 "
+	    "threshold %.0f -> %.0f; estimated gen 0 collections %.1f -> %.1f "
+	    "a second, GC time %.2f -> at most %.2f ms a second (per process-"
+	    "second; mean gen 0 pause %.3f -> at most %.3f ms). Model: gen 0 "
+	    "runs once per threshold allocations, so it and gen 1 run %.3g "
+	    "times less often, a gen 0 pause grows at most as much, gen 2 "
+	    "(gc.collect(), its long-lived ratio) is taken as unchanged; the "
+	    "target is %.0f gen 0 collections a second, gen 0 pauses under "
+	    "%.1f ms", t0new, rest, t0, t0new, f->rate0, f->rate0 / scale, gc,
+	    after, m0, m0 * scale, scale, RULES_GEN0_TARGET_PER_S,
+	    RULES_GEN0_MAX_PAUSE_MS);
+	return 1;
+}
+
+/* Adds the threshold advice to r when there is one. */
+static void rules_set_threshold(const struct rules_input *in,
+    const struct rules_facts *f, struct rules_rec *r)
+{
+	char buf[sizeof r->actions[0]];
+
+	if (rules_threshold_advice(in, f, buf, sizeof buf))
+		memcpy(rules_action(r), buf, sizeof buf);
+}
+
+/* Adds "gc.freeze() ..." (text) to r unless the scope froze already:
+ * advice followed must not come back. */
+static void rules_freeze_action(const struct rules_input *in,
+    struct rules_rec *r, const char *text)
+{
+	if (in->freeze_count == 0)
+		snprintf(rules_action(r), sizeof r->actions[0], "%s", text);
 }
 
 /* Median of v[0..n) without v[skip]; sorts a copy. */
@@ -118,7 +186,7 @@ static void rules_gen2_share(const struct rules_input *in,
 	struct rules_rec *r;
 	double share;
 
-	if (s->ngen < 3 || total == 0)
+	if (f->small || s->ngen < 3 || total == 0)
 		return;
 	share = (double)s->gen[2].collections / (double)total * 100;
 	if (share <= RULES_GEN2_SHARE_PCT ||
@@ -132,10 +200,13 @@ static void rules_gen2_share(const struct rules_input *in,
 	rules_evidence(r, "gen2_share_pct", share);
 	rules_evidence(r, "gen2_collections", (double)s->gen[2].collections);
 	rules_evidence(r, "collections", (double)total);
-	snprintf(rules_action(r), sizeof r->actions[0],
-	    "gc.freeze() once initialisation is done, so the objects built "
-	    "at start-up leave the collected generations");
-	rules_set_threshold(in, rules_action(r), sizeof r->actions[0]);
+	rules_freeze_action(in, r, "gc.freeze() once initialisation is done, "
+	    "so the objects built at start-up leave the collected generations");
+	rules_set_threshold(in, f, r);
+	if (r->nactions == 0)
+		snprintf(rules_action(r), sizeof r->actions[0],
+		    "find what keeps surviving into generation 2 (tracemalloc "
+		    "snapshots compared over time)");
 }
 
 static void rules_max_pause(const struct rules_input *in,
@@ -154,13 +225,12 @@ static void rules_max_pause(const struct rules_input *in,
 	rules_evidence(r, "generation", f->t.max_gen);
 	rules_evidence(r, "alert_threshold_ms", in->alert_threshold_ms);
 	rules_evidence(r, "gen0_per_s", f->rate0);
-	rules_set_threshold(in, rules_action(r), sizeof r->actions[0]);
+	rules_set_threshold(in, f, r);
 	snprintf(rules_action(r), sizeof r->actions[0],
 	    "reduce allocations on the hot path (fewer temporary containers, "
 	    "__slots__, reuse buffers)");
-	snprintf(rules_action(r), sizeof r->actions[0],
-	    "gc.freeze() after start-up so that full collections have fewer "
-	    "objects to trace");
+	rules_freeze_action(in, r, "gc.freeze() after start-up so that full "
+	    "collections have fewer objects to trace");
 }
 
 static void rules_gc_time(const struct rules_input *in,
@@ -169,20 +239,22 @@ static void rules_gc_time(const struct rules_input *in,
 	double pause_ms = (double)f->t.pause_ns / 1e6;
 	struct rules_rec *r;
 
-	if (f->gc_pct <= RULES_GC_WALL_PCT ||
+	if (f->small || f->gc_pct <= RULES_GC_WALL_PCT ||
 	    (r = rules_add(o, "gc_time", RULES_CRITICAL)) == NULL)
 		return;
 	snprintf(r->message, sizeof r->message,
-	    "Garbage collection took %.1f%% of wall time (%.1f ms in %.1f s), "
-	    "above %.0f%%.", f->gc_pct, pause_ms, in->sum->proc_wall_s,
-	    RULES_GC_WALL_PCT);
+	    "Garbage collection took %.1f%% of wall time (%.1f ms in %.1f "
+	    "process-seconds), above %.0f%%.", f->gc_pct, pause_ms,
+	    in->sum->proc_wall_s, RULES_GC_WALL_PCT);
 	rules_evidence(r, "gc_wall_pct", f->gc_pct);
 	rules_evidence(r, "gc_time_ms", pause_ms);
-	rules_evidence(r, "wall_s", in->sum->proc_wall_s);
-	rules_set_threshold(in, rules_action(r), sizeof r->actions[0]);
-	snprintf(rules_action(r), sizeof r->actions[0],
-	    "gc.freeze() after start-up, and find what allocates most "
-	    "(tracemalloc)");
+	rules_evidence(r, "proc_wall_s", in->sum->proc_wall_s);
+	rules_set_threshold(in, f, r);
+	rules_freeze_action(in, r, "gc.freeze() after start-up, and find what "
+	    "allocates most (tracemalloc)");
+	if (r->nactions == 0)
+		snprintf(rules_action(r), sizeof r->actions[0],
+		    "find what allocates most (tracemalloc)");
 }
 
 static void rules_uncollectable(const struct rules_input *in,
@@ -208,31 +280,72 @@ static void rules_uncollectable(const struct rules_input *in,
 	    "instead of in __del__");
 }
 
+/* The forked workers of a scope, for the prefork rules. */
+struct rules_forked {
+	unsigned n, ngen2;		/* workers, those that paid gen 2 */
+	uint64_t gen2, frozen;		/* their gen 2s; most objects frozen */
+	double gen2_ms;
+};
+
+/* After gc.freeze() before fork: what the workers paid since. */
+static void rules_prefork_frozen(const struct rules_forked *w,
+    struct rules_out *o)
+{
+	struct rules_rec *r;
+
+	if ((r = rules_add(o, "prefork_frozen", RULES_INFO)) == NULL)
+		return;
+	snprintf(r->message, sizeof r->message,
+	    "gc.freeze() ran before fork (%llu objects frozen): %u of %u "
+	    "forked workers paid gen 2 collections since, %llu in all, "
+	    "%.1f ms of pauses, tracing only objects made after the fork.",
+	    (unsigned long long)w->frozen, w->ngen2, w->n,
+	    (unsigned long long)w->gen2, w->gen2_ms);
+	rules_evidence(r, "frozen_objects", (double)w->frozen);
+	rules_evidence(r, "forked_workers", w->n);
+	rules_evidence(r, "workers_with_gen2", w->ngen2);
+	rules_evidence(r, "gen2_collections", (double)w->gen2);
+	rules_evidence(r, "gen2_time_ms", w->gen2_ms);
+	snprintf(rules_action(r), sizeof r->actions[0],
+	    "nothing to add before fork; if the workers' gen 2 time grows, "
+	    "look at what they keep after it (caches, sessions)");
+}
+
 static void rules_prefork_freeze(const struct rules_input *in,
     const struct rules_facts *f, struct rules_out *o)
 {
-	unsigned nforked = 0, nforked_gen2 = 0;
+	struct rules_forked w = { 0, 0, 0, in->freeze_count, 0 };
+	const struct rules_proc *p;
 	struct rules_rec *r;
 	size_t i;
 
+	/* A fact rule (rules.h): each gen 2 a forked worker pays unshares
+	 * its copy-on-write pages, however short the run. */
 	(void)f;
-	for (i = 0; i < in->nprocs; i++) {
-		if (in->procs[i].origin != ORIGIN_FORK)
+	for (i = 0, p = in->procs; i < in->nprocs; i++, p++) {
+		if (p->origin != ORIGIN_FORK)
 			continue;
-		nforked++;
-		if (in->procs[i].gen2 > 0)
-			nforked_gen2++;
+		w.n++;
+		w.ngen2 += p->gen2 > 0;
+		w.gen2 += p->gen2;
+		w.gen2_ms += p->gen2_ms;
+		if (p->freeze_count > w.frozen)
+			w.frozen = p->freeze_count;
 	}
-	if (nforked_gen2 < 2 ||
+	if (w.n > 0 && w.frozen > 0) {
+		rules_prefork_frozen(&w, o);
+		return;
+	}
+	if (w.ngen2 < 2 ||
 	    (r = rules_add(o, "prefork_freeze", RULES_WARNING)) == NULL)
 		return;
 	snprintf(r->message, sizeof r->message,
 	    "%u of %u forked workers each paid their own gen 2 collections: "
 	    "every full collection touches the objects inherited from the "
-	    "master and unshares their copy-on-write pages.", nforked_gen2,
-	    nforked);
-	rules_evidence(r, "forked_workers", nforked);
-	rules_evidence(r, "workers_with_gen2", nforked_gen2);
+	    "master and unshares their copy-on-write pages.", w.ngen2, w.n);
+	rules_evidence(r, "forked_workers", w.n);
+	rules_evidence(r, "workers_with_gen2", w.ngen2);
+	rules_evidence(r, "frozen_objects", 0);
 	snprintf(rules_action(r), sizeof r->actions[0],
 	    "gc.freeze() in the master before fork: gunicorn --preload with a "
 	    "hook, def when_ready(server): import gc; gc.freeze()");
@@ -241,76 +354,142 @@ static void rules_prefork_freeze(const struct rules_input *in,
 	    "gc.enable() in post_fork");
 }
 
-/* A forked worker far from its siblings (p99 pause or gen 2 count). */
+/* What outlier_worker compares, each worker against its siblings'
+ * median: out of line above RULES_OUTLIER_FACTOR x that median taken as
+ * at least floor (one stray full collection against none is no news). */
+enum { FIG_P99, FIG_MAX, FIG_GEN2, FIG_GEN2_MS, RULES_NFIG };
+
+static const struct {
+	const char *what, *name, *median, *unit;
+	double floor;
+} rules_figs[RULES_NFIG] = {
+	{ "p99 pause", "p99_ms", "sibling_median_p99_ms", " ms",
+	    RULES_OUTLIER_MIN_MS },
+	{ "max pause", "max_pause_ms", "sibling_median_max_pause_ms", " ms",
+	    RULES_OUTLIER_MIN_MS },
+	{ "gen 2 collections", "gen2_collections", "sibling_median_gen2", "",
+	    1 },
+	{ "gen 2 pause time", "gen2_time_ms", "sibling_median_gen2_time_ms",
+	    " ms", RULES_OUTLIER_MIN_MS },
+};
+
+#define RULES_GROUP_MAX	64
+
+/* The workers of one parent in one run, big enough to compare. */
+struct rules_group {
+	size_t m;
+	const struct rules_proc *p[RULES_GROUP_MAX];
+	double fig[RULES_NFIG][RULES_GROUP_MAX];
+};
+
+static int rules_comparable(const struct rules_proc *p)
+{
+	return p->worker && p->wall_s >= RULES_MIN_WALL_S &&
+	    p->collections >= RULES_MIN_COLLECTIONS;
+}
+
+static int rules_sibling(const struct rules_proc *a,
+    const struct rules_proc *b)
+{
+	return rules_comparable(b) && a->run == b->run && a->ppid == b->ppid;
+}
+
+static void rules_outlier_rec(const struct rules_group *g, size_t j,
+    const double med[RULES_NFIG], unsigned out_of_line,
+    struct rules_out *o)
+{
+	const struct rules_proc *p = g->p[j];
+	struct rules_rec *r;
+	size_t len;
+	unsigned k;
+
+	if ((r = rules_add(o, "outlier_worker", RULES_WARNING)) == NULL)
+		return;
+	r->pid = p->pid;
+	len = (size_t)snprintf(r->message, sizeof r->message,
+	    "Worker %u is out of line with its %zu siblings:",
+	    (unsigned)p->pid, g->m - 1);
+	for (k = 0; k < RULES_NFIG && len < sizeof r->message; k++)
+		if (out_of_line & (1u << k))
+			len += (size_t)snprintf(r->message + len,
+			    sizeof r->message - len, " %s %.*f%s (sibling "
+			    "median %.*f%s);", rules_figs[k].what,
+			    *rules_figs[k].unit ? 2 : 0, g->fig[k][j],
+			    rules_figs[k].unit, *rules_figs[k].unit ? 2 : 1,
+			    med[k], rules_figs[k].unit);
+	if (len < sizeof r->message && len > 0)
+		r->message[len - 1] = '.';
+	rules_evidence(r, "pid", p->pid);
+	for (k = 0; k < RULES_NFIG; k++) {
+		rules_evidence(r, rules_figs[k].name, g->fig[k][j]);
+		rules_evidence(r, rules_figs[k].median, med[k]);
+	}
+	snprintf(rules_action(r), sizeof r->actions[0],
+	    "look at what worker %u serves or holds that its siblings do not "
+	    "(large requests, caches that grow)", (unsigned)p->pid);
+	snprintf(rules_action(r), sizeof r->actions[0],
+	    "recycle it (gunicorn --max-requests) if its heap keeps growing");
+}
+
+/* Each worker of group g with enough GC time of its own to judge. */
+static void rules_outlier_group(const struct rules_group *g,
+    struct rules_out *o)
+{
+	double med[RULES_NFIG];
+	unsigned k, out_of_line;
+	size_t j;
+
+	for (j = 0; j < g->m; j++) {
+		if (rules_small(g->p[j]->wall_s, g->p[j]->collections,
+		    g->p[j]->pause_ns))
+			continue;
+		out_of_line = 0;
+		for (k = 0; k < RULES_NFIG; k++) {
+			med[k] = rules_median_without(g->fig[k], g->m, j);
+			if (g->fig[k][j] > RULES_OUTLIER_FACTOR *
+			    (med[k] > rules_figs[k].floor ? med[k] :
+			    rules_figs[k].floor))
+				out_of_line |= 1u << k;
+		}
+		if (out_of_line != 0)
+			rules_outlier_rec(g, j, med, out_of_line, o);
+	}
+}
+
+/* A worker (forked, or spawned: agg_proc_role) far from its siblings,
+ * the workers of the same parent in the same run. */
 static void rules_outliers(const struct rules_input *in,
     const struct rules_facts *f, struct rules_out *o)
 {
-	double p99[64], gen2[64], med_p99, med_gen2;
-	uint32_t pids[64];
-	size_t i, j, m;
-	struct rules_rec *r;
+	struct rules_group g;
+	const struct rules_proc *head, *q;
+	size_t i, j;
+	int first;
 
-	(void)f;
+	if (f->small)
+		return;
 	for (i = 0; i < in->nprocs; i++) {
-		const struct rules_proc *head = &in->procs[i];
-		int first = 1;
-
-		if (head->origin != ORIGIN_FORK)
+		head = &in->procs[i];
+		if (!rules_comparable(head))
 			continue;
 		/* One group per parent: handle it at its first worker. */
-		for (j = 0; j < i; j++)
-			if (in->procs[j].origin == ORIGIN_FORK &&
-			    in->procs[j].ppid == head->ppid)
-				first = 0;
+		for (first = 1, j = 0; j < i && first; j++)
+			first = !rules_sibling(head, &in->procs[j]);
 		if (!first)
 			continue;
-		for (m = 0, j = i; j < in->nprocs && m < 64; j++) {
-			if (in->procs[j].origin != ORIGIN_FORK ||
-			    in->procs[j].ppid != head->ppid)
+		for (g.m = 0, j = i; j < in->nprocs && g.m < RULES_GROUP_MAX;
+		    j++) {
+			if (!rules_sibling(head, q = &in->procs[j]))
 				continue;
-			pids[m] = in->procs[j].pid;
-			p99[m] = in->procs[j].p99_ms;
-			gen2[m] = (double)in->procs[j].gen2;
-			m++;
+			g.p[g.m] = q;
+			g.fig[FIG_P99][g.m] = q->p99_ms;
+			g.fig[FIG_MAX][g.m] = q->max_ms;
+			g.fig[FIG_GEN2][g.m] = (double)q->gen2;
+			g.fig[FIG_GEN2_MS][g.m] = q->gen2_ms;
+			g.m++;
 		}
-		if (m < RULES_MIN_SIBLINGS)
-			continue;
-		for (j = 0; j < m; j++) {
-			int by_p99, by_gen2;
-
-			med_p99 = rules_median_without(p99, m, j);
-			med_gen2 = rules_median_without(gen2, m, j);
-			by_p99 = med_p99 > 0 &&
-			    p99[j] > RULES_OUTLIER_FACTOR * med_p99;
-			/* A median of 0 gen 2 collections counts as 1, so
-			 * that one stray full collection is not news. */
-			by_gen2 = gen2[j] > RULES_OUTLIER_FACTOR *
-			    (med_gen2 > 1 ? med_gen2 : 1);
-			if (!by_p99 && !by_gen2)
-				continue;
-			if ((r = rules_add(o, "outlier_worker",
-			    RULES_WARNING)) == NULL)
-				return;
-			r->pid = pids[j];
-			snprintf(r->message, sizeof r->message,
-			    "Worker %u differs from its %zu siblings: p99 pause "
-			    "%.2f ms (sibling median %.2f ms), %.0f gen 2 "
-			    "collections (sibling median %.1f).",
-			    (unsigned)pids[j], m - 1, p99[j], med_p99, gen2[j],
-			    med_gen2);
-			rules_evidence(r, "pid", pids[j]);
-			rules_evidence(r, "p99_ms", p99[j]);
-			rules_evidence(r, "sibling_median_p99_ms", med_p99);
-			rules_evidence(r, "gen2_collections", gen2[j]);
-			rules_evidence(r, "sibling_median_gen2", med_gen2);
-			snprintf(rules_action(r), sizeof r->actions[0],
-			    "look at what worker %u serves that its siblings do "
-			    "not (large requests, caches that grow)",
-			    (unsigned)pids[j]);
-			snprintf(rules_action(r), sizeof r->actions[0],
-			    "recycle it (gunicorn --max-requests) if its heap "
-			    "keeps growing");
-		}
+		if (g.m >= RULES_MIN_SIBLINGS)
+			rules_outlier_group(&g, o);
 	}
 }
 
@@ -337,9 +516,33 @@ size_t rules_evaluate(const struct rules_input *in, struct rules_rec *out,
 	f.gc_pct = agg_gc_wall_pct(f.t.pause_ns, s->proc_wall_s);
 	f.rate0 = s->proc_wall_s > 0 && s->ngen > 0 ?
 	    (double)s->gen[0].seen / s->proc_wall_s : 0;
+	f.small = rules_small(s->proc_wall_s, f.t.seen, f.t.pause_ns);
 	for (i = 0; i < sizeof rules_table / sizeof rules_table[0]; i++)
 		rules_table[i](in, &f, &o);
 	return o.n;
+}
+
+static void rules_proc_fill(const struct agg *a, const struct agg_proc *p,
+    struct rules_proc *rp)
+{
+	unsigned g;
+
+	rp->pid = p->pid;
+	rp->ppid = p->ppid;
+	rp->run = p->run;
+	rp->origin = p->origin;
+	rp->worker = strcmp(agg_proc_role(p), "worker") == 0;
+	rp->wall_s = agg_proc_wall_s(a, p);
+	for (g = 0; g < p->ngen; g++) {
+		rp->collections += p->c[g].count;
+		rp->pause_ns += p->c[g].pause_ns;
+		if ((double)p->c[g].max_pause_ns / 1e6 > rp->max_ms)
+			rp->max_ms = (double)p->c[g].max_pause_ns / 1e6;
+	}
+	rp->gen2 = p->ngen > 2 ? p->c[2].count : 0;
+	rp->gen2_ms = p->ngen > 2 ? (double)p->c[2].pause_ns / 1e6 : 0;
+	rp->p99_ms = agg_proc_pct_ms(p, -1, 99.0);
+	rp->freeze_count = p->freeze_count;
 }
 
 int rules_input_build(const struct agg *a, const struct agg_run *r,
@@ -365,11 +568,7 @@ int rules_input_build(const struct agg *a, const struct agg_run *r,
 		    (in->own_procs = calloc(n ? n : 1, sizeof *rp)) == NULL)
 			goto out_nomem;
 		for (i = 0, rp = in->own_procs; i < n; i++, rp++) {
-			rp->pid = v[i]->pid;
-			rp->ppid = v[i]->ppid;
-			rp->origin = v[i]->origin;
-			rp->gen2 = v[i]->ngen > 2 ? v[i]->c[2].count : 0;
-			rp->p99_ms = agg_proc_pct_ms(v[i], -1, 99.0);
+			rules_proc_fill(a, v[i], rp);
 			if (tp == NULL && v[i]->origin == ORIGIN_ROOT)
 				tp = v[i];
 		}
@@ -382,6 +581,7 @@ int rules_input_build(const struct agg *a, const struct agg_run *r,
 			in->own_thresholds[k] = tp->base[k].threshold;
 		in->thresholds = in->own_thresholds;
 		in->nthresholds = tp->ngen;
+		in->freeze_count = tp->freeze_count;
 	}
 	in->sum = in->own_sum;
 	in->alert_threshold_ms = (double)a->cfg.alert_threshold_ns / 1e6;

@@ -593,8 +593,8 @@ static void srv_on_connection(uv_stream_t *server, int status)
 		return;
 	}
 	if (!srv_uid_allowed(s, c->peer_uid)) {
-		log_warn(s->log, "pid %d: uid %u is not allowed (--allow-uid), "
-		    "closing", (int)c->peer_pid, (unsigned)c->peer_uid);
+		(void)log_refused(s->log, (double)srv_mono_ms() / 1000,
+		    (unsigned)c->peer_uid, (int)c->peer_pid);
 		snprintf(msg, sizeof msg, "uid %u may not use this gcmond "
 		    "(gcmond --allow-uid %u)", (unsigned)c->peer_uid,
 		    (unsigned)c->peer_uid);

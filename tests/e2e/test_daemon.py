@@ -970,3 +970,222 @@ def test_a_line_cut_by_a_full_disk_does_not_swallow_the_next(resume, tmp):
         assert any(o["type"] == "event" and o["pid"] == b.pid for o in objs)
     finally:
         subprocess.run(["umount", "-l", fs], capture_output=True)
+
+
+# ---- issue 12: rules and figures
+
+SHORT_GC = """
+import gc
+class N:
+    def __init__(self):
+        self.me = self
+gc.disable()
+keep = [[N() for _ in range(20000)]]
+gc.enable()
+for _ in range(3):
+    gc.collect()
+"""
+
+LONG_GC = """
+import gc, time
+class N:
+    def __init__(self):
+        self.me = self
+keep = [[{} for _ in range(100)] for _ in range(2000)]
+end = time.monotonic() + 1.3
+while time.monotonic() < end:
+    for _ in range(2000):
+        N()
+    gc.collect()
+"""
+
+
+def _run_program(d, tmp, run, source, nproc=1):
+    path = os.path.join(tmp, run + ".py")
+    with open(path, "w") as f:
+        f.write(source)
+    r = gt.run_python([path], gt.agent_env(d.sock, run_id=run))
+    assert r.returncode == 0, r.stderr
+    ans = d.request({"cmd": "wait", "run": run, "timeout_ms": 20000,
+                     "min_processes": nproc}, timeout=30)
+    assert ans["ok"] and not ans["timed_out"], ans
+    return d.request({"cmd": "report", "run": run})
+
+
+@pytest.mark.skipif(not HAVE_AGENT, reason="agent/_gcmon.abi3.so not built yet")
+def test_too_small_a_sample_gets_no_finding_and_a_real_one_gets_derived_advice(tmp):
+    with Daemon() as d:
+        rep = _run_program(d, tmp, "short", SHORT_GC)
+        s = rep["summary"]
+        # What used to fire: GC a large share of a short script's wall
+        # time, generation 2 most of its collections.
+        assert s["gc_wall_pct"] > rules_gc_wall_pct(), s
+        assert s["generations"][2]["collections"] * 10 > s["collections"], s
+        rules = {r["rule"] for r in rep["recommendations"]}
+        assert not rules & {"gc_time", "gen2_share"}, rep["recommendations"]
+        assert s["proc_wall_s"] < 1.0 or s["seen"] < 20, s
+
+        rep = _run_program(d, tmp, "long", LONG_GC)
+        s, proc = rep["summary"], rep["processes"][0]
+        assert s["proc_wall_s"] >= 1.0 and s["seen"] >= 20, s
+        recs = {r["rule"]: r for r in rep["recommendations"]}
+        assert "gc_time" in recs, rep["recommendations"]
+        assert recs["gc_time"]["severity"] == "critical"
+        # The advice starts from this interpreter's own gen 0 threshold
+        # and says what it buys.
+        t0 = proc["thresholds"][0]
+        advice = [a for a in recs["gc_time"]["actions"] if "gc.set_threshold(" in a]
+        assert len(advice) == 1, recs["gc_time"]["actions"]
+        m = re.search(r"threshold %d -> (\d+); estimated gen 0 collections "
+                      r"([\d.]+) -> ([\d.]+) a second, GC time ([\d.]+) -> at most "
+                      r"([\d.]+) ms a second" % t0, advice[0])
+        assert m, advice[0]
+        new_t0 = int(m.group(1))
+        assert new_t0 >= 2 * t0 and advice[0].startswith("gc.set_threshold(%d" % new_t0)
+        assert float(m.group(3)) < float(m.group(2))
+        assert float(m.group(5)) <= float(m.group(4))
+        assert "x10" not in advice[0]
+
+
+def rules_gc_wall_pct():
+    """RULES_GC_WALL_PCT, read from daemon/rules.h (not copied)."""
+    with open(os.path.join(gt.SRCDIR, "daemon", "rules.h")) as f:
+        return float(re.search(r"#define RULES_GC_WALL_PCT\s+([\d.]+)", f.read()).group(1))
+
+
+@pytest.mark.skipif(not HAVE_AGENT, reason="agent/_gcmon.abi3.so not built yet")
+def test_spawned_workers_are_workers_and_the_resource_tracker_a_child(tmp):
+    prog = os.path.join(gt.PROGRAMS, "launcher_mp.py")
+    with Daemon() as d:
+        env = gt.agent_env(d.sock, run_id="spawned")
+        r = gt.run_python([prog, "spawn", tmp], env)
+        assert r.returncode == 0, r.stderr
+        ans = d.request({"cmd": "wait", "run": "spawned", "timeout_ms": 20000,
+                         "min_processes": 3}, timeout=30)
+        assert ans["ok"] and not ans["timed_out"], ans
+        procs = d.ctl("processes", "--run", "spawned")["processes"]
+        roles = {}
+        for p in procs:
+            argv = " ".join(p["argv"])
+            kind = ("spawned" if "--multiprocessing-fork" in p["argv"] else
+                    "tracker" if "resource_tracker" in argv else "master")
+            roles.setdefault(kind, []).append(p["role"])
+        assert roles["spawned"] == ["worker", "worker"], procs
+        assert roles["master"] == ["master"], procs
+        assert roles.get("tracker", ["child"]) == ["child"], procs
+        assert {p["origin"] for p in procs if "--multiprocessing-fork" in p["argv"]} == {"exec"}
+
+
+def _man_keys():
+    """{kind: set of keys} from man/gcmond.8's JSON LOG section."""
+    with open(os.path.join(gt.SRCDIR, "man", "gcmond.8")) as f:
+        text = f.read()
+    sect = text.split(".SH JSON LOG", 1)[1].split("\n.SH ", 1)[0]
+    keys, tags, lines = {}, [], sect.split("\n")
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if line == ".TP":
+            tag = lines[i + 1]
+            tags = re.findall(r"[A-Za-z_][A-Za-z0-9_]*", re.sub(r'^\.BR? ', "", tag))
+            i += 2
+            continue
+        if line.startswith("Keys:"):
+            buf = line[len("Keys:"):]
+            while not buf.rstrip().endswith("."):
+                i += 1
+                buf += " " + lines[i]
+            ks = {k.strip() for k in buf.strip().rstrip(".").split(",")}
+            for t in tags:
+                keys[t] = ks
+        i += 1
+    return keys
+
+
+@pytest.mark.skipif(not HAVE_AGENT, reason="agent/_gcmon.abi3.so not built yet")
+def test_every_log_key_is_in_the_man_page_and_no_share_passes_100(tmp):
+    man = _man_keys()
+    log = os.path.join(tmp, "gcmond.jsonl")
+    with Daemon("--alert-threshold-ms", "0.001", "--log-events", "all",
+                log_file=log) as d:
+        env = gt.agent_env(d.sock, run_id="keys")
+        procs = [subprocess.Popen([gt.PYTHON, STATS, os.path.join(tmp, "s%d" % i), "20"],
+                                  env=env) for i in range(3)]
+        for p in procs:
+            assert p.wait(60) == 0
+        ans = d.request({"cmd": "wait", "run": "keys", "timeout_ms": 20000,
+                         "min_processes": 3}, timeout=30)
+        assert ans["ok"] and not ans["timed_out"], ans
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(d.sock)
+        s.sendall(gt.HDR.pack(gt.HDR.size + 2, 1, 99, 0) + b"{}")  # wrong version
+        s.settimeout(10)
+        try:
+            s.recv(100)
+        except OSError:
+            pass
+        s.close()
+        gt.wait_for(lambda: os.path.exists(log) and "protocol_error" in open(log).read(),
+                    10, what="the protocol_error line")
+    with open(log) as f:
+        objs = [json.loads(x) for x in f if x.strip()]
+    seen = {}
+    for o in objs:
+        seen.setdefault(o["type"], []).append(o)
+    assert set(seen) == {"event", "alert", "process_start", "process_end",
+                         "summary", "protocol_error"}, set(seen)
+    for kind, group in seen.items():
+        for o in group:
+            # An alert has the keys of every alert and those of its kind.
+            want = man[kind] | (man[o["alert"]] if kind == "alert" else set())
+            assert set(o) == want, (kind, set(o) ^ want)
+    nested = [("PROCESS", o["process"]) for k in ("process_start", "process_end")
+              for o in seen[k]]
+    nested += [("SUMMARY", o["summary"]) for o in seen["summary"]]
+    nested += [("RUN", r) for o in seen["summary"] for r in o["runs"]]
+    for _, o in list(nested):
+        nested += [("GEN", g) for g in o.get("generations", [])]
+    for name, o in nested:
+        assert set(o) == man[name], (name, set(o) ^ man[name])
+        assert all(v <= 100 for k, v in o.items() if k.endswith("_pct")), o
+    # proc_wall_s is what gc_wall_pct is of: the processes' wall times.
+    final = [o for o in seen["summary"] if o["final"]][-1]["summary"]
+    walls = sum(o["process"]["wall_s"] for o in seen["process_end"])
+    assert abs(final["proc_wall_s"] - walls) <= 1e-6 * max(1.0, walls), (final, walls)
+    assert abs(final["gc_wall_pct"] -
+               final["gc_time_ms"] / 1000 / final["proc_wall_s"] * 100) < 1e-6
+
+
+REFUSED_CLIENT = """
+import json, socket, struct, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.settimeout(10)
+s.connect(sys.argv[1])
+# Refused at connect: the answer comes before any request.
+hdr = b""
+while len(hdr) < 8:
+    hdr += s.recv(8 - len(hdr))
+n = struct.unpack("<IHBB", hdr)[0] - 8
+data = b""
+while len(data) < n:
+    data += s.recv(n - len(data))
+print(json.loads(data)["code"])
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to connect as other uids")
+def test_a_refused_uid_is_logged_once_a_minute_even_quiet():
+    d = Daemon("--quiet", "--socket-group", "65534")
+    os.chmod(d.dir, 0o711)
+    with d:
+        for uid in (65534, 65534, 65534, 65533):
+            r = subprocess.run([gt.PYTHON, "-c", REFUSED_CLIENT, d.sock],
+                               user=uid, group=65534, capture_output=True,
+                               text=True, timeout=30)
+            assert r.returncode == 0 and r.stdout.strip() == "forbidden", r
+        gt.wait_for(lambda: "uid 65533" in d.stderr(), 10, what="the second uid's line")
+        err = d.stderr()
+    lines = [x for x in err.splitlines() if "refused pid" in x]
+    assert len(lines) == 2, err
+    assert "uid 65534 is not allowed (gcmond --allow-uid 65534)" in lines[0], lines
+    assert "uid 65533 is not allowed" in lines[1], lines

@@ -2,8 +2,9 @@
  * check_agg.c: unit tests of daemon/agg.c and daemon/rules.c (linked with
  * common/ only): exact totals through reconnects and drops, fork
  * baselines kept out of run totals, histogram folding, bounded records,
- * expiry, memory per live process (<= 16 KiB), and every recommendation
- * just below and just above its threshold. No I/O, no sockets.
+ * expiry, memory per live process (<= 16 KiB), the role of exec'd
+ * processes, and every recommendation just below and just above its
+ * threshold and its sample minimums. No I/O, no sockets.
  */
 #include "config.h"
 
@@ -449,23 +450,66 @@ static int has_rule(const struct rules_rec *r, size_t n, const char *rule)
 	return 0;
 }
 
-/* A scope of 100 collections over 100 s; each row changes one figure. */
+/* Whether any action of any recommendation contains text. */
+static int has_action(const struct rules_rec *r, size_t n, const char *text)
+{
+	size_t i;
+	unsigned k;
+
+	for (i = 0; i < n; i++)
+		for (k = 0; k < r[i].nactions; k++)
+			if (strstr(r[i].actions[k], text) != NULL)
+				return 1;
+	return 0;
+}
+
+/* A scope of 100 collections over 100 s (20 ms of GC unless a row says
+ * otherwise); each row changes one figure. */
 static const struct {
 	const char *name, *rule;
-	uint64_t gen2;			/* of 100 collections */
+	uint64_t gen2;			/* of the collections */
 	uint64_t max_pause_ns;
-	uint64_t pause_ns;		/* over 100 s of wall time */
+	uint64_t pause_ns;		/* over the wall time */
 	uint64_t uncollectable;
+	double wall_s;			/* 0: 100 s */
+	uint64_t ncoll;			/* 0: 100 */
 	int want;
 } rule_rows[] = {
-	{ "gen2 10% (not above)", "gen2_share", 10, 1000, 1000, 0, 0 },
-	{ "gen2 11%", "gen2_share", 11, 1000, 1000, 0, 1 },
-	{ "max pause at threshold", "max_pause", 0, 50000000, 1000, 0, 0 },
-	{ "max pause 1 ns above", "max_pause", 0, 50000001, 1000, 0, 1 },
-	{ "gc time 5%", "gc_time", 0, 1000, 5000000000ull, 0, 0 },
-	{ "gc time 5.001%", "gc_time", 0, 1000, 5001000000ull, 0, 1 },
-	{ "no uncollectable", "uncollectable", 0, 1000, 1000, 0, 0 },
-	{ "one uncollectable", "uncollectable", 0, 1000, 1000, 1, 1 },
+	{ "gen2 10% (not above)", "gen2_share", 10, 1000, 20000000, 0, 0, 0, 0 },
+	{ "gen2 11%", "gen2_share", 11, 1000, 20000000, 0, 0, 0, 1 },
+	{ "max pause at threshold", "max_pause", 0, 50000000, 20000000, 0, 0,
+	    0, 0 },
+	{ "max pause 1 ns above", "max_pause", 0, 50000001, 20000000, 0, 0, 0,
+	    1 },
+	{ "gc time 5%", "gc_time", 0, 1000, 5000000000ull, 0, 0, 0, 0 },
+	{ "gc time 5.001%", "gc_time", 0, 1000, 5001000000ull, 0, 0, 0, 1 },
+	{ "no uncollectable", "uncollectable", 0, 1000, 1000, 0, 0, 0, 0 },
+	{ "one uncollectable", "uncollectable", 0, 1000, 1000, 1, 0, 0, 1 },
+	/* The minimums of rules.h: 1.5 ms of GC in a 3 ms script (50%)
+	 * is no finding, nor is a share of too few collections. */
+	{ "gc time 50% of 3 ms", "gc_time", 0, 500000, 1500000, 0, 0.003, 0,
+	    0 },
+	{ "gc time 50% of 0.99 s", "gc_time", 0, 500000, 495000000, 0, 0.99,
+	    0, 0 },
+	{ "gc time 50% of 1 s", "gc_time", 0, 500000, 500000000, 0, 1.0, 0,
+	    1 },
+	{ "gc time 9.99 ms of 0.1 s", "gc_time", 0, 500000, 9990000, 0, 0.1,
+	    0, 0 },
+	{ "gc time 10% under 10 ms", "gc_time", 0, 500000, 9990000, 0, 1.0,
+	    0, 0 },
+	{ "gc time 10% at 10 ms", "gc_time", 0, 500000, 100000000, 0, 1.0, 0,
+	    1 },
+	{ "gen2 50% of 19 collections", "gen2_share", 9, 1000, 20000000, 0, 0,
+	    19, 0 },
+	{ "gen2 50% of 20 collections", "gen2_share", 10, 1000, 20000000, 0, 0,
+	    20, 1 },
+	{ "gen2 50% in 9.99 ms of GC", "gen2_share", 50, 1000, 9990000, 0, 0,
+	    0, 0 },
+	/* Single facts fire on any sample. */
+	{ "60 ms pause in 0.1 s", "max_pause", 0, 60000000, 60000000, 0, 0.1,
+	    3, 1 },
+	{ "uncollectable in 3 ms", "uncollectable", 0, 1000, 1000, 1, 0.003,
+	    1, 1 },
 };
 
 START_TEST(test_rule_thresholds)
@@ -474,12 +518,13 @@ START_TEST(test_rule_thresholds)
 	static const uint32_t th[3] = { 700, 10, 10 };
 	struct rules_rec out[RULES_MAX];
 	struct rules_input in;
+	uint64_t ncoll = rule_rows[_i].ncoll ? rule_rows[_i].ncoll : 100;
 	size_t n, i;
 
 	s->ngen = 3;
 	s->nproc = 1;
-	s->proc_wall_s = 100;
-	s->gen[0].collections = s->gen[0].seen = 100 - rule_rows[_i].gen2;
+	s->proc_wall_s = rule_rows[_i].wall_s ? rule_rows[_i].wall_s : 100;
+	s->gen[0].collections = s->gen[0].seen = ncoll - rule_rows[_i].gen2;
 	s->gen[2].collections = s->gen[2].seen = rule_rows[_i].gen2;
 	s->gen[0].max_pause_ns = rule_rows[_i].max_pause_ns;
 	s->gen[0].pause_ns = rule_rows[_i].pause_ns;
@@ -496,9 +541,6 @@ START_TEST(test_rule_thresholds)
 		ck_assert_msg(out[i].nevidence > 0 && out[i].nactions > 0 &&
 		    out[i].message[0] != '\0', "%s: %s cites nothing",
 		    rule_rows[_i].name, out[i].rule);
-		if (strcmp(out[i].rule, "max_pause") == 0)
-			ck_assert_ptr_nonnull(strstr(out[i].actions[0],
-			    "gc.set_threshold(7000, 10, 10)"));
 		if (strcmp(out[i].rule, "gc_time") == 0)
 			ck_assert_int_eq(out[i].severity, RULES_CRITICAL);
 	}
@@ -506,19 +548,121 @@ START_TEST(test_rule_thresholds)
 }
 END_TEST
 
+/* Threshold advice, carried by max_pause over 100 s: gen 0 at rate0 a
+ * second with mean pause m0_us, 10 gen 1 and 10 gen 2 collections of
+ * 100 ms each (10 ms a second each: gen 1's falls with gen 0's rate,
+ * gen 2's is taken as unchanged). */
+static const struct {
+	const char *name;
+	uint32_t t0;			/* 0: thresholds unknown */
+	double rate0, m0_us;
+	const char *want[3];		/* each in one action; none: no advice */
+} thr_rows[] = {
+	{ "3.11, 100/s, 50 us", 700, 100, 50,
+	    { "gc.set_threshold(7000, 10, 10)", "threshold 700 -> 7000; "
+	    "estimated gen 0 collections 100.0 -> 10.0 a second",
+	    "GC time 25.00 -> at most 16.00 ms a second" } },
+	{ "3.13's 2000, 100/s, 50 us", 2000, 100, 50,
+	    { "gc.set_threshold(20000, 10, 10)", "threshold 2000 -> 20000",
+	    "100.0 -> 10.0 a second" } },
+	{ "pause-bound: 250 us", 700, 100, 250,
+	    { "gc.set_threshold(2800, 10, 10)", "0.250 -> at most 1.000 ms",
+	    "100.0 -> 25.0 a second" } },
+	{ "factor-bound: 5000/s, 1 us", 700, 5000, 1,
+	    { "gc.set_threshold(70000, 10, 10)", "5000.0 -> 50.0 a second",
+	    NULL } },
+	{ "already 10/s", 700, 10, 50, { NULL } },
+	{ "15/s: less than halved", 700, 15, 50, { NULL } },
+	{ "thresholds unknown", 0, 100, 50, { NULL } },
+};
+
+START_TEST(test_threshold_advice)
+{
+	struct agg_sum *s = agg_sum_new();
+	uint32_t th[3] = { thr_rows[_i].t0, 10, 10 };
+	struct rules_rec out[RULES_MAX];
+	struct rules_input in;
+	size_t n;
+	unsigned k;
+
+	s->ngen = 3;
+	s->nproc = 1;
+	s->proc_wall_s = 100;
+	s->gen[0].collections = s->gen[0].seen =
+	    (uint64_t)(thr_rows[_i].rate0 * 100);
+	s->gen[0].pause_ns = (uint64_t)(thr_rows[_i].rate0 * 100 *
+	    thr_rows[_i].m0_us * 1000);
+	s->gen[0].max_pause_ns = 60000000;
+	s->gen[1].collections = s->gen[1].seen = 10;
+	s->gen[1].pause_ns = 1000000000;
+	s->gen[2].collections = s->gen[2].seen = 10;
+	s->gen[2].pause_ns = 1000000000;
+	memset(&in, 0, sizeof in);
+	in.sum = s;
+	in.alert_threshold_ms = 50;
+	in.thresholds = thr_rows[_i].t0 ? th : NULL;
+	in.nthresholds = thr_rows[_i].t0 ? 3 : 0;
+	n = rules_evaluate(&in, out, RULES_MAX);
+	ck_assert_msg(has_rule(out, n, "max_pause"), "%s", thr_rows[_i].name);
+	if (thr_rows[_i].want[0] == NULL)
+		ck_assert_msg(!has_action(out, n, "set_threshold"),
+		    "%s: advice given", thr_rows[_i].name);
+	for (k = 0; k < 3 && thr_rows[_i].want[k] != NULL; k++)
+		ck_assert_msg(has_action(out, n, thr_rows[_i].want[k]),
+		    "%s: no \"%s\"", thr_rows[_i].name, thr_rows[_i].want[k]);
+	/* Never the old fixed advice. */
+	ck_assert(!has_action(out, n, "x10"));
+	free(s);
+}
+END_TEST
+
+/* A master (pid 1) and four workers (11..14) over 100 s; each row
+ * changes worker 14 or the freeze counts. Siblings: p99 1 ms, max pause
+ * 30, 41, 52 ms, gen 2 time 5 ms. */
 static const struct {
 	const char *name, *rule;
 	double p99_last;
 	uint64_t gen2_last;
 	unsigned nforked_gen2;		/* workers (of 4) paying gen 2 */
+	double max_last, gen2_ms_last;
+	uint64_t master_frozen, worker_frozen;
+	uint8_t origin;			/* of the workers */
 	int want;
 } fork_rows[] = {
-	{ "one worker pays gen 2", "prefork_freeze", 1, 0, 1, 0 },
-	{ "two workers pay gen 2", "prefork_freeze", 1, 0, 2, 1 },
-	{ "p99 2x siblings (not above)", "outlier_worker", 2.0, 0, 0, 0 },
-	{ "p99 above 2x siblings", "outlier_worker", 2.01, 0, 0, 1 },
-	{ "gen2 2x siblings (not above)", "outlier_worker", 1, 4, 4, 0 },
-	{ "gen2 above 2x siblings", "outlier_worker", 1, 5, 4, 1 },
+	{ "one worker pays gen 2", "prefork_freeze", 1, 0, 1, 45, 5, 0, 0,
+	    ORIGIN_FORK, 0 },
+	{ "two workers pay gen 2", "prefork_freeze", 1, 0, 2, 45, 5, 0, 0,
+	    ORIGIN_FORK, 1 },
+	{ "p99 2x siblings (not above)", "outlier_worker", 2.0, 0, 0, 45, 5,
+	    0, 0, ORIGIN_FORK, 0 },
+	{ "p99 above 2x siblings", "outlier_worker", 2.01, 0, 0, 45, 5, 0, 0,
+	    ORIGIN_FORK, 1 },
+	{ "gen2 2x siblings (not above)", "outlier_worker", 1, 4, 4, 45, 5, 0,
+	    0, ORIGIN_FORK, 0 },
+	{ "gen2 above 2x siblings", "outlier_worker", 1, 5, 4, 45, 5, 0, 0,
+	    ORIGIN_FORK, 1 },
+	/* Issue 12: 312.6 ms at most against 30-52 ms. */
+	{ "max 312.6 vs 30-52 ms", "outlier_worker", 1, 0, 0, 312.6, 5, 0, 0,
+	    ORIGIN_FORK, 1 },
+	{ "max 2x sibling median (not above)", "outlier_worker", 1, 0, 0, 82,
+	    5, 0, 0, ORIGIN_FORK, 0 },
+	{ "gen2 time above 2x siblings", "outlier_worker", 1, 0, 0, 45, 10.01,
+	    0, 0, ORIGIN_FORK, 1 },
+	{ "gen2 time 2x siblings (not above)", "outlier_worker", 1, 0, 0, 45,
+	    10, 0, 0, ORIGIN_FORK, 0 },
+	{ "spawned workers compared too", "outlier_worker", 1, 0, 0, 312.6, 5,
+	    0, 0, ORIGIN_EXEC, 1 },
+	/* gc.freeze() before fork: the warning goes, the result shows. */
+	{ "master froze: no warning", "prefork_freeze", 1, 0, 2, 45, 5, 5000,
+	    0, ORIGIN_FORK, 0 },
+	{ "master froze: result", "prefork_frozen", 1, 0, 2, 45, 5, 5000, 0,
+	    ORIGIN_FORK, 1 },
+	{ "workers inherited frozen: no warning", "prefork_freeze", 1, 0, 2,
+	    45, 5, 0, 5000, ORIGIN_FORK, 0 },
+	{ "workers inherited frozen: result", "prefork_frozen", 1, 0, 2, 45,
+	    5, 0, 5000, ORIGIN_FORK, 1 },
+	{ "not frozen: no result", "prefork_frozen", 1, 0, 2, 45, 5, 0, 0,
+	    ORIGIN_FORK, 0 },
 };
 
 START_TEST(test_prefork_rules)
@@ -531,32 +675,126 @@ START_TEST(test_prefork_rules)
 
 	s->ngen = 3;
 	s->proc_wall_s = 100;
+	s->gen[0].collections = s->gen[0].seen = 500;
+	s->gen[0].pause_ns = 100000000;
+	s->gen[2].collections = s->gen[2].seen = 100;	/* gen2_share fires */
 	memset(procs, 0, sizeof procs);
 	procs[0].pid = 1;
 	procs[0].origin = ORIGIN_ROOT;
+	procs[0].freeze_count = fork_rows[_i].master_frozen;
 	for (i = 1; i < 5; i++) {
 		procs[i].pid = 10 + (uint32_t)i;
 		procs[i].ppid = 1;
-		procs[i].origin = ORIGIN_FORK;
+		procs[i].origin = fork_rows[_i].origin;
+		procs[i].worker = 1;
+		procs[i].wall_s = 25;
+		procs[i].collections = 100;
+		procs[i].pause_ns = 20000000;
 		procs[i].p99_ms = 1;
+		procs[i].max_ms = 30 + 11 * (double)(i - 1);
+		procs[i].gen2_ms = 5;
+		procs[i].freeze_count = fork_rows[_i].worker_frozen;
 		procs[i].gen2 = i <= fork_rows[_i].nforked_gen2 ?
 		    (fork_rows[_i].nforked_gen2 == 4 ? 2 : 1) : 0;
 	}
 	procs[4].p99_ms = fork_rows[_i].p99_last;
+	procs[4].max_ms = fork_rows[_i].max_last;
+	procs[4].gen2_ms = fork_rows[_i].gen2_ms_last;
+	procs[4].pause_ns = (uint64_t)(fork_rows[_i].max_last * 1e6);
 	if (fork_rows[_i].gen2_last)
 		procs[4].gen2 = fork_rows[_i].gen2_last;
 	memset(&in, 0, sizeof in);
 	in.sum = s;
-	in.alert_threshold_ms = 50;
+	in.alert_threshold_ms = 500;
 	in.procs = procs;
 	in.nprocs = 5;
+	in.freeze_count = fork_rows[_i].master_frozen;
 	n = rules_evaluate(&in, out, RULES_MAX);
 	ck_assert_msg(has_rule(out, n, fork_rows[_i].rule) == fork_rows[_i].want,
 	    "%s", fork_rows[_i].name);
-	for (i = 0; i < n; i++)
-		if (strcmp(out[i].rule, "outlier_worker") == 0)
-			ck_assert_uint_eq(out[i].pid, 14);
+	for (i = 0; i < n; i++) {
+		if (strcmp(out[i].rule, "outlier_worker") != 0)
+			continue;
+		ck_assert_uint_eq(out[i].pid, 14);
+		/* The message says which figure, against what. */
+		if (fork_rows[_i].max_last > 300)
+			ck_assert_msg(strstr(out[i].message, "max pause 312.60 ms "
+			    "(sibling median 41.00 ms).") != NULL, "%s",
+			    out[i].message);
+	}
+	/* Advice followed does not come back: no "gc.freeze()" to do when
+	 * the master froze (gen2_share fires here). */
+	ck_assert(has_rule(out, n, "gen2_share"));
+	ck_assert_int_eq(has_action(out, n, "gc.freeze()"),
+	    fork_rows[_i].master_frozen == 0);
 	free(s);
+}
+END_TEST
+
+/* Roles of exec'd processes: pid 20 exec'd by master 1 (run "r"). */
+static const struct {
+	const char *name;
+	const char *argv[4];
+	int parent_first;		/* the master said HELLO first */
+	int parent_known;		/* the master is monitored at all */
+	const char *want;
+} role_rows[] = {
+	{ "spawn worker (uvicorn --workers)", { "/usr/bin/python3", "-c",
+	    "from multiprocessing.spawn import spawn_main; spawn_main("
+	    "tracker_fd=5, pipe_handle=7)", "--multiprocessing-fork" }, 1, 1,
+	    "worker" },
+	{ "spawn worker before its master", { "/usr/bin/python3", "-c",
+	    "from multiprocessing.spawn import spawn_main; spawn_main()",
+	    "--multiprocessing-fork" }, 0, 1, "worker" },
+	{ "resource tracker", { "/usr/bin/python3", "-c",
+	    "from multiprocessing.resource_tracker import main;main(5)", NULL },
+	    1, 1, "child" },
+	{ "forkserver", { "/usr/bin/python3", "-c",
+	    "from multiprocessing.forkserver import main; main(6, 7)", NULL },
+	    1, 1, "child" },
+	{ "the same program again", { "/usr/bin/python3", "app.py", NULL }, 1,
+	    1, "worker" },
+	{ "another script", { "/usr/bin/python3", "tool.py", NULL }, 1, 1,
+	    "child" },
+	{ "spawn child of an unmonitored parent", { "/usr/bin/python3", "-c",
+	    "x", "--multiprocessing-fork" }, 1, 0, "child" },
+};
+
+static struct agg_proc *add_argv(struct agg *a, uint32_t pid, uint32_t ppid,
+    uint8_t origin, const char *const *argv)
+{
+	struct proto_hello h = hello_of(pid, ppid, "r", origin, 0);
+	struct agg_proc *p = NULL;
+	int is_new = 0;
+
+	for (h.argc = 0; h.argc < 4 && argv[h.argc] != NULL; h.argc++) {
+		h.argv[h.argc].ptr = argv[h.argc];
+		h.argv[h.argc].len = (uint32_t)strlen(argv[h.argc]);
+	}
+	ck_assert_int_eq(agg_hello(a, &h, &p, &is_new), 0);
+	return p;
+}
+
+START_TEST(test_roles)
+{
+	static const char *const master_argv[4] = { "/usr/bin/python3",
+	    "app.py", NULL };
+	struct agg *a = agg_new(&cfg);
+	struct agg_proc *m = NULL, *c, *f;
+
+	a->now_real = 1700000000;
+	if (role_rows[_i].parent_first && role_rows[_i].parent_known)
+		m = add_argv(a, 1, 0, ORIGIN_ROOT, master_argv);
+	c = add_argv(a, 20, 1, ORIGIN_EXEC, role_rows[_i].argv);
+	if (!role_rows[_i].parent_first && role_rows[_i].parent_known)
+		m = add_argv(a, 1, 0, ORIGIN_ROOT, master_argv);
+	f = add_argv(a, 21, 1, ORIGIN_FORK, master_argv);
+	ck_assert_msg(strcmp(agg_proc_role(c), role_rows[_i].want) == 0,
+	    "%s: %s", role_rows[_i].name, agg_proc_role(c));
+	ck_assert_str_eq(agg_proc_role(f), "worker");
+	if (m != NULL)
+		ck_assert_str_eq(agg_proc_role(m), "master");
+	agg_free(a);
 }
 END_TEST
 
@@ -575,9 +813,13 @@ static Suite *agg_suite(void)
 	tcase_add_test(t, test_long_argv_cut_at_character_boundary);
 	tcase_add_test(t, test_live_process_fits_in_16_kib);
 	tcase_add_test(t, test_argv_holds_only_its_bytes);
+	tcase_add_loop_test(t, test_roles, 0,
+	    (int)(sizeof role_rows / sizeof role_rows[0]));
 	tcase_set_timeout(t, 60);
 	tcase_add_loop_test(r, test_rule_thresholds, 0,
 	    (int)(sizeof rule_rows / sizeof rule_rows[0]));
+	tcase_add_loop_test(r, test_threshold_advice, 0,
+	    (int)(sizeof thr_rows / sizeof thr_rows[0]));
 	tcase_add_loop_test(r, test_prefork_rules, 0,
 	    (int)(sizeof fork_rows / sizeof fork_rows[0]));
 	suite_add_tcase(s, t);
