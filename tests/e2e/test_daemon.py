@@ -1189,3 +1189,48 @@ def test_a_refused_uid_is_logged_once_a_minute_even_quiet():
     assert len(lines) == 2, err
     assert "uid 65534 is not allowed (gcmond --allow-uid 65534)" in lines[0], lines
     assert "uid 65533 is not allowed" in lines[1], lines
+
+
+FROZEN_MASTER = r"""
+import gc, os, sys
+keep = [[i] for i in range(20000)]          # objects the master owns
+if sys.argv[1] == "freeze":
+    gc.freeze()
+pids = []
+for _ in range(2):
+    pid = os.fork()
+    if pid == 0:
+        for _ in range(3):
+            gc.collect()                     # generation 2 in the worker
+        os._exit(0)
+    pids.append(pid)
+for pid in pids:
+    os.waitpid(pid, 0)
+"""
+
+
+@pytest.mark.skipif(not HAVE_AGENT, reason="agent/_gcmon.abi3.so not built yet")
+@pytest.mark.parametrize("mode", ["plain", "freeze"])
+def test_prefork_finding_sees_whether_the_master_froze(mode, tmp):
+    """The master's gc.get_freeze_count() reaches gcmond in its exit data:
+    the advice to freeze before fork is given only when nothing froze, and
+    a master that froze gets the measured result instead."""
+    path = os.path.join(tmp, "prefork.py")
+    with open(path, "w") as f:
+        f.write(FROZEN_MASTER)
+    with Daemon() as d:
+        run = "prefork-" + mode
+        cp = gt.run_python([path, mode], gt.agent_env(d.sock, run_id=run))
+        assert cp.returncode == 0, cp.stderr
+        ans = d.request({"cmd": "wait", "run": run, "timeout_ms": 20000,
+                         "min_processes": 3}, timeout=30)
+        assert ans["ok"] and not ans["timed_out"], ans
+        procs = d.request({"cmd": "processes", "run": run})["processes"]
+        master = [p for p in procs if p["role"] == "master"][0]
+        recs = {r["rule"] for r in
+                d.request({"cmd": "recommendations", "run": run})["recommendations"]}
+        if mode == "freeze":
+            assert "prefork_frozen" in recs and "prefork_freeze" not in recs, recs
+        else:
+            assert "prefork_freeze" in recs and "prefork_frozen" not in recs, recs
+        assert master["ended_by"] == "exit"
