@@ -116,6 +116,7 @@ static int agents_copy_batch(struct agent_map *m, void *arg)
 }
 
 static void agents_detach(struct agents *a, struct agent_map *m, int ended);
+static void agents_end(struct agents *a, struct agent_map *m);
 
 /* Moves every record published so far into the aggregates; then the
  * counters, which are at least as new (and into *snap if not NULL).
@@ -169,7 +170,9 @@ static void agents_broken(struct agents *a, struct agent_map *m, int err)
 	log_warn(a->log, "pid %u: shared area %s %s; no longer read",
 	    (unsigned)m->info.pid, m->name, err == -EFAULT ?
 	    "was truncated under gcmond" : "is inconsistent (ring indexes)");
-	agents_detach(a, m, 0);
+	/* Removed, as a refused file is: a later event on its name (a write
+	 * by its hostile owner) must not attach it again. */
+	agents_detach(a, m, 1);
 }
 
 static void agents_on_drain(uv_timer_t *t)
@@ -181,8 +184,15 @@ static void agents_on_drain(uv_timer_t *t)
 
 	agents_now(a);
 	now = a->agg->now_real;
+	a->ticks++;
 	for (m = a->maps; m != NULL; m = next) {
 		next = m->next;
+		/* Without a pidfd, /proc says when it is gone, every 100 ms. */
+		if (m->pidfd < 0 && a->ticks % AGENTS_PROC_POLL_TICKS == 0 &&
+		    !procfs_running(m->info.pid, m->info.start_ticks)) {
+			agents_end(a, m);
+			continue;
+		}
 		if ((err = agents_drain_one(a, m, NULL)) < 0) {
 			agents_broken(a, m, err);
 			continue;
@@ -461,6 +471,8 @@ static int agents_vouch(struct agents *a, struct agent_map *m,
 	m->pidfd = (int)syscall(SYS_pidfd_open, (pid_t)m->info.pid, 0);
 	if (m->pidfd < 0 && errno == ESRCH)
 		return 0;
+	if (m->pidfd < 0 && errno == ENOSYS)
+		return 1;	/* no pidfds (Linux < 5.3, valgrind): /proc polls */
 	if (m->pidfd < 0) {
 		*why = "its process cannot be watched (pidfd_open)";
 		return -errno;
@@ -492,8 +504,9 @@ static int agents_register(struct agents *a, struct agent_map *m,
 		goto out;
 	}
 	err = -EPERM;
-	*why = "names another pid in its identity";
-	if (x.h->pid != m->info.pid)
+	*why = "names another pid in its identity or its file name";
+	if (x.h->pid != m->info.pid ||
+	    strtoul(m->name, NULL, 10) != (unsigned long)m->info.pid)
 		goto out;
 	if ((err = agg_hello(a->agg, x.h, &m->proc, &is_new)) < 0) {
 		*why = "out of memory";
@@ -551,6 +564,8 @@ static void agents_attach(struct agents *a, const char *name)
 	}
 	m->next_sample = 0;
 	m->poll.data = m;
+	if (m->pidfd < 0)
+		return;		/* agents_on_drain asks /proc instead */
 	if (uv_poll_init(a->loop, &m->poll, m->pidfd) == 0) {
 		m->polling = 1;
 		if (uv_poll_start(&m->poll, UV_READABLE, agents_on_exit) == 0)

@@ -21,6 +21,7 @@
 #define AGENTS_MAX		65536	/* areas mapped at once */
 #define AGENTS_DRAIN_MS		10u	/* default drain period */
 #define AGENTS_BATCH		512u	/* records copied out at a time */
+#define AGENTS_PROC_POLL_TICKS	10u	/* without pidfds: /proc every 10 drains */
 
 struct agent_map;
 
@@ -62,6 +63,7 @@ struct agents {
 	uv_fs_event_t watch;
 	uv_timer_t drain;
 	struct agent_map *maps;
+	uint64_t ticks;			/* drains so far */
 	struct agents_stats st;
 	int started, stopping;
 };
