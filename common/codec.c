@@ -1,10 +1,11 @@
 /*
  * codec.c: encoder, decoder and stream reader of the frames that
- * protocol.h specifies; the agent encodes with it, gcmond and the control
- * clients decode with it. Every byte read from a peer goes through the
- * bounds-checked cursor below. It must never do I/O, print, trust a
- * length before checking it, or allocate anything but the reader's
- * buffer.
+ * protocol.h specifies; the agent encodes HELLO, OBJECTS and GARBAGE into
+ * its shared area, gcmond decodes them from it, and gcmond and the
+ * control clients encode, decode and stream CONTROL. Every byte read
+ * from a peer or an area goes through the bounds-checked cursor below.
+ * It must never do I/O, print, trust a length before checking it, or
+ * allocate anything but the reader's buffer.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -14,10 +15,8 @@
 
 #include "codec.h"
 
-#define PROTO_COUNTERS_FIXED	9u	/* u64 dropped, u8 ngen */
 #define PROTO_BASELINE_SIZE	28u	/* 3 x u64, u32 */
 #define PROTO_HELLO_FIXED	45u	/* fields before the baselines */
-#define PROTO_SAMPLE_SIZE	32u
 #define PROTO_TYPE_MIN_SIZE	12u	/* u64 count, u32 name length */
 #define PROTO_READER_MIN_CAP	256u
 #define PROTO_READER_KEEP_CAP	(64u << 10)	/* free more than this when idle */
@@ -219,30 +218,6 @@ codec_str(struct codec_cursor *c, uint32_t cap, struct proto_str *out)
 	out->len = n;
 }
 
-static void
-codec_counters(struct codec_cursor *c, struct proto_counters *out)
-{
-	unsigned i;
-
-	out->dropped = codec_u64(c);
-	out->ngen = codec_u8(c);
-	if (c->err != 0)
-		return;
-	if (out->ngen == 0 || out->ngen > PROTO_MAX_GEN) {
-		codec_fail(c, -EPROTO);
-		return;
-	}
-	for (i = 0; i < out->ngen; i++) {
-		struct proto_gen_counters *g = &out->gen[i];
-
-		g->count = codec_u64(c);
-		g->pause_ns = codec_u64(c);
-		g->max_pause_ns = codec_u64(c);
-		g->collected = codec_u64(c);
-		g->uncollectable = codec_u64(c);
-	}
-}
-
 /* Every byte must be accounted for. */
 static int
 codec_finish(struct codec_cursor *c)
@@ -265,7 +240,7 @@ proto_strerror(int err)
 	case -EPROTONOSUPPORT:
 		return "unsupported protocol version";
 	case -ENOMSG:
-		return "unknown frame type";
+		return "unknown or retired frame type";
 	case -EBADMSG:
 		return "truncated frame payload";
 	case -EPROTO:
@@ -285,22 +260,25 @@ proto_strerror(int err)
 	}
 }
 
+/* The types in use; the retired ones (protocol.h) have no name here and
+ * are unknown like any other. */
+static const char *const codec_type_names[FRAME_TYPE_MAX + 1] = {
+	[FRAME_HELLO] = "HELLO",
+	[FRAME_OBJECTS] = "OBJECTS",
+	[FRAME_GARBAGE] = "GARBAGE",
+	[FRAME_CONTROL] = "CONTROL",
+};
+
+static bool
+codec_type_known(unsigned type)
+{
+	return type <= FRAME_TYPE_MAX && codec_type_names[type] != NULL;
+}
+
 const char *
 proto_frame_type_name(unsigned type)
 {
-	static const char *const names[] = {
-		[FRAME_HELLO] = "HELLO",
-		[FRAME_EVENTS] = "EVENTS",
-		[FRAME_SAMPLE] = "SAMPLE",
-		[FRAME_OBJECTS] = "OBJECTS",
-		[FRAME_GARBAGE] = "GARBAGE",
-		[FRAME_BYE] = "BYE",
-		[FRAME_CONTROL] = "CONTROL",
-	};
-
-	if (type == 0 || type > FRAME_TYPE_MAX)
-		return "UNKNOWN";
-	return names[type];
+	return codec_type_known(type) ? codec_type_names[type] : "UNKNOWN";
 }
 
 int
@@ -321,8 +299,8 @@ proto_decode_header(const uint8_t *buf, size_t avail, size_t max_frame,
 		return -EMSGSIZE;
 	if (h->version != PROTO_VERSION)
 		return -EPROTONOSUPPORT;
-	if (h->type == 0 || h->type > FRAME_TYPE_MAX)
-		return -ENOMSG;
+	if (!codec_type_known(h->type))
+		return -ENOMSG;	/* type 0, a retired type, or above the last */
 	return 0;
 }
 
@@ -382,42 +360,6 @@ proto_decode_hello(const struct proto_frame *f, struct proto_hello *out)
 }
 
 int
-proto_decode_events(const struct proto_frame *f, struct proto_events *out)
-{
-	struct codec_cursor c;
-
-	if (f->hdr.type != FRAME_EVENTS)
-		return -EPROTO;
-	codec_frame_cursor(&c, f);
-	codec_counters(&c, &out->counters);
-	out->nrec = codec_u32(&c);
-	out->records = NULL;
-	if (c.err != 0)
-		return c.err;
-	if (out->nrec > PROTO_MAX_EVENTS)
-		return -E2BIG;
-	if (out->nrec > codec_left(&c) / PROTO_EVENT_SIZE)
-		return -EBADMSG;
-	out->records = codec_take(&c, (size_t)out->nrec * PROTO_EVENT_SIZE);
-	return codec_finish(&c);
-}
-
-int
-proto_decode_sample(const struct proto_frame *f, struct proto_sample *out)
-{
-	struct codec_cursor c;
-
-	if (f->hdr.type != FRAME_SAMPLE)
-		return -EPROTO;
-	codec_frame_cursor(&c, f);
-	out->mono_ns = codec_u64(&c);
-	out->rss_bytes = codec_u64(&c);
-	out->cpu_user_ns = codec_u64(&c);
-	out->cpu_sys_ns = codec_u64(&c);
-	return codec_finish(&c);
-}
-
-int
 proto_decode_types(const struct proto_frame *f, struct proto_types *out)
 {
 	struct codec_cursor c;
@@ -452,19 +394,6 @@ proto_decode_types(const struct proto_frame *f, struct proto_types *out)
 }
 
 int
-proto_decode_bye(const struct proto_frame *f, struct proto_bye *out)
-{
-	struct codec_cursor c;
-
-	if (f->hdr.type != FRAME_BYE)
-		return -EPROTO;
-	codec_frame_cursor(&c, f);
-	out->mono_ns = codec_u64(&c);
-	codec_counters(&c, &out->counters);
-	return codec_finish(&c);
-}
-
-int
 proto_decode_control(const struct proto_frame *f, const char **json,
     size_t *len)
 {
@@ -477,26 +406,6 @@ proto_decode_control(const struct proto_frame *f, const char **json,
 	*json = (const char *)f->payload;
 	*len = n;
 	return 0;
-}
-
-void
-proto_events_get(const struct proto_events *ev, uint32_t i,
-    struct proto_event *out)
-{
-	const uint8_t *p;
-
-	if (i >= ev->nrec || ev->records == NULL) {
-		memset(out, 0, sizeof(*out));
-		return;
-	}
-	p = ev->records + (size_t)i * PROTO_EVENT_SIZE;
-	out->start_ns = get_le64(p);
-	out->pause_ns = get_le64(p + 8);
-	out->collector_ns = get_le64(p + 16);
-	out->collected = get_le64(p + 24);
-	out->uncollectable = get_le32(p + 32);
-	out->generation = get_le16(p + 36);
-	out->flags = get_le16(p + 38);
 }
 
 int
@@ -548,41 +457,12 @@ codec_put_str(uint8_t *p, const struct proto_str *s)
 	return p + 4 + s->len;
 }
 
-static bool
-codec_counters_ok(const struct proto_counters *c)
-{
-	return c != NULL && c->ngen >= 1 && c->ngen <= PROTO_MAX_GEN;
-}
-
-static uint8_t *
-codec_put_counters(uint8_t *p, const struct proto_counters *c)
-{
-	unsigned i;
-
-	put_le64(p, c->dropped);
-	p[8] = c->ngen;
-	p += PROTO_COUNTERS_FIXED;
-	for (i = 0; i < c->ngen; i++) {
-		put_le64(p, c->gen[i].count);
-		put_le64(p + 8, c->gen[i].pause_ns);
-		put_le64(p + 16, c->gen[i].max_pause_ns);
-		put_le64(p + 24, c->gen[i].collected);
-		put_le64(p + 32, c->gen[i].uncollectable);
-		p += PROTO_GEN_COUNTER_SIZE;
-	}
-	return p;
-}
-
 /* The caps make every frame but CONTROL fit PROTO_MAX_FRAME, so those
  * encoders need no check of the total. */
 _Static_assert(PROTO_HDR_SIZE + PROTO_HELLO_FIXED +
     PROTO_MAX_GEN * PROTO_BASELINE_SIZE + 12 + PROTO_MAX_ID +
     2 * PROTO_MAX_STR + 4 + PROTO_MAX_ARGC * 4 + PROTO_MAX_ARGV <=
     PROTO_MAX_FRAME, "largest HELLO above PROTO_MAX_FRAME");
-_Static_assert(PROTO_HDR_SIZE + PROTO_COUNTERS_FIXED +
-    PROTO_MAX_GEN * PROTO_GEN_COUNTER_SIZE + 4 +
-    (uint64_t)PROTO_MAX_EVENTS * PROTO_EVENT_SIZE <= PROTO_MAX_FRAME,
-    "largest EVENTS above PROTO_MAX_FRAME");
 _Static_assert(PROTO_HDR_SIZE + 12 +
     (uint64_t)PROTO_MAX_TYPES * (PROTO_TYPE_MIN_SIZE + PROTO_MAX_ID) <=
     PROTO_MAX_FRAME, "largest OBJECTS above PROTO_MAX_FRAME");
@@ -651,66 +531,6 @@ proto_encode_hello(uint8_t *buf, size_t cap, const struct proto_hello *h)
 	return (ssize_t)size;
 }
 
-size_t
-proto_events_size(unsigned ngen, uint32_t nrec)
-{
-	size_t base = PROTO_HDR_SIZE + PROTO_COUNTERS_FIXED +
-	    (size_t)ngen * PROTO_GEN_COUNTER_SIZE + 4;
-
-	if (ngen > 255 || nrec > (SIZE_MAX - base) / PROTO_EVENT_SIZE)
-		return SIZE_MAX;
-	return base + (size_t)nrec * PROTO_EVENT_SIZE;
-}
-
-ssize_t
-proto_encode_events(uint8_t *buf, size_t cap, const struct proto_counters *c,
-    const struct proto_event *rec, uint32_t nrec)
-{
-	size_t size;
-	uint32_t i;
-	uint8_t *p;
-	ssize_t err;
-
-	if (!codec_counters_ok(c) || nrec > PROTO_MAX_EVENTS ||
-	    (nrec > 0 && rec == NULL))
-		return -EINVAL;
-	size = proto_events_size(c->ngen, nrec);
-	if ((err = codec_check_size(size, cap)) != 0)
-		return err;
-
-	p = codec_put_hdr(buf, size, FRAME_EVENTS);
-	p = codec_put_counters(p, c);
-	put_le32(p, nrec);
-	p += 4;
-	for (i = 0; i < nrec; i++) {
-		put_le64(p, rec[i].start_ns);
-		put_le64(p + 8, rec[i].pause_ns);
-		put_le64(p + 16, rec[i].collector_ns);
-		put_le64(p + 24, rec[i].collected);
-		put_le32(p + 32, rec[i].uncollectable);
-		put_le16(p + 36, rec[i].generation);
-		put_le16(p + 38, rec[i].flags);
-		p += PROTO_EVENT_SIZE;
-	}
-	return (ssize_t)size;
-}
-
-ssize_t
-proto_encode_sample(uint8_t *buf, size_t cap, const struct proto_sample *s)
-{
-	size_t size = PROTO_HDR_SIZE + PROTO_SAMPLE_SIZE;
-	uint8_t *p;
-
-	if (size > cap)
-		return -ENOBUFS;
-	p = codec_put_hdr(buf, size, FRAME_SAMPLE);
-	put_le64(p, s->mono_ns);
-	put_le64(p + 8, s->rss_bytes);
-	put_le64(p + 16, s->cpu_user_ns);
-	put_le64(p + 24, s->cpu_sys_ns);
-	return (ssize_t)size;
-}
-
 ssize_t
 proto_encode_types(uint8_t *buf, size_t cap, enum proto_frame_type type,
     uint64_t total, const struct proto_type_count *entries, uint32_t n)
@@ -739,25 +559,6 @@ proto_encode_types(uint8_t *buf, size_t cap, enum proto_frame_type type,
 		put_le64(p, entries[i].count);
 		p = codec_put_str(p + 8, &entries[i].name);
 	}
-	return (ssize_t)size;
-}
-
-ssize_t
-proto_encode_bye(uint8_t *buf, size_t cap, const struct proto_bye *b)
-{
-	size_t size;
-	uint8_t *p;
-	ssize_t err;
-
-	if (!codec_counters_ok(&b->counters))
-		return -EINVAL;
-	size = PROTO_HDR_SIZE + 8 + PROTO_COUNTERS_FIXED +
-	    (size_t)b->counters.ngen * PROTO_GEN_COUNTER_SIZE;
-	if ((err = codec_check_size(size, cap)) != 0)
-		return err;
-	p = codec_put_hdr(buf, size, FRAME_BYE);
-	put_le64(p, b->mono_ns);
-	codec_put_counters(p + 8, &b->counters);
 	return (ssize_t)size;
 }
 

@@ -1,14 +1,18 @@
 /*
  * codec.h: bounds-checked encoder and decoder of the frames specified in
- * protocol.h. Used by the agent (encode), gcmond (decode agent frames,
- * encode and decode CONTROL) and gcmonctl/pygcprofiler (CONTROL).
- * No I/O; the only allocation is the proto_reader's buffer.
+ * protocol.h. Used by the agent (encode HELLO into its shared area,
+ * OBJECTS/GARBAGE into its exit area), gcmond (decode those out of an
+ * area through shm.c and agents.c; encode and decode CONTROL) and
+ * gcmonctl/pygcprofiler (CONTROL). Also home of the in-memory forms of a
+ * GC event and of the counters, which the shared area (shm.h) holds as
+ * native structs. No I/O; the only allocation is the proto_reader's
+ * buffer.
  *
  * Errors are negative errno values, each with one meaning here:
  *   -EAGAIN           need more bytes (not an error for a stream)
  *   -EMSGSIZE         frame length below the header or above the maximum
  *   -EPROTONOSUPPORT  another protocol version
- *   -ENOMSG           unknown frame type
+ *   -ENOMSG           unknown or retired frame type
  *   -EBADMSG          payload shorter than its fields say
  *   -EPROTO           payload malformed: bytes after the last field, a
  *                     count of generations of 0 or above PROTO_MAX_GEN, a
@@ -49,17 +53,23 @@ struct proto_frame {
 	size_t payload_len;
 };
 
+/* One generation's counters, cumulative since the agent started in this
+ * process (a forked child starts at zero). Also the layout of struct
+ * shm_gen (shm.h), PROTO_GEN_COUNTER_SIZE bytes. */
 struct proto_gen_counters {
-	uint64_t count;
-	uint64_t pause_ns;
-	uint64_t max_pause_ns;
-	uint64_t collected;
-	uint64_t uncollectable;
+	uint64_t count;		/* collections seen by the callback */
+	uint64_t pause_ns;	/* sum of pauses */
+	uint64_t max_pause_ns;	/* largest pause */
+	uint64_t collected;	/* objects collected */
+	uint64_t uncollectable;	/* objects found uncollectable */
 };
 
+/* The counters of a process as copied out of its area (shm_snapshot).
+ * Cumulative, so the last copy is the truth: a record lost to a full ring
+ * loses detail, never totals. */
 struct proto_counters {
-	uint64_t dropped;
-	uint8_t ngen;
+	uint64_t dropped;	/* records refused by a full ring */
+	uint8_t ngen;		/* 1..PROTO_MAX_GEN */
 	struct proto_gen_counters gen[PROTO_MAX_GEN];
 };
 
@@ -80,7 +90,7 @@ struct proto_hello {
 	uint8_t origin;		/* enum proto_origin */
 	uint8_t gc_model;	/* enum proto_gc_model */
 	uint16_t flags;		/* PROTO_HELLO_* */
-	uint32_t reconnects;
+	uint32_t reconnects;	/* 0, reserved (protocol.h) */
 	uint8_t ngen;
 	struct proto_baseline base[PROTO_MAX_GEN];
 	struct proto_str run_id;
@@ -90,29 +100,16 @@ struct proto_hello {
 	struct proto_str argv[PROTO_MAX_ARGC];
 };
 
+/* One collection: the slot of the shared area's ring (shm.h),
+ * PROTO_EVENT_SIZE bytes, native byte order. */
 struct proto_event {
-	uint64_t start_ns;
-	uint64_t pause_ns;
-	uint64_t collector_ns;
+	uint64_t start_ns;	/* CLOCK_MONOTONIC at the "start" callback */
+	uint64_t pause_ns;	/* "stop" minus "start" */
+	uint64_t collector_ns;	/* the collector's "duration" (3.15+), or 0 */
 	uint64_t collected;
 	uint32_t uncollectable;
-	uint16_t generation;
+	uint16_t generation;	/* a small integer; never assume three */
 	uint16_t flags;		/* PROTO_EVENT_* */
-};
-
-/* Decoded EVENTS: the records stay in the frame; read them with
- * proto_events_get(). */
-struct proto_events {
-	struct proto_counters counters;
-	uint32_t nrec;
-	const uint8_t *records;	/* nrec * PROTO_EVENT_SIZE bytes, borrowed */
-};
-
-struct proto_sample {
-	uint64_t mono_ns;
-	uint64_t rss_bytes;
-	uint64_t cpu_user_ns;
-	uint64_t cpu_sys_ns;
 };
 
 struct proto_type_count {
@@ -129,6 +126,8 @@ struct proto_types {
 	size_t entries_len;
 };
 
+/* The end of a process as agents.c hands it to agg_bye(): when it ended
+ * and its final counters. No longer a frame (BYE is retired). */
 struct proto_bye {
 	uint64_t mono_ns;
 	struct proto_counters counters;
@@ -146,17 +145,11 @@ int proto_decode_header(const uint8_t *buf, size_t avail, size_t max_frame,
 /* Payload decoders: f is a frame of the matching type. Pointers in the
  * result borrow from f->payload. 0 or a negative errno as above. */
 int proto_decode_hello(const struct proto_frame *f, struct proto_hello *out);
-int proto_decode_events(const struct proto_frame *f, struct proto_events *out);
-int proto_decode_sample(const struct proto_frame *f, struct proto_sample *out);
 int proto_decode_types(const struct proto_frame *f, struct proto_types *out);
-int proto_decode_bye(const struct proto_frame *f, struct proto_bye *out);
 /* CONTROL: *json and *len borrow the payload (not NUL-terminated). */
 int proto_decode_control(const struct proto_frame *f, const char **json,
     size_t *len);
 
-/* Record i (< ev->nrec) of a decoded EVENTS frame. */
-void proto_events_get(const struct proto_events *ev, uint32_t i,
-    struct proto_event *out);
 /* Next entry of a decoded OBJECTS/GARBAGE frame; *off starts at 0.
  * 1: *out set; 0: no more. */
 int proto_types_next(const struct proto_types *t, size_t *off,
@@ -166,19 +159,10 @@ int proto_types_next(const struct proto_types *t, size_t *off,
  * -ENOBUFS (nothing usable written) or -EINVAL. */
 ssize_t proto_encode_hello(uint8_t *buf, size_t cap,
     const struct proto_hello *h);
-ssize_t proto_encode_events(uint8_t *buf, size_t cap,
-    const struct proto_counters *c, const struct proto_event *rec,
-    uint32_t nrec);
-ssize_t proto_encode_sample(uint8_t *buf, size_t cap,
-    const struct proto_sample *s);
 ssize_t proto_encode_types(uint8_t *buf, size_t cap, enum proto_frame_type type,
     uint64_t total, const struct proto_type_count *entries, uint32_t n);
-ssize_t proto_encode_bye(uint8_t *buf, size_t cap, const struct proto_bye *b);
 ssize_t proto_encode_control(uint8_t *buf, size_t cap, const char *json,
     size_t len);
-
-/* Bytes an EVENTS frame of nrec records and ngen generations takes. */
-size_t proto_events_size(unsigned ngen, uint32_t nrec);
 
 /*
  * Incremental stream decoding: feed whatever arrived, take whole frames.

@@ -1,12 +1,21 @@
 /*
- * protocol.h: the wire format between the gcmon agent and gcmond, and
- * between gcmond and its control clients. This header is the
- * specification; common/codec.c implements it and nothing else may
- * hand-craft frames. No I/O here.
+ * protocol.h: the frame format of gcmon, specified here; common/codec.c
+ * implements it and nothing else may hand-craft frames. No I/O here.
  *
- * Transport: a SOCK_STREAM Unix socket. Every integer is little-endian
- * and read byte by byte (never cast a buffer to a struct). A stream is a
- * sequence of frames; each starts with the 8-byte header below.
+ * Where frames travel:
+ *   - gcmond's SOCK_STREAM Unix socket, which is for control clients only
+ *     (gcmonctl, the launcher): every frame there is CONTROL, and a peer
+ *     whose first frame is anything else is cut off.
+ *   - the shared area of a monitored process (common/shm.h, the
+ *     specification of that transport): the agent's identity is a HELLO
+ *     frame in it, and what it counted at exit is OBJECTS and GARBAGE
+ *     frames in its exit area. The ring's records and the counters are
+ *     native structs there (struct proto_event, struct proto_counters in
+ *     codec.h), not frames.
+ *
+ * Every integer of a frame is little-endian and read byte by byte (never
+ * cast a buffer to a struct). A stream is a sequence of frames; each
+ * starts with the 8-byte header below.
  *
  *   offset size  field
  *   0      4     len      total frame length in bytes, header included
@@ -15,41 +24,24 @@
  *   7      1     flags    0 (reserved; a receiver ignores it)
  *
  * A frame shorter than the header or longer than PROTO_MAX_FRAME, of an
- * unknown type or another version is a protocol error: the receiver
- * closes that one connection. Payloads are the concatenation of the
- * fields listed with each type below, in order, with no padding. A
- * payload shorter than its fields say is an error (-EBADMSG); bytes after
- * the last field are an error too, so that every byte is accounted for.
+ * unknown or retired type or another version is a protocol error: the
+ * receiver closes that one connection (or refuses that area). Payloads
+ * are the concatenation of the fields listed with each type below, in
+ * order, with no padding. A payload shorter than its fields say is an
+ * error (-EBADMSG); bytes after the last field are an error too, so that
+ * every byte is accounted for.
  *
  * Strings (STR): u32 byte length, then that many bytes of UTF-8, no NUL
  * inside and no terminator. A string longer than its cap, or not valid
  * UTF-8, is an error. The agent encodes undecodable bytes with
- * backslashreplace so it never has to send invalid UTF-8.
- *
- * Counters block (COUNTERS), sent in EVENTS and BYE:
- *   u64 dropped          events lost to a full ring since the process
- *                        started (cumulative; detail lost, totals kept)
- *   u8  ngen             number of generation entries that follow
- *                        (1..PROTO_MAX_GEN)
- *   ngen x {             cumulative since the agent started in this
- *                        process (a forked child starts at zero)
- *     u64 count          collections seen by the callback
- *     u64 pause_ns       sum of pauses
- *     u64 max_pause_ns   largest pause
- *     u64 collected      objects collected
- *     u64 uncollectable  objects found uncollectable
- *   }
- * The counters are cumulative, so a receiver keeps the last block it saw;
- * a lost frame or a reconnect loses event detail, never totals.
+ * backslashreplace so it never has to write invalid UTF-8.
  *
  * Frame types and payloads:
  *
- * HELLO (agent -> daemon, first frame of an agent connection; sent again
- * on every reconnect with the same identity):
+ * HELLO (agent -> gcmond, in the shared area; never on the socket):
  *   u32 pid, u32 ppid
  *   u64 start_mono_ns    CLOCK_MONOTONIC when the agent started in this
- *                        process; (pid, start_mono_ns) identifies a
- *                        process across reconnects
+ *                        process; (pid, start_mono_ns) identifies it
  *   u64 clock_real_ns    CLOCK_REALTIME and
  *   u64 clock_mono_ns    CLOCK_MONOTONIC read back to back: converts event
  *                        times to wall-clock time
@@ -57,7 +49,8 @@
  *   u8  origin           enum proto_origin
  *   u8  gc_model         enum proto_gc_model
  *   u16 hello_flags      PROTO_HELLO_*
- *   u32 reconnects       0 on the first connection, then +1 each time
+ *   u32 reconnects       0, reserved (was: reconnects of the socket
+ *                        transport); a reader ignores it
  *   u8  ngen             baseline and threshold entries (1..PROTO_MAX_GEN)
  *   ngen x {
  *     u64 collections    gc.get_stats() when counting began: collections
@@ -72,33 +65,26 @@
  *   argc x STR argv      sys.argv (each <= PROTO_MAX_STR; all together
  *                        <= PROTO_MAX_ARGV bytes)
  *
- * EVENTS (agent -> daemon):
- *   COUNTERS             as of the last record in this frame
- *   u32 nrec             (<= PROTO_MAX_EVENTS)
- *   nrec x record        PROTO_EVENT_SIZE bytes each:
- *     u64 start_ns       CLOCK_MONOTONIC at the "start" callback
- *     u64 pause_ns       "stop" minus "start"
- *     u64 collector_ns   the collector's own "duration" (3.15+), else 0
- *     u64 collected
- *     u32 uncollectable
- *     u16 generation     a small integer; never assume three
- *     u16 event_flags    PROTO_EVENT_*
- *
- * SAMPLE (agent -> daemon, every --interval):
- *   u64 mono_ns, u64 rss_bytes, u64 cpu_user_ns, u64 cpu_sys_ns
- *
- * OBJECTS, GARBAGE (agent -> daemon, at exit, only when asked):
+ * OBJECTS, GARBAGE (agent -> gcmond, in the shared area's exit area, at a
+ * clean exit, only when asked):
  *   u64 total            objects examined
  *   u32 n                (<= PROTO_MAX_TYPES)
  *   n x { u64 count, STR type_name (<= PROTO_MAX_ID) }
  *
- * BYE (agent -> daemon, at interpreter exit; the connection then closes):
- *   u64 mono_ns
- *   COUNTERS             final
+ * CONTROL (client <-> gcmond, on the socket): the payload is one JSON
+ * object, UTF-8, no terminator; its schema is in man/gcmonctl.1 (CONTROL
+ * PROTOCOL).
  *
- * CONTROL (client <-> daemon): the payload is one JSON object, UTF-8, no
- * terminator; its schema is in man/gcmonctl.1 (CONTROL PROTOCOL). A
- * connection whose first frame is CONTROL is a control connection.
+ * Retired types 2 (EVENTS), 3 (SAMPLE) and 6 (BYE) were the agent's
+ * frames on the socket before the shared area replaced it. Their numbers
+ * stay reserved, never to be reused, and a frame of one of them is
+ * refused like an unknown type (-ENOMSG), so an agent of that time is
+ * turned away at its first frame with a clear error.
+ *
+ * PROTO_VERSION stays 1: the header, CONTROL and the three frames still
+ * used are byte for byte what version 1 was; retiring types changed no
+ * layout, and a peer that sends a retired type gets the unknown-type
+ * error it would have had for any type it should not send.
  */
 #ifndef GCMON_PROTOCOL_H
 #define GCMON_PROTOCOL_H
@@ -115,20 +101,19 @@
 #define PROTO_MAX_ARGC		1024u
 #define PROTO_MAX_ARGV		(64u << 10)	/* all argv strings together */
 #define PROTO_MAX_TYPES		4096u
+/* Sizes of struct proto_event and struct proto_gen_counters (codec.h),
+ * the shared area's ring slot and per-generation counters; shm.c asserts
+ * them. */
 #define PROTO_EVENT_SIZE	40u
 #define PROTO_GEN_COUNTER_SIZE	40u
-#define PROTO_MAX_EVENTS \
-	((PROTO_MAX_FRAME - PROTO_HDR_SIZE - 64u - PROTO_MAX_GEN * \
-	  PROTO_GEN_COUNTER_SIZE) / PROTO_EVENT_SIZE)
 
 enum proto_frame_type {
 	FRAME_HELLO = 1,
-	FRAME_EVENTS,
-	FRAME_SAMPLE,
-	FRAME_OBJECTS,
-	FRAME_GARBAGE,
-	FRAME_BYE,
-	FRAME_CONTROL,
+	/* 2 (EVENTS) and 3 (SAMPLE): retired, reserved */
+	FRAME_OBJECTS = 4,
+	FRAME_GARBAGE = 5,
+	/* 6 (BYE): retired, reserved */
+	FRAME_CONTROL = 7,
 	FRAME_TYPE_MAX = FRAME_CONTROL
 };
 
@@ -149,6 +134,7 @@ enum proto_gc_model {
 #define PROTO_HELLO_DEBUG_SAVEALL	0x0002u	/* --dump-garbage set it */
 #define PROTO_HELLO_BASELINE_INHERITED	0x0004u	/* baseline came via fork */
 
-#define PROTO_EVENT_HAS_COLLECTOR_NS	0x0001u
+/* struct proto_event.flags */
+#define PROTO_EVENT_HAS_COLLECTOR_NS	0x0001u	/* collector_ns is set */
 
 #endif /* GCMON_PROTOCOL_H */

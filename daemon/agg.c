@@ -344,7 +344,7 @@ static void agg_run_evict(struct agg *a, struct agg_run *r)
 {
 	struct agg_proc *p;
 
-	/* A record a connection still points at stays. */
+	/* A record an attached area still points at stays. */
 	for (p = r->head; p != NULL && (p->state == AGG_LIVE || p->nconn > 0);
 	    p = p->next)
 		;
@@ -515,7 +515,7 @@ int agg_hello(struct agg *a, const struct proto_hello *h,
 	goto live;
 reconnect:
 	*is_new = 0;
-	/* A process that said BYE and comes back gets fresh histograms. */
+	/* A process that ended and is attached again gets fresh histograms. */
 	if (agg_proc_grow(p, p->ngen) < 0)
 		return -ENOMEM;
 live:
@@ -541,7 +541,7 @@ void agg_counters(struct agg *a, struct agg_proc *p,
 	if (c->ngen > p->ngen && agg_proc_grow(p, c->ngen) < 0)
 		return;
 	/* Cumulative: the larger value is the newer one, whatever order
-	 * two connections of one process delivered them in. */
+	 * they were read in. */
 	p->dropped = agg_max64(p->dropped, c->dropped);
 	for (g = 0; g < c->ngen && g < p->ngen; g++) {
 		p->c[g].count = agg_max64(p->c[g].count, c->gen[g].count);

@@ -1,13 +1,13 @@
 /*
  * agg.h: gcmond's aggregates, per process, per run and per host, fed by
- * server.c with decoded frames and read by json.c, rules.c and
- * control.c; the one home of every figure derived from them (totals over
+ * agents.c with what it reads of each process's shared area and read by
+ * json.c, rules.c and control.c; the one home of every figure derived from them (totals over
  * generations, percentile sets, shares of wall time). No I/O, no clock:
  * the caller says what time it is (agg->now_real).
  *
  * Totals come from the agents' cumulative counters plus the HELLO
- * baseline, never from adding up events, so they stay exact when event
- * detail is dropped or a connection is re-established. A forked child's
+ * baseline, never from adding up events, so they stay exact when a full
+ * ring drops event detail or an area is attached again. A forked child's
  * baseline is inherited from its parent and is left out of run and host
  * totals (its parent counted those collections).
  *
@@ -16,7 +16,7 @@
  * hist.h) and a ring of its AGG_RECENT last events, a few KiB in all
  * (agg_proc_bytes; a live 3-generation process with pauses of 1 us to
  * 50 ms stays under 16 KiB); when it
- * says BYE its histograms are folded into its run and freed. A run keeps
+ * ends (agg_bye) its histograms are folded into its run and freed. A run keeps
  * at most AGG_RUN_MAX_PROCS process records (the oldest ended ones are
  * folded into the run's "evicted" totals); a run whose processes have all
  * ended expires run_expiry_s later (folded into the host's totals).
@@ -41,8 +41,8 @@ extern const double agg_pcts[AGG_NPCTS];
 
 enum agg_state {
 	AGG_LIVE = 0,
-	AGG_ENDED,		/* said BYE */
-	AGG_LOST		/* connection closed without BYE */
+	AGG_ENDED,		/* ended (agg_bye), read to the end */
+	AGG_LOST		/* area given up while live: unreadable */
 };
 
 struct agg_types {
@@ -67,7 +67,7 @@ struct agg_proc {
 	uint8_t spawned;		/* exec'd worker: agg_proc_role */
 	uint16_t hello_flags;
 	uint32_t reconnects;
-	unsigned nconn;			/* connections open for it */
+	unsigned nconn;			/* areas attached for it */
 	enum agg_state state;
 	int clean_exit;			/* its exit handler ran (agg_exit_info) */
 	uint64_t freeze_count;		/* gc.get_freeze_count() at its exit */
@@ -163,13 +163,14 @@ struct agg *agg_new(const struct agg_config *cfg);
 void agg_free(struct agg *a);
 
 /*
- * A HELLO. A process already known by (pid, start_mono_ns) is the same
- * process reconnecting: its totals continue. *is_new says which.
+ * A HELLO (the identity in an area). A process already known by (pid,
+ * start_mono_ns) is the same process attached again: its totals
+ * continue. *is_new says which.
  * 0 or -ENOMEM.
  */
 int agg_hello(struct agg *a, const struct proto_hello *h,
     struct agg_proc **out, int *is_new);
-/* The cumulative counters of an EVENTS or BYE frame. */
+/* The cumulative counters copied out of an area (shm_snapshot). */
 void agg_counters(struct agg *a, struct agg_proc *p,
     const struct proto_counters *c);
 /* One event record; returns 1 if its pause is above the alert threshold. */
@@ -191,8 +192,11 @@ void agg_proc_started(struct agg_proc *p, double start_real);
 /* OBJECTS (garbage 0) or GARBAGE (garbage 1). 0 or -ENOMEM. */
 int agg_types(struct agg *a, struct agg_proc *p, int garbage,
     const struct proto_types *t);
+/* The end of p (its pidfd said so; whatever the way it ended): its final
+ * counters, then its histograms are folded into its run. */
 void agg_bye(struct agg *a, struct agg_proc *p, const struct proto_bye *b);
-/* A connection of p closed; returns 1 if p thereby became lost. */
+/* An area of p was detached; returns 1 if p thereby became lost (it was
+ * still live: its area was unreadable, or gcmond is stopping). */
 int agg_disconnect(struct agg *a, struct agg_proc *p);
 /* Expires old runs; returns how many went. */
 unsigned agg_expire(struct agg *a);

@@ -349,7 +349,7 @@ def test_hostile_crowd_is_capped_while_real_programs_stay_exact(tmp):
                 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
                 s.connect(d.sock)
                 if i % 3 == 1:
-                    s.sendall(gt.HDR.pack(4 << 20, 2, gt.PROTO_VERSION, 0) + b"\0" * 8)
+                    s.sendall(gt.HDR.pack(4 << 20, gt.FRAME_CONTROL, gt.PROTO_VERSION, 0) + b"\0" * 8)
                 elif i % 3 == 2:
                     s.sendall(hello[:20 + i % 40])
                 held.append(s)

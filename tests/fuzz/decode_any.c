@@ -12,7 +12,6 @@
 #include "decode_any.h"
 
 static uint8_t da_enc[PROTO_MAX_FRAME];
-static struct proto_event da_ev[PROTO_MAX_EVENTS];
 static struct proto_type_count da_tc[PROTO_MAX_TYPES];
 static struct proto_hello da_hello;
 static volatile uint64_t da_sink;	/* keeps the reads of every byte */
@@ -46,10 +45,7 @@ da_same(const struct proto_frame *f, ssize_t n)
 static int
 da_frame(const struct proto_frame *f)
 {
-	struct proto_events ev;
-	struct proto_sample s;
 	struct proto_types t;
-	struct proto_bye b;
 	const char *json;
 	size_t len, off;
 	uint32_t i;
@@ -67,19 +63,6 @@ da_frame(const struct proto_frame *f)
 		da_same(f, proto_encode_hello(da_enc, sizeof(da_enc),
 		    &da_hello));
 		return 0;
-	case FRAME_EVENTS:
-		if ((err = proto_decode_events(f, &ev)) != 0)
-			return err;
-		for (i = 0; i < ev.nrec; i++)
-			proto_events_get(&ev, i, &da_ev[i]);
-		da_same(f, proto_encode_events(da_enc, sizeof(da_enc),
-		    &ev.counters, da_ev, ev.nrec));
-		return 0;
-	case FRAME_SAMPLE:
-		if ((err = proto_decode_sample(f, &s)) != 0)
-			return err;
-		da_same(f, proto_encode_sample(da_enc, sizeof(da_enc), &s));
-		return 0;
 	case FRAME_OBJECTS:
 	case FRAME_GARBAGE:
 		if ((err = proto_decode_types(f, &t)) != 0)
@@ -95,11 +78,6 @@ da_frame(const struct proto_frame *f)
 		da_same(f, proto_encode_types(da_enc, sizeof(da_enc),
 		    (enum proto_frame_type)f->hdr.type, t.total, da_tc, t.n));
 		return 0;
-	case FRAME_BYE:
-		if ((err = proto_decode_bye(f, &b)) != 0)
-			return err;
-		da_same(f, proto_encode_bye(da_enc, sizeof(da_enc), &b));
-		return 0;
 	case FRAME_CONTROL:
 		if ((err = proto_decode_control(f, &json, &len)) != 0)
 			return err;
@@ -107,7 +85,7 @@ da_frame(const struct proto_frame *f)
 		da_same(f, proto_encode_control(da_enc, sizeof(da_enc), json,
 		    len));
 		return 0;
-	default:
+	default:		/* type 0, a retired type, or unknown */
 		return -ENOMSG;
 	}
 }

@@ -1,6 +1,7 @@
 /*
- * check_codec.c: Check suite for common/codec.c: every frame type round
- * trips, every documented error is reached on purpose, and the stream
+ * check_codec.c: Check suite for common/codec.c: every frame type in use
+ * round trips, the retired types are refused like unknown ones, every
+ * documented error is reached on purpose, and the stream
  * reader gives the same frames whatever way a stream is split. Run by
  * `make check`; it writes no file.
  */
@@ -90,7 +91,7 @@ fill_hello(struct proto_hello *h, unsigned ngen, uint32_t argc)
 	h->origin = ORIGIN_FORK;
 	h->gc_model = GC_MODEL_CLASSIC;
 	h->flags = PROTO_HELLO_BASELINE_INHERITED;
-	h->reconnects = 3;
+	h->reconnects = 0;	/* reserved */
 	h->ngen = (uint8_t)ngen;
 	for (i = 0; i < ngen && i < PROTO_MAX_GEN; i++) {
 		h->base[i].collections = 10 + i;
@@ -104,35 +105,6 @@ fill_hello(struct proto_hello *h, unsigned ngen, uint32_t argc)
 	h->argc = argc;
 	for (i = 0; i < argc && i < PROTO_MAX_ARGC; i++)
 		h->argv[i] = str_of(args[i % 5]);
-}
-
-static void
-fill_counters(struct proto_counters *c, unsigned ngen)
-{
-	unsigned i;
-
-	memset(c, 0, sizeof(*c));
-	c->dropped = 17;
-	c->ngen = (uint8_t)ngen;
-	for (i = 0; i < ngen && i < PROTO_MAX_GEN; i++) {
-		c->gen[i].count = 100 + i;
-		c->gen[i].pause_ns = UINT64_MAX - i;
-		c->gen[i].max_pause_ns = 5000 + i;
-		c->gen[i].collected = 1ull << (40 + i);
-		c->gen[i].uncollectable = i;
-	}
-}
-
-static void
-fill_event(struct proto_event *e, uint32_t i)
-{
-	e->start_ns = 1000000ull * i + 7;
-	e->pause_ns = 1000 + i;
-	e->collector_ns = i % 2 ? 900 + i : 0;
-	e->collected = (uint64_t)i << 33;
-	e->uncollectable = UINT32_MAX - i;
-	e->generation = (uint16_t)(i % 3);
-	e->flags = i % 2 ? PROTO_EVENT_HAS_COLLECTOR_NS : 0;
 }
 
 /* ---- round trips -------------------------------------------------- */
@@ -161,7 +133,7 @@ START_TEST(test_hello_round_trips)
 	ck_assert_uint_eq(hello2.origin, ORIGIN_FORK);
 	ck_assert_uint_eq(hello2.gc_model, GC_MODEL_CLASSIC);
 	ck_assert_uint_eq(hello2.flags, PROTO_HELLO_BASELINE_INHERITED);
-	ck_assert_uint_eq(hello2.reconnects, 3);
+	ck_assert_uint_eq(hello2.reconnects, 0);
 	ck_assert_uint_eq(hello2.ngen, hello.ngen);
 	for (i = 0; i < hello.ngen; i++) {
 		ck_assert_uint_eq(hello2.base[i].collections, hello.base[i].collections);
@@ -217,76 +189,6 @@ START_TEST(test_hello_round_trips_max_argc)
 	ck_assert_uint_eq(hello2.argc, PROTO_MAX_ARGC);
 	for (i = 0; i < PROTO_MAX_ARGC; i++)
 		CHECK_EQ(hello2.argv[i].len, hello.argv[i].len);
-}
-END_TEST
-
-static const uint32_t events_rows[] = { 0, 1, 2, 1000, PROTO_MAX_EVENTS };
-
-START_TEST(test_events_round_trip)
-{
-	static struct proto_event ev[PROTO_MAX_EVENTS];
-	struct proto_counters c;
-	struct proto_events d;
-	struct proto_event e;
-	struct proto_frame f;
-	uint32_t i, nrec = events_rows[_i];
-	ssize_t n;
-
-	fill_counters(&c, _i == 4 ? PROTO_MAX_GEN : 3);
-	for (i = 0; i < nrec; i++)
-		fill_event(&ev[i], i);
-	n = proto_encode_events(buf, BUFSZ, &c, ev, nrec);
-	ck_assert_uint_eq((size_t)n, proto_events_size(c.ngen, nrec));
-	ck_assert_uint_le((size_t)n, PROTO_MAX_FRAME);
-	f = frame_of(buf, n);
-	ck_assert_int_eq(proto_decode_events(&f, &d), 0);
-	ck_assert_uint_eq(d.nrec, nrec);
-	ck_assert_uint_eq(d.counters.dropped, 17);
-	ck_assert_uint_eq(d.counters.ngen, c.ngen);
-	ck_assert(memcmp(d.counters.gen, c.gen, c.ngen * sizeof(c.gen[0])) == 0);
-	for (i = 0; i < nrec; i++) {
-		proto_events_get(&d, i, &e);
-		CHECK_EQ(e.start_ns, ev[i].start_ns);
-		CHECK_EQ(e.pause_ns, ev[i].pause_ns);
-		CHECK_EQ(e.collector_ns, ev[i].collector_ns);
-		CHECK_EQ(e.collected, ev[i].collected);
-		CHECK_EQ(e.uncollectable, ev[i].uncollectable);
-		CHECK_EQ(e.generation, ev[i].generation);
-		CHECK_EQ(e.flags, ev[i].flags);
-	}
-}
-END_TEST
-
-START_TEST(test_events_get_out_of_range_gives_zeroes)
-{
-	struct proto_counters c;
-	struct proto_event ev, e;
-	struct proto_events d;
-	struct proto_frame f;
-
-	fill_counters(&c, 1);
-	fill_event(&ev, 5);
-	f = frame_of(buf, proto_encode_events(buf, BUFSZ, &c, &ev, 1));
-	ck_assert_int_eq(proto_decode_events(&f, &d), 0);
-	memset(&e, 0xaa, sizeof(e));
-	proto_events_get(&d, 1, &e);
-	ck_assert_uint_eq(e.start_ns, 0);
-	ck_assert_uint_eq(e.generation, 0);
-}
-END_TEST
-
-START_TEST(test_sample_round_trips)
-{
-	struct proto_sample s = { 1, UINT64_MAX, 1ull << 40, 12345 }, d;
-	struct proto_frame f;
-
-	f = frame_of(buf, proto_encode_sample(buf, BUFSZ, &s));
-	ck_assert_uint_eq(f.hdr.len, PROTO_HDR_SIZE + 32);
-	ck_assert_int_eq(proto_decode_sample(&f, &d), 0);
-	ck_assert_uint_eq(d.mono_ns, 1);
-	ck_assert_uint_eq(d.rss_bytes, UINT64_MAX);
-	ck_assert_uint_eq(d.cpu_user_ns, 1ull << 40);
-	ck_assert_uint_eq(d.cpu_sys_ns, 12345);
 }
 END_TEST
 
@@ -354,22 +256,6 @@ START_TEST(test_types_next_rejects_a_stray_offset)
 }
 END_TEST
 
-START_TEST(test_bye_round_trips)
-{
-	struct proto_bye b, d;
-	struct proto_frame f;
-
-	b.mono_ns = 99;
-	fill_counters(&b.counters, PROTO_MAX_GEN);
-	f = frame_of(buf, proto_encode_bye(buf, BUFSZ, &b));
-	ck_assert_int_eq(proto_decode_bye(&f, &d), 0);
-	ck_assert_uint_eq(d.mono_ns, 99);
-	ck_assert_uint_eq(d.counters.dropped, 17);
-	ck_assert_uint_eq(d.counters.ngen, PROTO_MAX_GEN);
-	ck_assert(memcmp(d.counters.gen, b.counters.gen, sizeof(b.counters.gen)) == 0);
-}
-END_TEST
-
 START_TEST(test_control_round_trips)
 {
 	static const char js[] = "{\"cmd\":\"summary\",\"run\":\"\xe2\x82\xac\"}";
@@ -389,13 +275,17 @@ END_TEST
 
 START_TEST(test_header_fields_are_little_endian)
 {
-	struct proto_sample s = { 0, 0, 0, 0 };
-	ssize_t n = proto_encode_sample(buf, BUFSZ, &s);
+	static char js[0x10203 - PROTO_HDR_SIZE];
+	ssize_t n;
 
-	ck_assert_int_eq(n, 40);
-	ck_assert_uint_eq(buf[0], 40);
-	ck_assert_uint_eq(buf[1] | buf[2] | buf[3], 0);
-	ck_assert_uint_eq(buf[4], FRAME_SAMPLE);
+	memset(js, ' ', sizeof(js));
+	n = proto_encode_control(buf, BUFSZ, js, sizeof(js));
+	ck_assert_int_eq(n, 0x10203);
+	ck_assert_uint_eq(buf[0], 0x03);
+	ck_assert_uint_eq(buf[1], 0x02);
+	ck_assert_uint_eq(buf[2], 0x01);
+	ck_assert_uint_eq(buf[3], 0);
+	ck_assert_uint_eq(buf[4], FRAME_CONTROL);
 	ck_assert_uint_eq(buf[5], 0);
 	ck_assert_uint_eq(buf[6], PROTO_VERSION);
 	ck_assert_uint_eq(buf[7], 0);
@@ -412,24 +302,32 @@ static const struct {
 	uint8_t version, flags;
 	int want;
 } hdr_rows[] = {
-	{ "empty", 0, 0, 8, FRAME_BYE, PROTO_VERSION, 0, -EAGAIN },
-	{ "short header", 7, 0, 8, FRAME_BYE, PROTO_VERSION, 0, -EAGAIN },
-	{ "len 0", 8, 0, 0, FRAME_BYE, PROTO_VERSION, 0, -EMSGSIZE },
-	{ "len below header", 8, 0, 7, FRAME_BYE, PROTO_VERSION, 0, -EMSGSIZE },
-	{ "len header only", 8, 0, 8, FRAME_BYE, PROTO_VERSION, 0, 0 },
-	{ "len at max", 8, 0, PROTO_MAX_FRAME, FRAME_BYE, PROTO_VERSION, 0, 0 },
-	{ "len above max", 8, 0, PROTO_MAX_FRAME + 1, FRAME_BYE, PROTO_VERSION, 0, -EMSGSIZE },
-	{ "len 4 GiB", 8, 0, UINT32_MAX, FRAME_BYE, PROTO_VERSION, 0, -EMSGSIZE },
-	{ "len above small max", 8, 100, 101, FRAME_BYE, PROTO_VERSION, 0, -EMSGSIZE },
-	{ "len at small max", 8, 100, 100, FRAME_BYE, PROTO_VERSION, 0, 0 },
-	{ "max above protocol max", 8, SIZE_MAX, PROTO_MAX_FRAME + 1, FRAME_BYE, PROTO_VERSION, 0, -EMSGSIZE },
+	{ "empty", 0, 0, 8, FRAME_CONTROL, PROTO_VERSION, 0, -EAGAIN },
+	{ "short header", 7, 0, 8, FRAME_CONTROL, PROTO_VERSION, 0, -EAGAIN },
+	{ "len 0", 8, 0, 0, FRAME_CONTROL, PROTO_VERSION, 0, -EMSGSIZE },
+	{ "len below header", 8, 0, 7, FRAME_CONTROL, PROTO_VERSION, 0, -EMSGSIZE },
+	{ "len header only", 8, 0, 8, FRAME_CONTROL, PROTO_VERSION, 0, 0 },
+	{ "len at max", 8, 0, PROTO_MAX_FRAME, FRAME_CONTROL, PROTO_VERSION, 0, 0 },
+	{ "len above max", 8, 0, PROTO_MAX_FRAME + 1, FRAME_CONTROL, PROTO_VERSION, 0, -EMSGSIZE },
+	{ "len 4 GiB", 8, 0, UINT32_MAX, FRAME_CONTROL, PROTO_VERSION, 0, -EMSGSIZE },
+	{ "len above small max", 8, 100, 101, FRAME_CONTROL, PROTO_VERSION, 0, -EMSGSIZE },
+	{ "len at small max", 8, 100, 100, FRAME_CONTROL, PROTO_VERSION, 0, 0 },
+	{ "max above protocol max", 8, SIZE_MAX, PROTO_MAX_FRAME + 1, FRAME_CONTROL, PROTO_VERSION, 0, -EMSGSIZE },
 	{ "bad length beats bad version", 8, 0, 3, 0, 9, 0, -EMSGSIZE },
-	{ "version 0", 8, 0, 8, FRAME_BYE, 0, 0, -EPROTONOSUPPORT },
-	{ "version 2", 8, 0, 8, FRAME_BYE, 2, 0, -EPROTONOSUPPORT },
+	{ "version 0", 8, 0, 8, FRAME_CONTROL, 0, 0, -EPROTONOSUPPORT },
+	{ "version 2", 8, 0, 8, FRAME_CONTROL, 2, 0, -EPROTONOSUPPORT },
 	{ "bad version beats bad type", 8, 0, 8, 0, 2, 0, -EPROTONOSUPPORT },
 	{ "type 0", 8, 0, 8, 0, PROTO_VERSION, 0, -ENOMSG },
 	{ "type above max", 8, 0, 8, FRAME_TYPE_MAX + 1, PROTO_VERSION, 0, -ENOMSG },
 	{ "type 0xffff", 8, 0, 8, 0xffff, PROTO_VERSION, 0, -ENOMSG },
+	{ "retired EVENTS", 8, 0, 40, 2, PROTO_VERSION, 0, -ENOMSG },
+	{ "retired SAMPLE", 8, 0, 40, 3, PROTO_VERSION, 0, -ENOMSG },
+	{ "retired BYE", 8, 0, 40, 6, PROTO_VERSION, 0, -ENOMSG },
+	{ "retired, another version", 8, 0, 40, 2, 2, 0, -EPROTONOSUPPORT },
+	{ "retired, length 4 GiB", 8, 0, UINT32_MAX, 6, PROTO_VERSION, 0, -EMSGSIZE },
+	{ "HELLO", 8, 0, 8, FRAME_HELLO, PROTO_VERSION, 0, 0 },
+	{ "OBJECTS", 8, 0, 8, FRAME_OBJECTS, PROTO_VERSION, 0, 0 },
+	{ "GARBAGE", 8, 0, 8, FRAME_GARBAGE, PROTO_VERSION, 0, 0 },
 	{ "flags ignored", 8, 0, 8, FRAME_HELLO, PROTO_VERSION, 0xff, 0 },
 };
 
@@ -460,29 +358,15 @@ static ssize_t
 build_one(unsigned t, uint8_t *p, size_t cap)
 {
 	struct proto_type_count tc = { 1, { "int", 3 } };
-	struct proto_sample s = { 1, 2, 3, 4 };
-	struct proto_counters c;
-	struct proto_event ev;
-	struct proto_bye b;
 
-	fill_counters(&c, 3);
-	fill_event(&ev, 1);
-	b.mono_ns = 5;
-	b.counters = c;
 	switch (t) {
 	case FRAME_HELLO:
 		fill_hello(&hello, 3, 3);
 		return proto_encode_hello(p, cap, &hello);
-	case FRAME_EVENTS:
-		return proto_encode_events(p, cap, &c, &ev, 1);
-	case FRAME_SAMPLE:
-		return proto_encode_sample(p, cap, &s);
 	case FRAME_OBJECTS:
 	case FRAME_GARBAGE:
 		return proto_encode_types(p, cap, (enum proto_frame_type)t, 1,
 		    &tc, 1);
-	case FRAME_BYE:
-		return proto_encode_bye(p, cap, &b);
 	default:
 		return proto_encode_control(p, cap, "{}", 2);
 	}
@@ -491,34 +375,65 @@ build_one(unsigned t, uint8_t *p, size_t cap)
 static int
 decode_as(unsigned decoder, const struct proto_frame *f)
 {
-	struct proto_events ev;
-	struct proto_sample s;
 	struct proto_types t;
-	struct proto_bye b;
 	const char *json;
 	size_t len;
 
 	switch (decoder) {
 	case FRAME_HELLO:
 		return proto_decode_hello(f, &hello2);
-	case FRAME_EVENTS:
-		return proto_decode_events(f, &ev);
-	case FRAME_SAMPLE:
-		return proto_decode_sample(f, &s);
 	case FRAME_OBJECTS:
 	case FRAME_GARBAGE:
 		return proto_decode_types(f, &t);
-	case FRAME_BYE:
-		return proto_decode_bye(f, &b);
 	default:
 		return proto_decode_control(f, &json, &len);
 	}
 }
 
+/* A retired type (EVENTS, SAMPLE, BYE) is refused as an unknown one is,
+ * however well-formed the frame: by the header decoder, by the stream
+ * reader after the good frames before it, and by every payload decoder. */
+START_TEST(test_retired_type_is_refused_like_an_unknown_one)
+{
+	unsigned type = frames_retired_types[_i], k;
+	struct proto_reader r;
+	struct proto_frame f;
+	struct frame_hdr h;
+	uint8_t unknown[8];
+	ssize_t n;
+
+	n = proto_encode_control(buf, BUFSZ, "{}", 2);
+	ck_assert_int_eq(n, PROTO_HDR_SIZE + 2);
+	frames_put_le32(buf + n, 40);
+	frames_put_le16(buf + n + 4, (uint16_t)type);
+	buf[n + 6] = PROTO_VERSION;
+	buf[n + 7] = 0;
+	memcpy(unknown, buf + n, 8);
+	frames_put_le16(unknown + 4, 0x63);
+	ck_assert_int_eq(proto_decode_header(buf + n, 40, 0, &h), -ENOMSG);
+	ck_assert_int_eq(proto_decode_header(unknown, 8, 0, &h), -ENOMSG);
+	ck_assert_str_eq(proto_frame_type_name(type), "UNKNOWN");
+
+	proto_reader_init(&r, 0);
+	ck_assert_int_eq(proto_reader_feed(&r, buf, (size_t)n + 40), 0);
+	ck_assert_int_eq(proto_reader_next(&r, &f), 1);
+	ck_assert_uint_eq(f.hdr.type, FRAME_CONTROL);
+	ck_assert_int_eq(proto_reader_next(&r, &f), -ENOMSG);
+	proto_reader_fini(&r);
+
+	f.hdr.type = (uint16_t)type;
+	f.payload = buf + n + PROTO_HDR_SIZE;
+	f.payload_len = 32;
+	for (k = 0; k < FRAMES_NTYPES; k++)
+		ck_assert_int_eq(decode_as(frames_types[k], &f), -EPROTO);
+}
+END_TEST
+
 /* _i walks every (frame type, decoder) pair of different kinds. */
 START_TEST(test_decoder_rejects_frame_of_another_type)
 {
-	unsigned type = 1 + _i / FRAME_TYPE_MAX, dec = 1 + _i % FRAME_TYPE_MAX;
+	unsigned type = frames_types[_i / FRAMES_NTYPES];
+	unsigned dec = frames_types[_i % FRAMES_NTYPES];
 	struct proto_frame f;
 	int want;
 
@@ -533,11 +448,11 @@ START_TEST(test_decoder_rejects_frame_of_another_type)
 }
 END_TEST
 
-/* Every proper prefix of every payload (but CONTROL, where any length
- * is a length) is short of its fields. */
+/* Every proper prefix of every payload (but CONTROL, the last of
+ * frames_types, where any length is a length) is short of its fields. */
 START_TEST(test_decoder_rejects_every_truncation)
 {
-	unsigned type = 1 + (unsigned)_i;
+	unsigned type = frames_types[_i];
 	struct proto_frame f;
 	size_t full, cut;
 
@@ -557,7 +472,7 @@ END_TEST
 
 START_TEST(test_decoder_rejects_trailing_bytes)
 {
-	unsigned type = 1 + (unsigned)_i;
+	unsigned type = frames_types[_i];
 	struct proto_frame f;
 	ssize_t n = build_one(type, buf, BUFSZ);
 
@@ -569,12 +484,10 @@ START_TEST(test_decoder_rejects_trailing_bytes)
 }
 END_TEST
 
-/* Offset of ngen in the payload of HELLO, EVENTS, BYE. */
+/* Offset of ngen in the payload of HELLO. */
 static const struct { unsigned type; size_t ngen_off; uint8_t ngen; } ngen_rows[] = {
 	{ FRAME_HELLO, 44, 0 }, { FRAME_HELLO, 44, PROTO_MAX_GEN + 1 },
 	{ FRAME_HELLO, 44, 255 },
-	{ FRAME_EVENTS, 8, 0 }, { FRAME_EVENTS, 8, PROTO_MAX_GEN + 1 },
-	{ FRAME_BYE, 16, 0 }, { FRAME_BYE, 16, 255 },
 };
 
 START_TEST(test_decoder_rejects_bad_ngen)
@@ -585,28 +498,6 @@ START_TEST(test_decoder_rejects_bad_ngen)
 	ck_assert_uint_eq(f.payload[ngen_rows[_i].ngen_off], 3);
 	buf[PROTO_HDR_SIZE + ngen_rows[_i].ngen_off] = ngen_rows[_i].ngen;
 	ck_assert_int_eq(decode_as(ngen_rows[_i].type, &f), -EPROTO);
-}
-END_TEST
-
-/* Writes a count into an EVENTS frame with one record of 3 gens. */
-static const struct { uint32_t nrec; int want; } nrec_rows[] = {
-	{ 0, -EPROTO },			/* the record becomes trailing bytes */
-	{ 2, -EBADMSG },
-	{ PROTO_MAX_EVENTS, -EBADMSG },
-	{ PROTO_MAX_EVENTS + 1, -E2BIG },
-	{ UINT32_MAX, -E2BIG },
-};
-
-START_TEST(test_events_rejects_bad_record_counts)
-{
-	struct proto_frame f;
-	size_t at = 9 + 3 * PROTO_GEN_COUNTER_SIZE;
-
-	f = frame_of(buf, build_one(FRAME_EVENTS, buf, BUFSZ));
-	ck_assert_uint_eq(frames_get_le32(f.payload + at), 1);
-	frames_put_le32(buf + PROTO_HDR_SIZE + at, nrec_rows[_i].nrec);
-	ck_assert_int_eq(proto_decode_events(&f, (struct proto_events[1]){0}),
-	    nrec_rows[_i].want);
 }
 END_TEST
 
@@ -792,7 +683,7 @@ END_TEST
 
 START_TEST(test_encoders_report_small_buffers)
 {
-	unsigned type = 1 + (unsigned)_i;
+	unsigned type = frames_types[_i];
 	ssize_t n = build_one(type, buf, BUFSZ), m;
 	size_t cap;
 
@@ -854,34 +745,6 @@ START_TEST(test_encode_hello_rejects_argv_above_total_cap)
 }
 END_TEST
 
-START_TEST(test_encode_events_rejects_what_the_format_cannot_hold)
-{
-	struct proto_counters c;
-	struct proto_event ev;
-
-	fill_event(&ev, 0);
-	fill_counters(&c, 0);
-	ck_assert_int_eq(proto_encode_events(buf, BUFSZ, &c, &ev, 1), -EINVAL);
-	fill_counters(&c, PROTO_MAX_GEN + 1);
-	ck_assert_int_eq(proto_encode_events(buf, BUFSZ, &c, &ev, 1), -EINVAL);
-	ck_assert_int_eq(proto_encode_events(buf, BUFSZ, NULL, &ev, 1), -EINVAL);
-	fill_counters(&c, 1);
-	ck_assert_int_eq(proto_encode_events(buf, BUFSZ, &c, NULL, 1), -EINVAL);
-	ck_assert_int_eq(proto_encode_events(buf, BUFSZ, &c, &ev,
-	    PROTO_MAX_EVENTS + 1), -EINVAL);
-	ck_assert_int_gt(proto_encode_events(buf, BUFSZ, &c, NULL, 0), 0);
-}
-END_TEST
-
-START_TEST(test_events_size_saturates)
-{
-	ck_assert_uint_eq(proto_events_size(1, 0), PROTO_HDR_SIZE + 9 + 40 + 4);
-	ck_assert_uint_eq(proto_events_size(256, 1), SIZE_MAX);
-	ck_assert_uint_le(proto_events_size(PROTO_MAX_GEN, PROTO_MAX_EVENTS),
-	    PROTO_MAX_FRAME);
-}
-END_TEST
-
 START_TEST(test_encode_types_rejects_what_the_format_cannot_hold)
 {
 	static struct proto_type_count tc[PROTO_MAX_TYPES + 1];
@@ -891,7 +754,7 @@ START_TEST(test_encode_types_rejects_what_the_format_cannot_hold)
 	memset(big, 'n', sizeof(big));
 	for (i = 0; i <= PROTO_MAX_TYPES; i++)
 		tc[i].name = str_of("x");
-	ck_assert_int_eq(proto_encode_types(buf, BUFSZ, FRAME_SAMPLE, 0, tc, 1),
+	ck_assert_int_eq(proto_encode_types(buf, BUFSZ, FRAME_HELLO, 0, tc, 1),
 	    -EINVAL);
 	ck_assert_int_eq(proto_encode_types(buf, BUFSZ, FRAME_OBJECTS, 0, tc,
 	    PROTO_MAX_TYPES + 1), -EINVAL);
@@ -903,18 +766,6 @@ START_TEST(test_encode_types_rejects_what_the_format_cannot_hold)
 	tc[0].name.len = PROTO_MAX_ID + 1;
 	ck_assert_int_eq(proto_encode_types(buf, BUFSZ, FRAME_GARBAGE, 0, tc, 1),
 	    -EINVAL);
-}
-END_TEST
-
-START_TEST(test_encode_bye_rejects_bad_ngen)
-{
-	struct proto_bye b;
-
-	b.mono_ns = 1;
-	fill_counters(&b.counters, 0);
-	ck_assert_int_eq(proto_encode_bye(buf, BUFSZ, &b), -EINVAL);
-	fill_counters(&b.counters, PROTO_MAX_GEN + 1);
-	ck_assert_int_eq(proto_encode_bye(buf, BUFSZ, &b), -EINVAL);
 }
 END_TEST
 
@@ -957,12 +808,12 @@ END_TEST
 START_TEST(test_frame_type_names)
 {
 	ck_assert_str_eq(proto_frame_type_name(FRAME_HELLO), "HELLO");
-	ck_assert_str_eq(proto_frame_type_name(FRAME_EVENTS), "EVENTS");
-	ck_assert_str_eq(proto_frame_type_name(FRAME_SAMPLE), "SAMPLE");
 	ck_assert_str_eq(proto_frame_type_name(FRAME_OBJECTS), "OBJECTS");
 	ck_assert_str_eq(proto_frame_type_name(FRAME_GARBAGE), "GARBAGE");
-	ck_assert_str_eq(proto_frame_type_name(FRAME_BYE), "BYE");
 	ck_assert_str_eq(proto_frame_type_name(FRAME_CONTROL), "CONTROL");
+	ck_assert_str_eq(proto_frame_type_name(2), "UNKNOWN");	/* EVENTS */
+	ck_assert_str_eq(proto_frame_type_name(3), "UNKNOWN");	/* SAMPLE */
+	ck_assert_str_eq(proto_frame_type_name(6), "UNKNOWN");	/* BYE */
 	ck_assert_str_eq(proto_frame_type_name(0), "UNKNOWN");
 	ck_assert_str_eq(proto_frame_type_name(FRAME_TYPE_MAX + 1), "UNKNOWN");
 }
@@ -970,7 +821,7 @@ END_TEST
 
 /* ---- the stream reader -------------------------------------------- */
 
-/* A stream of one frame of every type plus random ones. */
+/* A stream of one frame of every type in use plus random ones. */
 static size_t
 build_stream(uint8_t *p, size_t cap, size_t *nframes)
 {
@@ -980,13 +831,14 @@ build_stream(uint8_t *p, size_t cap, size_t *nframes)
 	unsigned t;
 
 	frames_rng_seed(&r, 7);
-	for (t = 1; t <= FRAME_TYPE_MAX; t++, k++) {
-		n = build_one(t, p + off, cap - off);
+	for (t = 0; t < FRAMES_NTYPES; t++, k++) {
+		n = build_one(frames_types[t], p + off, cap - off);
 		ck_assert_int_gt(n, 0);
 		off += (size_t)n;
 	}
-	for (t = 0; t < 2 * FRAME_TYPE_MAX; t++, k++) {
-		n = frames_build(&r, 1 + t % FRAME_TYPE_MAX, p + off, cap - off);
+	for (t = 0; t < 3 * FRAMES_NTYPES; t++, k++) {
+		n = frames_build(&r, frames_types[t % FRAMES_NTYPES], p + off,
+		    cap - off);
 		ck_assert_int_gt(n, 0);
 		off += (size_t)n;
 	}
@@ -1102,7 +954,7 @@ START_TEST(test_reader_rejects_4gib_length_without_allocating)
 {
 	struct proto_reader r;
 	struct proto_frame f;
-	uint8_t hdr[8] = { 0xff, 0xff, 0xff, 0xff, FRAME_EVENTS, 0,
+	uint8_t hdr[8] = { 0xff, 0xff, 0xff, 0xff, FRAME_CONTROL, 0,
 	    PROTO_VERSION, 0 };
 
 	proto_reader_init(&r, 0);
@@ -1123,14 +975,14 @@ START_TEST(test_reader_rejects_frame_above_its_max)
 	struct proto_frame f;
 	ssize_t n1, n2;
 
-	/* a SAMPLE (40 bytes) fits, a HELLO does not */
-	n1 = build_one(FRAME_SAMPLE, buf, BUFSZ);
+	/* a CONTROL of 10 bytes fits, a HELLO does not */
+	n1 = build_one(FRAME_CONTROL, buf, BUFSZ);
 	n2 = build_one(FRAME_HELLO, buf + n1, BUFSZ - (size_t)n1);
 	ck_assert_int_gt(n2, 64);
 	proto_reader_init(&r, 64);
 	ck_assert_int_eq(proto_reader_feed(&r, buf, (size_t)(n1 + n2)), 0);
 	ck_assert_int_eq(proto_reader_next(&r, &f), 1);
-	ck_assert_uint_eq(f.hdr.type, FRAME_SAMPLE);
+	ck_assert_uint_eq(f.hdr.type, FRAME_CONTROL);
 	ck_assert_int_eq(proto_reader_next(&r, &f), -EMSGSIZE);
 	ck_assert_uint_eq(proto_reader_pending(&r), PROTO_HDR_SIZE);
 	proto_reader_fini(&r);
@@ -1140,9 +992,10 @@ END_TEST
 /* Good frames ahead of a bad header come out first, then the error, and
  * the error stays: every later feed and next returns it. */
 static const struct { const char *name; uint8_t hdr[8]; int want; } bad_rows[] = {
-	{ "version", { 8, 0, 0, 0, FRAME_BYE, 0, 2, 0 }, -EPROTONOSUPPORT },
+	{ "version", { 8, 0, 0, 0, FRAME_CONTROL, 0, 2, 0 }, -EPROTONOSUPPORT },
 	{ "type", { 8, 0, 0, 0, 0x63, 0, PROTO_VERSION, 0 }, -ENOMSG },
-	{ "length", { 4, 0, 0, 0, FRAME_BYE, 0, PROTO_VERSION, 0 }, -EMSGSIZE },
+	{ "retired type", { 40, 0, 0, 0, 6, 0, PROTO_VERSION, 0 }, -ENOMSG },
+	{ "length", { 4, 0, 0, 0, FRAME_CONTROL, 0, PROTO_VERSION, 0 }, -EMSGSIZE },
 };
 
 START_TEST(test_reader_error_is_sticky)
@@ -1172,25 +1025,33 @@ START_TEST(test_reader_error_is_sticky)
 }
 END_TEST
 
+/* A CONTROL frame of n bytes in all, its payload spaces. */
+static ssize_t
+big_control(uint8_t *p, size_t n)
+{
+	static char js[2500000];
+
+	ck_assert_uint_le(n - PROTO_HDR_SIZE, sizeof(js));
+	memset(js, ' ', n - PROTO_HDR_SIZE);
+	return proto_encode_control(p, BUFSZ, js, n - PROTO_HDR_SIZE);
+}
+
 START_TEST(test_reader_releases_a_big_buffer_when_idle)
 {
-	static struct proto_event ev[20000];
 	struct proto_reader r;
-	struct proto_counters c;
 	struct proto_frame f;
 	ssize_t n;
 
-	fill_counters(&c, 3);
-	n = proto_encode_events(buf, BUFSZ, &c, ev, 20000);
+	n = big_control(buf, 800000);
 	proto_reader_init(&r, 0);
 	ck_assert_int_eq(proto_reader_feed(&r, buf, (size_t)n), 0);
 	ck_assert_uint_ge(r.cap, (size_t)n);
 	ck_assert_int_eq(proto_reader_next(&r, &f), 1);
-	n = proto_encode_sample(buf, BUFSZ, &(struct proto_sample){ 1, 2, 3, 4 });
+	n = build_one(FRAME_OBJECTS, buf, BUFSZ);
 	ck_assert_int_eq(proto_reader_feed(&r, buf, (size_t)n), 0);
 	ck_assert_uint_lt(r.cap, 1024);
 	ck_assert_int_eq(proto_reader_next(&r, &f), 1);
-	ck_assert_uint_eq(f.hdr.type, FRAME_SAMPLE);
+	ck_assert_uint_eq(f.hdr.type, FRAME_OBJECTS);
 	proto_reader_fini(&r);
 }
 END_TEST
@@ -1212,16 +1073,13 @@ END_TEST
 #ifndef CHECK_ASAN
 START_TEST(test_reader_reports_out_of_memory_and_it_sticks)
 {
-	static struct proto_event ev[60000];
 	struct proto_reader r;
-	struct proto_counters c;
 	struct proto_frame f;
 	struct rlimit old, lim;
 	ssize_t n;
 	int rc1, rc2;
 
-	fill_counters(&c, 1);
-	n = proto_encode_events(buf, BUFSZ, &c, ev, 60000);	/* 2.4 MB */
+	n = big_control(buf, 2400000);
 	proto_reader_init(&r, 0);
 	ck_assert_int_eq(getrlimit(RLIMIT_AS, &old), 0);
 	lim = old;
@@ -1251,14 +1109,10 @@ codec_suite(void)
 	tcase_add_loop_test(tc, test_hello_round_trips, 0, N(hello_rows));
 	tcase_add_test(tc, test_hello_round_trips_strings_at_their_caps);
 	tcase_add_test(tc, test_hello_round_trips_max_argc);
-	tcase_add_loop_test(tc, test_events_round_trip, 0, N(events_rows));
-	tcase_add_test(tc, test_events_get_out_of_range_gives_zeroes);
-	tcase_add_test(tc, test_sample_round_trips);
 	tcase_add_loop_test(tc, test_objects_and_garbage_round_trip, 0,
 	    N(types_rows));
 	tcase_add_test(tc, test_types_round_trip_empty);
 	tcase_add_test(tc, test_types_next_rejects_a_stray_offset);
-	tcase_add_test(tc, test_bye_round_trips);
 	tcase_add_test(tc, test_control_round_trips);
 	tcase_add_test(tc, test_header_fields_are_little_endian);
 	suite_add_tcase(s, tc);
@@ -1268,15 +1122,15 @@ codec_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_loop_test(tc, test_decode_header_rejects_bad_headers, 0,
 	    N(hdr_rows));
+	tcase_add_loop_test(tc, test_retired_type_is_refused_like_an_unknown_one,
+	    0, FRAMES_NRETIRED);
 	tcase_add_loop_test(tc, test_decoder_rejects_frame_of_another_type, 0,
-	    FRAME_TYPE_MAX * FRAME_TYPE_MAX);
+	    FRAMES_NTYPES * FRAMES_NTYPES);
 	tcase_add_loop_test(tc, test_decoder_rejects_every_truncation, 0,
-	    FRAME_TYPE_MAX - 1);
+	    FRAMES_NTYPES - 1);
 	tcase_add_loop_test(tc, test_decoder_rejects_trailing_bytes, 0,
-	    FRAME_TYPE_MAX - 1);
+	    FRAMES_NTYPES - 1);
 	tcase_add_loop_test(tc, test_decoder_rejects_bad_ngen, 0, N(ngen_rows));
-	tcase_add_loop_test(tc, test_events_rejects_bad_record_counts, 0,
-	    N(nrec_rows));
 	tcase_add_loop_test(tc, test_types_rejects_bad_counts_and_lengths, 0,
 	    N(types_err_rows));
 	tcase_add_test(tc, test_hello_rejects_argv_above_total_cap);
@@ -1291,13 +1145,10 @@ codec_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 60);
 	tcase_add_loop_test(tc, test_encoders_report_small_buffers, 0,
-	    FRAME_TYPE_MAX);
+	    FRAMES_NTYPES);
 	tcase_add_test(tc, test_encode_hello_rejects_what_the_format_cannot_hold);
 	tcase_add_test(tc, test_encode_hello_rejects_argv_above_total_cap);
-	tcase_add_test(tc, test_encode_events_rejects_what_the_format_cannot_hold);
-	tcase_add_test(tc, test_events_size_saturates);
 	tcase_add_test(tc, test_encode_types_rejects_what_the_format_cannot_hold);
-	tcase_add_test(tc, test_encode_bye_rejects_bad_ngen);
 	tcase_add_test(tc, test_encode_control_rejects_oversized_and_missing_json);
 	tcase_add_test(tc, test_strerror_names_each_error_distinctly);
 	tcase_add_test(tc, test_frame_type_names);

@@ -134,7 +134,7 @@ START_TEST(test_hello_of_another_type_refused)
 	uint8_t *buf;
 
 	area_make(&a, RING);
-	((uint8_t *)a.map)[SHM_HEADER_SIZE + 4] = FRAME_EVENTS;
+	((uint8_t *)a.map)[SHM_HEADER_SIZE + 4] = FRAME_OBJECTS;
 	ck_assert_int_eq(shm_check(a.map, a.size, &in), 0);
 	buf = malloc(in.hello_len);
 	ck_assert_int_eq(shm_read_hello(a.map, &in, buf, h), -EPROTO);

@@ -8,6 +8,11 @@
 
 #include "frames.h"
 
+const unsigned frames_types[FRAMES_NTYPES] = {
+	FRAME_HELLO, FRAME_OBJECTS, FRAME_GARBAGE, FRAME_CONTROL,
+};
+const unsigned frames_retired_types[FRAMES_NRETIRED] = { 2, 3, 6 };
+
 void
 frames_rng_seed(struct frames_rng *r, uint64_t seed)
 {
@@ -95,33 +100,13 @@ frames_str_len(struct frames_rng *r, uint32_t cap, uint32_t usual)
 	}
 }
 
-static void
-frames_counters(struct frames_rng *r, struct proto_counters *c)
-{
-	unsigned i;
-
-	c->dropped = frames_below(r, 4) == 0 ? frames_rand(r) : 0;
-	c->ngen = (uint8_t)(1 + frames_below(r, PROTO_MAX_GEN));
-	for (i = 0; i < c->ngen; i++) {
-		c->gen[i].count = frames_below(r, 1u << 20);
-		c->gen[i].pause_ns = frames_rand(r) >> 8;
-		c->gen[i].max_pause_ns = frames_rand(r) >> 24;
-		c->gen[i].collected = frames_below(r, 1u << 30);
-		c->gen[i].uncollectable = frames_below(r, 3);
-	}
-}
-
 ssize_t
 frames_build(struct frames_rng *r, unsigned type, uint8_t *buf, size_t cap)
 {
 	/* One pool for every string of a frame; test code is one thread. */
 	static char pool[FRAMES_MAX_BUILT];
 	static struct proto_hello h;
-	struct proto_counters c;
-	struct proto_event ev[24];
 	struct proto_type_count tc[12];
-	struct proto_sample s;
-	struct proto_bye b;
 	size_t used = 0;
 	uint32_t i, n;
 
@@ -144,7 +129,7 @@ frames_build(struct frames_rng *r, unsigned type, uint8_t *buf, size_t cap)
 		h.origin = (uint8_t)frames_below(r, 3);
 		h.gc_model = (uint8_t)frames_below(r, 3);
 		h.flags = (uint16_t)frames_below(r, 8);
-		h.reconnects = (uint32_t)frames_below(r, 5);
+		h.reconnects = 0;	/* reserved */
 		h.ngen = (uint8_t)(1 + frames_below(r, PROTO_MAX_GEN));
 		for (i = 0; i < h.ngen; i++) {
 			h.base[i].collections = frames_below(r, 100);
@@ -159,27 +144,6 @@ frames_build(struct frames_rng *r, unsigned type, uint8_t *buf, size_t cap)
 		for (i = 0; i < h.argc; i++)
 			FRAMES_STR(h.argv[i], i == 0 ? PROTO_MAX_STR : 64, 24);
 		return proto_encode_hello(buf, cap, &h);
-	case FRAME_EVENTS:
-		frames_counters(r, &c);
-		n = (uint32_t)frames_below(r, 25);
-		for (i = 0; i < n; i++) {
-			ev[i].start_ns = frames_rand(r) >> 4;
-			ev[i].pause_ns = frames_below(r, 1u << 26);
-			ev[i].collector_ns = frames_below(r, 2) ?
-			    ev[i].pause_ns / 2 : 0;
-			ev[i].collected = frames_below(r, 5000);
-			ev[i].uncollectable = (uint32_t)frames_below(r, 3);
-			ev[i].generation = (uint16_t)frames_below(r, c.ngen);
-			ev[i].flags = ev[i].collector_ns != 0 ?
-			    PROTO_EVENT_HAS_COLLECTOR_NS : 0;
-		}
-		return proto_encode_events(buf, cap, &c, ev, n);
-	case FRAME_SAMPLE:
-		s.mono_ns = frames_rand(r);
-		s.rss_bytes = frames_rand(r) >> 20;
-		s.cpu_user_ns = frames_rand(r) >> 10;
-		s.cpu_sys_ns = frames_rand(r) >> 12;
-		return proto_encode_sample(buf, cap, &s);
 	case FRAME_OBJECTS:
 	case FRAME_GARBAGE:
 		n = (uint32_t)frames_below(r, 13);
@@ -189,10 +153,6 @@ frames_build(struct frames_rng *r, unsigned type, uint8_t *buf, size_t cap)
 		}
 		return proto_encode_types(buf, cap, (enum proto_frame_type)type,
 		    frames_rand(r) >> 16, tc, n);
-	case FRAME_BYE:
-		b.mono_ns = frames_rand(r);
-		frames_counters(r, &b.counters);
-		return proto_encode_bye(buf, cap, &b);
 	case FRAME_CONTROL:
 		n = (uint32_t)frames_below(r, 64);
 		memcpy(pool, "{\"cmd\":\"summary\",\"x\":\"", 22);

@@ -1,5 +1,5 @@
 /*
- * frames.h: valid frames of every type, built from a seeded PRNG, for
+ * frames.h: valid frames of every type in use, built from a seeded PRNG, for
  * the codec tests (check_codec, check_decoder_random) and the fuzz seed
  * corpus. Test code only; it must never be linked into gcmon itself.
  */
@@ -22,8 +22,15 @@ uint64_t frames_rand(struct frames_rng *r);
 /* Uniform in [0, n); 0 when n is 0. */
 uint64_t frames_below(struct frames_rng *r, uint64_t n);
 
+/* The frame types in use, and the retired ones (EVENTS, SAMPLE, BYE:
+ * reserved numbers that every decoder refuses, protocol.h). */
+#define FRAMES_NTYPES		4u
+#define FRAMES_NRETIRED		3u
+extern const unsigned frames_types[FRAMES_NTYPES];
+extern const unsigned frames_retired_types[FRAMES_NRETIRED];
+
 /*
- * Writes one valid frame of the given type (FRAME_HELLO..FRAME_CONTROL)
+ * Writes one valid frame of the given type (one of frames_types)
  * with random contents into buf: sizes are small, except that now and
  * then a string sits exactly at its cap. Returns its length or the
  * encoder's negative errno (-ENOBUFS when cap is too small; 16 KiB is

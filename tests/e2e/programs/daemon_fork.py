@@ -44,7 +44,7 @@ def main():
             inherited = gc.get_stats()
             work(15 + 5 * i)
             dump(outdir, inherited)
-            sys.exit(0)   # a normal exit: the agent sends its BYE
+            sys.exit(0)   # a normal exit: the agent marks its area exited
         kids.append(pid)
     work(5)
     for pid in kids:
