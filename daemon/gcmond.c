@@ -66,6 +66,9 @@ static void gcmond_usage(FILE *out)
 "                            [::1]:PORT for IPv6); off by default\n"
 "  --metrics-per-process N   also export per-process series (a pid\n"
 "                            label) for at most N live processes\n"
+"  --ready-fd N              once the socket listens, write one byte to file\n"
+"                            descriptor N and close it (for a parent that\n"
+"                            starts gcmond and waits for it on a pipe)\n"
 "  --quiet                   no event lines or notices on stderr\n"
 "  --verbose                 debug lines on stderr\n"
 "  --help                    print this help and exit\n"
@@ -268,11 +271,25 @@ static int gcmond_write_pidfile(const char *path)
 	return err;
 }
 
+/* --ready-fd: the socket listens and every listener is up. A parent
+ * that has gone (EPIPE) is no reason to stop serving. */
+static void gcmond_say_ready(struct gcmond *d, int fd)
+{
+	ssize_t n;
+
+	do
+		n = write(fd, "R", 1);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		log_debug(&d->log, "--ready-fd %d: %s", fd, strerror(errno));
+	close(fd);	/* nothing to undo if it fails */
+}
+
 int main(int argc, char **argv)
 {
 	enum { OPT_SOCKET = 256, OPT_PIDFILE, OPT_LOG, OPT_ALERT, OPT_GROUP,
 	    OPT_ALLOW, OPT_EXPIRY, OPT_QUIET, OPT_VERBOSE, OPT_HELP,
-	    OPT_VERSION, OPT_METRICS, OPT_PER_PROCESS };
+	    OPT_VERSION, OPT_METRICS, OPT_PER_PROCESS, OPT_READY };
 	static const struct option opts[] = {
 		{ "socket", required_argument, NULL, OPT_SOCKET },
 		{ "pidfile", required_argument, NULL, OPT_PIDFILE },
@@ -284,6 +301,7 @@ int main(int argc, char **argv)
 		{ "metrics-listen", required_argument, NULL, OPT_METRICS },
 		{ "metrics-per-process", required_argument, NULL,
 		    OPT_PER_PROCESS },
+		{ "ready-fd", required_argument, NULL, OPT_READY },
 		{ "quiet", no_argument, NULL, OPT_QUIET },
 		{ "verbose", no_argument, NULL, OPT_VERBOSE },
 		{ "help", no_argument, NULL, OPT_HELP },
@@ -298,7 +316,7 @@ int main(int argc, char **argv)
 	struct sockaddr_storage ss;
 	socklen_t sslen;
 	char defsock[PATH_MAX];
-	int quiet = 0, verbose = 0, c, err;
+	int quiet = 0, verbose = 0, ready_fd = -1, c, err;
 	double v;
 
 	memset(&d.srv, 0, sizeof d.srv);
@@ -356,6 +374,13 @@ int main(int argc, char **argv)
 				    "a whole number from 0 to %u", optarg,
 				    METRICS_PER_PROCESS_MAX);
 			mcfg.per_process = (unsigned)v;
+			break;
+		case OPT_READY:
+			if (gcmond_parse_double(optarg, 0, INT_MAX, &v) < 0 ||
+			    v != (int)v || fcntl((int)v, F_GETFD) < 0)
+				log_fatalx(2, "--ready-fd: '%s' is not an open file "
+				    "descriptor", optarg);
+			ready_fd = (int)v;
 			break;
 		case OPT_QUIET:
 			quiet = 1;
@@ -440,6 +465,8 @@ int main(int argc, char **argv)
 	(void)uv_timer_start(&d.tick, gcmond_on_tick, SRV_TICK_MS, SRV_TICK_MS);
 	log_info(&d.log, "gcmond %s listening on %s (pid %d)",
 	    PACKAGE_VERSION, sock, (int)getpid());
+	if (ready_fd >= 0)
+		gcmond_say_ready(&d, ready_fd);
 
 	uv_run(&d.loop, UV_RUN_DEFAULT);
 
