@@ -1,11 +1,12 @@
 #!/bin/sh
-# bench/run-all.sh: what `make bench` runs. Four benchmarks, each printing
+# bench/run-all.sh: what `make bench` runs. Five benchmarks, each printing
 # figures measured side by side in one run and a one-line verdict:
 #   1 callback cost per collection (callback_cost.py, every CPython 3.10-3.13)
 #   2 whole program (whole_program.sh: GC-heavy script, gunicorn under wrk)
 #   3 daemon ingest (ingest.c against a real gcmond)
 #   4 memory over a long run (memory.py)
-# Usage: bench/run-all.sh [1] [2] [3] [4]   (default: all)
+#   5 launcher latency and interpreter start-up (launcher.py)
+# Usage: bench/run-all.sh [1] [2] [3] [4] [5]   (default: all)
 # Environment: GCMON_BUILDDIR (built tree), GCMON_SRCDIR, GCMON_PYTHON.
 # It builds its C helpers with cc into a private temp dir and writes
 # nothing else; it never asserts timings (benchmarks measure, tests assert).
@@ -34,7 +35,7 @@ GCMOND=$BUILDDIR/daemon/gcmond
 have_agent() { [ -f "$AGENT_DIR/_gcmon.abi3.so" ] && [ -f "$AGENT_DIR/sitecustomize.py" ]; }
 have_gcmond() { [ -x "$GCMOND" ]; }
 
-sections=${*:-1 2 3 4}
+sections=${*:-1 2 3 4 5}
 verdicts=$tmp/verdicts
 : >"$verdicts"
 note() { echo "$*" | tee -a "$verdicts"; }
@@ -141,6 +142,16 @@ bench_memory() {
 	grep '^verdict' "$d/out" | sed 's/^verdict/verdict 4/' >>"$verdicts"
 }
 
+bench_launcher() {
+	echo "== 5. launcher latency and interpreter start-up"
+	if ! have_agent || ! have_gcmond || [ ! -x "$BUILDDIR/client/pygcprofiler" ]; then
+		note "verdict 5: SKIP launcher, gcmond or agent not built in $BUILDDIR"
+		return
+	fi
+	timeout 900 "$PY" "$here/launcher.py" "$tmp" | tee "$tmp/launcher.out"
+	grep '^verdict' "$tmp/launcher.out" | sed 's/^verdict/verdict 5/' >>"$verdicts"
+}
+
 start=$(date +%s)
 echo "machine: $(nproc) CPUs, $(uname -sr); load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 for s in $sections; do
@@ -150,7 +161,8 @@ for s in $sections; do
 	2) bench_whole_program ;;
 	3) bench_ingest ;;
 	4) bench_memory ;;
-	*) echo "run-all.sh: no benchmark $s (1-4)" >&2; exit 2 ;;
+	5) bench_launcher ;;
+	*) echo "run-all.sh: no benchmark $s (1-5)" >&2; exit 2 ;;
 	esac
 	echo
 done
