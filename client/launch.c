@@ -3,8 +3,9 @@
  * exec, signals forwarded, reaped), the private gcmond of embedded mode
  * (started, ready through a pipe, stopped) and the waiting for the end
  * of a run (launch_wait_run_end). Called by pygcprofiler.c; reads the
- * event stream through watch.c while it waits, when there is one. Signal handlers only set flags. It must
- * never touch the program's stdout, argv, cwd or stdin, and never leave
+ * event stream through watch.c while it waits, when there is one.
+ * Signal handlers only set flags and wake the loop through a self-pipe.
+ * It must never touch the program's stdout, argv, cwd or stdin, and never leave
  * the private gcmond running.
  */
 #include "config.h"
@@ -31,10 +32,20 @@
 static volatile sig_atomic_t pgp_sig_pending[NSIG];
 static volatile sig_atomic_t pgp_sig_any;
 static volatile sig_atomic_t pgp_sigchld;
+/* Self-pipe: a signal that lands just before poll() still wakes it (the
+ * program's end must not wait for a poll timeout). */
+static int pgp_sig_pipe[2] = { -1, -1 };
 
 static void launch_on_signal(int sig, siginfo_t *si, void *uctx)
 {
+	int saved = errno;
+	ssize_t n;
+
 	(void)uctx;
+	/* EAGAIN: the pipe is full, a wake-up is already pending. */
+	n = pgp_sig_pipe[1] >= 0 ? write(pgp_sig_pipe[1], "s", 1) : 0;
+	(void)n;
+	errno = saved;
 	if (sig == SIGCHLD) {
 		pgp_sigchld = 1;
 		return;
@@ -53,6 +64,8 @@ static int launch_install_signals(void)
 	struct sigaction sa;
 	size_t i;
 
+	if (pgp_sig_pipe[0] < 0 && pipe2(pgp_sig_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+		return -errno;
 	memset(&sa, 0, sizeof sa);
 	sa.sa_sigaction = launch_on_signal;
 	sa.sa_flags = SA_SIGINFO;	/* no SA_RESTART: poll() must wake */
@@ -455,6 +468,19 @@ void launch_make_run_id(char *buf, size_t len)
 }
 
 /* Waits for the program, forwarding signals and streaming events. */
+/* Sleeps until a signal or the watch stream (if any) has something. */
+static void launch_sleep(struct pgp_run *r)
+{
+	struct pollfd pfd[2] = { { .fd = pgp_sig_pipe[0], .events = POLLIN },
+	    { .fd = r->watch_fd, .events = POLLIN } };
+	char buf[64];
+
+	if (poll(pfd, r->watch_fd >= 0 ? 2 : 1, PGP_POLL_MS) > 0 &&
+	    (pfd[0].revents & POLLIN))
+		while (read(pgp_sig_pipe[0], buf, sizeof buf) > 0)
+			;
+}
+
 void launch_supervise(struct pgp_run *r, FILE *err_out)
 {
 	while (!r->child_done) {
@@ -462,7 +488,9 @@ void launch_supervise(struct pgp_run *r, FILE *err_out)
 		launch_reap(r, err_out);
 		if (r->child_done)
 			break;
-		watch_pump(r, PGP_POLL_MS);
+		launch_sleep(r);
+		if (r->watch_fd >= 0)
+			watch_pump(r, 0);
 	}
 	launch_forward_signals(0);
 }
@@ -482,9 +510,13 @@ static void launch_wait_live(struct pgp_run *r)
 	    "timeout_ms", PGP_WAIT_TIMEOUT_MS, "min_processes", 0);
 	err = ctl_request(r->ctl_fd, req, &ans, PGP_WAIT_TIMEOUT_MS + 5000);
 	json_decref(req);
-	if (err == 0 && json_is_true(json_object_get(ans, "ok")))
+	if (err == 0 && json_is_true(json_object_get(ans, "ok"))) {
 		r->nproc_run = (long)json_integer_value(json_object_get(ans,
 		    "processes"));
+		/* Those still live at the time limit will not end now. */
+		r->nended_want = (unsigned long)(r->nproc_run -
+		    (long)json_integer_value(json_object_get(ans, "live")));
+	}
 	if (err == 0)
 		json_decref(ans);
 }
@@ -511,7 +543,7 @@ void launch_wait_run_end(struct pgp_run *r)
 	deadline = launch_now_mono() + 3.0;
 	while (r->watch_fd >= 0 && launch_now_mono() < deadline) {
 		if (r->lost == 0 && r->nproc_run > 0 &&
-		    r->nended >= (unsigned long)r->nproc_run)
+		    r->nended >= r->nended_want)
 			break;
 		err = watch_pump(r, r->lost ? PGP_DRAIN_MS : PGP_POLL_MS);
 		if (err == -ECONNRESET || (err == -ETIMEDOUT && r->lost))

@@ -70,6 +70,7 @@ struct pgp_run {
 	pid_t pids[64];
 	size_t npids;			/* distinct processes seen, capped */
 	unsigned long nended;		/* process_end objects received */
+	unsigned long nended_want;	/* processes `wait` saw ended */
 	unsigned long long nevents;
 	unsigned long long lost;
 	long nproc_run;			/* from `wait`; -1: no answer */

@@ -26,7 +26,8 @@ enum ctl_kind { CTL_INT, CTL_STRING, CTL_EDGES };
 /* How each request key is checked, whatever the command. */
 static const struct ctl_key_spec {
 	const char *name;
-	enum ctl_kind kind;	/* CTL_INT: an integer from min to max */
+	enum ctl_kind kind;	/* CTL_INT: an integer from min to max;
+				 * CTL_EDGES: min to max numbers */
 	json_int_t min, max;
 	const char *bad;	/* the error when the value is not that */
 } ctl_keys[CTL_NKEYS] = {
