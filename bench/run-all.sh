@@ -6,7 +6,8 @@
 #   3 daemon ingest (ingest_run.py fills shared areas a real gcmond drains)
 #   4 memory: the agent over a long run, gcmond with 1000 live areas (memory.py)
 #   5 gcmond's log bytes per hour for the demo's workload (log_size.py)
-# Usage: bench/run-all.sh [1] [2] [3] [4] [5]   (default: all)
+#   6 launcher latency and interpreter start-up (launcher.py)
+# Usage: bench/run-all.sh [1] [2] [3] [4] [5] [6]   (default: all)
 # Environment: GCMON_BUILDDIR (built tree), GCMON_SRCDIR, GCMON_PYTHON.
 # It builds its C helpers with cc into a private temp dir and writes
 # nothing else; it never asserts timings (benchmarks measure, tests assert).
@@ -35,7 +36,7 @@ GCMOND=$BUILDDIR/daemon/gcmond
 have_agent() { [ -f "$AGENT_DIR/_gcmon.abi3.so" ] && [ -f "$AGENT_DIR/sitecustomize.py" ]; }
 have_gcmond() { [ -x "$GCMOND" ]; }
 
-sections=${*:-1 2 3 4 5}
+sections=${*:-1 2 3 4 5 6}
 verdicts=$tmp/verdicts
 : >"$verdicts"
 note() { echo "$*" | tee -a "$verdicts"; }
@@ -149,6 +150,16 @@ bench_log_size() {
 	grep '^verdict' "$tmp/log.out" | sed 's/^verdict/verdict 5/' >>"$verdicts"
 }
 
+bench_launcher() {
+	echo "== 6. launcher latency and interpreter start-up"
+	if ! have_agent || ! have_gcmond || [ ! -x "$BUILDDIR/client/pygcprofiler" ]; then
+		note "verdict 6: SKIP launcher, gcmond or agent not built in $BUILDDIR"
+		return
+	fi
+	timeout 900 "$PY" "$here/launcher.py" "$tmp" | tee "$tmp/launcher.out"
+	grep '^verdict' "$tmp/launcher.out" | sed 's/^verdict/verdict 6/' >>"$verdicts"
+}
+
 start=$(date +%s)
 echo "machine: $(nproc) CPUs, $(uname -sr); load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 for s in $sections; do
@@ -159,7 +170,8 @@ for s in $sections; do
 	3) bench_ingest ;;
 	4) bench_memory ;;
 	5) bench_log_size ;;
-	*) echo "run-all.sh: no benchmark $s (1-5)" >&2; exit 2 ;;
+	6) bench_launcher ;;
+	*) echo "run-all.sh: no benchmark $s (1-6)" >&2; exit 2 ;;
 	esac
 	echo
 done

@@ -1,10 +1,11 @@
 /*
  * launch.c: pygcprofiler's processes: the program (environment, fork and
  * exec, signals forwarded, reaped), the private gcmond of embedded mode
- * (started, pinged, stopped) and the waiting for the end of a run
- * (launch_wait_run_end). Called by pygcprofiler.c; reads the event stream
- * through watch.c while it waits. Signal handlers only set flags. It must
- * never touch the program's stdout, argv, cwd or stdin, and never leave
+ * (started, ready through a pipe, stopped) and the waiting for the end
+ * of a run (launch_wait_run_end). Called by pygcprofiler.c; reads the
+ * event stream through watch.c while it waits, when there is one.
+ * Signal handlers only set flags and wake the loop through a self-pipe.
+ * It must never touch the program's stdout, argv, cwd or stdin, and never leave
  * the private gcmond running.
  */
 #include "config.h"
@@ -31,10 +32,20 @@
 static volatile sig_atomic_t pgp_sig_pending[NSIG];
 static volatile sig_atomic_t pgp_sig_any;
 static volatile sig_atomic_t pgp_sigchld;
+/* Self-pipe: a signal that lands just before poll() still wakes it (the
+ * program's end must not wait for a poll timeout). */
+static int pgp_sig_pipe[2] = { -1, -1 };
 
 static void launch_on_signal(int sig, siginfo_t *si, void *uctx)
 {
+	int saved = errno;
+	ssize_t n;
+
 	(void)uctx;
+	/* EAGAIN: the pipe is full, a wake-up is already pending. */
+	n = pgp_sig_pipe[1] >= 0 ? write(pgp_sig_pipe[1], "s", 1) : 0;
+	(void)n;
+	errno = saved;
 	if (sig == SIGCHLD) {
 		pgp_sigchld = 1;
 		return;
@@ -53,6 +64,8 @@ static int launch_install_signals(void)
 	struct sigaction sa;
 	size_t i;
 
+	if (pgp_sig_pipe[0] < 0 && pipe2(pgp_sig_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+		return -errno;
 	memset(&sa, 0, sizeof sa);
 	sa.sa_sigaction = launch_on_signal;
 	sa.sa_flags = SA_SIGINFO;	/* no SA_RESTART: poll() must wake */
@@ -273,47 +286,70 @@ int launch_exit_status(int st)
 
 /* ---- the daemon -------------------------------------------------------- */
 
-static int launch_start_daemon(struct pgp_run *r, const char *gcmond,
-    const char *sock)
+/* In gcmond's child before exec: its own process group (the terminal's
+ * ^C is for the program; the daemon must live on to answer `report`),
+ * ended with the launcher, stdin/stdout on /dev/null, the ready pipe
+ * kept open across exec. */
+static void launch_daemon_child(int ready_fd)
 {
-	char thr[64];
-	char *argv[8];
-	int devnull;
+	int devnull, fl;
+
+	launch_reset_signals();
+	setpgid(0, 0);
+	if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() == 1)
+		_exit(127);
+	if ((fl = fcntl(ready_fd, F_GETFD)) < 0 ||
+	    fcntl(ready_fd, F_SETFD, fl & ~FD_CLOEXEC) < 0)
+		_exit(127);
+	devnull = open("/dev/null", O_RDWR);
+	if (devnull >= 0) {
+		dup2(devnull, STDIN_FILENO);
+		dup2(devnull, STDOUT_FILENO);
+		if (devnull > STDERR_FILENO)
+			close(devnull);
+	}
+}
+
+/* Starts gcmond; *ready_fd is the read end of its --ready-fd pipe. */
+static int launch_start_daemon(struct pgp_run *r, const char *gcmond,
+    const char *sock, int *ready_fd)
+{
+	char thr[64], fdnum[16];
+	char *argv[10];
+	int fds[2], err;
 	pid_t pid;
 
+	if (pipe2(fds, O_CLOEXEC) < 0)
+		return -errno;
 	snprintf(thr, sizeof thr, "%g", r->o->alert_ms);
+	snprintf(fdnum, sizeof fdnum, "%d", fds[1]);
 	argv[0] = (char *)gcmond;
 	argv[1] = (char *)"--socket";
 	argv[2] = (char *)sock;
 	argv[3] = (char *)"--quiet";
 	argv[4] = (char *)"--alert-threshold-ms";
 	argv[5] = thr;
-	argv[6] = NULL;
+	argv[6] = (char *)"--ready-fd";
+	argv[7] = fdnum;
+	argv[8] = NULL;
 	fflush(NULL);
 	pid = fork();
-	if (pid < 0)
-		return -errno;
+	if (pid < 0) {
+		err = -errno;
+		close(fds[0]);
+		close(fds[1]);
+		return err;
+	}
 	if (pid == 0) {
-		launch_reset_signals();
-		/* Own process group: the terminal's ^C is for the program;
-		 * the daemon must live on to answer `report`. */
-		setpgid(0, 0);
-		/* Nor may it outlive a launcher killed with SIGKILL. */
-		if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() == 1)
-			_exit(127);
-		devnull = open("/dev/null", O_RDWR);
-		if (devnull >= 0) {
-			dup2(devnull, STDIN_FILENO);
-			dup2(devnull, STDOUT_FILENO);
-			if (devnull > STDERR_FILENO)
-				close(devnull);
-		}
+		launch_daemon_child(fds[1]);
 		execv(gcmond, argv);
 		dprintf(STDERR_FILENO, "pygcprofiler: cannot run %s: %s\n",
 		    gcmond, strerror(errno));
 		_exit(127);
 	}
+	close(fds[1]);		/* EOF on fds[0] once gcmond has it no more */
 	r->daemon = pid;
+	*ready_fd = fds[0];
 	return 0;
 }
 
@@ -325,34 +361,49 @@ static double launch_now_mono(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* Connects and pings until the daemon answers, it dies, or the timeout. */
-static int launch_wait_ping(struct pgp_run *r, const char *sock, int *fd_out)
+/* Waits for gcmond's ready byte (EOF: it exited), then connects and
+ * pings once. */
+static int launch_wait_ready(struct pgp_run *r, const char *sock,
+    int ready_fd, int *fd_out)
 {
 	double deadline = launch_now_mono() + PGP_PING_TIMEOUT_MS / 1000.0;
+	struct pollfd pfd = { .fd = ready_fd, .events = POLLIN };
 	json_t *req, *ans;
-	int fd, err = -ETIMEDOUT;
+	char byte;
+	ssize_t n;
+	int err, fd;
 
-	for (;;) {
-		launch_reap(r, NULL);
-		if (r->daemon == 0)
-			return -ECHILD;
-		if (ctl_connect(sock, &fd) == 0) {
-			req = json_pack("{s:s}", "cmd", "ping");
-			err = ctl_request(fd, req, &ans, 2000);
-			json_decref(req);
-			if (err == 0 && json_is_true(json_object_get(ans, "ok"))) {
-				json_decref(ans);
-				*fd_out = fd;
-				return 0;
-			}
-			if (err == 0)
-				json_decref(ans);
-			ctl_close(fd);
-		}
-		if (launch_now_mono() > deadline)
-			return -ETIMEDOUT;
-		usleep(20000);
+	double left_ms;
+
+	/* One wait; a signal (SIGCHLD, ^C) only restarts it. */
+	while ((left_ms = (deadline - launch_now_mono()) * 1000) > 0 &&
+	    poll(&pfd, 1, (int)left_ms + 1) <= 0)
+		;
+	if (left_ms <= 0)
+		return -ETIMEDOUT;
+	do
+		n = read(ready_fd, &byte, 1);
+	while (n < 0 && errno == EINTR);
+	if (n <= 0) {
+		waitpid(r->daemon, NULL, 0);	/* it closed the pipe: ended */
+		r->daemon = 0;
+		return -ECHILD;
 	}
+	if ((err = ctl_connect(sock, &fd)) < 0)
+		return err;
+	req = json_pack("{s:s}", "cmd", "ping");
+	err = ctl_request(fd, req, &ans, 2000);
+	json_decref(req);
+	if (err == 0 && !json_is_true(json_object_get(ans, "ok")))
+		err = -EPROTO;
+	if (err == 0)
+		json_decref(ans);
+	if (err < 0) {
+		ctl_close(fd);
+		return err;
+	}
+	*fd_out = fd;
+	return 0;
 }
 
 static void launch_stop_daemon(struct pgp_run *r)
@@ -417,6 +468,19 @@ void launch_make_run_id(char *buf, size_t len)
 }
 
 /* Waits for the program, forwarding signals and streaming events. */
+/* Sleeps until a signal or the watch stream (if any) has something. */
+static void launch_sleep(struct pgp_run *r)
+{
+	struct pollfd pfd[2] = { { .fd = pgp_sig_pipe[0], .events = POLLIN },
+	    { .fd = r->watch_fd, .events = POLLIN } };
+	char buf[64];
+
+	if (poll(pfd, r->watch_fd >= 0 ? 2 : 1, PGP_POLL_MS) > 0 &&
+	    (pfd[0].revents & POLLIN))
+		while (read(pgp_sig_pipe[0], buf, sizeof buf) > 0)
+			;
+}
+
 void launch_supervise(struct pgp_run *r, FILE *err_out)
 {
 	while (!r->child_done) {
@@ -424,34 +488,67 @@ void launch_supervise(struct pgp_run *r, FILE *err_out)
 		launch_reap(r, err_out);
 		if (r->child_done)
 			break;
-		watch_pump(r, PGP_POLL_MS);
+		launch_sleep(r);
+		if (r->watch_fd >= 0)
+			watch_pump(r, 0);
 	}
 	launch_forward_signals(0);
 }
 
 
-/* The shared-memory transport will replace this: today the daemon answers
- * `wait` once the run's agents said goodbye, and what it streamed before
- * answering may still be queued on the watch connection. */
-void launch_wait_run_end(struct pgp_run *r)
+/* Asks gcmond to answer once no process of the run is live (min 0: a
+ * run none of whose interpreters loaded the agent is answered at once;
+ * the time limit is for processes not ended). Sets r->nproc_run, or -1
+ * when there is no answer. */
+static void launch_wait_live(struct pgp_run *r)
 {
 	json_t *req, *ans = NULL;
+	int err;
+
+	r->nproc_run = -1;
+	req = json_pack("{s:s,s:s,s:i,s:i}", "cmd", "wait", "run", r->run_id,
+	    "timeout_ms", PGP_WAIT_TIMEOUT_MS, "min_processes", 0);
+	err = ctl_request(r->ctl_fd, req, &ans, PGP_WAIT_TIMEOUT_MS + 5000);
+	json_decref(req);
+	if (err == 0 && json_is_true(json_object_get(ans, "ok"))) {
+		r->nproc_run = (long)json_integer_value(json_object_get(ans,
+		    "processes"));
+		/* Those still live at the time limit will not end now. */
+		r->nended_want = (unsigned long)(r->nproc_run -
+		    (long)json_integer_value(json_object_get(ans, "live")));
+	}
+	if (err == 0)
+		json_decref(ans);
+}
+
+/*
+ * gcmond streamed each process's end after its events and before it
+ * answered the wait: reading the watch stream until every process of the
+ * run has ended is exact, with no quiet period. Only a watcher that lost
+ * objects (a `lost` notice) reads on until a quiet PGP_DRAIN_MS.
+ */
+void launch_wait_run_end(struct pgp_run *r)
+{
 	double deadline;
 	int err;
 
-	if (!r->exec_failed) {
-		req = json_pack("{s:s,s:s,s:i,s:i}", "cmd", "wait", "run",
-		    r->run_id, "timeout_ms", PGP_WAIT_TIMEOUT_MS,
-		    "min_processes", 1);
-		err = ctl_request(r->ctl_fd, req, &ans, PGP_WAIT_TIMEOUT_MS + 5000);
-		json_decref(req);
-		if (err == 0)
-			json_decref(ans);
+	r->nproc_run = -1;
+	if (r->exec_failed)
+		return;
+	launch_wait_live(r);
+	if (r->nproc_run == 0) {
+		/* No agent reached gcmond: nothing more will come. */
+		return;
 	}
 	deadline = launch_now_mono() + 3.0;
-	while (r->watch_fd >= 0 && launch_now_mono() < deadline)
-		if (watch_pump(r, PGP_DRAIN_MS) != 0)
+	while (r->watch_fd >= 0 && launch_now_mono() < deadline) {
+		if (r->lost == 0 && r->nproc_run > 0 &&
+		    r->nended >= r->nended_want)
 			break;
+		err = watch_pump(r, r->lost ? PGP_DRAIN_MS : PGP_POLL_MS);
+		if (err == -ECONNRESET || (err == -ETIMEDOUT && r->lost))
+			break;
+	}
 }
 
 /* ---- the private gcmond of embedded mode -------------------------------- */
@@ -476,18 +573,19 @@ int launch_private_dir(char *dir, size_t dirlen, char *sock, size_t socklen)
 int launch_private_daemon(struct pgp_run *r, const char *sock)
 {
 	char gcmond[PATH_MAX];
-	int err;
+	int err, ready_fd = -1;
 
 	launch_find_gcmond(gcmond, sizeof gcmond);
 	err = launch_install_signals();
 	if (err == 0)
-		err = launch_start_daemon(r, gcmond, sock);
+		err = launch_start_daemon(r, gcmond, sock, &ready_fd);
 	if (err < 0) {
 		fprintf(stderr, "pygcprofiler: cannot start %s: %s\n", gcmond,
 		    strerror(-err));
 		return err;
 	}
-	err = launch_wait_ping(r, sock, &r->ctl_fd);
+	err = launch_wait_ready(r, sock, ready_fd, &r->ctl_fd);
+	close(ready_fd);
 	if (err == -ECHILD)
 		fprintf(stderr, "pygcprofiler: %s exited at start "
 		    "(see its message above)\n", gcmond);

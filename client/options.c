@@ -144,7 +144,7 @@ static const struct pgp_optdef pgp_optdefs[] = {
 	PGP_FLAG("--dump-objects",
 	    "object counts by type at each process's exit", dump_objects),
 	PGP_FLAG("--dump-garbage",
-	    "list uncollectable objects (sets DEBUG_SAVEALL)", dump_garbage),
+	    "list the objects gc.DEBUG_SAVEALL keeps (sets it)", dump_garbage),
 	PGP_PATH("--log-file", "write the output to PATH (mode 0600)",
 	    log_file),
 	PGP_VALUE("--alert-threshold-ms", " MS",

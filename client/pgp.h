@@ -21,7 +21,7 @@
 #define PGP_MAX_GEN		PROTO_MAX_GEN
 #define PGP_PING_TIMEOUT_MS	10000	/* gcmond start-up */
 #define PGP_WAIT_TIMEOUT_MS	5000	/* last batches after the program ends */
-#define PGP_DRAIN_MS		300	/* watch quiet this long: drained */
+#define PGP_DRAIN_MS		300	/* a watcher that lost objects: quiet */
 #define PGP_POLL_MS		200
 #define PGP_MAX_FLAME_ROWS	20000	/* x 2 KiB; 27 h of 5 s buckets */
 
@@ -69,9 +69,12 @@ struct pgp_run {
 	/* From the event stream. */
 	pid_t pids[64];
 	size_t npids;			/* distinct processes seen, capped */
+	unsigned long nended;		/* process_end objects received */
+	unsigned long nended_want;	/* processes `wait` saw ended */
 	unsigned long long nevents;
 	unsigned long long lost;
-	unsigned long long dur_count[PGP_MAX_BUCKETS + 1];
+	long nproc_run;			/* from `wait`; -1: no answer */
+	json_t *durations;		/* the daemon's `durations` answer */
 	struct pgp_flame_row *flame;
 	size_t nflame;
 	unsigned long long flame_skipped;	/* beyond PGP_MAX_FLAME_ROWS */
@@ -103,8 +106,9 @@ int opts_looks_like_module(const char *name);
 int launch_program(struct pgp_run *r, const char *sock);
 /* Waits for the program, forwarding signals and streaming events. */
 void launch_supervise(struct pgp_run *r, FILE *err_out);
-/* After the program: waits until gcmond has the run's last events and
- * drains what it streamed. (The one place that knows how a run ends.) */
+/* After the program: waits until no process of the run is live (sets
+ * r->nproc_run) and reads what the watch stream holds up to each
+ * process's end. (The one place that knows how a run ends.) */
 void launch_wait_run_end(struct pgp_run *r);
 /* mkdtemp's the private directory, names the socket in it; says why not. */
 int launch_private_dir(char *dir, size_t dirlen, char *sock, size_t socklen);

@@ -44,16 +44,10 @@ static json_t *pgp_command_json(const struct pgp_opts *o)
 	return a;
 }
 
+/* The --duration-buckets rows gcmond counted (borrowed), or NULL. */
 static json_t *pgp_durations_json(const struct pgp_run *r)
 {
-	json_t *a = json_array();
-	size_t i;
-
-	for (i = 0; i <= r->o->nbuckets; i++)
-		json_array_append_new(a, json_pack("{s:o,s:I}", "le_ms",
-		    i < r->o->nbuckets ? json_real(r->o->buckets[i]) :
-		    json_null(), "count", (json_int_t)r->dur_count[i]));
-	return a;
+	return json_object_get(r->durations, "durations");
 }
 
 static void pgp_print_types(FILE *out, const char *title, const json_t *arr)
@@ -87,10 +81,11 @@ static void pgp_report_json(struct pgp_run *r, json_t *dur, const char *prompt)
 {
 	const struct pgp_opts *o = r->o;
 
-	watch_json_line(r->out, json_pack("{s:s,s:O?,s:O?,s:O,s:I}",
+	watch_json_line(r->out, json_pack("{s:s,s:O?,s:O?,s:O?,s:O?,s:I}",
 	    "type", "summary", "summary", json_object_get(r->report, "summary"),
 	    "processes", json_object_get(r->report, "processes"),
-	    "durations", dur, "lost", (json_int_t)r->lost));
+	    "durations", dur, "pauses", json_object_get(r->durations,
+	    "pauses"), "lost", (json_int_t)r->lost));
 	watch_json_line(r->out, json_pack("{s:s,s:O?}", "type",
 	    "recommendations", "recommendations",
 	    json_object_get(r->report, "recommendations")));
@@ -118,20 +113,34 @@ static void pgp_report_summary(struct pgp_run *r, json_t *dur)
 	ro.duration_buckets_ms = r->o->buckets;
 	ro.nbuckets = r->o->nbuckets;
 	ro.color = r->o->term_color;
+	ro.pauses = r->durations;
 	if (sum)
 		report_summary(r->out, sum, json_object_get(r->report,
 		    "processes"), dur, &ro);
-	else if (r->npids == 0)
-		fprintf(r->out, "\n=== GC MONITORING SUMMARY ===\nNo "
-		    "Python process of this run reached gcmond (%s): is "
-		    "the agent in %s?\n", r->report_err, r->agent_dir);
+	else if (r->nproc_run == 0)
+		fputs("\nGMEM No Python process of this run reported to gcmond: "
+		    "the agent did not load (an interpreter that refuses it "
+		    "says why on the program's stderr)\n", r->out);
 	else
 		fprintf(r->out, "\n=== GC MONITORING SUMMARY ===\nNo "
 		    "report from gcmond: %s\n", r->report_err);
-	if (r->lost > 0)
-		fprintf(r->out, "(%llu streamed objects were lost by "
-		    "this watcher: the pause histogram and flame graph "
-		    "miss them; the totals above do not)\n", r->lost);
+}
+
+/* What the flame graphs are built from, when that is not every pause
+ * gcmond received (the watch stream drops what the launcher is too slow
+ * to read; the totals and the durations table do not). */
+static void pgp_flame_note(const struct pgp_run *r)
+{
+	json_int_t all = json_integer_value(json_object_get(r->durations,
+	    "pauses"));
+
+	if (r->durations != NULL && (json_int_t)r->nevents < all)
+		fprintf(r->out, "(the flame graphs are built from %llu of the "
+		    "%lld pauses gcmond received: the event stream lost %llu "
+		    "objects)\n", r->nevents, (long long)all, r->lost);
+	else if (r->durations == NULL && r->lost > 0)
+		fprintf(r->out, "(the flame graphs miss %llu objects the "
+		    "event stream lost)\n", r->lost);
 }
 
 /* The report as the text users read. */
@@ -147,10 +156,12 @@ static void pgp_report_text(struct pgp_run *r, json_t *dur, const char *prompt)
 		pgp_print_types(r->out, "OBJECT TYPES AT EXIT",
 		    json_object_get(r->report, "objects"));
 	if (o->dump_garbage)
-		pgp_print_types(r->out, "UNCOLLECTABLE GARBAGE",
-		    json_object_get(r->report, "garbage"));
+		pgp_print_types(r->out, "OBJECTS KEPT BY gc.DEBUG_SAVEALL "
+		    "(gc.garbage)", json_object_get(r->report, "garbage"));
 	if (o->term_flame)
 		flame_print_terminal(r, r->out);
+	if (o->term_flame || o->flame_file)
+		pgp_flame_note(r);
 	if ((o->term_flame || o->flame_file) && r->flame_skipped)
 		fprintf(r->out, "(the flame graphs stop after %d time "
 		    "buckets: %llu later collections are not in them)\n",
@@ -164,7 +175,7 @@ static void pgp_report_text(struct pgp_run *r, json_t *dur, const char *prompt)
 
 static void pgp_print_report(struct pgp_run *r)
 {
-	json_t *dur = pgp_durations_json(r);
+	json_t *dur = pgp_durations_json(r);	/* borrowed */
 	char *prompt = NULL;
 
 	if (r->o->prompt && r->report)
@@ -175,7 +186,25 @@ static void pgp_print_report(struct pgp_run *r)
 		pgp_report_text(r, dur, prompt);
 	fflush(r->out);
 	free(prompt);
-	json_decref(dur);
+}
+
+/* The --duration-buckets table from gcmond's histograms of the run. */
+static void pgp_collect_durations(struct pgp_run *r)
+{
+	json_t *req, *edges = json_array(), *ans = NULL;
+	size_t i;
+
+	for (i = 0; i < r->o->nbuckets; i++)
+		json_array_append_new(edges, json_real(r->o->buckets[i]));
+	req = json_pack("{s:s,s:s,s:o}", "cmd", "durations", "run", r->run_id,
+	    "le_ms", edges);
+	if (ctl_request(r->ctl_fd, req, &ans, 10000) == 0) {
+		if (json_is_true(json_object_get(ans, "ok")))
+			r->durations = ans;
+		else
+			json_decref(ans);
+	}
+	json_decref(req);
 }
 
 /* Waits for the end of the run, then fetches the report (or why not). */
@@ -187,6 +216,10 @@ static void pgp_collect(struct pgp_run *r)
 	if (r->ctl_fd < 0)
 		return;
 	launch_wait_run_end(r);
+	if (r->nproc_run == 0)
+		return;		/* nothing to ask: pgp_report_summary says so */
+	if (r->o->nbuckets > 0)
+		pgp_collect_durations(r);
 	req = json_pack("{s:s,s:s}", "cmd", "report", "run", r->run_id);
 	err = ctl_request(r->ctl_fd, req, &ans, 10000);
 	json_decref(req);
@@ -208,12 +241,21 @@ static void pgp_collect(struct pgp_run *r)
 
 /* ---- modes ------------------------------------------------------------- */
 
+/* A "forbidden" answer: gcmond does not serve our uid (--allow-uid). */
+static int pgp_is_forbidden(const json_t *ans)
+{
+	const char *code = json_string_value(json_object_get(ans, "code"));
+
+	return json_is_false(json_object_get(ans, "ok")) && code != NULL &&
+	    strcmp(code, "forbidden") == 0;
+}
+
 static int pgp_run_shared(struct pgp_opts *o, const char *sock)
 {
 	struct pgp_run r;
 	json_t *req, *ans;
 	const char *env_run = getenv("GCMON_RUN_ID");
-	int fd, err;
+	int fd, err, connect_err;
 
 	memset(&r, 0, sizeof r);
 	r.o = o;
@@ -223,15 +265,27 @@ static int pgp_run_shared(struct pgp_opts *o, const char *sock)
 	else
 		launch_make_run_id(r.run_id, sizeof r.run_id);
 	err = ctl_connect(sock, &fd);
+	connect_err = err;
 	if (err == 0) {
 		req = json_pack("{s:s}", "cmd", "ping");
 		err = ctl_request(fd, req, &ans, 2000);
 		json_decref(req);
-		if (err == 0)
+		if (err == 0 && pgp_is_forbidden(ans))
+			err = -EACCES;
+		if (err == 0 || err == -EACCES)
 			json_decref(ans);
 		ctl_close(fd);
 	}
-	if (err < 0)
+	if (err == -EACCES && connect_err == 0)
+		fprintf(stderr, "pygcprofiler: gcmond at %s refused uid %u (see "
+		    "--allow-uid); running the program unmonitored\n", sock,
+		    (unsigned)getuid());
+	else if (err == -EACCES)
+		fprintf(stderr, "pygcprofiler: gcmond at %s refused uid %u (the "
+		    "socket's permissions: see gcmond --socket-group and "
+		    "--allow-uid); running the program unmonitored\n", sock,
+		    (unsigned)getuid());
+	else if (err < 0)
 		fprintf(stderr, "pygcprofiler: no gcmond answers at %s (%s); "
 		    "running the program anyway: its agent connects when the "
 		    "daemon starts\n", sock, strerror(-err));
@@ -282,6 +336,13 @@ static int pgp_open_outputs(struct pgp_run *r)
 	return 0;
 }
 
+/* Whether anything prints events or a flame graph: otherwise gcmond
+ * streams nothing to us and the report comes from its aggregates. */
+static int pgp_needs_watch(const struct pgp_opts *o)
+{
+	return !o->stats_only || o->term_flame || o->flame_file != NULL;
+}
+
 /* Opens r->watch_fd on the run's event stream. */
 static int pgp_open_watch(struct pgp_run *r, const char *sock)
 {
@@ -323,7 +384,8 @@ static void pgp_print_start(struct pgp_run *r)
 		    "objects by type when it exits\n", r->out);
 	if (o->dump_garbage)
 		fputs("GMEM --dump-garbage: gc.DEBUG_SAVEALL is set in "
-		    "every process; uncollectable objects are listed at "
+		    "every process; the objects it keeps in gc.garbage (all "
+		    "that collections found unreachable) are listed at "
 		    "exit\n", r->out);
 	fputs("GMEM Running: ", r->out);
 	prompt_print_command(r->out, o);
@@ -364,6 +426,7 @@ static int pgp_run_embedded(struct pgp_opts *o)
 	memset(&r, 0, sizeof r);
 	r.o = o;
 	r.watch_fd = r.ctl_fd = -1;
+	r.nproc_run = -1;
 	r.out = stderr;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	r.start_real = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
@@ -372,7 +435,8 @@ static int pgp_run_embedded(struct pgp_opts *o)
 	launch_make_run_id(r.run_id, sizeof r.run_id);
 	if (launch_private_dir(dir, sizeof dir, sock, sizeof sock) < 0)
 		return 1;
-	if (launch_private_daemon(&r, sock) < 0 || pgp_open_watch(&r, sock) < 0)
+	if (launch_private_daemon(&r, sock) < 0 ||
+	    (pgp_needs_watch(o) && pgp_open_watch(&r, sock) < 0))
 		goto out_stop;
 	pgp_print_start(&r);
 	if (launch_program(&r, sock) < 0)
@@ -384,6 +448,7 @@ out_stop:
 		ctl_close(r.watch_fd);
 	launch_end_private(&r, dir, sock);
 	json_decref(r.report);
+	json_decref(r.durations);
 	free(r.flame);
 	if (r.out != stderr && fclose(r.out) != 0)
 		fprintf(stderr, "pygcprofiler: writing %s: %s\n", o->log_file,

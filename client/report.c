@@ -81,11 +81,14 @@ static const char *report_cstr(char *buf, size_t len, const json_t *o,
 	return report_clean(buf, len, report_str(o, key, dflt));
 }
 
-/* The original tool's duration format: 0.213ms, 52.3ms, 1.25s. */
+/* The original tool's duration format: 0.213ms, 52.3ms, 1.25s; below
+ * 1 us, where "%.3fms" would print 0.000ms, microseconds: 0.42us. */
 static const char *report_fmt_ms(char *buf, size_t len, double ms)
 {
 	if (!isfinite(ms))
 		snprintf(buf, len, "%s", REPORT_NA);
+	else if (ms > 0 && ms < 0.001)
+		snprintf(buf, len, "%.2f\u00b5s", ms * 1000.0);
 	else if (ms < 1.0)
 		snprintf(buf, len, "%.3fms", ms);
 	else if (ms < 1000.0)
@@ -145,7 +148,30 @@ void report_alert_line(FILE *out, const json_t *alert, int with_pid)
 	    report_num(alert, "threshold_ms"));
 }
 
-static void report_percentiles(FILE *out, const json_t *pct)
+/* " (from N pauses)" when n is known and not every collection; with
+ * n < 0, unknown: " (from the pauses received)". */
+static void report_from(FILE *out, long long n, long long collections)
+{
+	if (n == -2)
+		fputs(" (from the pauses received, not all)", out);
+	else if (n >= 0 && n != collections)
+		fprintf(out, " (from %lld pause%s)", n, n == 1 ? "" : "s");
+}
+
+/* How many pauses the summary's histograms hold: gcmond's count (a
+ * `durations` answer) if given, else the pauses seen less those the
+ * agents dropped; -1 if unknown. */
+static long long report_npauses(const json_t *summary, const json_t *pauses)
+{
+	long long seen = report_int(summary, "seen", -1);
+
+	if (pauses != NULL)
+		return report_int(pauses, "pauses", -1);
+	return seen < 0 ? -1 : seen - report_int(summary, "dropped", 0);
+}
+
+static void report_percentiles(FILE *out, const json_t *pct, long long n,
+    long long collections)
 {
 	static const char *const keys[] = { "p50", "p90", "p99", "p99.9" };
 	char d[32];
@@ -155,22 +181,42 @@ static void report_percentiles(FILE *out, const json_t *pct)
 	for (i = 0; i < sizeof keys / sizeof keys[0]; i++)
 		fprintf(out, " %s %s", keys[i],
 		    report_fmt_ms(d, sizeof d, report_num(pct, keys[i])));
+	report_from(out, n, collections);
 	fputc('\n', out);
 }
 
-static void report_generations(FILE *out, const json_t *gens)
+/* The "pauses" row of generation g in a `durations` answer, or NULL. */
+static const json_t *report_gen_pauses(const json_t *pauses, long long g)
+{
+	const json_t *e;
+	size_t i;
+
+	json_array_foreach(json_object_get(pauses, "generations"), i, e)
+		if (report_int(e, "gen", -1) == g)
+			return e;
+	return NULL;
+}
+
+static void report_generations(FILE *out, const json_t *gens,
+    const json_t *pauses, long long dropped)
 {
 	char t[32], m[32], p[32];
 	const json_t *g;
+	long long n, gen;
 	size_t i;
 
 	fputs("\nCollections by generation:\n", out);
 	json_array_foreach(gens, i, g) {
 		long long unseen = report_int(g, "unseen", 0);
 
+		gen = report_int(g, "gen", (long long)i);
+		if (pauses != NULL)
+			n = report_int(report_gen_pauses(pauses, gen), "pauses", -1);
+		else
+			n = dropped > 0 ? -2 : report_int(g, "seen", -1);
+
 		fprintf(out, "  Generation %lld: %lld collections (GC time %s, "
-		    "max %s, p99 %s",
-		    report_int(g, "gen", (long long)i),
+		    "max %s, p99 %s", gen,
 		    report_int(g, "collections", 0),
 		    report_fmt_ms(t, sizeof t, report_num(g, "gc_time_ms")),
 		    report_fmt_ms(m, sizeof m, report_num(g, "max_pause_ms")),
@@ -178,6 +224,11 @@ static void report_generations(FILE *out, const json_t *gens)
 			report_num(json_object_get(g, "percentiles_ms"), "p99")));
 		if (unseen > 0)
 			fprintf(out, "; %lld before the agent loaded", unseen);
+		if (n == -2)
+			fputs("; p99 from the pauses received", out);
+		else if (n >= 0 && n != report_int(g, "collections", -1))
+			fprintf(out, "; p99 from %lld pause%s", n,
+			    n == 1 ? "" : "s");
 		fputs(")\n", out);
 	}
 }
@@ -200,7 +251,8 @@ static void report_bucket_label(char *buf, size_t len, const json_t *durations,
 		snprintf(buf, len, "all");
 }
 
-static void report_durations(FILE *out, const json_t *durations)
+static void report_durations(FILE *out, const json_t *durations,
+    long long collections)
 {
 	long long total = 0, n;
 	const json_t *d;
@@ -209,7 +261,9 @@ static void report_durations(FILE *out, const json_t *durations)
 
 	json_array_foreach(durations, i, d)
 		total += report_int(d, "count", 0);
-	fputs("\nPause durations (events received):\n", out);
+	fputs("\nPause durations", out);
+	report_from(out, total, collections);
+	fputs(":\n", out);
 	json_array_foreach(durations, i, d) {
 		report_bucket_label(label, sizeof label, durations, i);
 		n = report_int(d, "count", 0);
@@ -236,26 +290,92 @@ static void report_gen_counts(char *buf, size_t len, const json_t *gens)
 		snprintf(buf, len, "%s", REPORT_NA);
 }
 
+/* argv joined with spaces, cleaned, cut to width columns with "..." */
+static const char *report_command(char *buf, size_t len, const json_t *argv,
+    size_t width)
+{
+	char arg[512];
+	const json_t *a;
+	size_t i, off = 0, n;
+
+	buf[0] = '\0';
+	json_array_foreach(argv, i, a) {
+		report_clean(arg, sizeof arg, json_is_string(a) ?
+		    json_string_value(a) : "?");
+		n = strlen(arg);
+		if (off + (i > 0) + n >= len)
+			n = len - off - (i > 0) - 1;
+		if (i > 0 && off + 1 < len)
+			buf[off++] = ' ';
+		memcpy(buf + off, arg, n);
+		off += n;
+		buf[off] = '\0';
+		if (off + 1 >= len)
+			break;
+	}
+	if (off == 0)
+		snprintf(buf, len, "?");
+	if (width >= 4 && strlen(buf) > width)
+		snprintf(buf + width - 3, len - (width - 3), "...");
+	return buf;
+}
+
+#define REPORT_COMMAND_WIDTH	40	/* a command wider is cut, "..." */
+#define REPORT_GCMONCTL_COMMAND_WIDTH	60	/* its table has room */
+
 static void report_process_lines(FILE *out, const json_t *processes)
 {
-	char gens[96], t[32], m[32], p[32], role[32], state[32];
+	char gens[96], t[32], m[32], p[32], rss[32], role[32], state[32];
+	char cmd[512];
 	const json_t *pr;
 	size_t i;
 
-	fputs("\nPer process (collections gen0/gen1/...):\n", out);
-	fprintf(out, "  %-7s %8s  %-6s  %-20s %10s %10s %10s\n", "ROLE", "PID",
-	    "STATE", "COLLECTIONS", "GC TIME", "MAX PAUSE", "P99");
+	fputs("\nPer process (collections gen0/gen1/...; RSS: the last "
+	    "sample, or at exit):\n", out);
+	fprintf(out, "  %-7s %8s  %-6s  %-20s %10s %10s %10s %10s  %s\n",
+	    "ROLE", "PID", "STATE", "COLLECTIONS", "GC TIME", "MAX PAUSE",
+	    "P99", "RSS", "COMMAND");
 	json_array_foreach(processes, i, pr) {
 		report_gen_counts(gens, sizeof gens,
 		    json_object_get(pr, "generations"));
-		fprintf(out, "  %-7s %8lld  %-6s  %-20s %10s %10s %10s\n",
+		fprintf(out, "  %-7s %8lld  %-6s  %-20s %10s %10s %10s %10s  "
+		    "%s\n",
 		    report_cstr(role, sizeof role, pr, "role", "?"),
 		    report_int(pr, "pid", -1),
 		    report_cstr(state, sizeof state, pr, "state", "?"), gens,
 		    report_fmt_ms(t, sizeof t, report_num(pr, "gc_time_ms")),
 		    report_fmt_ms(m, sizeof m, report_num(pr, "max_pause_ms")),
-		    report_fmt_ms(p, sizeof p, report_num(pr, "p99_ms")));
+		    report_fmt_ms(p, sizeof p, report_num(pr, "p99_ms")),
+		    report_fmt_bytes(rss, sizeof rss, report_num(pr, "rss_bytes")),
+		    report_command(cmd, sizeof cmd, json_object_get(pr, "argv"),
+			REPORT_COMMAND_WIDTH));
 	}
+}
+
+/* "Total GC time: 8.30s (29.00% of 28.6 process-seconds)": the share is
+ * over the processes' wall times added up (gc_wall_pct), so the line
+ * names that whole, found from the share itself. CPU time is printed
+ * beside it with no share: pauses are monotonic time, waits for a core
+ * included, so pause over CPU time is no fraction and can pass 100%. */
+static void report_gc_time(FILE *out, const json_t *summary)
+{
+	double gc_ms = report_num(summary, "gc_time_ms");
+	double pct = report_num(summary, "gc_wall_pct");
+	double cpu = report_num(summary, "cpu_s");
+	double proc_s = 0;
+	char a[32];
+
+	if (isfinite(pct) && pct > 0 && isfinite(gc_ms) && gc_ms > 0)
+		proc_s = gc_ms / 1000.0 * 100.0 / pct;
+	fprintf(out, "Total GC time: %s", report_fmt_ms(a, sizeof a, gc_ms));
+	if (proc_s > 0)
+		fprintf(out, " (%.2f%% of %.*f process-seconds: the processes' "
+		    "wall times added up)", pct, proc_s < 1 ? 3 : 1, proc_s);
+	else if (isfinite(pct))
+		fprintf(out, " (%.2f%% of the processes' wall times)", pct);
+	fputc('\n', out);
+	if (isfinite(cpu))
+		fprintf(out, "CPU time (processes added up): %.2fs\n", cpu);
 }
 
 void report_summary(FILE *out, const json_t *summary, const json_t *processes,
@@ -265,8 +385,9 @@ void report_summary(FILE *out, const json_t *summary, const json_t *processes,
 	long long nproc = report_int(summary, "processes", -1);
 	long long unseen = report_int(summary, "unseen", 0);
 	long long dropped = report_int(summary, "dropped", 0);
+	long long ncoll = report_int(summary, "collections", -1);
+	const json_t *pauses = o ? o->pauses : NULL;
 	double thr = report_num(summary, "alert_threshold_ms");
-	double pct;
 
 	if (!isfinite(thr) && o)
 		thr = o->alert_threshold_ms;
@@ -276,41 +397,34 @@ void report_summary(FILE *out, const json_t *summary, const json_t *processes,
 		    report_int(summary, "live", 0));
 	fprintf(out, "Wall time: %.1fs\n", report_num(summary, "wall_s"));
 	fprintf(out, "Total GC collections: %s",
-	    report_fmt_count(a, sizeof a, report_int(summary, "collections", -1)));
+	    report_fmt_count(a, sizeof a, ncoll));
 	if (unseen > 0)
 		fprintf(out, " (%lld before the agent loaded, pauses not seen)",
 		    unseen);
 	fputc('\n', out);
-	fprintf(out, "Total GC time: %s",
-	    report_fmt_ms(a, sizeof a, report_num(summary, "gc_time_ms")));
-	pct = report_num(summary, "gc_wall_pct");
-	if (isfinite(pct))
-		fprintf(out, " (%.2f%% of wall time", pct);
-	else
-		fputs(" (", out);
-	pct = report_num(summary, "gc_cpu_pct");
-	if (isfinite(pct))
-		fprintf(out, ", %.2f%% of CPU time", pct);
-	fputs(")\n", out);
+	report_gc_time(out, summary);
 	fprintf(out, "Average GC duration: %s\n",
 	    report_fmt_ms(a, sizeof a, report_num(summary, "mean_pause_ms")));
 	fprintf(out, "Maximum GC duration: %s\n",
 	    report_fmt_ms(a, sizeof a, report_num(summary, "max_pause_ms")));
-	report_percentiles(out, json_object_get(summary, "percentiles_ms"));
+	report_percentiles(out, json_object_get(summary, "percentiles_ms"),
+	    report_npauses(summary, pauses), ncoll);
 	fprintf(out, "Objects collected: %lld, uncollectable: %lld\n",
 	    report_int(summary, "collected", 0),
 	    report_int(summary, "uncollectable", 0));
 	fprintf(out, "Pauses over %.1fms: %lld\n", thr,
 	    report_int(summary, "alerts", 0));
 	if (isfinite(report_num(summary, "max_rss_bytes")))
-		fprintf(out, "Peak RSS: %s\n", report_fmt_bytes(b, sizeof b,
+		fprintf(out, "Peak RSS (largest process): %s\n",
+		    report_fmt_bytes(b, sizeof b,
 		    report_num(summary, "max_rss_bytes")));
 	if (dropped > 0)
 		fprintf(out, "Dropped events: %lld (totals stay exact; detail "
 		    "of those pauses lost)\n", dropped);
-	report_generations(out, json_object_get(summary, "generations"));
+	report_generations(out, json_object_get(summary, "generations"),
+	    pauses, dropped);
 	if (durations && json_array_size(durations) > 0)
-		report_durations(out, durations);
+		report_durations(out, durations, ncoll);
 	if (processes && json_array_size(processes) > 1)
 		report_process_lines(out, processes);
 }
@@ -343,28 +457,19 @@ void report_recommendations(FILE *out, const json_t *recs)
 	}
 }
 
-static void report_argv(FILE *out, const json_t *argv)
-{
-	char buf[4096];
-	const json_t *a;
-	size_t i;
-
-	json_array_foreach(argv, i, a)
-		fprintf(out, "%s%s", i ? " " : "", report_clean(buf, sizeof buf,
-		    json_is_string(a) ? json_string_value(a) : "?"));
-}
-
 void report_processes_table(FILE *out, const json_t *processes)
 {
-	char t[32], m[32], p[32], c[32], role[32], state[32], py[64];
+	char t[32], m[32], p[32], c[32], rss[32], role[32], state[32], py[64];
+	char cmd[512];
 	const json_t *pr;
 	size_t i;
 
-	fprintf(out, "%8s %8s %-7s %-6s %-8s %11s %10s %10s %10s  %s\n", "PID",
-	    "PPID", "ROLE", "STATE", "PYTHON", "COLLECTIONS", "GC TIME",
-	    "MAX PAUSE", "P99", "COMMAND");
+	fprintf(out, "%8s %8s %-7s %-6s %-8s %11s %10s %10s %10s %10s  %s\n",
+	    "PID", "PPID", "ROLE", "STATE", "PYTHON", "COLLECTIONS", "GC TIME",
+	    "MAX PAUSE", "P99", "RSS", "COMMAND");
 	json_array_foreach(processes, i, pr) {
-		fprintf(out, "%8lld %8lld %-7s %-6s %-8s %11s %10s %10s %10s  ",
+		fprintf(out, "%8lld %8lld %-7s %-6s %-8s %11s %10s %10s %10s "
+		    "%10s  %s\n",
 		    report_int(pr, "pid", -1), report_int(pr, "ppid", -1),
 		    report_cstr(role, sizeof role, pr, "role", "?"),
 		    report_cstr(state, sizeof state, pr, "state", "?"),
@@ -373,9 +478,10 @@ void report_processes_table(FILE *out, const json_t *processes)
 			report_int(pr, "collections", -1)),
 		    report_fmt_ms(t, sizeof t, report_num(pr, "gc_time_ms")),
 		    report_fmt_ms(m, sizeof m, report_num(pr, "max_pause_ms")),
-		    report_fmt_ms(p, sizeof p, report_num(pr, "p99_ms")));
-		report_argv(out, json_object_get(pr, "argv"));
-		fputc('\n', out);
+		    report_fmt_ms(p, sizeof p, report_num(pr, "p99_ms")),
+		    report_fmt_bytes(rss, sizeof rss, report_num(pr, "rss_bytes")),
+		    report_command(cmd, sizeof cmd, json_object_get(pr, "argv"),
+			REPORT_GCMONCTL_COMMAND_WIDTH));
 	}
 }
 

@@ -16,6 +16,10 @@ struct report_opts {
 	const double *duration_buckets_ms;	/* ascending edges, or NULL */
 	size_t nbuckets;
 	int color;				/* ANSI colours */
+	/* gcmond's `durations` answer ("pauses", "generations": [{"gen",
+	 * "pauses"}]): how many pauses the percentiles come from. NULL:
+	 * derived from the summary (seen - dropped). */
+	const json_t *pauses;
 };
 
 /* "GMEM GC STOP  | Gen: 2 | Duration: 52.3ms | Collected: 15234 |
@@ -27,7 +31,9 @@ void report_alert_line(FILE *out, const json_t *alert, int with_pid);
 /* "=== GC MONITORING SUMMARY ===" block for a SUMMARY object; processes
  * (array of PROCESS, may be NULL) adds one line per process when there
  * are several. durations (array of {"le_ms": x|null, "count": n}, may be
- * NULL) adds the --duration-buckets histogram. */
+ * NULL) adds the --duration-buckets histogram. Every percentile and
+ * histogram not over all collections says how many pauses it is from;
+ * no line gives a share above 100% or a share of an unnamed whole. */
 void report_summary(FILE *out, const json_t *summary, const json_t *processes,
     const json_t *durations, const struct report_opts *o);
 

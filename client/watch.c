@@ -1,10 +1,12 @@
 /*
  * watch.c: pygcprofiler's side of the run's event stream (the `watch`
  * connection to gcmond): prints each event and alert as it comes (text
- * or JSON lines), notes the processes seen, and counts pauses into the
- * --duration-buckets table and the flame graph rows (flame.c). Called by
- * launch.c while it waits and by pygcprofiler.c. Reads only r->watch_fd;
- * never writes to gcmond.
+ * or JSON lines), notes the processes seen and ended, and adds pauses
+ * to the flame graph rows (flame.c). Opened only when something prints
+ * events or a flame graph is asked for: the report's figures, the
+ * --duration-buckets table included, come from gcmond's aggregates.
+ * Called by launch.c while it waits. Reads only r->watch_fd; never
+ * writes to gcmond.
  */
 #include "config.h"
 
@@ -57,10 +59,7 @@ static void watch_record_event(struct pgp_run *r, const json_t *ev)
 	json_int_t gen = json_integer_value(json_object_get(ev, "gen"));
 	size_t b = watch_bucket_of(r->o, ms);
 
-	/* A second count of what gcmond holds exactly: the daemon's own
-	 * histograms will answer --duration-buckets (issue 10). */
-	r->nevents++;
-	r->dur_count[b]++;
+	r->nevents++;		/* what the flame graph is built from */
 	if (gen < 0 || gen >= PGP_MAX_GEN)
 		return;
 	if ((unsigned)gen + 1 > r->ngen_seen)
@@ -83,6 +82,8 @@ static void watch_on_stream(struct pgp_run *r, json_t *obj)
 		json_decref(obj);
 		return;
 	}
+	if (strcmp(type, "process_end") == 0)
+		r->nended++;
 	if (strcmp(type, "process_start") == 0 ||
 	    strcmp(type, "process_end") == 0) {
 		proc = json_object_get(obj, "process");

@@ -18,24 +18,30 @@
 #include "control.h"
 #include "json.h"
 
-enum ctl_key { CTL_RUN, CTL_PID, CTL_TIMEOUT_MS, CTL_MIN_PROCESSES, CTL_NKEYS };
+enum ctl_key { CTL_RUN, CTL_PID, CTL_TIMEOUT_MS, CTL_MIN_PROCESSES, CTL_LE_MS,
+	CTL_NKEYS };
+enum ctl_kind { CTL_INT, CTL_STRING, CTL_EDGES };
 #define CTL_K(k)	(1u << (k))
 
 /* How each request key is checked, whatever the command. */
 static const struct ctl_key_spec {
 	const char *name;
-	int is_string;		/* else an integer from min to max */
+	enum ctl_kind kind;	/* CTL_INT: an integer from min to max;
+				 * CTL_EDGES: min to max numbers */
 	json_int_t min, max;
 	const char *bad;	/* the error when the value is not that */
 } ctl_keys[CTL_NKEYS] = {
-	[CTL_RUN] = { "run", 1, 0, 0, "\"run\" must be a string" },
+	[CTL_RUN] = { "run", CTL_STRING, 0, 0, "\"run\" must be a string" },
 	/* Any integer: one no process has is "not_found", as in 0.1. */
-	[CTL_PID] = { "pid", 0, LLONG_MIN, LLONG_MAX,
+	[CTL_PID] = { "pid", CTL_INT, LLONG_MIN, LLONG_MAX,
 	    "\"pid\" must be an integer" },
-	[CTL_TIMEOUT_MS] = { "timeout_ms", 0, 0, CONTROL_WAIT_MAX_MS,
+	[CTL_TIMEOUT_MS] = { "timeout_ms", CTL_INT, 0, CONTROL_WAIT_MAX_MS,
 	    "\"timeout_ms\" must be an integer from 0 to 60000" },
-	[CTL_MIN_PROCESSES] = { "min_processes", 0, 0, 1000000,
+	[CTL_MIN_PROCESSES] = { "min_processes", CTL_INT, 0, 1000000,
 	    "\"min_processes\" must be a non-negative integer" },
+	[CTL_LE_MS] = { "le_ms", CTL_EDGES, 1, DJSON_MAX_EDGES,
+	    "\"le_ms\" must be an array of 1 to 32 ascending numbers of "
+	    "milliseconds above 0 and at most 3600000" },
 };
 
 /* A request's keys once checked. */
@@ -43,6 +49,8 @@ struct ctl_args {
 	unsigned have;			/* CTL_K() of each key given */
 	const char *run;		/* borrowed from the request */
 	json_int_t num[CTL_NKEYS];
+	double le_ms[DJSON_MAX_EDGES];	/* CTL_LE_MS, ascending */
+	size_t nle;
 	struct agg_run *r;		/* resolved (rows with resolve set) */
 	struct agg_proc *p;
 };
@@ -125,13 +133,30 @@ static enum control_kind ctl_report(const struct control_ctx *ctx,
 	return CONTROL_ANSWER;
 }
 
-/* Deferred: server.c answers when the run has ended or time is up. */
+static enum control_kind ctl_durations(const struct control_ctx *ctx,
+    const struct ctl_args *args, struct control_answer *ans)
+{
+	ans->obj = djson_durations(ctx->agg, args->r, args->le_ms, args->nle);
+	return CONTROL_ANSWER;
+}
+
+/* Deferred: server.c answers when the run has ended or time is up. With
+ * min_processes 0, a run with no live process (none at all: its agents
+ * never loaded) is answered now, not at the timeout. */
 static enum control_kind ctl_wait(const struct control_ctx *ctx,
     const struct ctl_args *args, struct control_answer *ans)
 {
+	const struct agg_run *r;
+
 	if (ctx->waiting)
 		return ctl_fail(ans, "busy",
 		    "a wait is already pending on this connection");
+	if ((args->have & CTL_K(CTL_MIN_PROCESSES)) &&
+	    args->num[CTL_MIN_PROCESSES] == 0 &&
+	    ((r = agg_run_find(ctx->agg, args->run)) == NULL || r->nlive == 0)) {
+		ans->obj = djson_wait(ctx->agg, args->run, 0);
+		return CONTROL_ANSWER;
+	}
 	if ((ans->run = strdup(args->run)) == NULL)
 		return ctl_fail(ans, "busy", "out of memory");
 	ans->wait_ms = args->have & CTL_K(CTL_TIMEOUT_MS) ?
@@ -174,6 +199,8 @@ static const struct ctl_cmd ctl_cmds[] = {
 	{ "runs", 0, 0, 0, ctl_runs },
 	{ "recommendations", CTL_SCOPE, 0, 1, ctl_recommendations },
 	{ "report", CTL_K(CTL_RUN), CTL_K(CTL_RUN), 1, ctl_report },
+	{ "durations", CTL_K(CTL_RUN) | CTL_K(CTL_LE_MS),
+	    CTL_K(CTL_RUN) | CTL_K(CTL_LE_MS), 1, ctl_durations },
 	{ "wait", CTL_WAIT_KEYS, CTL_K(CTL_RUN), 0, ctl_wait },
 	{ "watch", CTL_K(CTL_RUN), 0, 0, ctl_watch },
 	{ "stop", 0, 0, 0, ctl_stop },
@@ -181,10 +208,34 @@ static const struct ctl_cmd ctl_cmds[] = {
 
 /* ---- the one validation path --------------------------------------------- */
 
-static int ctl_value(const struct ctl_key_spec *k, json_t *v)
+/* An array of min to max ascending numbers in (0, 3600000] ms. */
+static int ctl_edges(const struct ctl_key_spec *k, json_t *v,
+    struct ctl_args *args)
 {
-	if (k->is_string)
+	size_t i, n = json_array_size(v);
+	double ms;
+
+	if (!json_is_array(v) || n < (size_t)k->min || n > (size_t)k->max)
+		return -1;
+	for (i = 0; i < n; i++) {
+		if (!json_is_number(json_array_get(v, i)))
+			return -1;
+		ms = json_number_value(json_array_get(v, i));
+		if (!(ms > 0 && ms <= 3.6e6) || (i > 0 && ms <= args->le_ms[i - 1]))
+			return -1;
+		args->le_ms[i] = ms;
+	}
+	args->nle = n;
+	return 0;
+}
+
+static int ctl_value(const struct ctl_key_spec *k, json_t *v,
+    struct ctl_args *args)
+{
+	if (k->kind == CTL_STRING)
 		return json_is_string(v) ? 0 : -1;
+	if (k->kind == CTL_EDGES)
+		return ctl_edges(k, v, args);
 	if (!json_is_integer(v) || json_integer_value(v) < k->min ||
 	    json_integer_value(v) > k->max)
 		return -1;
@@ -229,14 +280,14 @@ static int ctl_parse(const struct control_ctx *ctx, const struct ctl_cmd *cmd,
 			ctl_fail(ans, "bad_request", "unknown argument \"%.64s\"", k);
 			return -1;
 		}
-		if (ctl_value(&ctl_keys[i], v) < 0) {
+		if (ctl_value(&ctl_keys[i], v, args) < 0) {
 			ctl_fail(ans, "bad_request", "%s", ctl_keys[i].bad);
 			return -1;
 		}
 		args->have |= CTL_K(i);
-		if (ctl_keys[i].is_string)
+		if (ctl_keys[i].kind == CTL_STRING)
 			args->run = json_string_value(v);
-		else
+		else if (ctl_keys[i].kind == CTL_INT)
 			args->num[i] = json_integer_value(v);
 	}
 	for (i = 0; i < CTL_NKEYS; i++)

@@ -89,6 +89,9 @@ static void gcmond_usage(FILE *out)
 "                            label) for at most N live processes\n"
 "  --sample-interval S       read each process's RSS and CPU time from\n"
 "                            /proc every S seconds (default 5)\n"
+"  --ready-fd N              once the socket listens, write one byte to file\n"
+"                            descriptor N and close it (for a parent that\n"
+"                            starts gcmond and waits for it on a pipe)\n"
 "  --quiet                   no alerts or notices on stderr\n"
 "  --verbose                 debug lines and a line per collection on stderr\n"
 "  --help                    print this help and exit\n"
@@ -332,12 +335,26 @@ static int gcmond_write_pidfile(const char *path)
 	return err;
 }
 
+/* --ready-fd: the socket listens and every listener is up. A parent
+ * that has gone (EPIPE) is no reason to stop serving. */
+static void gcmond_say_ready(struct gcmond *d, int fd)
+{
+	ssize_t n;
+
+	do
+		n = write(fd, "R", 1);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		log_debug(&d->log, "--ready-fd %d: %s", fd, strerror(errno));
+	close(fd);	/* nothing to undo if it fails */
+}
+
 int main(int argc, char **argv)
 {
 	enum { OPT_SOCKET = 256, OPT_PIDFILE, OPT_LOG, OPT_ALERT, OPT_GROUP,
 	    OPT_ALLOW, OPT_EXPIRY, OPT_SAMPLE, OPT_QUIET, OPT_VERBOSE, OPT_HELP,
 	    OPT_VERSION, OPT_METRICS, OPT_PER_PROCESS, OPT_EVENTS, OPT_SUMMARY,
-	    OPT_WINDOW, OPT_P99, OPT_SHARE, OPT_GEN2, OPT_OUTLIER };
+	    OPT_WINDOW, OPT_P99, OPT_SHARE, OPT_GEN2, OPT_OUTLIER, OPT_READY };
 	static const struct option opts[] = {
 		{ "socket", required_argument, NULL, OPT_SOCKET },
 		{ "pidfile", required_argument, NULL, OPT_PIDFILE },
@@ -357,6 +374,7 @@ int main(int argc, char **argv)
 		{ "metrics-per-process", required_argument, NULL,
 		    OPT_PER_PROCESS },
 		{ "sample-interval", required_argument, NULL, OPT_SAMPLE },
+		{ "ready-fd", required_argument, NULL, OPT_READY },
 		{ "quiet", no_argument, NULL, OPT_QUIET },
 		{ "verbose", no_argument, NULL, OPT_VERBOSE },
 		{ "help", no_argument, NULL, OPT_HELP },
@@ -372,7 +390,7 @@ int main(int argc, char **argv)
 	socklen_t sslen;
 	char defsock[PATH_MAX];
 	struct alerts_config *al = &d.srv.cfg.alerts;
-	int quiet = 0, verbose = 0, c, err;
+	int quiet = 0, verbose = 0, ready_fd = -1, c, err;
 	double v;
 
 	memset(&d.srv, 0, sizeof d.srv);
@@ -484,6 +502,13 @@ int main(int argc, char **argv)
 			    86400, "a number of seconds", &d.sample_s) < 0)
 				return 2;
 			break;
+		case OPT_READY:
+			if (gcmond_parse_double(optarg, 0, INT_MAX, &v) < 0 ||
+			    v != (int)v || fcntl((int)v, F_GETFD) < 0)
+				log_fatalx(2, "--ready-fd: '%s' is not an open file "
+				    "descriptor", optarg);
+			ready_fd = (int)v;
+			break;
 		case OPT_QUIET:
 			quiet = 1;
 			break;
@@ -575,6 +600,8 @@ int main(int argc, char **argv)
 	(void)uv_timer_start(&d.tick, gcmond_on_tick, SRV_TICK_MS, SRV_TICK_MS);
 	log_info(&d.log, "gcmond %s listening on %s (pid %d)",
 	    PACKAGE_VERSION, sock, (int)getpid());
+	if (ready_fd >= 0)
+		gcmond_say_ready(&d, ready_fd);
 
 	uv_run(&d.loop, UV_RUN_DEFAULT);
 

@@ -551,3 +551,48 @@ json_t *djson_log_summary(const struct agg *a, int final)
 	return json_pack("{s:s,s:b,s:o,s:o}", "type", "summary", "final", final,
 	    "summary", djson_summary(a, NULL, NULL), "runs", djson_runs(a));
 }
+
+/* The --duration-buckets table of run r from its exact per-generation
+ * histograms (every pause gcmond received, whatever a watcher lost). */
+json_t *djson_durations(const struct agg *a, const struct agg_run *r,
+    const double *le_ms, size_t n)
+{
+	struct agg_sum *s = agg_sum_new();
+	struct hist *all = malloc(sizeof *all);
+	json_t *o = json_object(), *rows = json_array(), *gens = json_array();
+	uint64_t below = 0, le;
+	size_t i;
+	unsigned g;
+
+	if (s == NULL || all == NULL || o == NULL || rows == NULL ||
+	    gens == NULL)
+		goto out_fail;
+	agg_sum_run(a, r, s);
+	hist_init(all);
+	for (g = 0; g < s->ngen; g++) {
+		hist_merge(all, &s->gen[g].hist);
+		json_array_append_new(gens, json_pack("{s:i,s:o}", "gen", (int)g,
+		    "pauses", djson_uint(s->gen[g].hist.count)));
+	}
+	for (i = 0; i < n; i++) {
+		le = hist_count_le(all, (uint64_t)(le_ms[i] * 1e6));
+		json_array_append_new(rows, json_pack("{s:f,s:o}", "le_ms",
+		    le_ms[i], "count", djson_uint(le - below)));
+		below = le;
+	}
+	json_array_append_new(rows, json_pack("{s:n,s:o}", "le_ms", "count",
+	    djson_uint(all->count - below)));
+	djson_set(o, "durations", rows);
+	djson_set(o, "pauses", djson_uint(all->count));
+	djson_set(o, "generations", gens);
+	free(all);
+	free(s);
+	return o;
+out_fail:
+	free(all);
+	free(s);
+	json_decref(o);
+	json_decref(rows);
+	json_decref(gens);
+	return NULL;
+}

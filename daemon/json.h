@@ -47,6 +47,15 @@ json_t *djson_ping(const struct agg *a, pid_t pid, double uptime_s);
 json_t *djson_runs(const struct agg *a);
 /* The report answer's body for run r. */
 json_t *djson_report(const struct agg *a, const struct agg_run *r);
+/* Most edges a durations request may give. */
+#define DJSON_MAX_EDGES	32
+/* {"durations": [{"le_ms", "count"}] (n edges, then le_ms null: the
+ * rest), "pauses", "generations": [{"gen", "pauses"}]} of run r: its
+ * pauses at or below each edge and above the one before, from the
+ * run's per-generation histograms (exact at bucket edges, within one
+ * histogram bucket, 1/64 of an octave, elsewhere). */
+json_t *djson_durations(const struct agg *a, const struct agg_run *r,
+    const double *le_ms, size_t n);
 /* The whole answer to a wait on run (it may be unknown). */
 json_t *djson_wait(const struct agg *a, const char *run, int timed_out);
 

@@ -30,6 +30,7 @@ GARBAGE = os.path.join(gt.PROGRAMS, "launcher_garbage.py")
 EXIT = os.path.join(gt.PROGRAMS, "launcher_exit.py")
 MP = os.path.join(gt.PROGRAMS, "launcher_mp.py")
 GUNICORN_CONF = os.path.join(gt.PROGRAMS, "launcher_gunicorn_conf.py")
+SOCKETS = os.path.join(gt.PROGRAMS, "launcher_sockets.py")
 MAN = os.path.join(gt.SRCDIR, "man", "pygcprofiler.1")
 
 
@@ -312,7 +313,7 @@ def run_garbage(tmp, opts=(), rounds=30, **kw):
     return r, stats
 
 
-EVENT_RE = re.compile(r"^GMEM GC STOP  \| Gen: (\d+) \| Duration: ([0-9.]+)(ms|s) \| "
+EVENT_RE = re.compile(r"^GMEM GC STOP  \| Gen: (\d+) \| Duration: ([0-9.]+)(ms|s|\u00b5s) \| "
                       r"Collected: (\d+) \| Uncollectable: (\d+)$", re.M)
 
 
@@ -344,6 +345,67 @@ def test_stats_only_prints_no_event_lines(tmp):
     assert m and int(m.group(1)) == stats_total(stats)
 
 
+def test_stats_only_report_is_the_daemons_and_says_what_each_figure_is_of(tmp):
+    r, stats = run_garbage(tmp, ["--stats-only"])
+    err = r.stderr
+    total = stats_total(stats)
+    # The share of wall time names its whole; no share of CPU time.
+    assert re.search(r"^Total GC time: [0-9.]+m?s \([0-9.]+% of [0-9.]+ process-seconds", err, re.M), err
+    assert "of CPU time" not in err
+    assert re.search(r"^CPU time \(processes added up\): [0-9.]+s$", err, re.M), err
+    assert all(float(p) <= 100 for p in re.findall(r"([0-9.]+)%", err)), err
+    assert re.search(r"^Peak RSS \(largest process\): [0-9.]+ [MG]iB$", err, re.M), err
+    # Collections before the agent loaded have no pause: the percentiles
+    # and the durations table say how many pauses they come from, and
+    # the table (gcmond's histograms: no event stream here) counts them all.
+    m = re.search(r"^Total GC collections: (\d+) \((\d+) before the agent loaded", err, re.M)
+    assert m and int(m.group(1)) == total, err
+    seen = total - int(m.group(2))
+    assert re.search(r"^Pause percentiles: .* \(from %d pauses\)$" % seen, err, re.M), err
+    assert re.search(r"^Pause durations \(from %d pauses\):$" % seen, err, re.M), err
+    counts = re.findall(r"^  (?:<1ms|1-5ms|5-20ms|20-50ms|50-100ms|>=100ms) +(\d+) ", err, re.M)
+    assert sum(int(c) for c in counts) == seen, err
+
+
+@pytest.mark.parametrize("opts,want", [
+    (["--stats-only"], 1),                       # the control connection only
+    (["--json", "--stats-only"], 1),
+    (["--stats-only", "--terminal-flamegraph"], 2),   # the flame graph needs events
+    ([], 2),                                     # event lines printed
+])
+def test_the_event_stream_is_read_only_when_something_prints_it(opts, want, tmp):
+    out = os.path.join(tmp, "sockets")
+    r = launch(opts + [SOCKETS, out])
+    assert r.returncode == 0, r.stderr
+    with open(out) as f:
+        assert int(f.read()) == want
+
+
+def test_a_run_no_agent_reached_says_so_in_one_line(tmp):
+    """An interpreter that does not load the agent (Python 3.9, here an
+    agent directory with nothing in it): no report to wait for, and no
+    guess at the agent's directory."""
+    empty = os.path.join(tmp, "no-agent")
+    os.mkdir(empty)
+    out = os.path.join(tmp, "stats.json")
+    r = launch(["--stats-only", GARBAGE, out, "2"], env=base_env(GCMON_AGENT_DIR=empty))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "garbage done\n"
+    lines = [l for l in r.stderr.splitlines() if "No Python process" in l]
+    assert lines == ["GMEM No Python process of this run reported to gcmond: the agent "
+                     "did not load (an interpreter that refuses it says why on the "
+                     "program's stderr)"], r.stderr
+    assert "is the agent in" not in r.stderr
+    assert "=== GC MONITORING SUMMARY ===" not in r.stderr
+
+
+def test_dump_garbage_names_the_objects_debug_saveall_kept(tmp):
+    r, _ = run_garbage(tmp, ["--stats-only", "--dump-garbage"], rounds=3)
+    assert "UNCOLLECTABLE GARBAGE" not in r.stderr
+    assert re.search(r"^=== OBJECTS KEPT BY gc.DEBUG_SAVEALL \(gc.garbage\) \(pid \d+, \d+ objects\) ===$",
+                     r.stderr, re.M), r.stderr
+
+
 def test_json_output_is_one_object_per_line_with_stable_keys(tmp):
     log = os.path.join(tmp, "out.jsonl")
     r, stats = run_garbage(tmp, ["--json", "--log-file", log])
@@ -361,7 +423,7 @@ def test_json_output_is_one_object_per_line_with_stable_keys(tmp):
                 "uncollectable"} <= set(e)
     (summary,) = of_type(objs, "summary")
     assert summary["summary"]["collections"] == stats_total(stats)
-    assert sum(d["count"] for d in summary["durations"]) == len(events)
+    assert sum(d["count"] for d in summary["durations"]) == len(events) == summary["pauses"]
     assert [d["le_ms"] for d in summary["durations"]] == [1, 5, 20, 50, 100, None]
     assert len(of_type(objs, "recommendations")) == 1
 
@@ -456,6 +518,33 @@ def test_shared_mode_without_a_daemon_says_so_once_and_runs_the_program(tmp):
         assert json.load(f)["env"]["GCMON_SOCKET"] == sock
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to become nobody")
+def test_shared_mode_refused_by_gcmond_says_so_once_and_runs_the_program(tmp):
+    nobody = 65534
+    with gt.Daemon() as d:
+        os.chmod(d.dir, 0o711)
+        os.chmod(d.sock, 0o666)        # only SO_PEERCRED stands in the way
+        bindir = os.path.join(d.dir, "bin")
+        os.mkdir(bindir)
+        os.chmod(bindir, 0o755)
+        prog = os.path.join(bindir, "pygcprofiler")
+        shutil.copy2(PROG, prog)
+        script = os.path.join(bindir, "hello.py")
+        with open(script, "w") as f:
+            f.write("print('hello')\n")
+        os.chmod(script, 0o644)
+        r = subprocess.run([prog, "run", "--python", gt.PYTHON, "--socket", d.sock, script],
+                           env=base_env(GCMON_AGENT_DIR=gt.AGENT_DIR), cwd=bindir,
+                           capture_output=True, text=True, timeout=60,
+                           preexec_fn=lambda: os.setuid(nobody))
+        assert r.returncode == 0, r.stderr
+        assert r.stdout == "hello\n"
+        lines = [l for l in r.stderr.splitlines() if "pygcprofiler" in l]
+        assert lines == ["pygcprofiler: gcmond at %s refused uid %d (see --allow-uid); "
+                         "running the program unmonitored" % (d.sock, nobody)], r.stderr
+        assert "no gcmond answers" not in r.stderr
+
+
 def test_shared_mode_reports_to_the_running_daemon_and_prints_nothing(tmp):
     out = os.path.join(tmp, "stats.json")
     with gt.Daemon() as d:
@@ -538,6 +627,11 @@ def test_gunicorn_human_report_has_a_line_per_process_and_pids_on_events(tmp):
     assert re.search(r"^Processes: 3 ", err, re.M)
     assert len(re.findall(r"^  master +\d+ ", err, re.M)) == 1
     assert len(re.findall(r"^  worker +\d+ ", err, re.M)) == 2
+    # RSS and the command line of each process (argv, shortened).
+    assert re.search(r" RSS  COMMAND$", err, re.M)
+    rows = re.findall(r"^  (?:master|worker) +\d+ .* ([0-9.]+ [MG]iB|n/a)  (.+)$", err, re.M)
+    assert len(rows) == 3, err
+    assert all(cmd.startswith(gt.PYTHON) and len(cmd) <= 40 for _, cmd in rows), rows
 
 
 def test_a_worker_killed_with_sigkill_still_appears(tmp):
@@ -614,3 +708,45 @@ def test_multiprocessing_children_are_reported_with_exact_totals(method, tmp):
     # workers (issue 12; spawned ones used to be labelled "child").
     assert sum(1 for pid in by_pid if by_pid[pid]["role"] == "worker") >= 2
     assert summary["collections"] == own_collections(procs)
+
+
+# ---- the private gcmond and the man pages ------------------------------------
+
+def test_gcmond_ready_fd_gets_one_byte_once_the_socket_listens(tmp):
+    sock = os.path.join(tmp, "g.sock")
+    rfd, wfd = os.pipe()
+    p = subprocess.Popen([gt.GCMOND, "--socket", sock, "--quiet", "--ready-fd", str(wfd)],
+                         pass_fds=(wfd,), stderr=subprocess.PIPE)
+    os.close(wfd)
+    try:
+        with os.fdopen(rfd, "rb") as ready:
+            assert ready.read(1) == b"R"       # blocks until gcmond says so
+            s = socket.socket(socket.AF_UNIX)
+            s.connect(sock)                    # listening: no retry needed
+            s.close()
+            assert ready.read() == b""         # and it closed the pipe
+    finally:
+        p.terminate()
+        p.communicate(timeout=30)
+    assert p.returncode == 0
+    r = subprocess.run([gt.GCMOND, "--socket", sock, "--ready-fd", "999"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2
+    assert "--ready-fd: '999' is not an open file descriptor" in r.stderr
+
+
+def test_man_gc_monitor_finds_the_pygcprofiler_page(tmp):
+    if shutil.which("man") is None:
+        pytest.skip("no man here")
+    dest = os.path.join(tmp, "dest")
+    r = subprocess.run(["make", "-s", "-C", gt.BUILDDIR, "install-man", "DESTDIR=" + dest,
+                        "mandir=/man"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    page = os.path.join(dest, "man", "man1", "gc-monitor.1")
+    with open(page) as f:
+        assert f.read() == ".so man1/pygcprofiler.1\n"
+    r = subprocess.run(["man", "-M", os.path.join(dest, "man"), "gc-monitor"],
+                       capture_output=True, text=True, timeout=60,
+                       env=dict(os.environ, MANPAGER="cat", PAGER="cat", MANWIDTH="80"))
+    assert r.returncode == 0, r.stderr
+    assert "pygcprofiler" in r.stdout and "SYNOPSIS" in r.stdout

@@ -95,6 +95,7 @@ static const struct { const char *req, *key; } answers[] = {
 	{ "{\"cmd\": \"recommendations\", \"run\": \"r1\"}", "recommendations" },
 	{ "{\"cmd\": \"recommendations\", \"pid\": 4242}", "recommendations" },
 	{ "{\"cmd\": \"report\", \"run\": \"r1\"}", "garbage" },
+	{ "{\"cmd\": \"durations\", \"run\": \"r1\", \"le_ms\": [1]}", "durations" },
 };
 
 START_TEST(test_each_command_answers_ok)
@@ -159,6 +160,16 @@ static const struct { const char *req, *code, *msg; } errors[] = {
 	{ "{\"cmd\": \"summary\", \"pid\": 4243}", "not_found", "no process 4243" },
 	{ "{\"cmd\": \"summary\", \"pid\": 0}", "not_found", "no process 0" },
 	{ "{\"cmd\": \"recommendations\", \"pid\": 4294967296}", "not_found", "no process 4294967296" },
+	{ "{\"cmd\": \"durations\", \"run\": \"r1\"}", "bad_request", "durations needs \"le_ms\"" },
+	{ "{\"cmd\": \"durations\", \"le_ms\": [1]}", "bad_request", "durations needs \"run\"" },
+	{ "{\"cmd\": \"durations\", \"run\": \"r9\", \"le_ms\": [1]}", "not_found", "no run \"r9\"" },
+	{ "{\"cmd\": \"durations\", \"run\": \"r1\", \"le_ms\": []}", "bad_request", "\"le_ms\" must be" },
+	{ "{\"cmd\": \"durations\", \"run\": \"r1\", \"le_ms\": 1}", "bad_request", "\"le_ms\" must be" },
+	{ "{\"cmd\": \"durations\", \"run\": \"r1\", \"le_ms\": [5, 1]}", "bad_request", "\"le_ms\" must be" },
+	{ "{\"cmd\": \"durations\", \"run\": \"r1\", \"le_ms\": [0]}", "bad_request", "\"le_ms\" must be" },
+	{ "{\"cmd\": \"durations\", \"run\": \"r1\", \"le_ms\": [\"1\"]}", "bad_request", "\"le_ms\" must be" },
+	{ "{\"cmd\": \"durations\", \"run\": \"r1\", \"le_ms\": [1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,32,33]}", "bad_request", "\"le_ms\" must be" },
+	{ "{\"cmd\": \"summary\", \"le_ms\": [1]}", "bad_request", "unknown argument \"le_ms\"" },
 };
 
 START_TEST(test_bad_request_named)
@@ -187,6 +198,90 @@ START_TEST(test_wait_is_deferred_to_the_caller)
 	ask("{\"cmd\": \"wait\", \"run\": \"r1\"}", DAEMON_UID, 1, &ans);
 	ck_assert(ans.kind == CONTROL_ERROR);
 	ck_assert_str_eq(json_string_value(json_object_get(ans.obj, "code")), "busy");
+	control_answer_fini(&ans);
+}
+END_TEST
+
+/* Pauses of 0.5, 2, 2, 30 ms and 2 s, in generations 0, 0, 1, 2, 2. */
+static void feed_pauses(void)
+{
+	static const struct { uint64_t ns; uint16_t gen; } ev[] = {
+		{ 500000, 0 }, { 2000000, 0 }, { 2000000, 1 },
+		{ 30000000, 2 }, { 2000000000, 2 },
+	};
+	struct agg_proc *p = agg_proc_find(agg, 4242);
+	struct proto_event e;
+	size_t i;
+
+	for (i = 0; i < sizeof ev / sizeof ev[0]; i++) {
+		memset(&e, 0, sizeof e);
+		e.start_ns = 2000000000ull + i * 1000000000ull;
+		e.pause_ns = ev[i].ns;
+		e.generation = ev[i].gen;
+		agg_event(agg, p, &e);
+	}
+}
+
+static long long row_count(const json_t *rows, size_t i)
+{
+	return json_integer_value(json_object_get(json_array_get(rows, i),
+	    "count"));
+}
+
+START_TEST(test_durations_counts_each_pause_between_edges)
+{
+	struct control_answer ans;
+	json_t *rows, *gens;
+
+	feed_pauses();
+	ask("{\"cmd\": \"durations\", \"run\": \"r1\", \"le_ms\": "
+	    "[1, 5, 50, 1000]}", DAEMON_UID, 0, &ans);
+	ck_assert(ans.kind == CONTROL_ANSWER);
+	rows = json_object_get(ans.obj, "durations");
+	ck_assert_int_eq(json_array_size(rows), 5);
+	ck_assert_int_eq(row_count(rows, 0), 1);	/* 0.5 */
+	ck_assert_int_eq(row_count(rows, 1), 2);	/* 2, 2 */
+	ck_assert_int_eq(row_count(rows, 2), 1);	/* 30 */
+	ck_assert_int_eq(row_count(rows, 3), 0);
+	ck_assert_int_eq(row_count(rows, 4), 1);	/* 2000: the rest */
+	ck_assert(json_is_null(json_object_get(json_array_get(rows, 4), "le_ms")));
+	ck_assert(json_real_value(json_object_get(json_array_get(rows, 1),
+	    "le_ms")) == 5.0);
+	ck_assert_int_eq(json_integer_value(json_object_get(ans.obj, "pauses")), 5);
+	gens = json_object_get(ans.obj, "generations");
+	ck_assert_int_eq(json_integer_value(json_object_get(
+	    json_array_get(gens, 0), "pauses")), 2);
+	ck_assert_int_eq(json_integer_value(json_object_get(
+	    json_array_get(gens, 2), "pauses")), 2);
+	control_answer_fini(&ans);
+}
+END_TEST
+
+START_TEST(test_wait_for_no_process_answers_at_once_when_none_is_live)
+{
+	struct control_answer ans;
+	struct proto_bye bye;
+
+	/* A run no agent reached (its interpreter refused the agent). */
+	ask("{\"cmd\": \"wait\", \"run\": \"never\", \"min_processes\": 0}",
+	    DAEMON_UID, 0, &ans);
+	ck_assert(ans.kind == CONTROL_ANSWER);
+	ck_assert(json_is_true(json_object_get(ans.obj, "ok")));
+	ck_assert_int_eq(json_integer_value(json_object_get(ans.obj, "processes")), 0);
+	ck_assert(json_is_false(json_object_get(ans.obj, "timed_out")));
+	control_answer_fini(&ans);
+	/* Once r1's one process has ended, r1 is answered at once too. */
+	memset(&bye, 0, sizeof bye);
+	agg_bye(agg, agg_proc_find(agg, 4242), &bye);
+	ask("{\"cmd\": \"wait\", \"run\": \"r1\", \"min_processes\": 0}",
+	    DAEMON_UID, 0, &ans);
+	ck_assert(ans.kind == CONTROL_ANSWER);
+	ck_assert_int_eq(json_integer_value(json_object_get(ans.obj, "live")), 0);
+	ck_assert_int_eq(json_integer_value(json_object_get(ans.obj, "processes")), 1);
+	control_answer_fini(&ans);
+	/* The default (one process at least) still waits for it. */
+	ask("{\"cmd\": \"wait\", \"run\": \"never\"}", DAEMON_UID, 0, &ans);
+	ck_assert(ans.kind == CONTROL_WAIT);
 	control_answer_fini(&ans);
 }
 END_TEST
@@ -240,6 +335,8 @@ static Suite *control_suite(void)
 	tcase_add_loop_test(tc, test_bad_request_named, 0,
 	    sizeof errors / sizeof errors[0]);
 	tcase_add_test(tc, test_wait_is_deferred_to_the_caller);
+	tcase_add_test(tc, test_durations_counts_each_pause_between_edges);
+	tcase_add_test(tc, test_wait_for_no_process_answers_at_once_when_none_is_live);
 	tcase_add_test(tc, test_watch_subscribes_one_run_or_all);
 	tcase_add_test(tc, test_stop_only_for_the_daemon_user_or_root);
 	suite_add_tcase(s, tc);
