@@ -144,14 +144,6 @@ static void launch_find_agent_dir(char *buf, size_t len)
 
 /* ---- the program ------------------------------------------------------- */
 
-static int launch_setenv_num(const char *name, double v)
-{
-	char buf[64];
-
-	snprintf(buf, sizeof buf, "%g", v);
-	return setenv(name, buf, 1) < 0 ? -errno : 0;
-}
-
 /* Sets the environment the program inherits; the launcher's own copy is
  * the one passed on (fork copies it). */
 static int launch_program_env(const struct pgp_opts *o, const char *sock,
@@ -173,8 +165,6 @@ static int launch_program_env(const struct pgp_opts *o, const char *sock,
 	    setenv("GCMON_RUN_ID", run_id, 1) < 0)
 		err = -errno;
 	free(pp);
-	if (err == 0)
-		err = launch_setenv_num("GCMON_INTERVAL", o->interval_s);
 	if (err == 0 && o->dump_objects && setenv("GCMON_DUMP_OBJECTS", "1", 1) < 0)
 		err = -errno;
 	if (err == 0 && o->dump_garbage && setenv("GCMON_DUMP_GARBAGE", "1", 1) < 0)
@@ -314,14 +304,15 @@ static void launch_daemon_child(int ready_fd)
 static int launch_start_daemon(struct pgp_run *r, const char *gcmond,
     const char *sock, int *ready_fd)
 {
-	char thr[64], fdnum[16];
-	char *argv[10];
+	char thr[64], fdnum[16], interval[64];
+	char *argv[12];
 	int fds[2], err;
 	pid_t pid;
 
 	if (pipe2(fds, O_CLOEXEC) < 0)
 		return -errno;
-	snprintf(thr, sizeof thr, "%g", r->o->alert_ms);
+	snprintf(thr, sizeof thr, "%.17g", r->o->alert_ms);
+	snprintf(interval, sizeof interval, "%.17g", r->o->interval_s);
 	snprintf(fdnum, sizeof fdnum, "%d", fds[1]);
 	argv[0] = (char *)gcmond;
 	argv[1] = (char *)"--socket";
@@ -331,7 +322,9 @@ static int launch_start_daemon(struct pgp_run *r, const char *gcmond,
 	argv[5] = thr;
 	argv[6] = (char *)"--ready-fd";
 	argv[7] = fdnum;
-	argv[8] = NULL;
+	argv[8] = (char *)"--sample-interval";
+	argv[9] = interval;
+	argv[10] = NULL;
 	fflush(NULL);
 	pid = fork();
 	if (pid < 0) {
@@ -553,17 +546,33 @@ void launch_wait_run_end(struct pgp_run *r)
 
 /* ---- the private gcmond of embedded mode -------------------------------- */
 
+/* Where the private directory goes: $TMPDIR if the user set one, else a
+ * memory-backed one ($XDG_RUNTIME_DIR, /dev/shm), since the processes'
+ * shared areas live there and a disk-backed file would be written back;
+ * /tmp as the last resort. */
+static const char *launch_tmp_base(void)
+{
+	static const char *const env[] = { "TMPDIR", "XDG_RUNTIME_DIR" };
+	const char *v;
+	size_t i;
+
+	for (i = 0; i < sizeof env / sizeof env[0]; i++)
+		if ((v = getenv(env[i])) != NULL && *v && strlen(v) < 60 &&
+		    access(v, W_OK | X_OK) == 0)
+			return v;
+	return access("/dev/shm", W_OK | X_OK) == 0 ? "/dev/shm" : "/tmp";
+}
+
 int launch_private_dir(char *dir, size_t dirlen, char *sock, size_t socklen)
 {
-	const char *tmp = getenv("TMPDIR");
+	const char *tmp = launch_tmp_base();
 
-	snprintf(dir, dirlen, "%s/pygcprofiler-XXXXXX",
-	    tmp && *tmp && strlen(tmp) < 60 ? tmp : "/tmp");
+	snprintf(dir, dirlen, "%s/pygcprofiler-XXXXXX", tmp);
 	if (mkdtemp(dir) == NULL) {
 		int err = -errno;
 
 		fprintf(stderr, "pygcprofiler: cannot create a private "
-		    "directory in %s: %s\n", tmp ? tmp : "/tmp", strerror(-err));
+		    "directory in %s: %s\n", tmp, strerror(-err));
 		return err;
 	}
 	snprintf(sock, socklen, "%s/gcmon.sock", dir);

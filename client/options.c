@@ -74,9 +74,10 @@ static int opts_parse_buckets(const char *s, struct pgp_opts *o)
 static int opts_set_interval(struct pgp_opts *o, const char *val,
     const char **why)
 {
-	if (opts_parse_double(val, &o->interval_s) < 0 || o->interval_s <= 0 ||
-	    o->interval_s > 86400)
-		return *why = "must be a number of seconds above 0", -EINVAL;
+	if (opts_parse_double(val, &o->interval_s) < 0 ||
+	    !(o->interval_s >= 0.01) || o->interval_s > 86400)
+		return *why = "must be a number of seconds from 0.01 to 86400",
+		    -EINVAL;
 	return 0;
 }
 
