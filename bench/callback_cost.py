@@ -137,9 +137,9 @@ def main():
         try:
             st = agent.stats()
             dropped = st.get("dropped")
-            print("  agent: %d events recorded, %s dropped (ring %s), %s frames sent"
+            print("  agent: %d events recorded, %s dropped (ring %s, area %s)"
                   % (sum(g["count"] for g in st.get("generations", [])), dropped,
-                     st.get("ring_capacity"), st.get("frames_sent")))
+                     st.get("ring_capacity"), st.get("path")))
         except Exception as e:      # report, do not hide the figures
             print("  agent stats failed:", e)
     if dropped:

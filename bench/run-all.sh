@@ -83,15 +83,12 @@ bench_callback_cost() {
 		fi
 		pp=$d
 		have_agent && pp=$AGENT_DIR:$d
-		# No drops and a cache-resident ring: a tight collect(0) loop makes
-		# ~2 M collections/s, which the default ring (16384 slots, drained
-		# every 100 ms) cannot hold, so the callback would mostly take its
-		# cheaper full-ring path; a ring large enough for 100 ms (1 M slots)
-		# is cold memory and costs ~120 ns more per record. 65536 slots
-		# drained every 5 ms is neither (see bench/RESULTS.md).
+		# No drops: a tight collect(0) loop makes ~2 M collections/s,
+		# which the default ring (4096 slots, drained every 10 ms) cannot
+		# hold, so the callback would mostly take its cheaper full-ring
+		# path. 65536 slots (2.5 MiB) hold 30 ms of it.
 		timeout 600 env PYTHONPATH="$pp" GCMON_SOCKET="$sock" GCMON_RUN_ID=bench-cost \
 		    GCMON_RING=${BENCH_COST_RING:-65536} \
-		    GCMON_FLUSH_MS=${BENCH_COST_FLUSH_MS:-5} \
 		    "$p" "$here/callback_cost.py" ${BENCH_COST_ARGS:-} >"$d/out" 2>&1
 		cat "$d/out"
 		grep '^verdict:' "$d/out" | sed 's/^verdict:/verdict 1:/' >>"$verdicts"

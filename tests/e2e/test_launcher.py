@@ -246,10 +246,39 @@ def test_options_reach_the_agent_environment(tmp):
     assert r.returncode == 0, r.stderr
     with open(out) as f:
         env = json.load(f)["env"]
-    assert float(env["GCMON_INTERVAL"]) == 0.5
+    assert "GCMON_INTERVAL" not in env      # gcmond samples, not the agent
     assert env["GCMON_DUMP_OBJECTS"] == "1"
     assert env["GCMON_DUMP_GARBAGE"] == "1"
     assert "--dump-objects" in r.stderr and "--dump-garbage" in r.stderr
+
+
+FIND_GCMOND = r"""
+import json, os, sys
+sock = os.environ["GCMON_SOCKET"]
+for pid in filter(str.isdigit, os.listdir("/proc")):
+    try:
+        with open("/proc/%s/cmdline" % pid, "rb") as f:
+            argv = f.read().decode().split("\0")
+    except OSError:
+        continue
+    if sock in argv and any(a.endswith("gcmond") for a in argv[:1]):
+        with open(sys.argv[1], "w") as f:
+            json.dump(argv, f)
+"""
+
+
+def test_interval_is_the_private_gcmonds_sample_interval(tmp):
+    out = os.path.join(tmp, "gcmond-argv.json")
+    prog = os.path.join(tmp, "find_gcmond.py")
+    with open(prog, "w") as f:
+        f.write(FIND_GCMOND)
+    r = launch(["--interval", "0.5", "--stats-only", prog, out],
+               env=base_env(), input="")
+    assert r.returncode == 0, r.stderr
+    with open(out) as f:
+        argv = json.load(f)
+    i = argv.index("--sample-interval")
+    assert float(argv[i + 1]) == 0.5, argv
 
 
 def test_sigint_ignored_by_the_parent_is_default_again_in_the_program(tmp):
