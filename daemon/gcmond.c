@@ -242,6 +242,9 @@ static void gcmond_health(void *arg, struct metrics_health *h)
 	struct gcmond *d = arg;
 
 	srv_health(&d->srv, &h->connections, &h->decode_errors, &h->refused);
+	h->areas = d->agents.st.live;
+	h->areas_refused = d->agents.st.refused;
+	h->areas_broken = d->agents.st.broken;
 }
 
 /* --metrics-listen: 0, or 1 after printing why it cannot start. */

@@ -525,30 +525,39 @@ static void metrics_per_process(struct metrics_buf *b, enum metrics_format f,
 static void metrics_health(struct metrics_buf *b, enum metrics_format f,
     const struct agg *a, const struct metrics_health *h)
 {
-	static const struct metrics_health none;
+	const struct {
+		const char *name, *type, *help;
+		uint64_t value;
+	} rows[] = {
+		{ "gcmond_connections", "gauge",
+		  "Control clients connected to gcmond.", h ? h->connections : 0 },
+		{ "gcmond_decode_errors_total", "counter",
+		  "Peers closed for data that did not decode.",
+		  h ? h->decode_errors : 0 },
+		{ "gcmond_refused_peers_total", "counter",
+		  "Peers refused (client cap reached, user not allowed).",
+		  h ? h->refused : 0 },
+		{ "gcmond_events_ingested_total", "counter",
+		  "Collection events gcmond has taken in.", a->nevents },
+		{ "gcmond_resident_memory_bytes", "gauge",
+		  "gcmond's own resident set.", h ? h->rss_bytes : 0 },
+		{ "gcmond_shared_areas", "gauge",
+		  "Shared areas of monitored processes mapped now.",
+		  h ? h->areas : 0 },
+		{ "gcmond_shared_areas_refused_total", "counter",
+		  "Area files refused (owner, layout, pid or start time).",
+		  h ? h->areas_refused : 0 },
+		{ "gcmond_shared_areas_broken_total", "counter",
+		  "Areas given up while read (truncated, inconsistent).",
+		  h ? h->areas_broken : 0 },
+	};
+	size_t i;
 
-	if (h == NULL)
-		h = &none;
-	metrics_family(b, f, "gcmond_connections", "gauge",
-	    "Connections open to gcmond (agents and clients).");
-	metrics_printf(b, "gcmond_connections %llu\n",
-	    (unsigned long long)h->connections);
-	metrics_family(b, f, "gcmond_decode_errors_total", "counter",
-	    "Peers closed for data that did not decode.");
-	metrics_printf(b, "gcmond_decode_errors_total %llu\n",
-	    (unsigned long long)h->decode_errors);
-	metrics_family(b, f, "gcmond_refused_peers_total", "counter",
-	    "Peers refused (client cap reached, user not allowed).");
-	metrics_printf(b, "gcmond_refused_peers_total %llu\n",
-	    (unsigned long long)h->refused);
-	metrics_family(b, f, "gcmond_events_ingested_total", "counter",
-	    "Collection events gcmond has taken in.");
-	metrics_printf(b, "gcmond_events_ingested_total %llu\n",
-	    (unsigned long long)a->nevents);
-	metrics_family(b, f, "gcmond_resident_memory_bytes", "gauge",
-	    "gcmond's own resident set.");
-	metrics_printf(b, "gcmond_resident_memory_bytes %llu\n",
-	    (unsigned long long)h->rss_bytes);
+	for (i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+		metrics_family(b, f, rows[i].name, rows[i].type, rows[i].help);
+		metrics_printf(b, "%s %llu\n", rows[i].name,
+		    (unsigned long long)rows[i].value);
+	}
 }
 
 int metrics_render(struct metrics *m, const struct agg *a,

@@ -34,10 +34,13 @@ struct metrics_config {
 
 /* gcmond's own figures, gathered by its caller (server.c's, /proc's). */
 struct metrics_health {
-	uint64_t connections;		/* open now */
+	uint64_t connections;		/* control clients open now */
 	uint64_t decode_errors;		/* peers closed for a bad frame */
 	uint64_t refused;		/* peers refused (client cap, uid) */
 	uint64_t rss_bytes;		/* gcmond's resident set; 0: unknown */
+	uint64_t areas;			/* shared areas mapped now */
+	uint64_t areas_refused;		/* area files refused at attach */
+	uint64_t areas_broken;		/* areas given up while read */
 };
 
 struct metrics;

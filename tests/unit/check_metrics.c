@@ -282,6 +282,37 @@ START_TEST(test_formats_frame_and_name_counters)
 }
 END_TEST
 
+START_TEST(test_health_series_carry_their_values)
+{
+	struct agg *a = agg_new(&cfg);
+	struct metrics *m = metrics_new(NULL);
+	struct metrics_health h = { .connections = 3, .decode_errors = 4,
+	    .refused = 5, .rss_bytes = 6000, .areas = 7, .areas_refused = 8,
+	    .areas_broken = 9 };
+	char *out;
+	size_t len;
+
+	metrics_watch(m, a);
+	ck_assert_int_eq(metrics_render(m, a, &h, METRICS_PROMETHEUS, &out,
+	    &len), 0);
+	ck_assert_ptr_nonnull(memmem(out, len, "\ngcmond_connections 3\n", 22));
+	ck_assert_ptr_nonnull(memmem(out, len,
+	    "\ngcmond_decode_errors_total 4\n", 30));
+	ck_assert_ptr_nonnull(memmem(out, len,
+	    "\ngcmond_refused_peers_total 5\n", 30));
+	ck_assert_ptr_nonnull(memmem(out, len,
+	    "\ngcmond_resident_memory_bytes 6000\n", 35));
+	ck_assert_ptr_nonnull(memmem(out, len, "\ngcmond_shared_areas 7\n", 23));
+	ck_assert_ptr_nonnull(memmem(out, len,
+	    "\ngcmond_shared_areas_refused_total 8\n", 37));
+	ck_assert_ptr_nonnull(memmem(out, len,
+	    "\ngcmond_shared_areas_broken_total 9\n", 36));
+	free(out);
+	metrics_free(m);
+	agg_free(a);
+}
+END_TEST
+
 START_TEST(test_service_label_escaped)
 {
 	struct agg *a = agg_new(&cfg);
@@ -411,6 +442,7 @@ static Suite *metrics_suite(void)
 	tcase_add_test(t, test_counters_never_go_backwards);
 	tcase_add_test(t, test_buckets_cumulative_and_end_at_count);
 	tcase_add_test(t, test_formats_frame_and_name_counters);
+	tcase_add_test(t, test_health_series_carry_their_values);
 	tcase_add_test(t, test_service_label_escaped);
 	tcase_add_test(t, test_per_process_only_when_asked_and_capped);
 	tcase_add_loop_test(t, test_fmt_double_shortest_round_trip, 0,
