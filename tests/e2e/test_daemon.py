@@ -534,10 +534,9 @@ def test_slow_watcher_never_stalls_ingestion():
         body = b'{"cmd":"watch"}'
         w.sendall(frames.frame(frames.CONTROL, body))
         a = FakeArea(d.sock, run="fast", ring=4096).publish()
-        # ~130 bytes of JSON each: 13 MB for the watcher (4 MB under
-        # valgrind, which is 50 times slower), far beyond what its socket
-        # and gcmond's 1 MiB watch queue hold.
-        n = 30000 if gt.VALGRIND else 100000
+        # ~130 bytes of JSON each: 13 MB for the watcher, far beyond what
+        # its socket and gcmond's 1 MiB watch queue hold.
+        n = 100000
         a.burst(0, n, 1000, wait_s=60)  # waits for the ring, never the watcher
         wait_events(d, a.pid, n, timeout=240 if gt.VALGRIND else 60)
         p = proc_of(d, a.pid)
