@@ -533,6 +533,10 @@ def test_slow_watcher_never_stalls_ingestion():
         w.connect(d.sock)
         body = b'{"cmd":"watch"}'
         w.sendall(frames.frame(frames.CONTROL, body))
+        # Subscribed before the first event (under valgrind the burst can
+        # be drained before gcmond has read the request).
+        w.settimeout(60 if gt.VALGRIND else 10)
+        assert json.loads(gt.read_frame(w)[1])["ok"]
         a = FakeArea(d.sock, run="fast", ring=4096).publish()
         # ~130 bytes of JSON each: 13 MB for the watcher, far beyond what
         # its socket and gcmond's 1 MiB watch queue hold.
