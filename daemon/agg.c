@@ -239,6 +239,38 @@ static void agg_sum_merge(struct agg_sum *d, const struct agg_sum *s)
 	d->rss_bytes += s->rss_bytes;
 	if (s->max_rss_bytes > d->max_rss_bytes)
 		d->max_rss_bytes = s->max_rss_bytes;
+	d->nmem += s->nmem;
+	d->nmem_refused += s->nmem_refused;
+	d->nunshared += s->nunshared;
+	d->pss_bytes += s->pss_bytes;
+	d->shared_bytes += s->shared_bytes;
+	d->private_dirty_bytes += s->private_dirty_bytes;
+	d->unshared_by_gc_bytes += s->unshared_by_gc_bytes;
+	d->master_anon_bytes += s->master_anon_bytes;
+	if (s->frozen_objects > d->frozen_objects)
+		d->frozen_objects = s->frozen_objects;
+}
+
+static void agg_sum_mem(const struct agg_proc *p, struct agg_sum *s)
+{
+	if (p->freeze_count > s->frozen_objects)
+		s->frozen_objects = p->freeze_count;
+	if (p->mem_state == AGG_MEM_REFUSED)
+		s->nmem_refused++;
+	if (p->mem_state != AGG_MEM_READ)
+		return;
+	if (p->origin == ORIGIN_FORK) {
+		s->nunshared++;
+		s->unshared_by_gc_bytes += p->unshared_by_gc_bytes;
+	}
+	if (p->state != AGG_LIVE)
+		return;
+	s->nmem++;
+	s->pss_bytes += p->mem.pss_bytes;
+	s->shared_bytes += agg_mem_shared(&p->mem);
+	s->private_dirty_bytes += p->mem.private_dirty_bytes;
+	if (strcmp(agg_proc_role(p), "master") == 0)
+		s->master_anon_bytes += p->mem.anon_bytes;
 }
 
 /* Adds p to s. own_only: leave out a baseline inherited at fork. */
@@ -288,6 +320,7 @@ static void agg_sum_add(const struct agg *a, const struct agg_proc *p,
 		if (p->max_rss_bytes > s->max_rss_bytes)
 			s->max_rss_bytes = p->max_rss_bytes;
 	}
+	agg_sum_mem(p, s);
 }
 
 void agg_sum_process(const struct agg *a, const struct agg_proc *p,
@@ -588,6 +621,50 @@ void agg_sample(struct agg *a, struct agg_proc *p, const struct agg_sample *s)
 		p->max_rss_bytes = s->peak_rss_bytes;
 	if (s->cpu_ns > p->cpu_ns)
 		p->cpu_ns = s->cpu_ns;
+}
+
+uint64_t agg_mem_shared(const struct agg_mem *m)
+{
+	return m->shared_clean_bytes + m->shared_dirty_bytes;
+}
+
+uint64_t agg_mem_private(const struct agg_mem *m)
+{
+	return m->private_clean_bytes + m->private_dirty_bytes;
+}
+
+static uint64_t agg_gen2_count(const struct agg_proc *p)
+{
+	return p->ngen > 0 ? p->c[p->ngen - 1].count : 0;
+}
+
+int agg_mem_due(const struct agg_proc *p)
+{
+	return p->mem_state == AGG_MEM_READ &&
+	    agg_gen2_count(p) > p->mem_gen2;
+}
+
+void agg_mem_read(struct agg *a, struct agg_proc *p, const struct agg_mem *m,
+    int err)
+{
+	uint64_t before, after;
+
+	(void)a;
+	if (err == -EACCES || err == -EPERM) {
+		p->mem_state = AGG_MEM_REFUSED;
+		return;
+	}
+	if (err < 0)
+		return;
+	if (agg_mem_due(p) && p->origin == ORIGIN_FORK) {
+		before = agg_mem_private(&p->mem);
+		after = agg_mem_private(m);
+		if (after > before)
+			p->unshared_by_gc_bytes += after - before;
+	}
+	p->mem = *m;
+	p->mem_gen2 = agg_gen2_count(p);
+	p->mem_state = AGG_MEM_READ;
 }
 
 void agg_exit_info(struct agg *a, struct agg_proc *p, uint64_t cpu_ns,

@@ -54,6 +54,21 @@ struct agg_types {
 	} e[AGG_MAX_TYPES];		/* largest first */
 };
 
+/* What gcmond read of a process's /proc/<pid>/smaps_rollup, in bytes. */
+struct agg_mem {
+	uint64_t rss_bytes, pss_bytes;
+	uint64_t shared_clean_bytes, shared_dirty_bytes;
+	uint64_t private_clean_bytes, private_dirty_bytes;
+	uint64_t anon_bytes;
+};
+
+/* A process's memory as read from outside (agg_mem_read). */
+enum agg_mem_state {
+	AGG_MEM_NONE = 0,		/* never read */
+	AGG_MEM_READ,			/* mem is its last reading */
+	AGG_MEM_REFUSED			/* not readable: permission */
+};
+
 struct agg_proc {
 	struct agg_proc *next;		/* in its run, by arrival */
 	struct agg_proc *prev;
@@ -86,6 +101,10 @@ struct agg_proc {
 	int have_sample;
 	uint64_t rss_bytes, cpu_ns;
 	uint64_t max_rss_bytes;		/* peak: VmHWM, or the largest sample */
+	enum agg_mem_state mem_state;
+	struct agg_mem mem;		/* last smaps_rollup read */
+	uint64_t mem_gen2;		/* its gen-2 collections at that read */
+	uint64_t unshared_by_gc_bytes;	/* forked only: agg_mem_read */
 
 	struct proto_event recent[AGG_RECENT];
 	unsigned nrecent;		/* total ever, ring index = n % size */
@@ -115,6 +134,12 @@ struct agg_sum {
 	int have_cpu, have_rss;
 	double cpu_s;
 	uint64_t rss_bytes, max_rss_bytes;	/* sum of last, largest */
+	/* smaps_rollup: last readings of live processes summed; unshared
+	 * summed over forked processes, ended ones too; the masters' size
+	 * (their Anonymous) for scale; the most frozen objects seen. */
+	unsigned nmem, nmem_refused, nunshared;
+	uint64_t pss_bytes, shared_bytes, private_dirty_bytes;
+	uint64_t unshared_by_gc_bytes, master_anon_bytes, frozen_objects;
 };
 
 struct agg_run {
@@ -182,6 +207,22 @@ struct agg_sample {
 	uint64_t cpu_ns;		/* user + system */
 };
 void agg_sample(struct agg *a, struct agg_proc *p, const struct agg_sample *s);
+/*
+ * A read of p's smaps_rollup: err 0 and *m, or the negative errno of
+ * the read (-EACCES/-EPERM: refused, kept as such; others, a process
+ * gone, change nothing). For a forked process, the growth of its private
+ * memory (clean + dirty) since the previous read counts as unshared by
+ * its collector when a gen-2 collection finished in between (the
+ * copy-on-write of the inherited objects whose headers a full
+ * collection writes); a shrink counts as 0.
+ */
+void agg_mem_read(struct agg *a, struct agg_proc *p, const struct agg_mem *m,
+    int err);
+/* 1 when p finished a gen-2 collection since its last memory read. */
+int agg_mem_due(const struct agg_proc *p);
+/* Shared (clean + dirty) and private bytes of a reading. */
+uint64_t agg_mem_shared(const struct agg_mem *m);
+uint64_t agg_mem_private(const struct agg_mem *m);
 /* The figures a process wrote at a clean exit: CPU time and peak RSS
  * (getrusage), which outlive its /proc entry, and its frozen objects. */
 void agg_exit_info(struct agg *a, struct agg_proc *p, uint64_t cpu_ns,
