@@ -90,12 +90,16 @@ static int agents_guarded(int (*fn)(struct agent_map *, void *),
 	return ret;
 }
 
+static uint64_t agents_mono_ns(void);
+
 /* Its smaps_rollup, into agg (a refusal too). */
 static void agents_mem(struct agents *a, struct agent_map *m)
 {
 	struct agg_mem mem;
 
-	agg_mem_read(a->agg, m->proc, &mem, procfs_smaps(m->info.pid, &mem));
+	int err = procfs_smaps(m->info.pid, &mem);
+
+	agg_mem_read(a->agg, m->proc, &mem, agents_mono_ns(), err);
 }
 
 /* RSS, peak RSS and CPU of a live (or zombie) process, into agg; with

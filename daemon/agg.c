@@ -600,6 +600,9 @@ int agg_event(struct agg *a, struct agg_proc *p, const struct proto_event *e)
 		    e->pause_ns);
 		p->nrecorded[e->generation]++;
 	}
+	if (p->ngen > 0 && e->generation == p->ngen - 1u &&
+	    (p->mem_gc_start_ns == 0 || e->start_ns < p->mem_gc_start_ns))
+		p->mem_gc_start_ns = e->start_ns;
 	p->recent[p->nrecent % AGG_RECENT] = *e;
 	p->nrecent++;
 	a->nevents++;
@@ -621,50 +624,6 @@ void agg_sample(struct agg *a, struct agg_proc *p, const struct agg_sample *s)
 		p->max_rss_bytes = s->peak_rss_bytes;
 	if (s->cpu_ns > p->cpu_ns)
 		p->cpu_ns = s->cpu_ns;
-}
-
-uint64_t agg_mem_shared(const struct agg_mem *m)
-{
-	return m->shared_clean_bytes + m->shared_dirty_bytes;
-}
-
-uint64_t agg_mem_private(const struct agg_mem *m)
-{
-	return m->private_clean_bytes + m->private_dirty_bytes;
-}
-
-static uint64_t agg_gen2_count(const struct agg_proc *p)
-{
-	return p->ngen > 0 ? p->c[p->ngen - 1].count : 0;
-}
-
-int agg_mem_due(const struct agg_proc *p)
-{
-	return p->mem_state == AGG_MEM_READ &&
-	    agg_gen2_count(p) > p->mem_gen2;
-}
-
-void agg_mem_read(struct agg *a, struct agg_proc *p, const struct agg_mem *m,
-    int err)
-{
-	uint64_t before, after;
-
-	(void)a;
-	if (err == -EACCES || err == -EPERM) {
-		p->mem_state = AGG_MEM_REFUSED;
-		return;
-	}
-	if (err < 0)
-		return;
-	if (agg_mem_due(p) && p->origin == ORIGIN_FORK) {
-		before = agg_mem_private(&p->mem);
-		after = agg_mem_private(m);
-		if (after > before)
-			p->unshared_by_gc_bytes += after - before;
-	}
-	p->mem = *m;
-	p->mem_gen2 = agg_gen2_count(p);
-	p->mem_state = AGG_MEM_READ;
 }
 
 void agg_exit_info(struct agg *a, struct agg_proc *p, uint64_t cpu_ns,

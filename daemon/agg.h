@@ -35,6 +35,7 @@
 #define AGG_MAX_TYPES		32	/* OBJECTS/GARBAGE entries kept */
 #define AGG_MAX_ARGV		4096	/* argv bytes kept per process */
 #define AGG_NPCTS		4	/* the percentile set, agg_pcts */
+#define AGG_MEM_READS		16	/* smaps reads kept per process */
 
 /* The percentiles every answer gives: 50, 90, 99, 99.9. */
 extern const double agg_pcts[AGG_NPCTS];
@@ -104,6 +105,11 @@ struct agg_proc {
 	enum agg_mem_state mem_state;
 	struct agg_mem mem;		/* last smaps_rollup read */
 	uint64_t mem_gen2;		/* its gen-2 collections at that read */
+	uint64_t mem_gc_start_ns;	/* first gen-2 since then (0: none) */
+	struct {
+		uint64_t mono_ns, private_bytes;
+	} mem_reads[AGG_MEM_READS];	/* the last reads, a ring */
+	unsigned nmem_reads;		/* total ever */
 	uint64_t unshared_by_gc_bytes;	/* forked only: agg_mem_read */
 
 	struct proto_event recent[AGG_RECENT];
@@ -208,16 +214,19 @@ struct agg_sample {
 };
 void agg_sample(struct agg *a, struct agg_proc *p, const struct agg_sample *s);
 /*
- * A read of p's smaps_rollup: err 0 and *m, or the negative errno of
- * the read (-EACCES/-EPERM: refused, kept as such; others, a process
- * gone, change nothing). For a forked process, the growth of its private
- * memory (clean + dirty) since the previous read counts as unshared by
- * its collector when a gen-2 collection finished in between (the
- * copy-on-write of the inherited objects whose headers a full
- * collection writes); a shrink counts as 0.
+ * A read of p's smaps_rollup at mono_ns (CLOCK_MONOTONIC, the agents'
+ * clock): err 0 and *m, or the negative errno of the read (-EACCES/-EPERM:
+ * refused, kept as such; others, a process gone, change nothing). For a
+ * forked process, when gen-2 collections finished since the previous
+ * read, the growth of its private memory (clean + dirty) from the last
+ * read taken before the first of them started (of the AGG_MEM_READS
+ * kept; the oldest if all came later) counts as unshared by its collector
+ * (the copy-on-write of the inherited objects whose headers a full
+ * collection writes); a shrink counts as 0. A read during a collection
+ * is thus never taken for "before".
  */
 void agg_mem_read(struct agg *a, struct agg_proc *p, const struct agg_mem *m,
-    int err);
+    uint64_t mono_ns, int err);
 /* 1 when p finished a gen-2 collection since its last memory read. */
 int agg_mem_due(const struct agg_proc *p);
 /* Shared (clean + dirty) and private bytes of a reading. */
