@@ -263,14 +263,14 @@ static void agg_sum_mem(const struct agg_proc *p, struct agg_sum *s)
 		s->nunshared++;
 		s->unshared_by_gc_bytes += p->unshared_by_gc_bytes;
 	}
+	if (strcmp(agg_proc_role(p), "master") == 0)
+		s->master_anon_bytes += p->mem.anon_bytes;
 	if (p->state != AGG_LIVE)
 		return;
 	s->nmem++;
 	s->pss_bytes += p->mem.pss_bytes;
 	s->shared_bytes += agg_mem_shared(&p->mem);
 	s->private_dirty_bytes += p->mem.private_dirty_bytes;
-	if (strcmp(agg_proc_role(p), "master") == 0)
-		s->master_anon_bytes += p->mem.anon_bytes;
 }
 
 /* Adds p to s. own_only: leave out a baseline inherited at fork. */

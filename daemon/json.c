@@ -144,7 +144,7 @@ static void djson_sum_mem(json_t *o, const struct agg_sum *s)
 	djson_set(o, "unshared_by_gc_bytes", s->nunshared > 0 ?
 	    djson_uint(s->unshared_by_gc_bytes) : json_null());
 	djson_set(o, "unshared_processes", json_integer(s->nunshared));
-	djson_set(o, "master_anon_bytes", s->nmem > 0 ?
+	djson_set(o, "master_anon_bytes", s->master_anon_bytes > 0 ?
 	    djson_uint(s->master_anon_bytes) : json_null());
 	djson_set(o, "memory_refused", json_integer(s->nmem_refused));
 	djson_set(o, "frozen_objects", djson_uint(s->frozen_objects));

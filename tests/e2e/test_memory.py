@@ -99,10 +99,14 @@ def measure(freeze):
                 pairs.append((p["unshared_by_gc_bytes"], mine))
                 procs.append(p)
             summary = d.request({"cmd": "summary", "run": "cow-%d" % freeze})
+            summary["recommendations"] = d.request(
+                {"cmd": "recommendations", "run": "cow-%d" % freeze})["recommendations"]
             for pid in pids:
                 os.kill(pid, signal.SIGUSR1)
             assert m.proc.wait(60) == 0
-            ended = gt.wait_ended(d, pids)
+            ended = gt.wait_ended(d, pids + [m.proc.pid])
+            summary["final"] = d.request(
+                {"cmd": "recommendations", "run": "cow-%d" % freeze})["recommendations"]
             return graph, pairs, summary, procs, [ended[p] for p in pids]
         finally:
             m.close()
@@ -126,6 +130,11 @@ def test_unfrozen_workers_unshare_the_graph_in_their_full_collection():
     assert s["master_anon_bytes"] >= graph, s
     for p in procs:
         assert p["shared_bytes"] is not None and p["pss_bytes"] > 0, p
+    rec = [r for r in summary["recommendations"] if r["rule"] == "prefork_freeze"]
+    assert rec, summary["recommendations"]
+    assert ("%d workers unshared %.1f MB" % (NWORKERS, s["unshared_by_gc_bytes"] / 2**20)
+            in rec[0]["message"]), rec
+    assert "gc.freeze()" in rec[0]["message"], rec
     # Ended, a worker keeps its figure (grown, if a collection at exit
     # unshared a little more), and says it froze nothing.
     for p, (reported, _) in zip(ended, pairs):
@@ -140,6 +149,12 @@ def test_frozen_workers_keep_the_graph_shared():
         assert agree(reported, mine), (reported, mine)
     for p in ended:
         assert p["frozen_objects"] > graph // 1000, p   # ~1 object per 80 B
+    recs = {r["rule"]: r for r in summary["recommendations"]}
+    assert "prefork_freeze" not in recs, recs
+    # Once the master has said it froze (at its exit): the measured result.
+    recs = {r["rule"]: r for r in summary["final"]}
+    assert "prefork_freeze" not in recs, recs
+    assert "%d workers unshared" % NWORKERS in recs["prefork_frozen"]["message"], recs
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to become nobody")
