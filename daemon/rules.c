@@ -301,8 +301,8 @@ static void rules_unshared_text(const struct rules_forked *w,
 	double pct = w->master_anon > 0 ? (double)w->unshared / w->nmem /
 	    (double)w->master_anon * 100 : 0;
 
-	snprintf(buf, len, "%u workers unshared %.1f MB in their gen-2 "
-	    "collections (%.1f MB each, %.0f%% of the master's heap)",
+	snprintf(buf, len, "%u workers unshared %.1f MiB in their gen-2 "
+	    "collections (%.1f MiB each, %.0f%% of the master's heap)",
 	    w->nmem, RULES_MB(w->unshared), each, pct);
 	rules_evidence(r, "workers_measured", w->nmem);
 	rules_evidence(r, "unshared_by_gc_mb", RULES_MB(w->unshared));

@@ -9,10 +9,13 @@ nothing. And gcmond as nobody, refused a root process's figures, says so.
 No timing assertion: every wait is for a state (bounded), never a speed.
 """
 import os
+import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import urllib.request
 
 import pytest
 
@@ -70,10 +73,27 @@ def worker_collected(d, pid):
     return p if p is not None and p["generations"][2]["seen"] >= 1 else None
 
 
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def unshared_metric(text, role):
+    """cpython_gc_unshared_bytes_total of role, summed over services."""
+    return sum(float(v) for v in re.findall(
+        r'^cpython_gc_unshared_bytes_total\{[^}]*role="%s"[^}]*\} (\S+)$' % role,
+        text, re.M))
+
+
 def measure(freeze):
     """(graph bytes, [(gcmond's unshared_by_gc_bytes, the test's), ...]),
     the run's summary, the workers' process objects."""
-    with gt.Daemon("--sample-interval", "0.1") as d:
+    port = free_port()
+    with gt.Daemon("--sample-interval", "0.1",
+                   "--metrics-listen", "127.0.0.1:%d" % port) as d:
         m = Master(d.sock, freeze, "cow-%d" % freeze)
         try:
             graph = m.expect("graph")
@@ -105,6 +125,9 @@ def measure(freeze):
                 os.kill(pid, signal.SIGUSR1)
             assert m.proc.wait(60) == 0
             ended = gt.wait_ended(d, pids + [m.proc.pid])
+            with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port,
+                                        timeout=10) as r:
+                summary["metrics"] = r.read().decode()
             summary["final"] = d.request(
                 {"cmd": "recommendations", "run": "cow-%d" % freeze})["recommendations"]
             return graph, pairs, summary, procs, [ended[p] for p in pids]
@@ -132,9 +155,12 @@ def test_unfrozen_workers_unshare_the_graph_in_their_full_collection():
         assert p["shared_bytes"] is not None and p["pss_bytes"] > 0, p
     rec = [r for r in summary["recommendations"] if r["rule"] == "prefork_freeze"]
     assert rec, summary["recommendations"]
-    assert ("%d workers unshared %.1f MB" % (NWORKERS, s["unshared_by_gc_bytes"] / 2**20)
+    assert ("%d workers unshared %.1f MiB" % (NWORKERS, s["unshared_by_gc_bytes"] / 2**20)
             in rec[0]["message"]), rec
     assert "gc.freeze()" in rec[0]["message"], rec
+    # The counter survives the workers' exit: what they said, at least.
+    assert unshared_metric(summary["metrics"], "worker") >= sum(r for r, _ in pairs)
+    assert unshared_metric(summary["metrics"], "master") == 0
     # Ended, a worker keeps its figure (grown, if a collection at exit
     # unshared a little more), and says it froze nothing.
     for p, (reported, _) in zip(ended, pairs):
