@@ -1251,9 +1251,12 @@ def test_prefork_finding_sees_whether_the_master_froze(mode, tmp):
             assert "prefork_frozen" in recs and "prefork_freeze" not in recs, recs
         else:
             # Measured, these small workers unshared less than 4 MiB each:
-            # no advice (test_memory has a graph large enough for it).
-            assert "prefork_freeze" not in recs and "prefork_frozen" not in recs, recs
+            # no advice (test_memory has a graph large enough for it). A
+            # worker may end before gcmond's first read of its memory (a
+            # loaded machine): unmeasured, the fact itself is the finding.
+            assert "prefork_frozen" not in recs, recs
             workers = [p for p in procs if p["role"] == "worker"]
-            assert all(p["unshared_by_gc_bytes"] is not None for p in workers), workers
-            assert all(p["unshared_by_gc_bytes"] < 4 << 20 for p in workers), workers
+            measured = [p for p in workers if p["memory"] == "read"]
+            assert all(p["unshared_by_gc_bytes"] < 4 << 20 for p in measured), measured
+            assert ("prefork_freeze" in recs) == (not measured), (recs, workers)
         assert master["ended_by"] == "exit"
