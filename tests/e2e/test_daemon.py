@@ -519,7 +519,13 @@ def test_client_cap_refuses_beyond_and_serves_after():
             last.settimeout(60 if gt.VALGRIND else 10)
             ans = json.loads(gt.read_frame(last)[1])
             assert ans["ok"] is False and ans["code"] == "busy", ans
-            assert last.recv(10) == b""
+            try:
+                tail = last.recv(10)
+            except ConnectionResetError:
+                # Closed with our hold frame unread: Linux tells an
+                # AF_UNIX peer so by a reset, after the data sent before.
+                tail = b""
+            assert tail == b""
             r = ctl(d.sock, "ping")
             assert r.returncode == 1 and "4096 clients already" in r.stderr, r.stderr
             for s in socks:
