@@ -320,32 +320,92 @@ static const char *report_command(char *buf, size_t len, const json_t *argv,
 	return buf;
 }
 
+/* A memory figure of process pr: "denied" when gcmond was refused its
+ * smaps_rollup (never a 0 it did not read), n/a when not read. */
+static const char *report_mem_bytes(char *buf, size_t len, const json_t *pr,
+    const char *key)
+{
+	const char *mem = report_str(pr, "memory", "");
+
+	if (strcmp(mem, "not readable: permission") == 0) {
+		snprintf(buf, len, "denied");
+		return buf;
+	}
+	return report_fmt_bytes(buf, len, report_num(pr, key));
+}
+
+/* unshared_by_gc_bytes; "-" for a process not forked (no parent to
+ * share with). */
+static const char *report_unshared(char *buf, size_t len, const json_t *pr)
+{
+	if (strcmp(report_str(pr, "origin", ""), "fork") != 0) {
+		snprintf(buf, len, "-");
+		return buf;
+	}
+	return report_mem_bytes(buf, len, pr, "unshared_by_gc_bytes");
+}
+
+/* The summary's memory lines: what the live processes hold, what the
+ * forked workers' gen-2 collections unshared, what was refused. */
+static void report_memory(FILE *out, const json_t *s)
+{
+	char a[32], b[32], c[32];
+	long long nun = report_int(s, "unshared_processes", 0);
+	long long refused = report_int(s, "memory_refused", 0);
+	long long frozen = report_int(s, "frozen_objects", 0);
+	double un = report_num(s, "unshared_by_gc_bytes");
+	double heap = report_num(s, "master_anon_bytes");
+
+	if (isfinite(report_num(s, "pss_bytes")))
+		fprintf(out, "Memory of the live processes: PSS %s, shared %s, "
+		    "private dirty %s\n", report_fmt_bytes(a, sizeof a,
+		    report_num(s, "pss_bytes")), report_fmt_bytes(b, sizeof b,
+		    report_num(s, "shared_bytes")), report_fmt_bytes(c,
+		    sizeof c, report_num(s, "private_dirty_bytes")));
+	if (nun > 0 && isfinite(un)) {
+		fprintf(out, "Unshared by gen-2 collections: %s in %lld forked "
+		    "workers (%s each", report_fmt_bytes(a, sizeof a, un), nun,
+		    report_fmt_bytes(b, sizeof b, un / (double)nun));
+		if (isfinite(heap) && heap > 0)
+			fprintf(out, "; master's heap %s", report_fmt_bytes(c,
+			    sizeof c, heap));
+		fputs(")\n", out);
+	}
+	if (frozen > 0)
+		fprintf(out, "Frozen objects (gc.freeze): %lld\n", frozen);
+	if (refused > 0)
+		fprintf(out, "Memory not readable: %lld processes (permission: "
+		    "gcmond needs CAP_SYS_PTRACE or their user)\n", refused);
+}
+
 #define REPORT_COMMAND_WIDTH	40	/* a command wider is cut, "..." */
 #define REPORT_GCMONCTL_COMMAND_WIDTH	60	/* its table has room */
 
 static void report_process_lines(FILE *out, const json_t *processes)
 {
 	char gens[96], t[32], m[32], p[32], rss[32], role[32], state[32];
-	char cmd[512];
+	char cmd[512], un[32];
 	const json_t *pr;
 	size_t i;
 
-	fputs("\nPer process (collections gen0/gen1/...; RSS: the last "
-	    "sample, or at exit):\n", out);
-	fprintf(out, "  %-7s %8s  %-6s  %-20s %10s %10s %10s %10s  %s\n",
+	fputs("\nPer process (collections gen0/gen1/...; UNSHARED: private "
+	    "memory its gen-2 collections copied from its parent; RSS: the "
+	    "last sample, or at exit):\n", out);
+	fprintf(out, "  %-7s %8s  %-6s  %-20s %10s %10s %10s %10s %10s  %s\n",
 	    "ROLE", "PID", "STATE", "COLLECTIONS", "GC TIME", "MAX PAUSE",
-	    "P99", "RSS", "COMMAND");
+	    "P99", "UNSHARED", "RSS", "COMMAND");
 	json_array_foreach(processes, i, pr) {
 		report_gen_counts(gens, sizeof gens,
 		    json_object_get(pr, "generations"));
-		fprintf(out, "  %-7s %8lld  %-6s  %-20s %10s %10s %10s %10s  "
-		    "%s\n",
+		fprintf(out, "  %-7s %8lld  %-6s  %-20s %10s %10s %10s %10s "
+		    "%10s  %s\n",
 		    report_cstr(role, sizeof role, pr, "role", "?"),
 		    report_int(pr, "pid", -1),
 		    report_cstr(state, sizeof state, pr, "state", "?"), gens,
 		    report_fmt_ms(t, sizeof t, report_num(pr, "gc_time_ms")),
 		    report_fmt_ms(m, sizeof m, report_num(pr, "max_pause_ms")),
 		    report_fmt_ms(p, sizeof p, report_num(pr, "p99_ms")),
+		    report_unshared(un, sizeof un, pr),
 		    report_fmt_bytes(rss, sizeof rss, report_num(pr, "rss_bytes")),
 		    report_command(cmd, sizeof cmd, json_object_get(pr, "argv"),
 			REPORT_COMMAND_WIDTH));
@@ -418,6 +478,7 @@ void report_summary(FILE *out, const json_t *summary, const json_t *processes,
 		fprintf(out, "Peak RSS (largest process): %s\n",
 		    report_fmt_bytes(b, sizeof b,
 		    report_num(summary, "max_rss_bytes")));
+	report_memory(out, summary);
 	if (dropped > 0)
 		fprintf(out, "Dropped events: %lld (totals stay exact; detail "
 		    "of those pauses lost)\n", dropped);
@@ -460,16 +521,17 @@ void report_recommendations(FILE *out, const json_t *recs)
 void report_processes_table(FILE *out, const json_t *processes)
 {
 	char t[32], m[32], p[32], c[32], rss[32], role[32], state[32], py[64];
-	char cmd[512];
+	char cmd[512], pss[32], un[32];
 	const json_t *pr;
 	size_t i;
 
-	fprintf(out, "%8s %8s %-7s %-6s %-8s %11s %10s %10s %10s %10s  %s\n",
-	    "PID", "PPID", "ROLE", "STATE", "PYTHON", "COLLECTIONS", "GC TIME",
-	    "MAX PAUSE", "P99", "RSS", "COMMAND");
+	fprintf(out, "%8s %8s %-7s %-6s %-8s %11s %10s %10s %10s %10s %10s "
+	    "%10s  %s\n", "PID", "PPID", "ROLE", "STATE", "PYTHON",
+	    "COLLECTIONS", "GC TIME", "MAX PAUSE", "P99", "PSS", "UNSHARED",
+	    "RSS", "COMMAND");
 	json_array_foreach(processes, i, pr) {
 		fprintf(out, "%8lld %8lld %-7s %-6s %-8s %11s %10s %10s %10s "
-		    "%10s  %s\n",
+		    "%10s %10s %10s  %s\n",
 		    report_int(pr, "pid", -1), report_int(pr, "ppid", -1),
 		    report_cstr(role, sizeof role, pr, "role", "?"),
 		    report_cstr(state, sizeof state, pr, "state", "?"),
@@ -479,6 +541,8 @@ void report_processes_table(FILE *out, const json_t *processes)
 		    report_fmt_ms(t, sizeof t, report_num(pr, "gc_time_ms")),
 		    report_fmt_ms(m, sizeof m, report_num(pr, "max_pause_ms")),
 		    report_fmt_ms(p, sizeof p, report_num(pr, "p99_ms")),
+		    report_mem_bytes(pss, sizeof pss, pr, "pss_bytes"),
+		    report_unshared(un, sizeof un, pr),
 		    report_fmt_bytes(rss, sizeof rss, report_num(pr, "rss_bytes")),
 		    report_command(cmd, sizeof cmd, json_object_get(pr, "argv"),
 			REPORT_GCMONCTL_COMMAND_WIDTH));

@@ -239,6 +239,38 @@ static void agg_sum_merge(struct agg_sum *d, const struct agg_sum *s)
 	d->rss_bytes += s->rss_bytes;
 	if (s->max_rss_bytes > d->max_rss_bytes)
 		d->max_rss_bytes = s->max_rss_bytes;
+	d->nmem += s->nmem;
+	d->nmem_refused += s->nmem_refused;
+	d->nunshared += s->nunshared;
+	d->pss_bytes += s->pss_bytes;
+	d->shared_bytes += s->shared_bytes;
+	d->private_dirty_bytes += s->private_dirty_bytes;
+	d->unshared_by_gc_bytes += s->unshared_by_gc_bytes;
+	d->master_anon_bytes += s->master_anon_bytes;
+	if (s->frozen_objects > d->frozen_objects)
+		d->frozen_objects = s->frozen_objects;
+}
+
+static void agg_sum_mem(const struct agg_proc *p, struct agg_sum *s)
+{
+	if (p->freeze_count > s->frozen_objects)
+		s->frozen_objects = p->freeze_count;
+	if (p->mem_state == AGG_MEM_REFUSED)
+		s->nmem_refused++;
+	if (p->mem_state != AGG_MEM_READ)
+		return;
+	if (p->origin == ORIGIN_FORK) {
+		s->nunshared++;
+		s->unshared_by_gc_bytes += p->unshared_by_gc_bytes;
+	}
+	if (strcmp(agg_proc_role(p), "master") == 0)
+		s->master_anon_bytes += p->mem.anon_bytes;
+	if (p->state != AGG_LIVE)
+		return;
+	s->nmem++;
+	s->pss_bytes += p->mem.pss_bytes;
+	s->shared_bytes += agg_mem_shared(&p->mem);
+	s->private_dirty_bytes += p->mem.private_dirty_bytes;
 }
 
 /* Adds p to s. own_only: leave out a baseline inherited at fork. */
@@ -288,6 +320,7 @@ static void agg_sum_add(const struct agg *a, const struct agg_proc *p,
 		if (p->max_rss_bytes > s->max_rss_bytes)
 			s->max_rss_bytes = p->max_rss_bytes;
 	}
+	agg_sum_mem(p, s);
 }
 
 void agg_sum_process(const struct agg *a, const struct agg_proc *p,
@@ -567,6 +600,9 @@ int agg_event(struct agg *a, struct agg_proc *p, const struct proto_event *e)
 		    e->pause_ns);
 		p->nrecorded[e->generation]++;
 	}
+	if (p->ngen > 0 && e->generation == p->ngen - 1u &&
+	    (p->mem_gc_start_ns == 0 || e->start_ns < p->mem_gc_start_ns))
+		p->mem_gc_start_ns = e->start_ns;
 	p->recent[p->nrecent % AGG_RECENT] = *e;
 	p->nrecent++;
 	a->nevents++;

@@ -35,6 +35,7 @@
 #define AGG_MAX_TYPES		32	/* OBJECTS/GARBAGE entries kept */
 #define AGG_MAX_ARGV		4096	/* argv bytes kept per process */
 #define AGG_NPCTS		4	/* the percentile set, agg_pcts */
+#define AGG_MEM_READS		16	/* smaps reads kept per process */
 
 /* The percentiles every answer gives: 50, 90, 99, 99.9. */
 extern const double agg_pcts[AGG_NPCTS];
@@ -52,6 +53,21 @@ struct agg_types {
 		uint64_t count;
 		char name[PROTO_MAX_ID + 1];
 	} e[AGG_MAX_TYPES];		/* largest first */
+};
+
+/* What gcmond read of a process's /proc/<pid>/smaps_rollup, in bytes. */
+struct agg_mem {
+	uint64_t rss_bytes, pss_bytes;
+	uint64_t shared_clean_bytes, shared_dirty_bytes;
+	uint64_t private_clean_bytes, private_dirty_bytes;
+	uint64_t anon_bytes;
+};
+
+/* A process's memory as read from outside (agg_mem_read). */
+enum agg_mem_state {
+	AGG_MEM_NONE = 0,		/* never read */
+	AGG_MEM_READ,			/* mem is its last reading */
+	AGG_MEM_REFUSED			/* not readable: permission */
 };
 
 struct agg_proc {
@@ -86,6 +102,15 @@ struct agg_proc {
 	int have_sample;
 	uint64_t rss_bytes, cpu_ns;
 	uint64_t max_rss_bytes;		/* peak: VmHWM, or the largest sample */
+	enum agg_mem_state mem_state;
+	struct agg_mem mem;		/* last smaps_rollup read */
+	uint64_t mem_gen2;		/* its gen-2 collections at that read */
+	uint64_t mem_gc_start_ns;	/* first gen-2 since then (0: none) */
+	struct {
+		uint64_t mono_ns, private_bytes;
+	} mem_reads[AGG_MEM_READS];	/* the last reads, a ring */
+	unsigned nmem_reads;		/* total ever */
+	uint64_t unshared_by_gc_bytes;	/* forked only: agg_mem_read */
 
 	struct proto_event recent[AGG_RECENT];
 	unsigned nrecent;		/* total ever, ring index = n % size */
@@ -115,6 +140,12 @@ struct agg_sum {
 	int have_cpu, have_rss;
 	double cpu_s;
 	uint64_t rss_bytes, max_rss_bytes;	/* sum of last, largest */
+	/* smaps_rollup: last readings of live processes summed; unshared
+	 * summed over forked processes, ended ones too; the masters' size
+	 * (their Anonymous) for scale; the most frozen objects seen. */
+	unsigned nmem, nmem_refused, nunshared;
+	uint64_t pss_bytes, shared_bytes, private_dirty_bytes;
+	uint64_t unshared_by_gc_bytes, master_anon_bytes, frozen_objects;
 };
 
 struct agg_run {
@@ -182,6 +213,25 @@ struct agg_sample {
 	uint64_t cpu_ns;		/* user + system */
 };
 void agg_sample(struct agg *a, struct agg_proc *p, const struct agg_sample *s);
+/*
+ * A read of p's smaps_rollup at mono_ns (CLOCK_MONOTONIC, the agents'
+ * clock): err 0 and *m, or the negative errno of the read (-EACCES/-EPERM:
+ * refused, kept as such; others, a process gone, change nothing). For a
+ * forked process, when gen-2 collections finished since the previous
+ * read, the growth of its private memory (clean + dirty) from the last
+ * read taken before the first of them started (of the AGG_MEM_READS
+ * kept; the oldest if all came later) counts as unshared by its collector
+ * (the copy-on-write of the inherited objects whose headers a full
+ * collection writes); a shrink counts as 0. A read during a collection
+ * is thus never taken for "before".
+ */
+void agg_mem_read(struct agg *a, struct agg_proc *p, const struct agg_mem *m,
+    uint64_t mono_ns, int err);
+/* 1 when p finished a gen-2 collection since its last memory read. */
+int agg_mem_due(const struct agg_proc *p);
+/* Shared (clean + dirty) and private bytes of a reading. */
+uint64_t agg_mem_shared(const struct agg_mem *m);
+uint64_t agg_mem_private(const struct agg_mem *m);
 /* The figures a process wrote at a clean exit: CPU time and peak RSS
  * (getrusage), which outlive its /proc entry, and its frozen objects. */
 void agg_exit_info(struct agg *a, struct agg_proc *p, uint64_t cpu_ns,

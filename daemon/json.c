@@ -110,6 +110,46 @@ static const char *djson_state(const struct agg_proc *p)
 	    p->state == AGG_ENDED ? "ended" : "lost";
 }
 
+/* A process's smaps_rollup figures: null where not read; unshared only
+ * for a forked process (a master's growth is its own allocation). */
+static void djson_proc_mem(json_t *o, const struct agg_proc *p)
+{
+	int read = p->mem_state == AGG_MEM_READ;
+
+	djson_set(o, "memory", json_string(read ? "read" :
+	    p->mem_state == AGG_MEM_REFUSED ? "not readable: permission" :
+	    "not read"));
+	djson_set(o, "pss_bytes", read ?
+	    djson_uint(p->mem.pss_bytes) : json_null());
+	djson_set(o, "shared_bytes", read ?
+	    djson_uint(agg_mem_shared(&p->mem)) : json_null());
+	djson_set(o, "private_dirty_bytes", read ?
+	    djson_uint(p->mem.private_dirty_bytes) : json_null());
+	djson_set(o, "unshared_by_gc_bytes", read && p->origin == ORIGIN_FORK ?
+	    djson_uint(p->unshared_by_gc_bytes) : json_null());
+	djson_set(o, "frozen_objects", p->clean_exit ?
+	    djson_uint(p->freeze_count) : json_null());
+}
+
+/* A sum's: the live processes' last readings, the forked ones' unshared
+ * bytes (ended ones too), the masters' heap for scale. */
+static void djson_sum_mem(json_t *o, const struct agg_sum *s)
+{
+	djson_set(o, "pss_bytes", s->nmem > 0 ?
+	    djson_uint(s->pss_bytes) : json_null());
+	djson_set(o, "shared_bytes", s->nmem > 0 ?
+	    djson_uint(s->shared_bytes) : json_null());
+	djson_set(o, "private_dirty_bytes", s->nmem > 0 ?
+	    djson_uint(s->private_dirty_bytes) : json_null());
+	djson_set(o, "unshared_by_gc_bytes", s->nunshared > 0 ?
+	    djson_uint(s->unshared_by_gc_bytes) : json_null());
+	djson_set(o, "unshared_processes", json_integer(s->nunshared));
+	djson_set(o, "master_anon_bytes", s->master_anon_bytes > 0 ?
+	    djson_uint(s->master_anon_bytes) : json_null());
+	djson_set(o, "memory_refused", json_integer(s->nmem_refused));
+	djson_set(o, "frozen_objects", djson_uint(s->frozen_objects));
+}
+
 json_t *djson_process(const struct agg *a, const struct agg_proc *p)
 {
 	struct agg_sum *s = agg_sum_new();
@@ -156,6 +196,7 @@ json_t *djson_process(const struct agg *a, const struct agg_proc *p)
 	    djson_uint(p->rss_bytes) : json_null());
 	djson_set(o, "max_rss_bytes", p->have_sample ?
 	    djson_uint(p->max_rss_bytes) : json_null());
+	djson_proc_mem(o, p);
 	djson_set(o, "collections", djson_uint(t.collections));
 	djson_set(o, "gc_time_ms", djson_ms(t.pause_ns));
 	/* Of this process's wall_s. No share of CPU time: pauses are
@@ -231,6 +272,7 @@ json_t *djson_summary(const struct agg *a, const struct agg_run *r,
 	    djson_uint(s->rss_bytes) : json_null());
 	djson_set(o, "max_rss_bytes", s->have_rss ?
 	    djson_uint(s->max_rss_bytes) : json_null());
+	djson_sum_mem(o, s);
 	djson_set(o, "generations", djson_gens(s, p));
 	free(s);
 	return o;

@@ -467,6 +467,18 @@ static void metrics_by_role(struct metrics_buf *b, enum metrics_format f,
 		    (old != NULL ? old->dropped : 0) +
 		    (now != NULL ? now->dropped : 0)));
 	}
+	metrics_family(b, f, "cpython_gc_unshared_bytes_total", "counter",
+	    "Private memory forked workers' gen-2 collections copied from "
+	    "their parent (smaps_rollup), ended workers included.");
+	for (k = 0; k < m->nkeys; k++) {
+		old = m->keys[k].retired;
+		now = v->now[k];
+		metrics_series(b, "cpython_gc_unshared_bytes_total",
+		    &m->keys[k], -1, NULL);
+		metrics_printf(b, "%llu\n", (unsigned long long)(
+		    (old != NULL ? old->unshared_by_gc_bytes : 0) +
+		    (now != NULL ? now->unshared_by_gc_bytes : 0)));
+	}
 }
 
 static void metrics_pause_max(struct metrics_buf *b, enum metrics_format f,

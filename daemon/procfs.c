@@ -136,6 +136,35 @@ int procfs_sample(uint32_t pid, struct agg_sample *out)
 	return 0;
 }
 
+int procfs_parse_smaps(const char *text, struct agg_mem *out)
+{
+	memset(out, 0, sizeof *out);
+	if (strstr(text, "Rss:") == NULL)
+		return -EBADMSG;
+	out->rss_bytes = procfs_status_kb(text, "Rss:");
+	out->pss_bytes = procfs_status_kb(text, "Pss:");
+	out->shared_clean_bytes = procfs_status_kb(text, "Shared_Clean:");
+	out->shared_dirty_bytes = procfs_status_kb(text, "Shared_Dirty:");
+	out->private_clean_bytes = procfs_status_kb(text, "Private_Clean:");
+	out->private_dirty_bytes = procfs_status_kb(text, "Private_Dirty:");
+	out->anon_bytes = procfs_status_kb(text, "Anonymous:");
+	return 0;
+}
+
+int procfs_smaps(uint32_t pid, struct agg_mem *out)
+{
+	char buf[4096];
+	size_t len;
+	int err;
+
+	memset(out, 0, sizeof *out);
+	/* The kernel checks PTRACE_MODE_READ at open: -EACCES. A zombie's
+	 * read fails with ESRCH: gone. */
+	if ((err = procfs_read(pid, "smaps_rollup", buf, sizeof buf, &len)) < 0)
+		return err;
+	return procfs_parse_smaps(buf, out);
+}
+
 double procfs_start_real(uint64_t start_ticks)
 {
 	struct timespec boot, real;

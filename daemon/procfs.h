@@ -22,6 +22,10 @@ int procfs_identity(uint32_t pid, uint64_t *start_ticks, uid_t *uid);
 int procfs_running(uint32_t pid, uint64_t start_ticks);
 /* RSS, peak RSS (VmHWM) and CPU time (user + system). 0 or -errno. */
 int procfs_sample(uint32_t pid, struct agg_sample *out);
+/* Its smaps_rollup (Rss, Pss, Shared_*, Private_*, Anonymous): 0, -ESRCH
+ * when gone, -EACCES/-EPERM when gcmond may not read it (another user's
+ * process without CAP_SYS_PTRACE), -EBADMSG when it holds no Rss. */
+int procfs_smaps(uint32_t pid, struct agg_mem *out);
 /* Unix seconds when a process that started at start_ticks started (its
  * age on the boot clock, taken from now; to a tick), 0 if unknown. */
 double procfs_start_real(uint64_t start_ticks);
@@ -34,5 +38,7 @@ char procfs_parse_state(const char *stat);
 /* A "Key:   123 kB" line of a /proc/<pid>/status text (key with its
  * colon, e.g. "VmHWM:"), in bytes; 0 when absent. */
 uint64_t procfs_status_kb(const char *status, const char *key);
+/* The figures of a smaps_rollup text: 0 or -EBADMSG (no Rss line). */
+int procfs_parse_smaps(const char *text, struct agg_mem *out);
 
 #endif /* GCMON_PROCFS_H */

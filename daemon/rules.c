@@ -285,73 +285,137 @@ struct rules_forked {
 	unsigned n, ngen2;		/* workers, those that paid gen 2 */
 	uint64_t gen2, frozen;		/* their gen 2s; most objects frozen */
 	double gen2_ms;
+	unsigned nmem;			/* of ngen2, those with memory read */
+	uint64_t unshared;		/* what their gen 2s unshared */
+	uint64_t master_anon;		/* the masters' heap, for scale */
 };
+
+#define RULES_MB(b)	((double)(b) / (1024.0 * 1024.0))
+
+/* "N workers unshared X MB in their gen-2 collections (Y MB each, Z% of
+ * the master's heap)" into buf, with the evidence of it. */
+static void rules_unshared_text(const struct rules_forked *w,
+    struct rules_rec *r, char *buf, size_t len)
+{
+	double each = RULES_MB(w->unshared) / w->nmem;
+	double pct = w->master_anon > 0 ? (double)w->unshared / w->nmem /
+	    (double)w->master_anon * 100 : 0;
+
+	snprintf(buf, len, "%u workers unshared %.1f MiB in their gen-2 "
+	    "collections (%.1f MiB each, %.0f%% of the master's heap)",
+	    w->nmem, RULES_MB(w->unshared), each, pct);
+	rules_evidence(r, "workers_measured", w->nmem);
+	rules_evidence(r, "unshared_by_gc_mb", RULES_MB(w->unshared));
+	rules_evidence(r, "unshared_per_worker_mb", each);
+	rules_evidence(r, "master_heap_pct", pct);
+}
 
 /* After gc.freeze() before fork: what the workers paid since. */
 static void rules_prefork_frozen(const struct rules_forked *w,
     struct rules_out *o)
 {
 	struct rules_rec *r;
+	char mem[200] = "their memory was not measured";
 
 	if ((r = rules_add(o, "prefork_frozen", RULES_INFO)) == NULL)
 		return;
-	snprintf(r->message, sizeof r->message,
-	    "gc.freeze() ran before fork (%llu objects frozen): %u of %u "
-	    "forked workers paid gen 2 collections since, %llu in all, "
-	    "%.1f ms of pauses, tracing only objects made after the fork.",
-	    (unsigned long long)w->frozen, w->ngen2, w->n,
-	    (unsigned long long)w->gen2, w->gen2_ms);
 	rules_evidence(r, "frozen_objects", (double)w->frozen);
 	rules_evidence(r, "forked_workers", w->n);
 	rules_evidence(r, "workers_with_gen2", w->ngen2);
 	rules_evidence(r, "gen2_collections", (double)w->gen2);
 	rules_evidence(r, "gen2_time_ms", w->gen2_ms);
+	if (w->nmem > 0)
+		rules_unshared_text(w, r, mem, sizeof mem);
+	snprintf(r->message, sizeof r->message,
+	    "gc.freeze() ran before fork (%llu objects frozen): %u of %u "
+	    "forked workers paid gen 2 collections since, %llu in all, "
+	    "%.1f ms of pauses, tracing only objects made after the fork; "
+	    "%s.", (unsigned long long)w->frozen, w->ngen2, w->n,
+	    (unsigned long long)w->gen2, w->gen2_ms, mem);
 	snprintf(rules_action(r), sizeof r->actions[0],
 	    "nothing to add before fork; if the workers' gen 2 time grows, "
 	    "look at what they keep after it (caches, sessions)");
 }
 
-static void rules_prefork_freeze(const struct rules_input *in,
-    const struct rules_facts *f, struct rules_out *o)
+/* The hook that runs gc.freeze() in the master of this server. */
+static void rules_freeze_hook(enum rules_server server, struct rules_rec *r)
 {
-	struct rules_forked w = { 0, 0, 0, in->freeze_count, 0 };
+	static const char *const hooks[] = {
+		[RULES_SERVER_OTHER] = "gc.freeze() in the parent right before "
+		    "os.fork() or creating the multiprocessing Pool (fork "
+		    "start method), after the shared data is loaded",
+		[RULES_SERVER_GUNICORN] = "gunicorn --preload, and in the "
+		    "config file: def when_ready(server): import gc; "
+		    "gc.freeze() (or gc.disable() at the top of the config, "
+		    "gc.freeze() in pre_fork, gc.enable() in post_fork)",
+		[RULES_SERVER_UWSGI] = "uWSGI without lazy-apps (the app is "
+		    "loaded in the master): gc.freeze() at the end of the "
+		    "WSGI module, after the app is built",
+	};
+
+	snprintf(rules_action(r), sizeof r->actions[0], "%s", hooks[server]);
+}
+
+static void rules_forked_collect(const struct rules_input *in,
+    struct rules_forked *w)
+{
 	const struct rules_proc *p;
-	struct rules_rec *r;
 	size_t i;
 
-	/* A fact rule (rules.h): each gen 2 a forked worker pays unshares
-	 * its copy-on-write pages, however short the run. */
-	(void)f;
+	w->frozen = in->freeze_count;
+	w->master_anon = in->sum->master_anon_bytes;
 	for (i = 0, p = in->procs; i < in->nprocs; i++, p++) {
 		if (p->origin != ORIGIN_FORK)
 			continue;
-		w.n++;
-		w.ngen2 += p->gen2 > 0;
-		w.gen2 += p->gen2;
-		w.gen2_ms += p->gen2_ms;
-		if (p->freeze_count > w.frozen)
-			w.frozen = p->freeze_count;
+		w->n++;
+		w->ngen2 += p->gen2 > 0;
+		w->gen2 += p->gen2;
+		w->gen2_ms += p->gen2_ms;
+		if (p->freeze_count > w->frozen)
+			w->frozen = p->freeze_count;
+		if (p->gen2 > 0 && p->mem_read) {
+			w->nmem++;
+			w->unshared += p->unshared_bytes;
+		}
 	}
+}
+
+static void rules_prefork_freeze(const struct rules_input *in,
+    const struct rules_facts *f, struct rules_out *o)
+{
+	struct rules_forked w;
+	struct rules_rec *r;
+	char mem[200];
+
+	/* A fact rule (rules.h): each gen 2 a forked worker pays unshares
+	 * its copy-on-write pages, however short the run; measured, below
+	 * RULES_UNSHARED_MIN_BYTES a worker it is no news. */
+	(void)f;
+	memset(&w, 0, sizeof w);
+	rules_forked_collect(in, &w);
 	if (w.n > 0 && w.frozen > 0) {
 		rules_prefork_frozen(&w, o);
 		return;
 	}
-	if (w.ngen2 < 2 ||
+	if (w.ngen2 < 2 || (w.nmem > 0 &&
+	    w.unshared < (uint64_t)RULES_UNSHARED_MIN_BYTES * w.nmem) ||
 	    (r = rules_add(o, "prefork_freeze", RULES_WARNING)) == NULL)
 		return;
-	snprintf(r->message, sizeof r->message,
-	    "%u of %u forked workers each paid their own gen 2 collections: "
-	    "every full collection touches the objects inherited from the "
-	    "master and unshares their copy-on-write pages.", w.ngen2, w.n);
 	rules_evidence(r, "forked_workers", w.n);
 	rules_evidence(r, "workers_with_gen2", w.ngen2);
 	rules_evidence(r, "frozen_objects", 0);
-	snprintf(rules_action(r), sizeof r->actions[0],
-	    "gc.freeze() in the master before fork: gunicorn --preload with a "
-	    "hook, def when_ready(server): import gc; gc.freeze()");
-	snprintf(rules_action(r), sizeof r->actions[0],
-	    "or gc.disable() early in the master, gc.freeze() in pre_fork, "
-	    "gc.enable() in post_fork");
+	if (w.nmem > 0) {
+		rules_unshared_text(&w, r, mem, sizeof mem);
+		snprintf(r->message, sizeof r->message, "%s; gc.freeze() in "
+		    "the master before fork keeps it shared.", mem);
+	} else
+		snprintf(r->message, sizeof r->message,
+		    "%u of %u forked workers each paid their own gen 2 "
+		    "collections: every full collection touches the objects "
+		    "inherited from the master and unshares their "
+		    "copy-on-write pages (their memory was not measured).",
+		    w.ngen2, w.n);
+	rules_freeze_hook(in->server, r);
 }
 
 /* What outlier_worker compares, each worker against its siblings'
@@ -543,6 +607,24 @@ static void rules_proc_fill(const struct agg *a, const struct agg_proc *p,
 	rp->gen2_ms = p->ngen > 2 ? (double)p->c[2].pause_ns / 1e6 : 0;
 	rp->p99_ms = agg_proc_pct_ms(p, -1, 99.0);
 	rp->freeze_count = p->freeze_count;
+	rp->mem_read = p->mem_state == AGG_MEM_READ;
+	rp->unshared_bytes = p->unshared_by_gc_bytes;
+}
+
+/* Which prefork server master p runs, from its command line. */
+static enum rules_server rules_server_of(const struct agg_proc *p)
+{
+	const char *arg = p->argv;
+	uint32_t i;
+
+	for (i = 0; arg != NULL && i < p->argc; i++) {
+		if (strstr(arg, "gunicorn") != NULL)
+			return RULES_SERVER_GUNICORN;
+		if (strstr(arg, "uwsgi") != NULL)
+			return RULES_SERVER_UWSGI;
+		arg += strlen(arg) + 1;
+	}
+	return RULES_SERVER_OTHER;
 }
 
 int rules_input_build(const struct agg *a, const struct agg_run *r,
@@ -582,6 +664,7 @@ int rules_input_build(const struct agg *a, const struct agg_run *r,
 		in->thresholds = in->own_thresholds;
 		in->nthresholds = tp->ngen;
 		in->freeze_count = tp->freeze_count;
+		in->server = rules_server_of(tp);
 	}
 	in->sum = in->own_sum;
 	in->alert_threshold_ms = (double)a->cfg.alert_threshold_ns / 1e6;

@@ -17,6 +17,9 @@
 #define RULES_OUTLIER_FACTOR	2.0	/* worker vs its siblings' median */
 #define RULES_OUTLIER_MIN_MS	1.0	/* and a pause figure above this */
 #define RULES_MIN_SIBLINGS	3	/* workers of one parent to compare */
+/* prefork_freeze with measured memory: only when the forked workers'
+ * gen-2 collections unshared at least this much each, on average. */
+#define RULES_UNSHARED_MIN_BYTES	(4u << 20)
 
 /*
  * The smallest sample a rule reads (man/gcmond.8, RECOMMENDATIONS): a
@@ -85,6 +88,15 @@ struct rules_proc {
 	double gen2_ms;			/* their pause time */
 	double p99_ms, max_ms;
 	uint64_t freeze_count;		/* agg_proc's */
+	int mem_read;			/* its smaps_rollup was read */
+	uint64_t unshared_bytes;	/* agg_proc's unshared_by_gc_bytes */
+};
+
+/* The prefork server the run's master is, for the hook to name. */
+enum rules_server {
+	RULES_SERVER_OTHER = 0,		/* os.fork, multiprocessing */
+	RULES_SERVER_GUNICORN,
+	RULES_SERVER_UWSGI
 };
 
 struct rules_input {
@@ -95,6 +107,7 @@ struct rules_input {
 	unsigned nthresholds;
 	uint64_t freeze_count;		/* of the process, or of the run's
 					 * master: >0 when gc.freeze() ran */
+	enum rules_server server;	/* from the master's argv */
 	const struct rules_proc *procs;
 	size_t nprocs;
 	/* What rules_input_build allocated (rules_input_fini frees). */

@@ -8,6 +8,7 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -167,6 +168,93 @@ START_TEST(test_fork_baseline_not_double_counted_in_run)
 	s = agg_sum_new();
 	agg_sum_host(a, s);
 	ck_assert_uint_eq(total(s), 5 + 3 + 1 + 2 * (2 + 1));
+	free(s);
+	agg_free(a);
+}
+END_TEST
+
+static struct agg_mem mem_of(uint64_t private_mb)
+{
+	struct agg_mem m;
+
+	memset(&m, 0, sizeof m);
+	m.rss_bytes = 300u << 20;
+	m.private_dirty_bytes = private_mb << 20;
+	m.shared_dirty_bytes = (300u << 20) - m.private_dirty_bytes;
+	m.anon_bytes = 290u << 20;
+	return m;
+}
+
+static struct proto_event gen2_at(uint64_t start_ns)
+{
+	struct proto_event e;
+
+	memset(&e, 0, sizeof e);
+	e.start_ns = start_ns;
+	e.pause_ns = 300000000;
+	e.generation = 2;
+	return e;
+}
+
+START_TEST(test_unshared_counts_from_the_read_before_each_gen2)
+{
+	struct agg *a = agg_new(&cfg);
+	struct agg_proc *m, *w;
+	struct proto_counters c;
+	struct proto_event e;
+	struct agg_mem r;
+	struct agg_sum *s;
+
+	a->now_real = 1700000000;
+	m = add(a, 100, 1, "svc", ORIGIN_ROOT, 0);
+	w = add(a, 101, 100, "svc", ORIGIN_FORK, 0);
+	r = mem_of(2);
+	agg_mem_read(a, m, &r, 10, 0);
+	agg_mem_read(a, w, &r, 10, 0);		/* before: 2 MB private */
+	ck_assert_int_eq(agg_mem_due(w), 0);
+	/* A sample read lands during the collection (pages half copied),
+	 * then the collection's event: "before" is still the read at 10. */
+	r = mem_of(60);
+	agg_mem_read(a, w, &r, 30, 0);
+	e = gen2_at(20);
+	agg_event(a, w, &e);
+	c = counters_of(0, 0, 1, 0);
+	agg_counters(a, w, &c);
+	ck_assert_int_eq(agg_mem_due(w), 1);
+	r = mem_of(102);
+	agg_mem_read(a, w, &r, 40, 0);
+	ck_assert_uint_eq(w->unshared_by_gc_bytes, 100u << 20);
+	ck_assert_int_eq(agg_mem_due(w), 0);
+	/* No gen-2 since: growth is the worker's own, not the collector's. */
+	r = mem_of(150);
+	agg_mem_read(a, w, &r, 50, 0);
+	ck_assert_uint_eq(w->unshared_by_gc_bytes, 100u << 20);
+	/* A shrink across a gen-2 counts 0, never less. */
+	e = gen2_at(55);
+	agg_event(a, w, &e);
+	c = counters_of(0, 0, 2, 0);
+	agg_counters(a, w, &c);
+	r = mem_of(120);
+	agg_mem_read(a, w, &r, 60, 0);
+	ck_assert_uint_eq(w->unshared_by_gc_bytes, 100u << 20);
+	/* A master's growth across its gen-2 is its own allocation. */
+	e = gen2_at(15);
+	agg_event(a, m, &e);
+	c = counters_of(0, 0, 1, 0);
+	agg_counters(a, m, &c);
+	r = mem_of(90);
+	agg_mem_read(a, m, &r, 20, 0);
+	ck_assert_uint_eq(m->unshared_by_gc_bytes, 0);
+	/* A refused read is kept as such; a process gone changes nothing. */
+	agg_mem_read(a, w, &r, 70, -ESRCH);
+	ck_assert_int_eq(w->mem_state, AGG_MEM_READ);
+	agg_mem_read(a, w, &r, 70, -EACCES);
+	ck_assert_int_eq(w->mem_state, AGG_MEM_REFUSED);
+	s = agg_sum_new();
+	agg_sum_run(a, agg_run_find(a, "svc"), s);
+	ck_assert_uint_eq(s->unshared_by_gc_bytes, 0);	/* refused now */
+	ck_assert_uint_eq(s->nmem_refused, 1);
+	ck_assert_uint_eq(s->master_anon_bytes, 290u << 20);
 	free(s);
 	agg_free(a);
 }
@@ -665,6 +753,71 @@ static const struct {
 	    ORIGIN_FORK, 0 },
 };
 
+/* Four forked workers, each measured: unshared_mb each, gunicorn's
+ * master holding 166 MiB (issue 14's figures). */
+static size_t prefork_measured(uint64_t unshared_mb, uint64_t frozen,
+    struct rules_rec *out)
+{
+	static struct agg_sum s;
+	static struct rules_proc procs[5];
+	struct rules_input in;
+	size_t i;
+
+	memset(&s, 0, sizeof s);
+	memset(procs, 0, sizeof procs);
+	s.ngen = 3;
+	s.master_anon_bytes = 166u << 20;
+	procs[0].pid = 1;
+	procs[0].origin = ORIGIN_ROOT;
+	procs[0].freeze_count = frozen;
+	for (i = 1; i < 5; i++) {
+		procs[i].pid = 10 + (uint32_t)i;
+		procs[i].ppid = 1;
+		procs[i].origin = ORIGIN_FORK;
+		procs[i].worker = 1;
+		procs[i].gen2 = 1;
+		procs[i].mem_read = 1;
+		procs[i].unshared_bytes = unshared_mb << 20;
+	}
+	memset(&in, 0, sizeof in);
+	in.sum = &s;
+	in.alert_threshold_ms = 50;
+	in.freeze_count = frozen;
+	in.server = RULES_SERVER_GUNICORN;
+	in.procs = procs;
+	in.nprocs = 5;
+	return rules_evaluate(&in, out, RULES_MAX);
+}
+
+START_TEST(test_prefork_freeze_gives_the_measured_figures)
+{
+	struct rules_rec out[RULES_MAX];
+	size_t n, i;
+
+	n = prefork_measured(78, 0, out);
+	ck_assert(has_rule(out, n, "prefork_freeze"));
+	for (i = 0; i < n && strcmp(out[i].rule, "prefork_freeze") != 0; i++)
+		;
+	ck_assert_msg(strstr(out[i].message, "4 workers unshared 312.0 MiB in "
+	    "their gen-2 collections (78.0 MiB each, 47% of the master's "
+	    "heap)") != NULL, "%s", out[i].message);
+	ck_assert(has_action(out, n, "when_ready"));
+	/* Below 4 MiB a worker: no finding. */
+	n = prefork_measured(3, 0, out);
+	ck_assert(!has_rule(out, n, "prefork_freeze"));
+	n = prefork_measured(4, 0, out);
+	ck_assert(has_rule(out, n, "prefork_freeze"));
+	/* Frozen: the measured result, no advice. */
+	n = prefork_measured(1, 5000, out);
+	ck_assert(!has_rule(out, n, "prefork_freeze"));
+	ck_assert(has_rule(out, n, "prefork_frozen"));
+	for (i = 0; i < n && strcmp(out[i].rule, "prefork_frozen") != 0; i++)
+		;
+	ck_assert_msg(strstr(out[i].message, "4 workers unshared 4.0 MiB")
+	    != NULL, "%s", out[i].message);
+}
+END_TEST
+
 START_TEST(test_prefork_rules)
 {
 	struct agg_sum *s = agg_sum_new();
@@ -806,6 +959,8 @@ static Suite *agg_suite(void)
 
 	tcase_add_test(t, test_totals_exact_through_reconnect_and_drops);
 	tcase_add_test(t, test_fork_baseline_not_double_counted_in_run);
+	tcase_add_test(t, test_unshared_counts_from_the_read_before_each_gen2);
+	tcase_add_test(t, test_prefork_freeze_gives_the_measured_figures);
 	tcase_add_test(t, test_histograms_fold_into_run_on_bye);
 	tcase_add_test(t, test_records_bounded_and_totals_kept);
 	tcase_add_test(t, test_live_run_never_expires);

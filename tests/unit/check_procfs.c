@@ -2,7 +2,8 @@
  * check_procfs.c: Check suite for daemon/procfs.c: the /proc/<pid>/stat
  * and status parsers on tables of texts (command names with spaces and
  * parentheses, short and malformed lines), and the readers on this very
- * process (its identity, running, a sample) and on a pid that is gone.
+ * process (its identity, running, a sample, its smaps_rollup) and on a
+ * zombie and a pid that is gone.
  */
 #include <check.h>
 #include <errno.h>
@@ -56,9 +57,37 @@ START_TEST(test_status_kb_matches_whole_keys_only)
 }
 END_TEST
 
+START_TEST(test_parse_smaps_reads_every_figure)
+{
+	static const char text[] =
+	    "55d0c0000000-7ffd00000000 ---p 00000000 00:00 0   [rollup]\n"
+	    "Rss:              172032 kB\n"
+	    "Pss:              100000 kB\n"
+	    "Pss_Anon:          90000 kB\n"
+	    "Shared_Clean:       4000 kB\n"
+	    "Shared_Dirty:      80000 kB\n"
+	    "Private_Clean:        32 kB\n"
+	    "Private_Dirty:     88000 kB\n"
+	    "Anonymous:        168000 kB\n";
+	struct agg_mem m;
+
+	ck_assert_int_eq(procfs_parse_smaps(text, &m), 0);
+	ck_assert_uint_eq(m.rss_bytes, 172032u * 1024);
+	ck_assert_uint_eq(m.pss_bytes, 100000u * 1024);
+	ck_assert_uint_eq(m.shared_clean_bytes, 4000u * 1024);
+	ck_assert_uint_eq(m.shared_dirty_bytes, 80000u * 1024);
+	ck_assert_uint_eq(m.private_clean_bytes, 32u * 1024);
+	ck_assert_uint_eq(m.private_dirty_bytes, 88000u * 1024);
+	ck_assert_uint_eq(m.anon_bytes, 168000u * 1024);
+	ck_assert_int_eq(procfs_parse_smaps("", &m), -EBADMSG);
+	ck_assert_int_eq(procfs_parse_smaps("Pss: 1 kB\n", &m), -EBADMSG);
+}
+END_TEST
+
 START_TEST(test_readers_on_this_process)
 {
 	struct agg_sample s;
+	struct agg_mem m;
 	uint64_t ticks;
 	uid_t uid;
 
@@ -70,11 +99,16 @@ START_TEST(test_readers_on_this_process)
 	ck_assert_uint_gt(s.rss_bytes, 0);
 	ck_assert_uint_ge(s.peak_rss_bytes, s.rss_bytes);
 	ck_assert_double_gt(procfs_start_real(ticks), 1.5e9);
+	ck_assert_int_eq(procfs_smaps((uint32_t)getpid(), &m), 0);
+	ck_assert_uint_gt(m.rss_bytes, 0);
+	ck_assert_uint_gt(m.private_dirty_bytes, 0);
+	ck_assert_uint_le(m.pss_bytes, m.rss_bytes);
 }
 END_TEST
 
 START_TEST(test_readers_on_a_zombie_and_a_gone_pid)
 {
+	struct agg_mem m;
 	uint64_t ticks;
 	uid_t uid;
 	pid_t pid = fork();
@@ -85,6 +119,7 @@ START_TEST(test_readers_on_a_zombie_and_a_gone_pid)
 	usleep(100000);		/* a zombie until we reap it */
 	ck_assert_int_eq(procfs_identity((uint32_t)pid, &ticks, &uid), 0);
 	ck_assert_int_eq(procfs_running((uint32_t)pid, ticks), 0);
+	ck_assert_int_eq(procfs_smaps((uint32_t)pid, &m), -ESRCH);
 	ck_assert_int_eq(waitpid(pid, NULL, 0), pid);
 	ck_assert_int_eq(procfs_identity((uint32_t)pid, &ticks, &uid), -ESRCH);
 }
@@ -98,6 +133,7 @@ static Suite *procfs_suite(void)
 	tcase_add_loop_test(tc, test_parse_cpu_and_state, 0,
 	    (int)(sizeof stat_rows / sizeof stat_rows[0]));
 	tcase_add_test(tc, test_status_kb_matches_whole_keys_only);
+	tcase_add_test(tc, test_parse_smaps_reads_every_figure);
 	tcase_add_test(tc, test_readers_on_this_process);
 	tcase_add_test(tc, test_readers_on_a_zombie_and_a_gone_pid);
 	suite_add_tcase(s, tc);
