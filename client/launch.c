@@ -10,6 +10,7 @@
  */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -604,6 +605,25 @@ int launch_private_daemon(struct pgp_run *r, const char *sock)
 	return err;
 }
 
+/* The agent directory of the private gcmond (<sock>.d): its files are
+ * the shared areas of processes that outlived the run, which nobody
+ * reads any more (they keep their mappings). */
+static void launch_remove_agent_dir(const char *sock)
+{
+	char adir[PATH_MAX];
+	struct dirent *e;
+	DIR *d;
+
+	if ((size_t)snprintf(adir, sizeof adir, "%s.d", sock) >= sizeof adir ||
+	    (d = opendir(adir)) == NULL)
+		return;
+	while ((e = readdir(d)) != NULL)
+		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+			(void)unlinkat(dirfd(d), e->d_name, 0);
+	closedir(d);
+	(void)rmdir(adir);	/* the check is the rmdir of its parent */
+}
+
 void launch_end_private(struct pgp_run *r, const char *dir, const char *sock)
 {
 	launch_stop_daemon(r);
@@ -611,6 +631,7 @@ void launch_end_private(struct pgp_run *r, const char *dir, const char *sock)
 		ctl_close(r->ctl_fd);
 	r->ctl_fd = -1;
 	unlink(sock);
+	launch_remove_agent_dir(sock);
 	if (rmdir(dir) < 0 && errno != ENOENT)
 		fprintf(stderr, "pygcprofiler: cannot remove %s: %s\n", dir,
 		    strerror(errno));

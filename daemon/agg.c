@@ -617,7 +617,8 @@ void agg_sample(struct agg *a, struct agg_proc *p, const struct agg_sample *s)
 {
 	(void)a;
 	p->have_sample = 1;
-	p->rss_bytes = s->rss_bytes;
+	if (s->rss_bytes > 0)		/* a zombie has none: keep the last */
+		p->rss_bytes = s->rss_bytes;
 	if (s->rss_bytes > p->max_rss_bytes)
 		p->max_rss_bytes = s->rss_bytes;
 	if (s->peak_rss_bytes > p->max_rss_bytes)

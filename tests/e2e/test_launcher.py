@@ -781,3 +781,28 @@ def test_man_gc_monitor_finds_the_pygcprofiler_page(tmp):
                        env=dict(os.environ, MANPAGER="cat", PAGER="cat", MANWIDTH="80"))
     assert r.returncode == 0, r.stderr
     assert "pygcprofiler" in r.stdout and "SYNOPSIS" in r.stdout
+
+
+OUTLIVES_THE_RUN = r"""
+import os, time
+if os.fork() == 0:              # a grandchild that outlives the run
+    os.setsid()
+    time.sleep(8)               # past the launcher's 5 s wait
+    os._exit(0)
+"""
+
+
+def test_the_private_directory_goes_even_when_a_process_outlives_the_run(tmp):
+    """The private directory holds gcmond's socket and its agent directory
+    (the shared areas): all of it goes when the launcher ends, also when a
+    process of the run is still alive then (its area is never read again,
+    its own mapping stays)."""
+    base = os.path.join(tmp, "base")
+    os.mkdir(base)
+    prog = os.path.join(tmp, "outlives.py")
+    with open(prog, "w") as f:
+        f.write(OUTLIVES_THE_RUN)
+    r = launch(["--stats-only", prog], env=base_env(TMPDIR=base), input="")
+    assert r.returncode == 0, r.stderr
+    assert "cannot remove" not in r.stderr, r.stderr
+    assert os.listdir(base) == [], os.listdir(base)
