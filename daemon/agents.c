@@ -43,6 +43,7 @@ struct agent_map {
 	int pidfd;
 	uv_poll_t poll;			/* on pidfd; its close frees this */
 	int polling;
+	int proc_poll;			/* its end learnt from /proc polls */
 	double next_sample;		/* Unix seconds */
 	double next_mem_gc;		/* no post-gen-2 read before (Unix s) */
 };
@@ -96,9 +97,9 @@ static uint64_t agents_mono_ns(void);
 static void agents_mem(struct agents *a, struct agent_map *m)
 {
 	struct agg_mem mem;
+	int err;
 
-	int err = procfs_smaps(m->info.pid, &mem);
-
+	err = procfs_smaps(m->info.pid, &mem);
 	agg_mem_read(a->agg, m->proc, &mem, agents_mono_ns(), err);
 }
 
@@ -205,7 +206,7 @@ static void agents_on_drain(uv_timer_t *t)
 	for (m = a->maps; m != NULL; m = next) {
 		next = m->next;
 		/* Without a pidfd, /proc says when it is gone, every 100 ms. */
-		if (m->pidfd < 0 && a->ticks % AGENTS_PROC_POLL_TICKS == 0 &&
+		if (m->proc_poll && a->ticks % AGENTS_PROC_POLL_TICKS == 0 &&
 		    !procfs_running(m->info.pid, m->info.start_ticks)) {
 			agents_end(a, m);
 			continue;
@@ -308,8 +309,12 @@ static void agents_on_exit(uv_poll_t *h, int status, int events)
 	struct agents *a = m->owner;
 
 	if (procfs_running(m->info.pid, m->info.start_ticks)) {
+		/* Never again from this pidfd (an error would repeat at every
+		 * loop turn): the drain timer asks /proc instead. */
 		log_debug(a->log, "pid %u: pidfd ready (status %d, events %d) "
 		    "but the process runs", (unsigned)m->info.pid, status, events);
+		uv_poll_stop(h);
+		m->proc_poll = 1;
 		return;
 	}
 	agents_end(a, m);
@@ -325,8 +330,8 @@ static void agents_on_poll_close(uv_handle_t *h)
 	free(m);
 }
 
-/* ended: the process is gone (unlink its file); otherwise the area is
- * broken or gcmond stops (keep it). */
+/* ended: the process is gone or its area broken (its file is removed);
+ * otherwise gcmond stops (the file stays for the next gcmond). */
 static void agents_detach(struct agents *a, struct agent_map *m, int ended)
 {
 	struct agg_proc *p = m->proc;
@@ -587,8 +592,10 @@ static void agents_attach(struct agents *a, const char *name)
 	}
 	m->next_sample = 0;
 	m->poll.data = m;
-	if (m->pidfd < 0)
-		return;		/* agents_on_drain asks /proc instead */
+	if (m->pidfd < 0) {
+		m->proc_poll = 1;	/* agents_on_drain asks /proc instead */
+		return;
+	}
 	if (uv_poll_init(a->loop, &m->poll, m->pidfd) == 0) {
 		m->polling = 1;
 		if (uv_poll_start(&m->poll, UV_READABLE, agents_on_exit) == 0)
