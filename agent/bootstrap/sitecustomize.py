@@ -187,8 +187,12 @@ def _gcmon_load(env):
 def _gcmon_chain():
     """Run the sitecustomize this interpreter would have run without us."""
     here = os.path.realpath(_GCMON_DIR)
+    name = os.path.basename(here)
+    # realpath (a stat a component) only for entries that could be ours.
     sys.path[:] = [p for p in sys.path
-                   if os.path.realpath(p or os.curdir) != here]
+                   if os.path.basename(os.path.normpath(p or os.curdir)) != name
+                   and p != _GCMON_DIR
+                   or os.path.realpath(p or os.curdir) != here]
     sys.modules.pop("sitecustomize", None)
     try:
         import sitecustomize  # noqa: F401  (the next one on sys.path)
