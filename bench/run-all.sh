@@ -7,7 +7,8 @@
 #   4 memory: the agent over a long run, gcmond with 1000 live areas (memory.py)
 #   5 gcmond's log bytes per hour for the demo's workload (log_size.py)
 #   6 launcher latency and interpreter start-up (launcher.py)
-# Usage: bench/run-all.sh [1] [2] [3] [4] [5] [6]   (default: all)
+#   7 the CPU watching costs: launcher + gcmond per collection (watch_cost.py)
+# Usage: bench/run-all.sh [1] [2] [3] [4] [5] [6] [7]   (default: all)
 # Environment: GCMON_BUILDDIR (built tree), GCMON_SRCDIR, GCMON_PYTHON.
 # It builds its C helpers with cc into a private temp dir and writes
 # nothing else; it never asserts timings (benchmarks measure, tests assert).
@@ -36,7 +37,7 @@ GCMOND=$BUILDDIR/daemon/gcmond
 have_agent() { [ -f "$AGENT_DIR/_gcmon.abi3.so" ] && [ -f "$AGENT_DIR/sitecustomize.py" ]; }
 have_gcmond() { [ -x "$GCMOND" ]; }
 
-sections=${*:-1 2 3 4 5 6}
+sections=${*:-1 2 3 4 5 6 7}
 verdicts=$tmp/verdicts
 : >"$verdicts"
 note() { echo "$*" | tee -a "$verdicts"; }
@@ -157,6 +158,16 @@ bench_launcher() {
 	grep '^verdict' "$tmp/launcher.out" | sed 's/^verdict/verdict 6/' >>"$verdicts"
 }
 
+bench_watch_cost() {
+	echo "== 7. the CPU watching costs"
+	if ! have_agent || ! have_gcmond || [ ! -x "$BUILDDIR/client/pygcprofiler" ]; then
+		note "verdict 7: SKIP launcher, gcmond or agent not built in $BUILDDIR"
+		return
+	fi
+	timeout 900 "$PY" "$here/watch_cost.py" "$tmp" | tee "$tmp/watch.out"
+	grep '^verdict' "$tmp/watch.out" | sed 's/^verdict/verdict 7/' >>"$verdicts"
+}
+
 start=$(date +%s)
 echo "machine: $(nproc) CPUs, $(uname -sr); load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 for s in $sections; do
@@ -168,7 +179,8 @@ for s in $sections; do
 	4) bench_memory ;;
 	5) bench_log_size ;;
 	6) bench_launcher ;;
-	*) echo "run-all.sh: no benchmark $s (1-6)" >&2; exit 2 ;;
+	7) bench_watch_cost ;;
+	*) echo "run-all.sh: no benchmark $s (1-7)" >&2; exit 2 ;;
 	esac
 	echo
 done

@@ -2,9 +2,10 @@
  * agents.c: the shared areas of the monitored processes (see agents.h and
  * common/shm.h). One struct agent_map per file: attached when the watch
  * (or a scan) names it and /proc/<pid> vouches for it, drained every
- * drain_ms, sampled from /proc every sample_s, retired when its pidfd
- * says the process is gone: a last drain, the final counters, the exit
- * data, then the file is unlinked. Reads of a mapping go through
+ * drain period (which adapts to the rings' fill: agents.h), sampled from
+ * /proc every sample_s, retired when its pidfd says the process is gone:
+ * a last drain, the final counters, the exit data, then the file is
+ * unlinked. Reads of a mapping go through
  * agents_guarded(), so a process that truncates its own file under us
  * costs us that process, not the daemon (SIGBUS).
  */
@@ -39,6 +40,7 @@ struct agent_map {
 	struct shm_info info;
 	uint64_t tail;
 	uint64_t last_head;
+	uint64_t drained;		/* records in the last drain */
 	struct agg_proc *proc;
 	int pidfd;
 	uv_poll_t poll;			/* on pidfd; its close frees this */
@@ -145,6 +147,7 @@ static int agents_drain_one(struct agents *a, struct agent_map *m,
 	static struct agents_batch b;	/* one loop thread; 20 KiB */
 	int err, i, alert;
 
+	m->drained = 0;
 	do {
 		if ((err = agents_guarded(agents_copy_batch, m, &b)) < 0)
 			return err;
@@ -157,6 +160,7 @@ static int agents_drain_one(struct agents *a, struct agent_map *m,
 				    alert);
 		}
 		a->st.events += (uint64_t)b.n;
+		m->drained += (uint64_t)b.n;
 	} while (b.n == (int)AGENTS_BATCH);
 	m->last_head = b.snap.head;
 	agg_counters(a->agg, m->proc, &b.snap.counters);
@@ -173,13 +177,14 @@ static uint64_t agents_mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* The clock of the aggregates: Unix seconds now. */
+/* The clock of the aggregates (read once a drain, not once an event). */
 static void agents_now(struct agents *a)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	a->agg->now_real = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	a->agg->now_mono = (double)agents_mono_ns() / 1e9;
 }
 
 static void agents_broken(struct agents *a, struct agent_map *m, int err)
@@ -193,20 +198,52 @@ static void agents_broken(struct agents *a, struct agent_map *m, int err)
 	agents_detach(a, m, 1);
 }
 
+static void agents_on_drain(uv_timer_t *t);
+
+/* (Re)arms the drain timer at period_ms (0 stops it). */
+static void agents_arm(struct agents *a, unsigned period_ms)
+{
+	if (period_ms == a->period_ms)
+		return;
+	a->period_ms = period_ms;
+	if (period_ms == 0)
+		(void)uv_timer_stop(&a->drain);
+	else
+		(void)uv_timer_start(&a->drain, agents_on_drain, period_ms,
+		    period_ms);	/* fails only for a NULL callback */
+}
+
+/* The next period from the fullest ring of this drain (agents.h). */
+static unsigned agents_next_period(const struct agents *a, double fill)
+{
+	unsigned p = a->period_ms;
+
+	if (a->cfg.drain_ms != 0)
+		return a->cfg.drain_ms;		/* fixed by the caller */
+	if (a->maps == NULL)
+		return 0;
+	if (fill >= 0.25)
+		return AGENTS_DRAIN_MIN_MS;
+	if (fill < 1.0 / 16 && p < AGENTS_DRAIN_MAX_MS)
+		return p * 2 > AGENTS_DRAIN_MAX_MS ? AGENTS_DRAIN_MAX_MS : p * 2;
+	return p;
+}
+
 static void agents_on_drain(uv_timer_t *t)
 {
 	struct agents *a = t->data;
 	struct agent_map *m, *next;
-	double now;
-	int err;
+	double now, fill = 0, f;
+	int err, poll_proc;
 
 	agents_now(a);
 	now = a->agg->now_real;
-	a->ticks++;
+	if ((poll_proc = now >= a->next_proc_poll))
+		a->next_proc_poll = now + AGENTS_PROC_POLL_S;
 	for (m = a->maps; m != NULL; m = next) {
 		next = m->next;
-		/* Without a pidfd, /proc says when it is gone, every 100 ms. */
-		if (m->proc_poll && a->ticks % AGENTS_PROC_POLL_TICKS == 0 &&
+		/* Without a pidfd, /proc says when it is gone. */
+		if (m->proc_poll && poll_proc &&
 		    !procfs_running(m->info.pid, m->info.start_ticks)) {
 			agents_end(a, m);
 			continue;
@@ -215,6 +252,8 @@ static void agents_on_drain(uv_timer_t *t)
 			agents_broken(a, m, err);
 			continue;
 		}
+		if ((f = (double)m->drained / m->info.ring_cap) > fill)
+			fill = f;
 		if (now >= m->next_sample) {
 			m->next_sample = now + a->cfg.sample_s;
 			agents_sample(a, m, 1);	/* gone: the pidfd says */
@@ -226,6 +265,7 @@ static void agents_on_drain(uv_timer_t *t)
 			agents_mem(a, m);
 		}
 	}
+	agents_arm(a, agents_next_period(a, fill));
 }
 
 /* ---- the end of a process --------------------------------------------- */
@@ -586,6 +626,8 @@ static void agents_attach(struct agents *a, const char *name)
 	a->maps = m;
 	a->st.live++;
 	a->st.attached++;
+	if (a->period_ms == 0)
+		agents_arm(a, a->cfg.drain_ms ? a->cfg.drain_ms : AGENTS_DRAIN_MS);
 	if (!live) {		/* ended while no gcmond was watching */
 		agents_end(a, m);
 		return;
@@ -698,8 +740,6 @@ int agents_start(struct agents *a, uv_loop_t *loop, struct agg *agg,
 	a->agg = agg;
 	a->log = log;
 	a->cfg = *cfg;
-	if (a->cfg.drain_ms == 0)
-		a->cfg.drain_ms = AGENTS_DRAIN_MS;
 	if (!(a->cfg.sample_s > 0))
 		a->cfg.sample_s = 5.0;
 	if (sink != NULL)
@@ -724,9 +764,7 @@ int agents_start(struct agents *a, uv_loop_t *loop, struct agg *agg,
 	a->started = 1;
 	/* Watch first, then scan: a file made in between is seen twice
 	 * (the second time it is known) rather than never. */
-	if ((err = uv_fs_event_start(&a->watch, agents_on_watch, cfg->dir, 0)) < 0 ||
-	    (err = uv_timer_start(&a->drain, agents_on_drain, a->cfg.drain_ms,
-	    a->cfg.drain_ms)) < 0) {
+	if ((err = uv_fs_event_start(&a->watch, agents_on_watch, cfg->dir, 0)) < 0) {
 		*why = "the agent directory cannot be watched";
 		agents_stop(a);
 		return err;

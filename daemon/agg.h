@@ -185,6 +185,7 @@ struct agg {
 	struct agg_hooks hooks;		/* zero: nobody listens */
 	uint64_t nevents;		/* event records ingested, ever */
 	double now_real;		/* set by the caller before each call */
+	double now_mono;		/* the same instant, CLOCK_MONOTONIC s */
 	struct agg_run *runs;		/* newest first */
 	unsigned nruns, nlive;
 	struct agg_sum *expired;	/* runs gone; NULL until one is */

@@ -286,7 +286,7 @@ static void srv_on_gc(struct srv *s, struct agg_proc *p,
 	json_t *o;
 
 	log_event(s->log, p->pid, e, alert);
-	alerts_event(s->alerts, p, e, alert, (double)srv_mono_ms() / 1e3);
+	alerts_event(s->alerts, p, e, alert, s->agg->now_mono);
 	if ((watched || logged) && (o = djson_event(p, e)) != NULL) {
 		srv_broadcast(s, o, p->run->id);
 		if (logged)
