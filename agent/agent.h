@@ -28,6 +28,7 @@ struct agent {
 	/* The callback records only while this is non-NULL. */
 	struct shm_header *area;
 	size_t area_size;
+	int fd;				/* the area's file: the exit data's way */
 	uint32_t ring_cap;
 	char *dir;			/* the agent directory */
 	char path[4096];		/* this process's file */

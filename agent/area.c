@@ -20,7 +20,7 @@
 
 #include "agent.h"
 
-struct agent agent_state;
+struct agent agent_state = { .fd = -1 };
 
 uint64_t agent_clock_ns(int clock_id)
 {
@@ -63,7 +63,7 @@ static int area_create(void)
 	uint64_t ticks, nonce;
 	struct stat st;
 	ssize_t hlen;
-	size_t size;
+	size_t size, ring_off;
 	void *map;
 	int fd, err, n;
 
@@ -84,14 +84,25 @@ static int area_create(void)
 	if (n < 0 || (size_t)n >= sizeof a->path)
 		return -ENAMETOOLONG;
 	size = shm_area_size((uint32_t)hlen, a->ring_cap);
+	ring_off = shm_ring_off((uint32_t)hlen);
 	fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
+	if (ftruncate(fd, (off_t)size) < 0)
+		goto out_unlink;
+	/* The pages the callback writes (header, identity, ring) are
+	 * reserved now: on a full filesystem a write to a hole of a shared
+	 * mapping is a SIGBUS in the program, and the program must rather
+	 * go unmonitored. The exit area stays a hole: pwrite() fills it. */
+	if ((err = posix_fallocate(fd, 0, (off_t)(ring_off - SHM_EXIT_CAP))) != 0 ||
+	    (err = posix_fallocate(fd, (off_t)ring_off,
+	    (off_t)(size - ring_off))) != 0) {
+		err = -err;
+		goto out_close;
+	}
 	/* A directory of another user (a system gcmond's group): let its
 	 * group read and write the file; the directory's setgid bit gave the
 	 * file that group. */
-	if (fstat(fd, &st) < 0 || ftruncate(fd, (off_t)size) < 0)
-		goto out_unlink;
 	if (stat(a->dir, &st) == 0 && st.st_uid != geteuid() &&
 	    fchmod(fd, 0660) < 0)
 		goto out_unlink;
@@ -105,7 +116,7 @@ static int area_create(void)
 		munmap(map, size);
 		goto out_close;
 	}
-	close(fd);
+	a->fd = fd;
 	a->area_size = size;
 	atomic_thread_fence(memory_order_release);
 	a->area = map;
@@ -153,6 +164,7 @@ void agent_area_atfork_child(void)
 	const struct proto_counters *c = &a->at_fork;
 	struct shm_header *old = a->area;
 	size_t old_size = a->area_size;
+	int old_fd = a->fd;
 	unsigned i;
 
 	if (old == NULL)
@@ -175,6 +187,25 @@ void agent_area_atfork_child(void)
 	a->stopped = 0;
 	(void)area_create();	/* without an area this child is not monitored */
 	munmap(old, old_size);
+	close(old_fd);
+}
+
+/* All of buf at off of fd: 0, or -errno. */
+static int area_pwrite(int fd, const uint8_t *buf, size_t len, off_t off)
+{
+	ssize_t n;
+
+	while (len > 0) {
+		n = pwrite(fd, buf, len, off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -ENOSPC;
+		buf += n;
+		len -= (size_t)n;
+		off += n;
+	}
+	return 0;
 }
 
 int agent_area_exit(const uint8_t *frames, size_t len, uint64_t freeze_count)
@@ -185,10 +216,14 @@ int agent_area_exit(const uint8_t *frames, size_t len, uint64_t freeze_count)
 
 	if (h == NULL)
 		return -ESRCH;
+	/* pwrite, not the mapping: the exit area is a hole, and a full
+	 * filesystem must be an error here, not a SIGBUS. */
 	if (len > 0 && len <= h->exit_cap) {
-		memcpy((char *)h + h->exit_off, frames, len);
-		atomic_store_explicit(&h->exit_len, (uint32_t)len,
-		    memory_order_release);
+		if (area_pwrite(agent_state.fd, frames, len, h->exit_off) == 0)
+			atomic_store_explicit(&h->exit_len, (uint32_t)len,
+			    memory_order_release);
+		else
+			err = -ENOSPC;
 	} else if (len > 0) {
 		err = -ENOSPC;
 	}

@@ -28,7 +28,7 @@ _Static_assert(sizeof(struct shm_gen) == PROTO_GEN_COUNTER_SIZE, "gen");
 
 #define SHM_ALIGN(n, a)	(((n) + (a) - 1) & ~((size_t)(a) - 1))
 
-static size_t shm_ring_off(uint32_t hello_len)
+size_t shm_ring_off(uint32_t hello_len)
 {
 	return SHM_ALIGN(SHM_HEADER_SIZE + (size_t)hello_len, 4096) +
 	    SHM_EXIT_CAP;

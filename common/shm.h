@@ -125,6 +125,8 @@ struct shm_header {
 /* Where the parts of a fresh area go: its size for a HELLO of hello_len
  * bytes and a ring of ring_cap slots (a power of 2 in range). */
 size_t shm_area_size(uint32_t hello_len, uint32_t ring_cap);
+/* Where its ring starts; the exit area is the SHM_EXIT_CAP bytes before. */
+size_t shm_ring_off(uint32_t hello_len);
 /*
  * Lays out a zeroed area of shm_area_size() bytes at base: copies the
  * HELLO frame in, sets offsets, identity and state LIVE, and writes the
