@@ -308,9 +308,11 @@ def test_prometheus_sees_exact_collections_and_p99(tmp):
                         == seen, 30, 0.5, "every pause scraped")
             (_, prom_p99), = prom.query(q)
             # Within the classic bucket that holds the daemon's p99 (whose
-            # own error is 1%; an le edge is placed within 1.6%).
-            hi = next(le for le in LE + [float("inf")] if le >= p99_s * 0.99)
-            lo = max([0] + [le for le in LE if le < hi])
+            # own error is 1%; an le edge is placed within 1.6%), or either
+            # bucket when that p99 sits within those 2% of an edge: the
+            # edge's count may then fall on either side of it.
+            hi = next(le for le in LE + [float("inf")] if le >= p99_s * 1.02)
+            lo = max([0] + [le for le in LE if le < p99_s * 0.98])
             assert lo * 0.97 <= prom_p99 <= hi * 1.03, (prom_p99, p99_s, lo, hi)
         except AssertionError:
             print(prom.output())
