@@ -350,6 +350,8 @@ static ssize_t http_sse_read(void *cls, uint64_t pos, char *buf, size_t max)
 	size_t n = sse->len - sse->off;
 
 	(void)pos;
+	if (n == 0 && sse->lost > 0 && http_sse_tell_lost(sse) == 0)
+		n = sse->len - sse->off;	/* drained: now it is told */
 	if (n == 0 && sse->h->stopping)
 		return MHD_CONTENT_READER_END_OF_STREAM;
 	if (n == 0) {

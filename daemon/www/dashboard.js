@@ -105,11 +105,15 @@ function axes(ctx, w, h, pad, ymax, ylabel) {
 function drawTimeline() {
   const c = document.getElementById("timeline"), ctx = c.getContext("2d");
   const w = c.width, h = c.height, pad = 40;
-  const now = Date.now() / 1000, t0 = now - WINDOW_S;
+  const now = Date.now() / 1000;
+  // The last minute, or less while the page is younger than that.
+  const span = points.length ?
+    Math.min(WINDOW_S, Math.max(10, Math.ceil(now - points[0].t + 2))) : WINDOW_S;
+  const t0 = now - span;
   const shown = points.filter(p => p.t >= t0);
   const ymax = Math.max(1, ...shown.map(p => p.ms));
   axes(ctx, w, h, pad, ymax, "ms");
-  ctx.fillText(`${WINDOW_S} s ago`, pad, h - 5);
+  ctx.fillText(`${span} s ago`, pad, h - 5);
   ctx.fillText("now", w - 30, h - 5);
   for (const p of shown) {
     const x = pad + (p.t - t0) / Math.max(1e-3, now - t0) * (w - pad - 10);
@@ -165,6 +169,7 @@ function drawShare() {
     t0 = Math.min(t0, v.t); t1 = Math.max(t1, v.t); ymax = Math.max(ymax, v.pct);
   }
   axes(ctx, w, h, pad, ymax, "%");
+  c.dataset.samples = Math.max(0, ...[...shares.values()].map(v => v.length));
   if (!(t1 > t0)) return;
   for (const [pid, s] of shares) {
     ctx.strokeStyle = colour(pid);
@@ -213,4 +218,4 @@ const es = new EventSource("/api/events" + q);
 es.onmessage = onEvent;
 refresh();
 setInterval(refresh, REFRESH_MS);
-setInterval(drawTimeline, 500);
+setInterval(() => { drawTimeline(); drawHistogram(); }, 500);
