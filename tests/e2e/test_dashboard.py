@@ -306,3 +306,48 @@ def test_a_browser_that_reads_nothing_loses_events_and_is_told(tmp):
         seen = [e for e in events if e["type"] == "event"]
         assert seen and all(e["pid"] == pid for e in seen)
         slow.close()
+
+
+def test_launcher_live_prints_the_url_first_and_serves_the_run(tmp):
+    """pygcprofiler run --live=PORT: the URL is the first line; the
+    embedded gcmond serves the dashboard and the run's processes there
+    while the program runs."""
+    port = free_port()
+    stop = os.path.join(tmp, "stop")
+    prog = os.path.join(tmp, "live_prog.py")
+    with open(prog, "w") as f:
+        f.write("import gc, os, time\n"
+                "for i in range(50):\n    gc.collect(0)\n"
+                "deadline = time.monotonic() + 60\n"
+                "while not os.path.exists(%r) and time.monotonic() < deadline:\n"
+                "    time.sleep(0.05)\n" % stop)
+    env = dict(os.environ, GCMON_PYTHON=gt.PYTHON)
+    p = subprocess.Popen([gt.PYGCPROFILER, "run", "--live=%d" % port, "--stats-only", prog],
+                         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        first = p.stdout.readline().decode()
+        url = "http://127.0.0.1:%d/" % port
+        assert first == "pygcprofiler: live dashboard at %s (while the program runs)\n" % url
+        status, _, body = get(url)
+        assert status == 200 and b"dashboard.js" in body
+
+        def seen():
+            ans = json.loads(get(url + "api/processes")[2])
+            return ans["ok"] and [x for x in ans["processes"] if x["argv"][-1] == prog]
+        (proc,) = gt.wait_for(seen, 30, 0.05, "the program on the dashboard's API")
+        assert proc["collections"] >= 50
+    finally:
+        open(stop, "w").close()
+        out, _ = p.communicate(timeout=60)
+    assert p.returncode == 0, out
+    assert b"GC MONITORING SUMMARY" in out
+
+
+def test_launcher_live_refuses_a_bad_port_and_a_shared_daemon(tmp):
+    r = subprocess.run([gt.PYGCPROFILER, "run", "--live=0", "x.py"], capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode == 2 and "invalid value '0' for --live" in r.stderr
+    r = subprocess.run([gt.PYGCPROFILER, "run", "--live", "--socket",
+                        os.path.join(tmp, "s"), "-m", "x"], capture_output=True, text=True,
+                       timeout=30)
+    assert r.returncode == 2 and "not with --socket" in r.stderr
