@@ -262,6 +262,20 @@ def test_api_answers_are_the_control_answers_and_nothing_writes(tmp):
         assert headers["Content-Security-Policy"] == "default-src 'self'"
         assert get(base + "/nothing")[0] == 404
         assert get(base + "/metrics")[0] == 200
+        # A stream open, waiting for events, when gcmond stops: it ends.
+        stream = socket.create_connection(("127.0.0.1", port))
+        stream.sendall(b"GET /api/events HTTP/1.0\r\n\r\n")
+        gt.wait_for(lambda: b"retry:" in stream.recv(4096, socket.MSG_PEEK), 10, 0.05,
+                    "the stream's first bytes")
+    stream.settimeout(30)
+    data = b""
+    while True:
+        chunk = stream.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    assert data.startswith(b"HTTP/1.1 200") and b"text/event-stream" in data
+    stream.close()
 
 
 def read_events(sock, deadline):
