@@ -1,7 +1,8 @@
 /*
  * gcmonctl.c: main() of gcmonctl, the command line client of gcmond: one
  * control request per run (summary, processes, runs, recommendations,
- * ping, stop) or a live stream (watch). Talks through ctl.c, renders
+ * ping, stop), a live stream (watch) or a live view (top, in top.c).
+ * Talks through ctl.c, renders
  * human output through report.c and prints --json answers itself. Never
  * changes what the daemon sent.
  */
@@ -18,6 +19,7 @@
 
 #include "ctl.h"
 #include "report.h"
+#include "top.h"
 
 #define GCMONCTL_WAKE_MS	1000	/* watch: how often the flag is read */
 
@@ -36,6 +38,10 @@ static void gcmonctl_usage(FILE *out)
 "  recommendations [--run ID | --pid PID]  what to tune, with the figures\n"
 "  watch [--run ID]                        stream collections and alerts\n"
 "                                          until interrupted\n"
+"  top [--run ID] [--once] [--interval S]  a live view, one row per process\n"
+"                                          (keys: g p c m r sort by GC share,\n"
+"                                          pid, collections/s, max pause, RSS;\n"
+"                                          q quits); --once prints one frame\n"
 "  ping                                    check that gcmond answers\n"
 "  stop                                    ask gcmond to drain and exit\n"
 "\n"
@@ -45,6 +51,8 @@ static void gcmonctl_usage(FILE *out)
 "                  else /tmp/gcmon-UID/gcmon.sock)\n"
 "  --json          print the daemon's JSON answer (watch: one object a line)\n"
 "  --timeout S     give up waiting for an answer after S seconds (default 10)\n"
+"  --interval S    top: seconds between refreshes (default 2)\n"
+"  --once          top: print one frame to stdout and exit\n"
 "  --help          print this help and exit\n"
 "  --version       print the version and exit\n"
 "\n"
@@ -217,9 +225,9 @@ static void gcmonctl_human(const char *cmd, const json_t *ans)
 
 struct gcmonctl_args {
 	const char *sock, *cmd, *run, *pid_arg;
-	double timeout_s;
+	double timeout_s, interval_s;
 	long long pid;
-	int json;
+	int json, once;
 };
 
 /* The value of a --socket/--timeout/--run/--pid option (row k). */
@@ -238,6 +246,12 @@ static int gcmonctl_set(struct gcmonctl_args *g, int k, const char *val)
 			    "(above 0, at most 86400), not", val);
 	} else if (k == 2) {
 		g->run = val;
+	} else if (k == 4) {
+		g->interval_s = strtod(val, &end);
+		if (errno || end == val || *end != '\0' ||
+		    !(g->interval_s >= 0.1) || g->interval_s > 3600)
+			return gcmonctl_bad_usage("--interval needs seconds "
+			    "(0.1 to 3600), not", val);
 	} else {
 		g->pid_arg = val;
 		g->pid = strtoll(val, &end, 10);
@@ -253,9 +267,9 @@ static int gcmonctl_set(struct gcmonctl_args *g, int k, const char *val)
 static int gcmonctl_parse(int argc, char **argv, struct gcmonctl_args *g)
 {
 	static const char *const cmds[] = { "summary", "processes", "runs",
-	    "recommendations", "watch", "ping", "stop", NULL };
+	    "recommendations", "watch", "top", "ping", "stop", NULL };
 	static const char *const with_arg[] = { "--socket", "--timeout",
-	    "--run", "--pid", NULL };
+	    "--run", "--pid", "--interval", NULL };
 	int i, k, rc;
 
 	for (i = 1; i < argc; i++) {
@@ -272,6 +286,10 @@ static int gcmonctl_parse(int argc, char **argv, struct gcmonctl_args *g)
 		}
 		if (strcmp(a, "--json") == 0) {
 			g->json = 1;
+			continue;
+		}
+		if (strcmp(a, "--once") == 0) {
+			g->once = 1;
 			continue;
 		}
 		if (strncmp(a, "--", 2) == 0) {
@@ -314,8 +332,15 @@ static int gcmonctl_check(struct gcmonctl_args *g, char *defsock, size_t len)
 		return gcmonctl_bad_usage("--pid does not apply to", cmd);
 	if (g->run != NULL && strcmp(cmd, "summary") != 0 &&
 	    strcmp(cmd, "recommendations") != 0 &&
-	    strcmp(cmd, "processes") != 0 && strcmp(cmd, "watch") != 0)
+	    strcmp(cmd, "processes") != 0 && strcmp(cmd, "watch") != 0 &&
+	    strcmp(cmd, "top") != 0)
 		return gcmonctl_bad_usage("--run does not apply to", cmd);
+	if ((g->once || g->interval_s > 0) && strcmp(cmd, "top") != 0)
+		return gcmonctl_bad_usage(g->once ? "--once does not apply to" :
+		    "--interval does not apply to", cmd);
+	if (g->json && strcmp(cmd, "top") == 0)
+		return gcmonctl_bad_usage("--json does not apply to top (use "
+		    "processes --json)", NULL);
 	if (g->sock == NULL &&
 	    (g->sock = ctl_default_socket(defsock, len)) == NULL)
 		return gcmonctl_bad_usage("the default socket path is too long;"
@@ -383,6 +408,14 @@ int main(int argc, char **argv)
 	if ((rc = gcmonctl_parse(argc, argv, &g)) >= 0 ||
 	    (rc = gcmonctl_check(&g, defsock, sizeof defsock)) >= 0)
 		return rc;
+	if (strcmp(g.cmd, "top") == 0) {
+		struct top_args ta = { .sock = g.sock, .run = g.run,
+		    .interval_s = g.interval_s > 0 ? g.interval_s : 2,
+		    .timeout_s = g.timeout_s, .once = g.once };
+
+		signal(SIGPIPE, SIG_IGN);
+		return top_main(&ta);
+	}
 	if ((req = json_pack("{s:s}", "cmd", g.cmd)) == NULL) {
 		fprintf(stderr, "gcmonctl: out of memory\n");
 		return CTL_EXIT_FAILURE;

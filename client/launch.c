@@ -19,7 +19,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -305,8 +308,8 @@ static void launch_daemon_child(int ready_fd)
 static int launch_start_daemon(struct pgp_run *r, const char *gcmond,
     const char *sock, int *ready_fd)
 {
-	char thr[64], fdnum[16], interval[64];
-	char *argv[12];
+	char thr[64], fdnum[16], interval[64], listen_on[32];
+	char *argv[14];
 	int fds[2], err;
 	pid_t pid;
 
@@ -326,6 +329,13 @@ static int launch_start_daemon(struct pgp_run *r, const char *gcmond,
 	argv[8] = (char *)"--sample-interval";
 	argv[9] = interval;
 	argv[10] = NULL;
+	if (r->o->live) {
+		snprintf(listen_on, sizeof listen_on, "127.0.0.1:%u",
+		    r->o->live_port);
+		argv[10] = (char *)"--http-listen";
+		argv[11] = listen_on;
+		argv[12] = NULL;
+	}
 	fflush(NULL);
 	pid = fork();
 	if (pid < 0) {
@@ -580,12 +590,37 @@ int launch_private_dir(char *dir, size_t dirlen, char *sock, size_t socklen)
 	return 0;
 }
 
+/* --live without a port: one the kernel says is free now. */
+static int launch_free_port(unsigned *port)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET,
+	    .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof sin;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), err = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (bind(fd, (struct sockaddr *)&sin, sizeof sin) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&sin, &len) < 0)
+		err = -errno;
+	else
+		*port = ntohs(sin.sin_port);
+	close(fd);
+	return err;
+}
+
 int launch_private_daemon(struct pgp_run *r, const char *sock)
 {
 	char gcmond[PATH_MAX];
-	int err, ready_fd = -1;
+	int err = 0, ready_fd = -1;
 
 	launch_find_gcmond(gcmond, sizeof gcmond);
+	if (r->o->live && r->o->live_port == 0 &&
+	    (err = launch_free_port(&r->o->live_port)) < 0) {
+		fprintf(stderr, "pygcprofiler: --live: no free port: %s\n",
+		    strerror(-err));
+		return err;
+	}
 	err = launch_install_signals();
 	if (err == 0)
 		err = launch_start_daemon(r, gcmond, sock, &ready_fd);
@@ -602,6 +637,10 @@ int launch_private_daemon(struct pgp_run *r, const char *sock)
 	else if (err < 0)
 		fprintf(stderr, "pygcprofiler: %s did not answer at %s: "
 		    "%s\n", gcmond, sock, strerror(-err));
+	else if (r->o->live)
+		fprintf(stderr, "pygcprofiler: live dashboard at "
+		    "http://127.0.0.1:%u/ (while the program runs)\n",
+		    r->o->live_port);
 	return err;
 }
 

@@ -22,6 +22,7 @@ enum pgp_opt_kind {
 	PGP_OPT_FLAG,		/* sets the int at field to 1 */
 	PGP_OPT_PATH,		/* a non-empty string into the pointer at field */
 	PGP_OPT_VALUE,		/* the row's set() checks and stores it */
+	PGP_OPT_OPTVALUE,	/* set() too; the value only as --opt=VALUE */
 	PGP_OPT_HELP,
 	PGP_OPT_VERSION,
 };
@@ -128,6 +129,24 @@ static int opts_set_buckets(struct pgp_opts *o, const char *val,
 	return err;
 }
 
+static int opts_set_live(struct pgp_opts *o, const char *val,
+    const char **why)
+{
+	char *end;
+	long port;
+
+	o->live = 1;
+	o->live_port = 0;
+	if (val == NULL)
+		return 0;
+	errno = 0;
+	port = strtol(val, &end, 10);
+	if (errno || end == val || *end || port < 1 || port > 65535)
+		return *why = "must be a TCP port from 1 to 65535", -EINVAL;
+	o->live_port = (unsigned)port;
+	return 0;
+}
+
 #define PGP_FLAG(name, help, member) \
 	{ name, "", help, PGP_OPT_FLAG, offsetof(struct pgp_opts, member), NULL }
 #define PGP_PATH(name, help, member) \
@@ -167,6 +186,9 @@ static const struct pgp_optdef pgp_optdefs[] = {
 	PGP_PATH("--socket", "shared mode: report to the gcmond at PATH",
 	    socket),
 	PGP_PATH("--python", "interpreter to run (python3)", python),
+	{ "--live", "[=PORT]", "dashboard on 127.0.0.1:PORT (or a free port) "
+	    "while it runs",
+	    PGP_OPT_OPTVALUE, 0, opts_set_live },
 	{ "--help", "", "this text", PGP_OPT_HELP, 0, NULL },
 	{ "--version", "", "print the version", PGP_OPT_VERSION, 0, NULL },
 };
@@ -242,6 +264,7 @@ static int opts_apply(struct pgp_opts *o, const struct pgp_optdef *def,
 		*(const char **)(void *)(base + def->field) = val;
 		return 0;
 	case PGP_OPT_VALUE:
+	case PGP_OPT_OPTVALUE:
 		return def->set(o, val, why);
 	default:
 		return 0;
@@ -266,7 +289,9 @@ static int opts_one(int argc, char **argv, int *i, struct pgp_opts *o,
 		snprintf(msg, msglen, "option %s takes no value", def->name);
 		return -EINVAL;
 	}
-	if (*def->metavar != '\0') {
+	if (def->kind == PGP_OPT_OPTVALUE) {
+		val = eq ? eq + 1 : NULL;
+	} else if (*def->metavar != '\0') {
 		if (eq) {
 			val = eq + 1;
 		} else if (*i + 1 < argc) {
@@ -282,11 +307,23 @@ static int opts_one(int argc, char **argv, int *i, struct pgp_opts *o,
 	if (def->kind == PGP_OPT_VERSION)
 		return PGP_VERSION + 1;
 	if (opts_apply(o, def, val, &why) < 0) {
-		snprintf(msg, msglen, "invalid value '%s' for %s: %s", val,
-		    def->name, why);
+		snprintf(msg, msglen, "invalid value '%s' for %s: %s",
+		    val ? val : "", def->name, why);
 		return -EINVAL;
 	}
 	return 0;
+}
+
+/* What --live cannot be given with. 0 or -EINVAL with msg set. */
+static int opts_check_live(const struct pgp_opts *o, char *msg,
+    size_t msglen)
+{
+	if (!o->live || o->socket == NULL)
+		return 0;
+	snprintf(msg, msglen, "--live serves the dashboard from pygcprofiler's "
+	    "own gcmond: not with --socket (start that gcmond with "
+	    "--http-listen)");
+	return -EINVAL;
 }
 
 int opts_parse_run(int argc, char **argv, struct pgp_opts *o, char *msg,
@@ -305,7 +342,8 @@ int opts_parse_run(int argc, char **argv, struct pgp_opts *o, char *msg,
 			o->module = 1;
 			o->prog = argv + i + 1;
 			o->nprog = argc - i - 1;
-			return PGP_RUN;
+			return opts_check_live(o, msg, msglen) < 0 ? -EINVAL :
+			    PGP_RUN;
 		}
 		if (strcmp(a, "--") == 0) {
 			i++;
@@ -317,6 +355,8 @@ int opts_parse_run(int argc, char **argv, struct pgp_opts *o, char *msg,
 			return r < 0 ? r : r - 1;
 		i++;
 	}
+	if (opts_check_live(o, msg, msglen) < 0)
+		return -EINVAL;
 	if (i >= argc) {
 		snprintf(msg, msglen, "no script given (pygcprofiler run "
 		    "[options] script.py [args...] or -m module [args...])");

@@ -42,6 +42,8 @@ struct pgp_opts {
 	size_t nbuckets;
 	int prompt;
 	const char *socket;
+	int live;		/* --live: the private gcmond serves the dashboard */
+	unsigned live_port;	/* its port; 0: a free one */
 	const char *python;
 	int module;		/* prog[0] is a module name */
 	char **prog;		/* script or module, then its arguments */

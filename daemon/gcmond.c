@@ -82,9 +82,12 @@ static void gcmond_usage(FILE *out)
 "  --allow-uid UID           also serve this user (repeatable)\n"
 "  --run-expiry S            forget a run S seconds after its last process\n"
 "                            ended (default 3600)\n"
-"  --metrics-listen [ADDR:]PORT  serve Prometheus/OpenMetrics at\n"
-"                            http://ADDR:PORT/metrics (ADDR: 127.0.0.1;\n"
-"                            [::1]:PORT for IPv6); off by default\n"
+"  --http-listen [ADDR:]PORT serve the dashboard at http://ADDR:PORT/\n"
+"                            (its JSON under /api/, live events at\n"
+"                            /api/events) and Prometheus/OpenMetrics at\n"
+"                            /metrics (ADDR: 127.0.0.1; [::1]:PORT for\n"
+"                            IPv6); off by default\n"
+"  --metrics-listen [ADDR:]PORT  the same as --http-listen\n"
 "  --metrics-per-process N   also export per-process series (a pid\n"
 "                            label) for at most N live processes\n"
 "  --sample-interval S       read each process's RSS, CPU time and\n"
@@ -248,8 +251,23 @@ static void gcmond_health(void *arg, struct metrics_health *h)
 	h->areas_broken = d->agents.st.broken;
 }
 
-/* --metrics-listen: 0, or 1 after printing why it cannot start. */
-static int gcmond_start_http(struct gcmond *d, const char *listen_on)
+/* What http.c's /api/... run control.c's handlers with: a local reader
+ * with the daemon's own uid (no command over HTTP writes). */
+static void gcmond_control_ctx(void *arg, struct control_ctx *ctx)
+{
+	struct gcmond *d = arg;
+
+	srv_now(&d->srv);
+	ctx->agg = d->agg;
+	ctx->start_real = d->srv.start_real;
+	ctx->daemon_pid = getpid();
+	ctx->daemon_uid = d->srv.uid;
+	ctx->peer_uid = d->srv.uid;
+}
+
+/* --http-listen: 0, or 1 after printing why it cannot start. */
+static int gcmond_start_http(struct gcmond *d, const char *listen_on,
+    const char *opt)
 {
 	struct sockaddr_storage ss;
 	socklen_t sslen;
@@ -262,13 +280,18 @@ static int gcmond_start_http(struct gcmond *d, const char *listen_on)
 	d->http.metrics = d->metrics;
 	d->http.health = gcmond_health;
 	d->http.health_arg = d;
+	d->http.control = gcmond_control_ctx;
+	d->http.control_arg = d;
+	d->srv.tap = http_sse_push;
+	d->srv.tap_arg = &d->http;
+	d->srv.tap_clients = &d->http.nsse;
 	if ((err = http_start(&d->http, &d->loop, (struct sockaddr *)&ss,
 	    sslen)) < 0) {
-		log_error(err, "--metrics-listen: cannot listen on %s",
-		    listen_on);
+		log_error(err, "%s: cannot listen on %s", opt, listen_on);
 		return 1;
 	}
-	log_info(&d->log, "serving /metrics on http://%s", listen_on);
+	log_info(&d->log, "serving the dashboard and /metrics on http://%s",
+	    listen_on);
 	return 0;
 }
 
@@ -357,7 +380,7 @@ int main(int argc, char **argv)
 {
 	enum { OPT_SOCKET = 256, OPT_PIDFILE, OPT_LOG, OPT_ALERT, OPT_GROUP,
 	    OPT_ALLOW, OPT_EXPIRY, OPT_SAMPLE, OPT_QUIET, OPT_VERBOSE, OPT_HELP,
-	    OPT_VERSION, OPT_METRICS, OPT_PER_PROCESS, OPT_EVENTS, OPT_SUMMARY,
+	    OPT_VERSION, OPT_METRICS, OPT_HTTP, OPT_PER_PROCESS, OPT_EVENTS, OPT_SUMMARY,
 	    OPT_WINDOW, OPT_P99, OPT_SHARE, OPT_GEN2, OPT_OUTLIER, OPT_READY };
 	static const struct option opts[] = {
 		{ "socket", required_argument, NULL, OPT_SOCKET },
@@ -375,6 +398,7 @@ int main(int argc, char **argv)
 		{ "allow-uid", required_argument, NULL, OPT_ALLOW },
 		{ "run-expiry", required_argument, NULL, OPT_EXPIRY },
 		{ "metrics-listen", required_argument, NULL, OPT_METRICS },
+		{ "http-listen", required_argument, NULL, OPT_HTTP },
 		{ "metrics-per-process", required_argument, NULL,
 		    OPT_PER_PROCESS },
 		{ "sample-interval", required_argument, NULL, OPT_SAMPLE },
@@ -389,6 +413,7 @@ int main(int argc, char **argv)
 	struct agg_config acfg = { .alert_threshold_ns = 50000000,
 	    .run_expiry_s = 3600 };
 	const char *sock = NULL, *log_path = NULL, *why, *metrics_on = NULL;
+	const char *http_opt = "--http-listen";
 	struct metrics_config mcfg = { 0 };
 	struct sockaddr_storage ss;
 	socklen_t sslen;
@@ -487,10 +512,13 @@ int main(int argc, char **argv)
 			acfg.run_expiry_s = v;
 			break;
 		case OPT_METRICS:
+		case OPT_HTTP:
+			http_opt = c == OPT_HTTP ? "--http-listen" :
+			    "--metrics-listen";
 			if (http_parse_listen(optarg, &ss, &sslen) < 0)
-				log_fatalx(2, "--metrics-listen: '%s' is not PORT, "
+				log_fatalx(2, "%s: '%s' is not PORT, "
 				    "ADDR:PORT or [V6ADDR]:PORT (port 1 to 65535, "
-				    "a numeric address)", optarg);
+				    "a numeric address)", http_opt, optarg);
 			metrics_on = optarg;
 			break;
 		case OPT_PER_PROCESS:
@@ -586,7 +614,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if ((err = gcmond_start_agents(&d, sock, &why)) < 0 ||
-	    gcmond_start_http(&d, metrics_on) != 0) {
+	    gcmond_start_http(&d, metrics_on, http_opt) != 0) {
 		if (err < 0 && why != NULL)
 			log_errorx("cannot read agents in %s: %s", d.agent_dir,
 			    why);

@@ -1,11 +1,17 @@
 /*
- * http.c: the HTTP listener of gcmond (--metrics-listen). libmicrohttpd
+ * http.c: the HTTP listener of gcmond (--http-listen, alias
+ * --metrics-listen): /metrics, the dashboard's static files, /api/...
+ * (control.c's answers, run through control_request as a socket client's
+ * would be: one schema) and /api/events (Server-Sent Events fed by
+ * server.c's tap; each browser has a bounded queue: a slow one loses
+ * events, counted and told, and never slows the loop). libmicrohttpd
  * runs without a thread of its own (MHD_USE_EPOLL): its epoll fd is
  * watched by a uv_poll_t, MHD_run is called when it is readable and
  * when MHD_get_timeout's deadline passes (a uv_timer_t), so requests
  * are served on the loop thread and read the aggregates without a lock.
  * Called by gcmond.c; renders through metrics.c. Never prints, never
- * exits, never blocks: a request is answered from memory.
+ * exits, never blocks: a request is answered from memory. Only GET and
+ * HEAD: nothing over HTTP changes the daemon.
  */
 #include "config.h"
 
@@ -22,6 +28,8 @@
 
 #include "http.h"
 
+static void http_on_timer(uv_timer_t *t);
+
 struct http_route {
 	const char *path;
 	enum MHD_Result (*serve)(struct http *h, struct MHD_Connection *c);
@@ -29,9 +37,36 @@ struct http_route {
 
 static enum MHD_Result http_serve_metrics(struct http *h,
     struct MHD_Connection *c);
+static enum MHD_Result http_serve_summary(struct http *h,
+    struct MHD_Connection *c);
+static enum MHD_Result http_serve_processes(struct http *h,
+    struct MHD_Connection *c);
+static enum MHD_Result http_serve_recommendations(struct http *h,
+    struct MHD_Connection *c);
+static enum MHD_Result http_serve_runs(struct http *h,
+    struct MHD_Connection *c);
+static enum MHD_Result http_serve_events(struct http *h,
+    struct MHD_Connection *c);
 
 static const struct http_route http_routes[] = {
 	{ "/metrics", http_serve_metrics },
+	{ "/api/summary", http_serve_summary },
+	{ "/api/processes", http_serve_processes },
+	{ "/api/recommendations", http_serve_recommendations },
+	{ "/api/runs", http_serve_runs },
+	{ "/api/events", http_serve_events },
+};
+
+/* A browser's event stream: what is queued for it, from off to len. */
+struct http_sse {
+	struct http_sse *next;
+	struct http *h;
+	struct MHD_Connection *c;
+	char *run;		/* only this run's objects; NULL: all */
+	char *buf;
+	size_t off, len, cap;
+	uint64_t lost;		/* not sent, not yet told */
+	int suspended;
 };
 
 static int http_parse_port(const char *s, in_port_t *port)
@@ -150,6 +185,291 @@ static enum MHD_Result http_serve_metrics(struct http *h,
 	    MHD_RESPMEM_MUST_FREE);
 }
 
+/* Runs control command cmd (with ?run= and ?pid= of the URL) through
+ * control.c and sends its answer as is. */
+static enum MHD_Result http_serve_control(struct http *h,
+    struct MHD_Connection *c, const char *cmd)
+{
+	const char *run = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND,
+	    "run");
+	const char *pid = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND,
+	    "pid");
+	struct control_answer ans = { 0 };
+	struct control_ctx ctx;
+	json_t *req;
+	char *js = NULL, *body = NULL, *end;
+	long long v;
+	unsigned status;
+
+	if ((req = json_pack("{s:s}", "cmd", cmd)) == NULL)
+		goto out_oom;
+	if (run != NULL)
+		json_object_set_new(req, "run", json_string(run));
+	if (pid != NULL) {
+		v = strtoll(pid, &end, 10);
+		json_object_set_new(req, "pid", *pid != '\0' && *end == '\0' ?
+		    json_integer(v) : json_string(pid));	/* control.c says */
+	}
+	js = json_dumps(req, JSON_COMPACT);
+	json_decref(req);
+	if (js == NULL)
+		goto out_oom;
+	memset(&ctx, 0, sizeof ctx);
+	h->control(h->control_arg, &ctx);
+	control_request(&ctx, js, strlen(js), &ans);
+	free(js);
+	if (ans.obj != NULL)
+		body = json_dumps(ans.obj, JSON_COMPACT | JSON_REAL_PRECISION(15));
+	status = ans.kind == CONTROL_ANSWER ? MHD_HTTP_OK :
+	    MHD_HTTP_BAD_REQUEST;
+	control_answer_fini(&ans);
+	if (body == NULL)
+		goto out_oom;
+	return http_send(c, status, "application/json", body, strlen(body),
+	    MHD_RESPMEM_MUST_FREE);
+out_oom:
+	return http_send_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
+	    "out of memory\n");
+}
+
+static enum MHD_Result http_serve_summary(struct http *h,
+    struct MHD_Connection *c)
+{
+	return http_serve_control(h, c, "summary");
+}
+
+static enum MHD_Result http_serve_processes(struct http *h,
+    struct MHD_Connection *c)
+{
+	return http_serve_control(h, c, "processes");
+}
+
+static enum MHD_Result http_serve_recommendations(struct http *h,
+    struct MHD_Connection *c)
+{
+	return http_serve_control(h, c, "recommendations");
+}
+
+static enum MHD_Result http_serve_runs(struct http *h,
+    struct MHD_Connection *c)
+{
+	return http_serve_control(h, c, "runs");
+}
+
+/* ---- /api/events ------------------------------------------------------- */
+
+/* Queues n bytes for sse; -ENOBUFS when its queue would pass the cap. */
+static int http_sse_append(struct http_sse *sse, const char *data, size_t n)
+{
+	size_t need = sse->len - sse->off + n, cap;
+	char *nb;
+
+	if (need > HTTP_SSE_QUEUE_MAX)
+		return -ENOBUFS;
+	if (sse->off > 0) {
+		memmove(sse->buf, sse->buf + sse->off, sse->len - sse->off);
+		sse->len -= sse->off;
+		sse->off = 0;
+	}
+	if (need > sse->cap) {
+		cap = sse->cap ? sse->cap : 4096;
+		while (cap < need)
+			cap *= 2;
+		if ((nb = realloc(sse->buf, cap)) == NULL)
+			return -ENOMEM;
+		sse->buf = nb;
+		sse->cap = cap;
+	}
+	memcpy(sse->buf + sse->len, data, n);
+	sse->len += n;
+	return 0;
+}
+
+/* Has MHD write what is queued: a waiting stream is resumed, and MHD_run
+ * is due now. */
+static void http_sse_wake(struct http_sse *sse)
+{
+	if (!sse->suspended)
+		return;
+	sse->suspended = 0;
+	MHD_resume_connection(sse->c);
+	(void)uv_timer_start(&sse->h->timer, http_on_timer, 0, 0);
+}
+
+/* Tells sse what it lost (the watch stream's LOST object) once there is
+ * room; 0 when it is told (or had nothing to be told). */
+static int http_sse_tell_lost(struct http_sse *sse)
+{
+	char line[96];
+	int n;
+
+	if (sse->lost == 0)
+		return 0;
+	n = snprintf(line, sizeof line,
+	    "data: {\"type\":\"lost\",\"events\":%llu}\n\n",
+	    (unsigned long long)sse->lost);
+	if (http_sse_append(sse, line, (size_t)n) < 0)
+		return -ENOBUFS;
+	sse->lost = 0;
+	return 0;
+}
+
+void http_sse_push(void *arg, json_t *o, const char *run)
+{
+	struct http *h = arg;
+	struct http_sse *sse;
+	char *js, *line;
+	size_t n;
+
+	if (h->nsse == 0 || h->stopping)
+		return;
+	if ((js = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(15))) ==
+	    NULL)
+		return;
+	n = strlen(js) + 8;
+	if ((line = malloc(n + 1)) != NULL)
+		snprintf(line, n + 1, "data: %s\n\n", js);
+	free(js);
+	for (sse = h->sse; sse != NULL; sse = sse->next) {
+		if (sse->run != NULL && run != NULL && strcmp(sse->run, run) != 0)
+			continue;
+		if (line == NULL || http_sse_tell_lost(sse) < 0 ||
+		    http_sse_append(sse, line, n) < 0) {
+			sse->lost++;
+			h->sse_lost++;
+			continue;
+		}
+		http_sse_wake(sse);
+	}
+	free(line);
+}
+
+static ssize_t http_sse_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct http_sse *sse = cls;
+	size_t n = sse->len - sse->off;
+
+	(void)pos;
+	if (n == 0 && sse->lost > 0 && http_sse_tell_lost(sse) == 0)
+		n = sse->len - sse->off;	/* drained: now it is told */
+	if (n == 0 && sse->h->stopping)
+		return MHD_CONTENT_READER_END_OF_STREAM;
+	if (n == 0) {
+		/* Nothing to send: out of MHD's loop until a push. */
+		sse->suspended = 1;
+		MHD_suspend_connection(sse->c);
+		return 0;
+	}
+	if (n > max)
+		n = max;
+	memcpy(buf, sse->buf + sse->off, n);
+	sse->off += n;
+	if (sse->off == sse->len)
+		sse->off = sse->len = 0;
+	return (ssize_t)n;
+}
+
+static void http_sse_free(void *cls)
+{
+	struct http_sse *sse = cls, **pp;
+
+	for (pp = &sse->h->sse; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == sse) {
+			*pp = sse->next;
+			sse->h->nsse--;
+			break;
+		}
+	free(sse->run);
+	free(sse->buf);
+	free(sse);
+}
+
+static void http_on_keepalive(uv_timer_t *t)
+{
+	struct http *h = t->data;
+	struct http_sse *sse;
+
+	for (sse = h->sse; sse != NULL; sse = sse->next)
+		if (http_sse_append(sse, ":\n\n", 3) == 0)
+			http_sse_wake(sse);
+}
+
+static enum MHD_Result http_serve_events(struct http *h,
+    struct MHD_Connection *c)
+{
+	static const char hello[] = "retry: 2000\n\n";
+	const char *run = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND,
+	    "run");
+	struct MHD_Response *r;
+	struct http_sse *sse;
+	enum MHD_Result ret;
+
+	if (h->nsse >= HTTP_SSE_MAX)
+		return http_send_text(c, MHD_HTTP_SERVICE_UNAVAILABLE,
+		    "too many event streams\n");
+	if ((sse = calloc(1, sizeof *sse)) == NULL ||
+	    (run != NULL && (sse->run = strdup(run)) == NULL) ||
+	    http_sse_append(sse, hello, sizeof hello - 1) < 0)
+		goto out_oom;
+	sse->h = h;
+	sse->c = c;
+	r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096,
+	    http_sse_read, sse, http_sse_free);
+	if (r == NULL)
+		goto out_oom;
+	sse->next = h->sse;	/* from here on, http_sse_free frees it */
+	h->sse = sse;
+	h->nsse++;
+	(void)MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+	    "text/event-stream");
+	(void)MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL,
+	    "no-cache");
+	ret = MHD_queue_response(c, MHD_HTTP_OK, r);
+	MHD_destroy_response(r);
+	return ret;
+out_oom:
+	if (sse != NULL) {
+		free(sse->run);
+		free(sse->buf);
+		free(sse);
+	}
+	return http_send_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
+	    "out of memory\n");
+}
+
+/* A file of the dashboard; "/" is /index.html. */
+static enum MHD_Result http_serve_file(struct MHD_Connection *c,
+    const char *url)
+{
+	const struct http_file *f;
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+	size_t i;
+
+	if (strcmp(url, "/") == 0)
+		url = "/index.html";
+	for (i = 0; i < http_nfiles; i++)
+		if (strcmp(url, http_files[i].path) == 0)
+			break;
+	if (i == http_nfiles)
+		return http_send_text(c, MHD_HTTP_NOT_FOUND, "not found "
+		    "(gcmond serves /, /api/{summary,processes,"
+		    "recommendations,runs,events} and /metrics)\n");
+	f = &http_files[i];
+	r = MHD_create_response_from_buffer(f->len, (void *)f->data,
+	    MHD_RESPMEM_PERSISTENT);
+	if (r == NULL)
+		return MHD_NO;
+	(void)MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, f->type);
+	/* Only our own files run; peer strings are never markup. */
+	(void)MHD_add_response_header(r, "Content-Security-Policy",
+	    "default-src 'self'");
+	(void)MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+	ret = MHD_queue_response(c, MHD_HTTP_OK, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
 static enum MHD_Result http_on_request(void *cls, struct MHD_Connection *c,
     const char *url, const char *method, const char *version,
     const char *upload, size_t *upload_size, void **req)
@@ -171,11 +491,8 @@ static enum MHD_Result http_on_request(void *cls, struct MHD_Connection *c,
 	for (i = 0; i < sizeof http_routes / sizeof http_routes[0]; i++)
 		if (strcmp(url, http_routes[i].path) == 0)
 			return http_routes[i].serve(h, c);
-	return http_send_text(c, MHD_HTTP_NOT_FOUND,
-	    "not found (gcmond serves /metrics)\n");
+	return http_serve_file(c, url);
 }
-
-static void http_on_timer(uv_timer_t *t);
 
 /* After every MHD_run: wake again when MHD's next deadline is due
  * (0 ms when it has work pending, such as a response to write). */
@@ -238,7 +555,8 @@ int http_start(struct http *h, uv_loop_t *loop, const struct sockaddr *sa,
 	h->loop = loop;
 	if ((fd = http_listen_fd(sa, salen)) < 0)
 		return fd;
-	h->mhd = MHD_start_daemon(MHD_USE_EPOLL, 0, NULL, NULL,
+	h->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME, 0,
+	    NULL, NULL,
 	    http_on_request, h,
 	    MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_MAX_CONNECTIONS,
@@ -261,6 +579,14 @@ int http_start(struct http *h, uv_loop_t *loop, const struct sockaddr *sa,
 		goto out_stop;
 	}
 	h->timer.data = h;
+	if ((err = uv_timer_init(loop, &h->keepalive)) < 0) {
+		uv_close((uv_handle_t *)&h->poll, NULL);
+		uv_close((uv_handle_t *)&h->timer, NULL);
+		goto out_stop;
+	}
+	h->keepalive.data = h;
+	(void)uv_timer_start(&h->keepalive, http_on_keepalive,
+	    HTTP_SSE_KEEPALIVE_MS, HTTP_SSE_KEEPALIVE_MS);
 	h->started = 1;
 	if ((err = uv_poll_start(&h->poll, UV_READABLE, http_on_poll)) < 0) {
 		http_stop(h);
@@ -276,9 +602,23 @@ out_stop:
 
 void http_stop(struct http *h)
 {
+	struct http_sse *sse;
+
 	if (!h->started)
 		return;
 	h->started = 0;
+	/* MHD must not be stopped with a connection suspended: each stream
+	 * is resumed and, with nothing left, ends. */
+	h->stopping = 1;
+	for (sse = h->sse; sse != NULL; sse = sse->next) {
+		sse->off = sse->len = 0;
+		if (sse->suspended) {
+			sse->suspended = 0;
+			MHD_resume_connection(sse->c);
+		}
+	}
+	(void)MHD_run(h->mhd);
+	uv_close((uv_handle_t *)&h->keepalive, NULL);
 	/* libuv lets go of the epoll fd before MHD closes it. */
 	(void)uv_poll_stop(&h->poll);
 	uv_close((uv_handle_t *)&h->poll, NULL);

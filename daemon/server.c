@@ -208,6 +208,8 @@ static void srv_broadcast(struct srv *s, json_t *o, const char *run)
 	uint8_t *buf = NULL;
 	size_t len = 0;
 
+	if (s->tap != NULL && s->tap_clients != NULL && *s->tap_clients > 0)
+		s->tap(s->tap_arg, o, run);
 	if (s->nwatchers == 0)
 		return;
 	for (c = s->conns; c != NULL; c = c->next) {
@@ -226,7 +228,8 @@ static void srv_broadcast(struct srv *s, json_t *o, const char *run)
 
 static int srv_have_watchers(const struct srv *s)
 {
-	return s->nwatchers > 0;
+	return s->nwatchers > 0 ||
+	    (s->tap_clients != NULL && *s->tap_clients > 0);
 }
 
 static void srv_unwatch(struct srv_conn *c)

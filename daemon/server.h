@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <jansson.h>
 #include <uv.h>
 
 #include "agg.h"
@@ -71,6 +72,11 @@ struct srv {
 	uint64_t nbad;			/* peers closed for bad data */
 	double start_real;
 	int stopping;
+	/* Another consumer of the watch stream (http.c's /api/events):
+	 * given every object the watchers get, while *tap_clients > 0. */
+	void (*tap)(void *arg, json_t *o, const char *run);
+	void *tap_arg;
+	const unsigned *tap_clients;
 	/* Called (once) when a control client asks to stop. */
 	void (*on_stop)(struct srv *s);
 	void *data;
