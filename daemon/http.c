@@ -30,31 +30,29 @@
 
 static void http_on_timer(uv_timer_t *t);
 
+/* A path and what serves it; cmd: the control command an /api/ route
+ * answers with (control.c's answer, verbatim). */
 struct http_route {
 	const char *path;
-	enum MHD_Result (*serve)(struct http *h, struct MHD_Connection *c);
+	enum MHD_Result (*serve)(struct http *h, struct MHD_Connection *c,
+	    const char *cmd);
+	const char *cmd;
 };
 
 static enum MHD_Result http_serve_metrics(struct http *h,
-    struct MHD_Connection *c);
-static enum MHD_Result http_serve_summary(struct http *h,
-    struct MHD_Connection *c);
-static enum MHD_Result http_serve_processes(struct http *h,
-    struct MHD_Connection *c);
-static enum MHD_Result http_serve_recommendations(struct http *h,
-    struct MHD_Connection *c);
-static enum MHD_Result http_serve_runs(struct http *h,
-    struct MHD_Connection *c);
+    struct MHD_Connection *c, const char *cmd);
+static enum MHD_Result http_serve_control(struct http *h,
+    struct MHD_Connection *c, const char *cmd);
 static enum MHD_Result http_serve_events(struct http *h,
-    struct MHD_Connection *c);
+    struct MHD_Connection *c, const char *cmd);
 
 static const struct http_route http_routes[] = {
-	{ "/metrics", http_serve_metrics },
-	{ "/api/summary", http_serve_summary },
-	{ "/api/processes", http_serve_processes },
-	{ "/api/recommendations", http_serve_recommendations },
-	{ "/api/runs", http_serve_runs },
-	{ "/api/events", http_serve_events },
+	{ "/metrics", http_serve_metrics, NULL },
+	{ "/api/summary", http_serve_control, "summary" },
+	{ "/api/processes", http_serve_control, "processes" },
+	{ "/api/recommendations", http_serve_control, "recommendations" },
+	{ "/api/runs", http_serve_control, "runs" },
+	{ "/api/events", http_serve_events, NULL },
 };
 
 /* A browser's event stream: what is queued for it, from off to len. */
@@ -165,13 +163,14 @@ static enum MHD_Result http_send_text(struct MHD_Connection *c,
 }
 
 static enum MHD_Result http_serve_metrics(struct http *h,
-    struct MHD_Connection *c)
+    struct MHD_Connection *c, const char *cmd)
 {
 	struct metrics_health health;
 	enum metrics_format f;
 	char *body;
 	size_t len;
 
+	(void)cmd;
 	memset(&health, 0, sizeof health);
 	if (h->health != NULL)
 		h->health(h->health_arg, &health);
@@ -230,30 +229,6 @@ static enum MHD_Result http_serve_control(struct http *h,
 out_oom:
 	return http_send_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
 	    "out of memory\n");
-}
-
-static enum MHD_Result http_serve_summary(struct http *h,
-    struct MHD_Connection *c)
-{
-	return http_serve_control(h, c, "summary");
-}
-
-static enum MHD_Result http_serve_processes(struct http *h,
-    struct MHD_Connection *c)
-{
-	return http_serve_control(h, c, "processes");
-}
-
-static enum MHD_Result http_serve_recommendations(struct http *h,
-    struct MHD_Connection *c)
-{
-	return http_serve_control(h, c, "recommendations");
-}
-
-static enum MHD_Result http_serve_runs(struct http *h,
-    struct MHD_Connection *c)
-{
-	return http_serve_control(h, c, "runs");
 }
 
 /* ---- /api/events ------------------------------------------------------- */
@@ -395,7 +370,7 @@ static void http_on_keepalive(uv_timer_t *t)
 }
 
 static enum MHD_Result http_serve_events(struct http *h,
-    struct MHD_Connection *c)
+    struct MHD_Connection *c, const char *cmd)
 {
 	static const char hello[] = "retry: 2000\n\n";
 	const char *run = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND,
@@ -404,6 +379,7 @@ static enum MHD_Result http_serve_events(struct http *h,
 	struct http_sse *sse;
 	enum MHD_Result ret;
 
+	(void)cmd;
 	if (h->nsse >= HTTP_SSE_MAX)
 		return http_send_text(c, MHD_HTTP_SERVICE_UNAVAILABLE,
 		    "too many event streams\n");
@@ -490,7 +466,7 @@ static enum MHD_Result http_on_request(void *cls, struct MHD_Connection *c,
 		    "only GET and HEAD\n");
 	for (i = 0; i < sizeof http_routes / sizeof http_routes[0]; i++)
 		if (strcmp(url, http_routes[i].path) == 0)
-			return http_routes[i].serve(h, c);
+			return http_routes[i].serve(h, c, http_routes[i].cmd);
 	return http_serve_file(c, url);
 }
 
