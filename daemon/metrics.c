@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -433,12 +434,37 @@ static void metrics_histogram(struct metrics_buf *b, const struct metrics *m,
 	}
 }
 
+/* A counter by (service, role) of the uint64_t at field of struct agg_sum:
+ * what the key's ended processes left (retired) plus its live ones, so
+ * that it never goes back when a process ends. */
+static void metrics_kept_counter(struct metrics_buf *b, enum metrics_format f,
+    const struct metrics *m, const struct metrics_view *v, const char *name,
+    const char *help, size_t field)
+{
+	const struct agg_sum *sums[2];
+	uint64_t n, x;
+	unsigned k, i;
+
+	metrics_family(b, f, name, "counter", help);
+	for (k = 0; k < m->nkeys; k++) {
+		sums[0] = m->keys[k].retired;
+		sums[1] = v->now[k];
+		for (n = 0, i = 0; i < 2; i++) {
+			if (sums[i] == NULL)
+				continue;
+			memcpy(&x, (const char *)sums[i] + field, sizeof x);
+			n += x;
+		}
+		metrics_series(b, name, &m->keys[k], -1, NULL);
+		metrics_printf(b, "%llu\n", (unsigned long long)n);
+	}
+}
+
 /* Gauges and counters by (service, role): processes live now, their
- * RSS, events dropped. */
+ * RSS, events dropped, memory unshared. */
 static void metrics_by_role(struct metrics_buf *b, enum metrics_format f,
     const struct metrics *m, const struct metrics_view *v)
 {
-	const struct agg_sum *old, *now;
 	unsigned k;
 
 	metrics_family(b, f, "cpython_gc_processes", "gauge",
@@ -455,30 +481,14 @@ static void metrics_by_role(struct metrics_buf *b, enum metrics_format f,
 		metrics_printf(b, "%llu\n", (unsigned long long)(v->now[k] !=
 		    NULL ? v->now[k]->rss_bytes : 0));
 	}
-	metrics_family(b, f, "cpython_gc_dropped_events_total", "counter",
+	metrics_kept_counter(b, f, m, v, "cpython_gc_dropped_events_total",
 	    "Collections whose detail was dropped (ring full); still in "
-	    "cpython_gc_collections_total, not in cpython_gc_pause_seconds.");
-	for (k = 0; k < m->nkeys; k++) {
-		old = m->keys[k].retired;
-		now = v->now[k];
-		metrics_series(b, "cpython_gc_dropped_events_total",
-		    &m->keys[k], -1, NULL);
-		metrics_printf(b, "%llu\n", (unsigned long long)(
-		    (old != NULL ? old->dropped : 0) +
-		    (now != NULL ? now->dropped : 0)));
-	}
-	metrics_family(b, f, "cpython_gc_unshared_bytes_total", "counter",
+	    "cpython_gc_collections_total, not in cpython_gc_pause_seconds.",
+	    offsetof(struct agg_sum, dropped));
+	metrics_kept_counter(b, f, m, v, "cpython_gc_unshared_bytes_total",
 	    "Private memory forked workers' gen-2 collections copied from "
-	    "their parent (smaps_rollup), ended workers included.");
-	for (k = 0; k < m->nkeys; k++) {
-		old = m->keys[k].retired;
-		now = v->now[k];
-		metrics_series(b, "cpython_gc_unshared_bytes_total",
-		    &m->keys[k], -1, NULL);
-		metrics_printf(b, "%llu\n", (unsigned long long)(
-		    (old != NULL ? old->unshared_by_gc_bytes : 0) +
-		    (now != NULL ? now->unshared_by_gc_bytes : 0)));
-	}
+	    "their parent (smaps_rollup), ended workers included.",
+	    offsetof(struct agg_sum, unshared_by_gc_bytes));
 }
 
 static void metrics_pause_max(struct metrics_buf *b, enum metrics_format f,
