@@ -9,6 +9,7 @@ from `make distcheck` (read-only source tree) and by hand:
 Everything a test writes goes to a private temporary directory; sockets
 live in fresh 0700 directories, so tests run in parallel and twice at once.
 """
+import contextlib
 import json
 import os
 import shutil
@@ -57,6 +58,33 @@ SANITIZED = _asan_built(GCMOND)
 HDR = struct.Struct("<IHBB")
 PROTO_VERSION = 1
 FRAME_CONTROL = 7
+
+
+def free_port():
+    """A TCP port of 127.0.0.1 free now, for a server the caller starts."""
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+    finally:
+        s.close()
+
+
+@contextlib.contextmanager
+def small_tmpfs(parent, size="64k"):
+    """A tmpfs of size mounted at parent/fs for the block (a filesystem to
+    fill); the test is skipped where mounting is not allowed."""
+    import pytest
+    fs = os.path.join(parent, "fs")
+    os.mkdir(fs)
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=" + size, "tmpfs", fs],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here: %s" % r.stderr.strip())
+    try:
+        yield fs
+    finally:
+        subprocess.run(["umount", "-l", fs], capture_output=True)
 
 
 def private_dir(prefix="gcmon-test-"):

@@ -382,13 +382,7 @@ def test_a_full_filesystem_leaves_the_program_unmonitored_not_killed(tmp):
     reserved, so the program runs unmonitored (one line saying why) and
     exits as it would; a write to an unreserved page of a shared mapping
     would have been a SIGBUS in the program."""
-    fs = os.path.join(tmp, "fs")
-    os.mkdir(fs)
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", fs],
-                       capture_output=True, text=True)
-    if r.returncode != 0:
-        pytest.skip("cannot mount a tmpfs here: %s" % r.stderr.strip())
-    try:
+    with gcmontest.small_tmpfs(tmp) as fs:
         # 8000 collections: a 4096-slot ring (160 KiB) written through,
         # far beyond the 64 KiB the filesystem has.
         plain = run("burst", tmp, plain_env(), "8000")
@@ -398,5 +392,3 @@ def test_a_full_filesystem_leaves_the_program_unmonitored_not_killed(tmp):
         lines = [l for l in agent.stderr.splitlines() if l.startswith("gcmon:")]
         assert len(lines) == 1 and "No space left on device" in lines[0], agent.stderr
         assert os.listdir(os.path.join(fs, "gcmon.sock.d")) == []
-    finally:
-        subprocess.run(["umount", "-l", fs], capture_output=True)

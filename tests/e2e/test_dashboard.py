@@ -52,14 +52,6 @@ def tmp():
     shutil.rmtree(d, ignore_errors=True)
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def get(url, method="GET"):
     try:
         with urllib.request.urlopen(urllib.request.Request(url, method=method),
@@ -153,14 +145,14 @@ POINTS = "+(document.getElementById('timeline').dataset.points || 0)"
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (quickstart installs it)")
 def test_dashboard_shows_gunicorn_under_load_and_escapes_a_hostile_argv(tmp):
-    port = free_port()
+    port = gt.free_port()
     base = "http://127.0.0.1:%d" % port
     stats_dir = os.path.join(tmp, "stats")
     os.mkdir(stats_dir)
     with gt.Daemon("--http-listen", "127.0.0.1:%d" % port) as d:
         env = gt.agent_env(d.sock, run_id="dash-gunicorn")
         env["LAUNCHER_STATS_DIR"] = stats_dir
-        app_port = free_port()
+        app_port = gt.free_port()
         app = "http://127.0.0.1:%d/" % app_port
         g = subprocess.Popen(
             [gt.PYTHON, "-m", "gunicorn", "-c", GUNICORN_CONF, "--chdir", gt.EXAMPLES,
@@ -231,7 +223,7 @@ def test_dashboard_shows_gunicorn_under_load_and_escapes_a_hostile_argv(tmp):
 
 
 def test_api_answers_are_the_control_answers_and_nothing_writes(tmp):
-    port = free_port()
+    port = gt.free_port()
     base = "http://127.0.0.1:%d" % port
     with gt.Daemon("--http-listen", "127.0.0.1:%d" % port) as d:
         r = subprocess.run([gt.PYTHON, "-c", BURST, "api", "30"],
@@ -296,7 +288,7 @@ def read_events(sock, deadline):
 
 
 def test_a_browser_that_reads_nothing_loses_events_and_is_told(tmp):
-    port = free_port()
+    port = gt.free_port()
     base = "http://127.0.0.1:%d" % port
     with gt.Daemon("--http-listen", "127.0.0.1:%d" % port) as d:
         slow = socket.socket()
@@ -326,7 +318,7 @@ def test_launcher_live_prints_the_url_first_and_serves_the_run(tmp):
     """pygcprofiler run --live=PORT: the URL is the first line; the
     embedded gcmond serves the dashboard and the run's processes there
     while the program runs."""
-    port = free_port()
+    port = gt.free_port()
     stop = os.path.join(tmp, "stop")
     prog = os.path.join(tmp, "live_prog.py")
     with open(prog, "w") as f:

@@ -83,14 +83,6 @@ def assert_exact(procs, recs):
             pid, rec["role"], got, rec["stats"])
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def get(url):
     with urllib.request.urlopen(url, timeout=10) as r:
         return r.status, r.read()
@@ -118,7 +110,7 @@ def test_gcmond_killed_and_restarted_under_gunicorn_load(tmp):
     ready_dir = os.path.join(tmp, "ready")
     os.mkdir(ready_dir)
     env["LAUNCHER_READY_DIR"] = ready_dir     # written by post_worker_init
-    port = free_port()
+    port = gt.free_port()
     url = "http://127.0.0.1:%d/" % port
     g = subprocess.Popen(
         [gt.PYTHON, "-m", "gunicorn", "-c", GUNICORN_CONF, "--chdir", gt.EXAMPLES,
@@ -448,13 +440,7 @@ def test_log_on_a_full_filesystem_reported_once_and_resumed_by_sighup(tmp):
     """The JSON log on a 64 KiB tmpfs: the daemon says once that it cannot
     write, keeps serving with exact totals, and once space is freed a
     SIGHUP makes it log again."""
-    fs = os.path.join(tmp, "fs")
-    os.mkdir(fs)
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", fs],
-                       capture_output=True, text=True)
-    if r.returncode != 0:
-        pytest.skip("cannot mount a tmpfs here: %s" % r.stderr.strip())
-    try:
+    with gt.small_tmpfs(tmp) as fs:
         log = os.path.join(fs, "gcmond.jsonl")
         with gt.Daemon("--log-events", "all", log_file=log) as d:
             out1 = os.path.join(tmp, "one")
@@ -473,8 +459,6 @@ def test_log_on_a_full_filesystem_reported_once_and_resumed_by_sighup(tmp):
             os.unlink(log)
             sighup_then_logged(d, log, tmp, "faults-after", 1)
             assert d.stderr().count("No space left on device") == 1, d.stderr()
-    finally:
-        subprocess.run(["umount", "-l", fs], capture_output=True)
 
 
 def test_unwritable_log_path_reported_once_then_sighup_starts_logging(tmp):

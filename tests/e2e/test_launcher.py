@@ -69,14 +69,6 @@ def stats_total(stats):
     return sum(g["collections"] for g in stats)
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def wait_http(url, proc, timeout=30):
     def ok():
         if proc.poll() is not None:
@@ -98,7 +90,7 @@ def serve(args, path, n, env=None, then=None):
     """pygcprofiler run --python PYTHON ARGS, a server on PORT (ARGS may
     use {port}): wait until URL/path answers, send n requests to URL,
     call then(url) if given, SIGINT the launcher. (returncode, out, err)."""
-    port = free_port()
+    port = gt.free_port()
     p = subprocess.Popen([PROG, "run", "--python", gt.PYTHON] +
                          [a.replace("{port}", str(port)) for a in args],
                          env=env if env is not None else base_env(),

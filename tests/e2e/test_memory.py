@@ -12,7 +12,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import urllib.request
@@ -73,14 +72,6 @@ def worker_collected(d, pid):
     return p if p is not None and p["generations"][2]["seen"] >= 1 else None
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def unshared_metric(text, role):
     """cpython_gc_unshared_bytes_total of role, summed over services."""
     return sum(float(v) for v in re.findall(
@@ -91,7 +82,7 @@ def unshared_metric(text, role):
 def measure(freeze):
     """(graph bytes, [(gcmond's unshared_by_gc_bytes, the test's), ...]),
     the run's summary, the workers' process objects."""
-    port = free_port()
+    port = gt.free_port()
     with gt.Daemon("--sample-interval", "0.1",
                    "--metrics-listen", "127.0.0.1:%d" % port) as d:
         m = Master(d.sock, freeze, "cow-%d" % freeze)

@@ -46,14 +46,6 @@ def tmp():
     shutil.rmtree(d, ignore_errors=True)
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def base_env(**extra):
     env = {k: v for k, v in os.environ.items() if not k.startswith("GCMON_")}
     env.pop("PYTHONPATH", None)
@@ -113,7 +105,7 @@ def test_port_in_use_is_named_and_exits_1():
 
 
 def test_formats_by_accept_and_other_paths_answered():
-    port = free_port()
+    port = gt.free_port()
     with gt.Daemon("--metrics-listen", "127.0.0.1:%d" % port, "--quiet"):
         url = "http://127.0.0.1:%d" % port
         st, ctype, body = get(url + "/metrics")
@@ -148,7 +140,7 @@ def test_ipv6_loopback_listen():
 
 class Prometheus:
     def __init__(self, tmp, target):
-        self.port = free_port()
+        self.port = gt.free_port()
         self.dir = os.path.join(tmp, "prometheus")
         os.mkdir(self.dir)
         cfg = os.path.join(self.dir, "prometheus.yml")
@@ -199,7 +191,7 @@ class Prometheus:
 def run_gunicorn(d, tmp, stats_dir):
     ready_dir = os.path.join(tmp, "ready")
     os.mkdir(ready_dir)
-    port = free_port()
+    port = gt.free_port()
     p = subprocess.Popen(
         [PROG, "run", "--python", gt.PYTHON, "--socket", d.sock,
          "-m", "gunicorn", "-c", GUNICORN_CONF, "--chdir", gt.EXAMPLES, "--workers", "4",
@@ -258,7 +250,7 @@ def expected_by_generation(d, stats_dir, garbage_stats):
 def test_prometheus_sees_exact_collections_and_p99(tmp):
     stats_dir = os.path.join(tmp, "stats")
     os.mkdir(stats_dir)
-    mport = free_port()
+    mport = gt.free_port()
     with gt.Daemon("--metrics-listen", str(mport), "--quiet") as d:
         prom = Prometheus(tmp, "127.0.0.1:%d" % mport)
         try:

@@ -12,7 +12,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import urllib.request
@@ -31,18 +30,10 @@ needs_promtool = pytest.mark.skipif(PROMTOOL is None,
                                     reason="promtool not installed (apt-get install prometheus)")
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 @pytest.fixture(scope="module")
 def served():
     """Every sample name a gcmond's exposition can carry."""
-    port = free_port()
+    port = gt.free_port()
     with gt.Daemon("--metrics-listen", str(port), "--metrics-per-process", "4", "--quiet"):
         with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=10) as r:
             text = r.read().decode()

@@ -22,7 +22,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -65,15 +64,6 @@ def gcmond():
         yield d
 
 
-def free_port():
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-    finally:
-        s.close()
-
-
 def app_env(sock, outdir):
     env = dict(os.environ)
     for k in [k for k in env if k.startswith(("GCMON_", "UWSGI_")) or k == "PYTHONPATH"]:
@@ -99,7 +89,7 @@ class Uwsgi:
         # A free port can be taken between our probe and uWSGI's bind
         # (other tests run at once): try a few.
         for _ in range(5):
-            self.port = free_port()
+            self.port = gcmontest.free_port()
             cmd = [UWSGI, "--master", "--processes", str(WORKERS),
                    "--plugin", "python3",
                    "--http-socket", "127.0.0.1:%d" % self.port,
