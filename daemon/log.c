@@ -87,26 +87,31 @@ void log_close(struct log *l)
 
 static void log_vline(const char *level, const char *fmt, va_list ap)
 {
-	char stamp[32], line[2048];
+	char stamp[32], msg[2048], line[4 * sizeof msg + 96];
 	const char *p;
 	struct timespec ts;
 	struct tm tm;
+	size_t n;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	localtime_r(&ts.tv_sec, &tm);
 	strftime(stamp, sizeof stamp, "%Y-%m-%d %H:%M:%S", &tm);
-	fprintf(stderr, "gcmond: %s.%03ld %s", stamp, ts.tv_nsec / 1000000,
-	    level);
+	n = (size_t)snprintf(line, sizeof line, "gcmond: %s.%03ld %s", stamp,
+	    ts.tv_nsec / 1000000, level);
 	/* Peer strings (run ids) are in lines: no control byte goes raw, so
 	 * none can forge a line or drive the terminal. */
-	vsnprintf(line, sizeof line, fmt, ap);
-	for (p = line; *p != '\0'; p++) {
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	for (p = msg; *p != '\0'; p++) {
 		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			fprintf(stderr, "\\x%02x", (unsigned char)*p);
+			n += (size_t)snprintf(line + n, sizeof line - n, "\\x%02x",
+			    (unsigned char)*p);
 		else
-			fputc(*p, stderr);
+			line[n++] = *p;
 	}
-	fputc('\n', stderr);
+	line[n++] = '\n';
+	/* One write: stderr is unbuffered, and a line written a byte at a
+	 * time was a system call a byte and could be read half written. */
+	fwrite(line, 1, n, stderr);
 }
 
 void log_warn(struct log *l, const char *fmt, ...)
@@ -201,11 +206,14 @@ int log_refused(struct log *l, double now_s, unsigned uid, int pid)
 
 static void log_verror(int err, const char *fmt, va_list ap)
 {
-	fputs("gcmond: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	if (err != 0)
-		fprintf(stderr, ": %s", strerror(err < 0 ? -err : err));
-	fputc('\n', stderr);
+	char msg[8192];		/* a PATH_MAX path and its words */
+
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	if (err != 0)	/* one write, as log_vline's */
+		fprintf(stderr, "gcmond: %s: %s\n", msg,
+		    strerror(err < 0 ? -err : err));
+	else
+		fprintf(stderr, "gcmond: %s\n", msg);
 }
 
 void log_error(int err, const char *fmt, ...)
