@@ -176,24 +176,36 @@ static int launch_program_env(const struct pgp_opts *o, const char *sock,
 	return err;
 }
 
+/* The program's argv (malloc'd, NULL-terminated): run's interpreter
+ * and script or -m module, or exec's command as given. */
+static char **launch_argv(const struct pgp_opts *o)
+{
+	char **argv = calloc((size_t)o->nprog + 3, sizeof *argv);
+	int i, n = 0;
+
+	if (argv == NULL)
+		return NULL;
+	if (!o->exec)
+		argv[n++] = (char *)o->python;
+	if (o->module)
+		argv[n++] = (char *)"-m";
+	for (i = 0; i < o->nprog; i++)
+		argv[n++] = o->prog[i];
+	return argv;
+}
+
 /* Forks and execs the program. The child reports an exec failure's errno
  * through a close-on-exec pipe, so the parent knows before anything is
  * printed as if the program ran. */
 static int launch_spawn(const struct pgp_opts *o, pid_t *pid_out, int *exec_errno)
 {
 	char **argv;
-	int fds[2], i, n = 0, e = 0;
+	int fds[2], e = 0;
 	ssize_t r;
 	pid_t pid;
 
-	argv = calloc((size_t)o->nprog + 3, sizeof *argv);
-	if (argv == NULL)
+	if ((argv = launch_argv(o)) == NULL)
 		return -ENOMEM;
-	argv[n++] = (char *)o->python;
-	if (o->module)
-		argv[n++] = (char *)"-m";
-	for (i = 0; i < o->nprog; i++)
-		argv[n++] = o->prog[i];
 	if (pipe2(fds, O_CLOEXEC) < 0) {
 		e = -errno;
 		free(argv);
@@ -210,7 +222,7 @@ static int launch_spawn(const struct pgp_opts *o, pid_t *pid_out, int *exec_errn
 	}
 	if (pid == 0) {
 		launch_reset_signals();
-		execvp(o->python, argv);
+		execvp(argv[0], argv);
 		e = errno;
 		if (write(fds[1], &e, sizeof e) < 0)
 			_exit(127);
@@ -439,6 +451,7 @@ static void launch_stop_daemon(struct pgp_run *r)
 
 int launch_program(struct pgp_run *r, const char *sock)
 {
+	const char *name = r->o->exec ? r->o->prog[0] : r->o->python;
 	int err, eno = 0;
 
 	err = launch_program_env(r->o, sock, r->run_id, r->agent_dir,
@@ -449,13 +462,13 @@ int launch_program(struct pgp_run *r, const char *sock)
 		err = launch_spawn(r->o, &r->child, &eno);
 	if (err < 0) {
 		fprintf(stderr, "pygcprofiler: cannot start %s: %s\n",
-		    r->o->python, strerror(-err));
+		    name, strerror(-err));
 		return err;
 	}
 	if (eno) {
-		fprintf(stderr, "pygcprofiler: cannot run %s: %s\n",
-		    r->o->python, strerror(eno));
-		r->exec_failed = 1;
+		r->exec_failed = command_exec_status(eno);
+		fprintf(stderr, "pygcprofiler: cannot run %s: %s (exit status "
+		    "%d)\n", name, strerror(eno), r->exec_failed);
 	}
 	return 0;
 }

@@ -129,6 +129,16 @@ static int opts_set_buckets(struct pgp_opts *o, const char *val,
 	return err;
 }
 
+static int opts_set_python(struct pgp_opts *o, const char *val,
+    const char **why)
+{
+	if (*val == '\0')
+		return *why = "needs a path", -EINVAL;
+	o->python = val;
+	o->python_given = 1;
+	return 0;
+}
+
 static int opts_set_live(struct pgp_opts *o, const char *val,
     const char **why)
 {
@@ -185,7 +195,8 @@ static const struct pgp_optdef pgp_optdefs[] = {
 	    prompt),
 	PGP_PATH("--socket", "shared mode: report to the gcmond at PATH",
 	    socket),
-	PGP_PATH("--python", "interpreter to run (python3)", python),
+	PGP_VALUE("--python", " PATH", "interpreter to run (python3); not "
+	    "with exec", opts_set_python),
 	{ "--live", "[=PORT]", "dashboard on 127.0.0.1:PORT (or a free port) "
 	    "while it runs",
 	    PGP_OPT_OPTVALUE, 0, opts_set_live },
@@ -195,20 +206,32 @@ static const struct pgp_optdef pgp_optdefs[] = {
 
 #define PGP_NOPTS (sizeof pgp_optdefs / sizeof pgp_optdefs[0])
 
-void opts_usage(FILE *out)
+void opts_usage(FILE *out, int exec)
 {
 	char col[64];
 	size_t k;
 
 	fputs("Usage: pygcprofiler run [options] script.py [script args...]\n"
 	    "       pygcprofiler run [options] -m module [module args...]\n"
-	    "       pygcprofiler help run | --help | --version\n"
-	    "\n"
-	    "Runs a Python program and reports every garbage collection of "
-	    "every\nPython process it starts (forked workers and exec'd "
-	    "interpreters too).\nEvery option comes before the script or -m; "
-	    "what follows is the program's.\n\n"
-	    "Options (--opt VALUE or --opt=VALUE):\n", out);
+	    "       pygcprofiler exec [options] -- command [args...]\n"
+	    "       pygcprofiler help run | help exec | --help | --version\n"
+	    "\n", out);
+	if (exec)
+		fputs("exec runs any command (a shell script, uwsgi, celery, a "
+		    "console script)\nlooked up on PATH, with the environment "
+		    "that makes every Python process\nit starts load the agent, "
+		    "and reports their garbage collections as run\ndoes. A "
+		    "command that is not found exits 127, one that cannot be "
+		    "run 126.\nEvery option comes before --; what follows is "
+		    "the command's.\n\n", out);
+	else
+		fputs("Runs a Python program and reports every garbage collection "
+		    "of every\nPython process it starts (forked workers and "
+		    "exec'd interpreters too).\nEvery option comes before the "
+		    "script or -m; what follows is the program's.\n"
+		    "exec does the same for any command (see pygcprofiler help "
+		    "exec).\n\n", out);
+	fputs("Options (--opt VALUE or --opt=VALUE):\n", out);
 	for (k = 0; k < PGP_NOPTS; k++) {
 		snprintf(col, sizeof col, "%s%s", pgp_optdefs[k].name,
 		    pgp_optdefs[k].metavar);
@@ -216,7 +239,8 @@ void opts_usage(FILE *out)
 	}
 	fputs("\nEnvironment: GCMON_SOCKET (shared mode), GCMON_PYTHON, "
 	    "GCMON_GCMOND,\nGCMON_AGENT_DIR. Exit status: the program's "
-	    "(128+N if killed by signal N);\n2 for bad usage. See "
+	    "(128+N if killed by signal N);\n2 for bad usage; 127/126 when "
+	    "exec's command is not found / cannot\nbe run. See "
 	    "pygcprofiler(1).\n", out);
 }
 
@@ -362,6 +386,44 @@ int opts_parse_run(int argc, char **argv, struct pgp_opts *o, char *msg,
 		    "[options] script.py [args...] or -m module [args...])");
 		return -EINVAL;
 	}
+	o->module = 0;
+	o->prog = argv + i;
+	o->nprog = argc - i;
+	return PGP_RUN;
+}
+
+int opts_parse_exec(int argc, char **argv, struct pgp_opts *o, char *msg,
+    size_t msglen)
+{
+	int i = 0, r;
+
+	while (i < argc) {
+		const char *a = argv[i];
+
+		if (strcmp(a, "--") == 0) {
+			i++;
+			break;
+		}
+		if (a[0] != '-' || a[1] == '\0')
+			break;
+		if ((r = opts_one(argc, argv, &i, o, msg, msglen)) != 0)
+			return r < 0 ? r : r - 1;
+		i++;
+	}
+	if (opts_check_live(o, msg, msglen) < 0)
+		return -EINVAL;
+	if (o->python_given) {
+		snprintf(msg, msglen, "--python has no meaning with exec: the "
+		    "command runs as given (to choose the interpreter, name it "
+		    "in the command: pygcprofiler exec -- python3.11 ...)");
+		return -EINVAL;
+	}
+	if (i >= argc || argv[i][0] == '\0') {
+		snprintf(msg, msglen, "no command given (pygcprofiler exec "
+		    "[options] -- command [args...])");
+		return -EINVAL;
+	}
+	o->exec = 1;
 	o->module = 0;
 	o->prog = argv + i;
 	o->nprog = argc - i;

@@ -45,8 +45,10 @@ struct pgp_opts {
 	int live;		/* --live: the private gcmond serves the dashboard */
 	unsigned live_port;	/* its port; 0: a free one */
 	const char *python;
+	int python_given;	/* --python on the command line */
 	int module;		/* prog[0] is a module name */
-	char **prog;		/* script or module, then its arguments */
+	int exec;		/* `exec`: prog is a command, run as given */
+	char **prog;		/* script, module or command, then arguments */
 	int nprog;
 };
 
@@ -65,7 +67,7 @@ struct pgp_run {
 	pid_t daemon;
 	int child_status;
 	int child_done;
-	int exec_failed;
+	int exec_failed;		/* the launcher's status then: 127/126 */
 	int watch_fd;
 	int ctl_fd;
 	/* From the event stream. */
@@ -96,7 +98,12 @@ void opts_init(struct pgp_opts *o);
  * reason in msg (printed by main). */
 int opts_parse_run(int argc, char **argv, struct pgp_opts *o, char *msg,
     size_t msglen);
-void opts_usage(FILE *out);
+/* argv after "exec": options, an optional "--", then the command. The
+ * same results; refuses --python. */
+int opts_parse_exec(int argc, char **argv, struct pgp_opts *o, char *msg,
+    size_t msglen);
+/* --help; exec != 0: the text of `help exec`. */
+void opts_usage(FILE *out, int exec);
 /* A name that is no file but could be a module or a console script. */
 int opts_looks_like_module(const char *name);
 
@@ -129,6 +136,19 @@ void launch_make_run_id(char *buf, size_t len);
 int watch_pump(struct pgp_run *r, int timeout_ms);
 /* Writes obj (stolen) as one line of JSON output. */
 void watch_json_line(FILE *out, json_t *obj);
+
+/* ---- command.c: exec's command and why no agent loaded -------------- */
+
+/* Looks cmd up as execvp would (PATH when it has no '/'); the path found
+ * in buf. 0, -ENOENT (nowhere), -EACCES (found, not executable) or
+ * -EISDIR. */
+int command_find(const char *cmd, char *buf, size_t len);
+/* The shell's status for an exec failure: 127 not found, 126 otherwise. */
+int command_exec_status(int err);
+/* Why the processes of the command line argv[0..argc) cannot load the
+ * agent when something in it says so (uWSGI --no-site, python -S/-I/-E,
+ * PYTHONPATH= set on the command line), into buf; 0 when nothing does. */
+int command_why_no_agent(char *const *argv, int argc, char *buf, size_t len);
 
 /* ---- flame.c: the flame graphs -------------------------------------- */
 

@@ -44,11 +44,13 @@ void prompt_print_command(FILE *out, const struct pgp_opts *o)
 {
 	int i;
 
-	prompt_put_quoted(out, o->python);
+	if (!o->exec)
+		prompt_put_quoted(out, o->python);
 	if (o->module)
 		fputs(" -m", out);
 	for (i = 0; i < o->nprog; i++) {
-		fputc(' ', out);
+		if (i > 0 || !o->exec)
+			fputc(' ', out);
 		prompt_put_quoted(out, o->prog[i]);
 	}
 }

@@ -1,6 +1,7 @@
 /*
  * pygcprofiler.c: the launcher users type, `pygcprofiler run [options]
- * script.py|-m module [args...]` (also installed as gc-monitor). In
+ * script.py|-m module [args...]` or `pygcprofiler exec [options] --
+ * command [args...]` (also installed as gc-monitor). In
  * embedded mode it starts a private gcmond, runs the program with the
  * agent on PYTHONPATH, streams the run's events, and prints the report of
  * every process of the run when the program ends; in shared mode it only
@@ -9,7 +10,7 @@
  * argv, cwd or stdin, and never outlive or hide the program's exit status.
  *
  * This file is main and the wiring; the parts live beside it (pgp.h):
- * options.c, launch.c, watch.c, flame.c, prompt.c.
+ * options.c, launch.c, command.c, watch.c, flame.c, prompt.c.
  */
 #include "config.h"
 
@@ -36,7 +37,8 @@ static json_t *pgp_command_json(const struct pgp_opts *o)
 	json_t *a = json_array();
 	int i;
 
-	json_array_append_new(a, json_string(o->python));
+	if (!o->exec)
+		json_array_append_new(a, json_string(o->python));
 	if (o->module)
 		json_array_append_new(a, json_string("-m"));
 	for (i = 0; i < o->nprog; i++)
@@ -76,16 +78,39 @@ static void pgp_print_types(FILE *out, const char *title, const json_t *arr)
 }
 
 
+/*
+ * Why Python processes of the run may not have loaded the agent, into
+ * buf: what the command line says (command.c), or when no process
+ * reported and it says nothing, the usual causes. 0: nothing to say.
+ */
+static int pgp_not_monitored(const struct pgp_run *r, char *buf, size_t len)
+{
+	if (r->o->exec && command_why_no_agent(r->o->prog, r->o->nprog, buf,
+	    len))
+		return 1;
+	if (r->nproc_run != 0)
+		return 0;
+	snprintf(buf, len, "%s", r->o->exec ? "the command may start no "
+	    "Python, or start it without the environment (site disabled by "
+	    "python -S/-I or uWSGI --no-site, PYTHONPATH or GCMON_SOCKET "
+	    "replaced), or an interpreter older than 3.10 (which says so on "
+	    "the program's stderr)" : "an interpreter that refuses it says why "
+	    "on the program's stderr");
+	return 1;
+}
+
 /* The report as JSON lines (--json). */
 static void pgp_report_json(struct pgp_run *r, json_t *dur, const char *prompt)
 {
 	const struct pgp_opts *o = r->o;
+	char why[1024];
 
-	watch_json_line(r->out, json_pack("{s:s,s:O?,s:O?,s:O?,s:O?,s:I}",
+	watch_json_line(r->out, json_pack("{s:s,s:O?,s:O?,s:O?,s:O?,s:I,s:s?}",
 	    "type", "summary", "summary", json_object_get(r->report, "summary"),
 	    "processes", json_object_get(r->report, "processes"),
 	    "durations", dur, "pauses", json_object_get(r->durations,
-	    "pauses"), "lost", (json_int_t)r->lost));
+	    "pauses"), "lost", (json_int_t)r->lost, "not_monitored",
+	    pgp_not_monitored(r, why, sizeof why) ? why : NULL));
 	watch_json_line(r->out, json_pack("{s:s,s:O?}", "type",
 	    "recommendations", "recommendations",
 	    json_object_get(r->report, "recommendations")));
@@ -107,6 +132,8 @@ static void pgp_report_summary(struct pgp_run *r, json_t *dur)
 {
 	const json_t *sum = json_object_get(r->report, "summary");
 	struct report_opts ro;
+	char why[1024];
+	int note = pgp_not_monitored(r, why, sizeof why);
 
 	memset(&ro, 0, sizeof ro);
 	ro.alert_threshold_ms = r->o->alert_ms;
@@ -118,12 +145,14 @@ static void pgp_report_summary(struct pgp_run *r, json_t *dur)
 		report_summary(r->out, sum, json_object_get(r->report,
 		    "processes"), dur, &ro);
 	else if (r->nproc_run == 0)
-		fputs("\nGMEM No Python process of this run reported to gcmond: "
-		    "the agent did not load (an interpreter that refuses it "
-		    "says why on the program's stderr)\n", r->out);
+		fprintf(r->out, "\nGMEM No Python process loaded the agent: "
+		    "%s\n", why);
 	else
 		fprintf(r->out, "\n=== GC MONITORING SUMMARY ===\nNo "
 		    "report from gcmond: %s\n", r->report_err);
+	if (note && r->nproc_run != 0)
+		fprintf(r->out, "\nGMEM Python processes started this way are "
+		    "not in this report: %s\n", why);
 }
 
 /* What the flame graphs are built from, when that is not every pause
@@ -293,7 +322,7 @@ static int pgp_run_shared(struct pgp_opts *o, const char *sock)
 		return 1;
 	if (r.exec_failed) {
 		waitpid(r.child, &r.child_status, 0);
-		return 127;
+		return r.exec_failed;
 	}
 	launch_supervise(&r, stderr);
 	return launch_exit_status(r.child_status);
@@ -404,7 +433,7 @@ static int pgp_finish(struct pgp_run *r)
 	if (o->flame_file && (err = flame_write_file(r, o->flame_file)) < 0)
 		fprintf(stderr, "pygcprofiler: cannot write --flamegraph-file "
 		    "%s: %s\n", o->flame_file, strerror(-err));
-	status = r->exec_failed ? 127 : launch_exit_status(st);
+	status = r->exec_failed ? r->exec_failed : launch_exit_status(st);
 	if (o->json)
 		watch_json_line(r->out, json_pack("{s:s,s:i,s:o}", "type",
 		    "exit", "status", status, "signal", WIFSIGNALED(st) &&
@@ -456,57 +485,94 @@ out_stop:
 	return status;
 }
 
+/* What run's script or exec's command must be before anything starts:
+ * 0, or the exit status with the reason printed. */
+static int pgp_check_program(const struct pgp_opts *o)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	int err;
+
+	if (o->exec) {
+		if ((err = command_find(o->prog[0], path, sizeof path)) == 0)
+			return 0;
+		if (err == -ENOENT && strchr(o->prog[0], '/') == NULL)
+			fprintf(stderr, "pygcprofiler: exec: %s: command not "
+			    "found on PATH (exit status 127)\n", o->prog[0]);
+		else
+			fprintf(stderr, "pygcprofiler: exec: %s: %s (exit "
+			    "status %d)\n", path, err == -EACCES ?
+			    "not executable (Permission denied)" : strerror(-err),
+			    command_exec_status(err));
+		return command_exec_status(err);
+	}
+	if (o->module || stat(o->prog[0], &st) == 0)
+		return 0;
+	if (opts_looks_like_module(o->prog[0]))
+		fprintf(stderr, "pygcprofiler: Script file not found: %s (to "
+		    "run a module or console script, use: pygcprofiler run -m "
+		    "%s ... or pygcprofiler exec -- %s ...)\n", o->prog[0],
+		    o->prog[0], o->prog[0]);
+	else
+		fprintf(stderr, "pygcprofiler: Script file not found: %s\n",
+		    o->prog[0]);
+	return CTL_EXIT_USAGE;
+}
+
+/* argv[1..] is "help [run|exec]", "--help" or "-h": which text, or -1. */
+static int pgp_help_topic(int argc, char **argv)
+{
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)
+		return 0;
+	if (strcmp(argv[1], "help") != 0)
+		return -1;
+	if (argc == 2 || strcmp(argv[2], "run") == 0)
+		return 0;
+	return strcmp(argv[2], "exec") == 0 ? 1 : -1;
+}
+
 int main(int argc, char **argv)
 {
 	struct pgp_opts o;
 	char msg[512], sockbuf[PATH_MAX];
 	const char *env_sock = getenv("GCMON_SOCKET");
-	struct stat st;
-	int r;
+	int r, exec;
 
 	opts_init(&o);
 	if (argc < 2) {
-		opts_usage(stderr);
+		opts_usage(stderr, 0);
 		return CTL_EXIT_USAGE;
 	}
-	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
-	    (strcmp(argv[1], "help") == 0 && (argc == 2 ||
-	    strcmp(argv[2], "run") == 0))) {
-		opts_usage(stdout);
+	if ((r = pgp_help_topic(argc, argv)) >= 0) {
+		opts_usage(stdout, r);
 		return 0;
 	}
 	if (strcmp(argv[1], "--version") == 0) {
 		printf("pygcprofiler (gcmon) %s\n", PACKAGE_VERSION);
 		return 0;
 	}
-	if (strcmp(argv[1], "run") != 0) {
+	exec = strcmp(argv[1], "exec") == 0;
+	if (strcmp(argv[1], "run") != 0 && !exec) {
 		fprintf(stderr, "pygcprofiler: unknown command '%s' (expected "
-		    "run; see pygcprofiler --help)\n", argv[1]);
+		    "run or exec; see pygcprofiler --help)\n", argv[1]);
 		return CTL_EXIT_USAGE;
 	}
-	r = opts_parse_run(argc - 2, argv + 2, &o, msg, sizeof msg);
+	r = (exec ? opts_parse_exec : opts_parse_run)(argc - 2, argv + 2, &o,
+	    msg, sizeof msg);
 	if (r < 0) {
 		fprintf(stderr, "pygcprofiler: %s\n", msg);
 		return CTL_EXIT_USAGE;
 	}
 	if (r == PGP_HELP) {
-		opts_usage(stdout);
+		opts_usage(stdout, exec);
 		return 0;
 	}
 	if (r == PGP_VERSION) {
 		printf("pygcprofiler (gcmon) %s\n", PACKAGE_VERSION);
 		return 0;
 	}
-	if (!o.module && stat(o.prog[0], &st) < 0) {
-		if (opts_looks_like_module(o.prog[0]))
-			fprintf(stderr, "pygcprofiler: Script file not found: %s "
-			    "(to run a module or console script, use: "
-			    "pygcprofiler run -m %s ...)\n", o.prog[0], o.prog[0]);
-		else
-			fprintf(stderr, "pygcprofiler: Script file not found: "
-			    "%s\n", o.prog[0]);
-		return CTL_EXIT_USAGE;
-	}
+	if ((r = pgp_check_program(&o)) != 0)
+		return r;
 	if (o.socket == NULL && env_sock && *env_sock)
 		o.socket = env_sock;
 	if (o.socket) {
