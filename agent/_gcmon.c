@@ -4,8 +4,12 @@
  * stats(), called by agent/bootstrap/sitecustomize.py (stats() and the
  * callback also by tests and benchmarks), and the limits the bootstrap
  * must respect. The recording itself is callback.c's; the shared area is
- * area.c's. Nothing here calls gc.collect, gc.freeze, gc.set_threshold
- * or gc.get_objects, starts a thread or replaces a function.
+ * area.c's. _exit() is os._exit's stand-in, which the bootstrap installs
+ * (the one function of the program's the agent replaces: os._exit ends a
+ * process without its exit handlers, and billiard's and multiprocessing's
+ * workers end that way; posix._exit stays the real one). Nothing here
+ * calls gc.collect, gc.freeze, gc.set_threshold or gc.get_objects, or
+ * starts a thread.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -304,6 +308,38 @@ static PyObject *gcmon_stop(PyObject *self, PyObject *args, PyObject *kw)
 	return PyBool_FromLong(err == 0);
 }
 
+/* gc.get_freeze_count(), or 0 (3.10+ has it; never an error here). */
+static uint64_t gcmon_freeze_count(void)
+{
+	PyObject *gc = PyImport_ImportModule("gc"), *n = NULL;
+	unsigned long long v = 0;
+
+	if (gc != NULL)
+		n = PyObject_CallMethod(gc, "get_freeze_count", NULL);
+	if (n != NULL)
+		v = PyLong_AsUnsignedLongLong(n);
+	if (PyErr_Occurred())
+		v = 0, PyErr_Clear();
+	Py_XDECREF(n);
+	Py_XDECREF(gc);
+	return v;
+}
+
+/* os._exit(status) as posix._exit does it (_exit(2): no exit handlers,
+ * no flush), after the code and the exit data are in the area. */
+static PyObject *gcmon_os_exit(PyObject *self, PyObject *args, PyObject *kw)
+{
+	static char *kwlist[] = { "status", NULL };
+	int status;
+
+	(void)self;
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "i:_exit", kwlist, &status))
+		return NULL;
+	if (agent_state.area != NULL && !agent_state.stopped)
+		(void)agent_area_os_exit(status, gcmon_freeze_count());
+	_exit(status);
+}
+
 static PyObject *gcmon_stats(PyObject *self, PyObject *unused)
 {
 	struct proto_hello *h = &agent_state.id.hello;
@@ -372,6 +408,10 @@ static PyMethodDef gcmon_methods[] = {
 	  "stop(objects=None, garbage=None, freeze_count=0): the exit data "
 	  "(type histograms, CPU, peak RSS, gc.get_freeze_count()) into the "
 	  "area; collections are still counted." },
+	{ "_exit", (PyCFunction)(void (*)(void))gcmon_os_exit,
+	  METH_VARARGS | METH_KEYWORDS,
+	  "_exit(status): os._exit's stand-in: writes the exit code and exit "
+	  "data to the area, then exits as posix._exit(status)." },
 	{ "stats", gcmon_stats, METH_NOARGS,
 	  "stats(): the agent's counters and area, as gcmond reads them." },
 	{ NULL, NULL, 0, NULL }

@@ -61,6 +61,10 @@ void agent_area_atfork_child(void);
  * to the permanent generation, then state EXITED. 0, or -ENOSPC when the
  * frames did not fit (the rest is still written). */
 int agent_area_exit(const uint8_t *frames, size_t len, uint64_t freeze_count);
+/* os._exit(status) is ending this process: the code (status & 0xff, as
+ * its parent will see it) and the exit data, unless the exit handler
+ * already wrote them. 0, or -ESRCH without an area. */
+int agent_area_os_exit(int status, uint64_t freeze_count);
 
 /* callback.c: the gc.callbacks entry, a new reference (NULL with a
  * Python exception set); interns the keys it looks up on first use. */

@@ -241,3 +241,19 @@ int agent_area_exit(const uint8_t *frames, size_t len, uint64_t freeze_count)
 	agent_state.stopped = 1;
 	return err;
 }
+
+int agent_area_os_exit(int status, uint64_t freeze_count)
+{
+	struct shm_header *h = agent_state.area;
+
+	if (h == NULL)
+		return -ESRCH;
+	if (agent_state.stopped)
+		return 0;	/* os._exit from an atexit handler after ours */
+	/* Before agent_area_exit's release store of the state. */
+	atomic_store_explicit(&h->exit_code, status & 0xff,
+	    memory_order_relaxed);
+	atomic_store_explicit(&h->exit_via, SHM_EXIT_OS_EXIT,
+	    memory_order_relaxed);
+	return agent_area_exit(NULL, 0, freeze_count);
+}

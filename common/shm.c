@@ -23,6 +23,8 @@ _Static_assert(offsetof(struct shm_header, gen) == 112, "layout");
 _Static_assert(offsetof(struct shm_header, head) == 448, "layout");
 _Static_assert(offsetof(struct shm_header, tail) == 512, "layout");
 _Static_assert(offsetof(struct shm_header, exit_freeze_count) == 520, "layout");
+_Static_assert(offsetof(struct shm_header, exit_via) == 528, "layout");
+_Static_assert(offsetof(struct shm_header, exit_code) == 532, "layout");
 _Static_assert(sizeof(struct proto_event) == PROTO_EVENT_SIZE, "slot");
 _Static_assert(sizeof(struct shm_gen) == PROTO_GEN_COUNTER_SIZE, "gen");
 
@@ -141,6 +143,12 @@ void shm_snapshot(const void *map, struct shm_snapshot *out)
 	    memory_order_acquire);
 	out->exit_freeze_count = atomic_load_explicit(&h->exit_freeze_count,
 	    memory_order_relaxed);
+	out->exit_via = atomic_load_explicit(&h->exit_via, memory_order_relaxed);
+	out->exit_code = atomic_load_explicit(&h->exit_code,
+	    memory_order_relaxed);
+	if (out->exit_via != SHM_EXIT_OS_EXIT || out->exit_code < 0 ||
+	    out->exit_code > 255)
+		out->exit_via = SHM_EXIT_HANDLER, out->exit_code = 0;
 	ngen = atomic_load_explicit(&h->ngen, memory_order_relaxed);
 	if (ngen < 1)
 		ngen = 1;

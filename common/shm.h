@@ -81,6 +81,12 @@ enum shm_state {
 	SHM_STATE_EXITED = 2	/* the interpreter's exit handler ran */
 };
 
+/* header.exit_via, meaningful once state is EXITED */
+enum shm_exit_via {
+	SHM_EXIT_HANDLER = 0,	/* the interpreter's exit (atexit ran) */
+	SHM_EXIT_OS_EXIT = 1	/* os._exit(exit_code): no atexit, known code */
+};
+
 /* Per generation, cumulative since this process's agent started (a
  * forked child starts at zero; its baseline holds what it inherited). */
 struct shm_gen {
@@ -117,7 +123,9 @@ struct shm_header {
 	_Alignas(64) _Atomic uint64_t head;	/* producer */
 	_Alignas(64) _Atomic uint64_t tail;	/* consumer */
 	_Atomic uint64_t exit_freeze_count;	/* gc.get_freeze_count() */
-	char reserved[SHM_HEADER_SIZE - 528];
+	_Atomic uint32_t exit_via;	/* enum shm_exit_via; before state */
+	_Atomic int32_t exit_code;	/* os._exit's status & 0xff */
+	char reserved[SHM_HEADER_SIZE - 536];
 };
 
 /* ---- producer (the agent) ------------------------------------------- */
@@ -194,6 +202,8 @@ struct shm_snapshot {
 	uint64_t head;
 	uint64_t exit_mono_ns, exit_cpu_ns, exit_maxrss, exit_freeze_count;
 	uint32_t exit_len;
+	uint32_t exit_via;		/* enum shm_exit_via */
+	int32_t exit_code;		/* with SHM_EXIT_OS_EXIT, 0..255 */
 	struct proto_counters counters;
 };
 

@@ -331,6 +331,8 @@ static void agents_end(struct agents *a, struct agent_map *m)
 		agents_exit_data(a, m, snap.exit_len);
 		agg_exit_info(a->agg, m->proc, snap.exit_cpu_ns,
 		    snap.exit_maxrss, snap.exit_freeze_count);
+		if (snap.exit_via == SHM_EXIT_OS_EXIT)
+			agg_exit_code(m->proc, snap.exit_code);
 		bye.mono_ns = snap.exit_mono_ns;
 	}
 	if (bye.mono_ns == 0)	/* killed: it ended about now */

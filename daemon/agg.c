@@ -637,6 +637,12 @@ void agg_exit_info(struct agg *a, struct agg_proc *p, uint64_t cpu_ns,
 	p->freeze_count = freeze_count;
 }
 
+void agg_exit_code(struct agg_proc *p, int code)
+{
+	p->os_exit = 1;
+	p->exit_code = code;
+}
+
 void agg_proc_started(struct agg_proc *p, double start_real)
 {
 	if (start_real > 0 && start_real < p->start_real)

@@ -86,6 +86,8 @@ struct agg_proc {
 	unsigned nconn;			/* areas attached for it */
 	enum agg_state state;
 	int clean_exit;			/* its exit handler ran (agg_exit_info) */
+	int os_exit;			/* ... os._exit's, with exit_code */
+	int exit_code;
 	uint64_t freeze_count;		/* gc.get_freeze_count() at its exit */
 
 	uint8_t ngen;
@@ -237,6 +239,8 @@ uint64_t agg_mem_private(const struct agg_mem *m);
  * (getrusage), which outlive its /proc entry, and its frozen objects. */
 void agg_exit_info(struct agg *a, struct agg_proc *p, uint64_t cpu_ns,
     uint64_t peak_rss_bytes, uint64_t freeze_count);
+/* After agg_exit_info: the process ended by os._exit(code). */
+void agg_exit_code(struct agg_proc *p, int code);
 /* When the process started (Unix seconds, from /proc), which its wall
  * time counts from: the agent loads later, its CPU time counts from here. */
 void agg_proc_started(struct agg_proc *p, double start_real);

@@ -177,11 +177,15 @@ json_t *djson_process(const struct agg *a, const struct agg_proc *p)
 	djson_set(o, "role", json_string(agg_proc_role(p)));
 	djson_set(o, "origin", json_string(djson_origin(p)));
 	djson_set(o, "state", json_string(djson_state(p)));
-	/* exit: its exit handlers ran; abrupt: a signal, os._exit or a
-	 * crash (counted all the same); lost: its area became unreadable. */
+	/* exit: its exit handlers ran; os._exit: it called os._exit(
+	 * exit_code) (billiard's and multiprocessing's workers end so);
+	 * abrupt: a signal or a crash (counted all the same); lost: its area
+	 * became unreadable. */
 	djson_set(o, "ended_by", p->state == AGG_LIVE ? json_null() :
 	    json_string(p->state != AGG_ENDED ? "lost" :
-	    p->clean_exit ? "exit" : "abrupt"));
+	    !p->clean_exit ? "abrupt" : p->os_exit ? "os._exit" : "exit"));
+	djson_set(o, "exit_code", p->state == AGG_ENDED && p->os_exit ?
+	    json_integer(p->exit_code) : json_null());
 	djson_set(o, "events", djson_uint(agg_proc_events(p)));
 	djson_set(o, "argv", argv);
 	djson_set(o, "executable", json_string(p->executable));

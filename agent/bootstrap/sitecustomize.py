@@ -5,7 +5,8 @@ PYTHONPATH=<builddir>/agent or $(pkglibdir). When GCMON_SOCKET is set it
 loads _gcmon from this directory, which creates this process's shared area
 in the gcmond's agent directory (GCMON_SOCKET + ".d") and registers its
 callback in gc.callbacks with the gc.get_stats() baseline; at exit it
-writes the exit data there. It then removes this directory from sys.path
+writes the exit data there, and so does os._exit, which it replaces with
+_gcmon._exit (the exit code too; posix._exit stays the real one). It then removes this directory from sys.path
 and runs the sitecustomize the interpreter would have run without it. It must never stop the program: any trouble is one
 stderr line starting "gcmon:". It never calls gc.collect, gc.freeze,
 gc.set_threshold, and gc.get_objects only at exit when asked.
@@ -182,6 +183,10 @@ def _gcmon_load(env):
     # Only the exit data depends on it: counts survive any kind of end.
     import atexit
     atexit.register(at_exit)
+    # os._exit skips atexit: billiard (celery) and multiprocessing end
+    # their workers with it. The stand-in writes the exit code and exit
+    # data, then calls _exit(2) as posix._exit does; a fork inherits it.
+    os._exit = mod._exit
 
 
 def _gcmon_chain():
