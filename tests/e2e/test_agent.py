@@ -125,8 +125,9 @@ def test_os_fork_child_reported_with_inherited_baseline(tmp, gcmond):
     child = check_exact(procs[roles["fork"]["pid"]], roles["fork"])
     assert root["origin"] == "root" and child["origin"] == "fork"
     assert child["ppid"] == roles["root"]["pid"]
-    # The child counts only its own collections; it left by os._exit.
-    assert child["events"] > 0 and child["ended_by"] == "abrupt"
+    # The child counts only its own collections; it left by os._exit(0).
+    assert child["events"] > 0 and child["ended_by"] == "os._exit"
+    assert child["exit_code"] == 0 and root["exit_code"] is None
 
 
 @pytest.mark.parametrize("method,origin", [("fork", "fork"), ("spawn", "exec"),
@@ -138,6 +139,12 @@ def test_multiprocessing_children_reported(tmp, gcmond, method, origin):
     check_exact(procs[roles["root"]["pid"]], roles["root"])
     child = check_exact(procs[roles["mp"]["pid"]], roles["mp"])
     assert child["origin"] == origin
+    # A forked Process ends by os._exit(exitcode) after its bootstrap; a
+    # spawned one returns from spawn_main through the interpreter's exit.
+    if origin == "fork":
+        assert child["ended_by"] == "os._exit" and child["exit_code"] == 0, child
+    else:
+        assert child["ended_by"] == "exit" and child["exit_code"] is None, child
 
 
 @pytest.mark.parametrize("method", ["fork", "spawn", "forkserver"])
@@ -171,7 +178,13 @@ def test_every_kind_of_death_keeps_totals_and_events(tmp, gcmond, how):
     recs = stats_files(tmp)
     procs = gcmontest.wait_ended(gcmond, recs)
     proc = check_exact(procs[p.pid], recs[p.pid])
-    assert proc["ended_by"] == "abrupt" and proc["dropped"] == 0
+    assert proc["dropped"] == 0
+    # os._exit(3) is a normal end with its code (the agent's os._exit
+    # wrote it); a signal or abort() is not.
+    if how == "os_exit":
+        assert proc["ended_by"] == "os._exit" and proc["exit_code"] == 3, proc
+    else:
+        assert proc["ended_by"] == "abrupt" and proc["exit_code"] is None, proc
 
 
 def test_subprocess_child_reported_as_exec(tmp, gcmond):

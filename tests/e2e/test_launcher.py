@@ -415,9 +415,8 @@ def test_a_run_no_agent_reached_says_so_in_one_line(tmp):
     assert r.returncode == 0, r.stderr
     assert r.stdout == "garbage done\n"
     lines = [l for l in r.stderr.splitlines() if "No Python process" in l]
-    assert lines == ["GMEM No Python process of this run reported to gcmond: the agent "
-                     "did not load (an interpreter that refuses it says why on the "
-                     "program's stderr)"], r.stderr
+    assert lines == ["GMEM No Python process loaded the agent: an interpreter that "
+                     "refuses it says why on the program's stderr"], r.stderr
     assert "is the agent in" not in r.stderr
     assert "=== GC MONITORING SUMMARY ===" not in r.stderr
 

@@ -74,10 +74,13 @@ def app_env(sock, outdir):
 
 
 class Uwsgi:
-    """uwsgi --master --processes 4 serving uwsgi_app.py on a free port."""
+    """uwsgi --master --processes 4 serving uwsgi_app.py on a free port;
+    prefix: words before uwsgi (test_exec.py's `pygcprofiler exec --`),
+    which signals reach first."""
 
-    def __init__(self, tmp, env, extra=()):
+    def __init__(self, tmp, env, extra=(), prefix=()):
         self.tmp, self.env, self.extra = tmp, env, list(extra)
+        self.prefix = list(prefix)
         self.log_path = os.path.join(tmp, "uwsgi.log")
         self.proc = None
 
@@ -90,7 +93,7 @@ class Uwsgi:
         # (other tests run at once): try a few.
         for _ in range(5):
             self.port = gcmontest.free_port()
-            cmd = [UWSGI, "--master", "--processes", str(WORKERS),
+            cmd = self.prefix + [UWSGI, "--master", "--processes", str(WORKERS),
                    "--plugin", "python3",
                    "--http-socket", "127.0.0.1:%d" % self.port,
                    "--wsgi-file", APP, "--need-app"] + self.extra
