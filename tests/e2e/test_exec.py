@@ -144,6 +144,27 @@ def test_a_shell_that_starts_python_is_monitored_exactly(tmp):
 
 
 @need_agent
+def test_shared_mode_reports_the_commands_python_to_the_running_daemon(tmp):
+    """exec --socket: the launcher prints nothing; the interpreter the
+    shell starts reports to that gcmond under GCMON_RUN_ID; the shell's
+    status is the launcher's."""
+    out = os.path.join(tmp, "stats.json")
+    with gt.Daemon() as d:
+        r = pgp_exec(["--socket", d.sock, "--", "sh", "-c",
+                      'python3 "$0" "$1" 5; exit 4', GARBAGE, out],
+                     env=base_env(GCMON_RUN_ID="exec-shared"))
+        assert r.returncode == 4, r.stderr
+        assert r.stderr == "" and r.stdout == "garbage done\n"
+        with open(out) as f:
+            want = [[g["collections"], g["collected"], g["uncollectable"]]
+                    for g in json.load(f)]
+        ans = d.request({"cmd": "wait", "run": "exec-shared", "timeout_ms": 5000})
+        assert ans["ok"] and ans["processes"] == 1, ans
+        (proc,) = gt.processes(d, "exec-shared").values()
+        assert gt.totals(proc) == want and proc["ended_by"] == "exit"
+
+
+@need_agent
 def test_python_dash_s_is_named_as_why_nothing_was_monitored(tmp):
     r = pgp_exec(["--stats-only", "--", gt.PYTHON, "-S", "-c", "print('ran')"])
     assert r.returncode == 0, r.stderr
