@@ -122,6 +122,21 @@ static void command_python_flags(char *const *argv, int argc, int *found)
 	}
 }
 
+/* 1 if word holds opt as a whole word of a command line: after its start
+ * or a blank, before its end, a blank or '=' (so "--no-site" is not in
+ * "--no-site-packages"). */
+static int command_has_opt(const char *word, const char *opt)
+{
+	size_t n = strlen(opt);
+	const char *p;
+
+	for (p = strstr(word, opt); p != NULL; p = strstr(p + 1, opt))
+		if ((p == word || p[-1] == ' ' || p[-1] == '\t') &&
+		    strchr(" \t=", p[n]) != NULL)
+			return 1;
+	return 0;
+}
+
 /* Appends "; " and the formatted text to buf (of len, holding *used). */
 static void command_add(char *buf, size_t len, size_t *used,
     const char *fmt, ...)
@@ -151,7 +166,7 @@ int command_why_no_agent(char *const *argv, int argc, char *buf, size_t len)
 	buf[0] = '\0';
 	for (i = 0; i < argc; i++) {
 		/* Substrings too: a `sh -c "..."` word holds a command line. */
-		if (strstr(argv[i], "--no-site") != NULL)
+		if (command_has_opt(argv[i], "--no-site"))
 			no_site = 1;
 		if (strncmp(argv[i], "PYTHONPATH=", 11) == 0 ||
 		    strstr(argv[i], " PYTHONPATH=") != NULL)

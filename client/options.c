@@ -306,7 +306,8 @@ static int opts_one(int argc, char **argv, int *i, struct pgp_opts *o,
 
 	if (def == NULL) {
 		snprintf(msg, msglen, "unknown option '%.*s' (options come "
-		    "before the script; see pygcprofiler --help)", (int)n, a);
+		    "before the script, -m or exec's --; see pygcprofiler "
+		    "--help)", (int)n, a);
 		return -EINVAL;
 	}
 	if (*def->metavar == '\0' && eq) {
