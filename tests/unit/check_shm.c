@@ -295,6 +295,42 @@ START_TEST(test_random_damage_is_refused_or_read)
 }
 END_TEST
 
+/* How the process ended, as the snapshot reads it: an os._exit code only
+ * with SHM_EXIT_OS_EXIT and within 0..255, else the exit handler's end. */
+static const struct {
+	const char *name;
+	uint32_t via;
+	int32_t code;
+	uint32_t want_via;
+	int32_t want_code;
+} exit_rows[] = {
+	{ "exit handler", SHM_EXIT_HANDLER, 0, SHM_EXIT_HANDLER, 0 },
+	{ "os._exit(3)", SHM_EXIT_OS_EXIT, 3, SHM_EXIT_OS_EXIT, 3 },
+	{ "os._exit(255)", SHM_EXIT_OS_EXIT, 255, SHM_EXIT_OS_EXIT, 255 },
+	{ "code above 255", SHM_EXIT_OS_EXIT, 256, SHM_EXIT_HANDLER, 0 },
+	{ "negative code", SHM_EXIT_OS_EXIT, -1, SHM_EXIT_HANDLER, 0 },
+	{ "unknown way", 7, 3, SHM_EXIT_HANDLER, 0 },
+	{ "code without the way", SHM_EXIT_HANDLER, 9, SHM_EXIT_HANDLER, 0 },
+};
+
+START_TEST(test_snapshot_bounds_the_exit_code)
+{
+	struct shm_snapshot snap;
+	struct shm_header *h;
+	struct area a;
+
+	area_make(&a, RING);
+	h = a.map;
+	atomic_store(&h->exit_via, exit_rows[_i].via);
+	atomic_store(&h->exit_code, exit_rows[_i].code);
+	shm_snapshot(a.map, &snap);
+	ck_assert_msg(snap.exit_via == exit_rows[_i].want_via &&
+	    snap.exit_code == exit_rows[_i].want_code, "%s: via %u code %d",
+	    exit_rows[_i].name, snap.exit_via, snap.exit_code);
+	free(a.map);
+}
+END_TEST
+
 static Suite *shm_suite(void)
 {
 	Suite *s = suite_create("shm");
@@ -313,6 +349,8 @@ static Suite *shm_suite(void)
 	tcase_add_test(tc, test_random_damage_is_refused_or_read);
 	tcase_add_loop_test(tc, test_parse_start_ticks, 0,
 	    (int)(sizeof stat_rows / sizeof stat_rows[0]));
+	tcase_add_loop_test(tc, test_snapshot_bounds_the_exit_code, 0,
+	    (int)(sizeof exit_rows / sizeof exit_rows[0]));
 	suite_add_tcase(s, tc);
 	return s;
 }
