@@ -1,7 +1,8 @@
 /*
  * pgp.h: pygcprofiler's internal header, shared by its modules only:
  * pygcprofiler.c (main and the wiring), options.c (the option table),
- * launch.c (spawn, signals, private gcmond, waiting), watch.c (the event
+ * launch.c (spawn, signals, private gcmond, waiting), command.c (exec's
+ * command lookup, why no agent loaded), watch.c (the event
  * stream), flame.c (flame graphs) and prompt.c (the optimisation prompt).
  * gcmonctl and gcmond never include it.
  */

@@ -272,7 +272,9 @@ def test_celery_prefork_workers_end_by_os_exit_with_exact_totals(tmp):
     os.makedirs(os.path.join(base, "queue"))
     os.mkdir(out)
     log = os.path.join(tmp, "report.json")
-    env = base_env(GCMONTEST_CELERY_DIR=base, PYTHONPATH=gt.PROGRAMS)
+    # No __pycache__ beside celery_app.py: the source tree may be read-only.
+    env = base_env(GCMONTEST_CELERY_DIR=base, PYTHONPATH=gt.PROGRAMS,
+                   PYTHONDONTWRITEBYTECODE="1")
     cmd = [PROG, "exec", "--json", "--stats-only", "--log-file", log, "--",
            "celery", "-A", "celery_app", "worker", "--pool", "prefork",
            "--concurrency", str(CELERY_WORKERS), "-l", "warning",
