@@ -71,6 +71,12 @@ int gcmodel_traces_old(unsigned m, unsigned gen, unsigned ngen)
 	}
 }
 
+const char *gcmodel_old_name(unsigned m)
+{
+	return m == GC_MODEL_INCREMENTAL ? "old-generation (increment or "
+	    "full)" : m == GC_MODEL_FREE_THREADED ? "whole-heap" : "gen-2";
+}
+
 int gcmodel_auto_full(unsigned m)
 {
 	return m != GC_MODEL_INCREMENTAL && m != GC_MODEL_FREE_THREADED;

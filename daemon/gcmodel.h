@@ -48,6 +48,10 @@ const char *gcmodel_gen_label(unsigned m, unsigned gen);
  * oldest of ngen; incremental, 1 (an increment) and 2; free-threaded,
  * every collection. */
 int gcmodel_traces_old(unsigned m, unsigned gen, unsigned ngen);
+/* What the collections of gcmodel_traces_old are called in a sentence:
+ * "gen-2" (classic, mixed, unknown), "old-generation (increment or
+ * full)", "whole-heap". */
+const char *gcmodel_old_name(unsigned m);
 /* 1 when automatic collections reach the full generation (classic, or a
  * model not known), 0 when only gc.collect() does (incremental,
  * free-threaded): a storm of them is the program's own calls. */
