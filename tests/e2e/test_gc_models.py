@@ -18,6 +18,7 @@ import os
 import re
 import subprocess
 import sys
+import urllib.request
 
 import pytest
 
@@ -257,8 +258,10 @@ def test_315_interpreter_duration_shown_beside_the_agent_pause():
 
 
 @needs_gcmond
-def test_mixed_run_plain_labels_and_no_threshold_advice():
-    with gt.Daemon("--alert-threshold-ms", "5") as d:
+def test_mixed_run_plain_labels_no_threshold_advice_and_model_metric():
+    port = gt.free_port()
+    with gt.Daemon("--alert-threshold-ms", "5", "--metrics-listen",
+                   "127.0.0.1:%d" % port) as d:
         m = FakeArea(d.sock, run="mix", hexversion=hexversion(3, 13, 5),
                      base=((0, 0, 0, 2000), (0, 0, 0, 10), (0, 0, 0, 10))).publish()
         w = FakeArea(d.sock, run="mix", ppid=m.pid, gc_model=INCREMENTAL,
@@ -276,6 +279,13 @@ def test_mixed_run_plain_labels_and_no_threshold_advice():
             "classic", "incremental"}
         recs = rules(d, "mix")
         assert "max_pause" in recs and advice(recs) == []
+        # The model is an info series of its own; generations stay numbers.
+        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=10) as r:
+            body = r.read().decode()
+        models = re.findall(r'^cpython_gc_model_info\{service="[^"]*",role="(\w+)",'
+                            r'model="([\w-]+)"\} 1$', body, re.M)
+        assert sorted(models) == [("master", "classic"), ("worker", "incremental")], body
+        assert not re.search(r'generation="[^0-9]', body)
 
 
 @needs_gcmond
