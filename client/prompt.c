@@ -62,6 +62,53 @@ static double prompt_getnum(const json_t *o, const char *k)
 	return json_is_number(v) ? json_number_value(v) : NAN;
 }
 
+/* What a collector model named by gcmond means, for the reader of the
+ * prompt, who may not know it (daemon/gcmodel.h has the details). */
+static const char *prompt_model_note(const char *model)
+{
+	if (strcmp(model, "incremental") == 0)
+		return "CPython 3.14.0-3.14.4: every automatic collection is "
+		    "the young generation plus an increment of the old one, "
+		    "reported as generation 1; generation 2 is only "
+		    "gc.collect(); threshold2 is ignored";
+	if (strcmp(model, "free-threaded") == 0)
+		return "free-threaded build: one stop-the-world collection of "
+		    "the whole heap, reported as generation 0; only "
+		    "threshold0 is read";
+	if (strcmp(model, "classic") == 0)
+		return "three generations, automatic collections of each";
+	return "processes of several models, or not known";
+}
+
+/* One line a generation, with its model's label and, on 3.15+, the
+ * interpreter's own measure of the collector's time. */
+static void prompt_put_gens(FILE *f, const json_t *gens)
+{
+	const json_t *g;
+	const char *l;
+	size_t i;
+
+	json_array_foreach(gens, i, g) {
+		/* The label where it says more than the number. */
+		l = json_string_value(json_object_get(g, "label"));
+		if (l != NULL && strncmp(l, "generation ", 11) == 0)
+			l = NULL;
+		fprintf(f, "  generation %lld%s%s%s: %lld collections, %.1f ms, "
+		    "max %.1f ms, %lld objects collected",
+		    (long long)json_integer_value(json_object_get(g, "gen")),
+		    l ? " (" : "", l ? l : "", l ? ")" : "",
+		    (long long)json_integer_value(json_object_get(g, "collections")),
+		    prompt_getnum(g, "gc_time_ms"), prompt_getnum(g, "max_pause_ms"),
+		    (long long)json_integer_value(json_object_get(g, "collected")));
+		if (json_integer_value(json_object_get(g, "collector_timed")) > 0)
+			fprintf(f, "; the interpreter measured %.1f ms of "
+			    "collector time over %lld of them", prompt_getnum(g,
+			    "collector_time_ms"), (long long)json_integer_value(
+			    json_object_get(g, "collector_timed")));
+		fputc('\n', f);
+	}
+}
+
 /* The run as a whole: command, interpreter, totals, generations. */
 static void prompt_put_run(FILE *f, const struct pgp_run *r,
     const json_t *sum, const json_t *procs)
@@ -74,6 +121,10 @@ static void prompt_put_run(FILE *f, const struct pgp_run *r,
 	fprintf(f, "\nPython: %s\n", json_string_value(json_object_get(
 	    json_array_get(procs, 0), "python")) ? json_string_value(
 	    json_object_get(json_array_get(procs, 0), "python")) : "unknown");
+	if (json_is_string(json_object_get(sum, "gc_model")))
+		fprintf(f, "GC model: %s (%s)\n", json_string_value(
+		    json_object_get(sum, "gc_model")), prompt_model_note(
+		    json_string_value(json_object_get(sum, "gc_model"))));
 	fprintf(f, "Processes: %zu; wall time %.1f s\n",
 	    json_array_size(procs), prompt_getnum(sum, "wall_s"));
 	fprintf(f, "Collections: %lld in total; GC time %.1f ms (%.2f%% of wall "
@@ -83,13 +134,7 @@ static void prompt_put_run(FILE *f, const struct pgp_run *r,
 	    prompt_getnum(sum, "mean_pause_ms"),
 	    prompt_getnum(sum, "max_pause_ms"),
 	    prompt_getnum(json_object_get(sum, "percentiles_ms"), "p99"));
-	json_array_foreach(json_object_get(sum, "generations"), i, g)
-		fprintf(f, "  generation %lld: %lld collections, %.1f ms, max "
-		    "%.1f ms, %lld objects collected\n",
-		    (long long)json_integer_value(json_object_get(g, "gen")),
-		    (long long)json_integer_value(json_object_get(g, "collections")),
-		    prompt_getnum(g, "gc_time_ms"), prompt_getnum(g, "max_pause_ms"),
-		    (long long)json_integer_value(json_object_get(g, "collected")));
+	prompt_put_gens(f, json_object_get(sum, "generations"));
 	fprintf(f, "Pauses over the %.1f ms alert threshold: %lld\n",
 	    r->o->alert_ms,
 	    (long long)json_integer_value(json_object_get(sum, "alerts")));

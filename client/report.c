@@ -81,6 +81,21 @@ static const char *report_cstr(char *buf, size_t len, const json_t *o,
 	return report_clean(buf, len, report_str(o, key, dflt));
 }
 
+/* " (young+incremental)": the "label" gcmond gives a generation under
+ * its collector model, into buf; "" when absent or when it only says
+ * "generation N" again. */
+static const char *report_gen_label(char *buf, size_t len, const json_t *o)
+{
+	const char *l = report_str(o, "label", NULL);
+	char clean[64];
+
+	if (l == NULL || strncmp(l, "generation ", 11) == 0)
+		snprintf(buf, len, "%s", "");
+	else
+		snprintf(buf, len, " (%s)", report_clean(clean, sizeof clean, l));
+	return buf;
+}
+
 /* The original tool's duration format: 0.213ms, 52.3ms, 1.25s; below
  * 1 us, where "%.3fms" would print 0.000ms, microseconds: 0.42us. */
 static const char *report_fmt_ms(char *buf, size_t len, double ms)
@@ -127,11 +142,12 @@ static void report_pid_prefix(FILE *out, const json_t *o, int with_pid)
 
 void report_event_line(FILE *out, const json_t *event, int with_pid)
 {
-	char d[32];
+	char d[32], l[80];
 
 	report_pid_prefix(out, event, with_pid);
-	fprintf(out, "GC STOP  | Gen: %lld | Duration: %s | Collected: %lld | "
+	fprintf(out, "GC STOP  | Gen: %lld%s | Duration: %s | Collected: %lld | "
 	    "Uncollectable: %lld\n", report_int(event, "gen", -1),
+	    report_gen_label(l, sizeof l, event),
 	    report_fmt_ms(d, sizeof d, report_num(event, "duration_ms")),
 	    report_int(event, "collected", 0),
 	    report_int(event, "uncollectable", 0));
@@ -139,11 +155,11 @@ void report_event_line(FILE *out, const json_t *event, int with_pid)
 
 void report_alert_line(FILE *out, const json_t *alert, int with_pid)
 {
-	char d[32];
+	char d[32], l[80];
 
 	report_pid_prefix(out, alert, with_pid);
-	fprintf(out, "ALERT | Gen %lld pause %s exceeded %.1fms threshold\n",
-	    report_int(alert, "gen", -1),
+	fprintf(out, "ALERT | Gen %lld%s pause %s exceeded %.1fms threshold\n",
+	    report_int(alert, "gen", -1), report_gen_label(l, sizeof l, alert),
 	    report_fmt_ms(d, sizeof d, report_num(alert, "duration_ms")),
 	    report_num(alert, "threshold_ms"));
 }
@@ -200,7 +216,7 @@ static const json_t *report_gen_pauses(const json_t *pauses, long long g)
 static void report_generations(FILE *out, const json_t *gens,
     const json_t *pauses, long long dropped)
 {
-	char t[32], m[32], p[32];
+	char t[32], m[32], p[32], l[80];
 	const json_t *g;
 	long long n, gen;
 	size_t i;
@@ -215,8 +231,8 @@ static void report_generations(FILE *out, const json_t *gens,
 		else
 			n = dropped > 0 ? -2 : report_int(g, "seen", -1);
 
-		fprintf(out, "  Generation %lld: %lld collections (GC time %s, "
-		    "max %s, p99 %s", gen,
+		fprintf(out, "  Generation %lld%s: %lld collections (GC time %s, "
+		    "max %s, p99 %s", gen, report_gen_label(l, sizeof l, g),
 		    report_int(g, "collections", 0),
 		    report_fmt_ms(t, sizeof t, report_num(g, "gc_time_ms")),
 		    report_fmt_ms(m, sizeof m, report_num(g, "max_pause_ms")),
@@ -224,6 +240,11 @@ static void report_generations(FILE *out, const json_t *gens,
 			report_num(json_object_get(g, "percentiles_ms"), "p99")));
 		if (unseen > 0)
 			fprintf(out, "; %lld before the agent loaded", unseen);
+		if (report_int(g, "collector_timed", 0) > 0)
+			fprintf(out, "; interpreter-measured %s over %lld",
+			    report_fmt_ms(t, sizeof t,
+			    report_num(g, "collector_time_ms")),
+			    report_int(g, "collector_timed", 0));
 		if (n == -2)
 			fputs("; p99 from the pauses received", out);
 		else if (n >= 0 && n != report_int(g, "collections", -1))
@@ -456,6 +477,9 @@ void report_summary(FILE *out, const json_t *summary, const json_t *processes,
 		fprintf(out, "Processes: %lld (%lld still live)\n", nproc,
 		    report_int(summary, "live", 0));
 	fprintf(out, "Wall time: %.1fs\n", report_num(summary, "wall_s"));
+	if (report_str(summary, "gc_model", NULL) != NULL)
+		fprintf(out, "GC model: %s\n", report_cstr(a, sizeof a,
+		    summary, "gc_model", "?"));
 	fprintf(out, "Total GC collections: %s",
 	    report_fmt_count(a, sizeof a, ncoll));
 	if (unseen > 0)
@@ -521,21 +545,22 @@ void report_recommendations(FILE *out, const json_t *recs)
 void report_processes_table(FILE *out, const json_t *processes)
 {
 	char t[32], m[32], p[32], c[32], rss[32], role[32], state[32], py[64];
-	char cmd[512], pss[32], un[32];
+	char cmd[512], pss[32], un[32], model[32];
 	const json_t *pr;
 	size_t i;
 
-	fprintf(out, "%8s %8s %-7s %-6s %-8s %11s %10s %10s %10s %10s %10s "
-	    "%10s  %s\n", "PID", "PPID", "ROLE", "STATE", "PYTHON",
-	    "COLLECTIONS", "GC TIME", "MAX PAUSE", "P99", "PSS", "UNSHARED",
+	fprintf(out, "%8s %8s %-7s %-6s %-8s %-13s %11s %10s %10s %10s %10s "
+	    "%10s %10s  %s\n", "PID", "PPID", "ROLE", "STATE", "PYTHON",
+	    "GC MODEL", "COLLECTIONS", "GC TIME", "MAX PAUSE", "P99", "PSS", "UNSHARED",
 	    "RSS", "COMMAND");
 	json_array_foreach(processes, i, pr) {
-		fprintf(out, "%8lld %8lld %-7s %-6s %-8s %11s %10s %10s %10s "
-		    "%10s %10s %10s  %s\n",
+		fprintf(out, "%8lld %8lld %-7s %-6s %-8s %-13s %11s %10s %10s "
+		    "%10s %10s %10s %10s  %s\n",
 		    report_int(pr, "pid", -1), report_int(pr, "ppid", -1),
 		    report_cstr(role, sizeof role, pr, "role", "?"),
 		    report_cstr(state, sizeof state, pr, "state", "?"),
 		    report_cstr(py, sizeof py, pr, "python", "?"),
+		    report_cstr(model, sizeof model, pr, "gc_model", "?"),
 		    report_fmt_count(c, sizeof c,
 			report_int(pr, "collections", -1)),
 		    report_fmt_ms(t, sizeof t, report_num(pr, "gc_time_ms")),

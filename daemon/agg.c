@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "agg.h"
+#include "gcmodel.h"
 
 struct agg *agg_new(const struct agg_config *cfg)
 {
@@ -210,6 +211,7 @@ static void agg_sum_merge(struct agg_sum *d, const struct agg_sum *s)
 
 	d->nproc += s->nproc;
 	d->nlive += s->nlive;
+	d->models |= s->models;
 	if (s->ngen > d->ngen)
 		d->ngen = s->ngen;
 	for (g = 0; g < s->ngen; g++) {
@@ -224,6 +226,8 @@ static void agg_sum_merge(struct agg_sum *d, const struct agg_sum *s)
 		dg->pause_ns += sg->pause_ns;
 		if (sg->max_pause_ns > dg->max_pause_ns)
 			dg->max_pause_ns = sg->max_pause_ns;
+		dg->collector_ns += sg->collector_ns;
+		dg->ncollector += sg->ncollector;
 		hist_merge(&dg->hist, &sg->hist);
 	}
 	d->dropped += s->dropped;
@@ -285,6 +289,7 @@ static void agg_sum_add(const struct agg *a, const struct agg_proc *p,
 	s->nproc++;
 	if (p->state == AGG_LIVE)
 		s->nlive++;
+	s->models |= gcmodel_bit(p->gc_model);
 	if (p->ngen > s->ngen)
 		s->ngen = p->ngen;
 	for (g = 0; g < p->ngen; g++) {
@@ -301,6 +306,8 @@ static void agg_sum_add(const struct agg *a, const struct agg_proc *p,
 		sg->pause_ns += p->c[g].pause_ns;
 		if (p->c[g].max_pause_ns > sg->max_pause_ns)
 			sg->max_pause_ns = p->c[g].max_pause_ns;
+		sg->collector_ns += p->collector_ns[g];
+		sg->ncollector += p->ncollector[g];
 		if (p->hist != NULL)
 			hist_compact_add_to(&sg->hist, &p->hist[g]);
 	}
@@ -599,8 +606,12 @@ int agg_event(struct agg *a, struct agg_proc *p, const struct proto_event *e)
 		(void)hist_compact_record(&p->hist[e->generation],
 		    e->pause_ns);
 		p->nrecorded[e->generation]++;
+		if (e->flags & PROTO_EVENT_HAS_COLLECTOR_NS) {
+			p->collector_ns[e->generation] += e->collector_ns;
+			p->ncollector[e->generation]++;
+		}
 	}
-	if (p->ngen > 0 && e->generation == p->ngen - 1u &&
+	if (gcmodel_traces_old(p->gc_model, e->generation, p->ngen) &&
 	    (p->mem_gc_start_ns == 0 || e->start_ns < p->mem_gc_start_ns))
 		p->mem_gc_start_ns = e->start_ns;
 	p->recent[p->nrecent % AGG_RECENT] = *e;

@@ -99,6 +99,10 @@ struct agg_proc {
 	double pct_ms[PROTO_MAX_GEN][4];	/* p50 p90 p99 p99.9, kept at fold */
 	double pct_all_ms[4];		/* the same over all generations */
 	uint64_t nrecorded[PROTO_MAX_GEN];	/* events in hist (or folded) */
+	/* 3.15+: the interpreter's own "duration" of the events that carried
+	 * one (PROTO_EVENT_HAS_COLLECTOR_NS), summed, and how many did.
+	 * Beside pause_ns (the agent's clock), never instead of it. */
+	uint64_t collector_ns[PROTO_MAX_GEN], ncollector[PROTO_MAX_GEN];
 
 	double start_real, end_real;	/* Unix seconds; end 0 while live */
 	int have_sample;
@@ -129,12 +133,14 @@ struct agg_proc {
 struct agg_gen_sum {
 	uint64_t collections, seen, unseen, collected, uncollectable;
 	uint64_t pause_ns, max_pause_ns;
+	uint64_t collector_ns, ncollector;	/* agg_proc's, summed */
 	struct hist hist;
 };
 
 struct agg_sum {
 	unsigned nproc, nlive;
 	uint8_t ngen;
+	unsigned models;		/* gcmodel_bit() of each process's model */
 	struct agg_gen_sum gen[PROTO_MAX_GEN];
 	uint64_t dropped, alerts;
 	double proc_wall_s;		/* sum of each process's wall time */
@@ -321,6 +327,9 @@ uint64_t agg_proc_events(const struct agg_proc *p);
 /* agg.c's, done in agg_role.c: sets the spawned flag of new process p
  * of run r from its parent, and of its exec'd children already there. */
 void agg_role_link(struct agg_run *r, struct agg_proc *p);
+/* The collector model of a sum's processes (gcmodel.h): one model, or
+ * GCMODEL_MIXED, or GCMODEL_UNKNOWN when it has none. */
+unsigned agg_sum_model(const struct agg_sum *s);
 /* Wall time of a process so far, in seconds. */
 double agg_proc_wall_s(const struct agg *a, const struct agg_proc *p);
 

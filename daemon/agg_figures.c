@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "agg.h"
+#include "gcmodel.h"
 
 const double agg_pcts[AGG_NPCTS] = { 50.0, 90.0, 99.0, 99.9 };
 
@@ -48,6 +49,11 @@ void agg_hist_pcts_ms(const struct hist *h, double out[AGG_NPCTS])
 
 	for (i = 0; i < AGG_NPCTS; i++)
 		out[i] = (double)hist_percentile(h, agg_pcts[i]) / 1e6;
+}
+
+unsigned agg_sum_model(const struct agg_sum *s)
+{
+	return gcmodel_of_bits(s->models);
 }
 
 void agg_sum_pcts_ms(const struct agg_sum *s, double out[AGG_NPCTS])

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "agg.h"
+#include "gcmodel.h"
 
 uint64_t agg_mem_shared(const struct agg_mem *m)
 {
@@ -23,9 +24,17 @@ uint64_t agg_mem_private(const struct agg_mem *m)
 	return m->private_clean_bytes + m->private_dirty_bytes;
 }
 
+/* Its collections that trace the old objects (gcmodel_traces_old): on
+ * classic its gen 2s, on incremental its increments too. */
 static uint64_t agg_gen2_count(const struct agg_proc *p)
 {
-	return p->ngen > 0 ? p->c[p->ngen - 1].count : 0;
+	uint64_t n = 0;
+	unsigned g;
+
+	for (g = 0; g < p->ngen; g++)
+		if (gcmodel_traces_old(p->gc_model, g, p->ngen))
+			n += p->c[g].count;
+	return n;
 }
 
 int agg_mem_due(const struct agg_proc *p)

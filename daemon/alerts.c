@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "alerts.h"
+#include "gcmodel.h"
 
 struct alerts_slot {
 	int64_t idx;			/* absolute slot number */
@@ -28,6 +29,7 @@ struct alerts_proc {
 	uint64_t start_id;
 	int worker;
 	unsigned full_gen;		/* the oldest generation */
+	uint8_t gc_model;		/* agg_proc's */
 	double first_seen, last_event;
 	int rl_open;			/* a pause alert window is running */
 	double rl_start;
@@ -224,6 +226,7 @@ static struct alerts_proc *alerts_proc_get(struct alerts *al,
 	ap->start_id = p->start_mono_ns;
 	ap->worker = p->origin == ORIGIN_FORK;
 	ap->full_gen = p->ngen > 0 ? p->ngen - 1u : 0;
+	ap->gc_model = p->gc_model;
 	ap->first_seen = now;
 	for (i = 0; i < ALERTS_SLOTS; i++)
 		ap->slot[i].idx = INT64_MIN;
@@ -349,8 +352,14 @@ void alerts_event(struct alerts *al, const struct agg_proc *p,
 	l.value = (double)e->pause_ns / 1e6;
 	l.limit = al->cfg.threshold_ms;
 	l.generation = e->generation;
-	snprintf(l.message, sizeof l.message, "gen %u pause %.1f ms over %g ms",
-	    l.generation, l.value, l.limit);
+	l.label = gcmodel_gen_label(p->gc_model, e->generation);
+	/* The label only where it says more than the number. */
+	if (strncmp(l.label, "generation ", 11) == 0)
+		snprintf(l.message, sizeof l.message, "gen %u pause %.1f ms "
+		    "over %g ms", l.generation, l.value, l.limit);
+	else
+		snprintf(l.message, sizeof l.message, "gen %u (%s) pause %.1f "
+		    "ms over %g ms", l.generation, l.label, l.value, l.limit);
 	al->emit(al->arg, &l);
 }
 
@@ -396,10 +405,13 @@ static void alerts_shape(struct alerts *al, struct alerts_proc *ap,
 		l.limit = c->gen2_per_min;
 		l.count = w.nfull;
 		l.generation = ap->full_gen;
-		snprintf(l.message, sizeof l.message, "gen-%u storm: %llu "
+		l.label = gcmodel_gen_label(ap->gc_model, ap->full_gen);
+		l.explicit_full = !gcmodel_auto_full(ap->gc_model);
+		snprintf(l.message, sizeof l.message, "gen-%u storm%s: %llu "
 		    "collections in the last %g s, %.1f/min (limit %g/min)",
-		    l.generation, (unsigned long long)l.count, l.window_s, v,
-		    l.limit);
+		    l.generation, l.explicit_full ? " of explicit full "
+		    "collections (gc.collect())" : "",
+		    (unsigned long long)l.count, l.window_s, v, l.limit);
 		alerts_fire(al, ap, &l, now);
 	}
 }

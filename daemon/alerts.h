@@ -18,7 +18,14 @@
  *   gc_share  the process's pause time over gc_share_pct of wall time;
  *   gen2      collections of the oldest generation (gen 2 on CPython's
  *             three) over gen2_per_min per minute (never for a collector
- *             of one generation, where every collection is full);
+ *             of one generation, where every collection is full). On the
+ *             classic model they are the automatic full collections; on
+ *             the incremental and free-threaded models only gc.collect()
+ *             reaches generation 2 (gcmodel.h), so the line names them
+ *             explicit full collections, and automatic ones (gen 1 there,
+ *             gen 0 free-threaded) never count: their cost is caught by
+ *             the pause-keyed alerts (pause, p99, gc_share), as on every
+ *             model;
  *   outlier   a forked worker's max pause over outlier_factor times the
  *             median of its siblings' max (same run and parent, at least
  *             ALERTS_MIN_SIBLINGS of them with pauses in the window) and
@@ -71,7 +78,10 @@ struct alerts_line {
 	double other;			/* p99: % over; outlier: siblings' median */
 	uint64_t count;			/* repeat: held; p99: pauses; gen2:
 					 * collections; outlier: siblings */
-	unsigned generation;		/* pause only */
+	unsigned generation;		/* pause and gen2 */
+	const char *label;		/* static: gcmodel_gen_label of it */
+	int explicit_full;		/* gen2: automatic collections never
+					 * reach it (gcmodel_auto_full) */
 	char message[224];		/* the line for humans */
 };
 

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gcmodel.h"
 #include "json.h"
 #include "rules.h"
 
@@ -57,12 +58,14 @@ static void djson_counts(json_t *o, uint64_t collections, uint64_t seen,
 	    json_real(agg_mean_pause_ms(pause_ns, seen)));
 }
 
-/* [GEN] of a sum; p set: percentiles from that process. */
+/* [GEN] of a sum; p set: percentiles from that process. Labelled by the
+ * sum's model (gcmodel.h); the interpreter's own time beside the pauses
+ * where its events carried one (3.15+), null where none did. */
 static json_t *djson_gens(const struct agg_sum *s, const struct agg_proc *p)
 {
 	json_t *a = json_array(), *o;
 	double pcts[AGG_NPCTS];
-	unsigned g;
+	unsigned g, model = agg_sum_model(s);
 
 	for (g = 0; g < s->ngen && a != NULL; g++) {
 		const struct agg_gen_sum *sg = &s->gen[g];
@@ -70,10 +73,14 @@ static json_t *djson_gens(const struct agg_sum *s, const struct agg_proc *p)
 		if ((o = json_object()) == NULL)
 			break;
 		djson_set(o, "gen", json_integer(g));
+		djson_set(o, "label", json_string(gcmodel_gen_label(model, g)));
 		djson_counts(o, sg->collections, sg->seen, sg->unseen,
 		    sg->collected, sg->uncollectable, sg->pause_ns);
 		djson_set(o, "gc_time_ms", djson_ms(sg->pause_ns));
 		djson_set(o, "max_pause_ms", djson_ms(sg->max_pause_ns));
+		djson_set(o, "collector_timed", djson_uint(sg->ncollector));
+		djson_set(o, "collector_time_ms", sg->ncollector > 0 ?
+		    djson_ms(sg->collector_ns) : json_null());
 		if (p != NULL)
 			agg_proc_pcts_ms(p, (int)g, pcts);
 		else
@@ -190,6 +197,7 @@ json_t *djson_process(const struct agg *a, const struct agg_proc *p)
 	djson_set(o, "argv", argv);
 	djson_set(o, "executable", json_string(p->executable));
 	djson_set(o, "python", json_string(py));
+	djson_set(o, "gc_model", json_string(gcmodel_name(p->gc_model)));
 	djson_set(o, "start", json_real(p->start_real));
 	djson_set(o, "end", p->state == AGG_LIVE ? json_null() :
 	    json_real(p->end_real));
@@ -247,6 +255,7 @@ json_t *djson_summary(const struct agg *a, const struct agg_run *r,
 	djson_set(o, "pid", p ? json_integer(p->pid) : json_null());
 	djson_set(o, "processes", json_integer(s->nproc));
 	djson_set(o, "live", json_integer(s->nlive));
+	djson_set(o, "gc_model", json_string(gcmodel_name(agg_sum_model(s))));
 	end = s->nlive > 0 || s->end == 0 ? a->now_real : s->end;
 	wall = p != NULL ? agg_proc_wall_s(a, p) :
 	    s->nproc > 0 && end > s->start ? end - s->start : 0.0;
@@ -301,6 +310,7 @@ json_t *djson_run(const struct agg *a, const struct agg_run *r)
 	djson_set(o, "run", json_string(r->id));
 	djson_set(o, "processes", json_integer(s->nproc));
 	djson_set(o, "live", json_integer(r->nlive));
+	djson_set(o, "gc_model", json_string(gcmodel_name(agg_sum_model(s))));
 	djson_set(o, "start", json_real(s->start));
 	djson_set(o, "end", r->nlive > 0 || s->end == 0 ? json_null() :
 	    json_real(s->end));
@@ -394,6 +404,8 @@ static json_t *djson_collection(const char *type, const struct agg_proc *p,
 	djson_set(o, "pid", json_integer(p->pid));
 	djson_set(o, "run", json_string(p->run->id));
 	djson_set(o, "gen", json_integer(e->generation));
+	djson_set(o, "label", json_string(gcmodel_gen_label(p->gc_model,
+	    e->generation)));
 	djson_set(o, "time", json_real(agg_proc_real(p, e->start_ns)));
 	djson_set(o, "duration_ms", djson_ms(e->pause_ns));
 	return o;
@@ -438,6 +450,7 @@ json_t *djson_alert_line(const struct alerts_line *l, double now_real)
 	switch (l->kind) {
 	case ALERTS_PAUSE:
 		djson_set(o, "gen", json_integer(l->generation));
+		djson_set(o, "label", json_string(l->label));
 		djson_set(o, "duration_ms", json_real(l->value));
 		djson_set(o, "threshold_ms", json_real(l->limit));
 		break;
@@ -458,6 +471,8 @@ json_t *djson_alert_line(const struct alerts_line *l, double now_real)
 		break;
 	case ALERTS_GEN2:
 		djson_set(o, "gen", json_integer(l->generation));
+		djson_set(o, "label", json_string(l->label));
+		djson_set(o, "explicit", json_boolean(l->explicit_full));
 		djson_set(o, "collections", djson_uint(l->count));
 		djson_set(o, "per_min", json_real(l->value));
 		djson_set(o, "limit_per_min", json_real(l->limit));

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "gcmodel.h"
 #include "metrics.h"
 #include "service.h"
 
@@ -509,6 +510,27 @@ static void metrics_pause_max(struct metrics_buf *b, enum metrics_format f,
 		}
 }
 
+/* The collector model of each key's processes that gcmond still holds
+ * (gcmodel.h: classic, incremental, free-threaded, or mixed), as a label
+ * of its own: the generation labels of the other series stay numbers. */
+static void metrics_model_info(struct metrics_buf *b, enum metrics_format f,
+    const struct metrics *m, const struct metrics_view *v)
+{
+	unsigned k;
+
+	metrics_family(b, f, "cpython_gc_model_info", "gauge",
+	    "The collector model of the service's processes: classic, "
+	    "incremental (3.14.0-3.14.4), free-threaded, or mixed.");
+	for (k = 0; k < m->nkeys; k++) {
+		if (v->now[k] == NULL || v->now[k]->nproc == 0)
+			continue;
+		metrics_printf(b, "cpython_gc_model_info{service=\"");
+		metrics_put_value(b, m->keys[k].service);
+		metrics_printf(b, "\",role=\"%s\",model=\"%s\"} 1\n",
+		    m->keys[k].role, gcmodel_name(agg_sum_model(v->now[k])));
+	}
+}
+
 /* Per-process series (--metrics-per-process N): the first N live
  * processes, in the order agg holds them. */
 static void metrics_per_process(struct metrics_buf *b, enum metrics_format f,
@@ -614,6 +636,7 @@ int metrics_render(struct metrics *m, const struct agg *a,
 	metrics_histogram(&b, m, v);
 	metrics_pause_max(&b, f, m, v);
 	metrics_by_role(&b, f, m, v);
+	metrics_model_info(&b, f, m, v);
 	metrics_per_process(&b, f, m, a);
 	metrics_health(&b, f, a, h);
 	if (f == METRICS_OPENMETRICS)

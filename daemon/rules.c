@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gcmodel.h"
 #include "rules.h"
 
 const char *rules_severity_name(enum rules_severity s)
@@ -29,7 +30,10 @@ const char *rules_severity_name(enum rules_severity s)
 /* The figures several rules use, computed once. */
 struct rules_facts {
 	struct agg_totals t;
-	double max_ms, gc_pct, rate0;
+	unsigned model;			/* agg_sum_model: gcmodel.h */
+	unsigned auto_gen;		/* what automatic collections report */
+	double max_ms, gc_pct;
+	double rate0;			/* automatic collections a second */
 	int small;			/* below the RULES_MIN_* sample */
 };
 
@@ -89,42 +93,27 @@ static double rules_round2(double x)
 	return (double)(uint64_t)(x / step + 1e-9) * step;
 }
 
-/*
- * The gc.set_threshold() call the model of rules.h suggests, and what it
- * should buy, into buf; 0 when there is none to give: thresholds
- * unknown, gen 0 already at most RULES_GEN0_TARGET_PER_S, a sample too
- * small, or a change that would not halve the gen 0 rate.
- */
-static int rules_threshold_advice(const struct rules_input *in,
-    const struct rules_facts *f, char *buf, size_t len)
+/* What every model's threshold advice computes (rules_threshold_advice). */
+struct rules_advice {
+	double t0, t0new, scale;	/* threshold0 now, suggested, ratio */
+	double rate, m0;		/* automatic collections/s, mean ms */
+	double gc;			/* GC ms per process-second now */
+	const uint32_t *th;		/* the interpreter's thresholds */
+	unsigned nth;
+};
+
+/* Classic (and unknown): rules.h's model over three generations. */
+static void rules_advice_classic(const struct rules_input *in,
+    const struct rules_advice *v, char *buf, size_t len)
 {
-	const struct agg_gen_sum *g0 = &in->sum->gen[0];
-	double wall = in->sum->proc_wall_s, t0, k, m0, t0new, scale;
-	double gc, gc1, after;
+	double wall = in->sum->proc_wall_s, gc1, after;
 	char rest[48] = "";
 
-	if (f->small || in->thresholds == NULL || in->nthresholds < 1 ||
-	    in->thresholds[0] == 0 || g0->seen == 0 || wall <= 0 ||
-	    f->rate0 <= RULES_GEN0_TARGET_PER_S)
-		return 0;
-	t0 = in->thresholds[0];
-	m0 = agg_mean_pause_ms(g0->pause_ns, g0->seen);
-	k = f->rate0 / RULES_GEN0_TARGET_PER_S;
-	if (m0 > 0 && k > RULES_GEN0_MAX_PAUSE_MS / m0)
-		k = RULES_GEN0_MAX_PAUSE_MS / m0;
-	if (k > RULES_GEN0_MAX_FACTOR)
-		k = RULES_GEN0_MAX_FACTOR;
-	t0new = rules_round2(t0 * k);
-	scale = t0new / t0;
-	if (scale < 2)
-		return 0;
-	gc = (double)f->t.pause_ns / 1e6 / wall;
 	gc1 = in->sum->ngen > 1 ?
 	    (double)in->sum->gen[1].pause_ns / 1e6 / wall : 0;
-	after = gc - gc1 + gc1 / scale;
-	if (in->nthresholds >= 3)
-		snprintf(rest, sizeof rest, ", %u, %u", in->thresholds[1],
-		    in->thresholds[2]);
+	after = v->gc - gc1 + gc1 / v->scale;
+	if (v->nth >= 3)
+		snprintf(rest, sizeof rest, ", %u, %u", v->th[1], v->th[2]);
 	snprintf(buf, len, "gc.set_threshold(%.0f%s) after start-up: gen 0 "
 	    "threshold %.0f -> %.0f; estimated gen 0 collections %.1f -> %.1f "
 	    "a second, GC time %.2f -> at most %.2f ms a second (per process-"
@@ -133,9 +122,92 @@ static int rules_threshold_advice(const struct rules_input *in,
 	    "times less often, a gen 0 pause grows at most as much, gen 2 "
 	    "(gc.collect(), its long-lived ratio) is taken as unchanged; the "
 	    "target is %.0f gen 0 collections a second, gen 0 pauses under "
-	    "%.1f ms", t0new, rest, t0, t0new, f->rate0, f->rate0 / scale, gc,
-	    after, m0, m0 * scale, scale, RULES_GEN0_TARGET_PER_S,
-	    RULES_GEN0_MAX_PAUSE_MS);
+	    "%.1f ms", v->t0new, rest, v->t0, v->t0new, v->rate,
+	    v->rate / v->scale, v->gc, after, v->m0, v->m0 * v->scale,
+	    v->scale, RULES_GEN0_TARGET_PER_S, RULES_GEN0_MAX_PAUSE_MS);
+}
+
+/* Incremental (3.14.0-3.14.4): threshold0 paces the young+incremental
+ * collections, threshold1 the scan of the old generation; threshold2 is
+ * ignored, so it is never suggested. */
+static void rules_advice_incremental(const struct rules_advice *v,
+    char *buf, size_t len)
+{
+	char rest[24] = "";
+
+	if (v->nth >= 2)
+		snprintf(rest, sizeof rest, ", %u", v->th[1]);
+	snprintf(buf, len, "gc.set_threshold(%.0f%s) after start-up: "
+	    "threshold0 %.0f -> %.0f; estimated young+incremental collections "
+	    "%.1f -> %.1f a second (mean pause %.3f -> at most %.3f ms), GC "
+	    "time %.2f ms a second taken as at most unchanged. Model: each "
+	    "automatic collection is the young objects plus an increment of "
+	    "the old generation, run once per threshold0 allocations; the "
+	    "old generation is scanned at the pace threshold1 sets whatever "
+	    "threshold0 is; threshold2 is ignored by this collector (CPython "
+	    "3.14.0-3.14.4) and is left out; the target is %.0f collections "
+	    "a second, pauses under %.1f ms", v->t0new, rest, v->t0,
+	    v->t0new, v->rate, v->rate / v->scale, v->m0, v->m0 * v->scale,
+	    v->gc, RULES_GEN0_TARGET_PER_S, RULES_GEN0_MAX_PAUSE_MS);
+}
+
+/* Free-threaded: one whole-heap collection, threshold0 only. */
+static void rules_advice_free_threaded(const struct rules_advice *v,
+    char *buf, size_t len)
+{
+	snprintf(buf, len, "gc.set_threshold(%.0f) after start-up: threshold0 "
+	    "%.0f -> %.0f; estimated collections %.1f -> %.1f a second, GC "
+	    "time %.2f -> about %.2f ms a second (per process-second). Model: "
+	    "the free-threaded collector traces the whole heap at each "
+	    "collection, so a pause stays about %.3f ms whatever threshold0 "
+	    "is and GC time falls with the rate; it reads threshold0 only; "
+	    "the target is %.0f collections a second", v->t0new, v->t0,
+	    v->t0new, v->rate, v->rate / v->scale, v->gc, v->gc / v->scale,
+	    v->m0, RULES_GEN0_TARGET_PER_S);
+}
+
+/*
+ * The gc.set_threshold() call the model of rules.h suggests for the
+ * scope's collector model, and what it should buy, into buf; 0 when
+ * there is none to give: thresholds unknown, processes of several
+ * models, automatic collections already at most RULES_GEN0_TARGET_PER_S,
+ * a sample too small, or a change that would not halve their rate.
+ */
+static int rules_threshold_advice(const struct rules_input *in,
+    const struct rules_facts *f, char *buf, size_t len)
+{
+	const struct agg_gen_sum *ga = &in->sum->gen[f->auto_gen];
+	double wall = in->sum->proc_wall_s, k;
+	struct rules_advice v;
+
+	if (f->small || f->model == GCMODEL_MIXED || in->thresholds == NULL ||
+	    in->nthresholds < 1 || in->thresholds[0] == 0 ||
+	    f->auto_gen >= in->sum->ngen || ga->seen == 0 || wall <= 0 ||
+	    f->rate0 <= RULES_GEN0_TARGET_PER_S)
+		return 0;
+	v.t0 = in->thresholds[0];
+	v.m0 = agg_mean_pause_ms(ga->pause_ns, ga->seen);
+	k = f->rate0 / RULES_GEN0_TARGET_PER_S;
+	/* A whole-heap pause does not grow with threshold0. */
+	if (f->model != GC_MODEL_FREE_THREADED && v.m0 > 0 &&
+	    k > RULES_GEN0_MAX_PAUSE_MS / v.m0)
+		k = RULES_GEN0_MAX_PAUSE_MS / v.m0;
+	if (k > RULES_GEN0_MAX_FACTOR)
+		k = RULES_GEN0_MAX_FACTOR;
+	v.t0new = rules_round2(v.t0 * k);
+	v.scale = v.t0new / v.t0;
+	if (v.scale < 2)
+		return 0;
+	v.rate = f->rate0;
+	v.gc = (double)f->t.pause_ns / 1e6 / wall;
+	v.th = in->thresholds;
+	v.nth = in->nthresholds;
+	if (f->model == GC_MODEL_INCREMENTAL)
+		rules_advice_incremental(&v, buf, len);
+	else if (f->model == GC_MODEL_FREE_THREADED)
+		rules_advice_free_threaded(&v, buf, len);
+	else
+		rules_advice_classic(in, &v, buf, len);
 	return 1;
 }
 
@@ -186,7 +258,10 @@ static void rules_gen2_share(const struct rules_input *in,
 	struct rules_rec *r;
 	double share;
 
-	if (f->small || s->ngen < 3 || total == 0)
+	/* Where automatic collections never reach generation 2 (gcmodel.h),
+	 * its share is the program's gc.collect() calls, no sign of objects
+	 * surviving into it. */
+	if (f->small || s->ngen < 3 || total == 0 || !gcmodel_auto_full(f->model))
 		return;
 	share = (double)s->gen[2].collections / (double)total * 100;
 	if (share <= RULES_GEN2_SHARE_PCT ||
@@ -218,19 +293,26 @@ static void rules_max_pause(const struct rules_input *in,
 	    (r = rules_add(o, "max_pause", RULES_WARNING)) == NULL)
 		return;
 	snprintf(r->message, sizeof r->message,
-	    "The longest pause was %.2f ms (generation %u), above the %.2f ms "
-	    "alert threshold; generation 0 ran %.1f times a second.",
-	    f->max_ms, f->t.max_gen, in->alert_threshold_ms, f->rate0);
+	    "The longest pause was %.2f ms (%s), above the %.2f ms alert "
+	    "threshold; %s ran %.1f times a second.", f->max_ms,
+	    gcmodel_gen_label(f->model, f->t.max_gen), in->alert_threshold_ms,
+	    gcmodel_gen_label(f->model, f->auto_gen), f->rate0);
 	rules_evidence(r, "max_pause_ms", f->max_ms);
 	rules_evidence(r, "generation", f->t.max_gen);
 	rules_evidence(r, "alert_threshold_ms", in->alert_threshold_ms);
-	rules_evidence(r, "gen0_per_s", f->rate0);
+	rules_evidence(r, f->auto_gen == 1 ? "gen1_per_s" : "gen0_per_s",
+	    f->rate0);
 	rules_set_threshold(in, f, r);
 	snprintf(rules_action(r), sizeof r->actions[0],
 	    "reduce allocations on the hot path (fewer temporary containers, "
 	    "__slots__, reuse buffers)");
-	rules_freeze_action(in, r, "gc.freeze() after start-up so that full "
-	    "collections have fewer objects to trace");
+	rules_freeze_action(in, r, f->model == GC_MODEL_INCREMENTAL ?
+	    "gc.freeze() after start-up so that the increments of the old "
+	    "generation and full collections have fewer objects to trace" :
+	    f->model == GC_MODEL_FREE_THREADED ? "gc.freeze() after start-up "
+	    "so that each whole-heap collection has fewer objects to trace" :
+	    "gc.freeze() after start-up so that full collections have fewer "
+	    "objects to trace");
 }
 
 static void rules_gc_time(const struct rules_input *in,
@@ -288,6 +370,7 @@ struct rules_forked {
 	unsigned nmem;			/* of ngen2, those with memory read */
 	uint64_t unshared;		/* what their gen 2s unshared */
 	uint64_t master_anon;		/* the masters' heap, for scale */
+	const char *old;		/* gcmodel_old_name: "gen-2", ... */
 };
 
 #define RULES_MB(b)	((double)(b) / (1024.0 * 1024.0))
@@ -301,9 +384,9 @@ static void rules_unshared_text(const struct rules_forked *w,
 	double pct = w->master_anon > 0 ? (double)w->unshared / w->nmem /
 	    (double)w->master_anon * 100 : 0;
 
-	snprintf(buf, len, "%u workers unshared %.1f MiB in their gen-2 "
+	snprintf(buf, len, "%u workers unshared %.1f MiB in their %s "
 	    "collections (%.1f MiB each, %.0f%% of the master's heap)",
-	    w->nmem, RULES_MB(w->unshared), each, pct);
+	    w->nmem, RULES_MB(w->unshared), w->old, each, pct);
 	rules_evidence(r, "workers_measured", w->nmem);
 	rules_evidence(r, "unshared_by_gc_mb", RULES_MB(w->unshared));
 	rules_evidence(r, "unshared_per_worker_mb", each);
@@ -328,9 +411,9 @@ static void rules_prefork_frozen(const struct rules_forked *w,
 		rules_unshared_text(w, r, mem, sizeof mem);
 	snprintf(r->message, sizeof r->message,
 	    "gc.freeze() ran before fork (%llu objects frozen): %u of %u "
-	    "forked workers paid gen 2 collections since, %llu in all, "
+	    "forked workers paid %s collections since, %llu in all, "
 	    "%.1f ms of pauses, tracing only objects made after the fork; "
-	    "%s.", (unsigned long long)w->frozen, w->ngen2, w->n,
+	    "%s.", (unsigned long long)w->frozen, w->ngen2, w->n, w->old,
 	    (unsigned long long)w->gen2, w->gen2_ms, mem);
 	snprintf(rules_action(r), sizeof r->actions[0],
 	    "nothing to add before fork; if the workers' gen 2 time grows, "
@@ -364,6 +447,7 @@ static void rules_forked_collect(const struct rules_input *in,
 
 	w->frozen = in->freeze_count;
 	w->master_anon = in->sum->master_anon_bytes;
+	w->old = gcmodel_old_name(agg_sum_model(in->sum));
 	for (i = 0, p = in->procs; i < in->nprocs; i++, p++) {
 		if (p->origin != ORIGIN_FORK)
 			continue;
@@ -410,11 +494,11 @@ static void rules_prefork_freeze(const struct rules_input *in,
 		    "the master before fork keeps it shared.", mem);
 	} else
 		snprintf(r->message, sizeof r->message,
-		    "%u of %u forked workers each paid their own gen 2 "
-		    "collections: every full collection touches the objects "
-		    "inherited from the master and unshares their "
-		    "copy-on-write pages (their memory was not measured).",
-		    w.ngen2, w.n);
+		    "%u of %u forked workers each paid their own %s "
+		    "collections: every collection that traces the old "
+		    "objects touches those inherited from the master and "
+		    "unshares their copy-on-write pages (their memory was "
+		    "not measured).", w.ngen2, w.n, w.old);
 	rules_freeze_hook(in->server, r);
 }
 
@@ -576,10 +660,12 @@ size_t rules_evaluate(const struct rules_input *in, struct rules_rec *out,
 	size_t i;
 
 	agg_sum_totals(s, &f.t);
+	f.model = agg_sum_model(s);
+	f.auto_gen = gcmodel_auto_gen(f.model);
 	f.max_ms = (double)f.t.max_pause_ns / 1e6;
 	f.gc_pct = agg_gc_wall_pct(f.t.pause_ns, s->proc_wall_s);
-	f.rate0 = s->proc_wall_s > 0 && s->ngen > 0 ?
-	    (double)s->gen[0].seen / s->proc_wall_s : 0;
+	f.rate0 = s->proc_wall_s > 0 && s->ngen > f.auto_gen ?
+	    (double)s->gen[f.auto_gen].seen / s->proc_wall_s : 0;
 	f.small = rules_small(s->proc_wall_s, f.t.seen, f.t.pause_ns);
 	for (i = 0; i < sizeof rules_table / sizeof rules_table[0]; i++)
 		rules_table[i](in, &f, &o);
@@ -603,8 +689,15 @@ static void rules_proc_fill(const struct agg *a, const struct agg_proc *p,
 		if ((double)p->c[g].max_pause_ns / 1e6 > rp->max_ms)
 			rp->max_ms = (double)p->c[g].max_pause_ns / 1e6;
 	}
-	rp->gen2 = p->ngen > 2 ? p->c[2].count : 0;
-	rp->gen2_ms = p->ngen > 2 ? (double)p->c[2].pause_ns / 1e6 : 0;
+	/* The collections that trace the inherited objects: gen 2 on the
+	 * classic model, increments too on incremental, all free-threaded. */
+	for (g = 0; g < p->ngen; g++) {
+		if (gcmodel_auto_full(p->gc_model) ? g != 2 :
+		    !gcmodel_traces_old(p->gc_model, g, p->ngen))
+			continue;
+		rp->gen2 += p->c[g].count;
+		rp->gen2_ms += (double)p->c[g].pause_ns / 1e6;
+	}
 	rp->p99_ms = agg_proc_pct_ms(p, -1, 99.0);
 	rp->freeze_count = p->freeze_count;
 	rp->mem_read = p->mem_state == AGG_MEM_READ;

@@ -91,13 +91,27 @@ def _gcmon_histogram(objs, top, cap):
     return (len(objs), [(_gcmon_type_name(t, cap), n) for t, n in ranked])
 
 
-def _gcmon_gc_model(mod):
+def _gcmon_gc_model_of(hexversion, gil_enabled, gil_disabled_build):
+    """The collector model, "CLASSIC", "INCREMENTAL" or "FREE_THREADED"
+    (the extension's GC_MODEL_*), of an interpreter: sys.hexversion,
+    sys._is_gil_enabled() (True before 3.13), Py_GIL_DISABLED. Pure, for
+    tests/e2e/test_gc_models.py. A free-threaded build keeps its collector
+    with the GIL turned back on (PYTHON_GIL=1). 3.14.0-3.14.4 shipped the
+    incremental collector; 3.14.5 brought the generational one back."""
+    if gil_disabled_build or not gil_enabled:
+        return "FREE_THREADED"
+    if 0x030E0000 <= hexversion < 0x030E0500:
+        return "INCREMENTAL"
+    return "CLASSIC"
+
+
+def _gcmon_free_threaded():
+    """Whether this is a free-threaded build (3.13t and later)."""
     gil = getattr(sys, "_is_gil_enabled", None)
-    if gil is not None and not gil():
-        return mod.GC_MODEL_FREE_THREADED
-    if 0x030E0000 <= sys.hexversion < 0x030E0500:
-        return mod.GC_MODEL_INCREMENTAL
-    return mod.GC_MODEL_CLASSIC
+    if gil is None:
+        return False
+    import sysconfig
+    return not gil() or bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
 
 
 def _gcmon_argv(mod):
@@ -125,10 +139,12 @@ def _gcmon_load(env):
     cfg = _GcmonSettings(env, warn, mod)
 
     flags = 0
-    if getattr(sys, "_is_gil_enabled", None) is not None:
-        import sysconfig
-        if sysconfig.get_config_var("Py_GIL_DISABLED"):
-            flags |= mod.HELLO_FREE_THREADED
+    free_threaded = _gcmon_free_threaded()
+    if free_threaded:
+        flags |= mod.HELLO_FREE_THREADED
+    gil = getattr(sys, "_is_gil_enabled", None)
+    gc_model = getattr(mod, "GC_MODEL_" + _gcmon_gc_model_of(
+        sys.hexversion, gil() if gil else True, free_threaded))
     if cfg.dump_garbage:
         gc.set_debug(gc.get_debug() | gc.DEBUG_SAVEALL)
         flags |= mod.HELLO_DEBUG_SAVEALL
@@ -150,7 +166,7 @@ def _gcmon_load(env):
                   executable=_gcmon_bytes(sys.executable or "", mod.MAX_STR),
                   argv=_gcmon_argv(mod), baseline=baseline,
                   thresholds=thresholds, hexversion=sys.hexversion,
-                  origin=origin, gc_model=_gcmon_gc_model(mod), flags=flags,
+                  origin=origin, gc_model=gc_model, flags=flags,
                   ring=cfg.ring)
         gc.callbacks.append(mod.callback)
     finally:
@@ -212,6 +228,10 @@ if os.environ.get("GCMON_SOCKET") and sys.version_info < (3, 10):
     if not os.environ.get("GCMON_AGENT_PID"):
         _gcmon_warn("Python %d.%d is not supported (3.10 or later); not monitored"
                     % sys.version_info[:2])
+elif os.environ.get("GCMON_SOCKET") and _gcmon_free_threaded():
+    if not os.environ.get("GCMON_AGENT_PID"):
+        _gcmon_warn("Python %d.%d free-threaded: not monitored (free-threaded "
+                    "builds cannot load abi3 extensions)" % sys.version_info[:2])
 elif os.environ.get("GCMON_SOCKET"):
     try:
         _gcmon_load(os.environ)

@@ -28,13 +28,14 @@ def _str(s):
 
 def hello(pid, ppid=1, run="test-run", start_mono=None, origin=ORIGIN_ROOT,
           flags=0, base=((5, 10, 0, 700), (0, 0, 0, 10), (0, 0, 0, 10)),
-          argv=("prog.py",), hexversion=0x030B02F0, clock=None):
-    """base: (collections, collected, uncollectable, threshold) per gen."""
+          argv=("prog.py",), hexversion=0x030B02F0, clock=None, gc_model=0):
+    """base: (collections, collected, uncollectable, threshold) per gen;
+    gc_model: enum proto_gc_model (0 classic, 1 incremental, 2 free-threaded)."""
     now_mono = time.monotonic_ns()
     real, mono = clock if clock else (time.time_ns(), now_mono)
     start = now_mono if start_mono is None else start_mono
     p = struct.pack("<IIQQQIBBHIB", pid, ppid, start, real, mono, hexversion,
-                    origin, 0, flags, 0, len(base))  # 0: reserved
+                    origin, gc_model, flags, 0, len(base))  # 0: reserved
     for c, col, unc, th in base:
         p += struct.pack("<QQQI", c, col, unc, th)
     p += _str(run) + _str("3.11.2 (test)") + _str("/usr/bin/python3")

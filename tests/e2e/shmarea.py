@@ -20,6 +20,7 @@ HEADER_SIZE = 1024
 EXIT_CAP = 256 << 10
 SHM_RING_DEFAULT = 4096
 STATE_LIVE, STATE_EXITED = 1, 2
+EVENT_HAS_COLLECTOR_NS = 0x0001             # PROTO_EVENT_HAS_COLLECTOR_NS
 SLOT = struct.Struct("<QQQQIHH")            # struct proto_event, 40 bytes
 GEN = struct.Struct("<QQQQQ")               # struct shm_gen
 LAYOUT = struct.Struct("<8sIIQIIIIIIIIQ")   # magic .. start_ticks (64 bytes)
@@ -140,8 +141,10 @@ class FakeArea:
         self.mpoke(OFF_DROPPED, struct.pack("<Q", self.dropped))
 
     # -- what a process does -------------------------------------------------
-    def collect(self, gen, pause_ns, collected=0, uncollectable=0, send=True):
-        """One collection; send=False: counted, its record dropped."""
+    def collect(self, gen, pause_ns, collected=0, uncollectable=0, send=True,
+                collector_ns=None):
+        """One collection; send=False: counted, its record dropped;
+        collector_ns: the interpreter's own duration (3.15+), flagged."""
         g = self.gens[gen]
         g[0] += 1
         g[1] += pause_ns
@@ -155,8 +158,9 @@ class FakeArea:
             self._write_counters()
             return False
         slot = self.ring_off + (self.head % self.ring) * SLOT.size
-        self.poke(slot, SLOT.pack(time.monotonic_ns(), pause_ns, 0, collected,
-                                  uncollectable, gen, 0))
+        self.poke(slot, SLOT.pack(time.monotonic_ns(), pause_ns, collector_ns or 0,
+                                  collected, uncollectable, gen,
+                                  0 if collector_ns is None else EVENT_HAS_COLLECTOR_NS))
         self.set_head(self.head + 1)
         return True
 

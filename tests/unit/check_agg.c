@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "agg.h"
+#include "gcmodel.h"
 #include "rules.h"
 #include "unit.h"
 
@@ -704,6 +705,101 @@ START_TEST(test_threshold_advice)
 }
 END_TEST
 
+/* The same scope under each collector model (gcmodel.h): automatic
+ * collections (gen 0, gen 1 on incremental) at 100 a second with mean
+ * pause m0_us over 100 s, 3000 gen 2 collections (23% of all: gen2_share
+ * on classic), one 60 ms pause; thresholds th. */
+static const struct {
+	const char *name;
+	unsigned models;		/* gcmodel_bit()s of the scope */
+	unsigned auto_gen;
+	double m0_us;
+	uint32_t th[3];
+	const char *want;		/* in an action; NULL: no advice */
+	const char *never;		/* in no action */
+	int gen2_share;			/* the rule fires */
+} model_rows[] = {
+	{ "classic 3.13", 1u << GC_MODEL_CLASSIC, 0, 50, { 2000, 10, 10 },
+	    "gc.set_threshold(20000, 10, 10)", NULL, 1 },
+	{ "incremental: no threshold2", 1u << GC_MODEL_INCREMENTAL, 1, 50,
+	    { 2000, 10, 0 }, "gc.set_threshold(20000, 10) after start-up: "
+	    "threshold0 2000 -> 20000; estimated young+incremental collections "
+	    "100.0 -> 10.0", "10, 0)", 0 },
+	{ "free-threaded: threshold0 only, pause not bound", 1u <<
+	    GC_MODEL_FREE_THREADED, 0, 5000, { 2000, 10, 10 },
+	    "gc.set_threshold(20000) after start-up", "20000, 10", 0 },
+	{ "classic with 5 ms pauses: pause-bound, none", 1u << GC_MODEL_CLASSIC,
+	    0, 5000, { 2000, 10, 10 }, NULL, NULL, 1 },
+	{ "mixed: none", (1u << GC_MODEL_CLASSIC) | (1u << GC_MODEL_INCREMENTAL),
+	    0, 50, { 2000, 10, 10 }, NULL, NULL, 1 },
+};
+
+START_TEST(test_rules_follow_the_collector_model)
+{
+	struct agg_sum *s = agg_sum_new();
+	struct rules_rec out[RULES_MAX];
+	struct rules_input in;
+	unsigned ag = model_rows[_i].auto_gen;
+	size_t n;
+
+	s->ngen = 3;
+	s->nproc = 1;
+	s->models = model_rows[_i].models;
+	s->proc_wall_s = 100;
+	s->gen[ag].collections = s->gen[ag].seen = 10000;
+	s->gen[ag].pause_ns = (uint64_t)(10000 * model_rows[_i].m0_us * 1000);
+	s->gen[ag].max_pause_ns = 60000000;
+	s->gen[2].collections = s->gen[2].seen = 3000;
+	s->gen[2].pause_ns = 3000000000ull;
+	memset(&in, 0, sizeof in);
+	in.sum = s;
+	in.alert_threshold_ms = 50;
+	in.thresholds = model_rows[_i].th;
+	in.nthresholds = 3;
+	n = rules_evaluate(&in, out, RULES_MAX);
+	ck_assert_msg(has_rule(out, n, "max_pause"), "%s", model_rows[_i].name);
+	ck_assert_msg(has_rule(out, n, "gen2_share") == model_rows[_i].gen2_share,
+	    "%s: gen2_share", model_rows[_i].name);
+	if (model_rows[_i].want == NULL)
+		ck_assert_msg(!has_action(out, n, "set_threshold"),
+		    "%s: advice given", model_rows[_i].name);
+	else
+		ck_assert_msg(has_action(out, n, model_rows[_i].want),
+		    "%s: no \"%s\"", model_rows[_i].name, model_rows[_i].want);
+	if (model_rows[_i].never != NULL)
+		ck_assert_msg(!has_action(out, n, model_rows[_i].never),
+		    "%s: \"%s\" given", model_rows[_i].name,
+		    model_rows[_i].never);
+	free(s);
+}
+END_TEST
+
+/* Labels, and a scope's set of models (gcmodel.h). */
+START_TEST(test_gcmodel_labels_and_scopes)
+{
+	ck_assert_str_eq(gcmodel_gen_label(GC_MODEL_CLASSIC, 1), "generation 1");
+	ck_assert_str_eq(gcmodel_gen_label(GC_MODEL_INCREMENTAL, 1),
+	    "young+incremental");
+	ck_assert_str_eq(gcmodel_gen_label(GC_MODEL_INCREMENTAL, 2),
+	    "full (explicit)");
+	ck_assert_str_eq(gcmodel_gen_label(GC_MODEL_FREE_THREADED, 0),
+	    "whole heap");
+	ck_assert_str_eq(gcmodel_gen_label(GCMODEL_MIXED, 1), "generation 1");
+	ck_assert_str_eq(gcmodel_gen_label(200, 9), "generation ?");
+	ck_assert_uint_eq(gcmodel_of_bits(gcmodel_bit(GC_MODEL_INCREMENTAL)),
+	    GC_MODEL_INCREMENTAL);
+	ck_assert_uint_eq(gcmodel_of_bits(gcmodel_bit(GC_MODEL_CLASSIC) |
+	    gcmodel_bit(GC_MODEL_FREE_THREADED)), GCMODEL_MIXED);
+	ck_assert_uint_eq(gcmodel_of_bits(0), GCMODEL_UNKNOWN);
+	ck_assert_uint_eq(gcmodel_of_bits(gcmodel_bit(77)), GCMODEL_UNKNOWN);
+	ck_assert_str_eq(gcmodel_name(gcmodel_of_bits(gcmodel_bit(77) |
+	    gcmodel_bit(GC_MODEL_CLASSIC))), "mixed");
+	ck_assert(gcmodel_traces_old(GC_MODEL_INCREMENTAL, 1, 3));
+	ck_assert(!gcmodel_traces_old(GC_MODEL_CLASSIC, 1, 3));
+	ck_assert(gcmodel_traces_old(GC_MODEL_FREE_THREADED, 0, 3));
+}
+END_TEST
+
 /* A master (pid 1) and four workers (11..14) over 100 s; each row
  * changes worker 14 or the freeze counts. Siblings: p99 1 ms, max pause
  * 30, 41, 52 ms, gen 2 time 5 ms. */
@@ -975,6 +1071,9 @@ static Suite *agg_suite(void)
 	    (int)(sizeof rule_rows / sizeof rule_rows[0]));
 	tcase_add_loop_test(r, test_threshold_advice, 0,
 	    (int)(sizeof thr_rows / sizeof thr_rows[0]));
+	tcase_add_loop_test(r, test_rules_follow_the_collector_model, 0,
+	    (int)(sizeof model_rows / sizeof model_rows[0]));
+	tcase_add_test(r, test_gcmodel_labels_and_scopes);
 	tcase_add_loop_test(r, test_prefork_rules, 0,
 	    (int)(sizeof fork_rows / sizeof fork_rows[0]));
 	suite_add_tcase(s, t);

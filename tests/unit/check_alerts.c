@@ -302,6 +302,58 @@ START_TEST(test_gen2_storm_counts_the_oldest_generation)
 }
 END_TEST
 
+/* The models where only gc.collect() reaches generation 2 (gcmodel.h):
+ * automatic collections (gen 1 incremental, gen 0 free-threaded) at
+ * 160/min never make a storm; explicit full ones do, and say so. */
+START_TEST(test_gen2_storm_on_incremental_and_free_threaded_is_explicit_only)
+{
+	struct alerts *al = new_alerts(0, 0, 60, 0);
+	struct agg_proc inc = proc_of(120, 1, ORIGIN_ROOT);
+	struct agg_proc ft = proc_of(121, 1, ORIGIN_ROOT);
+	struct agg_proc calls = proc_of(122, 1, ORIGIN_ROOT);
+	const struct alerts_line *l;
+	unsigned i;
+
+	inc.gc_model = GC_MODEL_INCREMENTAL;
+	calls.gc_model = GC_MODEL_INCREMENTAL;
+	ft.gc_model = GC_MODEL_FREE_THREADED;
+	for (i = 0; i < 80; i++) {
+		feed(al, &inc, T0 + i * 0.5, 30 * MS, 1);
+		feed(al, &inc, T0 + i * 0.5 + 0.01, 30 * MS, 1);
+		feed(al, &ft, T0 + i * 0.5, 30 * MS, 0);
+		feed(al, &ft, T0 + i * 0.5 + 0.01, 30 * MS, 0);
+		feed(al, &calls, T0 + i * 0.5, MS, 2);
+		alerts_tick(al, T0 + i * 0.5 + 0.1);
+	}
+	ck_assert_ptr_null(find_kind(ALERTS_GEN2, 120));
+	ck_assert_ptr_null(find_kind(ALERTS_GEN2, 121));
+	ck_assert_ptr_nonnull(l = find_kind(ALERTS_GEN2, 122));
+	ck_assert_uint_eq(l->generation, 2);
+	ck_assert_int_eq(l->explicit_full, 1);
+	ck_assert_str_eq(l->label, "full (explicit)");
+	ck_assert_msg(strstr(l->message, "explicit full collections") != NULL,
+	    "%s", l->message);
+	alerts_free(al);
+}
+END_TEST
+
+/* A pause alert names the generation by its model's label. */
+START_TEST(test_pause_alert_says_young_incremental)
+{
+	struct alerts *al = new_alerts(0, 0, 0, 0);
+	struct agg_proc p = proc_of(130, 1, ORIGIN_ROOT);
+	const struct alerts_line *l;
+
+	p.gc_model = GC_MODEL_INCREMENTAL;
+	feed(al, &p, T0, 80 * MS, 1);
+	ck_assert_ptr_nonnull(l = find_kind(ALERTS_PAUSE, 130));
+	ck_assert_str_eq(l->label, "young+incremental");
+	ck_assert_msg(strstr(l->message, "gen 1 (young+incremental) pause") !=
+	    NULL, "%s", l->message);
+	alerts_free(al);
+}
+END_TEST
+
 /* Workers of one master: max pauses, factor 3, threshold 50 ms. */
 static const struct {
 	const char *name;
@@ -431,6 +483,9 @@ static Suite *alerts_suite(void)
 	tcase_add_test(t, test_gc_share_fires_above_the_share_of_wall);
 	tcase_add_test(t, test_gc_share_waits_for_half_a_window);
 	tcase_add_test(t, test_gen2_storm_counts_the_oldest_generation);
+	tcase_add_test(t,
+	    test_gen2_storm_on_incremental_and_free_threaded_is_explicit_only);
+	tcase_add_test(t, test_pause_alert_says_young_incremental);
 	tcase_add_loop_test(t, test_outlier_worker_against_its_siblings_median,
 	    0, sizeof outlier_rows / sizeof outlier_rows[0]);
 	tcase_add_test(t, test_outlier_leaves_the_window);

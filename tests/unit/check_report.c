@@ -111,6 +111,29 @@ static char *report_summary_text(const char *sum_js, const char *procs_js,
     "\"generations\": [{\"gen\": 0, \"collections\": 14000, " \
     "\"seen\": 14000, \"unseen\": 0, \"percentiles_ms\": {}}]}"
 
+/* The model's labels where they say more than the number; the
+ * interpreter-measured time beside the pauses; a hostile label escaped. */
+START_TEST(test_report_generations_by_model_label)
+{
+	char *t = report_summary_text("{\"gc_model\": \"incremental\", "
+	    "\"generations\": [{\"gen\": 0, \"label\": \"generation 0\", "
+	    "\"collections\": 2}, {\"gen\": 1, \"label\": "
+	    "\"young+incremental\", \"collections\": 30, "
+	    "\"collector_timed\": 30, \"collector_time_ms\": 4.5}, "
+	    "{\"gen\": 2, \"label\": \"full\\u001b[2J\", \"collections\": 1}]}",
+	    NULL, NULL);
+
+	ck_assert_msg(strstr(t, "GC model: incremental\n") != NULL, "%s", t);
+	ck_assert_msg(strstr(t, "  Generation 0: 2 collections") != NULL, "%s", t);
+	ck_assert_msg(strstr(t, "  Generation 1 (young+incremental): 30 "
+	    "collections") != NULL, "%s", t);
+	ck_assert_msg(strstr(t, "; interpreter-measured 4.5ms over 30") != NULL,
+	    "%s", t);
+	ck_assert_msg(strstr(t, "Generation 2 (full\\x1b[2J)") != NULL, "%s", t);
+	free(t);
+}
+END_TEST
+
 START_TEST(test_report_no_share_above_100_and_each_says_of_what)
 {
 	char *t = report_summary_text(SIX_SCRIPTS, NULL, NULL), *pct;
@@ -200,6 +223,7 @@ static Suite *report_suite(void)
 	tcase_add_test(tc, test_report_no_share_above_100_and_each_says_of_what);
 	tcase_add_test(tc, test_report_percentiles_say_how_many_pauses_when_not_all);
 	tcase_add_test(tc, test_report_process_tables_have_rss_and_a_short_command);
+	tcase_add_test(tc, test_report_generations_by_model_label);
 	suite_add_tcase(s, tc);
 	return s;
 }
