@@ -1,9 +1,10 @@
 /*
  * _gcmon.c: the agent's CPython extension module (Limited API 3.10, one
  * abi3 shared object for CPython 3.10 and later): start(), stop() and
- * stats(), called by agent/bootstrap/sitecustomize.py (stats() and the
- * callback also by tests and benchmarks), and the limits the bootstrap
- * must respect. The recording itself is callback.c's; the shared area is
+ * stats(), called by the gcmon package (agent/bootstrap/gcmon/_boot.py,
+ * which sitecustomize.py, the .pth hook and gcmon.start() share; stats()
+ * and the callback also by tests and benchmarks), and the limits the
+ * bootstrap must respect. The recording itself is callback.c's; the shared area is
  * area.c's. Nothing here calls gc.collect, gc.freeze, gc.set_threshold
  * or gc.get_objects, starts a thread or replaces a function.
  */
@@ -21,6 +22,7 @@
 
 #include "agent.h"
 #include "codec.h"
+#include "paths.h"
 #include "shm.h"
 
 PyMODINIT_FUNC PyInit__gcmon(void);
@@ -163,11 +165,11 @@ static PyObject *gcmon_start(PyObject *self, PyObject *args, PyObject *kw)
 {
 	static char *kwlist[] = { "socket", "run_id", "py_version",
 		"executable", "argv", "baseline", "thresholds", "hexversion",
-		"origin", "gc_model", "flags", "ring", NULL };
+		"origin", "gc_model", "flags", "ring", "service", NULL };
 	struct agent *a = &agent_state;
 	struct proto_hello *h = &a->id.hello;
-	const char *sock, *run_id, *pyver, *exe;
-	Py_ssize_t run_id_len, pyver_len, exe_len;
+	const char *sock, *run_id, *pyver, *exe, *svc = "";
+	Py_ssize_t run_id_len, pyver_len, exe_len, svc_len = 0;
 	PyObject *argv, *base, *thr;
 	unsigned long hexversion, ring_cap;
 	int origin, gc_model, flags, err;
@@ -178,10 +180,10 @@ static PyObject *gcmon_start(PyObject *self, PyObject *args, PyObject *kw)
 		PyErr_SetString(PyExc_RuntimeError, "gcmon agent already started");
 		return NULL;
 	}
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "sy#y#y#OOOkiiik", kwlist,
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "sy#y#y#OOOkiiik|y#", kwlist,
 	    &sock, &run_id, &run_id_len, &pyver, &pyver_len, &exe, &exe_len,
 	    &argv, &base, &thr, &hexversion, &origin, &gc_model, &flags,
-	    &ring_cap))
+	    &ring_cap, &svc, &svc_len))
 		return NULL;
 	if (strlen(sock) == 0 || strlen(sock) >= sizeof sa.sun_path) {
 		PyErr_Format(PyExc_ValueError,
@@ -198,12 +200,14 @@ static PyObject *gcmon_start(PyObject *self, PyObject *args, PyObject *kw)
 	}
 	memset(h, 0, sizeof *h);
 	if (gcmon_set_identity(argv, base, thr, run_id, run_id_len, pyver,
-	    pyver_len, exe, exe_len) < 0)
+	    pyver_len, exe, exe_len) < 0 || (svc_len > 0 &&
+	    gcmon_set_str(&h->service, &a->id.service, svc, svc_len,
+	    PROTO_MAX_ID, "service") < 0))
 		return NULL;	/* what was copied stays: start is once */
 	h->py_hexversion = (uint32_t)hexversion;
 	h->origin = (uint8_t)origin;
 	h->gc_model = (uint8_t)gc_model;
-	h->flags = (uint16_t)flags;
+	h->flags = (uint16_t)flags | (svc_len > 0 ? PROTO_HELLO_SERVICE : 0);
 	a->ring_cap = (uint32_t)ring_cap;
 	if ((a->dir = gcmon_agent_dir(sock)) == NULL ||
 	    (a->hello_buf = malloc(SHM_HELLO_CAP)) == NULL)
@@ -362,6 +366,22 @@ out_gens:
 	return NULL;
 }
 
+/* The socket gcmon.start() uses when given none: the one policy that
+ * gcmond and gcmonctl follow too (common/paths.c). */
+static PyObject *gcmon_default_socket(PyObject *self, PyObject *unused)
+{
+	char buf[sizeof ((struct sockaddr_un *)0)->sun_path];
+
+	(void)self;
+	(void)unused;
+	if (paths_default_socket(buf, sizeof buf) == NULL) {
+		PyErr_SetString(PyExc_ValueError, "the default gcmond socket "
+		    "path (from GCMON_SOCKET or XDG_RUNTIME_DIR) is too long");
+		return NULL;
+	}
+	return PyUnicode_DecodeFSDefault(buf);
+}
+
 static PyMethodDef gcmon_methods[] = {
 	{ "start", (PyCFunction)(void (*)(void))gcmon_start,
 	  METH_VARARGS | METH_KEYWORDS,
@@ -374,6 +394,8 @@ static PyMethodDef gcmon_methods[] = {
 	  "area; collections are still counted." },
 	{ "stats", gcmon_stats, METH_NOARGS,
 	  "stats(): the agent's counters and area, as gcmond reads them." },
+	{ "default_socket", gcmon_default_socket, METH_NOARGS,
+	  "default_socket(): GCMON_SOCKET, else gcmond's default socket." },
 	{ NULL, NULL, 0, NULL }
 };
 
@@ -397,6 +419,7 @@ static const struct { const char *name; long value; } gcmon_consts[] = {
 	{ "GC_MODEL_FREE_THREADED", GC_MODEL_FREE_THREADED },
 	{ "HELLO_FREE_THREADED", PROTO_HELLO_FREE_THREADED },
 	{ "HELLO_DEBUG_SAVEALL", PROTO_HELLO_DEBUG_SAVEALL },
+	{ "HELLO_SERVICE", PROTO_HELLO_SERVICE },
 };
 
 PyMODINIT_FUNC PyInit__gcmon(void)
