@@ -39,7 +39,7 @@ def _gcmon_chain():
 if os.environ.get("GCMON_SOCKET"):
     try:
         from gcmon import _boot as _gcmon_boot
-        _gcmon_boot.autoload()
+        _gcmon_boot.autoload("sitecustomize")
     except Exception as e:
         try:
             sys.stderr.write("gcmon: agent not loaded: %s\n" % e)

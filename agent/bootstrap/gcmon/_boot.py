@@ -22,13 +22,15 @@ _TOP = 50                       # types in the OBJECTS histogram
 
 class GcmonError(RuntimeError):
     """gcmon.start() could not attach the agent (the message says why)."""
+    __module__ = "gcmon"
 
 
 class _Agent(object):
     """The loaded agent of this process (one at most)."""
 
-    def __init__(self, mod, socket, service, path, at_exit):
+    def __init__(self, mod, socket, service, path, at_exit, via):
         self.mod = mod
+        self.via = via              # "pth", "sitecustomize" or "start"
         self.socket = socket
         self.service = service
         self.path = path
@@ -198,7 +200,7 @@ def _exit_writer(mod, cfg):
     return at_exit
 
 
-def _load(env, socket, service, warn_all):
+def _load(env, socket, service, warn_all, via):
     """Loads the agent; returns it. Raises on any failure."""
     global _agent
     from gcmon import _gcmon as mod
@@ -220,12 +222,13 @@ def _load(env, socket, service, warn_all):
     # counts survive any kind of end.
     import atexit
     atexit.register(at_exit)
-    _agent = _Agent(mod, socket, service or None, path, at_exit)
+    _agent = _Agent(mod, socket, service or None, path, at_exit, via)
     return _agent
 
 
-def autoload():
-    """From the environment (sitecustomize, the .pth): never raises."""
+def autoload(via):
+    """From the environment (via: "sitecustomize" or "pth", whichever runs
+    first; the .pth does, from site's addsitepackages): never raises."""
     env = os.environ
     if _agent is not None or not env.get("GCMON_SOCKET"):
         return
@@ -236,12 +239,12 @@ def autoload():
         return
     try:
         _load(env, env["GCMON_SOCKET"], env.get("GCMON_SERVICE") or None,
-              False)
+              False, via)
     except Exception as e:
         _warn("agent not loaded: %s" % e)
 
 
-def _check_service(service):
+def _check_service(mod, service):
     if service is None:
         service = os.environ.get("GCMON_SERVICE") or None
         if service is None:
@@ -250,9 +253,9 @@ def _check_service(service):
         raise TypeError("gcmon.start: service must be a str, not %s"
                         % type(service).__name__)
     raw = service.encode("utf-8", "surrogateescape")
-    if not raw or b"\0" in raw or len(raw) > 256:
-        raise ValueError("gcmon.start: service %r must be 1 to 256 bytes "
-                         "of UTF-8 without NUL" % (service,))
+    if not raw or b"\0" in raw or len(raw) > mod.MAX_ID:
+        raise ValueError("gcmon.start: service %r must be 1 to %d bytes "
+                         "of UTF-8 without NUL" % (service, mod.MAX_ID))
     return service
 
 
@@ -280,29 +283,35 @@ def start(socket=None, service=None):
     GCMON_SERVICE, else gcmond derives one from the command line).
     Collections before start() are counted as "before the agent loaded".
     Already attached (by an earlier start(), sitecustomize or the .pth
-    hook): nothing is done and the same path is returned, unless socket
-    or service ask for another one than the agent's (GcmonError).
+    hook): nothing is done and the same path is returned; a socket or
+    service other than the running agent's is a GcmonError, and so is
+    start() after stop(). Errors: GcmonError (unsupported interpreter,
+    no directory for the socket, the area cannot be made), TypeError and
+    ValueError (a bad argument).
     """
     why = _unsupported()
     if why is not None:
         raise GcmonError("gcmon.start: %s" % why)
     from gcmon import _gcmon as mod
-    socket = _check_socket(mod, socket)
-    service = _check_service(service)
     a = _agent
     if a is not None:
+        # Only what the caller named is compared: start() with no
+        # arguments is a no-op whoever loaded the agent.
         if a.stopped:
             raise GcmonError("gcmon.start: gcmon.stop() ran in this "
                              "process; the agent cannot start again")
-        if os.path.abspath(socket) != os.path.abspath(a.socket):
+        if socket is not None and (os.path.abspath(os.fspath(socket)) !=
+                                   os.path.abspath(a.socket)):
             raise GcmonError("gcmon.start: the agent already reports to %s, "
-                             "not %s" % (a.socket, socket))
+                             "not %s" % (a.socket, os.fspath(socket)))
         if service is not None and service != a.service:
             raise GcmonError("gcmon.start: the agent already runs with "
                              "service %r, not %r" % (a.service, service))
         return a.path
+    socket = _check_socket(mod, socket)
+    service = _check_service(mod, service)
     try:
-        return _load(os.environ, socket, service, True).path
+        return _load(os.environ, socket, service, True, "start").path
     except OSError as e:
         raise GcmonError("gcmon.start: cannot create this process's area "
                          "in %s: %s" % (e.filename or socket + ".d",
