@@ -262,9 +262,6 @@ def _check_service(mod, service):
 def _check_socket(mod, socket):
     if socket is None:
         socket = mod.default_socket()
-    socket = os.fspath(socket)
-    if isinstance(socket, bytes):
-        socket = os.fsdecode(socket)
     if not socket or "\0" in socket:
         raise ValueError("gcmon.start: socket %r is not a path" % (socket,))
     parent = os.path.dirname(os.path.abspath(socket))
@@ -293,6 +290,8 @@ def start(socket=None, service=None):
     if why is not None:
         raise GcmonError("gcmon.start: %s" % why)
     from gcmon import _gcmon as mod
+    if socket is not None:
+        socket = os.fsdecode(os.fspath(socket))
     a = _agent
     if a is not None:
         # Only what the caller named is compared: start() with no
@@ -300,10 +299,10 @@ def start(socket=None, service=None):
         if a.stopped:
             raise GcmonError("gcmon.start: gcmon.stop() ran in this "
                              "process; the agent cannot start again")
-        if socket is not None and (os.path.abspath(os.fspath(socket)) !=
+        if socket is not None and (os.path.abspath(socket) !=
                                    os.path.abspath(a.socket)):
             raise GcmonError("gcmon.start: the agent already reports to %s, "
-                             "not %s" % (a.socket, os.fspath(socket)))
+                             "not %s" % (a.socket, socket))
         if service is not None and service != a.service:
             raise GcmonError("gcmon.start: the agent already runs with "
                              "service %r, not %r" % (a.service, service))
