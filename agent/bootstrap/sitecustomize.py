@@ -30,7 +30,8 @@ def _gcmon_chain():
     try:
         import sitecustomize  # noqa: F401  (the next one on sys.path)
     except ImportError as e:
-        if e.name != "sitecustomize":
+        # Python 2's ImportError has no name: it gets the message anyway.
+        if getattr(e, "name", "sitecustomize") != "sitecustomize":
             raise
         if _GCMON_SELF is not None:
             sys.modules["sitecustomize"] = _GCMON_SELF

@@ -164,6 +164,45 @@ def test_start_errors_are_exceptions_that_say_what_is_wrong(tmp, args, kind, wor
     assert second == "False []"          # nothing half started
 
 
+def old_pythons():
+    """pyenv's interpreters older than 3.10 (the agent refuses them)."""
+    root = os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
+    vdir = os.path.join(root, "versions")
+    found = []
+    for v in sorted(os.listdir(vdir)) if os.path.isdir(vdir) else []:
+        parts = v.split(".")
+        py = os.path.join(vdir, v, "bin", "python")
+        if len(parts) >= 2 and parts[0].isdigit() and parts[1].isdigit() and \
+                (int(parts[0]), int(parts[1])) < (3, 10) and os.access(py, os.X_OK):
+            found.append(pytest.param(py, id=v))
+    return found or [pytest.param(None, marks=pytest.mark.skip(
+        reason="no CPython older than 3.10 installed"))]
+
+
+@pytest.mark.parametrize("py", old_pythons())
+def test_an_unsupported_python_is_told_so_and_runs_unmonitored(tmp, py):
+    version = "%s.%s" % tuple(os.path.basename(os.path.dirname(os.path.dirname(py)))
+                              .split(".")[:2])
+    code = ("import sys, gcmon\n"
+            "try:\n    gcmon.start(socket=sys.argv[1])\n"
+            "except Exception as e:\n"
+            "    sys.stdout.write('%s %s\\n' % (type(e).__name__, e))\n")
+    sock = os.path.join(tmp, "gcmon.sock")
+    r = subprocess.run([py, "-c", code, sock], capture_output=True, text=True,
+                       timeout=60, env=plain_env(PYTHONPATH=pkg_path(tmp)))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == ("GcmonError gcmon.start: Python %s is not supported "
+                        "(3.10 or later)\n" % version)
+    # From the environment: one line, and the program runs.
+    env = gcmontest.agent_env(sock, base=plain_env())
+    r = subprocess.run([py, "-c", "print(6 * 7)"], capture_output=True,
+                       text=True, timeout=60, env=env)
+    assert r.returncode == 0 and r.stdout == "42\n"
+    assert r.stderr == ("gcmon: Python %s is not supported (3.10 or later); "
+                        "not monitored\n" % version)
+    assert not os.path.exists(sock + ".d")
+
+
 def test_bootstrap_then_start_is_the_same_agent_with_its_service(tmp, gcmond):
     env = gcmontest.agent_env(gcmond.sock, base=plain_env())
     env["GCMON_SERVICE"] = "svc-env"

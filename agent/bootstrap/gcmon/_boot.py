@@ -59,10 +59,10 @@ def _bytes(s, cap):
 
 def _unsupported():
     """Why this interpreter cannot load the agent, or None."""
-    if sys.implementation.name != "cpython":
-        return "%s is not supported (CPython 3.10 or later)" % sys.implementation.name
     if sys.version_info < (3, 10):
         return "Python %d.%d is not supported (3.10 or later)" % sys.version_info[:2]
+    if sys.implementation.name != "cpython":
+        return "%s is not supported (CPython 3.10 or later)" % sys.implementation.name
     if getattr(sys, "_is_gil_enabled", None) is not None:
         import sysconfig
         if sysconfig.get_config_var("Py_GIL_DISABLED"):
@@ -312,9 +312,12 @@ def start(socket=None, service=None):
     try:
         return _load(os.environ, socket, service, True, "start").path
     except OSError as e:
-        raise GcmonError("gcmon.start: cannot create this process's area "
-                         "in %s: %s" % (e.filename or socket + ".d",
-                                        e.strerror or e)) from None
+        err = e
+    # Raised outside the handler: the OSError is in the message, not
+    # chained (and the module still parses in Python 2, for the message).
+    raise GcmonError("gcmon.start: cannot create this process's area in "
+                     "%s: %s" % (err.filename or socket + ".d",
+                                 err.strerror or err))
 
 
 def stop():
