@@ -148,6 +148,26 @@ static int gcmon_set_identity(PyObject *argv, PyObject *base,
 	return 0;
 }
 
+/* Frees what a failed start() copied, so that a later one can run. */
+static void gcmon_start_undo(struct agent *a)
+{
+	struct agent_identity *id = &a->id;
+	char **v;
+
+	for (v = id->argv; v != NULL && *v != NULL; v++)
+		free(*v);
+	free(id->argv);
+	free(id->run_id);
+	free(id->py_version);
+	free(id->executable);
+	free(id->service);
+	free(a->dir);
+	free(a->hello_buf);
+	memset(id, 0, sizeof *id);
+	a->dir = NULL;
+	a->hello_buf = NULL;
+}
+
 /* The agent directory of a gcmond socket: the path with ".d" appended. */
 static char *gcmon_agent_dir(const char *sock)
 {
@@ -203,15 +223,17 @@ static PyObject *gcmon_start(PyObject *self, PyObject *args, PyObject *kw)
 	    pyver_len, exe, exe_len) < 0 || (svc_len > 0 &&
 	    gcmon_set_str(&h->service, &a->id.service, svc, svc_len,
 	    PROTO_MAX_ID, "service") < 0))
-		return NULL;	/* what was copied stays: start is once */
+		goto out_undo;
 	h->py_hexversion = (uint32_t)hexversion;
 	h->origin = (uint8_t)origin;
 	h->gc_model = (uint8_t)gc_model;
 	h->flags = (uint16_t)flags | (svc_len > 0 ? PROTO_HELLO_SERVICE : 0);
 	a->ring_cap = (uint32_t)ring_cap;
 	if ((a->dir = gcmon_agent_dir(sock)) == NULL ||
-	    (a->hello_buf = malloc(SHM_HELLO_CAP)) == NULL)
-		return PyErr_NoMemory();
+	    (a->hello_buf = malloc(SHM_HELLO_CAP)) == NULL) {
+		PyErr_NoMemory();
+		goto out_undo;
+	}
 	if (!a->atfork_registered) {
 		if ((err = pthread_atfork(agent_area_atfork_prepare, NULL,
 		    agent_area_atfork_child)) != 0)
@@ -223,7 +245,10 @@ static PyObject *gcmon_start(PyObject *self, PyObject *args, PyObject *kw)
 	return PyUnicode_FromString(a->path);
 out_errno:
 	errno = err;
-	return PyErr_SetFromErrnoWithFilename(PyExc_OSError, a->dir);
+	PyErr_SetFromErrnoWithFilename(PyExc_OSError, a->dir);
+out_undo:
+	gcmon_start_undo(a);
+	return NULL;
 }
 
 /* Appends one OBJECTS/GARBAGE frame for spec = (total, [(name, count)]). */

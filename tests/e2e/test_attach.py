@@ -164,6 +164,29 @@ def test_start_errors_are_exceptions_that_say_what_is_wrong(tmp, args, kind, wor
     assert second == "False []"          # nothing half started
 
 
+def test_start_after_a_failed_start_can_succeed(tmp):
+    """A start() that failed in the extension (the agent directory is a
+    file) leaves nothing half made: the next one, once fixed, works."""
+    sock = os.path.join(tmp, "gcmon.sock")
+    code = ("import gc, gcmon, os, sys\n"
+            "sock = sys.argv[1]\n"
+            "open(sock + '.d', 'w').close()\n"
+            "try:\n    gcmon.start(socket=sock)\n"
+            "except gcmon.GcmonError as e:\n    print('first:', e)\n"
+            "print(gc.callbacks)\n"
+            "os.unlink(sock + '.d')\n"
+            "print('second:', gcmon.start(socket=sock, service='again'))\n"
+            "print(len(gc.callbacks))\n")
+    r = subprocess.run([gcmontest.PYTHON, "-c", code, sock], capture_output=True,
+                       text=True, timeout=60, env=plain_env(PYTHONPATH=pkg_path(tmp)))
+    assert r.returncode == 0, r.stderr
+    first, cbs, second, ncb = r.stdout.splitlines()
+    assert first.startswith("first: gcmon.start: cannot create this process's area in "
+                            + sock + ".d") and "Not a directory" in first
+    assert cbs == "[]"
+    assert second.startswith("second: " + sock + ".d/") and ncb == "1"
+
+
 def old_pythons():
     """pyenv's interpreters older than 3.10 (the agent refuses them)."""
     root = os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
