@@ -1,15 +1,16 @@
 /*
  * _gcmon.c: the agent's CPython extension module (Limited API 3.10, one
  * abi3 shared object for CPython 3.10 and later): start(), stop() and
- * stats(), called by agent/bootstrap/sitecustomize.py (stats() and the
- * callback also by tests and benchmarks), and the limits the bootstrap
- * must respect. The recording itself is callback.c's; the shared area is
- * area.c's. _exit() is os._exit's stand-in, which the bootstrap installs
- * (the one function of the program's the agent replaces: os._exit ends a
- * process without its exit handlers, and billiard's and multiprocessing's
- * workers end that way; posix._exit stays the real one). Nothing here
- * calls gc.collect, gc.freeze, gc.set_threshold or gc.get_objects, or
- * starts a thread.
+ * stats(), called by the gcmon package (agent/bootstrap/gcmon/_boot.py,
+ * which sitecustomize.py, the .pth hook and gcmon.start() share; stats()
+ * and the callback also by tests and benchmarks), and the limits the
+ * bootstrap must respect. The recording itself is callback.c's; the
+ * shared area is area.c's. _exit() is os._exit's stand-in, which the
+ * bootstrap installs (the one function of the program's the agent
+ * replaces: os._exit ends a process without its exit handlers, and
+ * billiard's and multiprocessing's workers end that way; posix._exit
+ * stays the real one). Nothing here calls gc.collect, gc.freeze,
+ * gc.set_threshold or gc.get_objects, or starts a thread.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -25,6 +26,7 @@
 
 #include "agent.h"
 #include "codec.h"
+#include "paths.h"
 #include "shm.h"
 
 PyMODINIT_FUNC PyInit__gcmon(void);
@@ -150,6 +152,26 @@ static int gcmon_set_identity(PyObject *argv, PyObject *base,
 	return 0;
 }
 
+/* Frees what a failed start() copied, so that a later one can run. */
+static void gcmon_start_undo(struct agent *a)
+{
+	struct agent_identity *id = &a->id;
+	char **v;
+
+	for (v = id->argv; v != NULL && *v != NULL; v++)
+		free(*v);
+	free(id->argv);
+	free(id->run_id);
+	free(id->py_version);
+	free(id->executable);
+	free(id->service);
+	free(a->dir);
+	free(a->hello_buf);
+	memset(id, 0, sizeof *id);
+	a->dir = NULL;
+	a->hello_buf = NULL;
+}
+
 /* The agent directory of a gcmond socket: the path with ".d" appended. */
 static char *gcmon_agent_dir(const char *sock)
 {
@@ -167,11 +189,11 @@ static PyObject *gcmon_start(PyObject *self, PyObject *args, PyObject *kw)
 {
 	static char *kwlist[] = { "socket", "run_id", "py_version",
 		"executable", "argv", "baseline", "thresholds", "hexversion",
-		"origin", "gc_model", "flags", "ring", NULL };
+		"origin", "gc_model", "flags", "ring", "service", NULL };
 	struct agent *a = &agent_state;
 	struct proto_hello *h = &a->id.hello;
-	const char *sock, *run_id, *pyver, *exe;
-	Py_ssize_t run_id_len, pyver_len, exe_len;
+	const char *sock, *run_id, *pyver, *exe, *svc = "";
+	Py_ssize_t run_id_len, pyver_len, exe_len, svc_len = 0;
 	PyObject *argv, *base, *thr;
 	unsigned long hexversion, ring_cap;
 	int origin, gc_model, flags, err;
@@ -182,10 +204,10 @@ static PyObject *gcmon_start(PyObject *self, PyObject *args, PyObject *kw)
 		PyErr_SetString(PyExc_RuntimeError, "gcmon agent already started");
 		return NULL;
 	}
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "sy#y#y#OOOkiiik", kwlist,
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "sy#y#y#OOOkiiik|y#", kwlist,
 	    &sock, &run_id, &run_id_len, &pyver, &pyver_len, &exe, &exe_len,
 	    &argv, &base, &thr, &hexversion, &origin, &gc_model, &flags,
-	    &ring_cap))
+	    &ring_cap, &svc, &svc_len))
 		return NULL;
 	if (strlen(sock) == 0 || strlen(sock) >= sizeof sa.sun_path) {
 		PyErr_Format(PyExc_ValueError,
@@ -202,16 +224,20 @@ static PyObject *gcmon_start(PyObject *self, PyObject *args, PyObject *kw)
 	}
 	memset(h, 0, sizeof *h);
 	if (gcmon_set_identity(argv, base, thr, run_id, run_id_len, pyver,
-	    pyver_len, exe, exe_len) < 0)
-		return NULL;	/* what was copied stays: start is once */
+	    pyver_len, exe, exe_len) < 0 || (svc_len > 0 &&
+	    gcmon_set_str(&h->service, &a->id.service, svc, svc_len,
+	    PROTO_MAX_ID, "service") < 0))
+		goto out_undo;
 	h->py_hexversion = (uint32_t)hexversion;
 	h->origin = (uint8_t)origin;
 	h->gc_model = (uint8_t)gc_model;
-	h->flags = (uint16_t)flags;
+	h->flags = (uint16_t)flags | (svc_len > 0 ? PROTO_HELLO_SERVICE : 0);
 	a->ring_cap = (uint32_t)ring_cap;
 	if ((a->dir = gcmon_agent_dir(sock)) == NULL ||
-	    (a->hello_buf = malloc(SHM_HELLO_CAP)) == NULL)
-		return PyErr_NoMemory();
+	    (a->hello_buf = malloc(SHM_HELLO_CAP)) == NULL) {
+		PyErr_NoMemory();
+		goto out_undo;
+	}
 	if (!a->atfork_registered) {
 		if ((err = pthread_atfork(agent_area_atfork_prepare, NULL,
 		    agent_area_atfork_child)) != 0)
@@ -223,7 +249,10 @@ static PyObject *gcmon_start(PyObject *self, PyObject *args, PyObject *kw)
 	return PyUnicode_FromString(a->path);
 out_errno:
 	errno = err;
-	return PyErr_SetFromErrnoWithFilename(PyExc_OSError, a->dir);
+	PyErr_SetFromErrnoWithFilename(PyExc_OSError, a->dir);
+out_undo:
+	gcmon_start_undo(a);
+	return NULL;
 }
 
 /* Appends one OBJECTS/GARBAGE frame for spec = (total, [(name, count)]). */
@@ -398,6 +427,22 @@ out_gens:
 	return NULL;
 }
 
+/* The socket gcmon.start() uses when given none: the one policy that
+ * gcmond and gcmonctl follow too (common/paths.c). */
+static PyObject *gcmon_default_socket(PyObject *self, PyObject *unused)
+{
+	char buf[sizeof ((struct sockaddr_un *)0)->sun_path];
+
+	(void)self;
+	(void)unused;
+	if (paths_default_socket(buf, sizeof buf) == NULL) {
+		PyErr_SetString(PyExc_ValueError, "the default gcmond socket "
+		    "path (from GCMON_SOCKET or XDG_RUNTIME_DIR) is too long");
+		return NULL;
+	}
+	return PyUnicode_DecodeFSDefault(buf);
+}
+
 static PyMethodDef gcmon_methods[] = {
 	{ "start", (PyCFunction)(void (*)(void))gcmon_start,
 	  METH_VARARGS | METH_KEYWORDS,
@@ -414,6 +459,8 @@ static PyMethodDef gcmon_methods[] = {
 	  "data to the area, then exits as posix._exit(status)." },
 	{ "stats", gcmon_stats, METH_NOARGS,
 	  "stats(): the agent's counters and area, as gcmond reads them." },
+	{ "default_socket", gcmon_default_socket, METH_NOARGS,
+	  "default_socket(): GCMON_SOCKET, else gcmond's default socket." },
 	{ NULL, NULL, 0, NULL }
 };
 
@@ -437,6 +484,7 @@ static const struct { const char *name; long value; } gcmon_consts[] = {
 	{ "GC_MODEL_FREE_THREADED", GC_MODEL_FREE_THREADED },
 	{ "HELLO_FREE_THREADED", PROTO_HELLO_FREE_THREADED },
 	{ "HELLO_DEBUG_SAVEALL", PROTO_HELLO_DEBUG_SAVEALL },
+	{ "HELLO_SERVICE", PROTO_HELLO_SERVICE },
 };
 
 PyMODINIT_FUNC PyInit__gcmon(void)

@@ -22,6 +22,7 @@ struct agent_identity {
 	char *py_version;
 	char *executable;
 	char **argv;
+	char *service;			/* NULL: none given */
 };
 
 struct agent {

@@ -170,6 +170,13 @@ void agent_area_atfork_child(void)
 	if (old == NULL)
 		return;
 	a->area = NULL;		/* the parent's: never written from here */
+	if (a->stopped) {
+		/* gcmon.stop() took the callback out: a child would have an
+		 * area nothing counts into, and inexact totals. */
+		munmap(old, old_size);
+		close(old_fd);
+		return;
+	}
 	for (i = h->ngen; i < c->ngen; i++)
 		memset(&h->base[i], 0, sizeof h->base[i]);
 	if (c->ngen > h->ngen)

@@ -73,7 +73,7 @@ def find_variants():
         print("callback_cost: no gcfloor module (%s); floor skipped" % e)
     agent = None
     try:
-        import _gcmon
+        from gcmon import _gcmon
         agent = _gcmon
         variants["agent"] = _gcmon.callback
     except (ImportError, AttributeError) as e:

@@ -6,9 +6,11 @@ a) `pygcprofiler run --stats-only` on bench/gc_work.py against plain
    the whole command's wall time, and the launcher's latency, from the
    instant the program's process ends (a pidfd on it, so no clock inside
    the program) to the report's last line on the launcher's stderr.
-b) Interpreter start-up: `python3 -c pass` plain, and with the agent's
+b) Interpreter start-up: `python3 -c pass` plain, with the agent's
    environment (PYTHONPATH, GCMON_SOCKET of a real gcmond, GCMON_RUN_ID)
-   so that sitecustomize loads the agent; interleaved rounds.
+   so that sitecustomize loads the agent, and with gcmon-autoload.pth in
+   the user site directory (PYTHONUSERBASE), GCMON_SOCKET unset (the
+   hook's cost to every unmonitored program) and set; interleaved rounds.
 Medians with the spread (min-max for a, p10-p90 for b). It measures and
 prints; it asserts nothing.
 
@@ -28,6 +30,7 @@ PY = os.environ.get("GCMON_PYTHON", "/usr/bin/python3")
 PYGCPROFILER = os.path.join(BUILDDIR, "client", "pygcprofiler")
 GCMOND = os.path.join(BUILDDIR, "daemon", "gcmond")
 AGENT_DIR = os.path.join(BUILDDIR, "agent")
+SRCDIR = os.environ.get("GCMON_SRCDIR", os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROUNDS = int(os.environ.get("BENCH_LAUNCH_ROUNDS", "15"))
 WORK = os.environ.get("BENCH_LAUNCH_WORK", "600")
@@ -172,32 +175,52 @@ def spawn_wait(argv, e):
     return dt
 
 
+def pth_site(tmp):
+    """A PYTHONUSERBASE whose user site directory holds the .pth hook and
+    the build tree's package, as $(pythondir) does once installed."""
+    base = os.path.join(tmp, "userbase")
+    r = subprocess.run([PY, "-c", "import site; print(site.getusersitepackages())"],
+                       env=env(PYTHONUSERBASE=base), capture_output=True, text=True)
+    site_dir = r.stdout.strip()
+    os.makedirs(site_dir, exist_ok=True)
+    if not os.path.lexists(os.path.join(site_dir, "gcmon")):
+        os.symlink(os.path.join(AGENT_DIR, "gcmon"), os.path.join(site_dir, "gcmon"))
+    shutil.copy(os.path.join(SRCDIR, "agent", "bootstrap", "gcmon-autoload.pth"), site_dir)
+    return base
+
+
 def startup_bench(tmp):
     g, sock = start_gcmond(tmp)
+    base = pth_site(tmp)
+    names = ["plain", "with the agent's environment", ".pth installed, GCMON_SOCKET unset",
+             ".pth installed, GCMON_SOCKET set"]
+    envs = [env(), env(PYTHONPATH=AGENT_DIR, GCMON_SOCKET=sock, GCMON_RUN_ID="bench-startup"),
+            env(PYTHONUSERBASE=base),
+            env(PYTHONUSERBASE=base, GCMON_SOCKET=sock, GCMON_RUN_ID="bench-startup")]
+    times = [[] for _ in envs]
     try:
         argv = [PY, "-c", "pass"]
-        e_plain = env()
-        e_agent = env(PYTHONPATH=AGENT_DIR, GCMON_SOCKET=sock, GCMON_RUN_ID="bench-startup")
         for _ in range(5):
-            spawn_wait(argv, e_plain)
-            spawn_wait(argv, e_agent)
-        plain, agent = [], []
+            for e in envs:
+                spawn_wait(argv, e)
         for i in range(START_ROUNDS):
-            for k in (("p", "a") if i % 2 == 0 else ("a", "p")):
-                (plain if k == "p" else agent).append(
-                    spawn_wait(argv, e_plain if k == "p" else e_agent))
+            for k in range(len(envs)):          # a rotating order
+                k = (k + i) % len(envs)
+                times[k].append(spawn_wait(argv, envs[k]))
     finally:
         g.terminate()
         g.wait()
         shutil.rmtree(os.path.dirname(sock), ignore_errors=True)
-    pm, am = statistics.median(plain) * 1000, statistics.median(agent) * 1000
-    diff = statistics.median((a - p) * 1000 for p, a in zip(plain, agent))
+    plain = times[0]
     print("b) python3 -c pass, %d interleaved rounds of each, median (p10-p90):" % START_ROUNDS)
-    print("   plain                          %.2f ms (%.2f-%.2f)"
-          % ((pm,) + tuple(x * 1000 for x in spread(plain, 0.1, 0.9))))
-    print("   with the agent's environment   %.2f ms (%.2f-%.2f)"
-          % ((am,) + tuple(x * 1000 for x in spread(agent, 0.1, 0.9))))
-    print("   added by the bootstrap         %.2f ms (median of round differences)" % diff)
+    for name, t in zip(names, times):
+        print("   %-37s %.2f ms (%.2f-%.2f)" % ((name, statistics.median(t) * 1000) +
+                                              tuple(x * 1000 for x in spread(t, 0.1, 0.9))))
+    diffs = [statistics.median((a - p) * 1000 for p, a in zip(plain, t)) for t in times]
+    print("   added by the bootstrap         %.2f ms (median of round differences)" % diffs[1])
+    print("   added by the .pth, unset       %.2f ms" % diffs[2])
+    print("   added by the .pth, set         %.2f ms" % diffs[3])
+    diff = diffs[1]
     print("verdict: %s start-up: the bootstrap adds %.2f ms to python3 -c pass (target <= 1),"
           " %d rounds" % ("PASS" if diff <= 1 else "MISS", diff, START_ROUNDS))
 

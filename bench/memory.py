@@ -66,7 +66,7 @@ def child(variant):
         import gcfloor
         gc.callbacks.append(gcfloor.noop)
     elif variant == "agent":
-        import _gcmon               # loaded and registered by the bootstrap
+        from gcmon import _gcmon    # loaded and registered by the bootstrap
         if _gcmon.callback not in gc.callbacks:
             gc.callbacks.append(_gcmon.callback)
     out = {"variant": variant}
@@ -276,7 +276,7 @@ def main():
     variants = ["none"]
     if a.floor_dir:
         variants.append("floor")
-    have_agent = os.path.exists(os.path.join(a.agent_dir, "_gcmon.abi3.so"))
+    have_agent = os.path.exists(os.path.join(a.agent_dir, "gcmon", "_gcmon.abi3.so"))
     if have_agent:
         variants.append("agent")
     else:

@@ -34,7 +34,7 @@ trap 'exit 130' INT TERM
 
 AGENT_DIR=$BUILDDIR/agent
 GCMOND=$BUILDDIR/daemon/gcmond
-have_agent() { [ -f "$AGENT_DIR/_gcmon.abi3.so" ] && [ -f "$AGENT_DIR/sitecustomize.py" ]; }
+have_agent() { [ -f "$AGENT_DIR/gcmon/_gcmon.abi3.so" ] && [ -f "$AGENT_DIR/sitecustomize.py" ]; }
 have_gcmond() { [ -x "$GCMOND" ]; }
 
 sections=${*:-1 2 3 4 5 6 7}

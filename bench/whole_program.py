@@ -199,7 +199,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="wp-", dir=sys.argv[1] if len(sys.argv) > 1 else None)
     try:
         if not (os.access(PYGCPROFILER, os.X_OK) and os.access(GCMOND, os.X_OK)
-                and os.path.exists(os.path.join(AGENT_DIR, "_gcmon.abi3.so"))):
+                and os.path.exists(os.path.join(AGENT_DIR, "gcmon", "_gcmon.abi3.so"))):
             print("verdict: SKIP whole program: needs %s, %s and the agent in %s"
                   % (PYGCPROFILER, GCMOND, AGENT_DIR))
             return 0

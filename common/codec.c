@@ -356,6 +356,10 @@ proto_decode_hello(const struct proto_frame *f, struct proto_hello *out)
 		if (total > PROTO_MAX_ARGV)
 			return -E2BIG;
 	}
+	out->service.ptr = NULL;
+	out->service.len = 0;
+	if (out->flags & PROTO_HELLO_SERVICE)
+		codec_str(&c, PROTO_MAX_ID, &out->service);
 	return codec_finish(&c);
 }
 
@@ -494,10 +498,15 @@ proto_encode_hello(uint8_t *buf, size_t cap, const struct proto_hello *h)
 	}
 	if (argv_total > PROTO_MAX_ARGV)
 		return -EINVAL;
+	if ((h->flags & PROTO_HELLO_SERVICE) &&
+	    !codec_str_ok(&h->service, PROTO_MAX_ID))
+		return -EINVAL;
 	size = PROTO_HDR_SIZE + PROTO_HELLO_FIXED +
 	    (size_t)h->ngen * PROTO_BASELINE_SIZE +
 	    12 + h->run_id.len + h->py_version.len + h->executable.len +
 	    4 + (size_t)h->argc * 4 + argv_total;
+	if (h->flags & PROTO_HELLO_SERVICE)
+		size += 4 + (size_t)h->service.len;
 	if ((err = codec_check_size(size, cap)) != 0)
 		return err;
 
@@ -528,6 +537,8 @@ proto_encode_hello(uint8_t *buf, size_t cap, const struct proto_hello *h)
 	p += 4;
 	for (i = 0; i < h->argc; i++)
 		p = codec_put_str(p, &h->argv[i]);
+	if (h->flags & PROTO_HELLO_SERVICE)
+		(void)codec_put_str(p, &h->service);
 	return (ssize_t)size;
 }
 

@@ -98,6 +98,7 @@ struct proto_hello {
 	struct proto_str executable;
 	uint32_t argc;
 	struct proto_str argv[PROTO_MAX_ARGC];
+	struct proto_str service;	/* with PROTO_HELLO_SERVICE only */
 };
 
 /* One collection: the slot of the shared area's ring (shm.h),

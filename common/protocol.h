@@ -64,6 +64,11 @@
  *   u32 argc             (<= PROTO_MAX_ARGC)
  *   argc x STR argv      sys.argv (each <= PROTO_MAX_STR; all together
  *                        <= PROTO_MAX_ARGV bytes)
+ *   STR service          only with PROTO_HELLO_SERVICE in hello_flags: the
+ *                        service the program named (gcmon.start(service=)
+ *                        or GCMON_SERVICE, <= PROTO_MAX_ID). Without the
+ *                        flag the frame ends after argv, as it always did,
+ *                        so an area of an older agent still decodes.
  *
  * OBJECTS, GARBAGE (agent -> gcmond, in the shared area's exit area, at a
  * clean exit, only when asked):
@@ -133,6 +138,7 @@ enum proto_gc_model {
 #define PROTO_HELLO_FREE_THREADED	0x0001u	/* Py_GIL_DISABLED build */
 #define PROTO_HELLO_DEBUG_SAVEALL	0x0002u	/* --dump-garbage set it */
 #define PROTO_HELLO_BASELINE_INHERITED	0x0004u	/* baseline came via fork */
+#define PROTO_HELLO_SERVICE		0x0008u	/* a service name follows argv */
 
 /* struct proto_event.flags */
 #define PROTO_EVENT_HAS_COLLECTOR_NS	0x0001u	/* collector_ns is set */

@@ -482,6 +482,8 @@ size_t agg_proc_bytes(const struct agg_proc *p)
 		n += strlen(p->py_version) + 1;
 	if (p->executable != NULL)
 		n += strlen(p->executable) + 1;
+	if (p->service != NULL)
+		n += strlen(p->service) + 1;
 	for (i = 0; i < p->argc; i++)
 		off += strlen(p->argv + off) + 1;
 	n += p->argv != NULL ? (off > 0 ? off : 1) : 0;
@@ -491,6 +493,11 @@ size_t agg_proc_bytes(const struct agg_proc *p)
 		n += sizeof *p->garbage;
 	return n;
 }
+
+/* The name the program gave (gcmon.start(service=), GCMON_SERVICE);
+ * without one, service_name() derives it from the command line. */
+#define AGG_HAS_SERVICE(h) \
+	(((h)->flags & PROTO_HELLO_SERVICE) != 0 && (h)->service.len > 0)
 
 int agg_hello(struct agg *a, const struct proto_hello *h,
     struct agg_proc **out, int *is_new)
@@ -524,12 +531,15 @@ int agg_hello(struct agg *a, const struct proto_hello *h,
 	memcpy(p->base, h->base, h->ngen * sizeof p->base[0]);
 	p->py_version = agg_strdup(&h->py_version, PROTO_MAX_STR);
 	p->executable = agg_strdup(&h->executable, PROTO_MAX_STR);
+	p->service = AGG_HAS_SERVICE(h) ?
+	    agg_strdup(&h->service, PROTO_MAX_ID) : NULL;
 	/* Only the bytes kept: a typical command line costs tens of
 	 * bytes, not AGG_MAX_ARGV (agg_proc_bytes counts them). */
 	for (i = 0; i < h->argc && used < AGG_MAX_ARGV; i++)
 		used += agg_argv_cut(&h->argv[i], used) + 1;
 	p->argv = malloc(used > 0 ? used : 1);
 	if (p->py_version == NULL || p->executable == NULL ||
+	    (AGG_HAS_SERVICE(h) && p->service == NULL) ||
 	    p->argv == NULL || agg_proc_grow(p, h->ngen) < 0) {
 		agg_proc_free(p);
 		return -ENOMEM;

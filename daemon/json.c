@@ -196,6 +196,8 @@ json_t *djson_process(const struct agg *a, const struct agg_proc *p)
 	djson_set(o, "events", djson_uint(agg_proc_events(p)));
 	djson_set(o, "argv", argv);
 	djson_set(o, "executable", json_string(p->executable));
+	djson_set(o, "service", p->service != NULL ?
+	    json_string(p->service) : json_null());
 	djson_set(o, "python", json_string(py));
 	djson_set(o, "gc_model", json_string(gcmodel_name(p->gc_model)));
 	djson_set(o, "start", json_real(p->start_real));

@@ -25,7 +25,7 @@ SRCDIR = os.environ.get("GCMON_SRCDIR") or os.path.abspath(
 BUILDDIR = os.environ.get("GCMON_BUILDDIR") or os.path.join(SRCDIR, "build")
 PYTHON = os.environ.get("GCMON_PYTHON") or "/usr/bin/python3"
 
-AGENT_DIR = os.path.join(BUILDDIR, "agent")       # _gcmon.abi3.so + sitecustomize.py
+AGENT_DIR = os.path.join(BUILDDIR, "agent")       # sitecustomize.py + gcmon/ (the package)
 GCMOND = os.path.join(BUILDDIR, "daemon", "gcmond")
 GCMONCTL = os.path.join(BUILDDIR, "client", "gcmonctl")
 PYGCPROFILER = os.path.join(BUILDDIR, "client", "pygcprofiler")

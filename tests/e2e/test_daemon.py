@@ -32,7 +32,7 @@ from shmarea import FakeArea  # noqa: E402
 
 STATS = os.path.join(gt.PROGRAMS, "daemon_stats.py")
 FORK = os.path.join(gt.PROGRAMS, "daemon_fork.py")
-HAVE_AGENT = os.path.exists(os.path.join(gt.AGENT_DIR, "_gcmon.abi3.so"))
+HAVE_AGENT = os.path.exists(os.path.join(gt.AGENT_DIR, "gcmon", "_gcmon.abi3.so"))
 
 pytestmark = pytest.mark.skipif(not os.access(gt.GCMOND, os.X_OK),
                                 reason="gcmond not built")
@@ -228,7 +228,7 @@ def _check_process(p, stats):
         assert gen["uncollectable"] == st["uncollectable"]
 
 
-@pytest.mark.skipif(not HAVE_AGENT, reason="agent/_gcmon.abi3.so not built yet")
+@pytest.mark.skipif(not HAVE_AGENT, reason="agent/gcmon/_gcmon.abi3.so not built yet")
 @pytest.mark.parametrize("python", _pythons())
 def test_real_programs_totals_equal_gc_get_stats(tmp, python):
     with Daemon() as d:
@@ -251,7 +251,7 @@ def test_real_programs_totals_equal_gc_get_stats(tmp, python):
             assert s["collections"] == sum(st["collections"] for st in mine["stats"])
 
 
-@pytest.mark.skipif(not HAVE_AGENT, reason="agent/_gcmon.abi3.so not built yet")
+@pytest.mark.skipif(not HAVE_AGENT, reason="agent/gcmon/_gcmon.abi3.so not built yet")
 def test_real_forked_workers_add_up_without_double_counting(tmp):
     with Daemon() as d:
         env = gt.agent_env(d.sock, run_id="forked")
@@ -1045,7 +1045,7 @@ def _run_program(d, tmp, run, source, nproc=1):
     return d.request({"cmd": "report", "run": run})
 
 
-@pytest.mark.skipif(not HAVE_AGENT, reason="agent/_gcmon.abi3.so not built yet")
+@pytest.mark.skipif(not HAVE_AGENT, reason="agent/gcmon/_gcmon.abi3.so not built yet")
 def test_too_small_a_sample_gets_no_finding_and_a_real_one_gets_derived_advice(tmp):
     with Daemon() as d:
         rep = _run_program(d, tmp, "short", SHORT_GC)
@@ -1086,7 +1086,7 @@ def rules_gc_wall_pct():
         return float(re.search(r"#define RULES_GC_WALL_PCT\s+([\d.]+)", f.read()).group(1))
 
 
-@pytest.mark.skipif(not HAVE_AGENT, reason="agent/_gcmon.abi3.so not built yet")
+@pytest.mark.skipif(not HAVE_AGENT, reason="agent/gcmon/_gcmon.abi3.so not built yet")
 def test_spawned_workers_are_workers_and_the_resource_tracker_a_child(tmp):
     prog = os.path.join(gt.PROGRAMS, "launcher_mp.py")
     with Daemon() as d:
@@ -1135,7 +1135,7 @@ def _man_keys():
     return keys
 
 
-@pytest.mark.skipif(not HAVE_AGENT, reason="agent/_gcmon.abi3.so not built yet")
+@pytest.mark.skipif(not HAVE_AGENT, reason="agent/gcmon/_gcmon.abi3.so not built yet")
 def test_every_log_key_is_in_the_man_page_and_no_share_passes_100(tmp):
     man = _man_keys()
     log = os.path.join(tmp, "gcmond.jsonl")
@@ -1242,7 +1242,7 @@ for pid in pids:
 """
 
 
-@pytest.mark.skipif(not HAVE_AGENT, reason="agent/_gcmon.abi3.so not built yet")
+@pytest.mark.skipif(not HAVE_AGENT, reason="agent/gcmon/_gcmon.abi3.so not built yet")
 @pytest.mark.parametrize("mode", ["plain", "freeze"])
 def test_prefork_finding_sees_whether_the_master_froze(mode, tmp):
     """The master's gc.get_freeze_count() reaches gcmond in its exit data:

@@ -337,12 +337,14 @@ def test_launcher_live_prints_the_url_first_and_serves_the_run(tmp):
         status, _, body = get(url)
         assert status == 200 and b"dashboard.js" in body
 
+        # The process shows as soon as its area exists, which can be
+        # before its loop ran: wait for the loop's collections.
         def seen():
             ans = json.loads(get(url + "api/processes")[2])
-            return ans["ok"] and [x for x in ans["processes"]
-                                  if x["argv"][-1] == prog and x["collections"] >= 50]
-        # The process appears at attach; its 50 collections once drained.
-        gt.wait_for(seen, 30, 0.05, "the program's 50 collections on the dashboard's API")
+            return ans["ok"] and [x for x in ans["processes"] if x["argv"][-1] == prog
+                                  and x["collections"] >= 50]
+        (proc,) = gt.wait_for(seen, 30, 0.05, "the program's 50 collections on the dashboard's API")
+        assert proc["state"] == "live"
     finally:
         open(stop, "w").close()
         out, _ = p.communicate(timeout=60)

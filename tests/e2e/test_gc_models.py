@@ -1,6 +1,6 @@
 """test_gc_models: what gcmond shows and advises under each CPython
 collector model (daemon/gcmodel.h), and how the agent decides which one
-it runs under (agent/bootstrap/sitecustomize.py, _gcmon_gc_model_of).
+it runs under (agent/bootstrap/gcmon/_boot.py, _gc_model_of).
 
 No CPython 3.14 or 3.15 (nor a free-threaded build) can be installed on
 these machines: the incremental, 3.15 and free-threaded processes here
@@ -30,8 +30,8 @@ from shmarea import FakeArea  # noqa: E402
 
 CLASSIC, INCREMENTAL, FREE_THREADED = 0, 1, 2      # enum proto_gc_model
 HELLO_FREE_THREADED = 0x0001
-BOOT = os.path.join(gt.SRCDIR, "agent", "bootstrap", "sitecustomize.py")
-HAVE_AGENT = os.path.exists(os.path.join(gt.AGENT_DIR, "_gcmon.abi3.so"))
+BOOT = os.path.join(gt.SRCDIR, "agent", "bootstrap", "gcmon", "_boot.py")
+HAVE_AGENT = os.path.exists(os.path.join(gt.AGENT_DIR, "gcmon", "_gcmon.abi3.so"))
 STATS = os.path.join(gt.PROGRAMS, "daemon_stats.py")
 
 needs_gcmond = pytest.mark.skipif(not os.access(gt.GCMOND, os.X_OK),
@@ -55,11 +55,11 @@ def model_of():
     with open(BOOT) as f:
         tree = ast.parse(f.read(), BOOT)
     fn = [n for n in tree.body if isinstance(n, ast.FunctionDef)
-          and n.name == "_gcmon_gc_model_of"]
-    assert len(fn) == 1, "no _gcmon_gc_model_of in %s" % BOOT
+          and n.name == "_gc_model_of"]
+    assert len(fn) == 1, "no _gc_model_of in %s" % BOOT
     ns = {}
     exec(compile(ast.Module(body=fn, type_ignores=[]), BOOT, "exec"), ns)
-    return ns["_gcmon_gc_model_of"]
+    return ns["_gc_model_of"]
 
 
 # (version, level, gil enabled, Py_GIL_DISABLED, model)
@@ -91,9 +91,9 @@ def test_agent_detects_the_model_from_the_version(version, level, gil, ft_build,
     assert model_of()(hexversion(*version, level=level), gil, ft_build) == want
 
 
-@pytest.mark.skipif(not HAVE_AGENT, reason="agent/_gcmon.abi3.so not built yet")
+@pytest.mark.skipif(not HAVE_AGENT, reason="agent/gcmon/_gcmon.abi3.so not built yet")
 def test_every_detected_model_is_a_constant_of_the_extension():
-    r = gt.run_python(["-c", "import sys; sys.path.insert(0, %r); import _gcmon; "
+    r = gt.run_python(["-c", "import sys; sys.path.insert(0, %r); from gcmon import _gcmon; "
                        "print(' '.join(n for n in dir(_gcmon) if n.startswith('GC_MODEL_')))"
                        % gt.AGENT_DIR], dict(os.environ))
     assert r.returncode == 0, r.stderr
@@ -108,13 +108,13 @@ def test_free_threaded_build_gets_one_line_and_no_import():
     env.pop("PYTHONPATH", None)
     code = ("import sys; sys._is_gil_enabled = lambda: False; "
             "sys.path.insert(0, %r); import sitecustomize; "
-            "print('_gcmon' in sys.modules)" % gt.AGENT_DIR)
+            "print('gcmon._gcmon' in sys.modules)" % gt.AGENT_DIR)
     r = gt.run_python(["-S", "-c", code], env)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "False"
     lines = [ln for ln in r.stderr.splitlines() if ln.startswith("gcmon:")]
-    assert lines == ["gcmon: Python %d.%d free-threaded: not monitored "
-                     "(free-threaded builds cannot load abi3 extensions)"
+    assert lines == ["gcmon: Python %d.%d free-threaded builds cannot load abi3 "
+                     "extensions such as the agent; not monitored"
                      % sys.version_info[:2]], r.stderr
 
 
@@ -289,7 +289,7 @@ def test_mixed_run_plain_labels_no_threshold_advice_and_model_metric():
 
 
 @needs_gcmond
-@pytest.mark.skipif(not HAVE_AGENT, reason="agent/_gcmon.abi3.so not built yet")
+@pytest.mark.skipif(not HAVE_AGENT, reason="agent/gcmon/_gcmon.abi3.so not built yet")
 @pytest.mark.parametrize("python", sorted({vs[0] for vs in gt.python_versions().values()})
                          or [gt.PYTHON])
 def test_real_interpreter_is_classic(python, tmp_path):

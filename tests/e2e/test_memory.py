@@ -22,7 +22,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gcmontest as gt  # noqa: E402
 
 PROG = os.path.join(gt.PROGRAMS, "memory_cow.py")
-HAVE_AGENT = os.path.exists(os.path.join(gt.AGENT_DIR, "_gcmon.abi3.so"))
+HAVE_AGENT = os.path.exists(os.path.join(gt.AGENT_DIR, "gcmon", "_gcmon.abi3.so"))
 GRAPH_MB = 120
 NWORKERS = 2
 

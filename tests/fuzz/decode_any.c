@@ -60,6 +60,7 @@ da_frame(const struct proto_frame *f)
 		da_touch(da_hello.executable.ptr, da_hello.executable.len);
 		for (i = 0; i < da_hello.argc; i++)
 			da_touch(da_hello.argv[i].ptr, da_hello.argv[i].len);
+		da_touch(da_hello.service.ptr, da_hello.service.len);
 		da_same(f, proto_encode_hello(da_enc, sizeof(da_enc),
 		    &da_hello));
 		return 0;

@@ -1047,6 +1047,31 @@ START_TEST(test_roles)
 }
 END_TEST
 
+/* A service name only with its flag; it is kept and counted. */
+START_TEST(test_service_name_kept_only_with_its_flag)
+{
+	struct agg *a = agg_new(&cfg);
+	struct proto_hello h = hello_of(80, 1, "svc", ORIGIN_ROOT, 0);
+	struct agg_proc *p;
+	size_t without;
+	int is_new;
+
+	ck_assert_ptr_nonnull(a);
+	h.service.ptr = "billing-api";
+	h.service.len = 11;
+	ck_assert_int_eq(agg_hello(a, &h, &p, &is_new), 0);
+	ck_assert_ptr_null(p->service);
+	without = agg_proc_bytes(p);
+	h.pid = 81;
+	h.start_mono_ns++;
+	h.flags |= PROTO_HELLO_SERVICE;
+	ck_assert_int_eq(agg_hello(a, &h, &p, &is_new), 0);
+	ck_assert_str_eq(p->service, "billing-api");
+	ck_assert_uint_eq(agg_proc_bytes(p), without + sizeof "billing-api");
+	agg_free(a);
+}
+END_TEST
+
 static Suite *agg_suite(void)
 {
 	Suite *s = suite_create("agg");
@@ -1064,6 +1089,7 @@ static Suite *agg_suite(void)
 	tcase_add_test(t, test_long_argv_cut_at_character_boundary);
 	tcase_add_test(t, test_live_process_fits_in_16_kib);
 	tcase_add_test(t, test_argv_holds_only_its_bytes);
+	tcase_add_test(t, test_service_name_kept_only_with_its_flag);
 	tcase_add_loop_test(t, test_roles, 0,
 	    (int)(sizeof role_rows / sizeof role_rows[0]));
 	tcase_set_timeout(t, 60);

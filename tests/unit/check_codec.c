@@ -153,6 +153,64 @@ START_TEST(test_hello_round_trips)
 }
 END_TEST
 
+/* The service name is an optional tail: with the flag it round trips,
+ * without it the frame is what it always was (an older agent's area). */
+START_TEST(test_hello_service_round_trips_only_with_its_flag)
+{
+	struct proto_frame f;
+	ssize_t with, without;
+
+	fill_hello(&hello, 3, 2);
+	without = proto_encode_hello(buf, BUFSZ, &hello);
+	f = frame_of(buf, without);
+	ck_assert_int_eq(proto_decode_hello(&f, &hello2), 0);
+	ck_assert_uint_eq(hello2.service.len, 0);
+	ck_assert_ptr_null(hello2.service.ptr);
+
+	hello.service = str_of("billing-api \xe2\x82\xac");
+	ck_assert_int_eq(proto_encode_hello(buf, BUFSZ, &hello), without);
+	hello.flags |= PROTO_HELLO_SERVICE;
+	with = proto_encode_hello(buf, BUFSZ, &hello);
+	ck_assert_int_eq(with, without + 4 + (ssize_t)hello.service.len);
+	f = frame_of(buf, with);
+	ck_assert_int_eq(proto_decode_hello(&f, &hello2), 0);
+	ck_assert_uint_eq(hello2.flags,
+	    PROTO_HELLO_BASELINE_INHERITED | PROTO_HELLO_SERVICE);
+	ck_assert(str_eq(hello2.service, "billing-api \xe2\x82\xac"));
+	ck_assert_uint_eq(hello2.argc, 2);
+}
+END_TEST
+
+/* The flag promises a string: a frame that ends after argv is short, a
+ * name above PROTO_MAX_ID or not UTF-8 is refused both ways. */
+START_TEST(test_hello_service_flag_without_a_valid_name_is_refused)
+{
+	static char id[PROTO_MAX_ID + 1];
+	struct proto_frame f;
+	ssize_t n;
+
+	fill_hello(&hello, 1, 0);
+	n = proto_encode_hello(buf, BUFSZ, &hello);
+	buf[PROTO_HDR_SIZE + 38] |= PROTO_HELLO_SERVICE;	/* hello_flags */
+	f = frame_of(buf, n);
+	ck_assert_int_eq(proto_decode_hello(&f, &hello2), -EBADMSG);
+
+	memset(id, 's', sizeof(id));
+	hello.flags |= PROTO_HELLO_SERVICE;
+	hello.service.ptr = id;
+	hello.service.len = PROTO_MAX_ID + 1;
+	ck_assert_int_eq(proto_encode_hello(buf, BUFSZ, &hello), -EINVAL);
+	hello.service = str_of("bad \xff");
+	ck_assert_int_eq(proto_encode_hello(buf, BUFSZ, &hello), -EINVAL);
+	hello.service.ptr = id;
+	hello.service.len = PROTO_MAX_ID;
+	n = proto_encode_hello(buf, BUFSZ, &hello);
+	frames_put_le32(buf + n - 4 - PROTO_MAX_ID, PROTO_MAX_ID + 1);
+	f = frame_of(buf, n);
+	ck_assert_int_eq(proto_decode_hello(&f, &hello2), -E2BIG);
+}
+END_TEST
+
 START_TEST(test_hello_round_trips_strings_at_their_caps)
 {
 	static char big[PROTO_MAX_STR], id[PROTO_MAX_ID];
@@ -1108,6 +1166,8 @@ codec_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_loop_test(tc, test_hello_round_trips, 0, N(hello_rows));
 	tcase_add_test(tc, test_hello_round_trips_strings_at_their_caps);
+	tcase_add_test(tc, test_hello_service_round_trips_only_with_its_flag);
+	tcase_add_test(tc, test_hello_service_flag_without_a_valid_name_is_refused);
 	tcase_add_test(tc, test_hello_round_trips_max_argc);
 	tcase_add_loop_test(tc, test_objects_and_garbage_round_trip, 0,
 	    N(types_rows));

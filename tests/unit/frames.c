@@ -128,7 +128,7 @@ frames_build(struct frames_rng *r, unsigned type, uint8_t *buf, size_t cap)
 		h.py_hexversion = 0x030b00f0u;
 		h.origin = (uint8_t)frames_below(r, 3);
 		h.gc_model = (uint8_t)frames_below(r, 3);
-		h.flags = (uint16_t)frames_below(r, 8);
+		h.flags = (uint16_t)frames_below(r, 16);	/* SERVICE too */
 		h.reconnects = 0;	/* reserved */
 		h.ngen = (uint8_t)(1 + frames_below(r, PROTO_MAX_GEN));
 		for (i = 0; i < h.ngen; i++) {
@@ -143,6 +143,8 @@ frames_build(struct frames_rng *r, unsigned type, uint8_t *buf, size_t cap)
 		h.argc = (uint32_t)frames_below(r, 9);
 		for (i = 0; i < h.argc; i++)
 			FRAMES_STR(h.argv[i], i == 0 ? PROTO_MAX_STR : 64, 24);
+		if (h.flags & PROTO_HELLO_SERVICE)
+			FRAMES_STR(h.service, PROTO_MAX_ID, 16);
 		return proto_encode_hello(buf, cap, &h);
 	case FRAME_OBJECTS:
 	case FRAME_GARBAGE:

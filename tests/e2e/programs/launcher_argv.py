@@ -13,7 +13,7 @@ data = {
     "stdin": sys.stdin.read(),
     "env": {k: v for k, v in os.environ.items() if k.startswith("GCMON_")},
     "sigint_default": signal.getsignal(signal.SIGINT) is signal.default_int_handler,
-    "agent_loaded": "_gcmon" in sys.modules,
+    "agent_loaded": "gcmon._gcmon" in sys.modules,
 }
 with open(os.environ["LAUNCHER_OUT"], "w") as f:
     json.dump(data, f)

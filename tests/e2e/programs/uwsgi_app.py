@@ -56,7 +56,7 @@ def application(environ, start_response):
         _garbage()
     elif path == "/env":
         body = json.dumps({"pid": os.getpid(), "site": "site" in sys.modules,
-                           "agent": "_gcmon" in sys.modules,
+                           "agent": "gcmon._gcmon" in sys.modules,
                            "socket": bool(os.environ.get("GCMON_SOCKET"))})
         start_response("200 OK", [("Content-Type", "application/json")])
         return [body.encode()]
