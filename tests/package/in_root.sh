@@ -21,7 +21,12 @@ stop_gcmond() {
 	fi
 	gpid=
 }
-trap 'st=$?; stop_gcmond; exit $st' EXIT
+on_exit() {
+	st=$?
+	stop_gcmond
+	exit "$st"
+}
+trap on_exit EXIT
 
 echo "-- apt-get install ./$deb"
 apt-get update -q >apt.log 2>&1 || {
@@ -38,8 +43,8 @@ uid=$(getent passwd gcmon | cut -d: -f3) || fail "postinst made no gcmon user"
 getent group gcmon >/dev/null || fail "postinst made no gcmon group"
 [ "$(id -gn gcmon)" = gcmon ] || fail "gcmon's primary group is $(id -gn gcmon), not gcmon"
 [ "$uid" -lt 1000 ] || fail "gcmon has uid $uid: not a system user"
-/var/lib/dpkg/info/gcmon.postinst configure 0.3.0 ||
-    fail "postinst configure failed when run a second time"
+dpkg-reconfigure -f noninteractive gcmon >reconfigure.log 2>&1 ||
+    { cat reconfigure.log; fail "postinst configure failed when run a second time"; }
 [ "$(getent passwd gcmon | cut -d: -f3)" = "$uid" ] ||
     fail "a second postinst run changed the gcmon user"
 agentdir=$(dirname "$(dpkg -L gcmon | grep '/sitecustomize\.py$')")
@@ -49,18 +54,31 @@ for cmd in gcmond gcmonctl pygcprofiler gc-monitor; do
 	command -v "$cmd" >/dev/null || fail "$cmd is not installed"
 done
 
+echo "-- alice (in the gcmon group, allowed in /etc/default/gcmond), bob (neither)"
+adduser --quiet --disabled-password --gecos "" alice
+adduser --quiet alice gcmon
+adduser --quiet --disabled-password --gecos "" bob
+envfile=/etc/default/gcmond
+grep -q '^GCMOND_OPTS=' "$envfile" || fail "$envfile sets no GCMOND_OPTS"
+sed -i 's/^GCMOND_OPTS=.*/GCMOND_OPTS="--allow-uid alice"/' "$envfile"
+
 echo "-- gcmond as gcmond.service starts it"
 unit=/lib/systemd/system/gcmond.service
 [ -f "$unit" ] || fail "no $unit"
 key() { sed -n "s/^$1=//p" "$unit" | head -n 1; }
 user=$(key User); group=$(key Group); exec_start=$(key ExecStart)
+[ "$(key EnvironmentFile)" = "-$envfile" ] ||
+    fail "the unit reads its options from $(key EnvironmentFile), not $envfile"
+# shellcheck disable=SC1090
+. "$envfile"
+# $GCMOND_OPTS in ExecStart split into words, as systemd does.
+eval "set -- $exec_start"
 rundir=/run/$(key RuntimeDirectory); logdir=/var/log/$(key LogsDirectory)
 install -d -o "$user" -g "$group" -m "$(key RuntimeDirectoryMode)" "$rundir"
 install -d -o "$user" -g "$group" -m 0755 "$logdir"
 sock=$(echo "$exec_start" | sed -n 's/.*--socket \([^ ]*\).*/\1/p')
 [ -n "$sock" ] || fail "the unit's ExecStart names no --socket: $exec_start"
-# shellcheck disable=SC2086 # ExecStart is split into words as systemd does
-setpriv --reuid="$user" --regid="$group" --init-groups -- $exec_start \
+setpriv --reuid="$user" --regid="$group" --init-groups -- "$@" \
 	>gcmond.out 2>&1 &
 gpid=$!
 n=0
@@ -72,9 +90,6 @@ until [ -S "$sock" ]; do
 done
 
 echo "-- a Python program of alice (in the gcmon group), one of bob (not)"
-adduser --quiet --disabled-password --gecos "" alice
-adduser --quiet alice gcmon
-adduser --quiet --disabled-password --gecos "" bob
 as() {
 	who=$1; shift
 	setpriv --reuid="$who" --regid="$who" --init-groups -- \
@@ -143,5 +158,6 @@ echo "-- stop gcmond, purge the package"
 stop_gcmond
 apt-get purge -y -q gcmon >purge.log 2>&1 || { tail -n 20 purge.log; fail "apt-get purge gcmon failed"; }
 [ ! -e "$logdir" ] || fail "purge left $logdir"
+[ ! -e "$envfile" ] || fail "purge left $envfile"
 [ ! -e "$agentdir" ] || fail "purge left $agentdir: $(find "$agentdir")"
 getent passwd gcmon >/dev/null || fail "purge removed the gcmon user (Debian keeps system users)"

@@ -82,11 +82,13 @@ if [ ! -f "$base" ]; then
 		rm -rf "$tmp"
 		die "debootstrap of bookworm from $mirror failed: no network, or no Debian archive there? (set GCMON_PKGTEST_MIRROR)"
 	fi
+	chmod 0755 "$tmp"	# mktemp made it 0700: the root of the root
 	tar -C "$tmp" -cf "$base.tmp" . && mv "$base.tmp" "$base"
 	rm -rf "$tmp"
 fi
 mkdir "$root"
 tar -C "$root" -xf "$base"
+chmod 0755 "$root"
 # Packages fetched by an earlier run: apt checks them against the
 # archive's lists before it uses them.
 mkdir -p "$cache/archives"
