@@ -21,7 +21,7 @@ mirror=${mirror:-http://deb.debian.org/debian}
 die() { echo "package test: $*" >&2; exit 1; }
 
 [ "$(id -u)" -eq 0 ] || die "must run as root (debootstrap, mount, chroot)"
-for tool in dpkg-buildpackage dh fakeroot lintian debootstrap git setpriv; do
+for tool in dpkg-buildpackage dh fakeroot lintian debootstrap setpriv; do
 	command -v "$tool" >/dev/null 2>&1 ||
 	    die "$tool not found: ./quickstart build installs it (packages debhelper dpkg-dev fakeroot lintian debootstrap)"
 done
@@ -57,10 +57,17 @@ have=$(dpkg-parsechangelog -l "$top/debian/changelog" -S Version)
 
 echo "== building the package (dpkg-buildpackage -us -uc -b) in a copy of the tree"
 mkdir "$work/src"
-(cd "$top" && git ls-files -co --exclude-standard) | while IFS= read -r f; do
-	if [ -e "$top/$f" ] || [ -L "$top/$f" ]; then printf '%s\n' "$f"; fi
-done >"$work/files"
-tar -C "$top" -cf - -T "$work/files" | tar -C "$work/src" -xf -
+if git -C "$top" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+	# The work tree as it is (uncommitted edits too), without what git ignores.
+	(cd "$top" && git ls-files -co --exclude-standard) | while IFS= read -r f; do
+		if [ -e "$top/$f" ] || [ -L "$top/$f" ]; then printf '%s\n' "$f"; fi
+	done >"$work/files"
+	tar -C "$top" -cf - -T "$work/files" | tar -C "$work/src" -xf -
+else
+	# An exported tree (git archive): all of it but the build directories.
+	tar -C "$top" --exclude=./build --exclude='./build-*' -cf - . |
+	    tar -C "$work/src" -xf -
+fi
 if ! (cd "$work/src" && dpkg-buildpackage -us -uc -b -j2) >"$work/build.log" 2>&1; then
 	tail -n 60 "$work/build.log"
 	die "dpkg-buildpackage failed (above: the end of its log)"
