@@ -39,7 +39,8 @@ apt-get install -y -q --no-install-recommends "./$deb" >install.log 2>&1 || {
 }
 
 echo "-- the gcmon system user and group"
-uid=$(getent passwd gcmon | cut -d: -f3) || fail "postinst made no gcmon user"
+getent passwd gcmon >/dev/null || fail "postinst made no gcmon user"
+uid=$(getent passwd gcmon | cut -d: -f3)
 getent group gcmon >/dev/null || fail "postinst made no gcmon group"
 [ "$(id -gn gcmon)" = gcmon ] || fail "gcmon's primary group is $(id -gn gcmon), not gcmon"
 [ "$uid" -lt 1000 ] || fail "gcmon has uid $uid: not a system user"
@@ -50,8 +51,16 @@ dpkg-reconfigure -f noninteractive gcmon >reconfigure.log 2>&1 ||
 agentdir=$(dirname "$(dpkg -L gcmon | grep '/sitecustomize\.py$')")
 ls "$agentdir"/__pycache__/sitecustomize.*.pyc >/dev/null 2>&1 ||
     fail "postinst did not byte-compile $agentdir/sitecustomize.py"
+version=$(dpkg-query -W -f '${Version}' gcmon)
 for cmd in gcmond gcmonctl pygcprofiler gc-monitor; do
 	command -v "$cmd" >/dev/null || fail "$cmd is not installed"
+	"$cmd" --version | grep -qF "$version" ||
+	    fail "$cmd --version says $("$cmd" --version), not $version"
+done
+for f in /usr/share/man/man1/gcmonctl.1.gz /usr/share/man/man1/pygcprofiler.1.gz \
+    /usr/share/man/man1/gc-monitor.1.gz /usr/share/man/man8/gcmond.8.gz \
+    /etc/logrotate.d/gcmond /etc/default/gcmond; do
+	[ -e "$f" ] || fail "the package installed no $f"
 done
 
 echo "-- alice (in the gcmon group, allowed in /etc/default/gcmond), bob (neither)"
