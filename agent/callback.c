@@ -2,10 +2,13 @@
  * callback.c: the agent's gc.callbacks entry, the hot path. At "start" it
  * reads the monotonic clock; at "stop" the clock again, three entries of
  * the info dict (four on 3.15+), and writes the counters and one ring slot
- * of the shared area (shm_record). Called by the interpreter around every
+ * of the shared area (shm_record); for a collection of generation 2, one
+ * over the pause threshold or a sampled one, the Python stack first
+ * (stacks.c). Called by the interpreter around every
  * collection; created by _gcmon.c. It does no I/O and no system call
  * (clock_gettime is a vDSO read), takes no lock, allocates nothing,
- * creates no Python object and leaves no exception set.
+ * creates no Python object (but for the frame objects a stack walk makes
+ * CPython 3.11+ materialise) and leaves no exception set.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -75,6 +78,10 @@ static void cb_on_stop(struct shm_header *area, PyObject *info, uint64_t t1)
 	ev.flags = 0;
 	if (agent_state.id.hello.py_hexversion >= 0x030f0000)
 		cb_collector_ns(info, &ev);
+	/* The rare expensive ones: the stack goes out before its event. */
+	if (agent_stacks_wanted(area, ev.generation, ev.pause_ns) &&
+	    agent_stacks_capture(area, ev.start_ns))
+		ev.flags |= PROTO_EVENT_HAS_STACK;
 	shm_record(area, &ev);
 }
 
