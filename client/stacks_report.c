@@ -144,6 +144,8 @@ static void stacks_report_fold_key(const json_t *p, char *buf, size_t len)
 	char file[512], func[256];
 
 	buf[0] = '\0';
+	if (json_array_size(frames) == 0)	/* e.g. the collection at exit */
+		used = (size_t)snprintf(buf, len, "[no Python frame];");
 	json_array_foreach(frames, i, f) {
 		report_clean(file, sizeof file, stacks_report_str(f, "file"));
 		report_clean(func, sizeof func, stacks_report_str(f, "function"));

@@ -1,0 +1,138 @@
+"""Where the pauses land: the Python stack behind each gen-2 (and long)
+collection, captured by the agent, aggregated by a real gcmond, read back
+as folded stacks (pygcprofiler --stacks-file) and `gcmonctl stacks`, on
+every CPython 3.10-3.13 found here."""
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+
+import gcmontest
+
+PROG = os.path.join(gcmontest.PROGRAMS, "stacks_prog.py")
+VERSIONS = ["3.10", "3.11", "3.12", "3.13"]
+
+
+@pytest.fixture
+def tmp():
+    d = gcmontest.private_dir("gcmon-stacks-")
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def python_for(version):
+    found = gcmontest.python_versions().get(version)
+    if not found:
+        pytest.skip("CPython %s not found (Debian's or pyenv's)" % version)
+    return found[0]
+
+
+def folded(path):
+    """[(frames, generation, weight)] of a folded stacks file."""
+    rows = []
+    with open(path) as f:
+        for line in f:
+            stack, weight = line.rstrip("\n").rsplit(" ", 1)
+            parts = stack.split(";")
+            gen = parts[-1]
+            rows.append((parts[:-1], gen, int(weight)))
+    return rows
+
+
+def profile(tmp, py, *extra, rounds=12, args=()):
+    out = os.path.join(tmp, "stacks.folded")
+    cp = subprocess.run([gcmontest.PYGCPROFILER, "run", "--stats-only",
+                         "--python", py, "--stacks-file", out] + list(extra) +
+                        [PROG, str(rounds)] + list(args),
+                        capture_output=True, text=True, timeout=180)
+    assert cp.returncode == 0, cp.stdout + cp.stderr
+    return cp, folded(out)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_gen2_pause_time_lands_in_build_cycles(tmp, version):
+    cp, rows = profile(tmp, python_for(version))
+    gen2 = [r for r in rows if r[1] == "gen 2"]
+    total = sum(w for _, _, w in gen2)
+    cycles = sum(w for frames, _, w in gen2
+                 if any(f.endswith(":build_cycles") for f in frames))
+    idle = sum(w for frames, _, w in rows
+               if any(f.endswith(":idle_work") for f in frames))
+    assert total > 0, cp.stderr
+    assert cycles >= 0.9 * total, rows
+    assert idle == 0, rows
+    # Root first, as flamegraph.pl and speedscope read it.
+    path = next(frames for frames, _, _ in gen2
+                if frames and frames[-1].endswith(":build_cycles"))
+    assert path[0].endswith("stacks_prog.py:<module>")
+    assert path[-2].endswith("stacks_prog.py:main")
+    assert "=== WHERE THE PAUSES LAND ===" in cp.stderr
+    assert "stacks_prog.py:build_cycles:" in cp.stderr
+
+
+def test_stacks_by_count_weighs_collections(tmp):
+    py = python_for("3.12")
+    cp, rows = profile(tmp, py, "--stacks-by", "count", "--json")
+    gen2 = sum(w for _, gen, w in rows if gen == "gen 2")
+    summary = next(json.loads(l) for l in cp.stderr.splitlines()
+                   if l.startswith("{") and json.loads(l).get("type") == "summary")
+    stacks = next(json.loads(l) for l in cp.stderr.splitlines()
+                  if l.startswith("{") and json.loads(l).get("type") == "stacks")
+    assert stacks["stacks"]["count"] == sum(w for _, _, w in rows)
+    # Every gen-2 collection the agent saw carries its stack.
+    seen2 = next(g["seen"] for g in summary["summary"]["generations"]
+                 if g["gen"] == 2)
+    assert gen2 == seen2 and gen2 >= 1
+
+
+def test_gcmonctl_stacks_names_fork_child_paths(tmp):
+    with gcmontest.Daemon() as d:
+        env = gcmontest.agent_env(d.sock, run_id="stk")
+        cp = gcmontest.run_python([PROG, "8", "fork"], env, timeout=120)
+        assert cp.returncode == 0, cp.stderr
+        procs = gcmontest.wait_ended(d, [p for p in gcmontest.processes(d, "stk")])
+        assert len(procs) == 2
+        for pid in procs:
+            ans = d.ctl("stacks", "--pid", str(pid))["stacks"]
+            leaves = [p["frames"][-1] for p in ans["paths"] if p["frames"]]
+            assert any(f["function"] == "build_cycles" and
+                       f["file"].endswith("stacks_prog.py") for f in leaves), ans
+            for p in ans["paths"]:
+                for f in p["frames"]:
+                    assert not f["function"].startswith("?#"), (pid, p)
+        run = d.ctl("stacks", "--run", "stk")["stacks"]
+        assert run["count"] == sum(d.ctl("stacks", "--pid", str(p))["stacks"]["count"]
+                                   for p in procs)
+        assert abs(sum(p["share_time"] for p in run["paths"]) - 1.0) < 1e-6 or \
+            run["other"]["count"] > 0
+        text = subprocess.run([gcmontest.GCMONCTL, "--socket", d.sock, "stacks",
+                               "--run", "stk"], capture_output=True, text=True,
+                              timeout=30)
+        assert text.returncode == 0, text.stderr
+        assert "By total pause:" in text.stdout and "By count:" in text.stdout
+        assert "stacks_prog.py:build_cycles:" in text.stdout
+
+
+def test_bad_stacks_requests_say_what_was_wrong(tmp):
+    with gcmontest.Daemon() as d:
+        r = subprocess.run([gcmontest.GCMONCTL, "--socket", d.sock, "stacks",
+                            "--pid", "999999"], capture_output=True, text=True,
+                           timeout=30)
+        assert r.returncode == 1 and "no process 999999" in r.stderr
+        r = subprocess.run([gcmontest.GCMONCTL, "--socket", d.sock, "stacks",
+                            "--run", "a", "--pid", "1"], capture_output=True,
+                           text=True, timeout=30)
+        assert r.returncode == 2 and "not both" in r.stderr
+    r = subprocess.run([gcmontest.PYGCPROFILER, "run", "--stacks-by", "size",
+                        PROG, "1"], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2 and "--stacks-by" in r.stderr and "count or time" in r.stderr
+    r = subprocess.run([gcmontest.PYGCPROFILER, "run", "--socket", "/nonexistent",
+                        "--stacks-file", os.path.join(tmp, "x"), PROG, "1"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2 and "--stacks-file" in r.stderr
+    r = subprocess.run([gcmontest.PYGCPROFILER, "run", "--stacks-file",
+                        os.path.join(tmp, "no", "such", "dir"), PROG, "1"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and "cannot write --stacks-file" in r.stderr
