@@ -136,3 +136,37 @@ def test_bad_stacks_requests_say_what_was_wrong(tmp):
                         os.path.join(tmp, "no", "such", "dir"), PROG, "1"],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode != 0 and "cannot write --stacks-file" in r.stderr
+
+
+def test_hostile_stack_ring_and_names_are_given_up(tmp):
+    """A stack of impossible depth gives up that area's stacks, a bad name
+    record its names; its events still count and gcmond keeps serving."""
+    import shmarea
+    with gcmontest.Daemon("--alert-threshold-ms", "20") as d:
+        a = shmarea.FakeArea(d.sock, run="hostile").publish()
+        try:
+            gcmontest.wait_for(lambda: a.pid in gcmontest.processes(d),
+                               what="gcmond to attach the area")
+            # gcmond's threshold reaches the agent through the area.
+            assert a.read_u64(shmarea.OFF_STACK_MIN_PAUSE) == 20_000_000
+            a.add_name(1, "app.py", "handler")
+            a.collect(2, 5_000_000, stack=[(1, 10), (2, 3)])
+
+            def one():
+                s = d.ctl("stacks", "--pid", str(a.pid))["stacks"]
+                return s if s["count"] == 1 else None
+            s = gcmontest.wait_for(one, what="the first stack")
+            frames_ = s["paths"][0]["frames"]
+            assert [(f["file"], f["function"], f["line"]) for f in frames_] == \
+                [("?", "?#2", 3), ("app.py", "handler", 10)]
+            a.add_name(2, "", "", raw=shmarea.NAME_REC.pack(2, 1, 60000, 1))
+            a.collect(2, 1_000_000, stack=[(1, 10)], depth=999)
+            a.collect(2, 1_000_000, stack=[(1, 11)])
+            gcmontest.wait_for(
+                lambda: gcmontest.processes(d)[a.pid]["generations"][2]
+                ["collections"] == 3, what="the events to count")
+            s = d.ctl("stacks", "--pid", str(a.pid))["stacks"]
+            assert s["count"] == 1
+            assert d.ping_ok()
+        finally:
+            a.kill()
