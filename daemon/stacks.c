@@ -32,6 +32,7 @@ int stacks_add(struct stacks_proc **sp, const struct shm_stack *st,
 
 	if (s == NULL)
 		return -ENOMEM;
+	s->recent[s->nrecent++ % STACKS_RECENT] = *st;
 	fbytes = (size_t)st->depth * sizeof st->frame[0];
 	for (i = 0; i < s->n; i++) {
 		e = &s->e[i];
@@ -91,6 +92,17 @@ int stacks_set_name(struct stacks_proc **sp, const struct shm_name *n)
 	}
 	nm->first_line = n->first_line;
 	return 0;
+}
+
+const struct shm_stack *stacks_recent(const struct stacks_proc *sp,
+    uint64_t start_ns)
+{
+	unsigned i;
+
+	for (i = 0; sp != NULL && i < STACKS_RECENT && i < sp->nrecent; i++)
+		if (sp->recent[i].start_ns == start_ns)
+			return &sp->recent[i];
+	return NULL;
 }
 
 void stacks_proc_free(struct stacks_proc *sp)

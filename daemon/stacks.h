@@ -20,6 +20,7 @@ struct json_t;
 
 #define STACKS_MAX_DISTINCT	1024	/* per process; beyond: "[other]" */
 #define STACKS_ANSWER_TOP	100	/* paths answered: top by time + by count */
+#define STACKS_RECENT		16	/* the last stacks, for alert lines */
 
 struct stacks_name {
 	char *file, *func;		/* NULL: not published (yet) */
@@ -38,6 +39,8 @@ struct stacks_proc {
 	size_t n, cap;
 	uint64_t count, pause_ns;	/* every stack added */
 	uint64_t other_count, other_pause_ns;	/* beyond STACKS_MAX_DISTINCT */
+	struct shm_stack recent[STACKS_RECENT];	/* a ring, by start_ns */
+	unsigned nrecent;			/* total ever */
 };
 
 /* Counts one stack of a collection of generation gen that paused
@@ -48,6 +51,10 @@ int stacks_add(struct stacks_proc **sp, const struct shm_stack *st,
  * id never changes code). 0 or -ENOMEM. */
 int stacks_set_name(struct stacks_proc **sp, const struct shm_name *n);
 void stacks_proc_free(struct stacks_proc *sp);
+/* The stack of the event that started at start_ns, if it is one of the
+ * last STACKS_RECENT added; NULL otherwise. Borrowed. */
+const struct shm_stack *stacks_recent(const struct stacks_proc *sp,
+    uint64_t start_ns);
 /* The name of an id; NULL: unknown or not published. Borrowed. */
 const struct stacks_name *stacks_name_of(const struct stacks_proc *sp,
     uint32_t id);

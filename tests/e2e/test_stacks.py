@@ -170,3 +170,23 @@ def test_hostile_stack_ring_and_names_are_given_up(tmp):
             assert d.ping_ok()
         finally:
             a.kill()
+
+
+def test_pause_alert_line_carries_the_stack(tmp):
+    log = os.path.join(tmp, "gcmond.log")
+    with gcmontest.Daemon("--alert-threshold-ms", "2", log_file=log) as d:
+        env = gcmontest.agent_env(d.sock, run_id="alerting")
+        cp = gcmontest.run_python([PROG, "8"], env, timeout=120)
+        assert cp.returncode == 0, cp.stderr
+        pid = next(iter(gcmontest.processes(d, "alerting")))
+        gcmontest.wait_ended(d, [pid])
+    with open(log) as f:
+        lines = [json.loads(l) for l in f if l.startswith("{")]
+    alerts = [o for o in lines if o.get("type") == "alert" and o.get("alert") == "pause"]
+    assert alerts, lines[-5:]
+    stack = alerts[0]["stack"]
+    assert 1 <= len(stack) <= 5
+    # Leaf first: the function that was allocating when the pause began.
+    assert stack[0]["function"] == "build_cycles"
+    assert stack[0]["file"].endswith("stacks_prog.py") and stack[0]["line"] > 0
+    assert stack[1]["function"] == "main"
