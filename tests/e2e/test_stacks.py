@@ -190,3 +190,53 @@ def test_pause_alert_line_carries_the_stack(tmp):
     assert stack[0]["function"] == "build_cycles"
     assert stack[0]["file"].endswith("stacks_prog.py") and stack[0]["line"] > 0
     assert stack[1]["function"] == "main"
+
+
+def test_gunicorn_stacks_name_the_view_that_builds_cycles(tmp):
+    import signal
+    import urllib.request
+    port = gcmontest.free_port()
+    with gcmontest.Daemon() as d:
+        env = gcmontest.agent_env(d.sock, run_id="web")
+        g = subprocess.Popen([gcmontest.PYTHON, "-m", "gunicorn", "--chdir",
+                              gcmontest.PROGRAMS, "--workers", "2", "--bind",
+                              "127.0.0.1:%d" % port, "--log-level", "warning",
+                              "stacks_wsgi:app"], env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            base = "http://127.0.0.1:%d/" % port
+
+            def up():
+                try:
+                    return urllib.request.urlopen(base + "plain", timeout=2).status == 200
+                except OSError:
+                    return False
+            gcmontest.wait_for(up, 30, 0.1, "gunicorn to answer")
+            for i in range(400):
+                for view in ("plain", "cycles"):
+                    with urllib.request.urlopen(base + view, timeout=10) as r:
+                        assert r.status == 200
+        finally:
+            g.send_signal(signal.SIGTERM)
+            _, err = g.communicate(timeout=60)
+        assert g.returncode == 0, err
+        gcmontest.wait_ended(d, list(gcmontest.processes(d, "web")))
+        ans = d.ctl("stacks", "--run", "web")["stacks"]
+        text = subprocess.run([gcmontest.GCMONCTL, "--socket", d.sock, "stacks",
+                               "--run", "web"], capture_output=True, text=True,
+                              timeout=30).stdout
+    # The collections without a Python frame are each interpreter's own at
+    # exit (a worker's heap still holds its kept cycles): at most one each.
+    bare = sum(p["count"] for p in ans["paths"] if not p["frames"])
+    assert bare <= 3, ans
+    gen2 = [p for p in ans["paths"] if p["generation"] == 2 and p["frames"]]
+    total = sum(p["pause_ns"] for p in gen2)
+    views = sum(p["pause_ns"] for p in gen2
+                if any(f["function"] == "cycles_view" for f in p["frames"]))
+    assert total > 0, ans
+    assert views >= 0.9 * total, ans
+    assert not any(f["function"] == "plain_view" for p in ans["paths"]
+                   for f in p["frames"]), ans
+    top = max(gen2, key=lambda p: p["pause_ns"])
+    assert top["frames"][-1]["function"] == "build_cycles"
+    assert "stacks_wsgi.py:build_cycles:" in text, text
