@@ -36,7 +36,7 @@ static void stacks_report_leaf(const json_t *p, char *buf, size_t len)
 	char file[256], func[256];
 
 	if (f == NULL) {
-		snprintf(buf, len, "(no Python frame)");
+		snprintf(buf, len, "(no Python frame: the interpreter's own, e.g. at exit)");
 		return;
 	}
 	report_clean(file, sizeof file, stacks_report_base(
