@@ -39,6 +39,12 @@ struct agent {
 	struct proto_counters at_fork;
 	int atfork_registered;
 	int stopped;			/* stop() ran: the exit data is out */
+	/* Which collections get their stack (stacks.c sets, callback.c
+	 * reads): stacks_on once the code table exists. */
+	int stacks_on;
+	uint64_t stack_min_ns;		/* until gcmond writes its own */
+	unsigned stack_sample_n;	/* 1 in n others; 0: none */
+	unsigned stack_sample_left;
 };
 
 extern struct agent agent_state;
@@ -72,10 +78,6 @@ int agent_area_add_names(const uint8_t *buf, size_t len);
 /* Allocates the code table and reads GCMON_STACK_SAMPLE and
  * GCMON_STACK_MIN_PAUSE_MS; 0 or -ENOMEM. From start(). */
 int agent_stacks_init(void);
-/* From the callback at "stop": 1 if this collection's stack is to be
- * taken (generation 2+, a pause at the threshold, or the sample). */
-int agent_stacks_wanted(const struct shm_header *area, unsigned generation,
-    uint64_t pause_ns);
 /* From the callback: walks and publishes the stack of the event that
  * started at start_ns; 1 if published (flag the event), 0 if not. No
  * exception left set; allocates only the frame objects CPython has not

@@ -62,6 +62,26 @@ static void cb_collector_ns(PyObject *info, struct proto_event *ev)
 		PyErr_Clear();
 }
 
+/* Whether this collection's stack is taken: generation 2 or more, a
+ * pause at gcmond's threshold (the agent's default until gcmond wrote
+ * it), or one in GCMON_STACK_SAMPLE of the others. Young collections pay
+ * two compares and a relaxed load here, nothing more. */
+static inline int cb_stack_wanted(const struct shm_header *area,
+    const struct proto_event *ev)
+{
+	struct agent *a = &agent_state;
+	uint64_t min_ns = atomic_load_explicit(&area->stack_min_pause_ns,
+	    memory_order_relaxed);
+
+	if (ev->generation >= 2 || ev->pause_ns >= (min_ns ? min_ns :
+	    a->stack_min_ns))
+		return a->stacks_on;
+	if (a->stack_sample_n == 0 || --a->stack_sample_left > 0)
+		return 0;
+	a->stack_sample_left = a->stack_sample_n;
+	return a->stacks_on;
+}
+
 static void cb_on_stop(struct shm_header *area, PyObject *info, uint64_t t1)
 {
 	struct proto_event ev;
@@ -79,7 +99,7 @@ static void cb_on_stop(struct shm_header *area, PyObject *info, uint64_t t1)
 	if (agent_state.id.hello.py_hexversion >= 0x030f0000)
 		cb_collector_ns(info, &ev);
 	/* The rare expensive ones: the stack goes out before its event. */
-	if (agent_stacks_wanted(area, ev.generation, ev.pause_ns) &&
+	if (cb_stack_wanted(area, &ev) &&
 	    agent_stacks_capture(area, ev.start_ns))
 		ev.flags |= PROTO_EVENT_HAS_STACK;
 	shm_record(area, &ev);

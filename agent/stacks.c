@@ -1,11 +1,13 @@
 /*
  * stacks.c: the Python stack behind an expensive collection (common/shm.h,
- * "Stacks"). The callback (callback.c) asks agent_stacks_wanted() at
- * "stop" and, for the few collections that say yes, agent_stacks_capture()
+ * "Stacks"). At "stop", for the few collections that qualify (callback.c
+ * decides: generation 2+, the pause threshold, the sample), the callback's
+ * agent_stacks_capture()
  * walks the collecting thread's frames into a stack slot; the names of
  * the code objects met are resolved later, outside the callback, by a
  * pending call (or at stop()) and appended to the area by area.c. Started
- * by _gcmon.c. The walk never leaves an exception set, takes no lock and
+ * by _gcmon.c, which reads which collections qualify (agent_state.stack_*,
+ * set here) inline. The walk never leaves an exception set, takes no lock and
  * does no I/O; the only allocations are the frame objects CPython 3.11+
  * materialises on first access (once per frame's life).
  *
@@ -35,9 +37,6 @@ static struct stacks_code *stacks_table;	/* SHM_CODES entries */
 static PyObject *stacks_str_f_back;
 static int stacks_pending;		/* a pending call is scheduled */
 static int stacks_unpublished;		/* a stack used an unpublished name */
-static uint64_t stacks_default_min_ns = SHM_STACK_MIN_PAUSE_NS;
-static unsigned stacks_sample_n;	/* 1 in n others; 0: none */
-static unsigned stacks_sample_left;
 
 static unsigned long stacks_env(const char *name, unsigned long dflt,
     unsigned long max)
@@ -61,27 +60,14 @@ int agent_stacks_init(void)
 	if (stacks_str_f_back == NULL &&
 	    (stacks_str_f_back = PyUnicode_InternFromString("f_back")) == NULL)
 		return -ENOMEM;
-	stacks_default_min_ns = (uint64_t)stacks_env("GCMON_STACK_MIN_PAUSE_MS",
-	    SHM_STACK_MIN_PAUSE_NS / 1000000u, 3600000u) * 1000000u;
-	stacks_sample_n = (unsigned)stacks_env("GCMON_STACK_SAMPLE", 0,
-	    1000000000u);
-	stacks_sample_left = stacks_sample_n;
+	agent_state.stack_min_ns = (uint64_t)stacks_env(
+	    "GCMON_STACK_MIN_PAUSE_MS", SHM_STACK_MIN_PAUSE_NS / 1000000u,
+	    3600000u) * 1000000u;
+	agent_state.stack_sample_n = (unsigned)stacks_env("GCMON_STACK_SAMPLE",
+	    0, 1000000000u);
+	agent_state.stack_sample_left = agent_state.stack_sample_n;
+	agent_state.stacks_on = 1;
 	return 0;
-}
-
-int agent_stacks_wanted(const struct shm_header *area, unsigned generation,
-    uint64_t pause_ns)
-{
-	uint64_t min_ns = atomic_load_explicit(&area->stack_min_pause_ns,
-	    memory_order_relaxed);
-
-	if (generation >= 2 || pause_ns >= (min_ns != 0 ? min_ns :
-	    stacks_default_min_ns))
-		return stacks_table != NULL;
-	if (stacks_sample_n == 0 || --stacks_sample_left > 0)
-		return 0;
-	stacks_sample_left = stacks_sample_n;
-	return stacks_table != NULL;
 }
 
 /* The id of code (borrowed), entered on first sight; 0 if the table is

@@ -240,3 +240,22 @@ def test_gunicorn_stacks_name_the_view_that_builds_cycles(tmp):
     top = max(gen2, key=lambda p: p["pause_ns"])
     assert top["frames"][-1]["function"] == "build_cycles"
     assert "stacks_wsgi.py:build_cycles:" in text, text
+
+
+def test_stack_sample_takes_one_in_n_young_collections(tmp):
+    # A threshold no young pause reaches, even on a loaded machine.
+    with gcmontest.Daemon("--alert-threshold-ms", "60000") as d:
+        env = gcmontest.agent_env(d.sock, run_id="sampled")
+        env["GCMON_STACK_SAMPLE"] = "10"
+        cp = gcmontest.run_python([PROG, "3"], env, timeout=120)
+        assert cp.returncode == 0, cp.stderr
+        (pid,) = gcmontest.processes(d, "sampled")
+        proc = gcmontest.wait_ended(d, [pid])[pid]
+        ans = d.ctl("stacks", "--pid", str(pid))["stacks"]
+    seen0 = proc["generations"][0]["seen"]
+    young = sum(p["count"] for p in ans["paths"] if p["generation"] == 0)
+    assert seen0 >= 100
+    # 1 in 10 (the stack ring may refuse some, never add).
+    assert 1 <= young <= seen0 // 10 + 1, (young, seen0)
+    assert any(p["generation"] == 0 and p["frames"] and
+               p["frames"][-1]["function"] == "build_cycles" for p in ans["paths"])
