@@ -30,7 +30,8 @@
 
 struct stacks_code {
 	PyObject *code;		/* a strong reference; NULL: free */
-	int published;		/* its name is in this process's area */
+	int published;		/* its name is in this process's area (2:
+				 * encoded, not yet written) */
 };
 
 static struct stacks_code *stacks_table;	/* SHM_CODES entries */
@@ -199,38 +200,47 @@ static int stacks_encode_name(uint32_t id, uint8_t *buf, size_t cap,
 	return err;
 }
 
+/* Entries encoded into the buffer (published 2) become published (1)
+ * once written, or go back to unpublished (0). */
+static void stacks_mark(int written)
+{
+	uint32_t i;
+
+	for (i = 1; i < SHM_CODES; i++)
+		if (stacks_table[i].published == 2)
+			stacks_table[i].published = written ? 1 : 0;
+}
+
 void agent_stacks_publish_names(void)
 {
 	enum { BUF = 64u << 10 };
 	uint8_t *buf;
 	size_t len = 0;
-	uint32_t i, first = 1, last;
+	uint32_t i;
 
 	if (stacks_table == NULL || !stacks_unpublished ||
 	    agent_state.area == NULL || (buf = malloc(BUF)) == NULL)
 		return;
 	stacks_unpublished = 0;
+	/* Reading the names runs Python code that may collect, and the
+	 * callback may then enter new codes (published 0): not marked here. */
 	for (i = 1; i < SHM_CODES; i++) {
 		if (stacks_table[i].code == NULL || stacks_table[i].published)
 			continue;
-		if (stacks_encode_name(i, buf, BUF, &len) < 0) {
-			/* A full buffer: out with it, then this one again. */
-			if (len == 0 || agent_area_add_names(buf, len) < 0)
-				break;
-			for (last = i; first < last; first++)
-				if (stacks_table[first].code != NULL)
-					stacks_table[first].published = 1;
-			len = 0;
-			i--;
+		if (stacks_encode_name(i, buf, BUF, &len) == 0) {
+			stacks_table[i].published = 2;
 			continue;
 		}
+		/* A full buffer: out with it, then this one again. */
+		if (len == 0 || agent_area_add_names(buf, len) < 0)
+			break;
+		stacks_mark(1);
+		len = 0;
+		i--;
 	}
 	/* A full region leaves the rest unpublished ("?" in gcmond) and
 	 * is not retried until a new code is met. */
-	if (len > 0 && agent_area_add_names(buf, len) == 0)
-		for (; first < i; first++)
-			if (stacks_table[first].code != NULL)
-				stacks_table[first].published = 1;
+	stacks_mark(len > 0 && agent_area_add_names(buf, len) == 0);
 	free(buf);
 }
 

@@ -269,18 +269,18 @@ static void srv_proc_ended(struct srv *s, struct agg_proc *p)
 
 /* An alert line of alerts.c: stderr (unless --quiet) and the log. */
 /* "stack": the top frames (leaf first) of the paused collection's
- * Python stack, when it has one. */
+ * Python stack, or null when it has none. */
 static void srv_add_stack(json_t *o, const struct agg_proc *p,
     const struct proto_event *e)
 {
-	const struct shm_stack *st;
-	json_t *frames;
+	const struct shm_stack *st = NULL;
+	json_t *frames = NULL;
 
-	if (!(e->flags & PROTO_EVENT_HAS_STACK) ||
-	    (st = stacks_recent(p->stacks, e->start_ns)) == NULL)
-		return;
-	if ((frames = stacks_frames_json(p->stacks, st, SRV_ALERT_FRAMES)) != NULL)
-		json_object_set_new(o, "stack", frames);
+	if (e != NULL && (e->flags & PROTO_EVENT_HAS_STACK))
+		st = stacks_recent(p->stacks, e->start_ns);
+	if (st != NULL)
+		frames = stacks_frames_json(p->stacks, st, SRV_ALERT_FRAMES);
+	json_object_set_new(o, "stack", frames != NULL ? frames : json_null());
 }
 
 static void srv_on_alert(void *arg, const struct alerts_line *l)
