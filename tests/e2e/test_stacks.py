@@ -88,7 +88,9 @@ def test_stacks_by_count_weighs_collections(tmp):
 
 
 def test_gcmonctl_stacks_names_fork_child_paths(tmp):
-    with gcmontest.Daemon() as d:
+    import urllib.request
+    port = gcmontest.free_port()
+    with gcmontest.Daemon("--http-listen", "127.0.0.1:%d" % port) as d:
         env = gcmontest.agent_env(d.sock, run_id="stk")
         cp = gcmontest.run_python([PROG, "8", "fork"], env, timeout=120)
         assert cp.returncode == 0, cp.stderr
@@ -113,6 +115,12 @@ def test_gcmonctl_stacks_names_fork_child_paths(tmp):
         assert text.returncode == 0, text.stderr
         assert "By total pause:" in text.stdout and "By count:" in text.stdout
         assert "stacks_prog.py:build_cycles:" in text.stdout
+        # The metrics stay free of stacks (their cardinality is unbounded).
+        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port,
+                                    timeout=10) as r:
+            metrics = r.read().decode()
+        assert "cpython_gc_collections_total" in metrics
+        assert "build_cycles" not in metrics and "stacks_prog" not in metrics
 
 
 def test_bad_stacks_requests_say_what_was_wrong(tmp):
