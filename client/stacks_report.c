@@ -128,6 +128,14 @@ void stacks_report(FILE *out, const json_t *stacks, int quiet)
 	    "over the alert threshold, or sampled), %.1f ms of pause\n",
 	    (long long)count, (double)json_integer_value(json_object_get(stacks,
 	    "pause_ns")) / 1e6);
+	if (json_integer_value(json_object_get(stacks, "dropped")) > 0)
+		fprintf(out, "(%lld more were captured but refused by a full "
+		    "stack ring)\n", (long long)json_integer_value(
+		    json_object_get(stacks, "dropped")));
+	if (json_integer_value(json_object_get(stacks, "given_up")) > 0)
+		fprintf(out, "(%lld processes' stacks were given up: their "
+		    "shared area was inconsistent)\n", (long long)
+		    json_integer_value(json_object_get(stacks, "given_up")));
 	if (count == 0)
 		return;
 	stacks_report_table(out, paths, 0);

@@ -65,4 +65,6 @@ void agents_stacks_read(void *map, const struct shm_info *in,
 			    ev[i].pause_ns);	/* out of memory: not counted */
 	}
 	/* Names published after the snapshot wait for the next drain. */
+	(void)stacks_note_area(&p->stacks, snap->stacks_dropped,
+	    s->broken || s->names_broken);
 }

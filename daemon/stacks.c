@@ -69,6 +69,19 @@ total:
 	return 0;
 }
 
+int stacks_note_area(struct stacks_proc **sp, uint64_t dropped, int given_up)
+{
+	struct stacks_proc *s;
+
+	if (dropped == 0 && !given_up && *sp == NULL)
+		return 0;	/* nothing to say: no record made */
+	if ((s = stacks_proc_get(sp)) == NULL)
+		return -ENOMEM;
+	s->dropped = dropped;
+	s->given_up |= given_up;
+	return 0;
+}
+
 int stacks_set_name(struct stacks_proc **sp, const struct shm_name *n)
 {
 	struct stacks_proc *s = stacks_proc_get(sp);

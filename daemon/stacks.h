@@ -39,6 +39,8 @@ struct stacks_proc {
 	size_t n, cap;
 	uint64_t count, pause_ns;	/* every stack added */
 	uint64_t other_count, other_pause_ns;	/* beyond STACKS_MAX_DISTINCT */
+	uint64_t dropped;		/* the area's stacks_dropped, last read */
+	int given_up;			/* its stack ring or names were bad */
 	struct shm_stack recent[STACKS_RECENT];	/* a ring, by start_ns */
 	unsigned nrecent;			/* total ever */
 };
@@ -47,6 +49,10 @@ struct stacks_proc {
  * pause_ns; *sp is made on first use. 0 or -ENOMEM (not counted). */
 int stacks_add(struct stacks_proc **sp, const struct shm_stack *st,
     unsigned gen, uint64_t pause_ns);
+/* What the area says besides stacks: its count of stacks a full stack
+ * ring refused, and whether its stacks or names were given up. 0 or
+ * -ENOMEM. */
+int stacks_note_area(struct stacks_proc **sp, uint64_t dropped, int given_up);
 /* Records the name of an id (a later one for the same id is ignored: an
  * id never changes code). 0 or -ENOMEM. */
 int stacks_set_name(struct stacks_proc **sp, const struct shm_name *n);

@@ -56,6 +56,8 @@ struct stacks_merge {
 	struct stacks_merged *m;
 	size_t n, cap;
 	uint64_t count, pause_ns, other_count, other_pause_ns;
+	uint64_t dropped;
+	unsigned given_up;
 };
 
 /* The merge key of e: generation, then every frame's names and line. */
@@ -137,6 +139,8 @@ static int stacks_merge_proc(struct stacks_merge *g, const struct agg_proc *p)
 	g->pause_ns += sp->pause_ns;
 	g->other_count += sp->other_count;
 	g->other_pause_ns += sp->other_pause_ns;
+	g->dropped += sp->dropped;
+	g->given_up += sp->given_up ? 1u : 0u;
 	for (i = 0; i < sp->n; i++)
 		if (stacks_merge_entry(g, sp, &sp->e[i]) < 0)
 			return -ENOMEM;
@@ -232,11 +236,13 @@ json_t *stacks_answer(const struct agg *a, const struct agg_run *r,
 		for (q = rr->head; q != NULL && err == 0; q = q->next)
 			err = stacks_merge_proc(&g, q);
 	if (err == 0 && (paths = stacks_paths(&g)) != NULL)
-		ans = json_pack("{s:I,s:I,s:{s:I,s:I},s:o}",
+		ans = json_pack("{s:I,s:I,s:{s:I,s:I},s:I,s:I,s:o}",
 		    "count", (json_int_t)g.count,
 		    "pause_ns", (json_int_t)g.pause_ns,
 		    "other", "count", (json_int_t)g.other_count,
-		    "pause_ns", (json_int_t)g.other_pause_ns, "paths", paths);
+		    "pause_ns", (json_int_t)g.other_pause_ns,
+		    "dropped", (json_int_t)g.dropped,
+		    "given_up", (json_int_t)g.given_up, "paths", paths);
 	for (i = 0; i < g.n; i++)
 		json_decref(g.m[i].frames);
 	free(g.m);

@@ -107,6 +107,7 @@ def test_gcmonctl_stacks_names_fork_child_paths(tmp):
         run = d.ctl("stacks", "--run", "stk")["stacks"]
         assert run["count"] == sum(d.ctl("stacks", "--pid", str(p))["stacks"]["count"]
                                    for p in procs)
+        assert run["given_up"] == 0
         assert abs(sum(p["share_time"] for p in run["paths"]) - 1.0) < 1e-6 or \
             run["other"]["count"] > 0
         text = subprocess.run([gcmontest.GCMONCTL, "--socket", d.sock, "stacks",
@@ -174,7 +175,7 @@ def test_hostile_stack_ring_and_names_are_given_up(tmp):
                 lambda: gcmontest.processes(d)[a.pid]["generations"][2]
                 ["collections"] == 3, what="the events to count")
             s = d.ctl("stacks", "--pid", str(a.pid))["stacks"]
-            assert s["count"] == 1
+            assert s["count"] == 1 and s["given_up"] == 1
             assert d.ping_ok()
         finally:
             a.kill()

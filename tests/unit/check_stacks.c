@@ -125,6 +125,12 @@ START_TEST(test_answer_merges_processes_by_names)
 	stacks_add(&p2.stacks, &st, 2, 600);
 	st = st_make(ids_c, 1, 1);		/* unresolved */
 	stacks_add(&p2.stacks, &st, 2, 100);
+	ck_assert_int_eq(stacks_note_area(&p2.stacks, 4, 1), 0);
+	ans = stacks_answer(&a, &r, NULL);
+	ck_assert_int_eq(json_integer_value(json_object_get(ans, "dropped")), 4);
+	ck_assert_int_eq(json_integer_value(json_object_get(ans, "given_up")), 1);
+	json_decref(ans);
+	ck_assert_int_eq(stacks_note_area(&p2.stacks, 0, 0), 0);
 	ans = stacks_answer(&a, &r, NULL);
 	ck_assert_ptr_nonnull(ans);
 	ck_assert_int_eq(json_integer_value(json_object_get(ans, "count")), 3);
@@ -145,6 +151,7 @@ START_TEST(test_answer_merges_processes_by_names)
 	ck_assert_str_eq(json_string_value(json_object_get(
 	    json_array_get(frames, 0), "function")), "?#8");
 	json_decref(ans);
+	ck_assert_int_eq(json_integer_value(json_object_get(ans, "dropped")), 0);
 	/* One process only. */
 	ans = stacks_answer(&a, NULL, &p1);
 	ck_assert_int_eq(json_integer_value(json_object_get(ans, "count")), 1);
