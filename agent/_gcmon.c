@@ -234,7 +234,8 @@ static PyObject *gcmon_start(PyObject *self, PyObject *args, PyObject *kw)
 	h->flags = (uint16_t)flags | (svc_len > 0 ? PROTO_HELLO_SERVICE : 0);
 	a->ring_cap = (uint32_t)ring_cap;
 	if ((a->dir = gcmon_agent_dir(sock)) == NULL ||
-	    (a->hello_buf = malloc(SHM_HELLO_CAP)) == NULL) {
+	    (a->hello_buf = malloc(SHM_HELLO_CAP)) == NULL ||
+	    agent_stacks_init() < 0) {
 		PyErr_NoMemory();
 		goto out_undo;
 	}
@@ -327,6 +328,7 @@ static PyObject *gcmon_stop(PyObject *self, PyObject *args, PyObject *kw)
 		return NULL;
 	if (agent_state.area == NULL || agent_state.stopped)
 		Py_RETURN_FALSE;
+	agent_stacks_publish_names();	/* the pending call may never run */
 	if (gcmon_encode_types(objects, FRAME_OBJECTS, &frames, &len) < 0 ||
 	    gcmon_encode_types(garbage, FRAME_GARBAGE, &frames, &len) < 0) {
 		free(frames);
@@ -477,6 +479,7 @@ static const struct { const char *name; long value; } gcmon_consts[] = {
 	{ "MAX_ARGV", PROTO_MAX_ARGV }, { "MAX_TYPES", PROTO_MAX_TYPES },
 	{ "RING_MIN", SHM_RING_MIN }, { "RING_MAX", SHM_RING_MAX },
 	{ "RING_DEFAULT", SHM_RING_DEFAULT },
+	{ "STACK_DEPTH", SHM_STACK_DEPTH },
 	{ "ORIGIN_ROOT", ORIGIN_ROOT }, { "ORIGIN_FORK", ORIGIN_FORK },
 	{ "ORIGIN_EXEC", ORIGIN_EXEC },
 	{ "GC_MODEL_CLASSIC", GC_MODEL_CLASSIC },

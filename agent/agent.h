@@ -40,6 +40,12 @@ struct agent {
 	struct proto_counters at_fork;
 	int atfork_registered;
 	int stopped;			/* stop() ran: the exit data is out */
+	/* Which collections get their stack (stacks.c sets, callback.c
+	 * reads): stacks_on once the code table exists. */
+	int stacks_on;
+	uint64_t stack_min_ns;		/* until gcmond writes its own */
+	unsigned stack_sample_n;	/* 1 in n others; 0: none */
+	unsigned stack_sample_left;
 };
 
 extern struct agent agent_state;
@@ -66,6 +72,28 @@ int agent_area_exit(const uint8_t *frames, size_t len, uint64_t freeze_count);
  * its parent will see it) and the exit data, unless the exit handler
  * already wrote them. 0, or -ESRCH without an area. */
 int agent_area_os_exit(int status, uint64_t freeze_count);
+
+/* Appends name records (shm.h) to the names region by pwrite and
+ * publishes them. 0, -ENOSPC (region full or filesystem full) or -errno.
+ * Never from the callback. */
+int agent_area_add_names(const uint8_t *buf, size_t len);
+
+/* stacks.c: the Python stack of the collecting thread (see shm.h,
+ * "Stacks"). */
+/* Allocates the code table and reads GCMON_STACK_SAMPLE and
+ * GCMON_STACK_MIN_PAUSE_MS; 0 or -ENOMEM. From start(). */
+int agent_stacks_init(void);
+/* From the callback: walks and publishes the stack of the event that
+ * started at start_ns; 1 if published (flag the event), 0 if not. No
+ * exception left set; allocates only the frame objects CPython has not
+ * materialised yet (3.11+); schedules the names' resolution. */
+int agent_stacks_capture(struct shm_header *area, uint64_t start_ns);
+/* Resolves and publishes the names not yet published (stop(), and the
+ * pending call). */
+void agent_stacks_publish_names(void);
+/* In the fork child handler: every name is to be published again, in the
+ * child's own area. No allocation, no call. */
+void agent_stacks_atfork_child(void);
 
 /* callback.c: the gc.callbacks entry, a new reference (NULL with a
  * Python exception set); interns the keys it looks up on first use. */

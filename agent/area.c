@@ -63,7 +63,7 @@ static int area_create(void)
 	uint64_t ticks, nonce;
 	struct stat st;
 	ssize_t hlen;
-	size_t size, ring_off;
+	size_t size, ring_off, names_off;
 	void *map;
 	int fd, err, n;
 
@@ -85,6 +85,7 @@ static int area_create(void)
 		return -ENAMETOOLONG;
 	size = shm_area_size((uint32_t)hlen, a->ring_cap);
 	ring_off = shm_ring_off((uint32_t)hlen);
+	names_off = shm_names_off((uint32_t)hlen, a->ring_cap);
 	fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
@@ -93,10 +94,11 @@ static int area_create(void)
 	/* The pages the callback writes (header, identity, ring) are
 	 * reserved now: on a full filesystem a write to a hole of a shared
 	 * mapping is a SIGBUS in the program, and the program must rather
-	 * go unmonitored. The exit area stays a hole: pwrite() fills it. */
+	 * go unmonitored. The exit area and the names region stay holes:
+	 * pwrite() fills them. */
 	if ((err = posix_fallocate(fd, 0, (off_t)(ring_off - SHM_EXIT_CAP))) != 0 ||
 	    (err = posix_fallocate(fd, (off_t)ring_off,
-	    (off_t)(size - ring_off))) != 0) {
+	    (off_t)(names_off - ring_off))) != 0) {
 		err = -err;
 		goto out_close;
 	}
@@ -192,6 +194,7 @@ void agent_area_atfork_child(void)
 	h->origin = ORIGIN_FORK;
 	h->flags |= PROTO_HELLO_BASELINE_INHERITED;
 	a->stopped = 0;
+	agent_stacks_atfork_child();
 	(void)area_create();	/* without an area this child is not monitored */
 	munmap(old, old_size);
 	close(old_fd);
@@ -212,6 +215,26 @@ static int area_pwrite(int fd, const uint8_t *buf, size_t len, off_t off)
 		len -= (size_t)n;
 		off += n;
 	}
+	return 0;
+}
+
+int agent_area_add_names(const uint8_t *buf, size_t len)
+{
+	struct shm_header *h = agent_state.area;
+	uint32_t used;
+	int err;
+
+	if (h == NULL)
+		return -ESRCH;
+	used = atomic_load_explicit(&h->names_len, memory_order_relaxed);
+	if (len > h->names_cap - used)
+		return -ENOSPC;
+	/* pwrite, not the mapping: the region is a hole (see exit data). */
+	if ((err = area_pwrite(agent_state.fd, buf, len,
+	    (off_t)h->names_off + used)) < 0)
+		return err;
+	atomic_store_explicit(&h->names_len, used + (uint32_t)len,
+	    memory_order_release);
 	return 0;
 }
 

@@ -2,10 +2,13 @@
  * callback.c: the agent's gc.callbacks entry, the hot path. At "start" it
  * reads the monotonic clock; at "stop" the clock again, three entries of
  * the info dict (four on 3.15+), and writes the counters and one ring slot
- * of the shared area (shm_record). Called by the interpreter around every
+ * of the shared area (shm_record); for a collection of generation 2, one
+ * over the pause threshold or a sampled one, the Python stack first
+ * (stacks.c). Called by the interpreter around every
  * collection; created by _gcmon.c. It does no I/O and no system call
  * (clock_gettime is a vDSO read), takes no lock, allocates nothing,
- * creates no Python object and leaves no exception set.
+ * creates no Python object (but for the frame objects a stack walk makes
+ * CPython 3.11+ materialise) and leaves no exception set.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -59,6 +62,26 @@ static void cb_collector_ns(PyObject *info, struct proto_event *ev)
 		PyErr_Clear();
 }
 
+/* Whether this collection's stack is taken: generation 2 or more, a
+ * pause at gcmond's threshold (the agent's default until gcmond wrote
+ * it), or one in GCMON_STACK_SAMPLE of the others. Young collections pay
+ * two compares and a relaxed load here, nothing more. */
+static inline int cb_stack_wanted(const struct shm_header *area,
+    const struct proto_event *ev)
+{
+	struct agent *a = &agent_state;
+	uint64_t min_ns = atomic_load_explicit(&area->stack_min_pause_ns,
+	    memory_order_relaxed);
+
+	if (ev->generation >= 2 || ev->pause_ns >= (min_ns ? min_ns :
+	    a->stack_min_ns))
+		return a->stacks_on;
+	if (a->stack_sample_n == 0 || --a->stack_sample_left > 0)
+		return 0;
+	a->stack_sample_left = a->stack_sample_n;
+	return a->stacks_on;
+}
+
 static void cb_on_stop(struct shm_header *area, PyObject *info, uint64_t t1)
 {
 	struct proto_event ev;
@@ -75,6 +98,10 @@ static void cb_on_stop(struct shm_header *area, PyObject *info, uint64_t t1)
 	ev.flags = 0;
 	if (agent_state.id.hello.py_hexversion >= 0x030f0000)
 		cb_collector_ns(info, &ev);
+	/* The rare expensive ones: the stack goes out before its event. */
+	if (cb_stack_wanted(area, &ev) &&
+	    agent_stacks_capture(area, ev.start_ns))
+		ev.flags |= PROTO_EVENT_HAS_STACK;
 	shm_record(area, &ev);
 }
 

@@ -1,7 +1,8 @@
 #!/bin/sh
 # bench/run-all.sh: what `make bench` runs. Five benchmarks, each printing
 # figures measured side by side in one run and a one-line verdict:
-#   1 callback cost per collection (callback_cost.py, every CPython 3.10-3.13)
+#   1 callback cost per collection (callback_cost.py, every CPython 3.10-3.13),
+#     and in the same run what a captured Python stack adds (stack_cost.py)
 #   2 whole program (whole_program.sh: GC-heavy script, gunicorn under wrk)
 #   3 daemon ingest (ingest_run.py fills shared areas a real gcmond drains)
 #   4 memory: the agent over a long run, gcmond with 1000 live areas (memory.py)
@@ -93,6 +94,13 @@ bench_callback_cost() {
 		    "$p" "$here/callback_cost.py" ${BENCH_COST_ARGS:-} >"$d/out" 2>&1
 		cat "$d/out"
 		grep '^verdict:' "$d/out" | sed 's/^verdict:/verdict 1:/' >>"$verdicts"
+		if have_agent; then
+			timeout 600 env PYTHONPATH="$pp" GCMON_SOCKET="$sock" \
+			    GCMON_RUN_ID=bench-stack "$p" "$here/stack_cost.py" \
+			    ${BENCH_STACK_ARGS:-} >"$d/stack" 2>&1
+			cat "$d/stack"
+			grep '^verdict:' "$d/stack" | sed 's/^verdict:/verdict 1s:/' >>"$verdicts"
+		fi
 		echo
 	done
 	for v in 3.10 3.11 3.12 3.13; do

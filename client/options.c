@@ -101,6 +101,15 @@ static int opts_set_flame_bucket(struct pgp_opts *o, const char *val,
 	return 0;
 }
 
+static int opts_set_stacks_by(struct pgp_opts *o, const char *val,
+    const char **why)
+{
+	if (strcmp(val, "count") != 0 && strcmp(val, "time") != 0)
+		return *why = "must be count or time", -EINVAL;
+	o->stacks_by_count = strcmp(val, "count") == 0;
+	return 0;
+}
+
 static int opts_set_width(struct pgp_opts *o, const char *val,
     const char **why)
 {
@@ -191,6 +200,11 @@ static const struct pgp_optdef pgp_optdefs[] = {
 	    term_color),
 	PGP_VALUE("--duration-buckets", " LIST",
 	    "pause histogram edges in ms (1,5,20,50,100)", opts_set_buckets),
+	PGP_PATH("--stacks-file", "folded Python stacks of the gen-2 and long "
+	    "pauses", stacks_file),
+	PGP_VALUE("--stacks-by", " count|time",
+	    "--stacks-file weight: pause µs or collections (time)",
+	    opts_set_stacks_by),
 	PGP_FLAG("--prompt", "print an optimisation prompt with the figures",
 	    prompt),
 	PGP_PATH("--socket", "shared mode: report to the gcmond at PATH",
@@ -339,10 +353,16 @@ static int opts_one(int argc, char **argv, int *i, struct pgp_opts *o,
 	return 0;
 }
 
-/* What --live cannot be given with. 0 or -EINVAL with msg set. */
+/* What --live and --stacks-file cannot be given with. 0 or -EINVAL with msg set. */
 static int opts_check_live(const struct pgp_opts *o, char *msg,
     size_t msglen)
 {
+	if (o->stacks_file != NULL && o->socket != NULL) {
+		snprintf(msg, msglen, "--stacks-file is written from "
+		    "pygcprofiler's own gcmond: not with --socket (use "
+		    "gcmonctl stacks --run ID)");
+		return -EINVAL;
+	}
 	if (!o->live || o->socket == NULL)
 		return 0;
 	snprintf(msg, msglen, "--live serves the dashboard from pygcprofiler's "

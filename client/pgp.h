@@ -39,6 +39,8 @@ struct pgp_opts {
 	int term_flame;
 	long term_width;
 	int term_color;
+	const char *stacks_file;	/* --stacks-file */
+	int stacks_by_count;		/* --stacks-by count */
 	double buckets[PGP_MAX_BUCKETS];
 	size_t nbuckets;
 	int prompt;
@@ -85,6 +87,7 @@ struct pgp_run {
 	unsigned long long flame_skipped;	/* beyond PGP_MAX_FLAME_ROWS */
 	unsigned ngen_seen;
 	json_t *report;			/* the daemon's `report` answer */
+	json_t *stacks;			/* its `stacks` answer (the body) */
 	char report_err[256];		/* why there is none */
 	char agent_dir[PATH_MAX];
 };

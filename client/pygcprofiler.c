@@ -31,6 +31,7 @@
 #include "ctl.h"
 #include "pgp.h"
 #include "report.h"
+#include "stacks_report.h"
 
 static json_t *pgp_command_json(const struct pgp_opts *o)
 {
@@ -122,6 +123,9 @@ static void pgp_report_json(struct pgp_run *r, json_t *dur, const char *prompt)
 		    "garbage", "garbage", json_object_get(r->report, "garbage")));
 	if (o->term_flame)
 		watch_json_line(r->out, flame_terminal_json(r));
+	if (r->stacks != NULL)
+		watch_json_line(r->out, json_pack("{s:s,s:O}", "type", "stacks",
+		    "stacks", r->stacks));
 	if (prompt)
 		watch_json_line(r->out, json_pack("{s:s,s:s}", "type",
 		    "prompt", "text", prompt));
@@ -191,6 +195,8 @@ static void pgp_report_text(struct pgp_run *r, json_t *dur, const char *prompt)
 		flame_print_terminal(r, r->out);
 	if (o->term_flame || o->flame_file)
 		pgp_flame_note(r);
+	if (r->stacks != NULL)
+		stacks_report(r->out, r->stacks, 1);
 	if ((o->term_flame || o->flame_file) && r->flame_skipped)
 		fprintf(r->out, "(the flame graphs stop after %d time "
 		    "buckets: %llu later collections are not in them)\n",
@@ -236,6 +242,40 @@ static void pgp_collect_durations(struct pgp_run *r)
 	json_decref(req);
 }
 
+/* Where the run's pauses land (gcmond's `stacks`), before it stops. */
+static void pgp_collect_stacks(struct pgp_run *r)
+{
+	json_t *req, *ans = NULL;
+
+	req = json_pack("{s:s,s:s}", "cmd", "stacks", "run", r->run_id);
+	if (ctl_request(r->ctl_fd, req, &ans, 10000) == 0) {
+		if (json_is_true(json_object_get(ans, "ok")))
+			r->stacks = json_incref(json_object_get(ans, "stacks"));
+		json_decref(ans);
+	}
+	json_decref(req);
+}
+
+/* --stacks-file: the folded stacks; 0 or a negative errno. */
+static int pgp_write_stacks(const struct pgp_run *r, const char *path)
+{
+	FILE *f;
+	int fd, n;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	if ((f = fdopen(fd, "w")) == NULL) {
+		close(fd);
+		return -ENOMEM;
+	}
+	n = r->stacks != NULL ? stacks_report_folded(f, r->stacks,
+	    r->o->stacks_by_count) : 0;
+	if (fclose(f) != 0 || n < 0)
+		return -EIO;
+	return 0;
+}
+
 /* Waits for the end of the run, then fetches the report (or why not). */
 static void pgp_collect(struct pgp_run *r)
 {
@@ -249,6 +289,7 @@ static void pgp_collect(struct pgp_run *r)
 		return;		/* nothing to ask: pgp_report_summary says so */
 	if (r->o->nbuckets > 0)
 		pgp_collect_durations(r);
+	pgp_collect_stacks(r);
 	req = json_pack("{s:s,s:s}", "cmd", "report", "run", r->run_id);
 	err = ctl_request(r->ctl_fd, req, &ans, 10000);
 	json_decref(req);
@@ -362,6 +403,11 @@ static int pgp_open_outputs(struct pgp_run *r)
 		    strerror(-err));
 		return err;
 	}
+	if (o->stacks_file && (err = pgp_write_stacks(r, o->stacks_file)) < 0) {
+		fprintf(stderr, "pygcprofiler: cannot write --stacks-file %s: "
+		    "%s\n", o->stacks_file, strerror(-err));
+		return err;
+	}
 	return 0;
 }
 
@@ -433,6 +479,9 @@ static int pgp_finish(struct pgp_run *r)
 	if (o->flame_file && (err = flame_write_file(r, o->flame_file)) < 0)
 		fprintf(stderr, "pygcprofiler: cannot write --flamegraph-file "
 		    "%s: %s\n", o->flame_file, strerror(-err));
+	if (o->stacks_file && (err = pgp_write_stacks(r, o->stacks_file)) < 0)
+		fprintf(stderr, "pygcprofiler: cannot write --stacks-file %s: "
+		    "%s\n", o->stacks_file, strerror(-err));
 	status = r->exec_failed ? r->exec_failed : launch_exit_status(st);
 	if (o->json)
 		watch_json_line(r->out, json_pack("{s:s,s:i,s:o}", "type",
@@ -477,6 +526,7 @@ out_stop:
 		ctl_close(r.watch_fd);
 	launch_end_private(&r, dir, sock);
 	json_decref(r.report);
+	json_decref(r.stacks);
 	json_decref(r.durations);
 	free(r.flame);
 	if (r.out != stderr && fclose(r.out) != 0)

@@ -142,5 +142,6 @@ enum proto_gc_model {
 
 /* struct proto_event.flags */
 #define PROTO_EVENT_HAS_COLLECTOR_NS	0x0001u	/* collector_ns is set */
+#define PROTO_EVENT_HAS_STACK		0x0002u	/* the next stack of the area's stack ring is its own (shm.h) */
 
 #endif /* GCMON_PROTOCOL_H */

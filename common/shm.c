@@ -23,8 +23,15 @@ _Static_assert(offsetof(struct shm_header, gen) == 112, "layout");
 _Static_assert(offsetof(struct shm_header, head) == 448, "layout");
 _Static_assert(offsetof(struct shm_header, tail) == 512, "layout");
 _Static_assert(offsetof(struct shm_header, exit_freeze_count) == 520, "layout");
-_Static_assert(offsetof(struct shm_header, exit_via) == 528, "layout");
-_Static_assert(offsetof(struct shm_header, exit_code) == 532, "layout");
+_Static_assert(offsetof(struct shm_header, stack_off) == 528, "layout");
+_Static_assert(offsetof(struct shm_header, stack_min_pause_ns) == 560, "layout");
+_Static_assert(offsetof(struct shm_header, stack_head) == 576, "layout");
+_Static_assert(offsetof(struct shm_header, stack_tail) == 640, "layout");
+_Static_assert(sizeof(struct shm_stack) == 16 + 8 * SHM_STACK_DEPTH, "stack");
+_Static_assert(sizeof(struct shm_name_rec) == 12, "name record");
+_Static_assert((SHM_STACK_RING & (SHM_STACK_RING - 1)) == 0, "stack ring");
+_Static_assert(offsetof(struct shm_header, exit_via) == 648, "layout");
+_Static_assert(offsetof(struct shm_header, exit_code) == 652, "layout");
 _Static_assert(sizeof(struct proto_event) == PROTO_EVENT_SIZE, "slot");
 _Static_assert(sizeof(struct shm_gen) == PROTO_GEN_COUNTER_SIZE, "gen");
 
@@ -36,10 +43,21 @@ size_t shm_ring_off(uint32_t hello_len)
 	    SHM_EXIT_CAP;
 }
 
-size_t shm_area_size(uint32_t hello_len, uint32_t ring_cap)
+size_t shm_stack_off(uint32_t hello_len, uint32_t ring_cap)
 {
 	return SHM_ALIGN(shm_ring_off(hello_len) +
-	    (size_t)ring_cap * sizeof(struct proto_event), 4096);
+	    (size_t)ring_cap * sizeof(struct proto_event), 64);
+}
+
+size_t shm_names_off(uint32_t hello_len, uint32_t ring_cap)
+{
+	return SHM_ALIGN(shm_stack_off(hello_len, ring_cap) +
+	    (size_t)SHM_STACK_RING * sizeof(struct shm_stack), 4096);
+}
+
+size_t shm_area_size(uint32_t hello_len, uint32_t ring_cap)
+{
+	return shm_names_off(hello_len, ring_cap) + SHM_NAMES_CAP;
 }
 
 void shm_area_init(void *base, size_t size, const uint8_t *hello,
@@ -58,6 +76,10 @@ void shm_area_init(void *base, size_t size, const uint8_t *hello,
 	h->exit_cap = SHM_EXIT_CAP;
 	h->ring_off = (uint32_t)shm_ring_off(hello_len);
 	h->ring_cap = ring_cap;
+	h->stack_off = (uint32_t)shm_stack_off(hello_len, ring_cap);
+	h->stack_cap = SHM_STACK_RING;
+	h->names_off = (uint32_t)shm_names_off(hello_len, ring_cap);
+	h->names_cap = SHM_NAMES_CAP;
 	h->pid = pid;
 	h->uid = uid;
 	h->start_ticks = start_ticks;
@@ -75,7 +97,7 @@ static int shm_region_ok(uint64_t off, uint64_t len, size_t size)
 int shm_check(const void *map, size_t size, struct shm_info *out)
 {
 	struct shm_header h;
-	uint64_t ring_bytes;
+	uint64_t ring_bytes, stack_bytes;
 
 	if (size < SHM_HEADER_SIZE || size > SHM_MAX_SIZE)
 		return -EMSGSIZE;
@@ -86,6 +108,7 @@ int shm_check(const void *map, size_t size, struct shm_info *out)
 	if (h.version != SHM_VERSION)
 		return -EPROTONOSUPPORT;
 	ring_bytes = (uint64_t)h.ring_cap * sizeof(struct proto_event);
+	stack_bytes = (uint64_t)h.stack_cap * sizeof(struct shm_stack);
 	if (h.header_size != SHM_HEADER_SIZE || h.total_size != size ||
 	    h.ring_cap < SHM_RING_MIN || h.ring_cap > SHM_RING_MAX ||
 	    (h.ring_cap & (h.ring_cap - 1)) != 0 ||
@@ -94,6 +117,12 @@ int shm_check(const void *map, size_t size, struct shm_info *out)
 	    !shm_region_ok(h.hello_off, h.hello_len, size) ||
 	    !shm_region_ok(h.exit_off, h.exit_cap, size) ||
 	    !shm_region_ok(h.ring_off, ring_bytes, size) ||
+	    h.stack_cap < 1 || h.stack_cap > SHM_STACK_RING_MAX ||
+	    (h.stack_cap & (h.stack_cap - 1)) != 0 ||
+	    h.stack_off % _Alignof(struct shm_stack) != 0 ||
+	    !shm_region_ok(h.stack_off, stack_bytes, size) ||
+	    h.names_cap > SHM_NAMES_CAP ||
+	    !shm_region_ok(h.names_off, h.names_cap, size) ||
 	    h.pid == 0)
 		return -EBADMSG;
 	out->size = size;
@@ -106,6 +135,10 @@ int shm_check(const void *map, size_t size, struct shm_info *out)
 	out->exit_cap = h.exit_cap;
 	out->ring_off = h.ring_off;
 	out->ring_cap = h.ring_cap;
+	out->stack_off = h.stack_off;
+	out->stack_cap = h.stack_cap;
+	out->names_off = h.names_off;
+	out->names_cap = h.names_cap;
 	return 0;
 }
 
@@ -149,6 +182,10 @@ void shm_snapshot(const void *map, struct shm_snapshot *out)
 	if (out->exit_via != SHM_EXIT_OS_EXIT || out->exit_code < 0 ||
 	    out->exit_code > 255)
 		out->exit_via = SHM_EXIT_HANDLER, out->exit_code = 0;
+	out->names_len = atomic_load_explicit(&h->names_len,
+	    memory_order_acquire);
+	out->stacks_dropped = atomic_load_explicit(&h->stacks_dropped,
+	    memory_order_relaxed);
 	ngen = atomic_load_explicit(&h->ngen, memory_order_relaxed);
 	if (ngen < 1)
 		ngen = 1;
@@ -202,6 +239,80 @@ int shm_drain(void *map, const struct shm_info *in, uint64_t head,
 	*tail = t + n;
 	atomic_store_explicit(&h->tail, t + n, memory_order_release);
 	return (int)n;
+}
+
+uint64_t shm_start_stack_tail(const void *map, const struct shm_info *in)
+{
+	const struct shm_header *h = map;
+	uint64_t head = atomic_load_explicit(&h->stack_head,
+	    memory_order_acquire);
+	uint64_t tail = atomic_load_explicit(&h->stack_tail,
+	    memory_order_relaxed);
+
+	if (tail > head || head - tail > in->stack_cap)
+		tail = head >= in->stack_cap ? head - in->stack_cap : 0;
+	return tail;
+}
+
+int shm_drain_stack(void *map, const struct shm_info *in, uint64_t *tail,
+    uint64_t start_ns, struct shm_stack *out)
+{
+	struct shm_header *h = map;
+	const struct shm_stack *slots;
+	uint64_t head, t = *tail;
+	int found = 0;
+
+	head = atomic_load_explicit(&h->stack_head, memory_order_acquire);
+	if (head < t || head - t > in->stack_cap)
+		return -EBADMSG;
+	slots = (const struct shm_stack *)((const char *)map + in->stack_off);
+	while (t < head) {
+		memcpy(out, &slots[t & (in->stack_cap - 1)], sizeof *out);
+		if (out->start_ns > start_ns)
+			break;		/* a later event's: leave it */
+		t++;
+		if (out->start_ns == start_ns) {
+			found = 1;
+			break;
+		}
+	}
+	*tail = t;
+	atomic_store_explicit(&h->stack_tail, t, memory_order_release);
+	if (found && (out->depth > SHM_STACK_DEPTH ||
+	    (out->flags & ~SHM_STACK_TRUNCATED) != 0))
+		return -EBADMSG;
+	return found;
+}
+
+int shm_next_name(const void *map, const struct shm_info *in,
+    uint32_t names_len, uint32_t *off, struct shm_name *out)
+{
+	const char *base = (const char *)map + in->names_off;
+	struct shm_name_rec rec;
+	uint32_t o = *off, len = names_len;
+	size_t need;
+
+	if (len > in->names_cap)
+		len = in->names_cap;
+	if (o >= len)
+		return 0;
+	if (len - o < sizeof rec)
+		return -EBADMSG;
+	memcpy(&rec, base + o, sizeof rec);
+	if (rec.code_id == 0 || rec.code_id >= SHM_CODES ||
+	    rec.file_len > SHM_NAME_MAX || rec.func_len > SHM_NAME_MAX)
+		return -EBADMSG;
+	need = SHM_NAME_REC_SIZE(rec.file_len, rec.func_len);
+	if (need > len - o)
+		return -EBADMSG;
+	out->code_id = rec.code_id;
+	out->first_line = rec.first_line;
+	memcpy(out->file, base + o + sizeof rec, rec.file_len);
+	out->file[rec.file_len] = '\0';
+	memcpy(out->func, base + o + sizeof rec + rec.file_len, rec.func_len);
+	out->func[rec.func_len] = '\0';
+	*off = o + (uint32_t)need;
+	return 1;
 }
 
 int shm_event_valid(const struct proto_event *e)

@@ -29,6 +29,9 @@
  *                          put OBJECTS and GARBAGE frames there, then
  *                          publishes their length in exit_len (release)
  *   ring_off               ring_cap slots of struct proto_event
+ *   stack_off              stack_cap slots of struct shm_stack (version 2)
+ *   names_off              names_cap bytes of name records (version 2),
+ *                          names_len of them published (release)
  *
  * Offsets and capacities are the agent's to choose and are validated by
  * the reader against the size it mapped: every region within the file,
@@ -43,6 +46,27 @@
  * the record: the producer counts it in `dropped`. Counters are updated
  * before the slot is published, so a consumer that has read up to head
  * sees counters at least as new as those records.
+ *
+ * Stacks (version 2): for every collection of generation 2 or more, every
+ * one of at least stack_min_pause_ns (written by gcmond at attach from its
+ * --alert-threshold-ms; 0 until then, when the agent uses its own default,
+ * GCMON_STACK_MIN_PAUSE_MS or 50 ms) and one in GCMON_STACK_SAMPLE of the
+ * others (default 0: none), the callback at "stop" walks the Python stack
+ * of its thread (the same as at "start": a collection does not return to
+ * Python code) and writes it into the stack ring, published like the event
+ * ring (stack_head/stack_tail), BEFORE its event; the event then carries
+ * PROTO_EVENT_HAS_STACK: "the next stack of the stack ring is mine", with
+ * the same start_ns. A full stack ring leaves the flag off and counts
+ * stacks_dropped; a stack whose event was refused by a full event ring is
+ * skipped by the reader (its start_ns is older than the next flagged
+ * event's). A frame is (code_id, line): code_id indexes the agent's table
+ * of code objects, which holds a reference to each so an id never names
+ * another code (0: unknown, table full). Names are resolved outside the
+ * callback and appended to the names region by pwrite (the region is a
+ * hole until used: a full filesystem is an error there, not a SIGBUS),
+ * each a struct shm_name_rec followed by file_len + func_len bytes, padded
+ * to 4; names_len is stored with release after the bytes. A forked child
+ * republishes the names its stacks use in its own area.
  *
  * Trust: to gcmond the whole file is hostile input. It copies the header
  * out once, bounds every index by the capacity it validated at attach
@@ -62,7 +86,7 @@
 #include "protocol.h"
 
 #define SHM_MAGIC		"GCMONSH1"	/* 8 bytes, no NUL */
-#define SHM_VERSION		1u
+#define SHM_VERSION		2u
 #define SHM_HEADER_SIZE		1024u
 #define SHM_RING_MIN		64u
 #define SHM_RING_MAX		(1u << 20)
@@ -70,6 +94,13 @@
 #define SHM_EXIT_CAP		(256u << 10)	/* OBJECTS + GARBAGE at exit */
 #define SHM_HELLO_CAP		(PROTO_MAX_ARGV + 4u * PROTO_MAX_STR + \
 				 PROTO_MAX_ARGC * 4u + 1024u)
+#define SHM_STACK_DEPTH		32u		/* frames kept, leaf first */
+#define SHM_STACK_RING		128u		/* stack slots, a power of 2 */
+#define SHM_STACK_RING_MAX	4096u
+#define SHM_CODES		4096u		/* code ids: 1 .. SHM_CODES - 1 */
+#define SHM_NAMES_CAP		(512u << 10)	/* the names region, a hole */
+#define SHM_NAME_MAX		1024u		/* bytes of a file or function */
+#define SHM_STACK_MIN_PAUSE_NS	50000000u	/* until gcmond says (50 ms) */
 #define SHM_MAX_SIZE		(64u << 20)	/* any file above is refused */
 #define SHM_DIR_SUFFIX		".d"		/* <socket>.d: the agent directory */
 #define SHM_SUFFIX		".gcmon"
@@ -123,10 +154,43 @@ struct shm_header {
 	_Alignas(64) _Atomic uint64_t head;	/* producer */
 	_Alignas(64) _Atomic uint64_t tail;	/* consumer */
 	_Atomic uint64_t exit_freeze_count;	/* gc.get_freeze_count() */
+	/* Version 2: stacks. */
+	uint32_t stack_off, stack_cap;	/* the stack ring, stack_cap slots */
+	uint32_t names_off, names_cap;	/* the names region, bytes */
+	_Atomic uint64_t stacks_dropped; /* stacks refused by a full ring */
+	_Atomic uint32_t names_len;	/* bytes of name records published */
+	uint32_t reserved1;
+	_Atomic uint64_t stack_min_pause_ns;	/* gcmond's (0: not yet) */
+	_Alignas(64) _Atomic uint64_t stack_head;	/* producer */
+	_Alignas(64) _Atomic uint64_t stack_tail;	/* consumer */
 	_Atomic uint32_t exit_via;	/* enum shm_exit_via; before state */
 	_Atomic int32_t exit_code;	/* os._exit's status & 0xff */
-	char reserved[SHM_HEADER_SIZE - 536];
+	char reserved[SHM_HEADER_SIZE - 656];
 };
+
+/* One frame of a stack: which code (the agent's id), at which line. */
+struct shm_frame {
+	uint32_t code_id;
+	uint32_t line;
+};
+
+/* A slot of the stack ring. */
+struct shm_stack {
+	uint64_t start_ns;		/* its event's */
+	uint16_t depth;			/* frames used, at most SHM_STACK_DEPTH */
+	uint16_t flags;			/* SHM_STACK_* */
+	uint32_t reserved;
+	struct shm_frame frame[SHM_STACK_DEPTH];	/* leaf first */
+};
+#define SHM_STACK_TRUNCATED	0x0001u	/* deeper than SHM_STACK_DEPTH */
+
+/* A name record's head; the file's bytes, then the function's follow. */
+struct shm_name_rec {
+	uint32_t code_id;
+	uint32_t first_line;		/* co_firstlineno */
+	uint16_t file_len, func_len;	/* at most SHM_NAME_MAX each */
+};
+#define SHM_NAME_REC_SIZE(f, q)	((sizeof(struct shm_name_rec) + (f) + (q) + 3u) & ~3u)
 
 /* ---- producer (the agent) ------------------------------------------- */
 
@@ -135,6 +199,10 @@ struct shm_header {
 size_t shm_area_size(uint32_t hello_len, uint32_t ring_cap);
 /* Where its ring starts; the exit area is the SHM_EXIT_CAP bytes before. */
 size_t shm_ring_off(uint32_t hello_len);
+/* Where its stack ring starts, and its names region (the file's end is
+ * names_off + SHM_NAMES_CAP). */
+size_t shm_stack_off(uint32_t hello_len, uint32_t ring_cap);
+size_t shm_names_off(uint32_t hello_len, uint32_t ring_cap);
 /*
  * Lays out a zeroed area of shm_area_size() bytes at base: copies the
  * HELLO frame in, sets offsets, identity and state LIVE, and writes the
@@ -184,6 +252,25 @@ static inline void shm_record(struct shm_header *h,
 	atomic_store_explicit(&h->head, head + 1, memory_order_release);
 }
 
+/* Publishes one stack before its event: 1 if it went in, 0 if the stack
+ * ring was full (counted in stacks_dropped). */
+static inline int shm_record_stack(struct shm_header *h,
+    const struct shm_stack *st)
+{
+	uint64_t head, tail;
+
+	head = atomic_load_explicit(&h->stack_head, memory_order_relaxed);
+	tail = atomic_load_explicit(&h->stack_tail, memory_order_acquire);
+	if (head - tail >= h->stack_cap) {
+		SHM_ADD(h->stacks_dropped, 1);
+		return 0;
+	}
+	((struct shm_stack *)((char *)h + h->stack_off))
+	    [head & (h->stack_cap - 1)] = *st;
+	atomic_store_explicit(&h->stack_head, head + 1, memory_order_release);
+	return 1;
+}
+
 /* ---- consumer (gcmond; pure functions over memory) -------------------- */
 
 /* What the reader validated at attach; later reads are bounded by it. */
@@ -194,6 +281,8 @@ struct shm_info {
 	uint32_t hello_off, hello_len;
 	uint32_t exit_off, exit_cap;
 	uint32_t ring_off, ring_cap;
+	uint32_t stack_off, stack_cap;
+	uint32_t names_off, names_cap;
 };
 
 /* The counters and state copied out of a live area. */
@@ -204,6 +293,8 @@ struct shm_snapshot {
 	uint32_t exit_len;
 	uint32_t exit_via;		/* enum shm_exit_via */
 	int32_t exit_code;		/* with SHM_EXIT_OS_EXIT, 0..255 */
+	uint32_t names_len;		/* clamped to names_cap by shm_names */
+	uint64_t stacks_dropped;
 	struct proto_counters counters;
 };
 
@@ -231,6 +322,31 @@ void shm_snapshot(const void *map, struct shm_snapshot *out);
  */
 int shm_drain(void *map, const struct shm_info *in, uint64_t head,
     uint64_t *tail, struct proto_event *out, uint32_t max);
+/*
+ * The stack of the event that started at start_ns (one flagged
+ * PROTO_EVENT_HAS_STACK): skips older stacks (their events were refused),
+ * copies it into *out, advances *tail and publishes it. 1: *out is it
+ * (depth bounded, flags checked); 0: not there (the stack is newer or
+ * the ring empty); -EBADMSG: indexes inconsistent, or a bad depth.
+ */
+int shm_drain_stack(void *map, const struct shm_info *in, uint64_t *tail,
+    uint64_t start_ns, struct shm_stack *out);
+/* The consumer's starting point in the stack ring at attach. */
+uint64_t shm_start_stack_tail(const void *map, const struct shm_info *in);
+/* A name record, decoded from a private copy. */
+struct shm_name {
+	uint32_t code_id, first_line;
+	char file[SHM_NAME_MAX + 1];	/* NUL-terminated copies */
+	char func[SHM_NAME_MAX + 1];
+};
+/*
+ * The name record at *off of the names region, when *off < names_len
+ * (a snapshot's, clamped by the reader to names_cap): 1 and *off moved
+ * past it; 0 at names_len; -EBADMSG for a record out of bounds, an id of
+ * 0 or >= SHM_CODES, or a length above SHM_NAME_MAX (stop reading names).
+ */
+int shm_next_name(const void *map, const struct shm_info *in,
+    uint32_t names_len, uint32_t *off, struct shm_name *out);
 /* 1 if a record copied out of an area can be believed. */
 int shm_event_valid(const struct proto_event *e);
 /* The consumer's starting point when it attaches: the area's tail, or

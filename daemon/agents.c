@@ -41,6 +41,7 @@ struct agent_map {
 	uint64_t tail;
 	uint64_t last_head;
 	uint64_t drained;		/* records in the last drain */
+	struct agents_stk stk;
 	struct agg_proc *proc;
 	int pidfd;
 	uv_poll_t poll;			/* on pidfd; its close frees this */
@@ -93,7 +94,13 @@ static int agents_guarded(int (*fn)(struct agent_map *, void *),
 	return ret;
 }
 
-static uint64_t agents_mono_ns(void);
+static uint64_t agents_mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 /* Its smaps_rollup, into agg (a refusal too). */
 static void agents_mem(struct agents *a, struct agent_map *m)
@@ -132,7 +139,11 @@ static int agents_copy_batch(struct agent_map *m, void *arg)
 	shm_snapshot(m->map, &b->snap);
 	b->n = shm_drain(m->map, &m->info, b->snap.head, &m->tail, b->rec,
 	    AGENTS_BATCH);
-	return b->n < 0 ? b->n : 0;
+	if (b->n < 0)
+		return b->n;	/* else names too: stop() may add some last */
+	agents_stacks_read(m->map, &m->info, &m->stk, &b->snap, b->rec, b->n,
+	    m->proc);
+	return 0;
 }
 
 static void agents_detach(struct agents *a, struct agent_map *m, int ended);
@@ -167,14 +178,6 @@ static int agents_drain_one(struct agents *a, struct agent_map *m,
 	if (snap != NULL)
 		*snap = b.snap;
 	return 0;
-}
-
-static uint64_t agents_mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 /* The clock of the aggregates (read once a drain, not once an event). */
@@ -466,6 +469,8 @@ static int agents_copy_hello(struct agent_map *m, void *arg)
 	shm_snapshot(m->map, &snap);
 	x->head = snap.head;
 	m->tail = shm_start_tail(m->map, &m->info, snap.head);
+	agents_stacks_attach(m->map, &m->info, &m->stk,
+	    m->owner->agg->cfg.alert_threshold_ns);
 	return 0;
 }
 
@@ -518,14 +523,12 @@ static int agents_map_file(struct agents *a, struct agent_map *m,
 
 /* /proc/<pid> must agree on owner and start time; then a pidfd. Returns
  * 1: live (pidfd open), 0: the process is gone, <0: refused (*why). */
-static int agents_vouch(struct agents *a, struct agent_map *m,
-    const char **why)
+static int agents_vouch(struct agent_map *m, const char **why)
 {
 	uint64_t ticks;
 	uid_t uid;
 	int err;
 
-	(void)a;
 	if ((err = procfs_identity(m->info.pid, &ticks, &uid)) == -ESRCH)
 		return 0;
 	if (err < 0) {
@@ -617,7 +620,7 @@ static void agents_attach(struct agents *a, const char *name)
 	}
 	if (err < 0)
 		goto out_refuse;
-	if ((err = live = agents_vouch(a, m, &why)) < 0 ||
+	if ((err = live = agents_vouch(m, &why)) < 0 ||
 	    (err = agents_register(a, m, &why)) < 0) {
 		munmap(m->map, m->info.size);
 		goto out_refuse;

@@ -16,6 +16,7 @@
 
 #include "agg.h"
 #include "log.h"
+#include "shm.h"
 
 #define AGENTS_MAX_ALLOW_UID	64
 #define AGENTS_MAX		65536	/* areas mapped at once */
@@ -31,6 +32,13 @@
 #define AGENTS_PROC_POLL_S	0.1	/* without pidfds: /proc this often */
 
 struct agent_map;
+
+/* The consumer's state of one area's stacks (agents_stacks.c). */
+struct agents_stk {
+	uint64_t tail;			/* of the stack ring */
+	uint32_t names_off;		/* name records read so far */
+	int broken, names_broken;	/* given up */
+};
 
 /* What happens with what was read (server.c); each may be NULL. */
 struct agents_sink {
@@ -91,5 +99,14 @@ void agents_rescan(struct agents *a);
 /* Drains every area one last time and closes every handle; the files of
  * live processes stay for the next gcmond. */
 void agents_stop(struct agents *a);
+
+/* agents_stacks.c, inside the SIGBUS guard: at attach, the starting
+ * tail, and the threshold gcmond writes into the area; at each drain, the
+ * new names and the stacks of the n events ev just copied out. */
+void agents_stacks_attach(void *map, const struct shm_info *in,
+    struct agents_stk *s, uint64_t min_pause_ns);
+void agents_stacks_read(void *map, const struct shm_info *in,
+    struct agents_stk *s, const struct shm_snapshot *snap,
+    const struct proto_event *ev, int n, struct agg_proc *p);
 
 #endif /* GCMON_AGENTS_H */

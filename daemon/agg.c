@@ -39,6 +39,7 @@ static void agg_proc_free_hist(struct agg_proc *p)
 static void agg_proc_free(struct agg_proc *p)
 {
 	agg_proc_free_hist(p);
+	stacks_proc_free(p->stacks);
 	free(p->py_version);
 	free(p->executable);
 	free(p->argv);

@@ -29,6 +29,7 @@
 
 #include "codec.h"
 #include "hist.h"
+#include "stacks.h"
 
 #define AGG_RECENT		32	/* events kept per process */
 #define AGG_RUN_MAX_PROCS	4096	/* process records kept per run */
@@ -121,6 +122,7 @@ struct agg_proc {
 	struct proto_event recent[AGG_RECENT];
 	unsigned nrecent;		/* total ever, ring index = n % size */
 
+	struct stacks_proc *stacks;	/* stacks.h; NULL until one came */
 	char *py_version, *executable;
 	char *argv;			/* argc strings, each NUL-terminated */
 	char *service;			/* the agent's service name; NULL: none

@@ -17,6 +17,7 @@
 
 #include "control.h"
 #include "json.h"
+#include "stacks.h"
 
 enum ctl_key { CTL_RUN, CTL_PID, CTL_TIMEOUT_MS, CTL_MIN_PROCESSES, CTL_LE_MS,
 	CTL_NKEYS };
@@ -133,6 +134,14 @@ static enum control_kind ctl_report(const struct control_ctx *ctx,
 	return CONTROL_ANSWER;
 }
 
+static enum control_kind ctl_stacks(const struct control_ctx *ctx,
+    const struct ctl_args *args, struct control_answer *ans)
+{
+	ans->obj = djson_keyed("stacks",
+	    stacks_answer(ctx->agg, args->r, args->p));
+	return CONTROL_ANSWER;
+}
+
 static enum control_kind ctl_durations(const struct control_ctx *ctx,
     const struct ctl_args *args, struct control_answer *ans)
 {
@@ -204,6 +213,7 @@ static const struct ctl_cmd ctl_cmds[] = {
 	{ "wait", CTL_WAIT_KEYS, CTL_K(CTL_RUN), 0, ctl_wait },
 	{ "watch", CTL_K(CTL_RUN), 0, 0, ctl_watch },
 	{ "stop", 0, 0, 0, ctl_stop },
+	{ "stacks", CTL_SCOPE, 0, 1, ctl_stacks },
 };
 
 /* ---- the one validation path --------------------------------------------- */

@@ -25,6 +25,9 @@
 #include "json.h"
 #include "server.h"
 #include "sock.h"
+#include "stacks.h"
+
+#define SRV_ALERT_FRAMES	5	/* of the paused stack, in an alert line */
 
 enum srv_kind { CONN_NEW = 0, CONN_CONTROL };
 
@@ -265,6 +268,21 @@ static void srv_proc_ended(struct srv *s, struct agg_proc *p)
 }
 
 /* An alert line of alerts.c: stderr (unless --quiet) and the log. */
+/* "stack": the top frames (leaf first) of the paused collection's
+ * Python stack, or null when it has none. */
+static void srv_add_stack(json_t *o, const struct agg_proc *p,
+    const struct proto_event *e)
+{
+	const struct shm_stack *st = NULL;
+	json_t *frames = NULL;
+
+	if (e != NULL && (e->flags & PROTO_EVENT_HAS_STACK))
+		st = stacks_recent(p->stacks, e->start_ns);
+	if (st != NULL)
+		frames = stacks_frames_json(p->stacks, st, SRV_ALERT_FRAMES);
+	json_object_set_new(o, "stack", frames != NULL ? frames : json_null());
+}
+
 static void srv_on_alert(void *arg, const struct alerts_line *l)
 {
 	struct srv *s = arg;
@@ -275,6 +293,9 @@ static void srv_on_alert(void *arg, const struct alerts_line *l)
 	if (s->log->fd < 0 || s->cfg.log_events == SRV_LOG_NONE ||
 	    (o = djson_alert_line(l, s->agg->now_real)) == NULL)
 		return;
+	if (l->kind == ALERTS_PAUSE && s->cur_p != NULL &&
+	    s->cur_p->pid == l->pid)
+		srv_add_stack(o, s->cur_p, s->cur_e);
 	log_json(s->log, o);
 	json_decref(o);
 }
@@ -289,7 +310,11 @@ static void srv_on_gc(struct srv *s, struct agg_proc *p,
 	json_t *o;
 
 	log_event(s->log, p->pid, e, alert);
+	s->cur_p = p;
+	s->cur_e = e;
 	alerts_event(s->alerts, p, e, alert, s->agg->now_mono);
+	s->cur_p = NULL;
+	s->cur_e = NULL;
 	if ((watched || logged) && (o = djson_event(p, e)) != NULL) {
 		srv_broadcast(s, o, p->run->id);
 		if (logged)
@@ -297,6 +322,7 @@ static void srv_on_gc(struct srv *s, struct agg_proc *p,
 		json_decref(o);
 	}
 	if (alert && watched && (o = djson_alert(s->agg, p, e)) != NULL) {
+		srv_add_stack(o, p, e);
 		srv_broadcast(s, o, p->run->id);
 		json_decref(o);
 	}

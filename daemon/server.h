@@ -72,6 +72,9 @@ struct srv {
 	uint64_t nbad;			/* peers closed for bad data */
 	double start_real;
 	int stopping;
+	/* The event alerts.c is told about, for its pause line's stack. */
+	const struct agg_proc *cur_p;
+	const struct proto_event *cur_e;
 	/* Another consumer of the watch stream (http.c's /api/events):
 	 * given every object the watchers get, while *tap_clients > 0. */
 	void (*tap)(void *arg, json_t *o, const char *run);

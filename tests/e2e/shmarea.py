@@ -15,9 +15,14 @@ import time
 import frames
 
 MAGIC = b"GCMONSH1"
-VERSION = 1
+VERSION = 2
 HEADER_SIZE = 1024
 EXIT_CAP = 256 << 10
+STACK_DEPTH, STACK_RING, NAMES_CAP = 32, 128, 512 << 10
+STACK_HEAD = struct.Struct("<QHHI")         # struct shm_stack before frames
+STACK_SIZE = STACK_HEAD.size + 8 * STACK_DEPTH
+NAME_REC = struct.Struct("<IIHH")           # struct shm_name_rec
+HAS_STACK = 0x0002                          # PROTO_EVENT_HAS_STACK
 SHM_RING_DEFAULT = 4096
 STATE_LIVE, STATE_EXITED = 1, 2
 EVENT_HAS_COLLECTOR_NS = 0x0001             # PROTO_EVENT_HAS_COLLECTOR_NS
@@ -27,12 +32,16 @@ LAYOUT = struct.Struct("<8sIIQIIIIIIIIQ")   # magic .. start_ticks (64 bytes)
 OFF_STATE, OFF_NGEN, OFF_DROPPED = 64, 68, 72
 OFF_EXIT_MONO, OFF_EXIT_CPU, OFF_EXIT_MAXRSS, OFF_EXIT_LEN = 80, 88, 96, 104
 OFF_GEN, OFF_HEAD, OFF_TAIL = 112, 448, 512
+OFF_STACK_LAYOUT, OFF_NAMES_LEN, OFF_STACK_HEAD, OFF_STACK_TAIL = 528, 552, 576, 640
+OFF_STACK_MIN_PAUSE = 560
 # Header fields by name: (offset, struct format), for hostile variants.
 FIELDS = {"magic": (0, "8s"), "version": (8, "I"), "header_size": (12, "I"),
           "total_size": (16, "Q"), "hello_off": (24, "I"), "hello_len": (28, "I"),
           "exit_off": (32, "I"), "exit_cap": (36, "I"), "ring_off": (40, "I"),
           "ring_cap": (44, "I"), "pid": (48, "I"), "uid": (52, "I"),
-          "start_ticks": (56, "Q"), "head": (OFF_HEAD, "Q"), "tail": (OFF_TAIL, "Q")}
+          "start_ticks": (56, "Q"), "head": (OFF_HEAD, "Q"), "tail": (OFF_TAIL, "Q"),
+          "stack_off": (528, "I"), "stack_cap": (532, "I"), "names_off": (536, "I"),
+          "names_cap": (540, "I")}
 _live = []          # every FakeArea whose sleep may still run: kill_all()
 
 
@@ -41,8 +50,11 @@ def _align(n, a):
 
 
 def area_size(hello_len, ring_cap):
+    """(ring_off, stack_off, names_off, size) as shm.c lays them out."""
     ring_off = _align(HEADER_SIZE + hello_len, 4096) + EXIT_CAP
-    return ring_off, _align(ring_off + ring_cap * SLOT.size, 4096)
+    stack_off = _align(ring_off + ring_cap * SLOT.size, 64)
+    names_off = _align(stack_off + STACK_RING * STACK_SIZE, 4096)
+    return ring_off, stack_off, names_off, names_off + NAMES_CAP
 
 
 def start_ticks(pid):
@@ -73,7 +85,10 @@ class FakeArea:
         self.gens = [[0, 0, 0, 0, 0] for _ in range(ngen)]
         self.dropped = 0
         self.head = 0
-        self.ring_off, self.size = area_size(len(self.hello), ring)
+        self.ring_off, self.stack_off, self.names_off, self.size = \
+            area_size(len(self.hello), ring)
+        self.stack_head = 0
+        self.names_len = 0
         self.exit_off = self.ring_off - EXIT_CAP
         self.name = name or "%d-%x.gcmon" % (pid, time.monotonic_ns())
         self.path = os.path.join(self.dir, self.name)
@@ -82,6 +97,8 @@ class FakeArea:
                          HEADER_SIZE, len(self.hello), self.exit_off, EXIT_CAP,
                          self.ring_off, ring, pid, os.geteuid(),
                          start_ticks(pid))
+        struct.pack_into("<IIII", self.buf, OFF_STACK_LAYOUT, self.stack_off,
+                         STACK_RING, self.names_off, NAMES_CAP)
         struct.pack_into("<I", self.buf, OFF_STATE, STATE_LIVE)
         self.buf[HEADER_SIZE:HEADER_SIZE + len(self.hello)] = self.hello
         self.fd = None
@@ -141,9 +158,30 @@ class FakeArea:
         self.mpoke(OFF_DROPPED, struct.pack("<Q", self.dropped))
 
     # -- what a process does -------------------------------------------------
+    def add_name(self, code_id, file, func, first_line=1, raw=None):
+        """Publishes one name record (raw: these bytes instead)."""
+        f, q = file.encode(), func.encode()
+        rec = raw if raw is not None else NAME_REC.pack(
+            code_id, first_line, len(f), len(q)) + f + q
+        rec += b"\0" * (-len(rec) % 4)
+        self.poke(self.names_off + self.names_len, rec)
+        self.names_len += len(rec)
+        self.mpoke(OFF_NAMES_LEN, struct.pack("<I", self.names_len))
+
+    def put_stack(self, start_ns, frames_, depth=None, flags=0):
+        """Publishes a stack (frames_: [(code_id, line)], leaf first)."""
+        body = STACK_HEAD.pack(start_ns, len(frames_) if depth is None else depth,
+                               flags, 0)
+        body += b"".join(struct.pack("<II", c, l) for c, l in frames_)
+        body += b"\0" * (STACK_SIZE - len(body))
+        self.poke(self.stack_off + (self.stack_head % STACK_RING) * STACK_SIZE, body)
+        self.stack_head += 1
+        self.mpoke(OFF_STACK_HEAD, struct.pack("<Q", self.stack_head))
+
     def collect(self, gen, pause_ns, collected=0, uncollectable=0, send=True,
-                collector_ns=None):
-        """One collection; send=False: counted, its record dropped;
+                stack=None, depth=None, collector_ns=None):
+        """One collection; send=False: counted, its record dropped.
+        stack: [(code_id, line)], leaf first, published before the event;
         collector_ns: the interpreter's own duration (3.15+), flagged."""
         g = self.gens[gen]
         g[0] += 1
@@ -158,9 +196,13 @@ class FakeArea:
             self._write_counters()
             return False
         slot = self.ring_off + (self.head % self.ring) * SLOT.size
-        self.poke(slot, SLOT.pack(time.monotonic_ns(), pause_ns, collector_ns or 0,
-                                  collected, uncollectable, gen,
-                                  0 if collector_ns is None else EVENT_HAS_COLLECTOR_NS))
+        start = time.monotonic_ns()
+        if stack is not None:
+            self.put_stack(start, stack, depth)
+        flags = (HAS_STACK if stack is not None else 0) | \
+            (0 if collector_ns is None else EVENT_HAS_COLLECTOR_NS)
+        self.poke(slot, SLOT.pack(start, pause_ns, collector_ns or 0, collected,
+                                  uncollectable, gen, flags))
         self.set_head(self.head + 1)
         return True
 

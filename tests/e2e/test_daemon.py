@@ -387,7 +387,7 @@ def _check_good_stays_exact(d, good, bad=None):
 
 BAD_AT_ATTACH = {
     "wrong_magic": (lambda a: a.set("magic", b"GCMONSH0"), "is not a valid area"),
-    "other_version": (lambda a: a.set("version", 2), "is not a valid area"),
+    "other_version": (lambda a: a.set("version", shmarea.VERSION + 1), "is not a valid area"),
     "huge_ring_capacity": (lambda a: a.set("ring_cap", 1 << 31), "is not a valid area"),
     "ring_beyond_file": (lambda a: a.set("ring_off", 0xFFFFF000), "is not a valid area"),
     "hello_beyond_file": (lambda a: a.set("hello_len", 0x7FFFFFFF), "is not a valid area"),

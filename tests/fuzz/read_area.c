@@ -17,6 +17,41 @@ static struct proto_hello ra_hello;
 static struct proto_event ra_ev[64];
 static volatile uint64_t ra_sink;
 
+/* The stack ring and the names region, as agents_stacks.c reads them. */
+static void read_area_stacks(const struct shm_info *in,
+    const struct shm_snapshot *snap)
+{
+	static struct shm_name name;
+	struct shm_stack st;
+	uint64_t tail = shm_start_stack_tail(ra_map, in);
+	uint32_t off = 0, prev;
+	unsigned i;
+	int n;
+
+	if ((uint64_t)in->stack_off + (uint64_t)in->stack_cap *
+	    sizeof(struct shm_stack) > in->size ||
+	    (uint64_t)in->names_off + in->names_cap > in->size)
+		abort();	/* check passed what it must refuse */
+	for (i = 0; i <= in->stack_cap; i++) {
+		n = shm_drain_stack(ra_map, in, &tail, UINT64_MAX, &st);
+		if (n < 0)
+			break;
+		if (n > 0 && st.depth > SHM_STACK_DEPTH)
+			abort();
+		ra_sink += (uint64_t)n;
+	}
+	for (i = 0; i <= in->names_cap / sizeof(struct shm_name_rec); i++) {
+		prev = off;
+		if ((n = shm_next_name(ra_map, in, snap->names_len, &off,
+		    &name)) <= 0)
+			break;
+		if (off <= prev || off > in->names_cap ||
+		    strlen(name.file) > SHM_NAME_MAX)
+			abort();
+		ra_sink += name.code_id;
+	}
+}
+
 int read_area(const uint8_t *data, size_t len)
 {
 	struct shm_snapshot snap;
@@ -57,5 +92,6 @@ int read_area(const uint8_t *data, size_t len)
 	} while (n == 64);
 	if (tail != head)
 		abort();
+	read_area_stacks(&in, &snap);
 	return 0;
 }

@@ -2,7 +2,8 @@
  * check_shm.c: Check suite for common/shm.c, the shared area of a
  * monitored process: layout round trip, every malformed header refused,
  * the ring's producer (shm_record) and consumer (shm_drain) including a
- * full ring and hostile indexes, the HELLO read back, /proc/<pid>/stat's
+ * full ring and hostile indexes, the stack ring and the names region
+ * (found, skipped, full, hostile), the HELLO read back, /proc/<pid>/stat's
  * start time. Run by make check; no process or file involved.
  */
 #include <check.h>
@@ -82,7 +83,7 @@ static const struct {
 	int want;
 } bad_rows[] = {
 	{ "no magic yet", 0, 0, 8, -EAGAIN },
-	{ "another version", 8, 2, 4, -EPROTONOSUPPORT },
+	{ "another version", 8, 1, 4, -EPROTONOSUPPORT },
 	{ "header size", 12, 512, 4, -EBADMSG },
 	{ "total size", 16, 1, 8, -EBADMSG },
 	{ "hello beyond the file", 24, 0xfffffff0u, 4, -EBADMSG },
@@ -95,6 +96,14 @@ static const struct {
 	{ "ring too small", 44, 2, 4, -EBADMSG },
 	{ "ring huge", 44, 1u << 30, 4, -EBADMSG },
 	{ "pid 0", 48, 0, 4, -EBADMSG },
+	{ "stack ring beyond the file", 528, 0xfffffff0u, 4, -EBADMSG },
+	{ "stack ring misaligned", 528, 4097, 4, -EBADMSG },
+	{ "stack ring inside the header", 528, 64, 4, -EBADMSG },
+	{ "stack ring empty", 532, 0, 4, -EBADMSG },
+	{ "stack ring not a power of 2", 532, 100, 4, -EBADMSG },
+	{ "stack ring huge", 532, 1u << 20, 4, -EBADMSG },
+	{ "names beyond the file", 536, 0xfffffff0u, 4, -EBADMSG },
+	{ "names region huge", 540, SHM_NAMES_CAP * 2u, 4, -EBADMSG },
 };
 
 START_TEST(test_check_refuses_each_bad_field)
@@ -265,7 +274,8 @@ END_TEST
 START_TEST(test_random_damage_is_refused_or_read)
 {
 	static const size_t hot[] = { 8, 16, 24, 28, 32, 36, 40, 44, 48, 68,
-	    448, 512, SHM_HEADER_SIZE, SHM_HEADER_SIZE + 4 };
+	    448, 512, 528, 532, 536, 540, 552, 576, 640, SHM_HEADER_SIZE,
+	    SHM_HEADER_SIZE + 4 };
 	struct frames_rng r;
 	struct area a;
 	uint8_t buf[4096];
@@ -331,6 +341,182 @@ START_TEST(test_snapshot_bounds_the_exit_code)
 }
 END_TEST
 
+static struct shm_stack shm_st(uint64_t start_ns, uint16_t depth)
+{
+	struct shm_stack st;
+	uint16_t i;
+
+	memset(&st, 0, sizeof st);
+	st.start_ns = start_ns;
+	st.depth = depth;
+	for (i = 0; i < depth; i++) {
+		st.frame[i].code_id = i + 1u;
+		st.frame[i].line = 10u * i;
+	}
+	return st;
+}
+
+/* The stack of an event is found by its start; an older one (its event
+ * was refused) is skipped, a newer one left for its own event. */
+START_TEST(test_stack_found_by_its_event)
+{
+	struct area a;
+	struct shm_info in;
+	struct shm_stack st = shm_st(5, 3), out;
+	uint64_t tail;
+
+	area_make(&a, RING);
+	ck_assert_int_eq(shm_check(a.map, a.size, &in), 0);
+	tail = shm_start_stack_tail(a.map, &in);
+	ck_assert_int_eq(shm_record_stack(a.map, &st), 1);
+	st = shm_st(7, 2);
+	ck_assert_int_eq(shm_record_stack(a.map, &st), 1);
+	st = shm_st(9, SHM_STACK_DEPTH);
+	st.flags = SHM_STACK_TRUNCATED;
+	ck_assert_int_eq(shm_record_stack(a.map, &st), 1);
+	ck_assert_int_eq(shm_drain_stack(a.map, &in, &tail, 7, &out), 1);
+	ck_assert_uint_eq(out.depth, 2);
+	ck_assert_uint_eq(out.frame[1].code_id, 2);
+	ck_assert_uint_eq(tail, 2);
+	ck_assert_int_eq(shm_drain_stack(a.map, &in, &tail, 8, &out), 0);
+	ck_assert_uint_eq(tail, 2);
+	ck_assert_int_eq(shm_drain_stack(a.map, &in, &tail, 9, &out), 1);
+	ck_assert_uint_eq(out.flags, SHM_STACK_TRUNCATED);
+	ck_assert_int_eq(shm_drain_stack(a.map, &in, &tail, 10, &out), 0);
+	ck_assert_uint_eq(tail, 3);
+	free(a.map);
+}
+END_TEST
+
+START_TEST(test_full_stack_ring_counts_drops)
+{
+	struct area a;
+	struct shm_info in;
+	struct shm_snapshot snap;
+	struct shm_stack st = shm_st(1, 1);
+	unsigned i;
+
+	area_make(&a, RING);
+	ck_assert_int_eq(shm_check(a.map, a.size, &in), 0);
+	for (i = 0; i < SHM_STACK_RING; i++)
+		ck_assert_int_eq(shm_record_stack(a.map, &st), 1);
+	ck_assert_int_eq(shm_record_stack(a.map, &st), 0);
+	shm_snapshot(a.map, &snap);
+	ck_assert_uint_eq(snap.stacks_dropped, 1);
+	free(a.map);
+}
+END_TEST
+
+START_TEST(test_drain_stack_refuses_hostile_slots)
+{
+	struct area a;
+	struct shm_info in;
+	struct shm_header *h;
+	struct shm_stack st = shm_st(5, 1), out;
+	uint64_t tail = 0;
+
+	area_make(&a, RING);
+	h = a.map;
+	ck_assert_int_eq(shm_check(a.map, a.size, &in), 0);
+	st.depth = SHM_STACK_DEPTH + 1;
+	shm_record_stack(a.map, &st);
+	ck_assert_int_eq(shm_drain_stack(a.map, &in, &tail, 5, &out), -EBADMSG);
+	st = shm_st(6, 1);
+	st.flags = 0x80;
+	shm_record_stack(a.map, &st);
+	ck_assert_int_eq(shm_drain_stack(a.map, &in, &tail, 6, &out), -EBADMSG);
+	tail = 5;		/* head (2) behind our tail */
+	ck_assert_int_eq(shm_drain_stack(a.map, &in, &tail, 6, &out), -EBADMSG);
+	atomic_store(&h->stack_head, 1000);
+	tail = 2;		/* head more than the capacity ahead */
+	ck_assert_int_eq(shm_drain_stack(a.map, &in, &tail, 6, &out), -EBADMSG);
+	ck_assert_uint_le(1000 - shm_start_stack_tail(a.map, &in), in.stack_cap);
+	free(a.map);
+}
+END_TEST
+
+/* Appends a name record at *off of the names region. */
+static void shm_put_name(struct area *a, const struct shm_info *in,
+    uint32_t *off, uint32_t id, uint16_t flen, uint16_t qlen)
+{
+	struct shm_name_rec rec = { id, 7, flen, qlen };
+	char *p = (char *)a->map + in->names_off + *off;
+
+	memcpy(p, &rec, sizeof rec);
+	memset(p + sizeof rec, 'f', flen);
+	memset(p + sizeof rec + flen, 'q', qlen);
+	*off += SHM_NAME_REC_SIZE(flen, qlen);
+}
+
+START_TEST(test_names_read_back)
+{
+	static struct shm_name n;
+	struct area a;
+	struct shm_info in;
+	uint32_t len = 0, off = 0;
+
+	area_make(&a, RING);
+	ck_assert_int_eq(shm_check(a.map, a.size, &in), 0);
+	shm_put_name(&a, &in, &len, 1, 5, 3);
+	shm_put_name(&a, &in, &len, SHM_CODES - 1, SHM_NAME_MAX, SHM_NAME_MAX);
+	ck_assert_int_eq(shm_next_name(a.map, &in, len, &off, &n), 1);
+	ck_assert_uint_eq(n.code_id, 1);
+	ck_assert_uint_eq(n.first_line, 7);
+	ck_assert_str_eq(n.file, "fffff");
+	ck_assert_str_eq(n.func, "qqq");
+	ck_assert_int_eq(shm_next_name(a.map, &in, len, &off, &n), 1);
+	ck_assert_uint_eq(strlen(n.file), SHM_NAME_MAX);
+	ck_assert_int_eq(shm_next_name(a.map, &in, len, &off, &n), 0);
+	ck_assert_uint_eq(off, len);
+	free(a.map);
+}
+END_TEST
+
+/* Each row is one hostile record after a good one: refused, never read
+ * beyond the published length or the region. */
+static const struct {
+	const char *name;
+	uint32_t id;
+	uint16_t flen, qlen;
+	int32_t len_delta;	/* published length minus the record's end */
+} bad_names[] = {
+	{ "id 0", 0, 1, 1, 0 },
+	{ "id beyond the table", SHM_CODES, 1, 1, 0 },
+	{ "file too long", 1, SHM_NAME_MAX + 1, 1, 0 },
+	{ "function too long", 1, 1, 60000, 0 },
+	{ "record past the published length", 1, 8, 8, -4 },
+	{ "a head cut short", 1, 0, 0, -6 },
+};
+
+START_TEST(test_names_refuse_hostile_records)
+{
+	static struct shm_name n;
+	struct area a;
+	struct shm_info in;
+	uint32_t len = 0, off = 0;
+
+	area_make(&a, RING);
+	ck_assert_int_eq(shm_check(a.map, a.size, &in), 0);
+	shm_put_name(&a, &in, &len, 1, 2, 2);
+	shm_put_name(&a, &in, &len, bad_names[_i].id, bad_names[_i].flen < 2000 ?
+	    bad_names[_i].flen : 0, bad_names[_i].qlen < 2000 ?
+	    bad_names[_i].qlen : 0);
+	/* the claimed lengths, whatever was written */
+	memcpy((char *)a.map + in.names_off + SHM_NAME_REC_SIZE(2, 2) + 8,
+	    &bad_names[_i].flen, 2);
+	memcpy((char *)a.map + in.names_off + SHM_NAME_REC_SIZE(2, 2) + 10,
+	    &bad_names[_i].qlen, 2);
+	len = (uint32_t)((int32_t)len + bad_names[_i].len_delta);
+	ck_assert_int_eq(shm_next_name(a.map, &in, len, &off, &n), 1);
+	ck_assert_msg(shm_next_name(a.map, &in, len, &off, &n) == -EBADMSG,
+	    "%s", bad_names[_i].name);
+	/* a published length beyond the region is bounded by it */
+	off = 0;
+	ck_assert_int_eq(shm_next_name(a.map, &in, UINT32_MAX, &off, &n), 1);
+	free(a.map);
+}
+END_TEST
+
 static Suite *shm_suite(void)
 {
 	Suite *s = suite_create("shm");
@@ -347,6 +533,12 @@ static Suite *shm_suite(void)
 	tcase_add_test(tc, test_start_tail_is_bounded);
 	tcase_add_test(tc, test_event_generation_bounded);
 	tcase_add_test(tc, test_random_damage_is_refused_or_read);
+	tcase_add_test(tc, test_stack_found_by_its_event);
+	tcase_add_test(tc, test_full_stack_ring_counts_drops);
+	tcase_add_test(tc, test_drain_stack_refuses_hostile_slots);
+	tcase_add_test(tc, test_names_read_back);
+	tcase_add_loop_test(tc, test_names_refuse_hostile_records, 0,
+	    sizeof bad_names / sizeof bad_names[0]);
 	tcase_add_loop_test(tc, test_parse_start_ticks, 0,
 	    (int)(sizeof stat_rows / sizeof stat_rows[0]));
 	tcase_add_loop_test(tc, test_snapshot_bounds_the_exit_code, 0,

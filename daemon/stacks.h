@@ -1,0 +1,78 @@
+/*
+ * stacks.h: where the pauses land. Per process, the names of the agent's
+ * code ids and a bounded aggregate of the distinct Python stacks behind
+ * its captured collections (common/shm.h, "Stacks"); per run, pid or
+ * host, the answer of the "stacks" control command, merged by resolved
+ * names. Fed by agents_stacks.c, read by control.c and alerts' log lines.
+ * Pure: no I/O, no clock.
+ */
+#ifndef GCMON_STACKS_H
+#define GCMON_STACKS_H
+
+#include <stdint.h>
+
+#include "shm.h"
+
+struct agg;
+struct agg_run;
+struct agg_proc;
+struct json_t;
+
+#define STACKS_MAX_DISTINCT	1024	/* per process; beyond: "[other]" */
+#define STACKS_ANSWER_TOP	100	/* paths answered: top by time + by count */
+#define STACKS_RECENT		16	/* the last stacks, for alert lines */
+
+struct stacks_name {
+	char *file, *func;		/* NULL: not published (yet) */
+	uint32_t first_line;
+};
+
+struct stacks_entry {
+	uint16_t generation, depth, flags;
+	struct shm_frame frame[SHM_STACK_DEPTH];	/* leaf first */
+	uint64_t count, pause_ns;
+};
+
+struct stacks_proc {
+	struct stacks_name *names;	/* SHM_CODES entries */
+	struct stacks_entry *e;
+	size_t n, cap;
+	uint64_t count, pause_ns;	/* every stack added */
+	uint64_t other_count, other_pause_ns;	/* beyond STACKS_MAX_DISTINCT */
+	uint64_t dropped;		/* the area's stacks_dropped, last read */
+	int given_up;			/* its stack ring or names were bad */
+	struct shm_stack recent[STACKS_RECENT];	/* a ring, by start_ns */
+	unsigned nrecent;			/* total ever */
+};
+
+/* Counts one stack of a collection of generation gen that paused
+ * pause_ns; *sp is made on first use. 0 or -ENOMEM (not counted). */
+int stacks_add(struct stacks_proc **sp, const struct shm_stack *st,
+    unsigned gen, uint64_t pause_ns);
+/* What the area says besides stacks: its count of stacks a full stack
+ * ring refused, and whether its stacks or names were given up. 0 or
+ * -ENOMEM. */
+int stacks_note_area(struct stacks_proc **sp, uint64_t dropped, int given_up);
+/* Records the name of an id (a later one for the same id is ignored: an
+ * id never changes code). 0 or -ENOMEM. */
+int stacks_set_name(struct stacks_proc **sp, const struct shm_name *n);
+void stacks_proc_free(struct stacks_proc *sp);
+/* The stack of the event that started at start_ns, if it is one of the
+ * last STACKS_RECENT added; NULL otherwise. Borrowed. */
+const struct shm_stack *stacks_recent(const struct stacks_proc *sp,
+    uint64_t start_ns);
+/* The name of an id; NULL: unknown or not published. Borrowed. */
+const struct stacks_name *stacks_name_of(const struct stacks_proc *sp,
+    uint32_t id);
+/* "file:function" of a frame into buf ("?:?#<id>" unresolved). */
+void stacks_frame_label(const struct stacks_proc *sp,
+    const struct shm_frame *f, char *buf, size_t size);
+/* stacks_answer.c (jansson). The "stacks" answer's body for process p, else run r, else every
+ * process of a (doc/control.md). NULL: out of memory. */
+struct json_t *stacks_answer(const struct agg *a, const struct agg_run *r,
+    const struct agg_proc *p);
+/* Up to max frames of st (leaf first) as [{"file","function","line"}]. */
+struct json_t *stacks_frames_json(const struct stacks_proc *sp,
+    const struct shm_stack *st, unsigned max);
+
+#endif /* GCMON_STACKS_H */
