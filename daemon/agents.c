@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "agents.h"
+#include "allow.h"
 #include "procfs.h"
 #include "shm.h"
 
@@ -405,18 +406,6 @@ static void agents_detach(struct agents *a, struct agent_map *m, int ended)
 	}
 }
 
-static int agents_uid_allowed(const struct agents *a, uid_t uid)
-{
-	unsigned i;
-
-	if (uid == 0 || uid == a->uid)
-		return 1;
-	for (i = 0; i < a->cfg.nallow_uid; i++)
-		if (a->cfg.allow_uid[i] == uid)
-			return 1;
-	return 0;
-}
-
 /* "<pid>-<hex>.gcmon" and nothing else. */
 static int agents_name_ok(const char *name)
 {
@@ -492,8 +481,10 @@ static int agents_map_file(struct agents *a, struct agent_map *m,
 		*why = "cannot be examined";
 	else if (!S_ISREG(st.st_mode))
 		*why = "is not a regular file";
-	else if (!agents_uid_allowed(a, st.st_uid))
-		*why = "belongs to a user not allowed (see --allow-uid)";
+	else if (!allow_process(a->cfg.allow,
+	    (uint32_t)strtoul(m->name, NULL, 10), st.st_uid))
+		*why = "belongs to a user not allowed (see --allow-uid, "
+		    "--allow-group)";
 	else if (st.st_size < (off_t)SHM_HEADER_SIZE ||
 	    st.st_size > (off_t)SHM_MAX_SIZE)
 		*why = "has a size no area has";

@@ -49,10 +49,11 @@ struct agents_sink {
 	void *data;
 };
 
+struct allow;
+
 struct agents_config {
 	const char *dir;		/* the agent directory: <socket>.d */
-	const uid_t *allow_uid;		/* besides root and gcmond's own */
-	unsigned nallow_uid;
+	const struct allow *allow;	/* whom it serves (allow.h) */
 	int have_gid;			/* --socket-group: 03770 and the group */
 	gid_t gid;
 	unsigned drain_ms;		/* 0: adapt (AGENTS_DRAIN_*) */

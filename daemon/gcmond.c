@@ -80,6 +80,8 @@ static void gcmond_usage(FILE *out)
 "                            the median of its siblings' (default 3; 0: off)\n"
 "  --socket-group GROUP      make the socket 0660 and owned by GROUP\n"
 "  --allow-uid UID           also serve this user (repeatable)\n"
+"  --allow-group GROUP       also serve processes running with this group\n"
+"                            (effective or supplementary; repeatable)\n"
 "  --run-expiry S            forget a run S seconds after its last process\n"
 "                            ended (default 3600)\n"
 "  --http-listen [ADDR:]PORT serve the dashboard at http://ADDR:PORT/\n"
@@ -335,8 +337,7 @@ static int gcmond_start_agents(struct gcmond *d, const char *sock,
 	}
 	memset(&cfg, 0, sizeof cfg);
 	cfg.dir = d->agent_dir;
-	cfg.allow_uid = d->srv.cfg.allow_uid;
-	cfg.nallow_uid = d->srv.cfg.nallow_uid;
+	cfg.allow = &d->srv.cfg.allow;
 	cfg.have_gid = d->srv.cfg.have_gid;
 	cfg.gid = d->srv.cfg.socket_gid;
 	cfg.sample_s = d->sample_s;
@@ -381,7 +382,8 @@ int main(int argc, char **argv)
 	enum { OPT_SOCKET = 256, OPT_PIDFILE, OPT_LOG, OPT_ALERT, OPT_GROUP,
 	    OPT_ALLOW, OPT_EXPIRY, OPT_SAMPLE, OPT_QUIET, OPT_VERBOSE, OPT_HELP,
 	    OPT_VERSION, OPT_METRICS, OPT_HTTP, OPT_PER_PROCESS, OPT_EVENTS, OPT_SUMMARY,
-	    OPT_WINDOW, OPT_P99, OPT_SHARE, OPT_GEN2, OPT_OUTLIER, OPT_READY };
+	    OPT_WINDOW, OPT_P99, OPT_SHARE, OPT_GEN2, OPT_OUTLIER, OPT_READY,
+	    OPT_ALLOW_GROUP };
 	static const struct option opts[] = {
 		{ "socket", required_argument, NULL, OPT_SOCKET },
 		{ "pidfile", required_argument, NULL, OPT_PIDFILE },
@@ -396,6 +398,7 @@ int main(int argc, char **argv)
 		{ "alert-outlier-factor", required_argument, NULL, OPT_OUTLIER },
 		{ "socket-group", required_argument, NULL, OPT_GROUP },
 		{ "allow-uid", required_argument, NULL, OPT_ALLOW },
+		{ "allow-group", required_argument, NULL, OPT_ALLOW_GROUP },
 		{ "run-expiry", required_argument, NULL, OPT_EXPIRY },
 		{ "metrics-listen", required_argument, NULL, OPT_METRICS },
 		{ "http-listen", required_argument, NULL, OPT_HTTP },
@@ -419,6 +422,7 @@ int main(int argc, char **argv)
 	socklen_t sslen;
 	char defsock[PATH_MAX];
 	struct alerts_config *al = &d.srv.cfg.alerts;
+	struct allow *allowed = &d.srv.cfg.allow;
 	int quiet = 0, verbose = 0, ready_fd = -1, c, err;
 	double v;
 
@@ -497,13 +501,23 @@ int main(int argc, char **argv)
 			d.srv.cfg.have_gid = 1;
 			break;
 		case OPT_ALLOW:
-			if (d.srv.cfg.nallow_uid >= SRV_MAX_ALLOW_UID)
+			if (allowed->nuid >= ALLOW_MAX)
 				log_fatalx(2, "--allow-uid: at most %u users",
-				    SRV_MAX_ALLOW_UID);
-			if (gcmond_parse_uid(optarg, &d.srv.cfg.allow_uid[
-			    d.srv.cfg.nallow_uid]) < 0)
+				    ALLOW_MAX);
+			if (gcmond_parse_uid(optarg,
+			    &allowed->uid[allowed->nuid]) < 0)
 				log_fatalx(2, "--allow-uid: no user '%s'", optarg);
-			d.srv.cfg.nallow_uid++;
+			allowed->nuid++;
+			break;
+		case OPT_ALLOW_GROUP:
+			if (allowed->ngid >= ALLOW_MAX)
+				log_fatalx(2, "--allow-group: at most %u groups",
+				    ALLOW_MAX);
+			if (gcmond_parse_gid(optarg,
+			    &allowed->gid[allowed->ngid]) < 0)
+				log_fatalx(2, "--allow-group: no group '%s'",
+				    optarg);
+			allowed->ngid++;
 			break;
 		case OPT_EXPIRY:
 			if (gcmond_parse_double(optarg, 0, 1e9, &v) < 0)

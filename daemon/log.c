@@ -195,12 +195,14 @@ int log_refused(struct log *l, double now_s, unsigned uid, int pid)
 	l->refused[slot].held = 0;
 	if (held > 0)
 		log_always("warning: ", "refused pid %d: uid %u is not "
-		    "allowed (gcmond --allow-uid %u); %lu more refusals of "
+		    "allowed (gcmond --allow-uid %u, or --allow-group); %lu more "
+		    "refusals of "
 		    "uid %u since the last such line", pid, uid, uid, held,
 		    uid);
 	else
 		log_always("warning: ", "refused pid %d: uid %u is not "
-		    "allowed (gcmond --allow-uid %u)", pid, uid, uid);
+		    "allowed (gcmond --allow-uid %u, or --allow-group)", pid, uid,
+		    uid);
 	return 1;
 }
 

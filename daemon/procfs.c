@@ -136,6 +136,64 @@ int procfs_sample(uint32_t pid, struct agg_sample *out)
 	return 0;
 }
 
+/* The value of a "Key:" line that starts a line of text, or NULL. */
+static const char *procfs_line(const char *text, const char *key)
+{
+	size_t klen = strlen(key);
+	const char *p = text;
+
+	while ((p = strstr(p, key)) != NULL) {
+		if (p == text || p[-1] == '\n')
+			return p + klen;
+		p += klen;
+	}
+	return NULL;
+}
+
+int procfs_parse_groups(const char *status, gid_t *out, size_t cap)
+{
+	const char *p = procfs_line(status, "Gid:");
+	unsigned long v;
+	size_t n = 0;
+	char *end;
+
+	if (p == NULL)
+		return -EBADMSG;
+	/* Real, then effective: the second number. */
+	v = strtoul(p, &end, 10);
+	if (end == p || *end == '\n')
+		return -EBADMSG;
+	p = end;
+	v = strtoul(p, &end, 10);
+	if (end == p)
+		return -EBADMSG;
+	if (cap > 0)
+		out[n++] = (gid_t)v;
+	if ((p = procfs_line(status, "Groups:")) == NULL)
+		return (int)n;
+	while (n < cap) {
+		v = strtoul(p, &end, 10);
+		if (end == p)
+			break;
+		out[n++] = (gid_t)v;
+		p = end;
+		if (*p == '\n')
+			break;
+	}
+	return (int)n;
+}
+
+int procfs_groups(uint32_t pid, gid_t *out, size_t cap)
+{
+	char buf[16384];	/* a long Groups: line too */
+	size_t len;
+	int err;
+
+	if ((err = procfs_read(pid, "status", buf, sizeof buf, &len)) < 0)
+		return err;
+	return procfs_parse_groups(buf, out, cap);
+}
+
 int procfs_parse_smaps(const char *text, struct agg_mem *out)
 {
 	memset(out, 0, sizeof *out);

@@ -1,6 +1,6 @@
 /*
  * procfs.h: what gcmond reads of a monitored process from outside it, in
- * /proc/<pid>: who it is (owner, start time), whether it still runs, its
+ * /proc/<pid>: who it is (owner, groups, start time), whether it still runs, its
  * RSS, peak RSS and CPU time. Called by agents.c; the parsers are pure
  * and unit-tested (check_procfs). Never writes, never signals a process,
  * never trusts a pid alone: identity is (pid, start time).
@@ -20,6 +20,10 @@ int procfs_identity(uint32_t pid, uint64_t *start_ticks, uid_t *uid);
 /* 1 if pid is still the process that started at start_ticks and is not
  * a zombie; 0 otherwise. */
 int procfs_running(uint32_t pid, uint64_t start_ticks);
+/* The groups a process runs with: its effective gid and its
+ * supplementary groups, at most cap of them into out. The count, or a
+ * negative errno (-ESRCH when gone). */
+int procfs_groups(uint32_t pid, gid_t *out, size_t cap);
 /* RSS, peak RSS (VmHWM) and CPU time (user + system). 0 or -errno. */
 int procfs_sample(uint32_t pid, struct agg_sample *out);
 /* Its smaps_rollup (Rss, Pss, Shared_*, Private_*, Anonymous): 0, -ESRCH
@@ -38,6 +42,10 @@ char procfs_parse_state(const char *stat);
 /* A "Key:   123 kB" line of a /proc/<pid>/status text (key with its
  * colon, e.g. "VmHWM:"), in bytes; 0 when absent. */
 uint64_t procfs_status_kb(const char *status, const char *key);
+/* The effective gid (Gid:'s second field) and the Groups: of a
+ * /proc/<pid>/status text, at most cap of them: the count, or -EBADMSG
+ * without a Gid: line. */
+int procfs_parse_groups(const char *status, gid_t *out, size_t cap);
 /* The figures of a smaps_rollup text: 0 or -EBADMSG (no Rss line). */
 int procfs_parse_smaps(const char *text, struct agg_mem *out);
 

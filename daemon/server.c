@@ -551,18 +551,6 @@ out_bad:
 	srv_conn_close(c);
 }
 
-static int srv_uid_allowed(const struct srv *s, uid_t uid)
-{
-	unsigned i;
-
-	if (uid == 0 || uid == s->uid)
-		return 1;
-	for (i = 0; i < s->cfg.nallow_uid; i++)
-		if (s->cfg.allow_uid[i] == uid)
-			return 1;
-	return 0;
-}
-
 /* Tells a peer we will not serve why (a control client prints it), then
  * closes it once that is written; nothing it sends is read. */
 static void srv_refuse(struct srv_conn *c, const char *code, const char *msg)
@@ -606,6 +594,7 @@ static void srv_on_connection(uv_stream_t *server, int status)
 		srv_conn_close(c);
 		return;
 	}
+	cred.gid = (gid_t)-1;
 	if (uv_fileno((uv_handle_t *)&c->pipe, &fd) == 0 &&
 	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == 0) {
 		c->peer_pid = cred.pid;
@@ -621,11 +610,13 @@ static void srv_on_connection(uv_stream_t *server, int status)
 		srv_refuse(c, "busy", msg);
 		return;
 	}
-	if (!srv_uid_allowed(s, c->peer_uid)) {
+	if (c->peer_uid == (uid_t)-1 ||
+	    !allow_peer(&s->cfg.allow, fd, c->peer_uid, cred.gid)) {
 		(void)log_refused(s->log, (double)srv_mono_ms() / 1000,
 		    (unsigned)c->peer_uid, (int)c->peer_pid);
 		snprintf(msg, sizeof msg, "uid %u may not use this gcmond "
-		    "(gcmond --allow-uid %u)", (unsigned)c->peer_uid,
+		    "(gcmond --allow-uid %u, or --allow-group with one of "
+		    "its groups)", (unsigned)c->peer_uid,
 		    (unsigned)c->peer_uid);
 		srv_refuse(c, "forbidden", msg);
 		return;
@@ -648,6 +639,7 @@ int srv_start(struct srv *s, uv_loop_t *loop, struct agg *agg,
 	s->agg = agg;
 	s->log = log;
 	s->uid = geteuid();
+	s->cfg.allow.self = s->uid;
 	if (s->cfg.max_clients == 0)
 		s->cfg.max_clients = SRV_MAX_CLIENTS;
 	srv_now(s);

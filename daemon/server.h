@@ -19,11 +19,11 @@
 
 #include "agg.h"
 #include "alerts.h"
+#include "allow.h"
 #include "log.h"
 
 #define SRV_MAX_CLIENTS		4096
 #define SRV_BACKLOG		512	/* listen(2) */
-#define SRV_MAX_ALLOW_UID	64
 #define SRV_WATCH_QUEUE_MAX	(1u << 20)	/* bytes queued to a watcher */
 #define SRV_ANSWER_QUEUE_MAX	(64u << 20)	/* bytes queued to any client */
 #define SRV_TICK_MS		100
@@ -43,8 +43,7 @@ enum srv_log_events {
 
 struct srv_config {
 	const char *socket_path;
-	uid_t allow_uid[SRV_MAX_ALLOW_UID];
-	unsigned nallow_uid;
+	struct allow allow;		/* whom it serves (self set at start) */
 	int have_gid;			/* --socket-group given */
 	gid_t socket_gid;
 	unsigned max_clients;

@@ -722,6 +722,80 @@ def test_other_uid_refused_unless_allowed():
         assert d.ping_ok()
 
 
+GROUP, OTHER_GROUP, MEMBER, STRANGER = 4242, 4243, 65533, 65532
+
+
+def as_user(uid, gid, groups, argv, **kw):
+    return subprocess.run(argv, user=uid, group=gid, extra_groups=groups,
+                          capture_output=True, text=True, timeout=60, **kw)
+
+
+def ctl_as(sock, uid, gid, groups, *args):
+    prog = os.path.join(os.path.dirname(sock), "gcmonctl")
+    if not os.path.exists(prog):
+        shutil.copy2(gt.GCMONCTL, prog)
+    return as_user(uid, gid, groups, [prog, "--socket", sock] + list(args))
+
+
+def shared_agent_env(d, run):
+    """An agent environment other users can read: a copy of the agent and
+    of daemon_stats.py in the daemon's private directory (the build tree
+    may sit below a 0700 one)."""
+    os.chmod(d.dir, 0o711)
+    agent = os.path.join(d.dir, "agent")
+    shutil.copytree(gt.AGENT_DIR, agent, ignore=shutil.ignore_patterns("*.o", ".deps"))
+    for root, dirs, _ in os.walk(agent):
+        for x in dirs + [""]:
+            os.chmod(os.path.join(root, x), 0o755)
+    shutil.copy2(os.path.join(gt.PROGRAMS, "daemon_stats.py"), d.dir)
+    env = gt.agent_env(d.sock, run_id=run)
+    env["PYTHONPATH"] = agent
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return env
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to become other users")
+@pytest.mark.skipif(not HAVE_AGENT, reason="agent not built")
+def test_allow_group_serves_the_group_s_processes_and_peers():
+    """--allow-group GID: a process running with the group (effective or
+    supplementary, as the kernel says) is served, its peers and its
+    shared area; one without it is refused, whatever its uid."""
+    with Daemon("--socket-group", str(GROUP), "--allow-group", str(GROUP)) as d:
+        env = shared_agent_env(d, "grp")
+        out = os.path.join(d.dir, "out")
+        os.mkdir(out)
+        os.chmod(out, 0o777)
+        stats = os.path.join(out, "member.json")
+        r = as_user(MEMBER, MEMBER, [GROUP], [gt.PYTHON, "daemon_stats.py", stats],
+                    env=env, cwd=d.dir)
+        assert r.returncode == 0 and "gcmon:" not in r.stderr, r.stderr
+        with open(stats) as f:
+            mine = json.load(f)
+        p = gt.wait_ended(d, [mine["pid"]])[mine["pid"]]
+        assert gt.totals(p) == [[s["collections"], s["collected"], s["uncollectable"]]
+                                for s in mine["stats"]]
+        # Its peers: by a supplementary group, by the effective gid.
+        r = ctl_as(d.sock, MEMBER, MEMBER, [GROUP], "ping")
+        assert r.returncode == 0, r.stderr
+        r = ctl_as(d.sock, MEMBER, GROUP, [], "ping")
+        assert r.returncode == 0, r.stderr
+        # Without the group: refused by gcmond (the socket opened to all,
+        # so only SO_PEERCRED and SO_PEERGROUPS stand in the way).
+        os.chmod(d.sock, 0o666)
+        r = ctl_as(d.sock, STRANGER, STRANGER, [], "ping")
+        assert r.returncode == 1 and "may not use this gcmond" in r.stderr, r.stderr
+    # A process that may write the agent directory (--socket-group) but
+    # runs without the allowed group: its area is refused, it runs on.
+    with Daemon("--socket-group", str(GROUP), "--allow-group", str(OTHER_GROUP)) as d:
+        env = shared_agent_env(d, "nogrp")
+        r = as_user(STRANGER, STRANGER, [GROUP], [gt.PYTHON, "-c", "import gc; gc.collect()"],
+                    env=env, cwd=d.dir)
+        assert r.returncode == 0, r.stderr
+        gt.wait_for(lambda: "belongs to a user not allowed (see --allow-uid, --allow-group)"
+                    in d.stderr(), 10, what="the refused area's line")
+        assert d.request({"cmd": "processes"})["processes"] == []
+
+
 # ---- gcmonctl ------------------------------------------------------------------------
 
 def test_gcmonctl_exit_codes_and_errors(tmp):
@@ -1220,7 +1294,7 @@ def test_a_refused_uid_is_logged_once_a_minute_even_quiet():
         err = d.stderr()
     lines = [x for x in err.splitlines() if "refused pid" in x]
     assert len(lines) == 2, err
-    assert "uid 65534 is not allowed (gcmond --allow-uid 65534)" in lines[0], lines
+    assert "uid 65534 is not allowed (gcmond --allow-uid 65534, or --allow-group)" in lines[0], lines
     assert "uid 65533 is not allowed" in lines[1], lines
 
 

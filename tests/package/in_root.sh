@@ -4,8 +4,9 @@
 # /tmp/pkg. Installs it with apt, checks the gcmon user, starts gcmond
 # as gcmond.service would (no systemd in a chroot: its User, Group,
 # RuntimeDirectory, LogsDirectory and ExecStart read from the installed
-# unit), runs a Python program as a member of the gcmon group and one as
-# a user outside it, reads them back with gcmonctl, then purges the
+# unit), runs Python programs as a member of the gcmon group (the agent
+# loaded by the .pth hook, by gcmon.start() and by pygcprofiler) and one
+# as a user outside it, reads them back with gcmonctl, then purges the
 # package. It stops the gcmond it started whatever happens.
 set -eu
 cd /tmp/pkg
@@ -63,13 +64,16 @@ for f in /usr/share/man/man1/gcmonctl.1.gz /usr/share/man/man1/pygcprofiler.1.gz
 	[ -e "$f" ] || fail "the package installed no $f"
 done
 
-echo "-- alice (in the gcmon group, allowed in /etc/default/gcmond), bob (neither)"
+echo "-- alice (in the gcmon group: nothing else), bob (not)"
 adduser --quiet --disabled-password --gecos "" alice
 adduser --quiet alice gcmon
 adduser --quiet --disabled-password --gecos "" bob
 envfile=/etc/default/gcmond
 grep -q '^GCMOND_OPTS=' "$envfile" || fail "$envfile sets no GCMOND_OPTS"
-sed -i 's/^GCMOND_OPTS=.*/GCMOND_OPTS="--allow-uid alice"/' "$envfile"
+pth=$(dpkg -L gcmon | grep '/dist-packages/gcmon-autoload\.pth$') ||
+    fail "the package installed no gcmon-autoload.pth in a dist-packages directory"
+[ "$(python3 -c 'import gcmon, os; print(os.path.dirname(os.path.dirname(gcmon.__file__)))')" = "$(dirname "$pth")" ] ||
+    fail "Debian's python3 does not import gcmon from $(dirname "$pth")"
 
 echo "-- gcmond as gcmond.service starts it"
 unit=/lib/systemd/system/gcmond.service
@@ -104,16 +108,24 @@ as() {
 	setpriv --reuid="$who" --regid="$who" --init-groups -- \
 		env HOME="/home/$who" "$@"
 }
-as alice env PYTHONPATH="$agentdir" GCMON_SOCKET="$sock" \
-	GCMON_RUN_ID=pkgtest python3 daemon_stats.py /home/alice/env.json \
+# The .pth hook: GCMON_SOCKET and nothing else.
+as alice env GCMON_SOCKET="$sock" GCMON_RUN_ID=pkgtest \
+	python3 daemon_stats.py /home/alice/env.json \
 	2>alice-env.err || { cat alice-env.err; fail "alice's program failed"; }
+# gcmon.start() from the program's own code, no environment.
+as alice python3 -c 'import gcmon, runpy, sys
+gcmon.start(socket=sys.argv[1], service="pkgtest-start")
+sys.argv = sys.argv[2:]
+runpy.run_path(sys.argv[0], run_name="__main__")' "$sock" daemon_stats.py \
+	/home/alice/start.json 2>alice-start.err ||
+    { cat alice-start.err; fail "alice's program with gcmon.start() failed"; }
 as alice pygcprofiler run --socket "$sock" daemon_stats.py \
 	/home/alice/launcher.json 2>alice-launcher.err ||
     { cat alice-launcher.err; fail "alice's program under pygcprofiler failed"; }
-if grep -h '^gcmon:' alice-env.err alice-launcher.err; then
+if grep -h '^gcmon:' alice-env.err alice-start.err alice-launcher.err; then
 	fail "the agent complained in alice's programs (above)"
 fi
-as bob env PYTHONPATH="$agentdir" GCMON_SOCKET="$sock" \
+as bob env GCMON_SOCKET="$sock" \
 	python3 daemon_stats.py /home/bob/env.json 2>bob.err ||
     { cat bob.err; fail "bob's program failed: an agent that may not report must not stop it"; }
 if as bob gcmonctl --socket "$sock" ping >bob-ctl.out 2>&1; then
@@ -121,7 +133,7 @@ if as bob gcmonctl --socket "$sock" ping >bob-ctl.out 2>&1; then
 fi
 
 echo "-- gcmonctl (as alice) against each program's gc.get_stats()"
-for f in /home/alice/env.json /home/alice/launcher.json; do
+for f in /home/alice/env.json /home/alice/start.json /home/alice/launcher.json; do
 	pid=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["pid"])' "$f")
 	n=0
 	while :; do
@@ -148,6 +160,9 @@ for g, st in enumerate(mine["stats"]):
             print("pid %d generation %d %s: gcmond %d, gc.get_stats() %d"
                   % (mine["pid"], g, k, got[k], st[k]))
             ok = False
+if sys.argv[2].endswith("/start.json") and p.get("service") != "pkgtest-start":
+    print("pid %d: service %r, not the one gcmon.start() gave" % (mine["pid"], p.get("service")))
+    ok = False
 if sum(st["collections"] for st in mine["stats"]) == 0:
     print("pid %d made no collection: nothing was tested" % mine["pid"])
     ok = False
@@ -169,4 +184,6 @@ apt-get purge -y -q gcmon >purge.log 2>&1 || { tail -n 20 purge.log; fail "apt-g
 [ ! -e "$logdir" ] || fail "purge left $logdir"
 [ ! -e "$envfile" ] || fail "purge left $envfile"
 [ ! -e "$agentdir" ] || fail "purge left $agentdir: $(find "$agentdir")"
+[ ! -e "$(dirname "$pth")/gcmon" ] && [ ! -e "$pth" ] ||
+    fail "purge left the gcmon package or its .pth in $(dirname "$pth")"
 getent passwd gcmon >/dev/null || fail "purge removed the gcmon user (Debian keeps system users)"

@@ -3,14 +3,17 @@
  * and status parsers on tables of texts (command names with spaces and
  * parentheses, short and malformed lines), and the readers on this very
  * process (its identity, running, a sample, its smaps_rollup) and on a
- * zombie and a pid that is gone.
+ * zombie and a pid that is gone; and daemon/allow.c, whom gcmond serves,
+ * on this process's own groups and a socketpair's peer.
  */
 #include <check.h>
 #include <errno.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "allow.h"
 #include "procfs.h"
 #include "unit.h"
 
@@ -125,6 +128,79 @@ START_TEST(test_readers_on_a_zombie_and_a_gone_pid)
 }
 END_TEST
 
+static const struct {
+	const char *name, *status;
+	int want;
+	gid_t g[4];
+} group_rows[] = {
+	{ "effective gid, then groups", "Name:\tx\nUid:\t1\t1\t1\t1\n"
+	  "Gid:\t5\t6\t7\t8\nFDSize:\t64\nGroups:\t20 30 \nNStgid:\t9\n",
+	  3, { 6, 20, 30 } },
+	{ "no supplementary groups", "Gid:\t5\t5\t5\t5\nGroups:\t\nNStgid:\t9\n",
+	  1, { 5 } },
+	{ "no Groups: line", "Gid:\t0\t4\t0\t0\n", 1, { 4 } },
+	{ "capped at 4", "Gid:\t1\t2\t1\t1\nGroups:\t3 4 5 6 7\n", 4,
+	  { 2, 3, 4, 5 } },
+	{ "a key that only ends in Gid:", "XGid:\t1\t2\n", -EBADMSG, { 0 } },
+	{ "Gid: with one number", "Gid:\t1\nGroups:\t3\n", -EBADMSG, { 0 } },
+	{ "no Gid: line", "Groups:\t3\n", -EBADMSG, { 0 } },
+};
+
+START_TEST(test_parse_groups)
+{
+	gid_t got[4];
+	int n = procfs_parse_groups(group_rows[_i].status, got, 4), i;
+
+	ck_assert_msg(n == group_rows[_i].want, "%s: %d", group_rows[_i].name, n);
+	for (i = 0; i < n; i++)
+		ck_assert_msg(got[i] == group_rows[_i].g[i], "%s: group %d is %u",
+		    group_rows[_i].name, i, (unsigned)got[i]);
+}
+END_TEST
+
+/* A uid nobody has: allowed only by a group of the process. */
+#define NOBODY_UID ((uid_t)4000000001u)
+
+START_TEST(test_allow_by_uid_and_by_this_process_groups)
+{
+	struct allow a;
+	gid_t mine[64];
+	int n = getgroups(64, mine);
+	int fds[2];
+
+	memset(&a, 0, sizeof a);
+	a.self = 12345;
+	ck_assert(allow_uid(&a, 0) && allow_uid(&a, 12345));
+	ck_assert(!allow_uid(&a, NOBODY_UID));
+	a.uid[a.nuid++] = NOBODY_UID;
+	ck_assert(allow_uid(&a, NOBODY_UID));
+	a.nuid = 0;
+	/* No group listed: a process of another uid is refused. */
+	ck_assert(!allow_process(&a, (uint32_t)getpid(), NOBODY_UID));
+	/* A group this process does not run with. */
+	a.gid[a.ngid++] = (gid_t)4000000002u;
+	ck_assert(!allow_process(&a, (uint32_t)getpid(), NOBODY_UID));
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+	ck_assert(!allow_peer(&a, fds[0], NOBODY_UID, (gid_t)4000000003u));
+	/* Its effective gid. */
+	a.gid[a.ngid++] = getegid();
+	ck_assert(allow_process(&a, (uint32_t)getpid(), NOBODY_UID));
+	ck_assert(allow_peer(&a, fds[0], NOBODY_UID, getegid()));
+	/* A supplementary group, seen by SO_PEERGROUPS and in /proc. */
+	if (n > 0) {
+		a.ngid = 0;
+		a.gid[a.ngid++] = mine[n - 1];
+		ck_assert(allow_process(&a, (uint32_t)getpid(), NOBODY_UID));
+		ck_assert(allow_peer(&a, fds[0], NOBODY_UID,
+		    (gid_t)4000000003u));
+	}
+	/* A pid that is gone: refused. */
+	ck_assert(!allow_process(&a, 4000000000u, NOBODY_UID));
+	close(fds[0]);
+	close(fds[1]);
+}
+END_TEST
+
 static Suite *procfs_suite(void)
 {
 	Suite *s = suite_create("procfs");
@@ -136,6 +212,9 @@ static Suite *procfs_suite(void)
 	tcase_add_test(tc, test_parse_smaps_reads_every_figure);
 	tcase_add_test(tc, test_readers_on_this_process);
 	tcase_add_test(tc, test_readers_on_a_zombie_and_a_gone_pid);
+	tcase_add_loop_test(tc, test_parse_groups, 0,
+	    (int)(sizeof group_rows / sizeof group_rows[0]));
+	tcase_add_test(tc, test_allow_by_uid_and_by_this_process_groups);
 	suite_add_tcase(s, tc);
 	return s;
 }
