@@ -462,7 +462,7 @@ static PyMethodDef gcmon_methods[] = {
 	{ "stats", gcmon_stats, METH_NOARGS,
 	  "stats(): the agent's counters and area, as gcmond reads them." },
 	{ "default_socket", gcmon_default_socket, METH_NOARGS,
-	  "default_socket(): GCMON_SOCKET, else gcmond's default socket." },
+	  "default_socket(): GCMON_SOCKET, else the socket gcmonctl would use." },
 	{ NULL, NULL, 0, NULL }
 };
 

@@ -1,17 +1,19 @@
 /*
- * paths.c: the default socket path (see paths.h). Called by gcmond.c and
- * client/ctl.c. Never creates anything: gcmond's server.c makes the
- * directory when it binds.
+ * paths.c: the default socket paths (see paths.h). Called by gcmond.c,
+ * client/ctl.c and the agent's _gcmon.default_socket(). Never creates
+ * anything: gcmond's server.c makes the directory when it binds.
  */
 #include "config.h"
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "paths.h"
 
-const char *paths_default_socket(char *buf, size_t len)
+const char *paths_daemon_socket(char *buf, size_t len)
 {
 	const char *env = getenv("GCMON_SOCKET");
 	const char *xdg = getenv("XDG_RUNTIME_DIR");
@@ -22,11 +24,42 @@ const char *paths_default_socket(char *buf, size_t len)
 	else if (xdg != NULL && *xdg == '/')
 		n = snprintf(buf, len, "%s/gcmon.sock", xdg);
 	else if (geteuid() == 0)
-		n = snprintf(buf, len, "/run/gcmon.sock");
+		n = snprintf(buf, len, "%s", PATHS_HOST_SOCKET);
 	else
 		n = snprintf(buf, len, "/tmp/gcmon-%u/gcmon.sock",
 		    (unsigned)geteuid());
 	if (n < 0 || (size_t)n >= len)
 		return NULL;
 	return buf;
+}
+
+static int paths_is_socket(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && S_ISSOCK(st.st_mode);
+}
+
+const char *paths_pick_socket(const char *own, const char *host, char *buf,
+    size_t len)
+{
+	const char *pick = own;
+
+	if (!paths_is_socket(own) && paths_is_socket(host))
+		pick = host;
+	if (strlen(pick) >= len)
+		return NULL;
+	memmove(buf, pick, strlen(pick) + 1);
+	return buf;
+}
+
+const char *paths_default_socket(char *buf, size_t len)
+{
+	const char *env = getenv("GCMON_SOCKET");
+
+	if (env != NULL && *env != '\0')
+		return paths_daemon_socket(buf, len);
+	if (paths_daemon_socket(buf, len) == NULL)
+		return NULL;
+	return paths_pick_socket(buf, PATHS_HOST_SOCKET, buf, len);
 }

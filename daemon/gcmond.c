@@ -56,8 +56,9 @@ static void gcmond_usage(FILE *out)
 "and answers gcmonctl and pygcprofiler. Stays in the foreground.\n"
 "\n"
 "  --socket PATH             listen on PATH (default: $GCMON_SOCKET,\n"
-"                            $XDG_RUNTIME_DIR/gcmon.sock, /run/gcmon.sock\n"
-"                            for root, else /tmp/gcmon-UID/gcmon.sock)\n"
+"                            $XDG_RUNTIME_DIR/gcmon.sock,\n"
+"                            /run/gcmon/gcmon.sock for root, else\n"
+"                            /tmp/gcmon-UID/gcmon.sock)\n"
 "  --pidfile PATH            write the daemon's pid to PATH\n"
 "  --log-file PATH           append JSON lines (collections, alerts,\n"
 "                            processes, summaries) to PATH; SIGHUP reopens it\n"
@@ -582,7 +583,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (sock == NULL &&
-	    (sock = paths_default_socket(defsock, sizeof defsock)) == NULL)
+	    (sock = paths_daemon_socket(defsock, sizeof defsock)) == NULL)
 		log_fatalx(2, "the default socket path is too long; use "
 		    "--socket PATH");
 	al->threshold_ms = (double)acfg.alert_threshold_ns / 1e6;

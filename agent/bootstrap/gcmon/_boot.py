@@ -299,8 +299,9 @@ def _check_socket(mod, socket):
 def start(socket=None, service=None):
     """Attach the agent to this process; returns its shared area's path.
 
-    socket: gcmond's socket (default: GCMON_SOCKET, else gcmond's default
-    socket). service: a name for this process's service (default:
+    socket: gcmond's socket (default: GCMON_SOCKET, else the user's own
+    gcmond's if it is there, else the host's /run/gcmon/gcmon.sock if it
+    is there, as gcmonctl finds it). service: a name for this process's service (default:
     GCMON_SERVICE, else gcmond derives one from the command line).
     Collections before start() are counted as "before the agent loaded".
     Already attached (by an earlier start(), sitecustomize or the .pth
@@ -331,8 +332,9 @@ def start(socket=None, service=None):
             raise GcmonError("gcmon.start: the agent already runs with "
                              "service %r, not %r" % (a.service, service))
         return a.path
-    socket = _check_socket(mod, socket)
+    # The arguments first, then what the host has.
     service = _check_service(mod, service)
+    socket = _check_socket(mod, socket)
     try:
         return _load(os.environ, socket, service, True, "start").path
     except OSError as e:
