@@ -29,6 +29,7 @@ url="http://127.0.0.1:$port/"
 echo "demo: pygcprofiler run -m gunicorn --workers 4 app:app on 127.0.0.1:$port"
 "$prof" run --python "$PY" --stats-only --terminal-flamegraph \
 	--flamegraph-bucket 1 --flamegraph-file "$tmp/gc.folded" \
+	--stacks-file "$tmp/stacks.folded" \
 	-m gunicorn --chdir "$top/examples" --workers 4 \
 	--bind "127.0.0.1:$port" --log-level warning app:app &
 pid=$!
@@ -71,5 +72,17 @@ kill -INT "$pid"
 status=0
 wait "$pid" || status=$?
 pid=
-echo "demo: pygcprofiler exited $status; folded stacks: $(wc -l < "$tmp/gc.folded") lines"
+echo "demo: pygcprofiler exited $status; time x generation flame graph: $(wc -l < "$tmp/gc.folded") lines"
+if [ -s "$tmp/stacks.folded" ]; then
+	echo "demo: --stacks-file (the Python stacks behind the pauses, for flamegraph.pl or speedscope), heaviest first:"
+	# Heaviest first (the weight, pause µs, ends a line); the leaf end of
+	# each path, which is where the code that pays is.
+	awk '{ print $NF "\t" $0 }' "$tmp/stacks.folded" | sort -n -r |
+	    cut -f 2- | head -n 5 | awk -F';' '{
+		s = $NF
+		for (i = NF - 1; i >= 1 && i >= NF - 4; i--) s = $i ";" s
+		if (NF > 5) s = "...;" s
+		print "demo:   " s
+	    }'
+fi
 exit "$status"
