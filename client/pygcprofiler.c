@@ -348,12 +348,14 @@ static int pgp_run_shared(struct pgp_opts *o, const char *sock)
 	}
 	if (err == -EACCES && connect_err == 0)
 		fprintf(stderr, "pygcprofiler: gcmond at %s refused uid %u (see "
-		    "--allow-uid); running the program unmonitored\n", sock,
+		    "gcmond --allow-uid, --allow-group); running the program "
+		    "unmonitored\n", sock,
 		    (unsigned)getuid());
 	else if (err == -EACCES)
 		fprintf(stderr, "pygcprofiler: gcmond at %s refused uid %u (the "
-		    "socket's permissions: see gcmond --socket-group and "
-		    "--allow-uid); running the program unmonitored\n", sock,
+		    "socket's permissions: see gcmond --socket-group, "
+		    "--allow-group and --allow-uid); running the program "
+		    "unmonitored\n", sock,
 		    (unsigned)getuid());
 	else if (err < 0)
 		fprintf(stderr, "pygcprofiler: no gcmond answers at %s (%s); "

@@ -562,8 +562,9 @@ def test_shared_mode_refused_by_gcmond_says_so_once_and_runs_the_program(tmp):
         assert r.returncode == 0, r.stderr
         assert r.stdout == "hello\n"
         lines = [l for l in r.stderr.splitlines() if "pygcprofiler" in l]
-        assert lines == ["pygcprofiler: gcmond at %s refused uid %d (see --allow-uid); "
-                         "running the program unmonitored" % (d.sock, nobody)], r.stderr
+        assert lines == ["pygcprofiler: gcmond at %s refused uid %d (see gcmond "
+                         "--allow-uid, --allow-group); running the program unmonitored"
+                         % (d.sock, nobody)], r.stderr
         assert "no gcmond answers" not in r.stderr
 
 
