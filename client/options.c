@@ -371,37 +371,54 @@ static int opts_check_live(const struct pgp_opts *o, char *msg,
 	return -EINVAL;
 }
 
-int opts_parse_run(int argc, char **argv, struct pgp_opts *o, char *msg,
-    size_t msglen)
+/*
+ * The options before the program: from argv[*i] on, up to the first
+ * argument that is not one (or after "--", or at "-m" when module is
+ * non-NULL: *module is then set). 0, a negative errno with msg set, or
+ * opts_one's PGP_HELP / PGP_VERSION + 1.
+ */
+static int opts_leading(int argc, char **argv, int *i, struct pgp_opts *o,
+    int *module, char *msg, size_t msglen)
 {
-	int i = 0, r;
+	int r;
 
-	while (i < argc) {
-		const char *a = argv[i];
+	while (*i < argc) {
+		const char *a = argv[*i];
 
-		if (strcmp(a, "-m") == 0) {
-			if (i + 1 >= argc || argv[i + 1][0] == '\0') {
-				snprintf(msg, msglen, "-m needs a module name");
-				return -EINVAL;
-			}
-			o->module = 1;
-			o->prog = argv + i + 1;
-			o->nprog = argc - i - 1;
-			return opts_check_live(o, msg, msglen) < 0 ? -EINVAL :
-			    PGP_RUN;
+		if (module != NULL && strcmp(a, "-m") == 0) {
+			*module = 1;
+			break;
 		}
 		if (strcmp(a, "--") == 0) {
-			i++;
+			(*i)++;
 			break;
 		}
 		if (a[0] != '-' || a[1] == '\0')
 			break;
-		if ((r = opts_one(argc, argv, &i, o, msg, msglen)) != 0)
-			return r < 0 ? r : r - 1;
-		i++;
+		if ((r = opts_one(argc, argv, i, o, msg, msglen)) != 0)
+			return r;
+		(*i)++;
 	}
-	if (opts_check_live(o, msg, msglen) < 0)
-		return -EINVAL;
+	return opts_check_live(o, msg, msglen);
+}
+
+int opts_parse_run(int argc, char **argv, struct pgp_opts *o, char *msg,
+    size_t msglen)
+{
+	int i = 0, module = 0, r;
+
+	if ((r = opts_leading(argc, argv, &i, o, &module, msg, msglen)) != 0)
+		return r < 0 ? r : r - 1;
+	if (module) {
+		if (i + 1 >= argc || argv[i + 1][0] == '\0') {
+			snprintf(msg, msglen, "-m needs a module name");
+			return -EINVAL;
+		}
+		o->module = 1;
+		o->prog = argv + i + 1;
+		o->nprog = argc - i - 1;
+		return PGP_RUN;
+	}
 	if (i >= argc) {
 		snprintf(msg, msglen, "no script given (pygcprofiler run "
 		    "[options] script.py [args...] or -m module [args...])");
@@ -418,21 +435,8 @@ int opts_parse_exec(int argc, char **argv, struct pgp_opts *o, char *msg,
 {
 	int i = 0, r;
 
-	while (i < argc) {
-		const char *a = argv[i];
-
-		if (strcmp(a, "--") == 0) {
-			i++;
-			break;
-		}
-		if (a[0] != '-' || a[1] == '\0')
-			break;
-		if ((r = opts_one(argc, argv, &i, o, msg, msglen)) != 0)
-			return r < 0 ? r : r - 1;
-		i++;
-	}
-	if (opts_check_live(o, msg, msglen) < 0)
-		return -EINVAL;
+	if ((r = opts_leading(argc, argv, &i, o, NULL, msg, msglen)) != 0)
+		return r < 0 ? r : r - 1;
 	if (o->python_given) {
 		snprintf(msg, msglen, "--python has no meaning with exec: the "
 		    "command runs as given (to choose the interpreter, name it "

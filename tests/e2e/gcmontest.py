@@ -26,6 +26,11 @@ BUILDDIR = os.environ.get("GCMON_BUILDDIR") or os.path.join(SRCDIR, "build")
 PYTHON = os.environ.get("GCMON_PYTHON") or "/usr/bin/python3"
 
 AGENT_DIR = os.path.join(BUILDDIR, "agent")       # sitecustomize.py + gcmon/ (the package)
+# The one test of whether the agent is built; a test that needs it skips
+# with NO_AGENT, never on a path of its own that could go stale.
+AGENT_SO = os.path.join(AGENT_DIR, "gcmon", "_gcmon.abi3.so")
+HAVE_AGENT = os.path.exists(AGENT_SO)
+NO_AGENT = "agent not built: make agent/gcmon/_gcmon.abi3.so"
 GCMOND = os.path.join(BUILDDIR, "daemon", "gcmond")
 GCMONCTL = os.path.join(BUILDDIR, "client", "gcmonctl")
 PYGCPROFILER = os.path.join(BUILDDIR, "client", "pygcprofiler")

@@ -27,8 +27,8 @@ import shmarea  # noqa: E402
 PROG = os.path.join(gcmontest.PROGRAMS, "agent_prog.py")
 
 pytestmark = pytest.mark.skipif(
-    not os.path.exists(os.path.join(gcmontest.AGENT_DIR, "gcmon", "_gcmon.abi3.so")),
-    reason="agent not built: make agent/gcmon/_gcmon.abi3.so")
+    not gcmontest.HAVE_AGENT,
+    reason=gcmontest.NO_AGENT)
 
 
 @pytest.fixture

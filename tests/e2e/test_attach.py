@@ -26,8 +26,7 @@ PROG = os.path.join(gcmontest.PROGRAMS, "attach_prog.py")
 PKG = os.path.join(gcmontest.AGENT_DIR, "gcmon")
 
 pytestmark = pytest.mark.skipif(
-    not os.path.exists(os.path.join(PKG, "_gcmon.abi3.so")),
-    reason="agent not built: make agent/gcmon/_gcmon.abi3.so")
+    not gcmontest.HAVE_AGENT, reason=gcmontest.NO_AGENT)
 
 
 @pytest.fixture

@@ -32,7 +32,7 @@ from shmarea import FakeArea  # noqa: E402
 
 STATS = os.path.join(gt.PROGRAMS, "daemon_stats.py")
 FORK = os.path.join(gt.PROGRAMS, "daemon_fork.py")
-HAVE_AGENT = os.path.exists(os.path.join(gt.AGENT_DIR, "gcmon", "_gcmon.abi3.so"))
+
 
 pytestmark = pytest.mark.skipif(not os.access(gt.GCMOND, os.X_OK),
                                 reason="gcmond not built")
@@ -215,7 +215,7 @@ def test_several_fake_processes_at_once_totals_per_process():
 # ---- real Python programs through the agent -----------------------------------
 
 def _pythons():
-    found = gt.python_versions() if HAVE_AGENT else {}
+    found = gt.python_versions() if gt.HAVE_AGENT else {}
     return [vs[0] for _, vs in sorted(found.items())] or [gt.PYTHON]
 
 
@@ -228,7 +228,7 @@ def _check_process(p, stats):
         assert gen["uncollectable"] == st["uncollectable"]
 
 
-@pytest.mark.skipif(not HAVE_AGENT, reason="agent/gcmon/_gcmon.abi3.so not built yet")
+@pytest.mark.skipif(not gt.HAVE_AGENT, reason=gt.NO_AGENT)
 @pytest.mark.parametrize("python", _pythons())
 def test_real_programs_totals_equal_gc_get_stats(tmp, python):
     with Daemon() as d:
@@ -251,7 +251,7 @@ def test_real_programs_totals_equal_gc_get_stats(tmp, python):
             assert s["collections"] == sum(st["collections"] for st in mine["stats"])
 
 
-@pytest.mark.skipif(not HAVE_AGENT, reason="agent/gcmon/_gcmon.abi3.so not built yet")
+@pytest.mark.skipif(not gt.HAVE_AGENT, reason=gt.NO_AGENT)
 def test_real_forked_workers_add_up_without_double_counting(tmp):
     with Daemon() as d:
         env = gt.agent_env(d.sock, run_id="forked")
@@ -755,7 +755,7 @@ def shared_agent_env(d, run):
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to become other users")
-@pytest.mark.skipif(not HAVE_AGENT, reason="agent not built")
+@pytest.mark.skipif(not gt.HAVE_AGENT, reason=gt.NO_AGENT)
 def test_allow_group_serves_the_group_s_processes_and_peers():
     """--allow-group GID: a process running with the group (effective or
     supplementary, as the kernel says) is served, its peers and its
@@ -1119,7 +1119,7 @@ def _run_program(d, tmp, run, source, nproc=1):
     return d.request({"cmd": "report", "run": run})
 
 
-@pytest.mark.skipif(not HAVE_AGENT, reason="agent/gcmon/_gcmon.abi3.so not built yet")
+@pytest.mark.skipif(not gt.HAVE_AGENT, reason=gt.NO_AGENT)
 def test_too_small_a_sample_gets_no_finding_and_a_real_one_gets_derived_advice(tmp):
     with Daemon() as d:
         rep = _run_program(d, tmp, "short", SHORT_GC)
@@ -1160,7 +1160,7 @@ def rules_gc_wall_pct():
         return float(re.search(r"#define RULES_GC_WALL_PCT\s+([\d.]+)", f.read()).group(1))
 
 
-@pytest.mark.skipif(not HAVE_AGENT, reason="agent/gcmon/_gcmon.abi3.so not built yet")
+@pytest.mark.skipif(not gt.HAVE_AGENT, reason=gt.NO_AGENT)
 def test_spawned_workers_are_workers_and_the_resource_tracker_a_child(tmp):
     prog = os.path.join(gt.PROGRAMS, "launcher_mp.py")
     with Daemon() as d:
@@ -1209,7 +1209,7 @@ def _man_keys():
     return keys
 
 
-@pytest.mark.skipif(not HAVE_AGENT, reason="agent/gcmon/_gcmon.abi3.so not built yet")
+@pytest.mark.skipif(not gt.HAVE_AGENT, reason=gt.NO_AGENT)
 def test_every_log_key_is_in_the_man_page_and_no_share_passes_100(tmp):
     man = _man_keys()
     log = os.path.join(tmp, "gcmond.jsonl")
@@ -1316,7 +1316,7 @@ for pid in pids:
 """
 
 
-@pytest.mark.skipif(not HAVE_AGENT, reason="agent/gcmon/_gcmon.abi3.so not built yet")
+@pytest.mark.skipif(not gt.HAVE_AGENT, reason=gt.NO_AGENT)
 @pytest.mark.parametrize("mode", ["plain", "freeze"])
 def test_prefork_finding_sees_whether_the_master_froze(mode, tmp):
     """The master's gc.get_freeze_count() reaches gcmond in its exit data:

@@ -32,8 +32,8 @@ CELERY = "/usr/bin/celery"      # Debian's: a sh wrapper that execs python3
 CELERY_WORKERS = 2
 
 need_agent = pytest.mark.skipif(
-    not os.path.exists(os.path.join(gt.AGENT_DIR, "gcmon", "_gcmon.abi3.so")),
-    reason="agent not built: make agent/gcmon/_gcmon.abi3.so")
+    not gt.HAVE_AGENT,
+    reason=gt.NO_AGENT)
 need_uwsgi = pytest.mark.skipif(
     tu.UWSGI is None or not os.path.exists(tu.PLUGIN),
     reason="uwsgi or its python3 plugin not installed "

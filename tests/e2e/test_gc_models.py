@@ -31,7 +31,7 @@ from shmarea import FakeArea  # noqa: E402
 CLASSIC, INCREMENTAL, FREE_THREADED = 0, 1, 2      # enum proto_gc_model
 HELLO_FREE_THREADED = 0x0001
 BOOT = os.path.join(gt.SRCDIR, "agent", "bootstrap", "gcmon", "_boot.py")
-HAVE_AGENT = os.path.exists(os.path.join(gt.AGENT_DIR, "gcmon", "_gcmon.abi3.so"))
+
 STATS = os.path.join(gt.PROGRAMS, "daemon_stats.py")
 
 needs_gcmond = pytest.mark.skipif(not os.access(gt.GCMOND, os.X_OK),
@@ -91,7 +91,7 @@ def test_agent_detects_the_model_from_the_version(version, level, gil, ft_build,
     assert model_of()(hexversion(*version, level=level), gil, ft_build) == want
 
 
-@pytest.mark.skipif(not HAVE_AGENT, reason="agent/gcmon/_gcmon.abi3.so not built yet")
+@pytest.mark.skipif(not gt.HAVE_AGENT, reason=gt.NO_AGENT)
 def test_every_detected_model_is_a_constant_of_the_extension():
     r = gt.run_python(["-c", "import sys; sys.path.insert(0, %r); from gcmon import _gcmon; "
                        "print(' '.join(n for n in dir(_gcmon) if n.startswith('GC_MODEL_')))"
@@ -289,7 +289,7 @@ def test_mixed_run_plain_labels_no_threshold_advice_and_model_metric():
 
 
 @needs_gcmond
-@pytest.mark.skipif(not HAVE_AGENT, reason="agent/gcmon/_gcmon.abi3.so not built yet")
+@pytest.mark.skipif(not gt.HAVE_AGENT, reason=gt.NO_AGENT)
 @pytest.mark.parametrize("python", sorted({vs[0] for vs in gt.python_versions().values()})
                          or [gt.PYTHON])
 def test_real_interpreter_is_classic(python, tmp_path):

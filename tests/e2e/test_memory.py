@@ -22,11 +22,11 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gcmontest as gt  # noqa: E402
 
 PROG = os.path.join(gt.PROGRAMS, "memory_cow.py")
-HAVE_AGENT = os.path.exists(os.path.join(gt.AGENT_DIR, "gcmon", "_gcmon.abi3.so"))
+
 GRAPH_MB = 120
 NWORKERS = 2
 
-pytestmark = pytest.mark.skipif(not (HAVE_AGENT and os.access(gt.GCMOND, os.X_OK)),
+pytestmark = pytest.mark.skipif(not (gt.HAVE_AGENT and os.access(gt.GCMOND, os.X_OK)),
                                 reason="gcmond or the agent not built")
 
 

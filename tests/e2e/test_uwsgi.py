@@ -41,8 +41,8 @@ CLIENTS = 8           # concurrent client threads: every worker gets some
 
 pytestmark = [
     pytest.mark.skipif(
-        not os.path.exists(os.path.join(gcmontest.AGENT_DIR, "gcmon", "_gcmon.abi3.so")),
-        reason="agent not built: make agent/gcmon/_gcmon.abi3.so"),
+        not gcmontest.HAVE_AGENT,
+        reason=gcmontest.NO_AGENT),
     pytest.mark.skipif(UWSGI is None,
                        reason="uwsgi not installed (apt-get install uwsgi-core)"),
     pytest.mark.skipif(not os.path.exists(PLUGIN),
