@@ -33,7 +33,6 @@ from shmarea import FakeArea  # noqa: E402
 STATS = os.path.join(gt.PROGRAMS, "daemon_stats.py")
 FORK = os.path.join(gt.PROGRAMS, "daemon_fork.py")
 
-
 pytestmark = pytest.mark.skipif(not os.access(gt.GCMOND, os.X_OK),
                                 reason="gcmond not built")
 
