@@ -399,6 +399,25 @@ static void report_memory(FILE *out, const json_t *s)
 		    "gcmond needs CAP_SYS_PTRACE or their user)\n", refused);
 }
 
+/* The STATE column: live, lost, or how an ended process ended (gcmond's
+ * ended_by): "exit" (its exit handlers ran), "_exit N" (os._exit(N), as
+ * billiard's and multiprocessing's workers end), "abrupt" (a signal or a
+ * crash). */
+static const char *report_state(char *buf, size_t len, const json_t *pr)
+{
+	const char *state = report_str(pr, "state", "?");
+	const char *by = report_str(pr, "ended_by", NULL);
+
+	if (strcmp(state, "ended") != 0 || by == NULL)
+		return report_clean(buf, len, state);
+	if (strcmp(by, "os._exit") == 0 &&
+	    json_is_integer(json_object_get(pr, "exit_code")))
+		snprintf(buf, len, "_exit %lld", report_int(pr, "exit_code", 0));
+	else
+		report_clean(buf, len, by);
+	return buf;
+}
+
 #define REPORT_COMMAND_WIDTH	40	/* a command wider is cut, "..." */
 #define REPORT_GCMONCTL_COMMAND_WIDTH	60	/* its table has room */
 
@@ -412,17 +431,17 @@ static void report_process_lines(FILE *out, const json_t *processes)
 	fputs("\nPer process (collections gen0/gen1/...; UNSHARED: private "
 	    "memory its gen-2 collections copied from its parent; RSS: the "
 	    "last sample, or at exit):\n", out);
-	fprintf(out, "  %-7s %8s  %-6s  %-20s %10s %10s %10s %10s %10s  %s\n",
+	fprintf(out, "  %-7s %8s  %-9s  %-20s %10s %10s %10s %10s %10s  %s\n",
 	    "ROLE", "PID", "STATE", "COLLECTIONS", "GC TIME", "MAX PAUSE",
 	    "P99", "UNSHARED", "RSS", "COMMAND");
 	json_array_foreach(processes, i, pr) {
 		report_gen_counts(gens, sizeof gens,
 		    json_object_get(pr, "generations"));
-		fprintf(out, "  %-7s %8lld  %-6s  %-20s %10s %10s %10s %10s "
+		fprintf(out, "  %-7s %8lld  %-9s  %-20s %10s %10s %10s %10s "
 		    "%10s  %s\n",
 		    report_cstr(role, sizeof role, pr, "role", "?"),
 		    report_int(pr, "pid", -1),
-		    report_cstr(state, sizeof state, pr, "state", "?"), gens,
+		    report_state(state, sizeof state, pr), gens,
 		    report_fmt_ms(t, sizeof t, report_num(pr, "gc_time_ms")),
 		    report_fmt_ms(m, sizeof m, report_num(pr, "max_pause_ms")),
 		    report_fmt_ms(p, sizeof p, report_num(pr, "p99_ms")),
@@ -549,16 +568,16 @@ void report_processes_table(FILE *out, const json_t *processes)
 	const json_t *pr;
 	size_t i;
 
-	fprintf(out, "%8s %8s %-7s %-6s %-8s %-13s %11s %10s %10s %10s %10s "
+	fprintf(out, "%8s %8s %-7s %-9s %-8s %-13s %11s %10s %10s %10s %10s "
 	    "%10s %10s  %s\n", "PID", "PPID", "ROLE", "STATE", "PYTHON",
 	    "GC MODEL", "COLLECTIONS", "GC TIME", "MAX PAUSE", "P99", "PSS", "UNSHARED",
 	    "RSS", "COMMAND");
 	json_array_foreach(processes, i, pr) {
-		fprintf(out, "%8lld %8lld %-7s %-6s %-8s %-13s %11s %10s %10s "
+		fprintf(out, "%8lld %8lld %-7s %-9s %-8s %-13s %11s %10s %10s "
 		    "%10s %10s %10s %10s  %s\n",
 		    report_int(pr, "pid", -1), report_int(pr, "ppid", -1),
 		    report_cstr(role, sizeof role, pr, "role", "?"),
-		    report_cstr(state, sizeof state, pr, "state", "?"),
+		    report_state(state, sizeof state, pr),
 		    report_cstr(py, sizeof py, pr, "python", "?"),
 		    report_cstr(model, sizeof model, pr, "gc_model", "?"),
 		    report_fmt_count(c, sizeof c,

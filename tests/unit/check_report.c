@@ -211,6 +211,29 @@ START_TEST(test_report_process_tables_have_rss_and_a_short_command)
 }
 END_TEST
 
+/* STATE says how an ended process ended. */
+START_TEST(test_report_state_says_how_a_process_ended)
+{
+	static const char procs[] = "["
+	    "{\"pid\": 20, \"state\": \"live\", \"ended_by\": null},"
+	    "{\"pid\": 21, \"state\": \"ended\", \"ended_by\": \"exit\"},"
+	    "{\"pid\": 22, \"state\": \"ended\", \"ended_by\": \"os._exit\","
+	    " \"exit_code\": 3},"
+	    "{\"pid\": 23, \"state\": \"ended\", \"ended_by\": \"abrupt\"},"
+	    "{\"pid\": 24, \"state\": \"lost\", \"ended_by\": \"lost\"},"
+	    "{\"pid\": 25, \"state\": \"ended\"}]";
+	static const char *const want[] = { "20  live ", "21  exit ",
+	    "22  _exit 3 ", "23  abrupt ", "24  lost ", "25  ended " };
+	char *t = report_summary_text("{\"processes\": 6}", procs, NULL);
+	size_t i;
+
+	for (i = 0; i < sizeof want / sizeof want[0]; i++)
+		ck_assert_msg(strstr(t, want[i]) != NULL, "no '%s' in %s",
+		    want[i], t);
+	free(t);
+}
+END_TEST
+
 static Suite *report_suite(void)
 {
 	Suite *s = suite_create("report");
@@ -223,6 +246,7 @@ static Suite *report_suite(void)
 	tcase_add_test(tc, test_report_no_share_above_100_and_each_says_of_what);
 	tcase_add_test(tc, test_report_percentiles_say_how_many_pauses_when_not_all);
 	tcase_add_test(tc, test_report_process_tables_have_rss_and_a_short_command);
+	tcase_add_test(tc, test_report_state_says_how_a_process_ended);
 	tcase_add_test(tc, test_report_generations_by_model_label);
 	suite_add_tcase(s, tc);
 	return s;
