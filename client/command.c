@@ -187,10 +187,12 @@ int command_why_no_agent(char *const *argv, int argc, char *buf, size_t len)
 		    "agent's sitecustomize never runs");
 	if (py[1])
 		command_add(buf, len, &used, "python -I (isolated mode) ignores "
-		    "PYTHONPATH and GCMON_SOCKET");
+		    "PYTHONPATH, where pygcprofiler puts the agent (only an "
+		    "installed gcmon-autoload.pth would load it)");
 	if (py[2])
-		command_add(buf, len, &used, "python -E ignores PYTHONPATH and "
-		    "GCMON_SOCKET");
+		command_add(buf, len, &used, "python -E ignores PYTHONPATH, "
+		    "where pygcprofiler puts the agent (only an installed "
+		    "gcmon-autoload.pth would load it)");
 	if (pythonpath)
 		command_add(buf, len, &used, "the command line sets PYTHONPATH=, "
 		    "which replaces the agent directory pygcprofiler put first "
