@@ -1,5 +1,5 @@
 """bench/stack_cost.py: what capturing the Python stack costs the agent's
-callback (benchmark 8 of bench/run-all.sh, once per CPython 3.10-3.13, the
+callback (in benchmark 1 of bench/run-all.sh, once per CPython 3.10-3.13, the
 agent loaded through its bootstrap and writing to a real gcmond).
 
 It calls _gcmon.callback("start"/"stop") directly, at a given Python stack
@@ -18,7 +18,7 @@ import argparse
 import sys
 from time import perf_counter_ns
 
-import _gcmon
+from gcmon import _gcmon  # loaded by the bootstrap (agent/gcmon/)
 
 G0 = {"generation": 0, "collected": 0, "uncollectable": 0}
 G2 = {"generation": 2, "collected": 0, "uncollectable": 0}
