@@ -82,28 +82,60 @@ int stacks_note_area(struct stacks_proc **sp, uint64_t dropped, int given_up)
 	return 0;
 }
 
+/* The slot of id in a table of cap (a power of 2) slots: its own, or
+ * the free one where it would go. */
+static struct stacks_name *stacks_slot(struct stacks_name *t, size_t cap,
+    uint32_t id)
+{
+	size_t i = ((size_t)id * 2654435761u) & (cap - 1);
+
+	while (t[i].id != 0 && t[i].id != id)
+		i = (i + 1) & (cap - 1);
+	return &t[i];
+}
+
+/* Doubles the names table (made at 64 slots). 0 or -ENOMEM. */
+static int stacks_names_grow(struct stacks_proc *s)
+{
+	size_t cap = s->names_cap ? s->names_cap * 2 : 64, i;
+	struct stacks_name *t = calloc(cap, sizeof *t);
+
+	if (t == NULL)
+		return -ENOMEM;
+	for (i = 0; i < s->names_cap; i++)
+		if (s->names[i].id != 0)
+			*stacks_slot(t, cap, s->names[i].id) = s->names[i];
+	free(s->names);
+	s->names = t;
+	s->names_cap = cap;
+	return 0;
+}
+
 int stacks_set_name(struct stacks_proc **sp, const struct shm_name *n)
 {
 	struct stacks_proc *s = stacks_proc_get(sp);
 	struct stacks_name *nm;
+	char *file, *func;
 
 	if (s == NULL || n->code_id == 0 || n->code_id >= SHM_CODES)
 		return s == NULL ? -ENOMEM : 0;
-	if (s->names == NULL &&
-	    (s->names = calloc(SHM_CODES, sizeof *s->names)) == NULL)
+	if (stacks_name_of(s, n->code_id) != NULL)
+		return 0;	/* an id never changes code */
+	if (2 * (s->names_n + 1) > s->names_cap && stacks_names_grow(s) < 0)
 		return -ENOMEM;
-	nm = &s->names[n->code_id];
-	if (nm->file != NULL)
-		return 0;
-	nm->file = strdup(n->file);
-	nm->func = strdup(n->func);
-	if (nm->file == NULL || nm->func == NULL) {
-		free(nm->file);
-		free(nm->func);
-		nm->file = nm->func = NULL;
+	file = strdup(n->file);
+	func = strdup(n->func);
+	if (file == NULL || func == NULL) {
+		free(file);
+		free(func);
 		return -ENOMEM;
 	}
+	nm = stacks_slot(s->names, s->names_cap, n->code_id);
+	nm->id = n->code_id;
 	nm->first_line = n->first_line;
+	nm->file = file;
+	nm->func = func;
+	s->names_n++;
 	return 0;
 }
 
@@ -124,7 +156,7 @@ void stacks_proc_free(struct stacks_proc *sp)
 
 	if (sp == NULL)
 		return;
-	for (i = 0; sp->names != NULL && i < SHM_CODES; i++) {
+	for (i = 0; i < sp->names_cap; i++) {
 		free(sp->names[i].file);
 		free(sp->names[i].func);
 	}
@@ -136,10 +168,12 @@ void stacks_proc_free(struct stacks_proc *sp)
 const struct stacks_name *stacks_name_of(const struct stacks_proc *sp,
     uint32_t id)
 {
-	if (sp == NULL || sp->names == NULL || id == 0 || id >= SHM_CODES ||
-	    sp->names[id].file == NULL)
+	const struct stacks_name *nm;
+
+	if (sp == NULL || sp->names_cap == 0 || id == 0)
 		return NULL;
-	return &sp->names[id];
+	nm = stacks_slot(sp->names, sp->names_cap, id);
+	return nm->id == id ? nm : NULL;
 }
 
 void stacks_frame_label(const struct stacks_proc *sp,

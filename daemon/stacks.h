@@ -23,8 +23,9 @@ struct json_t;
 #define STACKS_RECENT		16	/* the last stacks, for alert lines */
 
 struct stacks_name {
-	char *file, *func;		/* NULL: not published (yet) */
+	uint32_t id;			/* 0: a free slot */
 	uint32_t first_line;
+	char *file, *func;
 };
 
 struct stacks_entry {
@@ -34,7 +35,11 @@ struct stacks_entry {
 };
 
 struct stacks_proc {
-	struct stacks_name *names;	/* SHM_CODES entries */
+	/* The names published so far: open addressing on the id, grown at
+	 * half full, so a process pays for the codes it named (at most
+	 * SHM_CODES - 1), not for the whole id space. */
+	struct stacks_name *names;
+	size_t names_n, names_cap;	/* names_cap: 0 or a power of 2 */
 	struct stacks_entry *e;
 	size_t n, cap;
 	uint64_t count, pause_ns;	/* every stack added */

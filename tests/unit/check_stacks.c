@@ -97,6 +97,32 @@ START_TEST(test_name_set_once_and_bounded)
 }
 END_TEST
 
+/* Every id of the space named, in a scattered order: each found again,
+ * the table no bigger than twice what it holds. */
+START_TEST(test_every_id_named_and_found)
+{
+	struct stacks_proc *sp = NULL;
+	const struct stacks_name *nm;
+	char file[32];
+	uint32_t i, id;
+
+	for (i = 1; i < SHM_CODES; i++) {
+		id = (i * 1237u) % (SHM_CODES - 1) + 1;	/* 1237: coprime */
+		snprintf(file, sizeof file, "f%u.py", (unsigned)id);
+		name_set(&sp, id, file, "fn");
+		ck_assert_uint_le(sp->names_cap, 4 * (size_t)SHM_CODES);
+	}
+	ck_assert_uint_eq(sp->names_n, SHM_CODES - 1);
+	for (id = 1; id < SHM_CODES; id++) {
+		ck_assert_ptr_nonnull(nm = stacks_name_of(sp, id));
+		snprintf(file, sizeof file, "f%u.py", (unsigned)id);
+		ck_assert_str_eq(nm->file, file);
+	}
+	ck_assert_uint_le(2 * sp->names_n, sp->names_cap);
+	stacks_proc_free(sp);
+}
+END_TEST
+
 /* Two processes, other ids for the same code: one path in the answer. */
 START_TEST(test_answer_merges_processes_by_names)
 {
@@ -211,6 +237,7 @@ static Suite *stacks_suite(void)
 	tcase_add_test(tc, test_same_stack_counted_once);
 	tcase_add_test(tc, test_distinct_stacks_beyond_cap_go_to_other);
 	tcase_add_test(tc, test_name_set_once_and_bounded);
+	tcase_add_test(tc, test_every_id_named_and_found);
 	tcase_add_test(tc, test_answer_merges_processes_by_names);
 	tcase_add_test(tc, test_answer_bounds_paths);
 	suite_add_tcase(s, tc);
