@@ -176,6 +176,8 @@ static int agents_drain_one(struct agents *a, struct agent_map *m,
 	} while (b.n == (int)AGENTS_BATCH);
 	m->last_head = b.snap.head;
 	agg_counters(a->agg, m->proc, &b.snap.counters);
+	if (a->sink.drained != NULL)
+		a->sink.drained(a->sink.data, m->proc);
 	if (snap != NULL)
 		*snap = b.snap;
 	return 0;

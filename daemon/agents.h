@@ -46,6 +46,8 @@ struct agents_sink {
 	void (*event)(void *data, struct agg_proc *p,
 	    const struct proto_event *e, int alert);
 	void (*ended)(void *data, struct agg_proc *p);
+	/* After each drain of p's area (its names read too). */
+	void (*drained)(void *data, struct agg_proc *p);
 	void *data;
 };
 

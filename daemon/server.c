@@ -27,7 +27,6 @@
 #include "sock.h"
 #include "stacks.h"
 
-#define SRV_ALERT_FRAMES	5	/* of the paused stack, in an alert line */
 
 enum srv_kind { CONN_NEW = 0, CONN_CONTROL };
 
@@ -267,22 +266,17 @@ static void srv_proc_ended(struct srv *s, struct agg_proc *p)
 	srv_check_waits(s);
 }
 
-/* An alert line of alerts.c: stderr (unless --quiet) and the log. */
-/* "stack": the top frames (leaf first) of the paused collection's
- * Python stack, or null when it has none. */
-static void srv_add_stack(json_t *o, const struct agg_proc *p,
-    const struct proto_event *e)
+/* A held alert line whose names came (alert_hold.c): to the log. */
+static void srv_emit_held(void *arg, json_t *o)
 {
-	const struct shm_stack *st = NULL;
-	json_t *frames = NULL;
+	struct srv *s = arg;
 
-	if (e != NULL && (e->flags & PROTO_EVENT_HAS_STACK))
-		st = stacks_recent(p->stacks, e->start_ns);
-	if (st != NULL)
-		frames = stacks_frames_json(p->stacks, st, SRV_ALERT_FRAMES);
-	json_object_set_new(o, "stack", frames != NULL ? frames : json_null());
+	log_json(s->log, o);
+	json_decref(o);
 }
 
+/* An alert line of alerts.c: stderr (unless --quiet) and the log; a
+ * pause line's stack by its names, held until they come. */
 static void srv_on_alert(void *arg, const struct alerts_line *l)
 {
 	struct srv *s = arg;
@@ -294,8 +288,11 @@ static void srv_on_alert(void *arg, const struct alerts_line *l)
 	    (o = djson_alert_line(l, s->agg->now_real)) == NULL)
 		return;
 	if (l->kind == ALERTS_PAUSE && s->cur_p != NULL &&
-	    s->cur_p->pid == l->pid)
-		srv_add_stack(o, s->cur_p, s->cur_e);
+	    s->cur_p->pid == l->pid) {
+		alert_hold_stack(o, s->cur_p, s->cur_e);
+		if (alert_hold_put(&s->held, o, s->cur_p, s->cur_e))
+			return;
+	}
 	log_json(s->log, o);
 	json_decref(o);
 }
@@ -322,7 +319,7 @@ static void srv_on_gc(struct srv *s, struct agg_proc *p,
 		json_decref(o);
 	}
 	if (alert && watched && (o = djson_alert(s->agg, p, e)) != NULL) {
-		srv_add_stack(o, p, e);
+		alert_hold_stack(o, p, e);
 		srv_broadcast(s, o, p->run->id);
 		json_decref(o);
 	}
@@ -343,7 +340,17 @@ void srv_agent_event(void *data, struct agg_proc *p,
 
 void srv_agent_ended(void *data, struct agg_proc *p)
 {
-	srv_proc_ended(data, p);
+	struct srv *s = data;
+
+	alert_hold_drained(&s->held, p, 1, srv_emit_held, s);
+	srv_proc_ended(s, p);
+}
+
+void srv_agent_drained(void *data, struct agg_proc *p)
+{
+	struct srv *s = data;
+
+	alert_hold_drained(&s->held, p, 0, srv_emit_held, s);
 }
 
 /* ---- control: control.c decides, this side does the connection's part -- */
@@ -692,6 +699,7 @@ void srv_shutdown(struct srv *s)
 		return;
 	s->stopping = 1;
 	srv_now(s);
+	alert_hold_drained(&s->held, NULL, 1, srv_emit_held, s);
 	alerts_finish(s->alerts, (double)srv_mono_ms() / 1e3);	/* held counts */
 	alerts_free(s->alerts);
 	s->alerts = NULL;

@@ -18,6 +18,7 @@
 #include <uv.h>
 
 #include "agg.h"
+#include "alert_hold.h"
 #include "alerts.h"
 #include "allow.h"
 #include "log.h"
@@ -74,6 +75,7 @@ struct srv {
 	/* The event alerts.c is told about, for its pause line's stack. */
 	const struct agg_proc *cur_p;
 	const struct proto_event *cur_e;
+	struct alert_hold held;		/* pause lines awaiting names */
 	/* Another consumer of the watch stream (http.c's /api/events):
 	 * given every object the watchers get, while *tap_clients > 0. */
 	void (*tap)(void *arg, json_t *o, const char *run);
@@ -107,10 +109,12 @@ void srv_health(const struct srv *s, uint64_t *nconns, uint64_t *nbad,
 /* Sets agg->now_real from the clock. */
 void srv_now(struct srv *s);
 /* The sink of agents.c (data: the struct srv): a process appeared, one
- * of its collections, its end. */
+ * of its collections, its end, a drain of its area. */
 void srv_agent_started(void *data, struct agg_proc *p);
 void srv_agent_event(void *data, struct agg_proc *p,
     const struct proto_event *e, int alert);
 void srv_agent_ended(void *data, struct agg_proc *p);
+/* After each drain of p's area: pause alert lines held for its names. */
+void srv_agent_drained(void *data, struct agg_proc *p);
 
 #endif /* GCMON_SERVER_H */

@@ -2,8 +2,10 @@
  * check_stacks.c: Check suite for daemon/stacks.c and stacks_answer.c:
  * distinct stacks counted once each, the per-process cap and its "other"
  * bucket, names set once, the answer merged across processes by resolved
- * names (ids differ), root first, shares, the top paths' bound. Run by
- * make check; records built by hand, no agent or daemon.
+ * names (ids differ), root first, shares, the top paths' bound; and
+ * daemon/alert_hold.c: a pause alert line held until its stack's names
+ * come, two drains at most, or its process's end. Run by make check;
+ * records built by hand, no agent or daemon.
  */
 #include <check.h>
 #include <jansson.h>
@@ -11,6 +13,7 @@
 #include <string.h>
 
 #include "agg.h"
+#include "alert_hold.h"
 #include "stacks.h"
 #include "unit.h"
 
@@ -120,6 +123,99 @@ START_TEST(test_every_id_named_and_found)
 	}
 	ck_assert_uint_le(2 * sp->names_n, sp->names_cap);
 	stacks_proc_free(sp);
+}
+END_TEST
+
+static json_t *emitted[4];
+static unsigned nemitted;
+
+static void emit(void *arg, json_t *o)
+{
+	(void)arg;
+	ck_assert_uint_lt(nemitted, 4);
+	emitted[nemitted++] = o;
+}
+
+/* The leaf function of an emitted line's stack, or "" when unnamed. */
+static const char *leaf(const json_t *o)
+{
+	const json_t *f = json_array_get(json_object_get(o, "stack"), 0);
+	const char *fn = json_string_value(json_object_get(f, "function"));
+
+	return fn != NULL ? fn : "";
+}
+
+START_TEST(test_alert_line_held_until_its_names_come)
+{
+	static const uint32_t ids[] = { 7, 8 };
+	static struct alert_hold h;
+	struct agg_proc p, q;
+	struct proto_event e;
+	struct shm_stack st = st_make(ids, 2, 10);
+	json_t *o;
+	unsigned i;
+
+	memset(&p, 0, sizeof p);
+	memset(&q, 0, sizeof q);
+	p.pid = 41;
+	q.pid = 42;
+	memset(&e, 0, sizeof e);
+	e.flags = PROTO_EVENT_HAS_STACK;
+	for (i = 0; i < 3; i++) {
+		st.start_ns = e.start_ns = 100 + i;
+		ck_assert_int_eq(stacks_add(&p.stacks, &st, 2, 1000), 0);
+		o = json_object();
+		alert_hold_stack(o, &p, &e);
+		ck_assert_int_eq(alert_hold_put(&h, o, &p, &e), 1);
+	}
+	/* Another process's drain lets none go. */
+	alert_hold_drained(&h, &q, 0, emit, NULL);
+	ck_assert_uint_eq(nemitted, 0);
+	/* A drain without the names: still held (one of two). */
+	alert_hold_drained(&h, &p, 0, emit, NULL);
+	ck_assert_uint_eq(nemitted, 0);
+	name_set(&p.stacks, 7, "app.py", "build");
+	name_set(&p.stacks, 8, "app.py", "main");
+	/* Named now: every line goes, its stack named anew. */
+	alert_hold_drained(&h, &p, 0, emit, NULL);
+	ck_assert_uint_eq(nemitted, 3);
+	for (i = 0; i < nemitted; i++) {
+		ck_assert_str_eq(leaf(emitted[i]), "build");
+		json_decref(emitted[i]);
+	}
+	nemitted = 0;
+	/* A named stack is not held at all. */
+	st.start_ns = e.start_ns = 200;
+	ck_assert_int_eq(stacks_add(&p.stacks, &st, 2, 1000), 0);
+	o = json_object();
+	alert_hold_stack(o, &p, &e);
+	ck_assert_int_eq(alert_hold_put(&h, o, &p, &e), 0);
+	ck_assert_str_eq(leaf(o), "build");
+	json_decref(o);
+	/* Names that never come: out after two drains, and at the end. */
+	st.frame[0].code_id = 9;
+	st.start_ns = e.start_ns = 300;
+	ck_assert_int_eq(stacks_add(&p.stacks, &st, 2, 1000), 0);
+	o = json_object();
+	alert_hold_stack(o, &p, &e);
+	ck_assert_int_eq(alert_hold_put(&h, o, &p, &e), 1);
+	alert_hold_drained(&h, &p, 0, emit, NULL);
+	ck_assert_uint_eq(nemitted, 0);
+	alert_hold_drained(&h, &p, 0, emit, NULL);
+	ck_assert_uint_eq(nemitted, 1);
+	ck_assert_str_eq(leaf(emitted[0]), "?#9");
+	json_decref(emitted[0]);
+	nemitted = 0;
+	st.start_ns = e.start_ns = 400;
+	ck_assert_int_eq(stacks_add(&p.stacks, &st, 2, 1000), 0);
+	o = json_object();
+	alert_hold_stack(o, &p, &e);
+	ck_assert_int_eq(alert_hold_put(&h, o, &p, &e), 1);
+	alert_hold_drained(&h, &p, 1, emit, NULL);
+	ck_assert_uint_eq(nemitted, 1);
+	json_decref(emitted[0]);
+	nemitted = 0;
+	stacks_proc_free(p.stacks);
 }
 END_TEST
 
@@ -238,6 +334,7 @@ static Suite *stacks_suite(void)
 	tcase_add_test(tc, test_distinct_stacks_beyond_cap_go_to_other);
 	tcase_add_test(tc, test_name_set_once_and_bounded);
 	tcase_add_test(tc, test_every_id_named_and_found);
+	tcase_add_test(tc, test_alert_line_held_until_its_names_come);
 	tcase_add_test(tc, test_answer_merges_processes_by_names);
 	tcase_add_test(tc, test_answer_bounds_paths);
 	suite_add_tcase(s, tc);
