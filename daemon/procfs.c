@@ -76,17 +76,25 @@ int procfs_running(uint32_t pid, uint64_t start_ticks)
 	return state != 0 && state != 'Z' && state != 'X';
 }
 
-uint64_t procfs_status_kb(const char *status, const char *key)
+/* The value of a "Key:" line that starts a line of text, or NULL. */
+static const char *procfs_line(const char *text, const char *key)
 {
-	const char *p = status;
-	size_t n = strlen(key);
+	size_t klen = strlen(key);
+	const char *p = text;
 
 	while ((p = strstr(p, key)) != NULL) {
-		if (p == status || p[-1] == '\n')
-			return strtoull(p + n, NULL, 10) * 1024u;
-		p += n;
+		if (p == text || p[-1] == '\n')
+			return p + klen;
+		p += klen;
 	}
-	return 0;
+	return NULL;
+}
+
+uint64_t procfs_status_kb(const char *status, const char *key)
+{
+	const char *p = procfs_line(status, key);
+
+	return p != NULL ? strtoull(p, NULL, 10) * 1024u : 0;
 }
 
 int procfs_parse_cpu(const char *stat, uint64_t *user, uint64_t *sys)
@@ -134,20 +142,6 @@ int procfs_sample(uint32_t pid, struct agg_sample *out)
 		out->peak_rss_bytes = procfs_status_kb(buf, "VmHWM:");
 	}
 	return 0;
-}
-
-/* The value of a "Key:" line that starts a line of text, or NULL. */
-static const char *procfs_line(const char *text, const char *key)
-{
-	size_t klen = strlen(key);
-	const char *p = text;
-
-	while ((p = strstr(p, key)) != NULL) {
-		if (p == text || p[-1] == '\n')
-			return p + klen;
-		p += klen;
-	}
-	return NULL;
 }
 
 int procfs_parse_groups(const char *status, gid_t *out, size_t cap)
