@@ -457,7 +457,7 @@ int opts_parse_exec(int argc, char **argv, struct pgp_opts *o, char *msg,
 
 int opts_looks_like_module(const char *name)
 {
-	const char *p, *path;
+	const char *p;
 	char buf[PATH_MAX];
 	size_t n;
 
@@ -470,16 +470,9 @@ int opts_looks_like_module(const char *name)
 	n = strlen(name);
 	if (n > 3 && strcmp(name + n - 3, ".py") == 0)
 		return 0;
-	path = getenv("PATH");
-	while (path && *path) {
-		const char *colon = strchr(path, ':');
-		size_t dl = colon ? (size_t)(colon - path) : strlen(path);
-
-		if (dl > 0 && snprintf(buf, sizeof buf, "%.*s/%s", (int)dl,
-		    path, name) < (int)sizeof buf && access(buf, X_OK) == 0)
-			return 1;
-		path = colon ? colon + 1 : NULL;
-	}
+	/* A command of that name runs: exec's lookup (command.c). */
+	if (command_find(name, buf, sizeof buf) == 0)
+		return 1;
 	/* Not on PATH: an identifier-like dotted name still reads as one. */
 	return strchr(name, '-') == NULL;
 }
