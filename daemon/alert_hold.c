@@ -4,29 +4,34 @@
  */
 #include "config.h"
 
-#include <string.h>
-
 #include "alert_hold.h"
 #include "stacks.h"
 
-/* The recent stack of e in p, or NULL. */
-static const struct shm_stack *alert_hold_of(const struct agg_proc *p,
-    uint64_t start_ns)
+/* Sets "stack" on o: the top frames of st (of p), or null. */
+static void alert_hold_set(json_t *o, const struct agg_proc *p,
+    const struct shm_stack *st)
 {
-	return p->stacks != NULL ? stacks_recent(p->stacks, start_ns) : NULL;
+	json_t *frames = NULL;
+
+	if (st != NULL)
+		frames = stacks_frames_json(p->stacks, st, ALERT_HOLD_FRAMES);
+	json_object_set_new(o, "stack", frames != NULL ? frames : json_null());
+}
+
+/* The recent stack of e's collection, or NULL when it had none or it is
+ * no longer among the recent ones. */
+static const struct shm_stack *alert_hold_of(const struct agg_proc *p,
+    const struct proto_event *e)
+{
+	if (e == NULL || !(e->flags & PROTO_EVENT_HAS_STACK))
+		return NULL;
+	return stacks_recent(p->stacks, e->start_ns);
 }
 
 void alert_hold_stack(json_t *o, const struct agg_proc *p,
     const struct proto_event *e)
 {
-	const struct shm_stack *st = NULL;
-	json_t *frames = NULL;
-
-	if (e != NULL && (e->flags & PROTO_EVENT_HAS_STACK))
-		st = alert_hold_of(p, e->start_ns);
-	if (st != NULL)
-		frames = stacks_frames_json(p->stacks, st, ALERT_HOLD_FRAMES);
-	json_object_set_new(o, "stack", frames != NULL ? frames : json_null());
+	alert_hold_set(o, p, alert_hold_of(p, e));
 }
 
 /* 1 if every frame a line shows has its name (or never will: id 0). */
@@ -48,9 +53,7 @@ int alert_hold_put(struct alert_hold *h, json_t *o, const struct agg_proc *p,
 	const struct shm_stack *st;
 	unsigned i;
 
-	if (e == NULL || !(e->flags & PROTO_EVENT_HAS_STACK) ||
-	    (st = alert_hold_of(p, e->start_ns)) == NULL ||
-	    alert_hold_named(p, st))
+	if ((st = alert_hold_of(p, e)) == NULL || alert_hold_named(p, st))
 		return 0;
 	for (i = 0; i < ALERT_HOLD_MAX; i++)
 		if (h->line[i].o == NULL) {
@@ -66,27 +69,23 @@ int alert_hold_put(struct alert_hold *h, json_t *o, const struct agg_proc *p,
 void alert_hold_drained(struct alert_hold *h, const struct agg_proc *p,
     int ended, alert_hold_emit_fn *emit, void *arg)
 {
-	const struct shm_stack *st;
-	struct proto_event e;
+	const struct shm_stack *st = NULL;
 	unsigned i;
 
 	for (i = 0; i < ALERT_HOLD_MAX; i++) {
 		if (h->line[i].o == NULL ||
 		    (p != NULL && h->line[i].pid != p->pid))
 			continue;
+		if (p != NULL)
+			st = stacks_recent(p->stacks, h->line[i].start_ns);
 		if (p != NULL && !ended &&
 		    ++h->line[i].drains < ALERT_HOLD_DRAINS &&
-		    ((st = alert_hold_of(p, h->line[i].start_ns)) == NULL ||
-		    !alert_hold_named(p, st)))
+		    (st == NULL || !alert_hold_named(p, st)))
 			continue;
 		/* Named anew; a stack gone from the recent ones keeps the
 		 * frames it was held with. */
-		if (p != NULL && alert_hold_of(p, h->line[i].start_ns) != NULL) {
-			memset(&e, 0, sizeof e);
-			e.start_ns = h->line[i].start_ns;
-			e.flags = PROTO_EVENT_HAS_STACK;
-			alert_hold_stack(h->line[i].o, p, &e);
-		}
+		if (st != NULL)
+			alert_hold_set(h->line[i].o, p, st);
 		emit(arg, h->line[i].o);
 		h->line[i].o = NULL;
 	}
