@@ -57,9 +57,9 @@ const char *paths_default_socket(char *buf, size_t len)
 {
 	const char *env = getenv("GCMON_SOCKET");
 
-	if (env != NULL && *env != '\0')
-		return paths_daemon_socket(buf, len);
 	if (paths_daemon_socket(buf, len) == NULL)
 		return NULL;
+	if (env != NULL && *env != '\0')
+		return buf;	/* named: nothing to choose */
 	return paths_pick_socket(buf, PATHS_HOST_SOCKET, buf, len);
 }
