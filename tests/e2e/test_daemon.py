@@ -90,11 +90,17 @@ def wait_events(d, pid, n, timeout=10):
     gt.wait_for(ok, timeout, what="pid %d to reach %d records" % (pid, n))
 
 
-def ctl(sock, *args, user=None, timeout=30):
+def ctl(sock, *args, user=None, group=None, groups=None, timeout=30):
+    """gcmonctl --socket sock args; user: as that uid (group, groups: with
+    that gid and those supplementary groups)."""
     kw = {}
     prog = gt.GCMONCTL
     if user is not None:
-        kw["preexec_fn"] = lambda: os.setuid(user)
+        kw["user"] = user
+        if group is not None:
+            kw["group"] = group
+        if groups is not None:
+            kw["extra_groups"] = groups
         # The build tree may sit below a 0700 directory (/root): run a copy
         # from a directory the other user can reach.
         d = os.path.join(os.path.dirname(sock), "bin")
@@ -729,13 +735,6 @@ def as_user(uid, gid, groups, argv, **kw):
                           capture_output=True, text=True, timeout=60, **kw)
 
 
-def ctl_as(sock, uid, gid, groups, *args):
-    prog = os.path.join(os.path.dirname(sock), "gcmonctl")
-    if not os.path.exists(prog):
-        shutil.copy2(gt.GCMONCTL, prog)
-    return as_user(uid, gid, groups, [prog, "--socket", sock] + list(args))
-
-
 def shared_agent_env(d, run):
     """An agent environment other users can read: a copy of the agent and
     of daemon_stats.py in the daemon's private directory (the build tree
@@ -774,14 +773,14 @@ def test_allow_group_serves_the_group_s_processes_and_peers():
         assert gt.totals(p) == [[s["collections"], s["collected"], s["uncollectable"]]
                                 for s in mine["stats"]]
         # Its peers: by a supplementary group, by the effective gid.
-        r = ctl_as(d.sock, MEMBER, MEMBER, [GROUP], "ping")
+        r = ctl(d.sock, "ping", user=MEMBER, group=MEMBER, groups=[GROUP])
         assert r.returncode == 0, r.stderr
-        r = ctl_as(d.sock, MEMBER, GROUP, [], "ping")
+        r = ctl(d.sock, "ping", user=MEMBER, group=GROUP, groups=[])
         assert r.returncode == 0, r.stderr
         # Without the group: refused by gcmond (the socket opened to all,
         # so only SO_PEERCRED and SO_PEERGROUPS stand in the way).
         os.chmod(d.sock, 0o666)
-        r = ctl_as(d.sock, STRANGER, STRANGER, [], "ping")
+        r = ctl(d.sock, "ping", user=STRANGER, group=STRANGER, groups=[])
         assert r.returncode == 1 and "may not use this gcmond" in r.stderr, r.stderr
     # A process that may write the agent directory (--socket-group) but
     # runs without the allowed group: its area is refused, it runs on.
