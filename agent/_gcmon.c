@@ -165,6 +165,7 @@ static void gcmon_start_undo(struct agent *a)
 	free(id->py_version);
 	free(id->executable);
 	free(id->service);
+	agent_place_free(id);
 	free(a->dir);
 	free(a->hello_buf);
 	memset(id, 0, sizeof *id);
@@ -233,7 +234,8 @@ static PyObject *gcmon_start(PyObject *self, PyObject *args, PyObject *kw)
 	h->gc_model = (uint8_t)gc_model;
 	h->flags = (uint16_t)flags | (svc_len > 0 ? PROTO_HELLO_SERVICE : 0);
 	a->ring_cap = (uint32_t)ring_cap;
-	if ((a->dir = gcmon_agent_dir(sock)) == NULL ||
+	if (agent_place_read(&a->id) < 0 ||
+	    (a->dir = gcmon_agent_dir(sock)) == NULL ||
 	    (a->hello_buf = malloc(SHM_HELLO_CAP)) == NULL ||
 	    agent_stacks_init() < 0) {
 		PyErr_NoMemory();

@@ -23,6 +23,7 @@ struct agent_identity {
 	char *executable;
 	char **argv;
 	char *service;			/* NULL: none given */
+	char *hostname, *cgroup, *pod, *pod_namespace;	/* place.c */
 };
 
 struct agent {
@@ -94,6 +95,18 @@ void agent_stacks_publish_names(void);
 /* In the fork child handler: every name is to be published again, in the
  * child's own area. No allocation, no call. */
 void agent_stacks_atfork_child(void);
+
+/* place.c: where the process runs (protocol.h, PROTO_HELLO_PLACE). */
+/* Reads the hostname, the cgroup and the pod's names from the
+ * environment into id (owned strings) and sets PROTO_HELLO_PLACE; 0 or
+ * -ENOMEM. From start(). */
+int agent_place_read(struct agent_identity *id);
+void agent_place_free(struct agent_identity *id);
+/* The PID namespace of the calling process into h. A system call only. */
+void agent_place_pidns(struct proto_hello *h);
+/* Takes the area's lock (shm.h) on fd, which this process then holds
+ * until it ends or closes fd: 0 or -errno. A system call only. */
+int agent_place_lock(int fd);
 
 /* callback.c: the gc.callbacks entry, a new reference (NULL with a
  * Python exception set); interns the keys it looks up on first use. */

@@ -71,9 +71,7 @@ static int area_create(void)
 		return err;
 	h->clock_real_ns = agent_clock_ns(CLOCK_REALTIME);
 	h->clock_mono_ns = agent_clock_ns(CLOCK_MONOTONIC);
-	hlen = proto_encode_hello(a->hello_buf, SHM_HELLO_CAP, h);
-	if (hlen < 0)
-		return (int)hlen;
+	agent_place_pidns(h);
 	nonce = h->clock_mono_ns ^ ((uint64_t)h->pid << 40);
 	n = snprintf(tmp, sizeof tmp, "%s/.%u-%llx" SHM_TMP_SUFFIX, a->dir,
 	    (unsigned)h->pid, (unsigned long long)nonce);
@@ -83,12 +81,23 @@ static int area_create(void)
 	    (unsigned)h->pid, (unsigned long long)nonce);
 	if (n < 0 || (size_t)n >= sizeof a->path)
 		return -ENAMETOOLONG;
-	size = shm_area_size((uint32_t)hlen, a->ring_cap);
-	ring_off = shm_ring_off((uint32_t)hlen);
-	names_off = shm_names_off((uint32_t)hlen, a->ring_cap);
 	fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
+	/* Held until this process ends: gcmond's way to learn that, and our
+	 * pid in its namespace, when it cannot use our pid (shm.h). Not
+	 * inherited by a forked child, which takes its own. */
+	if (agent_place_lock(fd) == 0)
+		h->flags |= PROTO_HELLO_LOCKED;
+	else
+		h->flags &= (uint16_t)~PROTO_HELLO_LOCKED;
+	if ((hlen = proto_encode_hello(a->hello_buf, SHM_HELLO_CAP, h)) < 0) {
+		err = (int)hlen;
+		goto out_close;
+	}
+	size = shm_area_size((uint32_t)hlen, a->ring_cap);
+	ring_off = shm_ring_off((uint32_t)hlen);
+	names_off = shm_names_off((uint32_t)hlen, a->ring_cap);
 	if (ftruncate(fd, (off_t)size) < 0)
 		goto out_unlink;
 	/* The pages the callback writes (header, identity, ring) are

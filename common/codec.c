@@ -360,6 +360,17 @@ proto_decode_hello(const struct proto_frame *f, struct proto_hello *out)
 	out->service.len = 0;
 	if (out->flags & PROTO_HELLO_SERVICE)
 		codec_str(&c, PROTO_MAX_ID, &out->service);
+	out->pidns_ino = out->pidns_dev = 0;
+	memset(&out->hostname, 0, sizeof out->hostname);
+	out->cgroup = out->pod = out->pod_namespace = out->hostname;
+	if (out->flags & PROTO_HELLO_PLACE) {
+		out->pidns_ino = codec_u64(&c);
+		out->pidns_dev = codec_u64(&c);
+		codec_str(&c, PROTO_MAX_ID, &out->hostname);
+		codec_str(&c, PROTO_MAX_STR, &out->cgroup);
+		codec_str(&c, PROTO_MAX_ID, &out->pod);
+		codec_str(&c, PROTO_MAX_ID, &out->pod_namespace);
+	}
 	return codec_finish(&c);
 }
 
@@ -507,6 +518,15 @@ proto_encode_hello(uint8_t *buf, size_t cap, const struct proto_hello *h)
 	    4 + (size_t)h->argc * 4 + argv_total;
 	if (h->flags & PROTO_HELLO_SERVICE)
 		size += 4 + (size_t)h->service.len;
+	if ((h->flags & PROTO_HELLO_PLACE) &&
+	    (!codec_str_ok(&h->hostname, PROTO_MAX_ID) ||
+	    !codec_str_ok(&h->cgroup, PROTO_MAX_STR) ||
+	    !codec_str_ok(&h->pod, PROTO_MAX_ID) ||
+	    !codec_str_ok(&h->pod_namespace, PROTO_MAX_ID)))
+		return -EINVAL;
+	if (h->flags & PROTO_HELLO_PLACE)
+		size += 16 + 16 + (size_t)h->hostname.len + h->cgroup.len +
+		    h->pod.len + h->pod_namespace.len;
 	if ((err = codec_check_size(size, cap)) != 0)
 		return err;
 
@@ -538,7 +558,15 @@ proto_encode_hello(uint8_t *buf, size_t cap, const struct proto_hello *h)
 	for (i = 0; i < h->argc; i++)
 		p = codec_put_str(p, &h->argv[i]);
 	if (h->flags & PROTO_HELLO_SERVICE)
-		(void)codec_put_str(p, &h->service);
+		p = codec_put_str(p, &h->service);
+	if (h->flags & PROTO_HELLO_PLACE) {
+		put_le64(p, h->pidns_ino);
+		put_le64(p + 8, h->pidns_dev);
+		p = codec_put_str(p + 16, &h->hostname);
+		p = codec_put_str(p, &h->cgroup);
+		p = codec_put_str(p, &h->pod);
+		(void)codec_put_str(p, &h->pod_namespace);
+	}
 	return (ssize_t)size;
 }
 

@@ -99,6 +99,9 @@ struct proto_hello {
 	uint32_t argc;
 	struct proto_str argv[PROTO_MAX_ARGC];
 	struct proto_str service;	/* with PROTO_HELLO_SERVICE only */
+	/* With PROTO_HELLO_PLACE only (protocol.h). */
+	uint64_t pidns_ino, pidns_dev;
+	struct proto_str hostname, cgroup, pod, pod_namespace;
 };
 
 /* One collection: the slot of the shared area's ring (shm.h),

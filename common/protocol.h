@@ -69,6 +69,19 @@
  *                        or GCMON_SERVICE, <= PROTO_MAX_ID). Without the
  *                        flag the frame ends after argv, as it always did,
  *                        so an area of an older agent still decodes.
+ *   only with PROTO_HELLO_PLACE in hello_flags: where the process runs, as
+ *   it sees itself (gcmond judges the claims: shm.h, "Identity across
+ *   namespaces"); an agent of version-2 areas never set the flag:
+ *   u64 pidns_ino        inode and
+ *   u64 pidns_dev        device of /proc/self/ns/pid, its PID namespace
+ *                        (0 and 0: unknown)
+ *   STR hostname         uname(2)'s nodename (<= PROTO_MAX_ID)
+ *   STR cgroup           its cgroup: the path of /proc/self/cgroup's
+ *                        "0::" line, else of its first (<= PROTO_MAX_STR)
+ *   STR pod              Kubernetes' downward-API values from the
+ *   STR pod_namespace    environment: GCMON_POD_NAME or POD_NAME, and
+ *                        GCMON_POD_NAMESPACE or POD_NAMESPACE (each
+ *                        <= PROTO_MAX_ID; empty: none)
  *
  * OBJECTS, GARBAGE (agent -> gcmond, in the shared area's exit area, at a
  * clean exit, only when asked):
@@ -139,6 +152,8 @@ enum proto_gc_model {
 #define PROTO_HELLO_DEBUG_SAVEALL	0x0002u	/* --dump-garbage set it */
 #define PROTO_HELLO_BASELINE_INHERITED	0x0004u	/* baseline came via fork */
 #define PROTO_HELLO_SERVICE		0x0008u	/* a service name follows argv */
+#define PROTO_HELLO_PLACE		0x0010u	/* namespace, cgroup... follow */
+#define PROTO_HELLO_LOCKED		0x0020u	/* holds its area's lock (shm.h) */
 
 /* struct proto_event.flags */
 #define PROTO_EVENT_HAS_COLLECTOR_NS	0x0001u	/* collector_ns is set */

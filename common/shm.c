@@ -105,7 +105,7 @@ int shm_check(const void *map, size_t size, struct shm_info *out)
 	atomic_thread_fence(memory_order_acquire);
 	if (memcmp(h.magic, SHM_MAGIC, sizeof h.magic) != 0)
 		return -EAGAIN;
-	if (h.version != SHM_VERSION)
+	if (h.version < SHM_VERSION_MIN || h.version > SHM_VERSION)
 		return -EPROTONOSUPPORT;
 	ring_bytes = (uint64_t)h.ring_cap * sizeof(struct proto_event);
 	stack_bytes = (uint64_t)h.stack_cap * sizeof(struct shm_stack);
@@ -354,4 +354,38 @@ int shm_parse_start_ticks(const char *stat, size_t len, uint64_t *ticks)
 	}
 	*ticks = v;
 	return 0;
+}
+
+void shm_parse_cgroup_path(const char *text, size_t len, const char **path,
+    size_t *path_len)
+{
+	const char *line = text, *end = text + len, *eol, *p, *q;
+	const char *first = NULL;
+	size_t first_len = 0;
+
+	*path = "";
+	*path_len = 0;
+	for (; line < end; line = eol + 1) {
+		if ((eol = memchr(line, '\n', (size_t)(end - line))) == NULL)
+			eol = end;
+		/* "<id>:<controllers>:<path>"; the path may hold ':'. */
+		if ((p = memchr(line, ':', (size_t)(eol - line))) == NULL ||
+		    (q = memchr(p + 1, ':', (size_t)(eol - p - 1))) == NULL)
+			continue;
+		if (p - line == 1 && line[0] == '0' && q == p + 1) {
+			*path = q + 1;
+			*path_len = (size_t)(eol - q - 1);
+			return;
+		}
+		if (first == NULL) {
+			first = q + 1;
+			first_len = (size_t)(eol - q - 1);
+		}
+		if (eol == end)
+			break;
+	}
+	if (first != NULL) {
+		*path = first;
+		*path_len = first_len;
+	}
 }

@@ -68,6 +68,24 @@
  * to 4; names_len is stored with release after the bytes. A forked child
  * republishes the names its stacks use in its own area.
  *
+ * Identity across namespaces (version 3): the HELLO says where the
+ * process runs (protocol.h, PROTO_HELLO_PLACE: its PID namespace, cgroup,
+ * hostname, pod), and the agent holds a POSIX write lock (F_SETLK) on
+ * SHM_LOCK_LEN bytes at SHM_LOCK_OFF of its file for as long as it runs
+ * (PROTO_HELLO_LOCKED). The kernel drops the lock when the process ends,
+ * however it ends; a forked child does not inherit it (it takes its own
+ * on its own file), and exec closes the file. gcmond asks with F_GETLK,
+ * which reports the holder's pid translated into gcmond's PID namespace,
+ * or 0 when gcmond cannot see the holder. So when the area's namespace
+ * is not gcmond's, gcmond finds the process's pid in its own namespace
+ * from the lock and checks it (the NSpid line, the namespace and the
+ * start time of /proc/<pid>), or, when it cannot see the process at all
+ * (a sibling namespace), still drains the area and learns of the end
+ * from the lock. Owners are judged by the file's owner as the kernel
+ * reports it to gcmond, never by the uid the area claims (a user
+ * namespace maps it). Version-2 areas carry neither: gcmond takes them
+ * to be of its own namespace.
+ *
  * Trust: to gcmond the whole file is hostile input. It copies the header
  * out once, bounds every index by the capacity it validated at attach
  * (never by a value re-read from the file), treats head moving backwards
@@ -86,7 +104,8 @@
 #include "protocol.h"
 
 #define SHM_MAGIC		"GCMONSH1"	/* 8 bytes, no NUL */
-#define SHM_VERSION		2u
+#define SHM_VERSION		3u
+#define SHM_VERSION_MIN		2u		/* oldest a reader accepts */
 #define SHM_HEADER_SIZE		1024u
 #define SHM_RING_MIN		64u
 #define SHM_RING_MAX		(1u << 20)
@@ -105,6 +124,8 @@
 #define SHM_DIR_SUFFIX		".d"		/* <socket>.d: the agent directory */
 #define SHM_SUFFIX		".gcmon"
 #define SHM_TMP_SUFFIX		".tmp"
+#define SHM_LOCK_OFF		0		/* the liveness lock's bytes */
+#define SHM_LOCK_LEN		1
 
 /* header.state */
 enum shm_state {
@@ -138,7 +159,7 @@ struct shm_header {
 	uint32_t ring_off, ring_cap;
 	/* Identity checked against /proc/<pid> before anything is believed. */
 	uint32_t pid;
-	uint32_t uid;			/* effective uid */
+	uint32_t uid;			/* effective uid, as the agent sees it */
 	uint64_t start_ticks;		/* /proc/<pid>/stat field 22 */
 	/* Written while the process runs. */
 	_Atomic uint32_t state;		/* enum shm_state */
@@ -356,5 +377,11 @@ uint64_t shm_start_tail(const void *map, const struct shm_info *in,
 /* Field 22 (starttime, clock ticks since boot) of a /proc/<pid>/stat
  * text of len bytes. 0 or -EINVAL. Also used by the agent on itself. */
 int shm_parse_start_ticks(const char *stat, size_t len, uint64_t *ticks);
+/* The cgroup of a /proc/<pid>/cgroup text of len bytes: the path of the
+ * unified hierarchy's "0::" line, else of the first line, else "" (into
+ * *path, *path_len; borrowed from text, not NUL-terminated). Also used by
+ * the agent on itself. */
+void shm_parse_cgroup_path(const char *text, size_t len, const char **path,
+    size_t *path_len);
 
 #endif /* GCMON_SHM_H */

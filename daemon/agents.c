@@ -27,6 +27,7 @@
 
 #include "agents.h"
 #include "allow.h"
+#include "place.h"
 #include "procfs.h"
 #include "shm.h"
 
@@ -44,10 +45,14 @@ struct agent_map {
 	uint64_t drained;		/* records in the last drain */
 	struct agents_stk stk;
 	struct agg_proc *proc;
+	struct place place;		/* where it runs; place.pid: here */
+	uid_t owner_uid;		/* the file's, as the kernel says */
+	int fd;				/* the file: its lock is asked on it */
 	int pidfd;
 	uv_poll_t poll;			/* on pidfd; its close frees this */
 	int polling;
 	int proc_poll;			/* its end learnt from /proc polls */
+	int lock_poll;			/* ... from its lock (PLACE_UNSEEN) */
 	double next_sample;		/* Unix seconds */
 	double next_mem_gc;		/* no post-gen-2 read before (Unix s) */
 };
@@ -109,7 +114,9 @@ static void agents_mem(struct agents *a, struct agent_map *m)
 	struct agg_mem mem;
 	int err;
 
-	err = procfs_smaps(m->info.pid, &mem);
+	if (m->place.kind == PLACE_UNSEEN)
+		return;		/* agg_place said why there are no figures */
+	err = procfs_smaps(m->place.pid, &mem);
 	agg_mem_read(a->agg, m->proc, &mem, agents_mono_ns(), err);
 }
 
@@ -119,7 +126,8 @@ static void agents_sample(struct agents *a, struct agent_map *m, int mem)
 {
 	struct agg_sample s;
 
-	if (procfs_sample(m->info.pid, &s) == 0)
+	if (m->place.kind != PLACE_UNSEEN &&
+	    procfs_sample(m->place.pid, &s) == 0)
 		agg_sample(a->agg, m->proc, &s);
 	if (mem)
 		agents_mem(a, m);
@@ -197,7 +205,7 @@ static void agents_broken(struct agents *a, struct agent_map *m, int err)
 {
 	a->st.broken++;
 	log_warn(a->log, "pid %u: shared area %s %s; no longer read",
-	    (unsigned)m->info.pid, m->name, err == -EFAULT ?
+	    (unsigned)m->place.pid, m->name, err == -EFAULT ?
 	    "was truncated under gcmond" : "is inconsistent (ring indexes)");
 	/* Removed, as a refused file is: a later event on its name (a write
 	 * by its hostile owner) must not attach it again. */
@@ -235,6 +243,18 @@ static unsigned agents_next_period(const struct agents *a, double fill)
 	return p;
 }
 
+/* 0 once a process watched without a pidfd is known to be gone. */
+static int agents_running(struct agent_map *m)
+{
+	uint32_t holder;
+
+	if (m->lock_poll)	/* the kernel drops the lock at the end */
+		return place_lock_holder(m->fd, &holder) != 0;
+	if (m->proc_poll)
+		return procfs_running(m->place.pid, m->info.start_ticks);
+	return 1;
+}
+
 static void agents_on_drain(uv_timer_t *t)
 {
 	struct agents *a = t->data;
@@ -248,9 +268,8 @@ static void agents_on_drain(uv_timer_t *t)
 		a->next_proc_poll = now + AGENTS_PROC_POLL_S;
 	for (m = a->maps; m != NULL; m = next) {
 		next = m->next;
-		/* Without a pidfd, /proc says when it is gone. */
-		if (m->proc_poll && poll_proc &&
-		    !procfs_running(m->info.pid, m->info.start_ticks)) {
+		/* Without a pidfd, /proc or the lock says when it is gone. */
+		if (poll_proc && !agents_running(m)) {
 			agents_end(a, m);
 			continue;
 		}
@@ -315,7 +334,7 @@ static void agents_exit_data(struct agents *a, struct agent_map *m,
 	}
 	if (off != len)
 		log_warn(a->log, "pid %u: exit data malformed at byte %zu",
-		    (unsigned)m->info.pid, off);
+		    (unsigned)m->place.pid, off);
 out:
 	free(x.buf);
 }
@@ -356,11 +375,12 @@ static void agents_on_exit(uv_poll_t *h, int status, int events)
 	struct agent_map *m = h->data;
 	struct agents *a = m->owner;
 
-	if (procfs_running(m->info.pid, m->info.start_ticks)) {
+	if (procfs_running(m->place.pid, m->info.start_ticks)) {
 		/* Never again from this pidfd (an error would repeat at every
 		 * loop turn): the drain timer asks /proc instead. */
 		log_debug(a->log, "pid %u: pidfd ready (status %d, events %d) "
-		    "but the process runs", (unsigned)m->info.pid, status, events);
+		    "but the process runs", (unsigned)m->place.pid, status,
+		    events);
 		uv_poll_stop(h);
 		m->proc_poll = 1;
 		return;
@@ -375,6 +395,8 @@ static void agents_on_poll_close(uv_handle_t *h)
 	struct agent_map *m = h->data;
 
 	close(m->pidfd);
+	if (m->fd >= 0)
+		close(m->fd);
 	free(m);
 }
 
@@ -391,6 +413,8 @@ static void agents_detach(struct agents *a, struct agent_map *m, int ended)
 	if (m->next != NULL)
 		m->next->prev = m->prev;
 	a->st.live--;
+	if (m->lock_poll)
+		a->st.unseen--;
 	if (ended && unlinkat(a->dirfd, m->name, 0) < 0 && errno != ENOENT)
 		log_warn(a->log, "cannot remove %s: %s", m->name, strerror(errno));
 	munmap(m->map, m->info.size);
@@ -404,6 +428,8 @@ static void agents_detach(struct agents *a, struct agent_map *m, int ended)
 	} else {
 		if (m->pidfd >= 0)
 			close(m->pidfd);
+		if (m->fd >= 0)
+			close(m->fd);
 		free(m);
 	}
 }
@@ -465,7 +491,8 @@ static int agents_copy_hello(struct agent_map *m, void *arg)
 	return 0;
 }
 
-/* Opens, checks and maps one file: 0, or a negative errno with *why. */
+/* Opens, checks and maps one file, which stays open (m->fd): 0, or a
+ * negative errno with *why. */
 static int agents_map_file(struct agents *a, struct agent_map *m,
     const char **why)
 {
@@ -483,16 +510,16 @@ static int agents_map_file(struct agents *a, struct agent_map *m,
 		*why = "cannot be examined";
 	else if (!S_ISREG(st.st_mode))
 		*why = "is not a regular file";
-	else if (!allow_process(a->cfg.allow,
-	    (uint32_t)strtoul(m->name, NULL, 10), st.st_uid))
-		*why = "belongs to a user not allowed (see --allow-uid, "
-		    "--allow-group)";
 	else if (st.st_size < (off_t)SHM_HEADER_SIZE ||
 	    st.st_size > (off_t)SHM_MAX_SIZE)
 		*why = "has a size no area has";
 	else
 		err = 0;
 	if (err == 0) {
+		/* The owner as the kernel tells us, in our user namespace:
+		 * the uid the area writes is its own view (a user namespace
+		 * maps it), so it is never believed. */
+		m->owner_uid = st.st_uid;
 		m->info.size = (size_t)st.st_size;
 		m->map = mmap(NULL, m->info.size, PROT_READ | PROT_WRITE,
 		    MAP_SHARED, fd, 0);
@@ -503,38 +530,81 @@ static int agents_map_file(struct agents *a, struct agent_map *m,
 		} else if ((err = agents_guarded(agents_check_area, m,
 		    NULL)) < 0) {
 			*why = "is not a valid area (magic, version or layout)";
-		} else if (m->info.uid != st.st_uid) {
-			err = -EPERM;
-			*why = "claims another uid than its owner's";
-		}
-		if (err < 0 && m->map != NULL)
 			munmap(m->map, m->info.size);
+		}
 	}
-	close(fd);
+	if (err < 0)
+		close(fd);
+	else
+		m->fd = fd;
 	return err;
 }
 
-/* /proc/<pid> must agree on owner and start time; then a pidfd. Returns
- * 1: live (pidfd open), 0: the process is gone, <0: refused (*why). */
-static int agents_vouch(struct agent_map *m, const char **why)
+/* The identity an area claims, copied out and checked for consistency
+ * (its pid three times: header, HELLO, file name). 0 or <0 with *why. */
+static int agents_read_hello(struct agent_map *m, struct agents_hello *x,
+    const char **why)
 {
-	uint64_t ticks;
-	uid_t uid;
 	int err;
 
-	if ((err = procfs_identity(m->info.pid, &ticks, &uid)) == -ESRCH)
-		return 0;
-	if (err < 0) {
-		*why = "its process cannot be examined in /proc";
+	x->buf = malloc(m->info.hello_len);
+	x->h = malloc(sizeof *x->h);	/* PROTO_MAX_ARGC strings: big */
+	*why = "out of memory";
+	if (x->buf == NULL || x->h == NULL)
+		return -ENOMEM;
+	if ((err = agents_guarded(agents_copy_hello, m, x)) < 0) {
+		*why = "holds no valid identity (HELLO)";
 		return err;
 	}
-	if (ticks != m->info.start_ticks)
-		return 0;	/* that pid is another process now */
-	if (uid != m->info.uid) {
-		*why = "claims a process of another user";
+	*why = "names another pid in its identity or its file name";
+	if (x->h->pid != m->info.pid ||
+	    strtoul(m->name, NULL, 10) != (unsigned long)m->info.pid)
+		return -EPERM;
+	return 0;
+}
+
+/* Which process it is (place.c), then whether gcmond serves its owner,
+ * then a pidfd where gcmond can see it. 1: live, 0: the process is gone
+ * (its final counters are read all the same), <0: refused (*why). */
+static int agents_vouch(struct agents *a, struct agent_map *m,
+    const struct proto_hello *h, const char **why)
+{
+	struct place_claim c;
+	uint64_t ticks;
+	uid_t uid;
+	int live;
+
+	memset(&c, 0, sizeof c);
+	c.ns_pid = m->info.pid;
+	c.ns_ppid = h->ppid;
+	c.start_ticks = m->info.start_ticks;
+	c.has_ns = (h->flags & PROTO_HELLO_PLACE) && h->pidns_ino != 0;
+	c.pidns_ino = h->pidns_ino;
+	c.pidns_dev = h->pidns_dev;
+	c.locked = (h->flags & PROTO_HELLO_LOCKED) != 0;
+	c.owner = m->owner_uid;
+	c.cgroup = h->cgroup.ptr;
+	c.cgroup_len = h->cgroup.len;
+	if ((live = place_resolve(&a->place, m->fd, &c, &m->place, why)) < 0) {
+		if (live == -EPERM)
+			a->st.refused_place++;
+		return live;
+	}
+	/* A process gcmond cannot see has no /proc entry here to read its
+	 * groups from: its owner's uid alone decides. */
+	if (!allow_process(a->cfg.allow, m->place.kind == PLACE_UNSEEN ? 0 :
+	    m->place.pid, m->owner_uid)) {
+		*why = "belongs to a user not allowed (see --allow-uid, "
+		    "--allow-group)";
 		return -EPERM;
 	}
-	m->pidfd = (int)syscall(SYS_pidfd_open, (pid_t)m->info.pid, 0);
+	if (live == 0)
+		return 0;
+	if (m->place.kind == PLACE_UNSEEN) {
+		m->lock_poll = 1;	/* its lock says when it ends */
+		return 1;
+	}
+	m->pidfd = (int)syscall(SYS_pidfd_open, (pid_t)m->place.pid, 0);
 	if (m->pidfd < 0 && errno == ESRCH)
 		return 0;
 	if (m->pidfd < 0 && errno == ENOSYS)
@@ -544,7 +614,7 @@ static int agents_vouch(struct agent_map *m, const char **why)
 		return -errno;
 	}
 	/* The pid may have been reused between the check and the open. */
-	if (procfs_identity(m->info.pid, &ticks, &uid) < 0 ||
+	if (procfs_identity(m->place.pid, &ticks, &uid) < 0 ||
 	    ticks != m->info.start_ticks) {
 		close(m->pidfd);
 		m->pidfd = -1;
@@ -553,48 +623,57 @@ static int agents_vouch(struct agent_map *m, const char **why)
 	return 1;
 }
 
+/* Into the aggregates, under the pid gcmond knows it by. */
 static int agents_register(struct agents *a, struct agent_map *m,
-    const char **why)
+    struct agents_hello *x, const char **why)
 {
-	struct agents_hello x;
+	struct proto_hello *h = x->h;
+	struct agg_place pl;
 	int err, is_new;
 
-	x.buf = malloc(m->info.hello_len);
-	x.h = malloc(sizeof *x.h);	/* PROTO_MAX_ARGC strings: big */
-	err = -ENOMEM;
-	*why = "out of memory";
-	if (x.buf == NULL || x.h == NULL)
-		goto out;
-	if ((err = agents_guarded(agents_copy_hello, m, &x)) < 0) {
-		*why = "holds no valid identity (HELLO)";
-		goto out;
-	}
-	err = -EPERM;
-	*why = "names another pid in its identity or its file name";
-	if (x.h->pid != m->info.pid ||
-	    strtoul(m->name, NULL, 10) != (unsigned long)m->info.pid)
-		goto out;
-	if ((err = agg_hello(a->agg, x.h, &m->proc, &is_new)) < 0) {
+	h->pid = m->place.pid;
+	h->ppid = m->place.ppid;
+	if ((err = agg_hello(a->agg, h, &m->proc, &is_new)) < 0) {
 		*why = "out of memory";
-		goto out;
+		return err;
 	}
-	m->last_head = x.head;
+	m->last_head = x->head;
+	memset(&pl, 0, sizeof pl);
+	pl.ns_pid = m->info.pid;
+	pl.pidns_ino = h->flags & PROTO_HELLO_PLACE ? h->pidns_ino : 0;
+	pl.unseen = m->place.kind == PLACE_UNSEEN;
+	pl.container = m->place.container;
+	pl.hostname = h->hostname;
+	pl.pod = h->pod;
+	pl.pod_namespace = h->pod_namespace;
+	if (agg_place(m->proc, &pl) < 0) {
+		*why = "out of memory";
+		return -ENOMEM;
+	}
 	if (is_new)
 		agg_proc_started(m->proc, procfs_start_real(m->info.start_ticks));
-	log_info(a->log, "pid %u (ppid %u, run %s) %s", (unsigned)x.h->pid,
-	    (unsigned)x.h->ppid, m->proc->run->id,
-	    is_new ? "attached" : "attached again");
+	if (m->place.kind == PLACE_OURS)
+		log_info(a->log, "pid %u (ppid %u, run %s) %s",
+		    (unsigned)h->pid, (unsigned)h->ppid, m->proc->run->id,
+		    is_new ? "attached" : "attached again");
+	else
+		log_info(a->log, "pid %u (pid %u in its namespace%s%s, ppid "
+		    "%u, run %s) %s%s", (unsigned)h->pid, (unsigned)m->info.pid,
+		    *m->place.container ? ", container " : "",
+		    m->place.container, (unsigned)h->ppid, m->proc->run->id,
+		    is_new ? "attached" : "attached again",
+		    m->place.kind == PLACE_UNSEEN ? "; its PID namespace is "
+		    "not visible from gcmond's: no /proc figures, its end "
+		    "learnt from its lock" : "");
 	if (is_new && a->sink.started != NULL)
 		a->sink.started(a->sink.data, m->proc);
-out:
-	free(x.buf);
-	free(x.h);
-	return err;
+	return 0;
 }
 
 static void agents_attach(struct agents *a, const char *name)
 {
 	struct agent_map *m;
+	struct agents_hello x = { NULL, NULL, 0 };
 	const char *why = NULL;
 	int live, err;
 
@@ -605,6 +684,7 @@ static void agents_attach(struct agents *a, const char *name)
 	if ((m = calloc(1, sizeof *m)) == NULL)
 		return;
 	m->owner = a;
+	m->fd = -1;
 	m->pidfd = -1;
 	snprintf(m->name, sizeof m->name, "%s", name);
 	if ((err = agents_map_file(a, m, &why)) == -ENOENT) {
@@ -613,17 +693,22 @@ static void agents_attach(struct agents *a, const char *name)
 	}
 	if (err < 0)
 		goto out_refuse;
-	if ((err = live = agents_vouch(m, &why)) < 0 ||
-	    (err = agents_register(a, m, &why)) < 0) {
+	if ((err = agents_read_hello(m, &x, &why)) < 0 ||
+	    (err = live = agents_vouch(a, m, x.h, &why)) < 0 ||
+	    (err = agents_register(a, m, &x, &why)) < 0) {
 		munmap(m->map, m->info.size);
 		goto out_refuse;
 	}
+	free(x.buf);
+	free(x.h);
 	m->next = a->maps;
 	if (a->maps != NULL)
 		a->maps->prev = m;
 	a->maps = m;
 	a->st.live++;
 	a->st.attached++;
+	if (m->lock_poll)
+		a->st.unseen++;
 	if (a->period_ms == 0)
 		agents_arm(a, a->cfg.drain_ms ? a->cfg.drain_ms : AGENTS_DRAIN_MS);
 	if (!live) {		/* ended while no gcmond was watching */
@@ -632,16 +717,21 @@ static void agents_attach(struct agents *a, const char *name)
 	}
 	m->next_sample = 0;
 	m->poll.data = m;
+	if (m->lock_poll)
+		return;		/* agents_on_drain asks the lock */
 	if (m->pidfd < 0) {
 		m->proc_poll = 1;	/* agents_on_drain asks /proc instead */
 		return;
 	}
+	/* Seen through a pidfd: the file's descriptor is not needed. */
+	close(m->fd);
+	m->fd = -1;
 	if (uv_poll_init(a->loop, &m->poll, m->pidfd) == 0) {
 		m->polling = 1;
 		if (uv_poll_start(&m->poll, UV_READABLE, agents_on_exit) == 0)
 			return;
 	}
-	log_warn(a->log, "pid %u: cannot watch its exit", (unsigned)m->info.pid);
+	log_warn(a->log, "pid %u: cannot watch its exit", (unsigned)m->place.pid);
 	agents_detach(a, m, 0);
 	return;
 out_refuse:
@@ -654,6 +744,10 @@ out_refuse:
 		log_warn(a->log, "cannot remove %s: %s", name, strerror(errno));
 	if (m->pidfd >= 0)
 		close(m->pidfd);
+	if (m->fd >= 0)
+		close(m->fd);
+	free(x.buf);
+	free(x.h);
 	free(m);
 }
 
@@ -743,6 +837,7 @@ int agents_start(struct agents *a, uv_loop_t *loop, struct agg *agg,
 	if (sink != NULL)
 		a->sink = *sink;
 	a->uid = geteuid();
+	place_self_init(&a->place);
 	a->dirfd = -1;
 	*why = NULL;
 	if ((err = agents_install_sigbus()) < 0) {

@@ -16,6 +16,7 @@
 
 #include "agg.h"
 #include "log.h"
+#include "place.h"
 #include "shm.h"
 
 #define AGENTS_MAX_ALLOW_UID	64
@@ -65,6 +66,8 @@ struct agents_config {
 struct agents_stats {
 	uint64_t attached;		/* areas ever attached */
 	uint64_t refused;		/* files refused (owner, pid, layout) */
+	uint64_t refused_place;		/* ... of them, a namespace claim */
+	unsigned unseen;		/* live areas of PLACE_UNSEEN */
 	uint64_t broken;		/* areas that went bad while read */
 	uint64_t events;		/* records drained */
 	unsigned live;			/* areas mapped now */
@@ -77,6 +80,7 @@ struct agents {
 	struct agents_config cfg;
 	struct agents_sink sink;
 	uid_t uid;			/* gcmond's */
+	struct place_self place;	/* gcmond's PID namespace */
 	int dirfd;
 	uv_fs_event_t watch;
 	uv_timer_t drain;

@@ -44,6 +44,10 @@ static void agg_proc_free(struct agg_proc *p)
 	free(p->executable);
 	free(p->argv);
 	free(p->service);
+	free(p->container);
+	free(p->hostname);
+	free(p->pod);
+	free(p->pod_namespace);
 	free(p->objects);
 	free(p->garbage);
 	free(p);
@@ -485,6 +489,14 @@ size_t agg_proc_bytes(const struct agg_proc *p)
 		n += strlen(p->executable) + 1;
 	if (p->service != NULL)
 		n += strlen(p->service) + 1;
+	if (p->container != NULL)
+		n += strlen(p->container) + 1;
+	if (p->hostname != NULL)
+		n += strlen(p->hostname) + 1;
+	if (p->pod != NULL)
+		n += strlen(p->pod) + 1;
+	if (p->pod_namespace != NULL)
+		n += strlen(p->pod_namespace) + 1;
 	for (i = 0; i < p->argc; i++)
 		off += strlen(p->argv + off) + 1;
 	n += p->argv != NULL ? (off > 0 ? off : 1) : 0;
@@ -493,6 +505,41 @@ size_t agg_proc_bytes(const struct agg_proc *p)
 	if (p->garbage != NULL)
 		n += sizeof *p->garbage;
 	return n;
+}
+
+/* A copy of s (NULL when empty) into *dst: 0 or -ENOMEM. */
+static int agg_place_str(char **dst, const char *s, size_t n)
+{
+	char *d = NULL;
+
+	if (n > 0) {
+		if ((d = malloc(n + 1)) == NULL)
+			return -ENOMEM;
+		memcpy(d, s, n);
+		d[n] = '\0';
+	}
+	free(*dst);
+	*dst = d;
+	return 0;
+}
+
+int agg_place(struct agg_proc *p, const struct agg_place *pl)
+{
+	const char *c = pl->container != NULL ? pl->container : "";
+
+	if (agg_place_str(&p->container, c, strlen(c)) < 0 ||
+	    agg_place_str(&p->hostname, pl->hostname.ptr,
+	    pl->hostname.len) < 0 ||
+	    agg_place_str(&p->pod, pl->pod.ptr, pl->pod.len) < 0 ||
+	    agg_place_str(&p->pod_namespace, pl->pod_namespace.ptr,
+	    pl->pod_namespace.len) < 0)
+		return -ENOMEM;
+	p->ns_pid = pl->ns_pid;
+	p->pidns_ino = pl->pidns_ino;
+	p->unseen = pl->unseen;
+	if (p->unseen)
+		p->mem_state = AGG_MEM_UNSEEN;
+	return 0;
 }
 
 /* The name the program gave (gcmon.start(service=), GCMON_SERVICE);

@@ -68,7 +68,8 @@ struct agg_mem {
 enum agg_mem_state {
 	AGG_MEM_NONE = 0,		/* never read */
 	AGG_MEM_READ,			/* mem is its last reading */
-	AGG_MEM_REFUSED			/* not readable: permission */
+	AGG_MEM_REFUSED,		/* not readable: permission */
+	AGG_MEM_UNSEEN			/* its PID namespace is not gcmond's to see */
 };
 
 struct agg_proc {
@@ -127,6 +128,12 @@ struct agg_proc {
 	char *argv;			/* argc strings, each NUL-terminated */
 	char *service;			/* the agent's service name; NULL: none
 					 * given (service_name derives one) */
+	/* Where it runs (agg_place): its pid in its own PID namespace,
+	 * whether gcmond can see it, and its container and pod. */
+	uint32_t ns_pid;
+	uint64_t pidns_ino;		/* 0: unknown (an older agent) */
+	int unseen;
+	char *container, *hostname, *pod, *pod_namespace;	/* NULL: none */
 	uint32_t argc;
 	struct agg_types *objects, *garbage;
 };
@@ -249,6 +256,17 @@ void agg_exit_info(struct agg *a, struct agg_proc *p, uint64_t cpu_ns,
     uint64_t peak_rss_bytes, uint64_t freeze_count);
 /* After agg_exit_info: the process ended by os._exit(code). */
 void agg_exit_code(struct agg_proc *p, int code);
+/* Where a process runs, as agents.c and place.c found it (strings
+ * borrowed, copied; empty ones kept as NULL). */
+struct agg_place {
+	uint32_t ns_pid;
+	uint64_t pidns_ino;
+	int unseen;			/* no /proc figures: agg_mem_state says */
+	const char *container;
+	struct proto_str hostname, pod, pod_namespace;
+};
+/* 0 or -ENOMEM (p keeps what it had). */
+int agg_place(struct agg_proc *p, const struct agg_place *pl);
 /* When the process started (Unix seconds, from /proc), which its wall
  * time counts from: the agent loads later, its CPU time counts from here. */
 void agg_proc_started(struct agg_proc *p, double start_real);

@@ -252,6 +252,8 @@ static void gcmond_health(void *arg, struct metrics_health *h)
 	h->areas = d->agents.st.live;
 	h->areas_refused = d->agents.st.refused;
 	h->areas_broken = d->agents.st.broken;
+	h->areas_refused_place = d->agents.st.refused_place;
+	h->areas_unseen = d->agents.st.unseen;
 }
 
 /* What http.c's /api/... run control.c's handlers with: a local reader

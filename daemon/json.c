@@ -117,6 +117,24 @@ static const char *djson_state(const struct agg_proc *p)
 	    p->state == AGG_ENDED ? "ended" : "lost";
 }
 
+static json_t *djson_str_or_null(const char *s)
+{
+	return s != NULL ? json_string(s) : json_null();
+}
+
+/* Where a process runs: pid is gcmond's view when it can see the
+ * process, its own otherwise (visible false: no /proc figures). */
+static void djson_place(json_t *o, const struct agg_proc *p)
+{
+	djson_set(o, "ns_pid", json_integer(p->ns_pid != 0 ? p->ns_pid :
+	    p->pid));
+	djson_set(o, "visible", json_boolean(!p->unseen));
+	djson_set(o, "container", djson_str_or_null(p->container));
+	djson_set(o, "pod", djson_str_or_null(p->pod));
+	djson_set(o, "namespace", djson_str_or_null(p->pod_namespace));
+	djson_set(o, "hostname", djson_str_or_null(p->hostname));
+}
+
 /* A process's smaps_rollup figures: null where not read; unshared only
  * for a forked process (a master's growth is its own allocation). */
 static void djson_proc_mem(json_t *o, const struct agg_proc *p)
@@ -125,7 +143,8 @@ static void djson_proc_mem(json_t *o, const struct agg_proc *p)
 
 	djson_set(o, "memory", json_string(read ? "read" :
 	    p->mem_state == AGG_MEM_REFUSED ? "not readable: permission" :
-	    "not read"));
+	    p->mem_state == AGG_MEM_UNSEEN ? "unavailable: the process is "
+	    "in a PID namespace gcmond cannot see" : "not read"));
 	djson_set(o, "pss_bytes", read ?
 	    djson_uint(p->mem.pss_bytes) : json_null());
 	djson_set(o, "shared_bytes", read ?
@@ -180,6 +199,7 @@ json_t *djson_process(const struct agg *a, const struct agg_proc *p)
 	djson_python(p->py_hexversion, py, sizeof py);
 	djson_set(o, "pid", json_integer(p->pid));
 	djson_set(o, "ppid", json_integer(p->ppid));
+	djson_place(o, p);
 	djson_set(o, "run", json_string(p->run->id));
 	djson_set(o, "role", json_string(agg_proc_role(p)));
 	djson_set(o, "origin", json_string(djson_origin(p)));
@@ -206,7 +226,8 @@ json_t *djson_process(const struct agg *a, const struct agg_proc *p)
 	djson_set(o, "wall_s", json_real(wall));
 	djson_set(o, "cpu_s", p->have_sample ?
 	    json_real((double)p->cpu_ns / 1e9) : json_null());
-	djson_set(o, "rss_bytes", p->have_sample ?
+	/* Unseen: only what it wrote at its exit (CPU, peak RSS). */
+	djson_set(o, "rss_bytes", p->have_sample && !p->unseen ?
 	    djson_uint(p->rss_bytes) : json_null());
 	djson_set(o, "max_rss_bytes", p->have_sample ?
 	    djson_uint(p->max_rss_bytes) : json_null());

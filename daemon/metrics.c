@@ -591,6 +591,14 @@ static void metrics_health(struct metrics_buf *b, enum metrics_format f,
 		{ "gcmond_shared_areas_refused_total", "counter",
 		  "Area files refused (owner, layout, pid or start time).",
 		  h ? h->areas_refused : 0 },
+		{ "gcmond_shared_areas_refused_namespace_total", "counter",
+		  "Area files refused because their claim of another PID "
+		  "namespace did not check out (lock holder, NSpid, start "
+		  "time).", h ? h->areas_refused_place : 0 },
+		{ "gcmond_shared_areas_unseen", "gauge",
+		  "Areas mapped now whose process is in a PID namespace "
+		  "gcmond cannot see (no /proc figures).",
+		  h ? h->areas_unseen : 0 },
 		{ "gcmond_shared_areas_broken_total", "counter",
 		  "Areas given up while read (truncated, inconsistent).",
 		  h ? h->areas_broken : 0 },

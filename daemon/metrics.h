@@ -41,6 +41,8 @@ struct metrics_health {
 	uint64_t areas;			/* shared areas mapped now */
 	uint64_t areas_refused;		/* area files refused at attach */
 	uint64_t areas_broken;		/* areas given up while read */
+	uint64_t areas_refused_place;	/* ... their namespace claim failed */
+	uint64_t areas_unseen;		/* mapped, process not visible */
 };
 
 struct metrics;

@@ -232,3 +232,68 @@ double procfs_start_real(uint64_t start_ticks)
 		age = 0;
 	return (double)real.tv_sec + (double)real.tv_nsec / 1e9 - age;
 }
+
+int procfs_parse_status_ids(const char *status, struct procfs_ids *out)
+{
+	const char *p;
+	unsigned long v;
+	char *end;
+
+	memset(out, 0, sizeof *out);
+	if ((p = procfs_line(status, "PPid:")) == NULL)
+		return -EBADMSG;
+	out->ppid = (uint32_t)strtoul(p, NULL, 10);
+	/* "NSpid:\t<here>\t...\t<own>": one per namespace level, ours
+	 * first, the process's own last (Linux 4.1+). */
+	if ((p = procfs_line(status, "NSpid:")) == NULL)
+		return -EBADMSG;
+	for (;;) {
+		while (*p == ' ' || *p == '\t')
+			p++;
+		v = strtoul(p, &end, 10);
+		if (end == p)
+			break;
+		if (out->nlevels == 0)
+			out->pid = (uint32_t)v;
+		out->ns_pid = (uint32_t)v;
+		out->nlevels++;
+		p = end;
+	}
+	return out->nlevels > 0 ? 0 : -EBADMSG;
+}
+
+int procfs_ids(uint32_t pid, struct procfs_ids *out)
+{
+	char buf[4096];
+	size_t len;
+	int err;
+
+	if ((err = procfs_read(pid, "status", buf, sizeof buf, &len)) < 0)
+		return err;
+	return procfs_parse_status_ids(buf, out);
+}
+
+int procfs_pidns(uint32_t pid, uint64_t *ino, uint64_t *dev)
+{
+	char path[64];
+	struct stat st;
+
+	snprintf(path, sizeof path, "/proc/%u/ns/pid", (unsigned)pid);
+	if (stat(path, &st) < 0)
+		return errno == ENOENT ? -ESRCH : -errno;
+	*ino = (uint64_t)st.st_ino;
+	*dev = (uint64_t)st.st_dev;
+	return 0;
+}
+
+int procfs_cgroup(uint32_t pid, char *buf, size_t cap, const char **path,
+    size_t *len)
+{
+	size_t n;
+	int err;
+
+	if ((err = procfs_read(pid, "cgroup", buf, cap, &n)) < 0)
+		return err;
+	shm_parse_cgroup_path(buf, n, path, len);
+	return 0;
+}

@@ -34,6 +34,22 @@ int procfs_smaps(uint32_t pid, struct agg_mem *out);
  * age on the boot clock, taken from now; to a tick), 0 if unknown. */
 double procfs_start_real(uint64_t start_ticks);
 
+/* A process's ids from its status: its pid and parent's here, and its
+ * pid in its own PID namespace (NSpid's last), nlevels the namespaces
+ * from ours down to its own (1: ours). */
+struct procfs_ids {
+	uint32_t pid, ppid, ns_pid;
+	unsigned nlevels;
+};
+int procfs_ids(uint32_t pid, struct procfs_ids *out);
+/* The inode and device of its PID namespace (/proc/<pid>/ns/pid): 0,
+ * -ESRCH, or -EACCES when gcmond may not look. */
+int procfs_pidns(uint32_t pid, uint64_t *ino, uint64_t *dev);
+/* Its cgroup, as gcmond's cgroup namespace shows it, into *path and *len
+ * (borrowed from buf, of cap bytes; not NUL-terminated): 0 or -errno. */
+int procfs_cgroup(uint32_t pid, char *buf, size_t cap, const char **path,
+    size_t *len);
+
 /* Parsers, pure. utime and stime (fields 14, 15, in ticks) of a
  * /proc/<pid>/stat text: 0 or -EINVAL. */
 int procfs_parse_cpu(const char *stat, uint64_t *user, uint64_t *sys);
@@ -46,6 +62,8 @@ uint64_t procfs_status_kb(const char *status, const char *key);
  * /proc/<pid>/status text, at most cap of them: the count, or -EBADMSG
  * without a Gid: line. */
 int procfs_parse_groups(const char *status, gid_t *out, size_t cap);
+/* PPid: and NSpid: of a status text: 0 or -EBADMSG. */
+int procfs_parse_status_ids(const char *status, struct procfs_ids *out);
 /* The figures of a smaps_rollup text: 0 or -EBADMSG (no Rss line). */
 int procfs_parse_smaps(const char *text, struct agg_mem *out);
 
