@@ -360,8 +360,8 @@ void shm_parse_cgroup_path(const char *text, size_t len, const char **path,
     size_t *path_len)
 {
 	const char *line = text, *end = text + len, *eol, *p, *q;
-	const char *first = NULL;
-	size_t first_len = 0;
+	size_t n;
+	int unified;
 
 	*path = "";
 	*path_len = 0;
@@ -369,23 +369,21 @@ void shm_parse_cgroup_path(const char *text, size_t len, const char **path,
 		if ((eol = memchr(line, '\n', (size_t)(end - line))) == NULL)
 			eol = end;
 		/* "<id>:<controllers>:<path>"; the path may hold ':'. */
-		if ((p = memchr(line, ':', (size_t)(eol - line))) == NULL ||
-		    (q = memchr(p + 1, ':', (size_t)(eol - p - 1))) == NULL)
-			continue;
-		if (p - line == 1 && line[0] == '0' && q == p + 1) {
-			*path = q + 1;
-			*path_len = (size_t)(eol - q - 1);
-			return;
-		}
-		if (first == NULL) {
-			first = q + 1;
-			first_len = (size_t)(eol - q - 1);
+		if ((p = memchr(line, ':', (size_t)(eol - line))) != NULL &&
+		    (q = memchr(p + 1, ':', (size_t)(eol - p - 1))) != NULL) {
+			n = (size_t)(eol - q - 1);
+			unified = p - line == 1 && line[0] == '0' && q == p + 1;
+			/* A path of its own wins over the root; the unified
+			 * hierarchy's over a v1 controller's. */
+			if (*path_len == 0 || (n > 1 && (*path_len == 1 ||
+			    unified))) {
+				*path = q + 1;
+				*path_len = n;
+			}
+			if (unified && n > 1)
+				return;
 		}
 		if (eol == end)
 			break;
-	}
-	if (first != NULL) {
-		*path = first;
-		*path_len = first_len;
 	}
 }

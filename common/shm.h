@@ -378,7 +378,9 @@ uint64_t shm_start_tail(const void *map, const struct shm_info *in,
  * text of len bytes. 0 or -EINVAL. Also used by the agent on itself. */
 int shm_parse_start_ticks(const char *stat, size_t len, uint64_t *ticks);
 /* The cgroup of a /proc/<pid>/cgroup text of len bytes: the path of the
- * unified hierarchy's "0::" line, else of the first line, else "" (into
+ * unified hierarchy's "0::" line unless it is the root "/" (a v1 or
+ * hybrid host puts containers in the v1 controllers), else the first
+ * path that is not the root, else the root, else "" (into
  * *path, *path_len; borrowed from text, not NUL-terminated). Also used by
  * the agent on itself. */
 void shm_parse_cgroup_path(const char *text, size_t len, const char **path,

@@ -572,7 +572,7 @@ static int agents_vouch(struct agents *a, struct agent_map *m,
 	struct place_claim c;
 	uint64_t ticks;
 	uid_t uid;
-	int live;
+	int live, uid_ok;
 
 	memset(&c, 0, sizeof c);
 	c.ns_pid = m->info.pid;
@@ -585,19 +585,20 @@ static int agents_vouch(struct agents *a, struct agent_map *m,
 	c.owner = m->owner_uid;
 	c.cgroup = h->cgroup.ptr;
 	c.cgroup_len = h->cgroup.len;
+	/* An owner no group can make allowed is refused as that first. */
+	uid_ok = allow_uid(a->cfg.allow, m->owner_uid);
+	if (!uid_ok && a->cfg.allow->ngid == 0)
+		goto out_not_allowed;
 	if ((live = place_resolve(&a->place, m->fd, &c, &m->place, why)) < 0) {
-		if (live == -EPERM)
+		if (live == -EPERM && m->place.foreign)
 			a->st.refused_place++;
 		return live;
 	}
 	/* A process gcmond cannot see has no /proc entry here to read its
 	 * groups from: its owner's uid alone decides. */
-	if (!allow_process(a->cfg.allow, m->place.kind == PLACE_UNSEEN ? 0 :
-	    m->place.pid, m->owner_uid)) {
-		*why = "belongs to a user not allowed (see --allow-uid, "
-		    "--allow-group)";
-		return -EPERM;
-	}
+	if (!uid_ok && !allow_process(a->cfg.allow, m->place.kind ==
+	    PLACE_UNSEEN ? 0 : m->place.pid, m->owner_uid))
+		goto out_not_allowed;
 	if (live == 0)
 		return 0;
 	if (m->place.kind == PLACE_UNSEEN) {
@@ -621,6 +622,9 @@ static int agents_vouch(struct agents *a, struct agent_map *m,
 		return 0;
 	}
 	return 1;
+out_not_allowed:
+	*why = "belongs to a user not allowed (see --allow-uid, --allow-group)";
+	return -EPERM;
 }
 
 /* Into the aggregates, under the pid gcmond knows it by. */

@@ -208,6 +208,7 @@ int place_resolve(const struct place_self *self, int fd,
 			place_container(c->ns_pid, c, out);
 		return err;
 	}
+	out->foreign = 1;
 	if (!c->locked) {
 		*why = "is of another PID namespace and holds no lock to find "
 		    "its process by (a filesystem without POSIX locks?)";

@@ -42,6 +42,8 @@ struct place {
 	enum place_kind kind;
 	uint32_t pid;			/* here; the claim's own when unseen */
 	uint32_t ppid;			/* here when seen, else the claim's */
+	int foreign;			/* it claims another namespace (set
+					 * even when refused) */
 	char container[PLACE_CONTAINER_MAX + 1];	/* "" on a bare host */
 };
 

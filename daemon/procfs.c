@@ -250,6 +250,8 @@ int procfs_parse_status_ids(const char *status, struct procfs_ids *out)
 	for (;;) {
 		while (*p == ' ' || *p == '\t')
 			p++;
+		if (*p < '0' || *p > '9')	/* strtoul would skip '\n' */
+			break;
 		v = strtoul(p, &end, 10);
 		if (end == p)
 			break;

@@ -14,6 +14,7 @@ VERSION = 1
 HELLO, EVENTS, SAMPLE, OBJECTS, GARBAGE, BYE, CONTROL = range(1, 8)
 ORIGIN_ROOT, ORIGIN_FORK, ORIGIN_EXEC = 0, 1, 2
 HELLO_BASELINE_INHERITED = 0x0004
+HELLO_PLACE, HELLO_LOCKED = 0x0010, 0x0020          # protocol.h PROTO_HELLO_*
 
 
 def frame(ftype, payload, version=VERSION, length=None):
@@ -28,9 +29,16 @@ def _str(s):
 
 def hello(pid, ppid=1, run="test-run", start_mono=None, origin=ORIGIN_ROOT,
           flags=0, base=((5, 10, 0, 700), (0, 0, 0, 10), (0, 0, 0, 10)),
-          argv=("prog.py",), hexversion=0x030B02F0, clock=None, gc_model=0):
+          argv=("prog.py",), hexversion=0x030B02F0, clock=None, gc_model=0,
+          place=None, locked=False):
     """base: (collections, collected, uncollectable, threshold) per gen;
-    gc_model: enum proto_gc_model (0 classic, 1 incremental, 2 free-threaded)."""
+    gc_model: enum proto_gc_model (0 classic, 1 incremental, 2 free-threaded);
+    place: (pidns_ino, pidns_dev[, hostname, cgroup, pod, namespace]), the
+    PROTO_HELLO_PLACE part; locked: PROTO_HELLO_LOCKED is set."""
+    if place is not None:
+        flags |= HELLO_PLACE
+    if locked:
+        flags |= HELLO_LOCKED
     now_mono = time.monotonic_ns()
     real, mono = clock if clock else (time.time_ns(), now_mono)
     start = now_mono if start_mono is None else start_mono
@@ -40,6 +48,10 @@ def hello(pid, ppid=1, run="test-run", start_mono=None, origin=ORIGIN_ROOT,
         p += struct.pack("<QQQI", c, col, unc, th)
     p += _str(run) + _str("3.11.2 (test)") + _str("/usr/bin/python3")
     p += struct.pack("<I", len(argv)) + b"".join(_str(a) for a in argv)
+    if place is not None:
+        ino, dev, *names = place
+        names = list(names) + [""] * (4 - len(names))
+        p += struct.pack("<QQ", ino, dev) + b"".join(_str(x) for x in names)
     return frame(HELLO, p)
 
 

@@ -5,6 +5,7 @@ the way gcmond does. A fake process is a real one (`sleep`), so that
 gcmond's /proc checks and its pidfd see a process. Offsets are copied from
 shm.h (its static assertions pin them); keep them in step with it.
 """
+import fcntl
 import mmap
 import os
 import signal
@@ -15,7 +16,7 @@ import time
 import frames
 
 MAGIC = b"GCMONSH1"
-VERSION = 2
+VERSION = 3
 HEADER_SIZE = 1024
 EXIT_CAP = 256 << 10
 STACK_DEPTH, STACK_RING, NAMES_CAP = 32, 128, 512 << 10
@@ -71,7 +72,8 @@ class FakeArea:
     """One monitored process: a real `sleep`, and an area that says what we
     tell it. Keeps cumulative counters as the real agent does."""
 
-    def __init__(self, sock, pid=None, ngen=3, ring=64, name=None, **hello_kw):
+    def __init__(self, sock, pid=None, ngen=3, ring=64, name=None, lock=False,
+                 **hello_kw):
         self.dir = agent_dir(sock)
         self.proc = None
         if pid is None:
@@ -80,6 +82,11 @@ class FakeArea:
             _live.append(self)
         self.pid = pid
         hello_kw.setdefault("start_mono", time.monotonic_ns())
+        # lock: this (test) process takes the area's lock, as the agent
+        # does, and says so in the HELLO (frames.hello's place, locked).
+        self.lock = lock
+        if lock:
+            hello_kw["locked"] = True
         self.hello = frames.hello(pid, **hello_kw)
         self.ring = ring
         self.gens = [[0, 0, 0, 0, 0] for _ in range(ngen)]
@@ -121,6 +128,8 @@ class FakeArea:
         tmp = os.path.join(self.dir, "." + self.name + ".tmp")
         self.fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
         os.ftruncate(self.fd, self.size)
+        if self.lock:
+            fcntl.lockf(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, 0)
         os.pwrite(self.fd, bytes(self.buf[:HEADER_SIZE + len(self.hello)]), 0)
         if chown is not None:
             os.fchown(self.fd, *chown)
