@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "protocol.h"
 #include "report.h"
 
 #define REPORT_NA	"n/a"
@@ -561,21 +562,75 @@ void report_recommendations(FILE *out, const json_t *recs)
 	}
 }
 
-void report_processes_table(FILE *out, const json_t *processes)
+enum report_place report_place_kind(const json_t *processes)
 {
-	char t[32], m[32], p[32], c[32], rss[32], role[32], state[32], py[64];
-	char cmd[512], pss[32], un[32], model[32];
+	enum report_place kind = REPORT_PLACE_NONE;
 	const json_t *pr;
 	size_t i;
 
-	fprintf(out, "%8s %8s %-7s %-9s %-8s %-13s %11s %10s %10s %10s %10s "
-	    "%10s %10s  %s\n", "PID", "PPID", "ROLE", "STATE", "PYTHON",
+	json_array_foreach(processes, i, pr) {
+		if (report_str(pr, "pod", NULL) != NULL)
+			return REPORT_PLACE_POD;
+		if (report_str(pr, "container", NULL) != NULL)
+			kind = REPORT_PLACE_CONTAINER;
+	}
+	return kind;
+}
+
+const char *report_place_title(enum report_place kind)
+{
+	return kind == REPORT_PLACE_POD ? "POD" : "CONTAINER";
+}
+
+int report_place_width(enum report_place kind)
+{
+	return kind == REPORT_PLACE_POD ? REPORT_PLACE_WIDTH : 12;
+}
+
+const char *report_place(char *buf, size_t len, const json_t *pr,
+    enum report_place kind)
+{
+	const char *pod = report_str(pr, "pod", NULL);
+	const char *ns = report_str(pr, "namespace", NULL);
+	const char *ctr = report_str(pr, "container", NULL);
+	char raw[2 * PROTO_MAX_ID + 2];
+	size_t w = (size_t)report_place_width(kind);
+
+	if (kind == REPORT_PLACE_POD && pod != NULL)
+		snprintf(raw, sizeof raw, "%s%s%s", ns ? ns : "", ns ? "/" : "",
+		    pod);
+	else if (kind != REPORT_PLACE_NONE && ctr != NULL)
+		snprintf(raw, sizeof raw, "%s", ctr);
+	else
+		snprintf(raw, sizeof raw, "-");
+	report_clean(buf, len < w + 1 ? len : w + 1, raw);
+	return buf;
+}
+
+void report_processes_table(FILE *out, const json_t *processes)
+{
+	char t[32], m[32], p[32], c[32], rss[32], role[32], state[32], py[64];
+	char cmd[512], pss[32], un[32], model[32], place[64];
+	enum report_place kind = report_place_kind(processes);
+	int w = report_place_width(kind);
+	const json_t *pr;
+	size_t i;
+
+	fprintf(out, "%8s %8s ", "PID", "PPID");
+	if (kind != REPORT_PLACE_NONE)
+		fprintf(out, "%-*s ", w, report_place_title(kind));
+	fprintf(out, "%-7s %-9s %-8s %-13s %11s %10s %10s %10s %10s "
+	    "%10s %10s  %s\n", "ROLE", "STATE", "PYTHON",
 	    "GC MODEL", "COLLECTIONS", "GC TIME", "MAX PAUSE", "P99", "PSS", "UNSHARED",
 	    "RSS", "COMMAND");
 	json_array_foreach(processes, i, pr) {
-		fprintf(out, "%8lld %8lld %-7s %-9s %-8s %-13s %11s %10s %10s "
+		fprintf(out, "%8lld %8lld ", report_int(pr, "pid", -1),
+		    report_int(pr, "ppid", -1));
+		if (kind != REPORT_PLACE_NONE)
+			fprintf(out, "%-*s ", w, report_place(place,
+			    sizeof place, pr, kind));
+		fprintf(out, "%-7s %-9s %-8s %-13s %11s %10s %10s "
 		    "%10s %10s %10s %10s  %s\n",
-		    report_int(pr, "pid", -1), report_int(pr, "ppid", -1),
 		    report_cstr(role, sizeof role, pr, "role", "?"),
 		    report_state(state, sizeof state, pr),
 		    report_cstr(py, sizeof py, pr, "python", "?"),

@@ -47,6 +47,23 @@ const char *report_clean(char *buf, size_t len, const char *s);
 
 /* gcmonctl tables. */
 void report_processes_table(FILE *out, const json_t *processes);
+/* The CONTAINER (or POD) column of the process tables (gcmonctl
+ * processes, top): shown only when a process runs in one; POD when one
+ * carries Kubernetes' pod name. */
+enum report_place {
+	REPORT_PLACE_NONE = 0,
+	REPORT_PLACE_CONTAINER,
+	REPORT_PLACE_POD
+};
+#define REPORT_PLACE_WIDTH	24	/* the POD column's; CONTAINER's 12 */
+enum report_place report_place_kind(const json_t *processes);
+/* Its title, and the width its values are cut to. */
+const char *report_place_title(enum report_place kind);
+int report_place_width(enum report_place kind);
+/* A process's value: its container id's first 12 characters, or its
+ * "namespace/pod"; "-" when it has none. Cleaned, cut to the width. */
+const char *report_place(char *buf, size_t len, const json_t *pr,
+    enum report_place kind);
 void report_runs_table(FILE *out, const json_t *runs);
 
 #endif /* GCMON_REPORT_H */

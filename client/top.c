@@ -51,6 +51,7 @@ struct top_row {
 	double rate[3];		/* collections/s by generation; NAN: unknown */
 	double gc_pct, max_ms, p99_ms, rss, pss, unshared;	/* NAN: none */
 	char role[16], state[16], cmd[512];
+	char place[REPORT_PLACE_WIDTH + 1];	/* CONTAINER or POD */
 };
 
 /* One interval's pauses, from the watch stream. */
@@ -65,6 +66,8 @@ struct top {
 	int ctl, watch;			/* fds; watch < 0: no stream */
 	struct top_row *rows, *prev;
 	size_t nrows, nprev;
+	enum report_place place;	/* its column, when a process has one */
+	char head[256];
 	double prev_t;
 	struct top_pauses pauses;
 	char alerts[TOP_MAX_ALERTS][160];
@@ -201,12 +204,24 @@ static void top_fmt(char *buf, size_t len, double v, double scale, int prec)
 }
 
 static const char top_head[] =
-    "    PID ROLE    STATE   COLL  GEN0/s GEN1/s GEN2/s   GC%  MAXms"
+    "ROLE    STATE   COLL  GEN0/s GEN1/s GEN2/s   GC%  MAXms"
     "  P99ms  RSSMiB  PSSMiB UNSHMiB COMMAND";
 
-static void top_format_row(char *buf, size_t len, const struct top_row *r)
+/* The header: PID, the CONTAINER or POD column when there is one, the
+ * rest. */
+static void top_set_head(struct top *t)
+{
+	snprintf(t->head, sizeof t->head, "%7s %-*s%s%s", "PID",
+	    t->place != REPORT_PLACE_NONE ? report_place_width(t->place) : 0,
+	    t->place != REPORT_PLACE_NONE ? report_place_title(t->place) : "",
+	    t->place != REPORT_PLACE_NONE ? " " : "", top_head);
+}
+
+static void top_format_row(char *buf, size_t len, const struct top_row *r,
+    enum report_place place)
 {
 	char f[9][24];
+	int n;
 
 	top_fmt(f[0], sizeof f[0], r->rate[0], 1, 1);
 	top_fmt(f[1], sizeof f[1], r->rate[1], 1, 1);
@@ -217,8 +232,14 @@ static void top_format_row(char *buf, size_t len, const struct top_row *r)
 	top_fmt(f[6], sizeof f[6], r->rss, 1048576, 1);
 	top_fmt(f[7], sizeof f[7], r->pss, 1048576, 1);
 	top_fmt(f[8], sizeof f[8], r->unshared, 1048576, 1);
-	snprintf(buf, len, "%7lld %-7s %-6s %5lld %7s %6s %6s %5s %6s %6s "
-	    "%7s %7s %7s %s", r->pid, r->role, r->state, r->total, f[0], f[1],
+	n = snprintf(buf, len, "%7lld ", r->pid);
+	if (place != REPORT_PLACE_NONE && n > 0 && (size_t)n < len)
+		n += snprintf(buf + n, len - (size_t)n, "%-*s ",
+		    report_place_width(place), r->place);
+	if (n < 0 || (size_t)n >= len)
+		return;
+	snprintf(buf + n, len - (size_t)n, "%-7s %-6s %5lld %7s %6s %6s %5s "
+	    "%6s %6s %7s %7s %7s %s", r->role, r->state, r->total, f[0], f[1],
 	    f[2], f[3], f[4], f[5], f[6], f[7], f[8], r->cmd);
 }
 
@@ -273,10 +294,14 @@ static int top_refresh(struct top *t)
 	if (n > TOP_MAX_PROCS)
 		n = TOP_MAX_PROCS;
 	t->nrows = 0;
+	t->place = report_place_kind(procs);
+	top_set_head(t);
 	json_array_foreach(procs, i, p) {
 		if (i >= n)
 			break;
 		top_row_fill(&t->rows[t->nrows], p);
+		report_place(t->rows[t->nrows].place,
+		    sizeof t->rows[t->nrows].place, p, t->place);
 		if (!t->a->once)
 			top_row_interval(t, &t->rows[t->nrows],
 			    t->nprev ? now - t->prev_t : 0);
@@ -352,9 +377,9 @@ static void top_print_once(const struct top *t)
 	printf("gcmon top: %s\n", t->totals);
 	printf("(since each process started: MAXms and P99ms over its life; "
 	    "rates need two samples)\n");
-	printf("%s\n", top_head);
+	printf("%s\n", t->head);
 	for (i = 0; i < t->nrows; i++) {
-		top_format_row(line, sizeof line, &t->rows[i]);
+		top_format_row(line, sizeof line, &t->rows[i], t->place);
 		printf("%s\n", line);
 	}
 }
@@ -376,10 +401,10 @@ static void top_draw(const struct top *t)
 		    (i == 0 ? (t->watch >= 0 ? "no alert" :
 		    "no alerts: the watch stream is closed") : ""), COLS);
 	attron(A_REVERSE);
-	mvaddnstr(y++, 0, top_head, COLS);
+	mvaddnstr(y++, 0, t->head, COLS);
 	attroff(A_REVERSE);
 	for (k = 0; k < t->nrows && y < LINES; k++) {
-		top_format_row(line, sizeof line, &t->rows[k]);
+		top_format_row(line, sizeof line, &t->rows[k], t->place);
 		mvaddnstr(y++, 0, line, COLS);
 	}
 	refresh();
@@ -449,6 +474,7 @@ int top_main(const struct top_args *a)
 	struct sigaction sa;
 	int rc = CTL_EXIT_OK, err;
 
+	top_set_head(&t);
 	t.rows = calloc(TOP_MAX_PROCS, sizeof *t.rows);
 	t.prev = calloc(TOP_MAX_PROCS, sizeof *t.prev);
 	if (t.rows == NULL || t.prev == NULL) {

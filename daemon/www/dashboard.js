@@ -42,9 +42,22 @@ async function getJSON(path) {
   return r.json();
 }
 
+// The container (or pod) column, shown when a process runs in one, as
+// gcmonctl processes does: the pod's "namespace/pod", else the container
+// id's first 12 characters.
+function placeOf(p, kind) {
+  if (kind === "pod" && p.pod) return (p.namespace ? p.namespace + "/" : "") + p.pod;
+  return p.container ? String(p.container).slice(0, 12) : "-";
+}
+
 function renderProcesses(procs) {
   const body = document.querySelector("#processes tbody");
   const rows = [];
+  const kind = procs.some((p) => p.pod) ? "pod" :
+    procs.some((p) => p.container) ? "container" : null;
+  const head = document.getElementById("place");
+  head.hidden = kind === null;
+  head.textContent = kind || "container";
   for (const p of procs) {
     const tr = el("tr");
     tr.dataset.pid = p.pid;
@@ -54,8 +67,9 @@ function renderProcesses(procs) {
       [p.collections], [num(p.gc_wall_pct, 2)], [num(p.max_pause_ms, 2)],
       [num(p.p99_ms, 2)], [mib(p.rss_bytes)], [mib(p.pss_bytes)],
       [mib(p.unshared_by_gc_bytes)]];
+    if (kind !== null) cells.splice(1, 0, [placeOf(p, kind), "text"]);
     for (const [v, cls] of cells) tr.appendChild(el("td", v, cls));
-    tr.children[3].title = argv;
+    tr.children[kind !== null ? 4 : 3].title = argv;
     rows.push(tr);
     const s = shares.get(p.pid) || [];
     s.push({ t: Date.now() / 1000, pct: p.gc_wall_pct || 0 });

@@ -412,3 +412,79 @@ def test_a_claim_of_another_namespace_that_does_not_check_out_is_refused(tmp):
         assert "gcmond_shared_areas_refused_namespace_total 2" in text, text
         liar.kill()
         nolock.kill()
+
+
+# ---- what users read: the container, the pod ------------------------------------
+
+CGROUP_ROOTS = ("/sys/fs/cgroup/systemd", "/sys/fs/cgroup/unified", "/sys/fs/cgroup")
+
+
+def docker_cgroup(tmp):
+    """A real cgroup named as docker names a container's
+    (system.slice/docker-<id>.scope), or skip where none can be made."""
+    cid = os.urandom(32).hex()
+    for root in CGROUP_ROOTS:
+        if not os.path.exists(os.path.join(root, "cgroup.procs")):
+            continue
+        path = os.path.join(root, "system.slice", "docker-%s.scope" % cid)
+        try:
+            os.makedirs(path)
+            return cid, path
+        except OSError:
+            continue
+    pytest.skip("no cgroup hierarchy here lets the test make a cgroup")
+
+
+@pytest.mark.parametrize("shape", [HOST, SIDECAR])
+def test_container_and_pod_columns_name_what_the_kernel_and_the_pod_say(shape, tmp):
+    """A program in a cgroup of docker's naming shows its container id in
+    JSON and a CONTAINER column in gcmonctl processes and top; one whose
+    environment carries the downward API's pod names shows a POD column;
+    a bare host's table has neither."""
+    cid, cg = docker_cgroup(tmp)
+    try:
+        with daemon(shape) as d:
+            into = 'echo $$ > %s/cgroup.procs && exec "$@"' % cg
+            p, out = start_prog(d, tmp, "ctr", wrap=lambda v: ["sh", "-c", into, "sh"] + pidns(v))
+            q, qout = start_prog(d, tmp, "podded", extra_env={
+                "POD_NAME": "web-7d4b9", "POD_NAMESPACE": "shop"})
+            wait_file(out, p)
+            wait_file(qout, q)
+            wait_procs(d, "ctr", 1, ended=False)
+            wait_procs(d, "podded", 1, ended=False)
+            (ctr,) = procs(d, "ctr")
+            assert ctr["container"] == cid
+            (podded,) = procs(d, "podded")
+            assert podded["pod"] == "web-7d4b9" and podded["namespace"] == "shop"
+            assert podded["container"] is None
+            r = subprocess.run([gt.GCMONCTL, "--socket", d.sock, "processes", "--run", "ctr"],
+                               capture_output=True, text=True, timeout=30)
+            assert r.returncode == 0, r.stderr
+            head, row = r.stdout.splitlines()[:2]
+            assert "CONTAINER" in head.split() and cid[:12] in row.split(), r.stdout
+            r = subprocess.run([gt.GCMONCTL, "--socket", d.sock, "processes"],
+                               capture_output=True, text=True, timeout=30)
+            assert "POD" in r.stdout.splitlines()[0].split() and "shop/web-7d4b9" in r.stdout
+            r = subprocess.run([gt.GCMONCTL, "--socket", d.sock, "top", "--once", "--run", "ctr"],
+                               capture_output=True, text=True, timeout=30)
+            assert r.returncode == 0, r.stderr
+            assert "CONTAINER" in r.stdout and cid[:12] in r.stdout, r.stdout
+            for o in (out, qout):
+                open(o + ".go", "w").close()
+            assert p.wait(60) == 0 and q.wait(60) == 0
+            wait_procs(d, "ctr", 1)
+            wait_procs(d, "podded", 1)
+    finally:
+        os.rmdir(cg)
+
+
+def test_a_bare_host_table_has_no_container_column(tmp):
+    with gt.Daemon() as d:
+        r = gt.run_python(["-c", "import gc; gc.collect()"], gt.agent_env(d.sock, run_id="bare"))
+        assert r.returncode == 0, r.stderr
+        (p,) = wait_procs(d, "bare", 1)
+        assert p["container"] is None and p["pod"] is None and p["ns_pid"] == p["pid"]
+        r = subprocess.run([gt.GCMONCTL, "--socket", d.sock, "processes"],
+                           capture_output=True, text=True, timeout=30)
+        head = r.stdout.splitlines()[0].split()
+        assert "CONTAINER" not in head and "POD" not in head, r.stdout
