@@ -557,6 +557,16 @@ static void metrics_per_process(struct metrics_buf *b, enum metrics_format f,
 				metrics_printf(b, "cpython_gc_process_pause_max_"
 				    "seconds{service=\"");
 				metrics_put_value(b, svc);
+				/* Per process only: a label per container or
+				 * pod is the cardinality the user asked for. */
+				if (p->container != NULL) {
+					metrics_printf(b, "\",container=\"");
+					metrics_put_value(b, p->container);
+				}
+				if (p->pod != NULL) {
+					metrics_printf(b, "\",pod=\"");
+					metrics_put_value(b, p->pod);
+				}
 				metrics_printf(b, "\",role=\"%s\",pid=\"%u\","
 				    "generation=\"%u\"} %s\n", agg_proc_role(p),
 				    (unsigned)p->pid, g, metrics_fmt_double(
