@@ -488,3 +488,25 @@ def test_a_bare_host_table_has_no_container_column(tmp):
                            capture_output=True, text=True, timeout=30)
         head = r.stdout.splitlines()[0].split()
         assert "CONTAINER" not in head and "POD" not in head, r.stdout
+
+
+@pytest.mark.skipif(BWRAP is None, reason="bubblewrap missing: apt-get install bubblewrap")
+@pytest.mark.parametrize("shape", [HOST, SIDECAR])
+def test_a_bubblewrap_container_is_exact(shape, tmp):
+    """bubblewrap, a real container runtime: PID, UTS and IPC namespaces,
+    its own /proc; the program inside is exact and named by its hostname."""
+    def box(argv):
+        return [BWRAP, "--dev-bind", "/", "/", "--proc", "/proc", "--unshare-pid",
+                "--unshare-uts", "--unshare-ipc", "--hostname", "box-1",
+                "--die-with-parent", "--"] + argv
+    with daemon(shape) as d:
+        p, out = start_prog(d, tmp, "bwrap", wrap=box)
+        wait_file(out, p)
+        mine = load(out)
+        open(out + ".go", "w").close()
+        assert p.wait(60) == 0, p.stderr.read()
+        (proc,) = wait_procs(d, "bwrap", 1)
+        assert gt.totals(proc) == stats_totals(mine)
+        assert proc["hostname"] == "box-1" == mine["hostname"]
+        assert proc["ns_pid"] == mine["pid"] and proc["ended_by"] == "exit"
+        assert proc["visible"] is (shape == HOST)
