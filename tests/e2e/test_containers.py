@@ -92,6 +92,8 @@ class NsDaemon(gt.Daemon):
 
 
 def daemon(shape, *args, sock=None):
+    # The sidecar's gcmond shares the test's network namespace: its
+    # --metrics-listen port is reachable from here.
     return (gt.Daemon if shape == HOST else NsDaemon)(*args, sock=sock)
 
 
@@ -442,8 +444,10 @@ def test_container_and_pod_columns_name_what_the_kernel_and_the_pod_say(shape, t
     environment carries the downward API's pod names shows a POD column;
     a bare host's table has neither."""
     cid, cg = docker_cgroup(tmp)
+    port = gt.free_port()
     try:
-        with daemon(shape) as d:
+        with daemon(shape, "--metrics-listen", "127.0.0.1:%d" % port,
+                    "--metrics-per-process", "10") as d:
             into = 'echo $$ > %s/cgroup.procs && exec "$@"' % cg
             p, out = start_prog(d, tmp, "ctr", wrap=lambda v: ["sh", "-c", into, "sh"] + pidns(v))
             q, qout = start_prog(d, tmp, "podded", extra_env={
@@ -469,6 +473,12 @@ def test_container_and_pod_columns_name_what_the_kernel_and_the_pod_say(shape, t
                                capture_output=True, text=True, timeout=30)
             assert r.returncode == 0, r.stderr
             assert "CONTAINER" in r.stdout and cid[:12] in r.stdout, r.stdout
+            # Labels only on the per-process series the user asked for.
+            with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=10) as m:
+                text = m.read().decode()
+            mine = [ln for ln in text.splitlines() if 'container="%s"' % cid in ln]
+            assert mine and all(ln.startswith("cpython_gc_process_") for ln in mine), text
+            assert any('pod="web-7d4b9"' in ln for ln in text.splitlines())
             for o in (out, qout):
                 open(o + ".go", "w").close()
             assert p.wait(60) == 0 and q.wait(60) == 0

@@ -211,6 +211,68 @@ START_TEST(test_hello_service_flag_without_a_valid_name_is_refused)
 }
 END_TEST
 
+/* Where the process runs: an optional tail after the service, with both
+ * or either; each of its strings bounded and UTF-8, a frame cut inside it
+ * short at every byte. */
+START_TEST(test_hello_place_round_trips_after_the_service)
+{
+	static char cg[PROTO_MAX_STR + 1];
+	struct proto_frame f;
+	ssize_t n, k;
+	int svc;
+
+	for (svc = 0; svc < 2; svc++) {
+		fill_hello(&hello, 3, 1);
+		if (svc) {
+			hello.flags |= PROTO_HELLO_SERVICE;
+			hello.service = str_of("web");
+		}
+		hello.flags |= PROTO_HELLO_PLACE | PROTO_HELLO_LOCKED;
+		hello.pidns_ino = 4026532281u;
+		hello.pidns_dev = 4;
+		hello.hostname = str_of("box-1");
+		hello.cgroup = str_of("/system.slice/docker-ab.scope");
+		hello.pod = str_of("web-7d4b9");
+		hello.pod_namespace = str_of("");
+		n = proto_encode_hello(buf, BUFSZ, &hello);
+		ck_assert_int_gt(n, 0);
+		f = frame_of(buf, n);
+		ck_assert_int_eq(proto_decode_hello(&f, &hello2), 0);
+		ck_assert_uint_eq(hello2.pidns_ino, 4026532281u);
+		ck_assert_uint_eq(hello2.pidns_dev, 4);
+		ck_assert(str_eq(hello2.hostname, "box-1"));
+		ck_assert(str_eq(hello2.cgroup, "/system.slice/docker-ab.scope"));
+		ck_assert(str_eq(hello2.pod, "web-7d4b9"));
+		ck_assert_uint_eq(hello2.pod_namespace.len, 0);
+		ck_assert_uint_eq(hello2.service.len, svc ? 3 : 0);
+		for (k = PROTO_HDR_SIZE; k < n; k++) {
+			frames_put_le32(buf, (uint32_t)k);
+			f = frame_of(buf, k);
+			ck_assert_int_ne(proto_decode_hello(&f, &hello2), 0);
+		}
+	}
+	/* Without the flag the tail is not read, nor written. */
+	hello.flags &= (uint16_t)~PROTO_HELLO_PLACE;
+	k = proto_encode_hello(buf, BUFSZ, &hello);
+	ck_assert_int_eq(k, n - 16 - 16 - 5 - 29 - 9);
+	f = frame_of(buf, k);
+	ck_assert_int_eq(proto_decode_hello(&f, &hello2), 0);
+	ck_assert_uint_eq(hello2.pidns_ino, 0);
+	ck_assert_ptr_null(hello2.cgroup.ptr);
+	/* Bounds: the cgroup at PROTO_MAX_STR, one byte more, not UTF-8. */
+	hello.flags |= PROTO_HELLO_PLACE;
+	memset(cg, '/', sizeof cg);
+	hello.cgroup.ptr = cg;
+	hello.cgroup.len = PROTO_MAX_STR;
+	ck_assert_int_gt(proto_encode_hello(buf, BUFSZ, &hello), 0);
+	hello.cgroup.len = PROTO_MAX_STR + 1;
+	ck_assert_int_eq(proto_encode_hello(buf, BUFSZ, &hello), -EINVAL);
+	hello.cgroup = str_of("/a");
+	hello.hostname = str_of("bad \xff");
+	ck_assert_int_eq(proto_encode_hello(buf, BUFSZ, &hello), -EINVAL);
+}
+END_TEST
+
 START_TEST(test_hello_round_trips_strings_at_their_caps)
 {
 	static char big[PROTO_MAX_STR], id[PROTO_MAX_ID];
@@ -1168,6 +1230,7 @@ codec_suite(void)
 	tcase_add_test(tc, test_hello_round_trips_strings_at_their_caps);
 	tcase_add_test(tc, test_hello_service_round_trips_only_with_its_flag);
 	tcase_add_test(tc, test_hello_service_flag_without_a_valid_name_is_refused);
+	tcase_add_test(tc, test_hello_place_round_trips_after_the_service);
 	tcase_add_test(tc, test_hello_round_trips_max_argc);
 	tcase_add_loop_test(tc, test_objects_and_garbage_round_trip, 0,
 	    N(types_rows));
