@@ -31,6 +31,7 @@ struct agent {
 	struct shm_header *area;
 	size_t area_size;
 	int fd;				/* the area's file: the exit data's way */
+	uint64_t fd_ino, fd_dev;	/* which file fd was (area_fd_ours) */
 	uint32_t ring_cap;
 	char *dir;			/* the agent directory */
 	char path[4096];		/* this process's file */

@@ -117,6 +117,8 @@ static int area_create(void)
 	if (stat(a->dir, &st) == 0 && st.st_uid != geteuid() &&
 	    fchmod(fd, 0660) < 0)
 		goto out_unlink;
+	if (fstat(fd, &st) < 0)
+		goto out_unlink;
 	map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (map == MAP_FAILED)
 		goto out_unlink;
@@ -128,6 +130,8 @@ static int area_create(void)
 		goto out_close;
 	}
 	a->fd = fd;
+	a->fd_ino = (uint64_t)st.st_ino;
+	a->fd_dev = (uint64_t)st.st_dev;
 	a->area_size = size;
 	atomic_thread_fence(memory_order_release);
 	a->area = map;
@@ -209,6 +213,20 @@ void agent_area_atfork_child(void)
 	close(old_fd);
 }
 
+/* 1 if agent_state.fd is still our area's file. A program that closes
+ * every descriptor (a daemonizing library) closes it under us, and the
+ * number may name another file of the program's by now: never pwrite()
+ * there. (Closing it also dropped the area's lock: a gcmond of another
+ * PID namespace then takes the process for ended; gcmond(8) says so.) */
+static int area_fd_ours(void)
+{
+	struct stat st;
+
+	return fstat(agent_state.fd, &st) == 0 &&
+	    (uint64_t)st.st_ino == agent_state.fd_ino &&
+	    (uint64_t)st.st_dev == agent_state.fd_dev;
+}
+
 /* All of buf at off of fd: 0, or -errno. */
 static int area_pwrite(int fd, const uint8_t *buf, size_t len, off_t off)
 {
@@ -238,6 +256,8 @@ int agent_area_add_names(const uint8_t *buf, size_t len)
 	used = atomic_load_explicit(&h->names_len, memory_order_relaxed);
 	if (len > h->names_cap - used)
 		return -ENOSPC;
+	if (!area_fd_ours())
+		return -EBADF;
 	/* pwrite, not the mapping: the region is a hole (see exit data). */
 	if ((err = area_pwrite(agent_state.fd, buf, len,
 	    (off_t)h->names_off + used)) < 0)
@@ -257,7 +277,9 @@ int agent_area_exit(const uint8_t *frames, size_t len, uint64_t freeze_count)
 		return -ESRCH;
 	/* pwrite, not the mapping: the exit area is a hole, and a full
 	 * filesystem must be an error here, not a SIGBUS. */
-	if (len > 0 && len <= h->exit_cap) {
+	if (len > 0 && len <= h->exit_cap && !area_fd_ours()) {
+		err = -EBADF;
+	} else if (len > 0 && len <= h->exit_cap) {
 		if (area_pwrite(agent_state.fd, frames, len, h->exit_off) == 0)
 			atomic_store_explicit(&h->exit_len, (uint32_t)len,
 			    memory_order_release);

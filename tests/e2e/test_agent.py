@@ -405,3 +405,26 @@ def test_a_full_filesystem_leaves_the_program_unmonitored_not_killed(tmp):
         lines = [l for l in agent.stderr.splitlines() if l.startswith("gcmon:")]
         assert len(lines) == 1 and "No space left on device" in lines[0], agent.stderr
         assert os.listdir(os.path.join(fs, "gcmon.sock.d")) == []
+
+
+def test_a_program_that_closes_every_descriptor_keeps_its_files(tmp, gcmond):
+    """A daemonizing program closes every descriptor, the area's among
+    them, and its next open() gets that number: the agent never writes
+    its names or exit data there (it checks the file is still its area),
+    and the program's file keeps exactly what the program wrote."""
+    path = os.path.join(tmp, "mine.bin")
+    code = (
+        "import gc, os\n"
+        "os.closerange(3, 65536)\n"
+        "fd = os.open(%r, os.O_RDWR | os.O_CREAT, 0o600)\n"
+        "os.write(fd, b'x' * 100)\n"
+        "def deep(n):\n"
+        "    return deep(n - 1) if n else gc.collect()\n"
+        "deep(5)\n"            # a gen-2 collection: a stack, then names
+        "gc.collect()\n" % path)
+    env = env_for(gcmond.sock, dump_objects=True)
+    r = subprocess.run([gcmontest.PYTHON, "-c", code], env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    with open(path, "rb") as f:
+        assert f.read() == b"x" * 100
