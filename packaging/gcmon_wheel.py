@@ -168,10 +168,10 @@ def _run(cmd, cwd, log):
 def _copy_source(src, dst):
     """The source tree without git's and builds' directories."""
     def ignore(d, names):
-        skip = {n for n in names if n in (".git", "__pycache__", "autom4te.cache")
-                or n == "build" or n.startswith("build-")}
-        if d == src:
-            skip |= {n for n in names if n.endswith((".whl", ".tar.gz"))}
+        skip = {n for n in names if n in (".git", "__pycache__", "autom4te.cache")}
+        if d == src:	# build/, build-asan/ (not build-aux/), wheels, tarballs
+            skip |= {n for n in names if n == "build" or n.endswith((".whl", ".tar.gz"))
+                     or n.startswith("build-") and n != "build-aux"}
         return skip
     if os.path.exists(os.path.join(src, "config.status")):
         raise BuildError("%s is configured in place (config.status): run "
