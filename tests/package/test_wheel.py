@@ -265,3 +265,13 @@ def test_free_threaded_build_stops_before_building(built):
                         "import gcmon_wheel; gcmon_wheel.build_wheel('/nonexistent')"],
                        cwd=built["src"], capture_output=True, text=True, timeout=60)
     assert r.returncode != 0 and "free-threaded" in r.stderr, r.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("debootstrap") is None,
+                    reason="the fresh bookworm root needs root and debootstrap")
+def test_installed_wheel_works_in_a_fresh_root_without_the_libraries(built):
+    r = subprocess.run(["sh", os.path.join(HERE, "wheel_root.sh"), built["wheel"], VERSION],
+                       capture_output=True, text=True, timeout=1800)
+    print(r.stdout)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "== wheel root test passed" in r.stdout
