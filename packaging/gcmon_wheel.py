@@ -302,10 +302,12 @@ class _Wheel:
         self.records.append((arcname, "sha256=" + digest.rstrip(b"=").decode(),
                              str(len(data))))
 
-    def add_file(self, arcname, path):
+    def add_file(self, arcname, path, mode=None):
         with open(path, "rb") as f:
             data = f.read()
-        self.add(arcname, data, 0o755 if os.access(path, os.X_OK) else 0o644)
+        if mode is None:
+            mode = 0o755 if os.access(path, os.X_OK) else 0o644
+        self.add(arcname, data, mode)
 
     def add_tree(self, arcdir, top):
         for d, dirs, files in os.walk(top, followlinks=True):
@@ -314,7 +316,7 @@ class _Wheel:
                 if f.endswith(".pyc"):
                     continue
                 rel = os.path.relpath(os.path.join(d, f), top)
-                self.add(arcdir + "/" + rel, open(os.path.join(d, f), "rb").read())
+                self.add_file(arcdir + "/" + rel, os.path.join(d, f), 0o644)
 
     def close(self, record):
         out = io.StringIO()
@@ -357,7 +359,7 @@ def _build_wheel(src, wheel_directory, config_settings, log):
         w.add_tree("gcmon", os.path.join(pkgdir, "gcmon"))
         w.add_file("gcmon-autoload.pth", os.path.join(pkgdir, "gcmon-autoload.pth"))
         for b, path in zip(BINARIES, exes):
-            w.add(data + "/scripts/" + b, open(path, "rb").read(), 0o755)
+            w.add_file(data + "/scripts/" + b, path, 0o755)
         w.add_file(data + "/data/lib/gcmon/sitecustomize.py",
                    os.path.join(agentdir, "sitecustomize.py"))
         # A file where __pycache__ would be: no interpreter can write
@@ -385,7 +387,8 @@ def _build_sdist(src, sdist_directory, config_settings, log):
         build = _configure(tmp, src, config_settings, log)
         _make(build, log, "dist")
         with tarfile.open(os.path.join(build, base + ".tar.gz")) as t:
-            t.extractall(tmp)
+            # make dist's own tarball; the filter where Python has one.
+            t.extractall(tmp, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
         tree = os.path.join(tmp, base)
         with open(os.path.join(tree, "PKG-INFO"), "w", encoding="utf-8") as f:
             f.write(metadata(src, ver))
