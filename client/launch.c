@@ -31,6 +31,7 @@
 #include <jansson.h>
 
 #include "ctl.h"
+#include "paths.h"
 #include "pgp.h"
 
 static volatile sig_atomic_t pgp_sig_pending[NSIG];
@@ -111,6 +112,13 @@ static int launch_exe_dir(char *buf, size_t len)
 	return 0;
 }
 
+/* The gcmond and agent of this launcher's own install: in a build tree,
+ * beside client/; installed, where configure put them relative to
+ * BINDIR, applied to the directory this executable really is in (a
+ * wheel's bin/ and lib/gcmon/ land under whatever prefix pip installs
+ * into: a venv, ~/.local, an image's /usr/local); last, the configured
+ * absolute path. Never PATH: another install's gcmond would speak
+ * another version of the area. */
 static void launch_find_gcmond(char *buf, size_t len)
 {
 	const char *env = getenv("GCMON_GCMOND");
@@ -120,10 +128,17 @@ static void launch_find_gcmond(char *buf, size_t len)
 		snprintf(buf, len, "%s", env);
 		return;
 	}
-	if (launch_exe_dir(dir, sizeof dir) == 0 &&
-	    snprintf(buf, len, "%s/../daemon/gcmond", dir) < (int)len &&
-	    access(buf, X_OK) == 0)
-		return;
+	if (launch_exe_dir(dir, sizeof dir) == 0) {
+		if (snprintf(buf, len, "%s/../daemon/gcmond", dir) < (int)len &&
+		    access(buf, X_OK) == 0)
+			return;
+		if (paths_relocate(dir, BINDIR, SBINDIR, buf, len) != NULL &&
+		    strlen(buf) + sizeof "/gcmond" <= len) {
+			strcat(buf, "/gcmond");
+			if (access(buf, X_OK) == 0)
+				return;
+		}
+	}
 	snprintf(buf, len, "%s/gcmond", SBINDIR);
 }
 
@@ -141,6 +156,10 @@ static void launch_find_agent_dir(char *buf, size_t len)
 		    dir);
 		if (access(probe, R_OK) == 0 &&
 		    snprintf(buf, len, "%s/../agent", dir) < (int)len)
+			return;
+		if (paths_relocate(dir, BINDIR, PKGLIBDIR, buf, len) != NULL &&
+		    snprintf(probe, sizeof probe, "%s/sitecustomize.py", buf) <
+		    (int)sizeof probe && access(probe, R_OK) == 0)
 			return;
 	}
 	snprintf(buf, len, "%s", PKGLIBDIR);

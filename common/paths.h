@@ -33,4 +33,14 @@ const char *paths_default_socket(char *buf, size_t len);
 const char *paths_pick_socket(const char *own, const char *host, char *buf,
     size_t len);
 
+/* Where an installed file is when the whole install tree has moved (a
+ * wheel's bin/ and lib/ land under whatever prefix pip installs into):
+ * exe_dir (the directory the running program is in) joined with the way
+ * from the configured directory from to the configured to, both
+ * absolute and without "." or ".." components ("/usr/local/bin",
+ * "/usr/local/lib/gcmon" -> "<exe_dir>/../lib/gcmon"). Returns buf, or
+ * NULL if from or to is not absolute or the result does not fit. */
+const char *paths_relocate(const char *exe_dir, const char *from,
+    const char *to, char *buf, size_t len);
+
 #endif /* GCMON_PATHS_H */

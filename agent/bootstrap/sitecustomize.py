@@ -39,7 +39,15 @@ def _gcmon_chain():
 
 if os.environ.get("GCMON_SOCKET"):
     try:
-        from gcmon import _boot as _gcmon_boot
+        # No bytecode written beside us: the package here is an install's
+        # (a wheel's lib/gcmon/ copy too), compiled by its installer for
+        # its own interpreter; another one's .pyc would outlive uninstall.
+        _gcmon_dwb = sys.dont_write_bytecode
+        sys.dont_write_bytecode = True
+        try:
+            from gcmon import _boot as _gcmon_boot
+        finally:
+            sys.dont_write_bytecode = _gcmon_dwb
         _gcmon_boot.autoload("sitecustomize")
     except Exception as e:
         try:

@@ -94,6 +94,48 @@ START_TEST(test_daemon_socket_from_the_environment_and_the_uid)
 }
 END_TEST
 
+/* An install tree moved as a whole: the way from bindir to each
+ * directory, applied to where the program really is. */
+static const struct {
+	const char *from, *to, *want;
+} relocate_rows[] = {
+	{ "/usr/local/bin", "/usr/local/bin", "/venv/bin" },
+	{ "/usr/local/bin", "/usr/local/lib/gcmon", "/venv/bin/../lib/gcmon" },
+	{ "/usr/bin", "/usr/sbin", "/venv/bin/../sbin" },
+	{ "/ab", "/abc", "/venv/bin/../abc" },
+	{ "/opt/x/bin", "/srv/lib", "/venv/bin/../../../srv/lib" },
+	{ "/usr/local/bin", "/usr/local", "/venv/bin/.." },
+};
+
+START_TEST(test_relocate_follows_the_tree_that_moved)
+{
+	char buf[PATH_MAX];
+
+	ck_assert_str_eq(paths_relocate("/venv/bin", relocate_rows[_i].from,
+	    relocate_rows[_i].to, buf, sizeof buf), relocate_rows[_i].want);
+}
+END_TEST
+
+START_TEST(test_relocate_refuses_relative_or_too_long)
+{
+	char buf[PATH_MAX];
+
+	ck_assert_ptr_null(paths_relocate("/v/bin", "bin", "/usr/sbin", buf,
+	    sizeof buf));
+	ck_assert_ptr_null(paths_relocate("/v/bin", "/usr/bin", "sbin", buf,
+	    sizeof buf));
+	/* "/v/bin/../sbin" is 14 bytes and its '\0': 15 fits, 14 not. */
+	ck_assert_ptr_nonnull(paths_relocate("/v/bin", "/usr/bin", "/usr/sbin",
+	    buf, 15));
+	ck_assert_ptr_null(paths_relocate("/v/bin", "/usr/bin", "/usr/sbin",
+	    buf, 14));
+	ck_assert_ptr_null(paths_relocate("/v/bin", "/usr/bin", "/usr/sbin",
+	    buf, 8));
+	ck_assert_ptr_null(paths_relocate("/v/bin", "/usr/bin", "/usr/sbin",
+	    buf, 3));
+}
+END_TEST
+
 static Suite *paths_suite(void)
 {
 	Suite *s = suite_create("paths");
@@ -101,6 +143,9 @@ static Suite *paths_suite(void)
 
 	tcase_add_test(tc, test_pick_prefers_the_own_socket_then_the_host_one);
 	tcase_add_test(tc, test_daemon_socket_from_the_environment_and_the_uid);
+	tcase_add_loop_test(tc, test_relocate_follows_the_tree_that_moved, 0,
+	    (int)(sizeof relocate_rows / sizeof relocate_rows[0]));
+	tcase_add_test(tc, test_relocate_refuses_relative_or_too_long);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -11,5 +11,6 @@ agent is the one `pygcprofiler run` and the gcmon-autoload.pth hook load
 See gcmon(7).
 """
 from gcmon._boot import GcmonError, start, stop
+from gcmon._version import __version__
 
-__all__ = ["GcmonError", "start", "stop"]
+__all__ = ["GcmonError", "start", "stop", "__version__"]
