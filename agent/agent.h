@@ -2,8 +2,8 @@
  * agent.h: the agent's process-wide state, shared by the Python glue
  * (_gcmon.c), the GC callback (callback.c) and the shared area's life
  * cycle (area.c, which defines agent_state). A process has one collector,
- * so it has one agent: this is the documented exception to "no hidden
- * globals" (STYLE.md). Nothing here starts a thread or takes a lock.
+ * so it has one agent: the one exception to "no hidden globals" (the
+ * daemon passes its state). Nothing here starts a thread or takes a lock.
  */
 #ifndef GCMON_AGENT_H
 #define GCMON_AGENT_H

@@ -19,7 +19,6 @@
 #include "place.h"
 #include "shm.h"
 
-#define AGENTS_MAX_ALLOW_UID	64
 #define AGENTS_MAX		65536	/* areas mapped at once */
 /* The drain period adapts to the fullest ring: AGENTS_DRAIN_MIN_MS as soon
  * as a drain finds a ring a quarter full, doubling up to AGENTS_DRAIN_MAX_MS

@@ -29,7 +29,6 @@
 #define SRV_ANSWER_QUEUE_MAX	(64u << 20)	/* bytes queued to any client */
 #define SRV_TICK_MS		100
 #define SRV_SUMMARY_DEFAULT_S	60		/* periodic summary in the log */
-#define SRV_WAIT_MAX_MS		60000
 #define SRV_NEW_IDLE_MS		10000u	/* to send a whole first frame */
 
 struct srv_conn;
