@@ -61,7 +61,21 @@ def pidns(argv, user=False):
     return pre + ["--pid", "--fork", "--mount-proc"] + list(argv)
 
 
-class NsDaemon(gt.Daemon):
+class HostDaemon(gt.Daemon):
+    """gcmond in the test's PID namespace (the node's); a sanitizer's
+    report in its stderr fails the test."""
+
+    def __exit__(self, *exc):
+        self.stop()
+        try:
+            if exc[0] is None:
+                err = self.stderr()
+                assert "Sanitizer" not in err and "runtime error" not in err, err[-3000:]
+        finally:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class NsDaemon(HostDaemon):
     """gcmond in a PID namespace of its own (the sidecar's)."""
 
     def start(self):
@@ -89,12 +103,15 @@ class NsDaemon(gt.Daemon):
                 self.proc.wait()
         if getattr(self, "_stderr", None):
             self._stderr.close()
+        # unshare exits with its child's status: valgrind's error code.
+        if gt.VALGRIND and self.proc and self.proc.returncode == gt.VALGRIND_ERROR:
+            raise AssertionError("valgrind found errors or leaks in gcmond:\n" + self.stderr())
 
 
 def daemon(shape, *args, sock=None):
     # The sidecar's gcmond shares the test's network namespace: its
     # --metrics-listen port is reachable from here.
-    return (gt.Daemon if shape == HOST else NsDaemon)(*args, sock=sock)
+    return (HostDaemon if shape == HOST else NsDaemon)(*args, sock=sock)
 
 
 def children(pid):
