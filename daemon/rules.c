@@ -515,9 +515,11 @@ static const struct {
 	    RULES_OUTLIER_MIN_MS },
 	{ "max pause", "max_pause_ms", "sibling_median_max_pause_ms", " ms",
 	    RULES_OUTLIER_MIN_MS },
-	{ "gen 2 collections", "gen2_collections", "sibling_median_gen2", "",
+	/* The collections that trace the old objects under the worker's
+	 * model (rules_proc.gen2): "gen-2", "whole-heap"... prefixed. */
+	{ " collections", "gen2_collections", "sibling_median_gen2", "",
 	    1 },
-	{ "gen 2 pause time", "gen2_time_ms", "sibling_median_gen2_time_ms",
+	{ " pause time", "gen2_time_ms", "sibling_median_gen2_time_ms",
 	    " ms", RULES_OUTLIER_MIN_MS },
 };
 
@@ -560,8 +562,9 @@ static void rules_outlier_rec(const struct rules_group *g, size_t j,
 	for (k = 0; k < RULES_NFIG && len < sizeof r->message; k++)
 		if (out_of_line & (1u << k))
 			len += (size_t)snprintf(r->message + len,
-			    sizeof r->message - len, " %s %.*f%s (sibling "
-			    "median %.*f%s);", rules_figs[k].what,
+			    sizeof r->message - len, " %s%s %.*f%s (sibling "
+			    "median %.*f%s);", k == FIG_GEN2 || k == FIG_GEN2_MS ?
+			    gcmodel_old_name(p->gc_model) : "", rules_figs[k].what,
 			    *rules_figs[k].unit ? 2 : 0, g->fig[k][j],
 			    rules_figs[k].unit, *rules_figs[k].unit ? 2 : 1,
 			    med[k], rules_figs[k].unit);
@@ -681,6 +684,7 @@ static void rules_proc_fill(const struct agg *a, const struct agg_proc *p,
 	rp->ppid = p->ppid;
 	rp->run = p->run;
 	rp->origin = p->origin;
+	rp->gc_model = p->gc_model;
 	rp->worker = strcmp(agg_proc_role(p), "worker") == 0;
 	rp->wall_s = agg_proc_wall_s(a, p);
 	for (g = 0; g < p->ngen; g++) {

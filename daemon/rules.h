@@ -80,6 +80,7 @@ struct rules_proc {
 	uint32_t pid, ppid;
 	const void *run;		/* siblings share it (agg_run) */
 	uint8_t origin;			/* enum proto_origin */
+	uint8_t gc_model;		/* enum proto_gc_model (gcmodel.h) */
 	int worker;			/* agg_proc_role() is "worker" */
 	uint64_t collections;		/* seen */
 	uint64_t pause_ns;		/* their pause time */

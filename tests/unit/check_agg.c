@@ -970,6 +970,23 @@ START_TEST(test_prefork_rules)
 			ck_assert_msg(strstr(out[i].message, "max pause 312.60 ms "
 			    "(sibling median 41.00 ms).") != NULL, "%s",
 			    out[i].message);
+		if (fork_rows[_i].gen2_last > 4)
+			ck_assert_msg(strstr(out[i].message, "gen-2 collections 5 "
+			    "(sibling median 2.0)") != NULL, "%s", out[i].message);
+	}
+	/* On the incremental model the same figures are its old-generation
+	 * collections (increments and full), and say so. */
+	if (fork_rows[_i].gen2_last > 4) {
+		for (i = 1; i < 5; i++)
+			procs[i].gc_model = GC_MODEL_INCREMENTAL;
+		n = rules_evaluate(&in, out, RULES_MAX);
+		for (i = 0; i < n; i++)
+			if (strcmp(out[i].rule, "outlier_worker") == 0)
+				ck_assert_msg(strstr(out[i].message,
+				    "old-generation (increment or full) "
+				    "collections 5") != NULL, "%s",
+				    out[i].message);
+		ck_assert(has_rule(out, n, "outlier_worker"));
 	}
 	/* Advice followed does not come back: no "gc.freeze()" to do when
 	 * the master froze (gen2_share fires here). */
