@@ -40,6 +40,13 @@ struct agents_stk {
 	int broken, names_broken;	/* given up */
 };
 
+/* The consumer's state of one area's requests (agents_requests.c). */
+struct agents_req {
+	uint64_t tail;			/* of the request ring */
+	uint64_t mark;			/* its head, read before the events */
+	int broken;			/* given up */
+};
+
 /* What happens with what was read (server.c); each may be NULL. */
 struct agents_sink {
 	void (*started)(void *data, struct agg_proc *p);
@@ -111,5 +118,15 @@ void agents_stacks_attach(void *map, const struct shm_info *in,
 void agents_stacks_read(void *map, const struct shm_info *in,
     struct agents_stk *s, const struct shm_snapshot *snap,
     const struct proto_event *ev, int n, struct agg_proc *p);
+
+/* agents_requests.c, inside the SIGBUS guard: at attach, the starting
+ * tail; at each drain, before the events the ring's head and the new
+ * route names, after them the requests up to that head. */
+void agents_requests_attach(void *map, const struct shm_info *in,
+    struct agents_req *s);
+void agents_requests_mark(void *map, const struct shm_info *in,
+    struct agents_req *s, struct agg_proc *p);
+void agents_requests_read(void *map, const struct shm_info *in,
+    struct agents_req *s, struct agg_proc *p);
 
 #endif /* GCMON_AGENTS_H */

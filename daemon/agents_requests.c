@@ -1,0 +1,72 @@
+/*
+ * agents_requests.c: the request ring and route table of one shared area
+ * (common/shm.h, "Requests"), read beside its events into the process's
+ * request model (requests.c). Called by agents.c from inside its SIGBUS
+ * guard (the file may be truncated under us): agents_requests_mark
+ * before the drain's events (the head it loads bounds what is read after
+ * them, so every pause a request overlaps is joined before it, see
+ * requests.c), agents_requests_read after. Never believes the area: a
+ * bad request ring is given up (that process's requests stop), its
+ * events still count; a bad route name is "other".
+ */
+#include "config.h"
+
+#include <errno.h>
+
+#include "agents.h"
+#include "requests.h"
+
+#define AGENTS_REQ_BATCH	256u
+
+void agents_requests_attach(void *map, const struct shm_info *in,
+    struct agents_req *s)
+{
+	s->tail = shm_start_req_tail(map, in);
+	s->mark = s->tail;
+	s->broken = 0;
+}
+
+void agents_requests_mark(void *map, const struct shm_info *in,
+    struct agents_req *s, struct agg_proc *p)
+{
+	char name[SHM_ROUTE_NAME_MAX + 1];
+	uint32_t n, id;
+	const struct req_proc *rp = p->requests;
+
+	if (s->broken)
+		return;
+	s->mark = shm_req_head(map);	/* before the routes: theirs first */
+	n = shm_nroutes(map, in);
+	if (n > 1 || s->mark != s->tail)
+		(void)requests_serving(p);	/* -ENOMEM: a smaller ring */
+	for (id = rp != NULL ? (rp->nroutes > 1 ? rp->nroutes : 1) : 1;
+	    id < n; id++) {
+		if (shm_route_name(map, in, n, id, name) < 0)
+			continue;	/* stays "other" */
+		if (requests_set_route(p, id, name) < 0)
+			break;		/* out of memory: next drain */
+	}
+}
+
+void agents_requests_read(void *map, const struct shm_info *in,
+    struct agents_req *s, struct agg_proc *p)
+{
+	static struct shm_request rec[AGENTS_REQ_BATCH];  /* one loop thread */
+	uint64_t dropped = 0;
+	int n, i;
+
+	while (!s->broken && s->tail != s->mark) {
+		n = shm_drain_requests(map, in, s->mark, &s->tail, rec,
+		    AGENTS_REQ_BATCH, &dropped);
+		if (n < 0) {
+			s->broken = 1;
+			break;
+		}
+		for (i = 0; i < n; i++)
+			(void)requests_add(p, &rec[i]);	/* invalid: counted */
+		if (n == 0)
+			break;
+	}
+	if (s->broken || dropped > 0)
+		requests_note_area(p, dropped, s->broken);
+}
