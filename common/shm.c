@@ -394,7 +394,8 @@ int shm_drain_requests(void *map, const struct shm_info *in, uint64_t head,
 
 int shm_request_valid(const struct shm_request *r)
 {
-	return r->end_ns >= r->start_ns && (r->flags & ~SHM_REQ_FLAGS) == 0 &&
+	return r->start_ns != 0 && r->end_ns >= r->start_ns &&
+	    (r->flags & ~SHM_REQ_FLAGS) == 0 &&
 	    r->gc_ns <= r->end_ns - r->start_ns && r->status <= 999;
 }
 

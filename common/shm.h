@@ -447,8 +447,9 @@ uint64_t shm_req_head(const void *map);
 int shm_drain_requests(void *map, const struct shm_info *in, uint64_t head,
     uint64_t *tail, struct shm_request *out, uint32_t max,
     uint64_t *dropped);
-/* 1 if a request record copied out can be believed: end not before
- * start, known flags, gc_ns not above the interval. */
+/* 1 if a request record copied out can be believed: a start (an empty
+ * slot has none), end not before it, known flags, gc_ns not above the
+ * interval, a status below 1000. */
 int shm_request_valid(const struct shm_request *r);
 /* Published route slots, clamped to route_cap. */
 uint32_t shm_nroutes(const void *map, const struct shm_info *in);

@@ -164,7 +164,8 @@ static int agents_req_mark(struct agent_map *m, void *arg)
 static int agents_req_read(struct agent_map *m, void *arg)
 {
 	(void)arg;
-	agents_requests_read(m->map, &m->info, &m->req, m->proc);
+	agents_requests_read(m->map, &m->info, &m->req, m->proc,
+	    &m->owner->sink);
 	return 0;
 }
 

@@ -32,6 +32,7 @@
 #define AGENTS_PROC_POLL_S	0.1	/* without pidfds: /proc this often */
 
 struct agent_map;
+struct req_result;
 
 /* The consumer's state of one area's stacks (agents_stacks.c). */
 struct agents_stk {
@@ -56,6 +57,9 @@ struct agents_sink {
 	/* After each drain of p's area (its names read too). */
 	void (*drained)(void *data, struct agg_proc *p);
 	void *data;
+	/* Each request read (requests.h), with what the join made of it. */
+	void (*request)(void *data, struct agg_proc *p,
+	    const struct shm_request *r, const struct req_result *res);
 };
 
 struct allow;
@@ -127,6 +131,6 @@ void agents_requests_attach(void *map, const struct shm_info *in,
 void agents_requests_mark(void *map, const struct shm_info *in,
     struct agents_req *s, struct agg_proc *p);
 void agents_requests_read(void *map, const struct shm_info *in,
-    struct agents_req *s, struct agg_proc *p);
+    struct agents_req *s, struct agg_proc *p, const struct agents_sink *sink);
 
 #endif /* GCMON_AGENTS_H */

@@ -49,9 +49,10 @@ void agents_requests_mark(void *map, const struct shm_info *in,
 }
 
 void agents_requests_read(void *map, const struct shm_info *in,
-    struct agents_req *s, struct agg_proc *p)
+    struct agents_req *s, struct agg_proc *p, const struct agents_sink *sink)
 {
 	static struct shm_request rec[AGENTS_REQ_BATCH];  /* one loop thread */
+	struct req_result res;
 	uint64_t dropped = 0;
 	int n, i;
 
@@ -62,8 +63,10 @@ void agents_requests_read(void *map, const struct shm_info *in,
 			s->broken = 1;
 			break;
 		}
-		for (i = 0; i < n; i++)
-			(void)requests_add(p, &rec[i]);	/* invalid: counted */
+		for (i = 0; i < n; i++)	/* invalid: counted, skipped */
+			if (requests_add(p, &rec[i], &res) == 0 &&
+			    sink->request != NULL)
+				sink->request(sink->data, p, &rec[i], &res);
 		if (n == 0)
 			break;
 	}

@@ -212,13 +212,15 @@ static void requests_keep_slow(const struct agg_proc *p, struct req_proc *rp,
 	}
 }
 
-int requests_add(struct agg_proc *p, const struct shm_request *r)
+int requests_add(struct agg_proc *p, const struct shm_request *r,
+    struct req_result *out)
 {
 	struct req_proc *rp = requests_of(p);
 	struct req_route *rt;
 	struct req_join j;
 	uint64_t gc_ns, lat;
 	uint32_t ngc;
+	int joined;
 
 	if (rp == NULL)
 		return -ENOMEM;
@@ -233,7 +235,7 @@ int requests_add(struct agg_proc *p, const struct shm_request *r)
 		    rp->evicted_end_ns, r->start_ns, r->end_ns, &j);
 	else
 		memset(&j, 0, sizeof j), j.covered = 1;	/* none seen */
-	if (j.covered && j.ngc == r->ngc) {
+	if ((joined = j.covered && j.ngc == r->ngc)) {
 		gc_ns = j.gc_ns;
 		ngc = j.ngc;
 		rp->joined++;
@@ -267,6 +269,11 @@ int requests_add(struct agg_proc *p, const struct shm_request *r)
 	(void)hist_compact_record(&rt->without_gc, lat - gc_ns);
 	(void)hist_compact_record(&rt->delay, gc_ns);
 	requests_keep_slow(p, rp, r, gc_ns, ngc, &j);
+	if (out != NULL) {
+		out->gc_ns = gc_ns;
+		out->ngc = ngc;
+		out->joined = joined;
+	}
 	return 0;
 }
 

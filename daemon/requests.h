@@ -111,9 +111,17 @@ int requests_pause(struct agg_proc *p, const struct proto_event *e,
 int requests_serving(struct agg_proc *p);
 /* Route id's name (from the area, validated). 0 or -ENOMEM. */
 int requests_set_route(struct agg_proc *p, uint32_t id, const char *name);
+/* What the join made of one request. */
+struct req_result {
+	uint64_t gc_ns;
+	uint32_t ngc;
+	int joined;			/* 1: from the join; 0: the agent's */
+};
 /* One request record (validated here: an invalid one is counted and
- * skipped). 0, -EINVAL or -ENOMEM. */
-int requests_add(struct agg_proc *p, const struct shm_request *r);
+ * skipped); *out (may be NULL) says what was counted. 0, -EINVAL or
+ * -ENOMEM. */
+int requests_add(struct agg_proc *p, const struct shm_request *r,
+    struct req_result *out);
 /* What the area says besides records: req_dropped; a bad ring. */
 void requests_note_area(struct agg_proc *p, uint64_t dropped, int given_up);
 /* p ended: its pause ring goes (the figures stay). */
@@ -146,8 +154,11 @@ void requests_sum_fini(struct req_sum *s);
 /* The percentile set (agg_pcts) of a histogram, in ms. */
 void requests_pcts_ms(const struct hist *h, double out[4]);
 
-/* requests_answer.c (jansson): the "requests" answer's body. NULL: out
- * of memory. */
+/* requests_answer.c (jansson): one request as a JSON log line
+ * ({"type": "request", ...}, gcmond(8) JSON LOG); NULL: out of memory. */
+struct json_t *requests_line_json(const struct agg_proc *p,
+    const struct shm_request *r, const struct req_result *res);
+/* The "requests" answer's body. NULL: out of memory. */
 struct json_t *requests_answer(const struct agg *a, const struct agg_run *r,
     const struct agg_proc *p);
 

@@ -134,6 +134,29 @@ static json_t *req_slow_json(const struct agg_proc *p,
 	return o;
 }
 
+json_t *requests_line_json(const struct agg_proc *p,
+    const struct shm_request *r, const struct req_result *res)
+{
+	json_t *o = json_object();
+
+	req_set(o, "type", json_string("request"));
+	req_set(o, "pid", json_integer((json_int_t)p->pid));
+	req_set(o, "run", json_string(p->run->id));
+	req_set(o, "route", json_string(p->requests != NULL ?
+	    requests_route_name(p->requests, r->route_id) : "other"));
+	req_set(o, "status", json_integer((json_int_t)r->status));
+	req_set(o, "flags", req_flags_json(r->flags));
+	req_set(o, "thread_id", json_integer((json_int_t)r->thread_id));
+	req_set(o, "start", json_real(agg_proc_real(p, r->start_ns)));
+	req_set(o, "start_mono_ns", json_integer((json_int_t)r->start_ns));
+	req_set(o, "latency_ms", json_real((double)(r->end_ns - r->start_ns) /
+	    1e6));
+	req_set(o, "gc_ms", json_real((double)res->gc_ns / 1e6));
+	req_set(o, "collections", json_integer((json_int_t)res->ngc));
+	req_set(o, "joined", json_boolean(res->joined));
+	return o;
+}
+
 struct req_slow_ref {
 	const struct agg_proc *p;
 	const struct req_slow *s;

@@ -156,7 +156,7 @@ START_TEST(test_requests_joined_delayed_and_percentiles)
 		} else {
 			r = req_of(t, t + MS, 1, 0, 0);
 		}
-		ck_assert_int_eq(requests_add(p, &r), 0);
+		ck_assert_int_eq(requests_add(p, &r, NULL), 0);
 	}
 	ck_assert_uint_eq(p->requests->requests, 100);
 	ck_assert_uint_eq(p->requests->delayed, 2);
@@ -194,13 +194,13 @@ START_TEST(test_join_disagreeing_with_agent_falls_back)
 	/* The agent saw 2 collections (one dropped by a full event ring):
 	 * its figures are used, and the disagreement counted. */
 	r = req_of(5 * MS, 20 * MS, 0, 3 * MS, 2);
-	ck_assert_int_eq(requests_add(p, &r), 0);
+	ck_assert_int_eq(requests_add(p, &r, NULL), 0);
 	ck_assert_uint_eq(p->requests->fallback, 1);
 	ck_assert_uint_eq(p->requests->mismatch, 1);
 	ck_assert_uint_eq(p->requests->route[0]->gc_ns, 3 * MS);
 	/* Agreeing: joined. */
 	r = req_of(9 * MS, 12 * MS, 0, MS, 1);
-	ck_assert_int_eq(requests_add(p, &r), 0);
+	ck_assert_int_eq(requests_add(p, &r, NULL), 0);
 	ck_assert_uint_eq(p->requests->joined, 1);
 	agg_free(a);
 }
@@ -226,7 +226,7 @@ START_TEST(test_invalid_records_counted_not_used)
 
 	r.flags = bad_rows[_i].flags;
 	r.status = bad_rows[_i].status;
-	ck_assert_msg(requests_add(p, &r) == -EINVAL, "%s", bad_rows[_i].name);
+	ck_assert_msg(requests_add(p, &r, NULL) == -EINVAL, "%s", bad_rows[_i].name);
 	ck_assert_uint_eq(p->requests->invalid, 1);
 	ck_assert_uint_eq(p->requests->requests, 0);
 	agg_free(a);
@@ -248,13 +248,13 @@ START_TEST(test_answer_sums_processes_by_route_name)
 	ck_assert_int_eq(requests_set_route(q, 2, "GET /a"), 0);
 	r = req_of(0, 2 * MS, 1, 0, 0);
 	r.flags = SHM_REQ_ERROR;
-	ck_assert_int_eq(requests_add(p, &r), 0);
+	ck_assert_int_eq(requests_add(p, &r, NULL), 0);
 	r = req_of(0, 3 * MS, 2, 0, 0);
-	ck_assert_int_eq(requests_add(q, &r), 0);
+	ck_assert_int_eq(requests_add(q, &r, NULL), 0);
 	r = req_of(0, 4 * MS, 1, 0, 0);
-	ck_assert_int_eq(requests_add(q, &r), 0);
+	ck_assert_int_eq(requests_add(q, &r, NULL), 0);
 	r = req_of(0, 4 * MS, 9, 0, 0);		/* an id never named */
-	ck_assert_int_eq(requests_add(q, &r), 0);
+	ck_assert_int_eq(requests_add(q, &r, NULL), 0);
 	ans = requests_answer(a, agg_run_find(a, "run1"), NULL);
 	ck_assert_ptr_nonnull(ans);
 	ck_assert_int_eq(json_integer_value(json_object_get(ans, "requests")), 4);
