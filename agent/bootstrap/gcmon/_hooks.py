@@ -26,12 +26,20 @@ _warn = None
 
 
 def _version(modname):
+    """(major, minor) and the text. The package's metadata first: the hook
+    runs while the package itself is still being imported (uvicorn's
+    __init__ imports uvicorn.config before it sets __version__)."""
+    raw = ""
     try:
-        mod = sys.modules.get(modname) or __import__(modname)
-        raw = getattr(mod, "__version__", "")
-        return tuple(int(x) for x in raw.split(".")[:2] if x.isdigit()), raw
+        from importlib import metadata
+        raw = metadata.version(modname)
     except Exception:
-        return (), "?"
+        mod = sys.modules.get(modname)
+        raw = str(getattr(mod, "__version__", "") or "")
+    try:
+        return tuple(int(x) for x in raw.split(".")[:2]), raw
+    except ValueError:
+        return (), raw or "?"
 
 
 def _known(server):

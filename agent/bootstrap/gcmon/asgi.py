@@ -51,17 +51,15 @@ class Middleware(object):
         mod = self._mod
         if mod is None:
             return await self.app(scope, receive, send)
-        token = mod.request_begin()
-        if token < 0:
-            return await self.app(scope, receive, send)
-        st = [0, 0, 0, False]       # status, flags, body chunks, ended
+        st = [0, 0, 0, False, -1]   # status, flags, chunks, ended, token
 
         def end():
             if st[3]:
                 return
             st[3] = True
             flags = st[1] | (_r.STREAMED if st[2] > 1 else 0)
-            mod.request_end(token, _route(mod, scope), st[0], flags)
+            rid = _route(mod, scope)
+            mod.request_end(st[4], rid, st[0], flags)
 
         async def rcv():
             msg = await receive()
@@ -83,8 +81,14 @@ class Middleware(object):
                 if not msg.get("more_body", False):
                     end()
 
+        # The coroutine made (it allocates) before the request begins;
+        # awaiting it runs the application at once.
+        coro = self.app(scope, rcv, snd)
+        st[4] = mod.request_begin()
+        if st[4] < 0:
+            return await coro
         try:
-            await self.app(scope, rcv, snd)
+            await coro
         except BaseException:
             if not st[3]:
                 st[1] |= _r.ERROR

@@ -52,27 +52,26 @@ class _Response(object):
         self._done = True
 
     def close(self):
-        try:
-            close = getattr(self._it, "close", None)
-            if close is not None:
-                close()
-        except BaseException:
-            self._state[1] |= _r.ERROR
-            raise
-        finally:
-            self._end()
-
-    def _end(self):
         if self._ended:
             return
         self._ended = True
+        # The route first: whatever it allocates (and any collection that
+        # triggers) is inside the request, as the application's close is.
+        rid = _route(self._mod, self._environ)
         flags = self._state[1]
         if not self._done and not flags & _r.ERROR:
             flags |= _r.DISCONNECT
         if self._chunks > 1:
             flags |= _r.STREAMED
-        self._mod.request_end(self._token, _route(self._mod, self._environ),
-                              self._state[0], flags)
+        try:
+            close = getattr(self._it, "close", None)
+            if close is not None:
+                close()
+        except BaseException:
+            flags |= _r.ERROR
+            raise
+        finally:
+            self._mod.request_end(self._token, rid, self._state[0], flags)
 
 
 class Middleware(object):
@@ -93,9 +92,6 @@ class Middleware(object):
         mod = self._mod
         if mod is None:
             return self.app(environ, start_response)
-        token = mod.request_begin()
-        if token < 0:
-            return self.app(environ, start_response)
         state = [0, 0]      # status, flags
 
         def sr(status, headers, exc_info=None):
@@ -107,10 +103,14 @@ class Middleware(object):
                 return start_response(status, headers)
             return start_response(status, headers, exc_info)
 
+        # Last before the application: what allocates is done already.
+        token = mod.request_begin()
+        if token < 0:
+            return self.app(environ, start_response)
         try:
             it = self.app(environ, sr)
         except BaseException:
-            mod.request_end(token, _route(mod, environ), state[0] or 500,
-                            _r.ERROR)
+            rid = _route(mod, environ)
+            mod.request_end(token, rid, state[0] or 500, _r.ERROR)
             raise
         return _Response(mod, token, environ, it, state)

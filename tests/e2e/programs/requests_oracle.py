@@ -1,39 +1,58 @@
 """The in-app oracle of test_requests.py: the application measures, with
-its own gc.callbacks entry, the GC time inside each of its requests, and
+its own gc.callbacks entries, the GC time inside each of its requests, and
 writes one JSON line per request to $REQ_ORACLE_DIR/oracle-<pid>.jsonl at
 exit. Kept in memory until then, so that writing costs no request a
-collection."""
+collection.
+
+Two entries bracket the agent's (gc.callbacks is called in order at
+"start" and at "stop"): A before it, B after it. A pause as any callback
+sees it lies between A's stop - B's start (inner) and B's stop - A's start
+(outer); the two differ by the time between the callbacks, microseconds,
+unless the scheduler preempted the process right there (a loaded machine):
+the bracket says how precise this oracle was for each request."""
 import atexit
 import gc
 import json
 import os
+import threading
 import time
 
-_t0 = [0]
-_total = [0, 0]         # GC ns, collections
+_t = [0, 0, 0, 0]       # A start, A stop, B start, B stop
+_total = [0, 0, 0]      # outer ns, inner ns, collections
 _rows = []
 
 
-def _cb(phase, info):
+def _cb_a(phase, info):
+    _t[0 if phase == "start" else 1] = time.monotonic_ns()
+
+
+def _cb_b(phase, info):
     if phase == "start":
-        _t0[0] = time.monotonic_ns()
-    else:
-        _total[0] += time.monotonic_ns() - _t0[0]
-        _total[1] += 1
+        _t[2] = time.monotonic_ns()
+        return
+    _t[3] = time.monotonic_ns()
+    _total[0] += _t[3] - _t[0]
+    _total[1] += max(0, _t[1] - _t[2])
+    _total[2] += 1
 
 
-gc.callbacks.append(_cb)
+gc.callbacks.insert(0, _cb_a)
+gc.callbacks.append(_cb_b)
 
 
 def begin():
-    return (time.monotonic_ns(), _total[0], _total[1])
+    return (time.monotonic_ns(), _total[0], _total[1], _total[2])
 
 
 def end(tok, route):
-    start, g0, n0 = tok
-    _rows.append({"pid": os.getpid(), "route": route, "start_ns": start,
-                  "end_ns": time.monotonic_ns(), "gc_ns": _total[0] - g0,
-                  "ngc": _total[1] - n0})
+    start, o0, i0, n0 = tok
+    end_ns = time.monotonic_ns()
+    outer, inner = _total[0] - o0, _total[1] - i0
+    _rows.append({"pid": os.getpid(), "tid": threading.get_native_id(),
+                  "route": route, "start_ns": start,
+                  "end_ns": end_ns, "gc_ns": (outer + inner) // 2,
+                  "outer_ns": outer, "inner_ns": inner,
+                  "ngc": _total[2] - n0})
 
 
 def _flush():
