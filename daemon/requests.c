@@ -436,6 +436,19 @@ void requests_sum_fini(struct req_sum *s)
 	s->nroute = 0;
 }
 
+void requests_totals_add(const struct req_proc *rp, struct req_totals *t)
+{
+	unsigned i;
+
+	if (rp == NULL)
+		return;
+	t->requests += rp->requests;
+	t->delayed += rp->delayed;
+	for (i = 0; i < SHM_ROUTES; i++)
+		if (rp->route[i] != NULL)
+			hist_compact_add_to(&t->delay, &rp->route[i]->delay);
+}
+
 void requests_pcts_ms(const struct hist *h, double out[4])
 {
 	unsigned i;

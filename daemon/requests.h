@@ -151,6 +151,13 @@ struct req_sum {
 int requests_sum(const struct agg *a, const struct agg_run *r,
     const struct agg_proc *p, struct req_sum *s);
 void requests_sum_fini(struct req_sum *s);
+/* A process's figures over every route, added to *t (metrics.c). */
+struct req_totals {
+	uint64_t requests, delayed;
+	struct hist delay;		/* GC time per request */
+};
+void requests_totals_add(const struct req_proc *rp, struct req_totals *t);
+
 /* The percentile set (agg_pcts) of a histogram, in ms. */
 void requests_pcts_ms(const struct hist *h, double out[4]);
 

@@ -290,9 +290,19 @@ def test_launcher_requests_section_and_json(tmp):
     assert "GET /cycles" in sec and "GC adds" in sec, sec
 
 
+def _metrics(port):
+    import urllib.request
+    req = urllib.request.Request("http://127.0.0.1:%d/metrics" % port)
+    req.add_header("Accept", "application/openmetrics-text;version=1.0.0")
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return r.read().decode()
+
+
 def test_daemon_joins_a_fake_area_exactly(tmp):
     log = os.path.join(tmp, "gcmond.log")
-    with gcmontest.Daemon("--log-events", "all", log_file=log) as d:
+    port = gcmontest.free_port()
+    with gcmontest.Daemon("--log-events", "all", "--metrics-listen",
+                          "127.0.0.1:%d" % port, log_file=log) as d:
         a = shmarea.FakeArea(d.sock, run="fake").publish()
         t = time.monotonic_ns()
         r1 = a.add_route("GET /a")
@@ -312,6 +322,25 @@ def test_daemon_joins_a_fake_area_exactly(tmp):
         a.end()
         gcmontest.wait_ended(d, [a.pid])
         rows = _log_requests(log)
+        text = _metrics(port)
+    series = {}
+    for line in text.splitlines():
+        if line.startswith("cpython_gc_request"):
+            k, v = line.rsplit(" ", 1)
+            series[k] = float(v)
+    got = {k.split("{")[0]: v for k, v in series.items() if ',le="' not in k}
+    assert got["cpython_gc_requests_total"] == 5, series
+    assert got["cpython_gc_requests_delayed_total"] == 3, series
+    assert got["cpython_gc_request_delay_seconds_count"] == 5
+    assert abs(got["cpython_gc_request_delay_seconds_sum"] - 0.011) < 1e-9
+    le = {k: v for k, v in series.items() if ',le="' in k}
+    # 0, 0, 1, 3 and 7 ms, cumulative by the classic edges (a value on an
+    # edge may fall in the bucket above it: whole buckets only).
+    assert [v for k, v in le.items() if 'le="0.0005"' in k] == [2]
+    assert [v for k, v in le.items() if 'le="0.0025"' in k] == [3]
+    assert [v for k, v in le.items() if 'le="0.005"' in k] == [4]
+    assert [v for k, v in le.items() if 'le="+Inf"' in k] == [5]
+    assert "# TYPE cpython_gc_request_delay_seconds histogram" in text
     assert ans["delayed"] == 3 and ans["errors"] == 1
     assert ans["join"] == {"joined": 5, "fallback": 0, "mismatch": 0}
     assert abs(ans["gc_ms"] - (7 + 1 + 3)) < 1e-6
