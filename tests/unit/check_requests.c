@@ -211,6 +211,7 @@ static const struct {
 	uint64_t a, b, gc_ns;
 	uint16_t flags, status;
 } bad_rows[] = {
+	{ "no start (an empty slot)", 0, 5, 0, 0, 200 },
 	{ "ends before it starts", 10, 5, 0, 0, 200 },
 	{ "more GC than time", 10, 20, 11, 0, 200 },
 	{ "unknown flag", 10, 20, 0, 0x100, 200 },
@@ -246,14 +247,14 @@ START_TEST(test_answer_sums_processes_by_route_name)
 	ck_assert_int_eq(requests_set_route(p, 1, "GET /a"), 0);
 	ck_assert_int_eq(requests_set_route(q, 1, "GET /b"), 0);
 	ck_assert_int_eq(requests_set_route(q, 2, "GET /a"), 0);
-	r = req_of(0, 2 * MS, 1, 0, 0);
+	r = req_of(MS, (2 + 1) * MS, 1, 0, 0);
 	r.flags = SHM_REQ_ERROR;
 	ck_assert_int_eq(requests_add(p, &r, NULL), 0);
-	r = req_of(0, 3 * MS, 2, 0, 0);
+	r = req_of(MS, (3 + 1) * MS, 2, 0, 0);
 	ck_assert_int_eq(requests_add(q, &r, NULL), 0);
-	r = req_of(0, 4 * MS, 1, 0, 0);
+	r = req_of(MS, (4 + 1) * MS, 1, 0, 0);
 	ck_assert_int_eq(requests_add(q, &r, NULL), 0);
-	r = req_of(0, 4 * MS, 9, 0, 0);		/* an id never named */
+	r = req_of(MS, (4 + 1) * MS, 9, 0, 0);		/* an id never named */
 	ck_assert_int_eq(requests_add(q, &r, NULL), 0);
 	ans = requests_answer(a, agg_run_find(a, "run1"), NULL);
 	ck_assert_ptr_nonnull(ans);
