@@ -141,6 +141,39 @@ static struct req_route *requests_route(struct req_proc *rp, uint32_t id)
 	return rt;
 }
 
+/* Copies name (n bytes) into out as valid UTF-8: a byte that starts no
+ * well-formed sequence becomes '?', so that every answer can carry it. */
+static void requests_utf8(char *out, const char *name, size_t n)
+{
+	const unsigned char *s = (const unsigned char *)name;
+	size_t i = 0, o = 0, len, k;
+
+	while (i < n) {
+		len = s[i] < 0x80 ? 1 : (s[i] & 0xe0) == 0xc0 && s[i] >= 0xc2 ? 2 :
+		    (s[i] & 0xf0) == 0xe0 ? 3 :
+		    (s[i] & 0xf8) == 0xf0 && s[i] <= 0xf4 ? 4 : 0;
+		for (k = 1; len > 1 && k < len; k++)
+			if (i + k >= n || (s[i + k] & 0xc0) != 0x80)
+				len = 0;
+		/* Overlong 3-byte forms, surrogates, beyond U+10FFFF. */
+		if (len == 3 && ((s[i] == 0xe0 && s[i + 1] < 0xa0) ||
+		    (s[i] == 0xed && s[i + 1] >= 0xa0)))
+			len = 0;
+		if (len == 4 && ((s[i] == 0xf0 && s[i + 1] < 0x90) ||
+		    (s[i] == 0xf4 && s[i + 1] >= 0x90)))
+			len = 0;
+		if (len == 0) {
+			out[o++] = '?';
+			i++;
+			continue;
+		}
+		memcpy(out + o, s + i, len);
+		o += len;
+		i += len;
+	}
+	out[o] = '\0';
+}
+
 int requests_set_route(struct agg_proc *p, uint32_t id, const char *name)
 {
 	struct req_proc *rp = requests_of(p);
@@ -154,8 +187,7 @@ int requests_set_route(struct agg_proc *p, uint32_t id, const char *name)
 	if (rt->name[0] == '\0') {	/* an id never changes name */
 		if (n > SHM_ROUTE_NAME_MAX)
 			n = SHM_ROUTE_NAME_MAX;
-		memcpy(rt->name, name, n);
-		rt->name[n] = '\0';
+		requests_utf8(rt->name, name, n);
 	}
 	if (id >= rp->nroutes)
 		rp->nroutes = id + 1;

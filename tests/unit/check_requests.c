@@ -234,6 +234,19 @@ START_TEST(test_invalid_records_counted_not_used)
 }
 END_TEST
 
+START_TEST(test_route_names_made_valid_utf8)
+{
+	struct agg *a = agg_new(&cfg);
+	struct agg_proc *p = proc_add(a, 103, "r");
+
+	ck_assert_int_eq(requests_set_route(p, 1, "GET /caf\xc3\xa9"), 0);
+	ck_assert_int_eq(requests_set_route(p, 2, "GET /\xff\xc3(\xed\xa0\x80"), 0);
+	ck_assert_str_eq(requests_route_name(p->requests, 1), "GET /caf\xc3\xa9");
+	ck_assert_str_eq(requests_route_name(p->requests, 2), "GET /?\?(?\?\?");
+	agg_free(a);
+}
+END_TEST
+
 START_TEST(test_answer_sums_processes_by_route_name)
 {
 	struct agg *a = agg_new(&cfg);
@@ -376,6 +389,7 @@ static Suite *requests_suite(void)
 	tcase_add_test(tc, test_join_disagreeing_with_agent_falls_back);
 	tcase_add_loop_test(tc, test_invalid_records_counted_not_used, 0,
 	    (int)(sizeof bad_rows / sizeof bad_rows[0]));
+	tcase_add_test(tc, test_route_names_made_valid_utf8);
 	tcase_add_test(tc, test_answer_sums_processes_by_route_name);
 	tcase_add_test(tc, test_request_ring_round_trip_and_hostile_heads);
 	tcase_add_test(tc, test_route_names_bounded_and_checked);
