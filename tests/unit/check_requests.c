@@ -44,6 +44,10 @@ static struct agg_proc *proc_add(struct agg *a, uint32_t pid, const char *run)
 	h.ngen = 3;
 	h.run_id.ptr = run;
 	h.run_id.len = (uint32_t)strlen(run);
+	h.py_version.ptr = "3.11.2";	/* agg copies them: never NULL */
+	h.py_version.len = 6;
+	h.executable.ptr = "/usr/bin/python3";
+	h.executable.len = 16;
 	ck_assert_int_eq(agg_hello(a, &h, &p, &is_new), 0);
 	return p;
 }
