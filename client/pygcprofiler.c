@@ -553,6 +553,7 @@ out_stop:
 	launch_end_private(&r, dir, sock);
 	json_decref(r.report);
 	json_decref(r.stacks);
+	json_decref(r.requests);
 	json_decref(r.durations);
 	free(r.flame);
 	if (r.out != stderr && fclose(r.out) != 0)
