@@ -47,23 +47,31 @@ def _have(mod):
     return r.returncode == 0
 
 
-def _load(port, n, threads=4, paths=("/plain", "/cycles")):
+def _load(port, n, threads=4, paths=("/plain", "/cycles"), seen=None):
     """n requests from `threads` client threads, alternating paths;
-    returns the number answered 200."""
+    returns the number answered 200. seen: a dict to fill with each
+    request's id (its X-Client-Id header) -> (path, latency as the client
+    measured it, ms)."""
     ok = [0]
     lock = threading.Lock()
     per = [n // threads + (1 if i < n % threads else 0) for i in range(threads)]
 
     def worker(k, count):
         for i in range(count):
+            cid = "%d-%d" % (k, i)
+            path = paths[(i + k) % len(paths)]
             c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-            c.request("GET", paths[(i + k) % len(paths)] + "?secret=query")
+            t0 = time.monotonic()
+            c.request("GET", path + "?secret=query", headers={"X-Client-Id": cid})
             r = c.getresponse()
             r.read()
+            lat = (time.monotonic() - t0) * 1e3
             c.close()
             if r.status == 200:
                 with lock:
                     ok[0] += 1
+                    if seen is not None:
+                        seen[cid] = (path, lat)
     ts = [threading.Thread(target=worker, args=(k, c)) for k, c in enumerate(per)]
     for t in ts:
         t.start()
@@ -175,6 +183,24 @@ def _check_against_oracle(d, log, oracle_dir, run, served, timing=True):
     return ans
 
 
+def _check_slow_ones(log, oracle_dir, run, seen):
+    """The requests gcmond says waited at least 20 ms for GC are the ones
+    the client measured at least 20 ms slower than their route's median,
+    in at least 95% of cases (joined to the client through the oracle,
+    which saw each request's X-Client-Id)."""
+    pairs = _match([r for r in _log_requests(log) if r["run"] == run],
+                   _oracle(oracle_dir))
+    gc_by_id = {o["client_id"]: g["gc_ms"] for g, o in pairs if o["client_id"]}
+    med = {}
+    for path in {p for p, _ in seen.values()}:
+        lats = sorted(lat for p, lat in seen.values() if p == path)
+        med[path] = lats[len(lats) // 2]
+    waited = [cid for cid, gc_ms in gc_by_id.items() if gc_ms >= 20]
+    assert waited, "no request waited 20 ms for GC: the app builds too few cycles"
+    slow = [cid for cid in waited if seen[cid][1] >= med[seen[cid][0]] + 20]
+    assert len(slow) >= 0.95 * len(waited), (len(slow), len(waited), med)
+
+
 def _server_env(d, run, oracle_dir):
     env = gcmontest.agent_env(d.sock, run_id=run)
     env["GCMON_REQUESTS"] = "1"
@@ -210,9 +236,10 @@ def test_gunicorn_requests_counted_and_joined(tmp, worker):
             args[5:5] = ["--threads", "4"]
         g = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL,
                              stderr=subprocess.PIPE, text=True)
+        seen = {}
         try:
             _wait_up(port, g)
-            ok = _load(port, n, threads=4)
+            ok = _load(port, n, threads=4, seen=seen)
         finally:
             _, err = _stop(g)
         assert g.returncode == 0, err
@@ -223,6 +250,8 @@ def test_gunicorn_requests_counted_and_joined(tmp, worker):
         assert ok == n and served == n + 1      # + the warm-up request
         ans = _check_against_oracle(d, log, tmp, "gu", served,
                                     timing=worker == "sync")
+        if worker == "sync":
+            _check_slow_ones(log, tmp, "gu", seen)
     assert len(ans["workers"]) == 4, ans["workers"]
     slow = ans["slowest"][0]
     assert slow["route"] == "GET /cycles" and slow["hits"], slow

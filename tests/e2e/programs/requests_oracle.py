@@ -44,7 +44,7 @@ def begin():
     return (time.monotonic_ns(), _total[0], _total[1], _total[2])
 
 
-def end(tok, route):
+def end(tok, route, client_id=None):
     start, o0, i0, n0 = tok
     end_ns = time.monotonic_ns()
     outer, inner = _total[0] - o0, _total[1] - i0
@@ -52,7 +52,7 @@ def end(tok, route):
                   "route": route, "start_ns": start,
                   "end_ns": end_ns, "gc_ns": (outer + inner) // 2,
                   "outer_ns": outer, "inner_ns": inner,
-                  "ngc": _total[2] - n0})
+                  "ngc": _total[2] - n0, "client_id": client_id})
 
 
 def _flush():

@@ -6,14 +6,15 @@ import requests_oracle as oracle
 
 
 class _Body(object):
-    def __init__(self, tok, route, body):
+    def __init__(self, tok, route, body, client_id):
         self.tok, self.route, self.body = tok, route, body
+        self.client_id = client_id
 
     def __iter__(self):
         yield self.body
 
     def close(self):
-        oracle.end(self.tok, self.route)
+        oracle.end(self.tok, self.route, self.client_id)
 
 
 def app(environ, start_response):
@@ -26,4 +27,4 @@ def app(environ, start_response):
         route, body = "GET /plain", b"plain %d\n" % oracle.plain()
     start_response("200 OK", [("Content-Type", "text/plain"),
                               ("Content-Length", str(len(body)))])
-    return _Body(tok, route, body)
+    return _Body(tok, route, body, environ.get("HTTP_X_CLIENT_ID"))
