@@ -299,7 +299,7 @@ def test_launcher_requests_section_and_json(tmp):
                REQ_ORACLE_DIR=tmp)
     pidfile = os.path.join(tmp, "g.pid")
     p = subprocess.Popen([gcmontest.PYGCPROFILER, "run", "--requests",
-                          "--stats-only", "--python", gcmontest.PYTHON, "-m",
+                          "--stats-only", "--prompt", "--python", gcmontest.PYTHON, "-m",
                           "gunicorn", "--workers", "2", "--pid", pidfile,
                           "--bind", "127.0.0.1:%d" % port, "requests_wsgi:app"],
                          env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -317,6 +317,9 @@ def test_launcher_requests_section_and_json(tmp):
     sec = text[text.index("=== GC AND REQUESTS ==="):]
     assert "Requests: 201 in 2 processes" in sec, sec
     assert "GET /cycles" in sec and "GC adds" in sec, sec
+    prompt = text[text.index("=== AI OPTIMIZATION PROMPT ==="):]
+    assert "Requests served: 201, of which" in prompt, prompt
+    assert "route 'GET /cycles':" in prompt, prompt
 
 
 def _metrics(port):
