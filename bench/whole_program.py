@@ -8,6 +8,8 @@ a) bench/gc_work.py (fixed work) plain vs `pygcprofiler run --stats-only`,
 b) gunicorn --workers 4 (examples/app.py) under wrk on loopback, plain vs
    monitored, interleaved rounds of bounded length: requests/s and p99
    latency, median ratio.
+c) the same, `pygcprofiler run` without and with --requests side by side
+   (what recording and joining every request costs the server).
 It measures and prints; it asserts nothing.
 
     python3 whole_program.py TMPDIR
