@@ -488,7 +488,7 @@ static int agents_copy_hello(struct agent_map *m, void *arg)
 	m->tail = shm_start_tail(m->map, &m->info, snap.head);
 	agents_stacks_attach(m->map, &m->info, &m->stk,
 	    m->owner->agg->cfg.alert_threshold_ns);
-	agents_requests_attach(m->map, &m->info, &m->req);
+	agents_requests_attach(m->map, &m->info, &m->req, m->tail == 0);
 	return 0;
 }
 

@@ -45,6 +45,7 @@ struct agents_stk {
 struct agents_req {
 	uint64_t tail;			/* of the request ring */
 	uint64_t mark;			/* its head, read before the events */
+	uint64_t read_ns;		/* when the last drain's events were in */
 	int broken;			/* given up */
 };
 
@@ -124,10 +125,11 @@ void agents_stacks_read(void *map, const struct shm_info *in,
     const struct proto_event *ev, int n, struct agg_proc *p);
 
 /* agents_requests.c, inside the SIGBUS guard: at attach, the starting
- * tail; at each drain, before the events the ring's head and the new
+ * tail (fresh: no event of the area was consumed before, so every pause
+ * is still to come); at each drain, before the events the ring's head and the new
  * route names, after them the requests up to that head. */
 void agents_requests_attach(void *map, const struct shm_info *in,
-    struct agents_req *s);
+    struct agents_req *s, int fresh);
 void agents_requests_mark(void *map, const struct shm_info *in,
     struct agents_req *s, struct agg_proc *p);
 void agents_requests_read(void *map, const struct shm_info *in,

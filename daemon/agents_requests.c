@@ -12,17 +12,29 @@
 #include "config.h"
 
 #include <errno.h>
+#include <time.h>
 
 #include "agents.h"
 #include "requests.h"
 
 #define AGENTS_REQ_BATCH	256u
 
+static uint64_t agents_req_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 void agents_requests_attach(void *map, const struct shm_info *in,
-    struct agents_req *s)
+    struct agents_req *s, int fresh)
 {
 	s->tail = shm_start_req_tail(map, in);
 	s->mark = s->tail;
+	/* Attached again (a restarted gcmond): the pauses before now went to
+	 * the gcmond before. */
+	s->read_ns = fresh ? 0 : agents_req_now_ns();
 	s->broken = 0;
 }
 
@@ -37,8 +49,10 @@ void agents_requests_mark(void *map, const struct shm_info *in,
 		return;
 	s->mark = shm_req_head(map);	/* before the routes: theirs first */
 	n = shm_nroutes(map, in);
+	/* Every pause that ended after the last drain's events were in is
+	 * drained from here on: the join can see them. */
 	if (n > 1 || s->mark != s->tail)
-		(void)requests_serving(p);	/* -ENOMEM: a smaller ring */
+		(void)requests_serving(p, s->read_ns);	/* -ENOMEM: the agent's */
 	for (id = rp != NULL ? (rp->nroutes > 1 ? rp->nroutes : 1) : 1;
 	    id < n; id++) {
 		if (shm_route_name(map, in, n, id, name) < 0)
@@ -72,4 +86,5 @@ void agents_requests_read(void *map, const struct shm_info *in,
 	}
 	if (s->broken || dropped > 0)
 		requests_note_area(p, dropped, s->broken);
+	s->read_ns = agents_req_now_ns();
 }

@@ -114,12 +114,14 @@ int requests_pause(struct agg_proc *p, const struct proto_event *e,
 	return 0;
 }
 
-int requests_serving(struct agg_proc *p)
+int requests_serving(struct agg_proc *p, uint64_t since_ns)
 {
 	struct req_proc *rp = requests_of(p);
 
 	if (rp == NULL)
 		return -ENOMEM;
+	if (!rp->serving && rp->pause == NULL)
+		rp->evicted_end_ns = since_ns;	/* nothing kept before */
 	rp->serving = 1;
 	return p->state == AGG_LIVE ? requests_ring(rp, REQ_PAUSES) : 0;
 }

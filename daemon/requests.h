@@ -107,8 +107,10 @@ void requests_join(const struct req_pause *ring, unsigned cap, uint64_t n,
 int requests_pause(struct agg_proc *p, const struct proto_event *e,
     int has_stack);
 /* p serves requests (its area has routes or requests): its pauses are
- * kept from now on, in a ring of REQ_PAUSES. 0 or -ENOMEM. */
-int requests_serving(struct agg_proc *p);
+ * kept from now on (since_ns, CLOCK_MONOTONIC: a request that started
+ * earlier may overlap pauses not kept, and takes the agent's figures), in
+ * a ring of REQ_PAUSES. 0 or -ENOMEM. */
+int requests_serving(struct agg_proc *p, uint64_t since_ns);
 /* Route id's name (from the area, validated). 0 or -ENOMEM. */
 int requests_set_route(struct agg_proc *p, uint32_t id, const char *name);
 /* What the join made of one request. */

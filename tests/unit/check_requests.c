@@ -148,7 +148,7 @@ START_TEST(test_requests_joined_delayed_and_percentiles)
 	double served[4], nogc[4];
 	uint64_t i, t;
 
-	ck_assert_int_eq(requests_serving(p), 0);
+	ck_assert_int_eq(requests_serving(p, 0), 0);
 	ck_assert_int_eq(requests_set_route(p, 1, "GET /x"), 0);
 	/* 100 requests of 1 ms each, back to back from 1 s; the last 2 hit
 	 * a 40 ms pause each: served 41 ms, without GC 1 ms. */
@@ -187,13 +187,36 @@ START_TEST(test_requests_joined_delayed_and_percentiles)
 }
 END_TEST
 
+START_TEST(test_request_older_than_the_kept_pauses_takes_the_agents)
+{
+	struct agg *a = agg_new(&cfg);
+	struct agg_proc *p = proc_add(a, 104, "r");
+	struct shm_request r;
+
+	/* Pauses kept from 100 ms on: a request from 50 ms may have waited
+	 * for one before (the agent says 2 ms in 1), and is not joined. */
+	ck_assert_int_eq(requests_serving(p, 100 * MS), 0);
+	pause_add(p, 0, 120 * MS, MS);
+	r = req_of(50 * MS, 130 * MS, 0, 3 * MS, 2);
+	ck_assert_int_eq(requests_add(p, &r, NULL), 0);
+	ck_assert_uint_eq(p->requests->fallback, 1);
+	ck_assert_uint_eq(p->requests->mismatch, 0);
+	ck_assert_uint_eq(p->requests->route[0]->gc_ns, 3 * MS);
+	/* One from 110 ms: all its pauses are kept. */
+	r = req_of(110 * MS, 130 * MS, 0, MS, 1);
+	ck_assert_int_eq(requests_add(p, &r, NULL), 0);
+	ck_assert_uint_eq(p->requests->joined, 1);
+	agg_free(a);
+}
+END_TEST
+
 START_TEST(test_join_disagreeing_with_agent_falls_back)
 {
 	struct agg *a = agg_new(&cfg);
 	struct agg_proc *p = proc_add(a, 101, "r");
 	struct shm_request r;
 
-	ck_assert_int_eq(requests_serving(p), 0);
+	ck_assert_int_eq(requests_serving(p, 0), 0);
 	pause_add(p, 0, 10 * MS, MS);
 	/* The agent saw 2 collections (one dropped by a full event ring):
 	 * its figures are used, and the disagreement counted. */
@@ -391,6 +414,7 @@ static Suite *requests_suite(void)
 	tcase_add_test(tc, test_join_ring_wrapped_is_not_covered);
 	tcase_add_test(tc, test_requests_joined_delayed_and_percentiles);
 	tcase_add_test(tc, test_join_disagreeing_with_agent_falls_back);
+	tcase_add_test(tc, test_request_older_than_the_kept_pauses_takes_the_agents);
 	tcase_add_loop_test(tc, test_invalid_records_counted_not_used, 0,
 	    (int)(sizeof bad_rows / sizeof bad_rows[0]));
 	tcase_add_test(tc, test_route_names_made_valid_utf8);
