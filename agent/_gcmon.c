@@ -431,6 +431,66 @@ out_gens:
 	return NULL;
 }
 
+/* request_begin(route_id=0) -> token, or -1 (not recording) */
+static PyObject *gcmon_request_begin(PyObject *self, PyObject *const *args,
+    Py_ssize_t nargs)
+{
+	unsigned long route = 0;
+
+	(void)self;
+	if (nargs > 1) {
+		PyErr_SetString(PyExc_TypeError, "request_begin(route_id=0)");
+		return NULL;
+	}
+	if (nargs == 1 && ((route = PyLong_AsUnsignedLong(args[0])) ==
+	    (unsigned long)-1 && PyErr_Occurred()))
+		return NULL;
+	return PyLong_FromLongLong(agent_requests_begin(
+	    route < SHM_ROUTES ? (unsigned)route : 0));
+}
+
+/* request_end(token, route_id, status, flags) -> bool (recorded) */
+static PyObject *gcmon_request_end(PyObject *self, PyObject *const *args,
+    Py_ssize_t nargs)
+{
+	unsigned long v[3];
+	long long token;
+	Py_ssize_t i;
+
+	(void)self;
+	if (nargs != 4) {
+		PyErr_SetString(PyExc_TypeError,
+		    "request_end(token, route_id, status, flags)");
+		return NULL;
+	}
+	if ((token = PyLong_AsLongLong(args[0])) == -1 && PyErr_Occurred())
+		return NULL;
+	for (i = 0; i < 3; i++)
+		if ((v[i] = PyLong_AsUnsignedLong(args[i + 1])) ==
+		    (unsigned long)-1 && PyErr_Occurred())
+			return NULL;
+	return PyBool_FromLong(agent_requests_end(token,
+	    v[0] < SHM_ROUTES ? (unsigned)v[0] : 0,
+	    v[1] <= 999 ? (unsigned)v[1] : 0, (unsigned)(v[2] & 0xffff)) == 0);
+}
+
+/* request_route(name: bytes) -> route id (0: "other") */
+static PyObject *gcmon_request_route(PyObject *self, PyObject *arg)
+{
+	char *s;
+	Py_ssize_t n;
+	int id;
+
+	(void)self;
+	if (PyBytes_AsStringAndSize(arg, &s, &n) < 0)
+		return NULL;
+	if ((id = agent_requests_route(s, (size_t)n)) < 0) {
+		PyErr_SetString(PyExc_ValueError, "a route name has no NUL");
+		return NULL;
+	}
+	return PyLong_FromLong(id);
+}
+
 /* The socket gcmon.start() uses when given none: the one policy that
  * gcmond and gcmonctl follow too (common/paths.c). */
 static PyObject *gcmon_default_socket(PyObject *self, PyObject *unused)
@@ -463,6 +523,17 @@ static PyMethodDef gcmon_methods[] = {
 	  "data to the area, then exits as posix._exit(status)." },
 	{ "stats", gcmon_stats, METH_NOARGS,
 	  "stats(): the agent's counters and area, as gcmond reads them." },
+	{ "request_begin", (PyCFunction)(void (*)(void))gcmon_request_begin,
+	  METH_FASTCALL,
+	  "request_begin(route_id=0): a token for a request starting now, or "
+	  "-1 when this process records no requests." },
+	{ "request_end", (PyCFunction)(void (*)(void))gcmon_request_end,
+	  METH_FASTCALL,
+	  "request_end(token, route_id, status, flags): records the request; "
+	  "False if it was not (ring full, or ended already)." },
+	{ "request_route", gcmon_request_route, METH_O,
+	  "request_route(name): the id of a route name (bytes), 0 for "
+	  "\"other\" (the table is full)." },
 	{ "default_socket", gcmon_default_socket, METH_NOARGS,
 	  "default_socket(): GCMON_SOCKET, else the socket gcmonctl would use." },
 	{ NULL, NULL, 0, NULL }
@@ -490,6 +561,9 @@ static const struct { const char *name; long value; } gcmon_consts[] = {
 	{ "HELLO_FREE_THREADED", PROTO_HELLO_FREE_THREADED },
 	{ "HELLO_DEBUG_SAVEALL", PROTO_HELLO_DEBUG_SAVEALL },
 	{ "HELLO_SERVICE", PROTO_HELLO_SERVICE },
+	{ "REQ_ERROR", SHM_REQ_ERROR }, { "REQ_DISCONNECT", SHM_REQ_DISCONNECT },
+	{ "REQ_STREAMED", SHM_REQ_STREAMED },
+	{ "ROUTES", SHM_ROUTES }, { "ROUTE_NAME_MAX", SHM_ROUTE_NAME_MAX },
 };
 
 PyMODINIT_FUNC PyInit__gcmon(void)

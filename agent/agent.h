@@ -108,6 +108,27 @@ void agent_place_pidns(struct proto_hello *h);
 /* Takes the area's lock (shm.h) on fd, which this process then holds
  * until it ends or closes fd: 0 or -errno. A system call only. */
 int agent_place_lock(int fd);
+/* requests.c: the request ring (see shm.h, "Requests"); with the GIL. */
+#define AGENT_REQ_OPEN	4096u	/* requests open at once, all threads */
+/* A token (>= 0) for a request starting now (route_id until end names
+ * another), or -1: no area, or AGENT_REQ_OPEN open (counted dropped). */
+int64_t agent_requests_begin(unsigned route_id);
+/* Records the request of token: 0, -ENOSPC (ring full, counted), -ESRCH
+ * (ended already: by the exit handler), -EINVAL (not a token). */
+int agent_requests_end(int64_t token, unsigned route_id, unsigned status,
+    unsigned flags);
+/* The id of a route name (at most SHM_ROUTE_NAME_MAX bytes kept), entered
+ * and published on first sight; 0 ("other") when the table is full or
+ * the name empty, -EINVAL for a NUL inside. */
+int agent_requests_route(const char *name, size_t len);
+/* area.c: a new area gets the routes interned so far (a fork child's);
+ * the child forgets the parent's open requests; the exit handler records
+ * the open ones (SHM_REQ_OPEN_AT_EXIT). No allocation, no Python. */
+void agent_requests_area_made(struct shm_header *h);
+void agent_requests_atfork_child(void);
+void agent_requests_at_exit(void);
+/* Requests open now. */
+uint32_t agent_requests_open(void);
 
 /* callback.c: the gc.callbacks entry, a new reference (NULL with a
  * Python exception set); interns the keys it looks up on first use. */

@@ -124,6 +124,7 @@ static int area_create(void)
 		goto out_unlink;
 	shm_area_init(map, size, a->hello_buf, (uint32_t)hlen, a->ring_cap,
 	    h->pid, (uint32_t)geteuid(), ticks);
+	agent_requests_area_made(map);
 	if (rename(tmp, a->path) < 0) {
 		err = -errno;
 		munmap(map, size);
@@ -208,6 +209,7 @@ void agent_area_atfork_child(void)
 	h->flags |= PROTO_HELLO_BASELINE_INHERITED;
 	a->stopped = 0;
 	agent_stacks_atfork_child();
+	agent_requests_atfork_child();
 	(void)area_create();	/* without an area this child is not monitored */
 	munmap(old, old_size);
 	close(old_fd);
@@ -275,6 +277,7 @@ int agent_area_exit(const uint8_t *frames, size_t len, uint64_t freeze_count)
 
 	if (h == NULL)
 		return -ESRCH;
+	agent_requests_at_exit();
 	/* pwrite, not the mapping: the exit area is a hole, and a full
 	 * filesystem must be an error here, not a SIGBUS. */
 	if (len > 0 && len <= h->exit_cap && !area_fd_ours()) {

@@ -3,6 +3,7 @@
 # figures measured side by side in one run and a one-line verdict:
 #   1 callback cost per collection (callback_cost.py, every CPython 3.10-3.13),
 #     and in the same run what a captured Python stack adds (stack_cost.py)
+#     and what recording a request costs (request_cost.py)
 #   2 whole program (whole_program.sh: GC-heavy script, gunicorn under wrk)
 #   3 daemon ingest (ingest_run.py fills shared areas a real gcmond drains)
 #   4 memory: the agent over a long run, gcmond with 1000 live areas (memory.py)
@@ -100,6 +101,11 @@ bench_callback_cost() {
 			    ${BENCH_STACK_ARGS:-} >"$d/stack" 2>&1
 			cat "$d/stack"
 			grep '^verdict:' "$d/stack" | sed 's/^verdict:/verdict 1s:/' >>"$verdicts"
+			timeout 600 env PYTHONPATH="$pp" GCMON_SOCKET="$sock" \
+			    GCMON_RUN_ID=bench-requests "$p" "$here/request_cost.py" \
+			    ${BENCH_REQUEST_ARGS:-} >"$d/req" 2>&1
+			cat "$d/req"
+			grep '^verdict:' "$d/req" | sed 's/^verdict:/verdict 1r:/' >>"$verdicts"
 		fi
 		echo
 	done

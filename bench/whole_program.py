@@ -8,6 +8,8 @@ a) bench/gc_work.py (fixed work) plain vs `pygcprofiler run --stats-only`,
 b) gunicorn --workers 4 (examples/app.py) under wrk on loopback, plain vs
    monitored, interleaved rounds of bounded length: requests/s and p99
    latency, median ratio.
+c) the same, `pygcprofiler run` without and with --requests side by side
+   (what recording and joining every request costs the server).
 It measures and prints; it asserts nothing.
 
     python3 whole_program.py TMPDIR
@@ -135,7 +137,11 @@ def wrk_round(monitor, tmp):
     args = ["-m", "gunicorn", "--chdir", os.path.join(SRCDIR, "examples"),
             "--workers", "4", "--bind", "127.0.0.1:%d" % port, "--log-level", "warning",
             "app:app"]
+    # monitor: False plain, True pygcprofiler run, "requests" with
+    # --requests (every request recorded and joined by gcmond).
     cmd = monitored(args) if monitor else [PY] + args
+    if monitor == "requests":
+        cmd[2:2] = ["--requests"]
     log = open(os.path.join(tmp, "gunicorn.log"), "wb")
     g = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env(), cwd=tmp,
                          start_new_session=True)
@@ -193,6 +199,21 @@ def wrk_bench(tmp):
               max(x[0] for x in res[True]) / max(x[0] for x in res[False])))
     print("verdict: %s gunicorn: requests/s ratio %.4f (target >= 0.995), p99 latency ratio %.3f"
           % ("PASS" if rps >= 0.995 else "MISS", rps, p99))
+    # --requests beside the same monitoring without it (issue 24's bench).
+    req = {True: [], "requests": []}
+    for i in range(WRK_ROUNDS):
+        for mon in ((True, "requests") if i % 2 == 0 else ("requests", True)):
+            req[mon].append(wrk_round(mon, tmp))
+    print("c) the same under pygcprofiler run, without and with --requests:")
+    for mon in (True, "requests"):
+        print("   %-14s req/s %s   p99 ms %s" % (
+            "--requests" if mon == "requests" else "monitored",
+            " ".join("%.0f" % x[0] for x in req[mon]),
+            " ".join("%.2f" % x[1] for x in req[mon])))
+    rps = statistics.median(r[0] / m[0] for m, r in zip(req[True], req["requests"]))
+    p99 = statistics.median(r[1] / m[1] for m, r in zip(req[True], req["requests"]))
+    print("verdict: %s gunicorn --requests: requests/s ratio %.4f (target >= 0.99), "
+          "p99 latency ratio %.3f" % ("PASS" if rps >= 0.99 else "MISS", rps, p99))
 
 
 def main():

@@ -1,7 +1,7 @@
 /*
  * gcmonctl.c: main() of gcmonctl, the command line client of gcmond: one
  * control request per run (summary, processes, runs, recommendations,
- * stacks, ping, stop), a live stream (watch) or a live view (top, in top.c).
+ * stacks, requests, ping, stop), a live stream (watch) or a live view (top, in top.c).
  * Talks through ctl.c, renders
  * human output through report.c and prints --json answers itself. Never
  * changes what the daemon sent.
@@ -19,6 +19,7 @@
 
 #include "ctl.h"
 #include "report.h"
+#include "requests_report.h"
 #include "stacks_report.h"
 #include "top.h"
 
@@ -40,6 +41,10 @@ static void gcmonctl_usage(FILE *out)
 "  stacks [--run ID | --pid PID]           where the pauses land: the Python\n"
 "                                          code paths behind gen-2 and long\n"
 "                                          collections, by pause and by count\n"
+"  requests [--run ID | --pid PID]         what GC costs the requests served:\n"
+"                                          requests delayed, latency p50-p99.9\n"
+"                                          as served and without GC, by route\n"
+"                                          and worker, the slowest requests\n"
 "  watch [--run ID]                        stream collections and alerts\n"
 "                                          until interrupted\n"
 "  top [--run ID] [--once] [--interval S]  a live view, one row per process\n"
@@ -216,6 +221,8 @@ static void gcmonctl_human(const char *cmd, const json_t *ans)
 		    json_object_get(ans, "recommendations"));
 	} else if (strcmp(cmd, "stacks") == 0) {
 		stacks_report(stdout, json_object_get(ans, "stacks"), 0);
+	} else if (strcmp(cmd, "requests") == 0) {
+		report_requests(stdout, json_object_get(ans, "requests"));
 	} else if (strcmp(cmd, "ping") == 0) {
 		printf("gcmond %s, pid %lld, up %.0f s, %lld live processes, "
 		    "%lld runs\n",
@@ -275,7 +282,7 @@ static int gcmonctl_set(struct gcmonctl_args *g, int k, const char *val)
 static int gcmonctl_parse(int argc, char **argv, struct gcmonctl_args *g)
 {
 	static const char *const cmds[] = { "summary", "processes", "runs",
-	    "recommendations", "watch", "top", "ping", "stop", "stacks", NULL };
+	    "recommendations", "watch", "top", "ping", "stop", "stacks", "requests", NULL };
 	static const char *const with_arg[] = { "--socket", "--timeout",
 	    "--run", "--pid", "--interval", NULL };
 	int i, k, rc;
@@ -336,12 +343,14 @@ static int gcmonctl_check(struct gcmonctl_args *g, char *defsock, size_t len)
 	if (g->run != NULL && g->pid_arg != NULL)
 		return gcmonctl_bad_usage("give --run or --pid, not both", NULL);
 	if (g->pid_arg != NULL && strcmp(cmd, "summary") != 0 &&
-	    strcmp(cmd, "recommendations") != 0 && strcmp(cmd, "stacks") != 0)
+	    strcmp(cmd, "recommendations") != 0 && strcmp(cmd, "stacks") != 0 &&
+	    strcmp(cmd, "requests") != 0)
 		return gcmonctl_bad_usage("--pid does not apply to", cmd);
 	if (g->run != NULL && strcmp(cmd, "summary") != 0 &&
 	    strcmp(cmd, "recommendations") != 0 &&
 	    strcmp(cmd, "processes") != 0 && strcmp(cmd, "watch") != 0 &&
-	    strcmp(cmd, "top") != 0 && strcmp(cmd, "stacks") != 0)
+	    strcmp(cmd, "top") != 0 && strcmp(cmd, "stacks") != 0 &&
+	    strcmp(cmd, "requests") != 0)
 		return gcmonctl_bad_usage("--run does not apply to", cmd);
 	if ((g->once || g->interval_s > 0) && strcmp(cmd, "top") != 0)
 		return gcmonctl_bad_usage(g->once ? "--once does not apply to" :

@@ -192,6 +192,8 @@ static int launch_program_env(const struct pgp_opts *o, const char *sock,
 		err = -errno;
 	if (err == 0 && o->dump_garbage && setenv("GCMON_DUMP_GARBAGE", "1", 1) < 0)
 		err = -errno;
+	if (err == 0 && o->requests && setenv("GCMON_REQUESTS", "1", 1) < 0)
+		err = -errno;
 	return err;
 }
 

@@ -184,6 +184,9 @@ static const struct pgp_optdef pgp_optdefs[] = {
 	    "object counts by type at each process's exit", dump_objects),
 	PGP_FLAG("--dump-garbage",
 	    "list the objects gc.DEBUG_SAVEALL keeps (sets it)", dump_garbage),
+	PGP_FLAG("--requests",
+	    "record the requests gunicorn/uvicorn workers serve; report what "
+	    "GC adds to them", requests),
 	PGP_PATH("--log-file", "write the output to PATH (mode 0600)",
 	    log_file),
 	PGP_VALUE("--alert-threshold-ms", " MS",

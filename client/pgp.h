@@ -32,6 +32,7 @@ struct pgp_opts {
 	int stats_only;
 	int dump_objects;
 	int dump_garbage;
+	int requests;		/* --requests: GCMON_REQUESTS=1 */
 	const char *log_file;
 	double alert_ms;
 	const char *flame_file;
@@ -88,6 +89,7 @@ struct pgp_run {
 	unsigned ngen_seen;
 	json_t *report;			/* the daemon's `report` answer */
 	json_t *stacks;			/* its `stacks` answer (the body) */
+	json_t *requests;		/* its `requests` answer (the body) */
 	char report_err[256];		/* why there is none */
 	char agent_dir[PATH_MAX];
 };

@@ -16,6 +16,7 @@
 #include <jansson.h>
 
 #include "pgp.h"
+#include "report.h"
 
 /* Shell-quotes one word into out when it needs it. */
 static void prompt_put_quoted(FILE *out, const char *w)
@@ -179,6 +180,42 @@ static void prompt_put_details(FILE *f, const json_t *procs,
 	}
 }
 
+/* What GC cost the requests (--requests), when any was recorded. */
+static void prompt_put_requests(FILE *f, const json_t *req)
+{
+	const json_t *rt;
+	const char *name;
+	char clean[256];
+	size_t i;
+
+	if (json_integer_value(json_object_get(req, "requests")) <= 0)
+		return;
+	fprintf(f, "Requests served: %lld, of which %lld (%.1f%%) waited for a "
+	    "collection; latency p50 %.2f ms, p99 %.2f ms as served, p99 %.2f "
+	    "ms without the GC time (GC adds %.2f ms to p99).\n",
+	    (long long)json_integer_value(json_object_get(req, "requests")),
+	    (long long)json_integer_value(json_object_get(req, "delayed")),
+	    100 * prompt_getnum(req, "delayed_share"),
+	    prompt_getnum(req, "p50_ms"), prompt_getnum(req, "p99_ms"),
+	    prompt_getnum(req, "p99_without_gc_ms"),
+	    prompt_getnum(req, "gc_adds_p99_ms"));
+	json_array_foreach(json_object_get(req, "routes"), i, rt) {
+		if (i >= 10)
+			break;
+		fputs("  route ", f);
+		name = json_string_value(json_object_get(rt, "route"));
+		/* A process's own bytes: no control byte reaches the terminal. */
+		prompt_put_quoted(f, report_clean(clean, sizeof clean,
+		    name != NULL ? name : "?"));
+		fprintf(f, ": %lld requests, %.1f%% delayed, p99 %.2f ms, "
+		    "without GC %.2f ms\n",
+		    (long long)json_integer_value(json_object_get(rt, "requests")),
+		    100 * prompt_getnum(rt, "delayed_share"),
+		    prompt_getnum(rt, "p99_ms"),
+		    prompt_getnum(rt, "p99_without_gc_ms"));
+	}
+}
+
 char *prompt_build(const struct pgp_run *r)
 {
 	const json_t *procs = json_object_get(r->report, "processes");
@@ -194,6 +231,8 @@ char *prompt_build(const struct pgp_run *r)
 	prompt_put_run(f, r, json_object_get(r->report, "summary"), procs);
 	prompt_put_details(f, procs,
 	    json_object_get(r->report, "recommendations"));
+	if (r->requests != NULL)
+		prompt_put_requests(f, r->requests);
 	fputs("\nPlease: 1) explain what these figures say about my "
 	    "allocation pattern; 2) propose concrete changes (gc.freeze() "
 	    "after start-up in a prefork server, gc.set_threshold() values, "

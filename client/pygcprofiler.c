@@ -31,6 +31,7 @@
 #include "ctl.h"
 #include "pgp.h"
 #include "report.h"
+#include "requests_report.h"
 #include "stacks_report.h"
 
 static json_t *pgp_command_json(const struct pgp_opts *o)
@@ -126,6 +127,9 @@ static void pgp_report_json(struct pgp_run *r, json_t *dur, const char *prompt)
 	if (r->stacks != NULL)
 		watch_json_line(r->out, json_pack("{s:s,s:O}", "type", "stacks",
 		    "stacks", r->stacks));
+	if (r->requests != NULL)
+		watch_json_line(r->out, json_pack("{s:s,s:O}", "type",
+		    "requests", "requests", r->requests));
 	if (prompt)
 		watch_json_line(r->out, json_pack("{s:s,s:s}", "type",
 		    "prompt", "text", prompt));
@@ -197,6 +201,8 @@ static void pgp_report_text(struct pgp_run *r, json_t *dur, const char *prompt)
 		pgp_flame_note(r);
 	if (r->stacks != NULL)
 		stacks_report(r->out, r->stacks, 1);
+	if (r->requests != NULL)
+		report_requests(r->out, r->requests);
 	if ((o->term_flame || o->flame_file) && r->flame_skipped)
 		fprintf(r->out, "(the flame graphs stop after %d time "
 		    "buckets: %llu later collections are not in them)\n",
@@ -256,6 +262,23 @@ static void pgp_collect_stacks(struct pgp_run *r)
 	json_decref(req);
 }
 
+/* What GC cost the run's requests (gcmond's `requests`): kept when any
+ * request was recorded (--requests, or the middlewares in the code). */
+static void pgp_collect_requests(struct pgp_run *r)
+{
+	json_t *req, *ans = NULL, *body;
+
+	req = json_pack("{s:s,s:s}", "cmd", "requests", "run", r->run_id);
+	if (ctl_request(r->ctl_fd, req, &ans, 10000) == 0) {
+		body = json_object_get(ans, "requests");
+		if (json_is_true(json_object_get(ans, "ok")) &&
+		    json_integer_value(json_object_get(body, "requests")) > 0)
+			r->requests = json_incref(body);
+		json_decref(ans);
+	}
+	json_decref(req);
+}
+
 /* --stacks-file: the folded stacks; 0 or a negative errno. */
 static int pgp_write_stacks(const struct pgp_run *r, const char *path)
 {
@@ -290,6 +313,7 @@ static void pgp_collect(struct pgp_run *r)
 	if (r->o->nbuckets > 0)
 		pgp_collect_durations(r);
 	pgp_collect_stacks(r);
+	pgp_collect_requests(r);
 	req = json_pack("{s:s,s:s}", "cmd", "report", "run", r->run_id);
 	err = ctl_request(r->ctl_fd, req, &ans, 10000);
 	json_decref(req);
@@ -529,6 +553,7 @@ out_stop:
 	launch_end_private(&r, dir, sock);
 	json_decref(r.report);
 	json_decref(r.stacks);
+	json_decref(r.requests);
 	json_decref(r.durations);
 	free(r.flame);
 	if (r.out != stderr && fclose(r.out) != 0)

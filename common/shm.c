@@ -32,6 +32,14 @@ _Static_assert(sizeof(struct shm_name_rec) == 12, "name record");
 _Static_assert((SHM_STACK_RING & (SHM_STACK_RING - 1)) == 0, "stack ring");
 _Static_assert(offsetof(struct shm_header, exit_via) == 648, "layout");
 _Static_assert(offsetof(struct shm_header, exit_code) == 652, "layout");
+_Static_assert(offsetof(struct shm_header, req_off) == 704, "layout");
+_Static_assert(offsetof(struct shm_header, req_dropped) == 720, "layout");
+_Static_assert(offsetof(struct shm_header, nroutes) == 728, "layout");
+_Static_assert(offsetof(struct shm_header, req_head) == 768, "layout");
+_Static_assert(offsetof(struct shm_header, req_tail) == 832, "layout");
+_Static_assert(sizeof(struct shm_request) == 40, "request slot");
+_Static_assert(sizeof(struct shm_route) == 128, "route slot");
+_Static_assert((SHM_REQ_RING & (SHM_REQ_RING - 1)) == 0, "request ring");
 _Static_assert(sizeof(struct proto_event) == PROTO_EVENT_SIZE, "slot");
 _Static_assert(sizeof(struct shm_gen) == PROTO_GEN_COUNTER_SIZE, "gen");
 
@@ -49,10 +57,22 @@ size_t shm_stack_off(uint32_t hello_len, uint32_t ring_cap)
 	    (size_t)ring_cap * sizeof(struct proto_event), 64);
 }
 
-size_t shm_names_off(uint32_t hello_len, uint32_t ring_cap)
+size_t shm_req_off(uint32_t hello_len, uint32_t ring_cap)
 {
 	return SHM_ALIGN(shm_stack_off(hello_len, ring_cap) +
-	    (size_t)SHM_STACK_RING * sizeof(struct shm_stack), 4096);
+	    (size_t)SHM_STACK_RING * sizeof(struct shm_stack), 64);
+}
+
+size_t shm_route_off(uint32_t hello_len, uint32_t ring_cap)
+{
+	return SHM_ALIGN(shm_req_off(hello_len, ring_cap) +
+	    (size_t)SHM_REQ_RING * sizeof(struct shm_request), 64);
+}
+
+size_t shm_names_off(uint32_t hello_len, uint32_t ring_cap)
+{
+	return SHM_ALIGN(shm_route_off(hello_len, ring_cap) +
+	    (size_t)SHM_ROUTES * sizeof(struct shm_route), 4096);
 }
 
 size_t shm_area_size(uint32_t hello_len, uint32_t ring_cap)
@@ -80,6 +100,10 @@ void shm_area_init(void *base, size_t size, const uint8_t *hello,
 	h->stack_cap = SHM_STACK_RING;
 	h->names_off = (uint32_t)shm_names_off(hello_len, ring_cap);
 	h->names_cap = SHM_NAMES_CAP;
+	h->req_off = (uint32_t)shm_req_off(hello_len, ring_cap);
+	h->req_cap = SHM_REQ_RING;
+	h->route_off = (uint32_t)shm_route_off(hello_len, ring_cap);
+	h->route_cap = SHM_ROUTES;
 	h->pid = pid;
 	h->uid = uid;
 	h->start_ticks = start_ticks;
@@ -97,7 +121,7 @@ static int shm_region_ok(uint64_t off, uint64_t len, size_t size)
 int shm_check(const void *map, size_t size, struct shm_info *out)
 {
 	struct shm_header h;
-	uint64_t ring_bytes, stack_bytes;
+	uint64_t ring_bytes, stack_bytes, req_bytes, route_bytes;
 
 	if (size < SHM_HEADER_SIZE || size > SHM_MAX_SIZE)
 		return -EMSGSIZE;
@@ -107,8 +131,14 @@ int shm_check(const void *map, size_t size, struct shm_info *out)
 		return -EAGAIN;
 	if (h.version < SHM_VERSION_MIN || h.version > SHM_VERSION)
 		return -EPROTONOSUPPORT;
+	if (h.version < 3) {
+		/* No request ring nor route table: their bytes were reserved. */
+		h.req_off = h.req_cap = h.route_off = h.route_cap = 0;
+	}
 	ring_bytes = (uint64_t)h.ring_cap * sizeof(struct proto_event);
 	stack_bytes = (uint64_t)h.stack_cap * sizeof(struct shm_stack);
+	req_bytes = (uint64_t)h.req_cap * sizeof(struct shm_request);
+	route_bytes = (uint64_t)h.route_cap * sizeof(struct shm_route);
 	if (h.header_size != SHM_HEADER_SIZE || h.total_size != size ||
 	    h.ring_cap < SHM_RING_MIN || h.ring_cap > SHM_RING_MAX ||
 	    (h.ring_cap & (h.ring_cap - 1)) != 0 ||
@@ -123,6 +153,14 @@ int shm_check(const void *map, size_t size, struct shm_info *out)
 	    !shm_region_ok(h.stack_off, stack_bytes, size) ||
 	    h.names_cap > SHM_NAMES_CAP ||
 	    !shm_region_ok(h.names_off, h.names_cap, size) ||
+	    (h.version >= 3 && (h.req_cap < 1 ||
+	    h.req_cap > SHM_REQ_RING_MAX ||
+	    (h.req_cap & (h.req_cap - 1)) != 0 ||
+	    h.req_off % _Alignof(struct shm_request) != 0 ||
+	    !shm_region_ok(h.req_off, req_bytes, size) ||
+	    h.route_cap > SHM_ROUTES ||
+	    h.route_off % _Alignof(struct shm_route) != 0 ||
+	    !shm_region_ok(h.route_off, route_bytes, size))) ||
 	    h.pid == 0)
 		return -EBADMSG;
 	out->size = size;
@@ -139,6 +177,10 @@ int shm_check(const void *map, size_t size, struct shm_info *out)
 	out->stack_cap = h.stack_cap;
 	out->names_off = h.names_off;
 	out->names_cap = h.names_cap;
+	out->req_off = h.req_off;
+	out->req_cap = h.req_cap;
+	out->route_off = h.route_off;
+	out->route_cap = h.route_cap;
 	return 0;
 }
 
@@ -313,6 +355,78 @@ int shm_next_name(const void *map, const struct shm_info *in,
 	out->func[rec.func_len] = '\0';
 	*off = o + (uint32_t)need;
 	return 1;
+}
+
+uint64_t shm_req_head(const void *map)
+{
+	const struct shm_header *h = map;
+
+	return atomic_load_explicit(&h->req_head, memory_order_acquire);
+}
+
+uint64_t shm_start_req_tail(const void *map, const struct shm_info *in)
+{
+	const struct shm_header *h = map;
+	uint64_t head = shm_req_head(map);
+	uint64_t tail = atomic_load_explicit(&h->req_tail, memory_order_relaxed);
+
+	if (tail > head || head - tail > in->req_cap)
+		tail = head >= in->req_cap ? head - in->req_cap : 0;
+	return tail;
+}
+
+int shm_drain_requests(void *map, const struct shm_info *in, uint64_t head,
+    uint64_t *tail, struct shm_request *out, uint32_t max,
+    uint64_t *dropped)
+{
+	struct shm_header *h = map;
+	const struct shm_request *slots;
+	uint64_t avail, t = *tail;
+	uint32_t n, i, mask = in->req_cap - 1;
+
+	*dropped = atomic_load_explicit(&h->req_dropped, memory_order_relaxed);
+	if (head < t || head - t > in->req_cap)
+		return -EBADMSG;
+	avail = head - t;
+	n = avail < max ? (uint32_t)avail : max;
+	slots = (const struct shm_request *)((const char *)map + in->req_off);
+	for (i = 0; i < n; i++)
+		memcpy(&out[i], &slots[(t + i) & mask], sizeof out[i]);
+	*tail = t + n;
+	atomic_store_explicit(&h->req_tail, t + n, memory_order_release);
+	return (int)n;
+}
+
+int shm_request_valid(const struct shm_request *r)
+{
+	return r->start_ns != 0 && r->end_ns >= r->start_ns &&
+	    (r->flags & ~SHM_REQ_FLAGS) == 0 &&
+	    r->gc_ns <= r->end_ns - r->start_ns && r->status <= 999;
+}
+
+uint32_t shm_nroutes(const void *map, const struct shm_info *in)
+{
+	const struct shm_header *h = map;
+	uint32_t n = atomic_load_explicit(&h->nroutes, memory_order_acquire);
+
+	return n < in->route_cap ? n : in->route_cap;
+}
+
+int shm_route_name(const void *map, const struct shm_info *in,
+    uint32_t nroutes, uint32_t id, char *buf)
+{
+	struct shm_route r;
+
+	if (id == 0 || id >= nroutes || id >= in->route_cap)
+		return -ENOENT;
+	memcpy(&r, (const char *)map + in->route_off + (size_t)id * sizeof r,
+	    sizeof r);
+	if (r.len == 0 || r.len > SHM_ROUTE_NAME_MAX ||
+	    memchr(r.name, '\0', r.len) != NULL)
+		return -EBADMSG;
+	memcpy(buf, r.name, r.len);
+	buf[r.len] = '\0';
+	return (int)r.len;
 }
 
 int shm_event_valid(const struct proto_event *e)

@@ -32,6 +32,9 @@
  *   stack_off              stack_cap slots of struct shm_stack (version 2)
  *   names_off              names_cap bytes of name records (version 2),
  *                          names_len of them published (release)
+ *   req_off                req_cap slots of struct shm_request (version 3)
+ *   route_off              route_cap slots of struct shm_route (version 3),
+ *                          nroutes of them published (release)
  *
  * Offsets and capacities are the agent's to choose and are validated by
  * the reader against the size it mapped: every region within the file,
@@ -86,6 +89,24 @@
  * namespace maps it). Version-2 areas carry neither: gcmond takes them
  * to be of its own namespace.
  *
+ * Requests (version 3): the request ring holds one record per request a
+ * middleware (gcmon.wsgi, gcmon.asgi) saw end, written by the agent's
+ * request_end() with the GIL held (one producer at a time, as the event
+ * ring) and published like it (req_head/req_tail); a full ring counts
+ * req_dropped. start_ns and end_ns are CLOCK_MONOTONIC, the pauses'
+ * clock; gc_ns and ngc are the agent's counters' growth over the request
+ * (pause_ns and count summed over generations at begin and at end), which
+ * gcmond checks its own join of the interval with the process's pauses
+ * against. A request still open when the exit handler runs is recorded
+ * then, flagged SHM_REQ_OPEN_AT_EXIT (a SIGKILLed process loses its open
+ * requests: nothing runs). route_id names a slot of the route table, a
+ * region the agent writes outside any request (at the first sight of a
+ * route, and in a fork child for the inherited ones) and publishes by
+ * storing nroutes with release: ids 1 .. nroutes - 1 are valid; 0 is
+ * "other" (the table full, or no route given). Only the route's template
+ * or the method and first path segment are kept: never a query string,
+ * a body or a header.
+ *
  * Trust: to gcmond the whole file is hostile input. It copies the header
  * out once, bounds every index by the capacity it validated at attach
  * (never by a value re-read from the file), treats head moving backwards
@@ -120,6 +141,10 @@
 #define SHM_NAMES_CAP		(512u << 10)	/* the names region, a hole */
 #define SHM_NAME_MAX		1024u		/* bytes of a file or function */
 #define SHM_STACK_MIN_PAUSE_NS	50000000u	/* until gcmond says (50 ms) */
+#define SHM_REQ_RING		4096u		/* request slots, a power of 2 */
+#define SHM_REQ_RING_MAX	65536u
+#define SHM_ROUTES		257u		/* route ids 1 .. 256; 0: other */
+#define SHM_ROUTE_NAME_MAX	124u		/* bytes of a route's name */
 #define SHM_MAX_SIZE		(64u << 20)	/* any file above is refused */
 #define SHM_DIR_SUFFIX		".d"		/* <socket>.d: the agent directory */
 #define SHM_SUFFIX		".gcmon"
@@ -186,7 +211,16 @@ struct shm_header {
 	_Alignas(64) _Atomic uint64_t stack_tail;	/* consumer */
 	_Atomic uint32_t exit_via;	/* enum shm_exit_via; before state */
 	_Atomic int32_t exit_code;	/* os._exit's status & 0xff */
-	char reserved[SHM_HEADER_SIZE - 656];
+	char reserved_free[704 - 656];	/* 656..703: zero, unused */
+	/* Version 3: requests, from byte 704. */
+	uint32_t req_off, req_cap;	/* the request ring, req_cap slots */
+	uint32_t route_off, route_cap;	/* the route table, route_cap slots */
+	_Atomic uint64_t req_dropped;	/* requests refused by a full ring */
+	_Atomic uint32_t nroutes;	/* route slots published (release) */
+	uint32_t reserved2;
+	_Alignas(64) _Atomic uint64_t req_head;	/* producer */
+	_Alignas(64) _Atomic uint64_t req_tail;	/* consumer */
+	char reserved[SHM_HEADER_SIZE - 840];
 };
 
 /* One frame of a stack: which code (the agent's id), at which line. */
@@ -213,6 +247,29 @@ struct shm_name_rec {
 };
 #define SHM_NAME_REC_SIZE(f, q)	((sizeof(struct shm_name_rec) + (f) + (q) + 3u) & ~3u)
 
+/* A slot of the request ring (40 bytes). */
+struct shm_request {
+	uint64_t start_ns, end_ns;	/* CLOCK_MONOTONIC */
+	uint64_t gc_ns;			/* the agent's pause counters' growth */
+	uint32_t thread_id;		/* the kernel's id of its thread */
+	uint32_t ngc;			/* the agent's collection count's growth */
+	uint16_t route_id;		/* < nroutes, else "other" */
+	uint16_t status;		/* HTTP status; 0: none sent */
+	uint16_t flags;			/* SHM_REQ_* */
+	uint16_t reserved;
+};
+#define SHM_REQ_ERROR		0x0001u	/* the application raised */
+#define SHM_REQ_DISCONNECT	0x0002u	/* the client went away */
+#define SHM_REQ_STREAMED	0x0004u	/* a body of several chunks */
+#define SHM_REQ_OPEN_AT_EXIT	0x0008u	/* still open at the exit handler */
+#define SHM_REQ_FLAGS		0x000fu
+
+/* A slot of the route table: len bytes of UTF-8 name. */
+struct shm_route {
+	uint32_t len;			/* at most SHM_ROUTE_NAME_MAX */
+	char name[SHM_ROUTE_NAME_MAX];
+};
+
 /* ---- producer (the agent) ------------------------------------------- */
 
 /* Where the parts of a fresh area go: its size for a HELLO of hello_len
@@ -224,6 +281,10 @@ size_t shm_ring_off(uint32_t hello_len);
  * names_off + SHM_NAMES_CAP). */
 size_t shm_stack_off(uint32_t hello_len, uint32_t ring_cap);
 size_t shm_names_off(uint32_t hello_len, uint32_t ring_cap);
+/* Version 3: the request ring and route table, between the stack ring and
+ * the names region (reserved pages: the callback's and the middleware's). */
+size_t shm_req_off(uint32_t hello_len, uint32_t ring_cap);
+size_t shm_route_off(uint32_t hello_len, uint32_t ring_cap);
 /*
  * Lays out a zeroed area of shm_area_size() bytes at base: copies the
  * HELLO frame in, sets offsets, identity and state LIVE, and writes the
@@ -292,6 +353,25 @@ static inline int shm_record_stack(struct shm_header *h,
 	return 1;
 }
 
+/* Publishes one request record: 1, or 0 when the ring is full (counted
+ * in req_dropped). */
+static inline int shm_record_request(struct shm_header *h,
+    const struct shm_request *r)
+{
+	uint64_t head, tail;
+
+	head = atomic_load_explicit(&h->req_head, memory_order_relaxed);
+	tail = atomic_load_explicit(&h->req_tail, memory_order_acquire);
+	if (head - tail >= h->req_cap) {
+		SHM_ADD(h->req_dropped, 1);
+		return 0;
+	}
+	((struct shm_request *)((char *)h + h->req_off))
+	    [head & (h->req_cap - 1)] = *r;
+	atomic_store_explicit(&h->req_head, head + 1, memory_order_release);
+	return 1;
+}
+
 /* ---- consumer (gcmond; pure functions over memory) -------------------- */
 
 /* What the reader validated at attach; later reads are bounded by it. */
@@ -304,6 +384,8 @@ struct shm_info {
 	uint32_t ring_off, ring_cap;
 	uint32_t stack_off, stack_cap;
 	uint32_t names_off, names_cap;
+	uint32_t req_off, req_cap;
+	uint32_t route_off, route_cap;
 };
 
 /* The counters and state copied out of a live area. */
@@ -374,6 +456,30 @@ int shm_event_valid(const struct proto_event *e);
  * head - ring_cap if the tail is out of range. */
 uint64_t shm_start_tail(const void *map, const struct shm_info *in,
     uint64_t head);
+/* The request ring (version 3): the consumer's starting point at attach,
+ * and up to max records from *tail to the head loaded now, copied into
+ * out, *tail advanced and published, *dropped the area's req_dropped.
+ * The count, or -EBADMSG when head is behind *tail or more than req_cap
+ * ahead. head_max, when not 0, caps the head read (records published
+ * later wait for the next drain). Each record is the caller's to check
+ * (shm_request_valid). */
+uint64_t shm_start_req_tail(const void *map, const struct shm_info *in);
+uint64_t shm_req_head(const void *map);
+int shm_drain_requests(void *map, const struct shm_info *in, uint64_t head,
+    uint64_t *tail, struct shm_request *out, uint32_t max,
+    uint64_t *dropped);
+/* 1 if a request record copied out can be believed: a start (an empty
+ * slot has none), end not before it, known flags, gc_ns not above the
+ * interval, a status below 1000. */
+int shm_request_valid(const struct shm_request *r);
+/* Published route slots, clamped to route_cap. */
+uint32_t shm_nroutes(const void *map, const struct shm_info *in);
+/* Route id's name copied into buf (SHM_ROUTE_NAME_MAX + 1 bytes) and
+ * NUL-terminated: its length, or -EBADMSG for a length out of bounds or a
+ * NUL inside; -ENOENT for an id not below nroutes (or 0). */
+int shm_route_name(const void *map, const struct shm_info *in,
+    uint32_t nroutes, uint32_t id, char *buf);
+
 /* Field 22 (starttime, clock ticks since boot) of a /proc/<pid>/stat
  * text of len bytes. 0 or -EINVAL. Also used by the agent on itself. */
 int shm_parse_start_ticks(const char *stat, size_t len, uint64_t *ticks);

@@ -29,6 +29,7 @@
 #include "allow.h"
 #include "place.h"
 #include "procfs.h"
+#include "requests.h"
 #include "shm.h"
 
 #define AGENTS_NAME_MAX	64
@@ -44,6 +45,7 @@ struct agent_map {
 	uint64_t last_head;
 	uint64_t drained;		/* records in the last drain */
 	struct agents_stk stk;
+	struct agents_req req;
 	struct agg_proc *proc;
 	struct place place;		/* where it runs; place.pid: here */
 	uid_t owner_uid;		/* the file's, as the kernel says */
@@ -158,6 +160,23 @@ static int agents_copy_batch(struct agent_map *m, void *arg)
 static void agents_detach(struct agents *a, struct agent_map *m, int ended);
 static void agents_end(struct agents *a, struct agent_map *m);
 
+/* Requests (agents_requests.c): the head before the events, the records
+ * after them. */
+static int agents_req_mark(struct agent_map *m, void *arg)
+{
+	(void)arg;
+	agents_requests_mark(m->map, &m->info, &m->req, m->proc);
+	return 0;
+}
+
+static int agents_req_read(struct agent_map *m, void *arg)
+{
+	(void)arg;
+	agents_requests_read(m->map, &m->info, &m->req, m->proc,
+	    &m->owner->sink);
+	return 0;
+}
+
 /* Moves every record published so far into the aggregates; then the
  * counters, which are at least as new (and into *snap if not NULL).
  * 0 or -EFAULT/-EBADMSG (the area is broken). */
@@ -168,6 +187,8 @@ static int agents_drain_one(struct agents *a, struct agent_map *m,
 	int err, i, alert;
 
 	m->drained = 0;
+	if ((err = agents_guarded(agents_req_mark, m, NULL)) < 0)
+		return err;
 	do {
 		if ((err = agents_guarded(agents_copy_batch, m, &b)) < 0)
 			return err;
@@ -175,6 +196,8 @@ static int agents_drain_one(struct agents *a, struct agent_map *m,
 			if (!shm_event_valid(&b.rec[i]))
 				return -EBADMSG;
 			alert = agg_event(a->agg, m->proc, &b.rec[i]);
+			(void)requests_pause(m->proc, &b.rec[i],
+			    b.rec[i].flags & PROTO_EVENT_HAS_STACK);
 			if (a->sink.event != NULL)
 				a->sink.event(a->sink.data, m->proc, &b.rec[i],
 				    alert);
@@ -182,6 +205,8 @@ static int agents_drain_one(struct agents *a, struct agent_map *m,
 		a->st.events += (uint64_t)b.n;
 		m->drained += (uint64_t)b.n;
 	} while (b.n == (int)AGENTS_BATCH);
+	if ((err = agents_guarded(agents_req_read, m, NULL)) < 0)
+		return err;
 	m->last_head = b.snap.head;
 	agg_counters(a->agg, m->proc, &b.snap.counters);
 	if (a->sink.drained != NULL)
@@ -363,6 +388,7 @@ static void agents_end(struct agents *a, struct agent_map *m)
 	if (bye.mono_ns == 0)	/* killed: it ended about now */
 		bye.mono_ns = agents_mono_ns();
 	bye.counters = snap.counters;
+	requests_proc_end(m->proc);
 	agg_bye(a->agg, m->proc, &bye);
 	agents_detach(a, m, 1);
 }
@@ -488,6 +514,7 @@ static int agents_copy_hello(struct agent_map *m, void *arg)
 	m->tail = shm_start_tail(m->map, &m->info, snap.head);
 	agents_stacks_attach(m->map, &m->info, &m->stk,
 	    m->owner->agg->cfg.alert_threshold_ns);
+	agents_requests_attach(m->map, &m->info, &m->req, m->tail == 0);
 	return 0;
 }
 

@@ -32,12 +32,22 @@
 #define AGENTS_PROC_POLL_S	0.1	/* without pidfds: /proc this often */
 
 struct agent_map;
+struct req_result;
 
 /* The consumer's state of one area's stacks (agents_stacks.c). */
 struct agents_stk {
 	uint64_t tail;			/* of the stack ring */
 	uint32_t names_off;		/* name records read so far */
 	int broken, names_broken;	/* given up */
+};
+
+/* The consumer's state of one area's requests (agents_requests.c). */
+struct agents_req {
+	uint64_t tail;			/* of the request ring */
+	uint64_t mark;			/* its head, read before the events */
+	uint64_t read_ns;		/* when the last drain's events were in */
+	int broken;			/* given up */
+	int absent;			/* a version-2 area: no ring at all */
 };
 
 /* What happens with what was read (server.c); each may be NULL. */
@@ -49,6 +59,9 @@ struct agents_sink {
 	/* After each drain of p's area (its names read too). */
 	void (*drained)(void *data, struct agg_proc *p);
 	void *data;
+	/* Each request read (requests.h), with what the join made of it. */
+	void (*request)(void *data, struct agg_proc *p,
+	    const struct shm_request *r, const struct req_result *res);
 };
 
 struct allow;
@@ -114,5 +127,16 @@ void agents_stacks_attach(void *map, const struct shm_info *in,
 void agents_stacks_read(void *map, const struct shm_info *in,
     struct agents_stk *s, const struct shm_snapshot *snap,
     const struct proto_event *ev, int n, struct agg_proc *p);
+
+/* agents_requests.c, inside the SIGBUS guard: at attach, the starting
+ * tail (fresh: no event of the area was consumed before, so every pause
+ * is still to come); at each drain, before the events the ring's head and the new
+ * route names, after them the requests up to that head. */
+void agents_requests_attach(void *map, const struct shm_info *in,
+    struct agents_req *s, int fresh);
+void agents_requests_mark(void *map, const struct shm_info *in,
+    struct agents_req *s, struct agg_proc *p);
+void agents_requests_read(void *map, const struct shm_info *in,
+    struct agents_req *s, struct agg_proc *p, const struct agents_sink *sink);
 
 #endif /* GCMON_AGENTS_H */

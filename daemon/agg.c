@@ -13,6 +13,7 @@
 
 #include "agg.h"
 #include "gcmodel.h"
+#include "requests.h"
 
 struct agg *agg_new(const struct agg_config *cfg)
 {
@@ -40,6 +41,7 @@ static void agg_proc_free(struct agg_proc *p)
 {
 	agg_proc_free_hist(p);
 	stacks_proc_free(p->stacks);
+	requests_proc_free(p->requests);
 	free(p->py_version);
 	free(p->executable);
 	free(p->argv);

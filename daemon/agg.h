@@ -31,6 +31,8 @@
 #include "hist.h"
 #include "stacks.h"
 
+struct req_proc;
+
 #define AGG_RECENT		32	/* events kept per process */
 #define AGG_RUN_MAX_PROCS	4096	/* process records kept per run */
 #define AGG_MAX_TYPES		32	/* OBJECTS/GARBAGE entries kept */
@@ -124,6 +126,7 @@ struct agg_proc {
 	unsigned nrecent;		/* total ever, ring index = n % size */
 
 	struct stacks_proc *stacks;	/* stacks.h; NULL until one came */
+	struct req_proc *requests;	/* requests.h; NULL until a pause */
 	char *py_version, *executable;
 	char *argv;			/* argc strings, each NUL-terminated */
 	char *service;			/* the agent's service name; NULL: none

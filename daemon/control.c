@@ -17,6 +17,7 @@
 
 #include "control.h"
 #include "json.h"
+#include "requests.h"
 #include "stacks.h"
 
 enum ctl_key { CTL_RUN, CTL_PID, CTL_TIMEOUT_MS, CTL_MIN_PROCESSES, CTL_LE_MS,
@@ -142,6 +143,14 @@ static enum control_kind ctl_stacks(const struct control_ctx *ctx,
 	return CONTROL_ANSWER;
 }
 
+static enum control_kind ctl_requests(const struct control_ctx *ctx,
+    const struct ctl_args *args, struct control_answer *ans)
+{
+	ans->obj = djson_keyed("requests",
+	    requests_answer(ctx->agg, args->r, args->p));
+	return CONTROL_ANSWER;
+}
+
 static enum control_kind ctl_durations(const struct control_ctx *ctx,
     const struct ctl_args *args, struct control_answer *ans)
 {
@@ -214,6 +223,7 @@ static const struct ctl_cmd ctl_cmds[] = {
 	{ "watch", CTL_K(CTL_RUN), 0, 0, ctl_watch },
 	{ "stop", 0, 0, 0, ctl_stop },
 	{ "stacks", CTL_SCOPE, 0, 1, ctl_stacks },
+	{ "requests", CTL_SCOPE, 0, 1, ctl_requests },
 };
 
 /* ---- the one validation path --------------------------------------------- */

@@ -327,7 +327,8 @@ static int gcmond_start_agents(struct gcmond *d, const char *sock,
     const char **why)
 {
 	static const struct agents_sink sink = { srv_agent_started,
-	    srv_agent_event, srv_agent_ended, srv_agent_drained, NULL };
+	    srv_agent_event, srv_agent_ended, srv_agent_drained, NULL,
+	    srv_agent_request };
 	struct agents_sink sk = sink;
 	struct agents_config cfg;
 	int n;

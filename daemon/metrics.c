@@ -17,6 +17,7 @@
 
 #include "gcmodel.h"
 #include "metrics.h"
+#include "requests.h"
 #include "service.h"
 
 enum { METRICS_NROLES = 3 };
@@ -25,6 +26,7 @@ struct metrics_key {
 	char service[METRICS_SERVICE_MAX];
 	const char *role;		/* agg_proc_role's, static */
 	struct agg_sum *retired;	/* figures of processes let go */
+	struct req_totals *req_retired;	/* ... their requests */
 };
 
 struct metrics {
@@ -36,6 +38,7 @@ struct metrics {
 /* What one render sees of the live aggregates, per key. */
 struct metrics_view {
 	struct agg_sum *now[METRICS_MAX_KEYS];	/* processes in agg */
+	struct req_totals *req_now[METRICS_MAX_KEYS];	/* their requests */
 	uint64_t live_max_ns[METRICS_MAX_KEYS][PROTO_MAX_GEN];
 	unsigned nlive[METRICS_MAX_KEYS];
 	uint8_t ngen[METRICS_MAX_KEYS];
@@ -68,8 +71,10 @@ void metrics_free(struct metrics *m)
 
 	if (m == NULL)
 		return;
-	for (i = 0; i < m->nkeys; i++)
+	for (i = 0; i < m->nkeys; i++) {
 		free(m->keys[i].retired);
+		free(m->keys[i].req_retired);
+	}
 	free(m);
 }
 
@@ -97,6 +102,16 @@ static unsigned metrics_key_of(struct metrics *m, const struct agg_proc *p)
 	snprintf(m->keys[i].service, sizeof m->keys[i].service, "%s", svc);
 	m->keys[i].role = role;
 	return i;
+}
+
+/* A zeroed request total, or NULL. */
+static struct req_totals *metrics_req_new(void)
+{
+	struct req_totals *t = calloc(1, sizeof *t);
+
+	if (t != NULL)
+		hist_init(&t->delay);
+	return t;
 }
 
 static struct agg_sum *metrics_retired(struct metrics *m,
@@ -131,9 +146,16 @@ static void metrics_on_forget(void *arg, const struct agg *a,
     const struct agg_proc *p)
 {
 	struct agg_sum *s = metrics_retired(arg, p);
+	struct metrics_key *k;
 
 	if (s != NULL)
 		agg_sum_own(a, p, s);
+	if (p->requests == NULL || p->requests->requests == 0)
+		return;
+	k = &((struct metrics *)arg)->keys[metrics_key_of(arg, p)];
+	if (k->req_retired == NULL && (k->req_retired = metrics_req_new()) == NULL)
+		return;			/* out of memory: figures lost */
+	requests_totals_add(p->requests, k->req_retired);
 }
 
 void metrics_watch(struct metrics *m, struct agg *a)
@@ -288,8 +310,10 @@ static void metrics_view_free(struct metrics_view *v)
 {
 	unsigned i;
 
-	for (i = 0; i < METRICS_MAX_KEYS; i++)
+	for (i = 0; i < METRICS_MAX_KEYS; i++) {
 		free(v->now[i]);
+		free(v->req_now[i]);
+	}
 	free(v);
 }
 
@@ -313,6 +337,14 @@ static struct metrics_view *metrics_view_new(struct metrics *m,
 				return NULL;
 			}
 			agg_sum_own(a, p, v->now[k]);
+			if (p->requests != NULL && p->requests->requests > 0) {
+				if (v->req_now[k] == NULL &&
+				    (v->req_now[k] = metrics_req_new()) == NULL) {
+					metrics_view_free(v);
+					return NULL;
+				}
+				requests_totals_add(p->requests, v->req_now[k]);
+			}
 			if (p->state != AGG_LIVE)
 				continue;
 			v->nlive[k]++;
@@ -622,6 +654,90 @@ static void metrics_health(struct metrics_buf *b, enum metrics_format f,
 	}
 }
 
+/* Requests (requests.h) by (service, role): counted, delayed by GC, and
+ * the histogram of the GC time inside each; only keys that served any. */
+static uint64_t metrics_req_le(const struct req_totals *t, double le_s)
+{
+	uint64_t v_ns = (uint64_t)(le_s * 1e9 + 0.5), lo, hi;
+	unsigned i;
+
+	if (t == NULL)
+		return 0;
+	i = hist_bucket_of(v_ns);	/* whole buckets: see metrics_count_le */
+	hist_bucket_range(i, &lo, &hi);
+	if (hi != v_ns) {
+		if (lo == 0)
+			return 0;
+		v_ns = lo - 1;
+	}
+	return hist_count_le(&t->delay, v_ns);
+}
+
+static void metrics_requests(struct metrics_buf *b, enum metrics_format f,
+    const struct metrics *m, const struct metrics_view *v)
+{
+	const struct req_totals *old, *now;
+	char le[32];
+	unsigned k, i;
+	int any = 0;
+
+	for (k = 0; k < m->nkeys; k++)
+		any |= m->keys[k].req_retired != NULL || v->req_now[k] != NULL;
+	if (!any)
+		return;
+#define MR_SUM(field) ((unsigned long long)((old ? old->field : 0) + \
+	(now ? now->field : 0)))
+	metrics_family(b, f, "cpython_gc_requests_total", "counter",
+	    "Requests the gcmon middlewares recorded.");
+	for (k = 0; k < m->nkeys; k++) {
+		old = m->keys[k].req_retired;
+		now = v->req_now[k];
+		if (old == NULL && now == NULL)
+			continue;
+		metrics_series(b, "cpython_gc_requests_total", &m->keys[k], -1,
+		    NULL);
+		metrics_printf(b, "%llu\n", MR_SUM(requests));
+	}
+	metrics_family(b, f, "cpython_gc_requests_delayed_total", "counter",
+	    "Requests a collection of their process delayed.");
+	for (k = 0; k < m->nkeys; k++) {
+		old = m->keys[k].req_retired;
+		now = v->req_now[k];
+		if (old == NULL && now == NULL)
+			continue;
+		metrics_series(b, "cpython_gc_requests_delayed_total",
+		    &m->keys[k], -1, NULL);
+		metrics_printf(b, "%llu\n", MR_SUM(delayed));
+	}
+	metrics_family(b, f, "cpython_gc_request_delay_seconds", "histogram",
+	    "GC time inside each request (0 for those no collection hit).");
+	for (k = 0; k < m->nkeys; k++) {
+		old = m->keys[k].req_retired;
+		now = v->req_now[k];
+		if (old == NULL && now == NULL)
+			continue;
+		for (i = 0; i < sizeof metrics_le_s / sizeof metrics_le_s[0]; i++) {
+			metrics_series(b, "cpython_gc_request_delay_seconds_bucket",
+			    &m->keys[k], -1, metrics_fmt_double(metrics_le_s[i],
+			    le, sizeof le));
+			metrics_printf(b, "%llu\n", (unsigned long long)(
+			    metrics_req_le(old, metrics_le_s[i]) +
+			    metrics_req_le(now, metrics_le_s[i])));
+		}
+		metrics_series(b, "cpython_gc_request_delay_seconds_bucket",
+		    &m->keys[k], -1, "+Inf");
+		metrics_printf(b, "%llu\n", MR_SUM(delay.count));
+		metrics_series(b, "cpython_gc_request_delay_seconds_count",
+		    &m->keys[k], -1, NULL);
+		metrics_printf(b, "%llu\n", MR_SUM(delay.count));
+		metrics_series(b, "cpython_gc_request_delay_seconds_sum",
+		    &m->keys[k], -1, NULL);
+		metrics_printf(b, "%s\n", metrics_fmt_double((double)
+		    MR_SUM(delay.sum_ns) / 1e9, le, sizeof le));
+	}
+#undef MR_SUM
+}
+
 int metrics_render(struct metrics *m, const struct agg *a,
     const struct metrics_health *h, enum metrics_format f, char **out,
     size_t *len)
@@ -655,6 +771,7 @@ int metrics_render(struct metrics *m, const struct agg *a,
 	metrics_pause_max(&b, f, m, v);
 	metrics_by_role(&b, f, m, v);
 	metrics_model_info(&b, f, m, v);
+	metrics_requests(&b, f, m, v);
 	metrics_per_process(&b, f, m, a);
 	metrics_health(&b, f, a, h);
 	if (f == METRICS_OPENMETRICS)

@@ -23,6 +23,7 @@
 #include "codec.h"
 #include "control.h"
 #include "json.h"
+#include "requests.h"
 #include "server.h"
 #include "sock.h"
 #include "stacks.h"
@@ -351,6 +352,19 @@ void srv_agent_drained(void *data, struct agg_proc *p)
 	struct srv *s = data;
 
 	alert_hold_drained(&s->held, p, 0, srv_emit_held, s);
+}
+
+void srv_agent_request(void *data, struct agg_proc *p,
+    const struct shm_request *r, const struct req_result *res)
+{
+	struct srv *s = data;
+	json_t *o;
+
+	if (s->log->fd < 0 || s->cfg.log_events != SRV_LOG_ALL ||
+	    (o = requests_line_json(p, r, res)) == NULL)
+		return;
+	log_json(s->log, o);
+	json_decref(o);
 }
 
 /* ---- control: control.c decides, this side does the connection's part -- */

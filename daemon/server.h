@@ -115,5 +115,10 @@ void srv_agent_event(void *data, struct agg_proc *p,
 void srv_agent_ended(void *data, struct agg_proc *p);
 /* After each drain of p's area: pause alert lines held for its names. */
 void srv_agent_drained(void *data, struct agg_proc *p);
+/* A request read: a log line with --log-events all. */
+struct shm_request;
+struct req_result;
+void srv_agent_request(void *data, struct agg_proc *p,
+    const struct shm_request *r, const struct req_result *res);
 
 #endif /* GCMON_SERVER_H */

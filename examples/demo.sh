@@ -26,8 +26,8 @@ trap cleanup EXIT INT TERM
 port=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 url="http://127.0.0.1:$port/"
 
-echo "demo: pygcprofiler run -m gunicorn --workers 4 app:app on 127.0.0.1:$port"
-"$prof" run --python "$PY" --stats-only --terminal-flamegraph \
+echo "demo: pygcprofiler run --requests -m gunicorn --workers 4 app:app on 127.0.0.1:$port"
+"$prof" run --python "$PY" --stats-only --requests --terminal-flamegraph \
 	--flamegraph-bucket 1 --flamegraph-file "$tmp/gc.folded" \
 	--stacks-file "$tmp/stacks.folded" \
 	-m gunicorn --chdir "$top/examples" --workers 4 \

@@ -35,6 +35,13 @@ OFF_EXIT_MONO, OFF_EXIT_CPU, OFF_EXIT_MAXRSS, OFF_EXIT_LEN = 80, 88, 96, 104
 OFF_GEN, OFF_HEAD, OFF_TAIL = 112, 448, 512
 OFF_STACK_LAYOUT, OFF_NAMES_LEN, OFF_STACK_HEAD, OFF_STACK_TAIL = 528, 552, 576, 640
 OFF_STACK_MIN_PAUSE = 560
+# Version 3: requests (struct shm_request, struct shm_route).
+REQ_RING, ROUTES, ROUTE_NAME_MAX = 4096, 257, 124
+REQ = struct.Struct("<QQQIIHHHH")           # struct shm_request, 40 bytes
+ROUTE_SIZE = 4 + ROUTE_NAME_MAX
+OFF_REQ_LAYOUT, OFF_REQ_DROPPED, OFF_NROUTES = 704, 720, 728
+OFF_REQ_HEAD, OFF_REQ_TAIL = 768, 832
+REQ_ERROR, REQ_DISCONNECT, REQ_STREAMED, REQ_OPEN_AT_EXIT = 1, 2, 4, 8
 # Header fields by name: (offset, struct format), for hostile variants.
 FIELDS = {"magic": (0, "8s"), "version": (8, "I"), "header_size": (12, "I"),
           "total_size": (16, "Q"), "hello_off": (24, "I"), "hello_len": (28, "I"),
@@ -42,7 +49,9 @@ FIELDS = {"magic": (0, "8s"), "version": (8, "I"), "header_size": (12, "I"),
           "ring_cap": (44, "I"), "pid": (48, "I"), "uid": (52, "I"),
           "start_ticks": (56, "Q"), "head": (OFF_HEAD, "Q"), "tail": (OFF_TAIL, "Q"),
           "stack_off": (528, "I"), "stack_cap": (532, "I"), "names_off": (536, "I"),
-          "names_cap": (540, "I")}
+          "names_cap": (540, "I"), "req_off": (704, "I"), "req_cap": (708, "I"),
+          "route_off": (712, "I"), "route_cap": (716, "I"),
+          "req_head": (OFF_REQ_HEAD, "Q")}
 _live = []          # every FakeArea whose sleep may still run: kill_all()
 
 
@@ -54,8 +63,16 @@ def area_size(hello_len, ring_cap):
     """(ring_off, stack_off, names_off, size) as shm.c lays them out."""
     ring_off = _align(HEADER_SIZE + hello_len, 4096) + EXIT_CAP
     stack_off = _align(ring_off + ring_cap * SLOT.size, 64)
-    names_off = _align(stack_off + STACK_RING * STACK_SIZE, 4096)
+    names_off = _align(route_off_of(stack_off) + ROUTES * ROUTE_SIZE, 4096)
     return ring_off, stack_off, names_off, names_off + NAMES_CAP
+
+
+def req_off_of(stack_off):
+    return _align(stack_off + STACK_RING * STACK_SIZE, 64)
+
+
+def route_off_of(stack_off):
+    return _align(req_off_of(stack_off) + REQ_RING * REQ.size, 64)
 
 
 def start_ticks(pid):
@@ -96,6 +113,10 @@ class FakeArea:
             area_size(len(self.hello), ring)
         self.stack_head = 0
         self.names_len = 0
+        self.req_off = req_off_of(self.stack_off)
+        self.route_off = route_off_of(self.stack_off)
+        self.req_head = 0
+        self.nroutes = 1
         self.exit_off = self.ring_off - EXIT_CAP
         self.name = name or "%d-%x.gcmon" % (pid, time.monotonic_ns())
         self.path = os.path.join(self.dir, self.name)
@@ -106,6 +127,8 @@ class FakeArea:
                          start_ticks(pid))
         struct.pack_into("<IIII", self.buf, OFF_STACK_LAYOUT, self.stack_off,
                          STACK_RING, self.names_off, NAMES_CAP)
+        struct.pack_into("<IIII", self.buf, OFF_REQ_LAYOUT, self.req_off,
+                         REQ_RING, self.route_off, ROUTES)
         struct.pack_into("<I", self.buf, OFF_STATE, STATE_LIVE)
         self.buf[HEADER_SIZE:HEADER_SIZE + len(self.hello)] = self.hello
         self.fd = None
@@ -186,6 +209,36 @@ class FakeArea:
         self.poke(self.stack_off + (self.stack_head % STACK_RING) * STACK_SIZE, body)
         self.stack_head += 1
         self.mpoke(OFF_STACK_HEAD, struct.pack("<Q", self.stack_head))
+
+    def add_route(self, name, raw=None):
+        """Publishes the next route slot; returns its id."""
+        b = name.encode() if raw is None else raw
+        body = struct.pack("<I", len(b)) + b[:ROUTE_NAME_MAX]
+        rid = self.nroutes
+        self.poke(self.route_off + rid * ROUTE_SIZE, body)
+        self.nroutes += 1
+        self.mpoke(OFF_NROUTES, struct.pack("<I", self.nroutes))
+        return rid
+
+    def request(self, start_ns, end_ns, route_id=0, status=200, flags=0,
+                gc_ns=0, ngc=0, tid=1):
+        """Publishes one request record."""
+        self.poke(self.req_off + (self.req_head % REQ_RING) * REQ.size,
+                  REQ.pack(start_ns, end_ns, gc_ns, tid, ngc, route_id,
+                           status, flags, 0))
+        self.req_head += 1
+        self.mpoke(OFF_REQ_HEAD, struct.pack("<Q", self.req_head))
+
+    def event_at(self, gen, start_ns, pause_ns):
+        """One collection at a given start time (for the request join)."""
+        g = self.gens[gen]
+        g[0] += 1
+        g[1] += pause_ns
+        g[2] = max(g[2], pause_ns)
+        self._write_counters()
+        slot = self.ring_off + (self.head % self.ring) * SLOT.size
+        self.poke(slot, SLOT.pack(start_ns, pause_ns, 0, 0, 0, gen, 0))
+        self.set_head(self.head + 1)
 
     def collect(self, gen, pause_ns, collected=0, uncollectable=0, send=True,
                 stack=None, depth=None, collector_ns=None):

@@ -248,6 +248,14 @@ def _load(env, socket, service, warn_all, via):
     # data, then calls _exit(2) as posix._exit does; a fork inherits it.
     os._exit = mod._exit
     _agent = _Agent(mod, socket, service or None, path, at_exit, via)
+    # pygcprofiler run --requests: the servers' applications get the
+    # request middleware (gcmon/_hooks.py).
+    if env.get("GCMON_REQUESTS") == "1":
+        try:
+            from gcmon import _hooks
+            _hooks.install(warn)
+        except Exception as e:
+            warn("--requests: hooks not installed: %s" % e)
     return _agent
 
 

@@ -1,0 +1,92 @@
+"""gcmon/_requests.py: what gcmon.wsgi and gcmon.asgi share: the agent's
+request recorder (the extension's request_begin/request_end, which write
+the process's request ring in C: common/shm.h, "Requests") and route names.
+
+A route name is the framework's template where the request carries one
+(Flask's request.url_rule, Django's request.resolver_match.route,
+Starlette's scope["route"].path; an application may set
+environ["gcmon.route"] or scope["gcmon.route"] itself), else the method and
+the first path segment ("GET /users"). Only that is kept: never a query
+string, a body or a header. Names are interned once per process (the
+extension keeps at most ROUTES - 1, the rest are "other").
+
+Without an agent loaded the middlewares pass every request through and
+warn once.
+"""
+import sys
+
+ERROR = DISCONNECT = STREAMED = 0
+_mod = None
+_warned = []
+_ids = {}               # route name -> id, this process's (ids survive fork)
+
+
+def _warn_once(what):
+    if _warned:
+        return
+    _warned.append(True)
+    try:
+        sys.stderr.write("gcmon: %s: no gcmon agent in this process; "
+                         "requests are not recorded (run under pygcprofiler "
+                         "run, or call gcmon.start() first)\n" % what)
+        sys.stderr.flush()
+    except Exception:
+        pass
+
+
+def recorder(what):
+    """The extension when an agent records in this process, else None
+    (and one warning)."""
+    global _mod, ERROR, DISCONNECT, STREAMED
+    if _mod is not None:
+        return _mod
+    try:
+        from gcmon import _boot
+        if _boot._agent is None or _boot._agent.stopped:
+            raise ImportError
+        mod = _boot._agent.mod
+    except Exception:
+        _warn_once(what)
+        return None
+    ERROR, DISCONNECT, STREAMED = mod.REQ_ERROR, mod.REQ_DISCONNECT, mod.REQ_STREAMED
+    _mod = mod
+    return mod
+
+
+def route_id(mod, name):
+    rid = _ids.get(name)
+    if rid is None:
+        b = name.encode("utf-8", "backslashreplace").replace(b"\0", b"")
+        rid = mod.request_route(b[:mod.ROUTE_NAME_MAX])
+        _ids[name] = rid
+    return rid
+
+
+def fallback(method, path):
+    """The method and the first path segment: "GET /users"."""
+    if not isinstance(path, str):
+        try:
+            path = path.decode("latin-1")
+        except Exception:
+            path = "/"
+    seg = path.lstrip("/").split("/", 1)[0].split("?", 1)[0]
+    if len(seg) > 48:
+        seg = seg[:48]
+    return "%s /%s" % (method or "?", seg)
+
+
+def template(method, obj):
+    """A framework's template for the request obj (Flask's or Django's
+    request), or None."""
+    if obj is None:
+        return None
+    try:
+        rule = getattr(obj, "url_rule", None)           # Flask (werkzeug)
+        if rule is not None:
+            return "%s %s" % (method, getattr(rule, "rule", rule))
+        match = getattr(obj, "resolver_match", None)    # Django
+        if match is not None and getattr(match, "route", None):
+            return "%s /%s" % (method, match.route)
+    except Exception:
+        pass
+    return None

@@ -1,0 +1,428 @@
+/*
+ * check_requests.c: Check suite for daemon/requests.c and
+ * requests_answer.c, and the request ring's readers in common/shm.c: the
+ * overlap of a request with its process's pauses (inside, straddling,
+ * before, after, zero-length, the ring overwritten), the join against
+ * the agent's counters (joined, fallback, mismatch), delayed counts,
+ * percentiles as served and without GC, the slowest requests and their
+ * hits, the answer's keys and sums across processes by route name; a
+ * hostile request ring (head behind or beyond the tail, bad records, bad
+ * route names) refused. Run by make check; no agent or daemon.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agg.h"
+#include "requests.h"
+#include "shm.h"
+#include "unit.h"
+
+#define MS	1000000ull
+
+static const struct agg_config cfg = { .alert_threshold_ns = 50 * MS,
+    .run_expiry_s = 100 };
+
+static struct agg_proc *proc_add(struct agg *a, uint32_t pid, const char *run)
+{
+	struct proto_hello h;
+	struct agg_proc *p = NULL;
+	int is_new = 0;
+
+	memset(&h, 0, sizeof h);
+	h.pid = pid;
+	h.ppid = 1;
+	h.start_mono_ns = 1000 + pid;
+	h.clock_real_ns = 1700000000ull * 1000000000ull;
+	h.clock_mono_ns = 0;
+	h.py_hexversion = 0x030b02f0;
+	h.origin = ORIGIN_FORK;
+	h.ngen = 3;
+	h.run_id.ptr = run;
+	h.run_id.len = (uint32_t)strlen(run);
+	h.py_version.ptr = "3.11.2";	/* agg copies them: never NULL */
+	h.py_version.len = 6;
+	h.executable.ptr = "/usr/bin/python3";
+	h.executable.len = 16;
+	ck_assert_int_eq(agg_hello(a, &h, &p, &is_new), 0);
+	return p;
+}
+
+static void pause_add(struct agg_proc *p, unsigned gen, uint64_t start_ns,
+    uint64_t pause_ns)
+{
+	struct proto_event e;
+
+	memset(&e, 0, sizeof e);
+	e.start_ns = start_ns;
+	e.pause_ns = pause_ns;
+	e.generation = (uint16_t)gen;
+	ck_assert_int_eq(requests_pause(p, &e, 0), 0);
+}
+
+static struct shm_request req_of(uint64_t a, uint64_t b, uint16_t route,
+    uint64_t gc_ns, uint32_t ngc)
+{
+	struct shm_request r;
+
+	memset(&r, 0, sizeof r);
+	r.start_ns = a;
+	r.end_ns = b;
+	r.route_id = route;
+	r.status = 200;
+	r.gc_ns = gc_ns;
+	r.ngc = ngc;
+	r.thread_id = 7;
+	return r;
+}
+
+/* Pauses at [10,12) [20,25) [30,31) [40,50) ms. */
+static const struct req_pause ring4[] = {
+	{ 10 * MS, 2 * MS, 0, 0 }, { 20 * MS, 5 * MS, 1, 0 },
+	{ 30 * MS, 1 * MS, 0, 0 }, { 40 * MS, 10 * MS, 2, 0 },
+};
+
+static const struct {
+	const char *name;
+	uint64_t a, b, gc_ns;
+	uint32_t ngc;
+	uint32_t longest_gen;
+} join_rows[] = {
+	{ "between pauses", 13 * MS, 19 * MS, 0, 0, 0 },
+	{ "one inside", 19 * MS, 26 * MS, 5 * MS, 1, 1 },
+	{ "all inside", 0, 60 * MS, 18 * MS, 4, 2 },
+	{ "straddles a start", 22 * MS, 35 * MS, 4 * MS, 2, 1 },
+	{ "straddles an end", 45 * MS, 55 * MS, 5 * MS, 1, 2 },
+	{ "ends where one starts", 31 * MS, 40 * MS, 0, 0, 0 },
+	{ "starts where one ends", 50 * MS, 70 * MS, 0, 0, 0 },
+	{ "within one pause", 41 * MS, 42 * MS, 1 * MS, 1, 2 },
+	{ "after every pause", 60 * MS, 61 * MS, 0, 0, 0 },
+};
+
+START_TEST(test_join_overlap_of_interval_and_pauses)
+{
+	struct req_join j;
+
+	requests_join(ring4, 4, 4, 0, join_rows[_i].a, join_rows[_i].b, &j);
+	ck_assert_msg(j.gc_ns == join_rows[_i].gc_ns, "%s: gc_ns %llu",
+	    join_rows[_i].name, (unsigned long long)j.gc_ns);
+	ck_assert_msg(j.ngc == join_rows[_i].ngc, "%s: ngc %u",
+	    join_rows[_i].name, j.ngc);
+	ck_assert_msg(j.covered, "%s: covered", join_rows[_i].name);
+	if (j.ngc > 0)
+		ck_assert_msg(j.hits[0].generation == join_rows[_i].longest_gen,
+		    "%s: longest first", join_rows[_i].name);
+	ck_assert_uint_eq(j.nhits, j.ngc < REQ_HITS ? j.ngc : REQ_HITS);
+}
+END_TEST
+
+START_TEST(test_join_ring_wrapped_is_not_covered)
+{
+	struct req_pause ring[2];
+	struct req_join j;
+
+	/* 4 pauses through a ring of 2: [30,31) and [40,50) are kept, the
+	 * newest overwritten one ended at 25 ms. */
+	ring[0] = ring4[2];
+	ring[1] = ring4[3];
+	requests_join(ring, 2, 4, 25 * MS, 0, 60 * MS, &j);
+	ck_assert(!j.covered);
+	ck_assert_uint_eq(j.gc_ns, 11 * MS);
+	requests_join(ring, 2, 4, 25 * MS, 26 * MS, 60 * MS, &j);
+	ck_assert(j.covered);
+	ck_assert_uint_eq(j.gc_ns, 11 * MS);
+	ck_assert_uint_eq(j.ngc, 2);
+}
+END_TEST
+
+START_TEST(test_requests_joined_delayed_and_percentiles)
+{
+	struct agg *a = agg_new(&cfg);
+	struct agg_proc *p = proc_add(a, 100, "r");
+	struct shm_request r;
+	struct req_sum s;
+	double served[4], nogc[4];
+	uint64_t i, t;
+
+	ck_assert_int_eq(requests_serving(p, 0), 0);
+	ck_assert_int_eq(requests_set_route(p, 1, "GET /x"), 0);
+	/* 100 requests of 1 ms each, back to back from 1 s; the last 2 hit
+	 * a 40 ms pause each: served 41 ms, without GC 1 ms. */
+	for (i = 0; i < 100; i++) {
+		t = 1000 * MS + i * 100 * MS;
+		if (i >= 98) {
+			pause_add(p, 2, t + MS / 2, 40 * MS);
+			r = req_of(t, t + 41 * MS, 1, 40 * MS, 1);
+		} else {
+			r = req_of(t, t + MS, 1, 0, 0);
+		}
+		ck_assert_int_eq(requests_add(p, &r, NULL), 0);
+	}
+	ck_assert_uint_eq(p->requests->requests, 100);
+	ck_assert_uint_eq(p->requests->delayed, 2);
+	ck_assert_uint_eq(p->requests->joined, 100);
+	ck_assert_uint_eq(p->requests->fallback, 0);
+	ck_assert_int_eq(requests_sum(a, NULL, p, &s), 0);
+	requests_pcts_ms(&s.all.served, served);
+	requests_pcts_ms(&s.all.without_gc, nogc);
+	ck_assert(fabs(served[0] - 1.0) < 0.02);	/* p50 */
+	ck_assert(fabs(served[2] - 41.0) < 0.5);	/* p99: a hit one */
+	ck_assert(fabs(nogc[2] - 1.0) < 0.02);		/* GC taken out */
+	ck_assert(fabs(nogc[3] - 1.0) < 0.02);
+	ck_assert_uint_eq(s.nroute, 1);
+	ck_assert_str_eq(s.route[0].name, "GET /x");
+	ck_assert_uint_eq(s.all.gc_ns, 80 * MS);
+	requests_sum_fini(&s);
+	/* The slowest kept, with the pause that hit it. */
+	ck_assert_uint_eq(p->requests->nslow, REQ_SLOWEST);
+	ck_assert_uint_eq(p->requests->slow[0].end_ns -
+	    p->requests->slow[0].start_ns, 41 * MS);
+	ck_assert_uint_eq(p->requests->slow[0].nhits, 1);
+	ck_assert_uint_eq(p->requests->slow[0].hit[0].pause.pause_ns, 40 * MS);
+	agg_free(a);
+}
+END_TEST
+
+START_TEST(test_request_older_than_the_kept_pauses_takes_the_agents)
+{
+	struct agg *a = agg_new(&cfg);
+	struct agg_proc *p = proc_add(a, 104, "r");
+	struct shm_request r;
+
+	/* Pauses kept from 100 ms on: a request from 50 ms may have waited
+	 * for one before (the agent says 2 ms in 1), and is not joined. */
+	ck_assert_int_eq(requests_serving(p, 100 * MS), 0);
+	pause_add(p, 0, 120 * MS, MS);
+	r = req_of(50 * MS, 130 * MS, 0, 3 * MS, 2);
+	ck_assert_int_eq(requests_add(p, &r, NULL), 0);
+	ck_assert_uint_eq(p->requests->fallback, 1);
+	ck_assert_uint_eq(p->requests->mismatch, 0);
+	ck_assert_uint_eq(p->requests->route[0]->gc_ns, 3 * MS);
+	/* One from 110 ms: all its pauses are kept. */
+	r = req_of(110 * MS, 130 * MS, 0, MS, 1);
+	ck_assert_int_eq(requests_add(p, &r, NULL), 0);
+	ck_assert_uint_eq(p->requests->joined, 1);
+	agg_free(a);
+}
+END_TEST
+
+START_TEST(test_join_disagreeing_with_agent_falls_back)
+{
+	struct agg *a = agg_new(&cfg);
+	struct agg_proc *p = proc_add(a, 101, "r");
+	struct shm_request r;
+
+	ck_assert_int_eq(requests_serving(p, 0), 0);
+	pause_add(p, 0, 10 * MS, MS);
+	/* The agent saw 2 collections (one dropped by a full event ring):
+	 * its figures are used, and the disagreement counted. */
+	r = req_of(5 * MS, 20 * MS, 0, 3 * MS, 2);
+	ck_assert_int_eq(requests_add(p, &r, NULL), 0);
+	ck_assert_uint_eq(p->requests->fallback, 1);
+	ck_assert_uint_eq(p->requests->mismatch, 1);
+	ck_assert_uint_eq(p->requests->route[0]->gc_ns, 3 * MS);
+	/* Agreeing: joined. */
+	r = req_of(9 * MS, 12 * MS, 0, MS, 1);
+	ck_assert_int_eq(requests_add(p, &r, NULL), 0);
+	ck_assert_uint_eq(p->requests->joined, 1);
+	agg_free(a);
+}
+END_TEST
+
+static const struct {
+	const char *name;
+	uint64_t a, b, gc_ns;
+	uint16_t flags, status;
+} bad_rows[] = {
+	{ "no start (an empty slot)", 0, 5, 0, 0, 200 },
+	{ "ends before it starts", 10, 5, 0, 0, 200 },
+	{ "more GC than time", 10, 20, 11, 0, 200 },
+	{ "unknown flag", 10, 20, 0, 0x100, 200 },
+	{ "status above 999", 10, 20, 0, 0, 1000 },
+};
+
+START_TEST(test_invalid_records_counted_not_used)
+{
+	struct agg *a = agg_new(&cfg);
+	struct agg_proc *p = proc_add(a, 102, "r");
+	struct shm_request r = req_of(bad_rows[_i].a, bad_rows[_i].b, 0,
+	    bad_rows[_i].gc_ns, 0);
+
+	r.flags = bad_rows[_i].flags;
+	r.status = bad_rows[_i].status;
+	ck_assert_msg(requests_add(p, &r, NULL) == -EINVAL, "%s", bad_rows[_i].name);
+	ck_assert_uint_eq(p->requests->invalid, 1);
+	ck_assert_uint_eq(p->requests->requests, 0);
+	agg_free(a);
+}
+END_TEST
+
+START_TEST(test_route_names_made_valid_utf8)
+{
+	struct agg *a = agg_new(&cfg);
+	struct agg_proc *p = proc_add(a, 103, "r");
+
+	ck_assert_int_eq(requests_set_route(p, 1, "GET /caf\xc3\xa9"), 0);
+	ck_assert_int_eq(requests_set_route(p, 2, "GET /\xff\xc3(\xed\xa0\x80"), 0);
+	ck_assert_str_eq(requests_route_name(p->requests, 1), "GET /caf\xc3\xa9");
+	ck_assert_str_eq(requests_route_name(p->requests, 2), "GET /?\?(?\?\?");
+	agg_free(a);
+}
+END_TEST
+
+START_TEST(test_answer_sums_processes_by_route_name)
+{
+	struct agg *a = agg_new(&cfg);
+	struct agg_proc *p = proc_add(a, 200, "run1");
+	struct agg_proc *q = proc_add(a, 201, "run1");
+	struct shm_request r;
+	json_t *ans, *routes, *rt;
+	size_t i;
+
+	/* The same name under different ids in the two processes. */
+	ck_assert_int_eq(requests_set_route(p, 1, "GET /a"), 0);
+	ck_assert_int_eq(requests_set_route(q, 1, "GET /b"), 0);
+	ck_assert_int_eq(requests_set_route(q, 2, "GET /a"), 0);
+	r = req_of(MS, (2 + 1) * MS, 1, 0, 0);
+	r.flags = SHM_REQ_ERROR;
+	ck_assert_int_eq(requests_add(p, &r, NULL), 0);
+	r = req_of(MS, (3 + 1) * MS, 2, 0, 0);
+	ck_assert_int_eq(requests_add(q, &r, NULL), 0);
+	r = req_of(MS, (4 + 1) * MS, 1, 0, 0);
+	ck_assert_int_eq(requests_add(q, &r, NULL), 0);
+	r = req_of(MS, (4 + 1) * MS, 9, 0, 0);		/* an id never named */
+	ck_assert_int_eq(requests_add(q, &r, NULL), 0);
+	ans = requests_answer(a, agg_run_find(a, "run1"), NULL);
+	ck_assert_ptr_nonnull(ans);
+	ck_assert_int_eq(json_integer_value(json_object_get(ans, "requests")), 4);
+	ck_assert_int_eq(json_integer_value(json_object_get(ans, "delayed")), 0);
+	ck_assert_int_eq(json_integer_value(json_object_get(ans, "errors")), 1);
+	ck_assert(json_is_number(json_object_get(ans, "p99_ms")));
+	ck_assert(json_is_number(json_object_get(ans, "p99_without_gc_ms")));
+	ck_assert_int_eq(json_array_size(json_object_get(ans, "workers")), 2);
+	routes = json_object_get(ans, "routes");
+	ck_assert_int_eq(json_array_size(routes), 3);
+	rt = json_array_get(routes, 0);		/* most requests first */
+	ck_assert_str_eq(json_string_value(json_object_get(rt, "route")),
+	    "GET /a");
+	ck_assert_int_eq(json_integer_value(json_object_get(rt, "requests")), 2);
+	json_array_foreach(routes, i, rt)
+		ck_assert_ptr_nonnull(json_object_get(rt, "route"));
+	json_decref(ans);
+	agg_free(a);
+}
+END_TEST
+
+/* ---- the request ring, hostile --------------------------------------- */
+
+struct area {
+	void *map;
+	size_t size;
+	struct shm_info in;
+};
+
+static void area_make(struct area *a)
+{
+	uint8_t hello[4096];
+	struct proto_hello h;
+	ssize_t n;
+
+	memset(&h, 0, sizeof h);
+	h.pid = 42;
+	h.ngen = 1;
+	n = proto_encode_hello(hello, sizeof hello, &h);
+	ck_assert_int_gt(n, 0);
+	a->size = shm_area_size((uint32_t)n, SHM_RING_MIN);
+	a->map = calloc(1, a->size);
+	ck_assert_ptr_nonnull(a->map);
+	shm_area_init(a->map, a->size, hello, (uint32_t)n, SHM_RING_MIN, 42,
+	    0, 1);
+	ck_assert_int_eq(shm_check(a->map, a->size, &a->in), 0);
+}
+
+START_TEST(test_request_ring_round_trip_and_hostile_heads)
+{
+	struct area a;
+	struct shm_header *h;
+	struct shm_request r = req_of(1, 5, 0, 1, 1), out[4];
+	uint64_t tail, dropped;
+
+	area_make(&a);
+	h = a.map;
+	ck_assert_uint_eq(a.in.req_cap, SHM_REQ_RING);
+	ck_assert_int_eq(shm_record_request(h, &r), 1);
+	ck_assert_int_eq(shm_record_request(h, &r), 1);
+	tail = shm_start_req_tail(a.map, &a.in);
+	ck_assert_int_eq(shm_drain_requests(a.map, &a.in, shm_req_head(a.map),
+	    &tail, out, 4, &dropped), 2);
+	ck_assert_uint_eq(out[1].end_ns, 5);
+	ck_assert(shm_request_valid(&out[0]));
+	/* A head behind the tail, or more than a ring ahead: refused. */
+	ck_assert_int_eq(shm_drain_requests(a.map, &a.in, 1, &tail, out, 4,
+	    &dropped), -EBADMSG);
+	ck_assert_int_eq(shm_drain_requests(a.map, &a.in,
+	    tail + SHM_REQ_RING + 1, &tail, out, 4, &dropped), -EBADMSG);
+	/* A full ring counts what it refuses. */
+	atomic_store(&h->req_head, tail + SHM_REQ_RING);
+	ck_assert_int_eq(shm_record_request(h, &r), 0);
+	ck_assert_uint_eq(atomic_load(&h->req_dropped), 1);
+	/* A request capacity that is no power of 2: not an area. */
+	h->req_cap = 3;
+	ck_assert_int_eq(shm_check(a.map, a.size, &a.in), -EBADMSG);
+	free(a.map);
+}
+END_TEST
+
+START_TEST(test_route_names_bounded_and_checked)
+{
+	struct area a;
+	struct shm_header *h;
+	struct shm_route *slots;
+	char buf[SHM_ROUTE_NAME_MAX + 1];
+
+	area_make(&a);
+	h = a.map;
+	slots = (struct shm_route *)((char *)a.map + a.in.route_off);
+	slots[1].len = 6;
+	memcpy(slots[1].name, "GET /x", 6);
+	slots[2].len = SHM_ROUTE_NAME_MAX + 1;	/* too long */
+	slots[3].len = 3;
+	memcpy(slots[3].name, "a\0b", 3);	/* a NUL inside */
+	atomic_store(&h->nroutes, 1000);	/* beyond the table */
+	ck_assert_uint_eq(shm_nroutes(a.map, &a.in), SHM_ROUTES);
+	ck_assert_int_eq(shm_route_name(a.map, &a.in, 4, 1, buf), 6);
+	ck_assert_str_eq(buf, "GET /x");
+	ck_assert_int_eq(shm_route_name(a.map, &a.in, 4, 2, buf), -EBADMSG);
+	ck_assert_int_eq(shm_route_name(a.map, &a.in, 4, 3, buf), -EBADMSG);
+	ck_assert_int_eq(shm_route_name(a.map, &a.in, 4, 0, buf), -ENOENT);
+	ck_assert_int_eq(shm_route_name(a.map, &a.in, 4, 4, buf), -ENOENT);
+	free(a.map);
+}
+END_TEST
+
+static Suite *requests_suite(void)
+{
+	Suite *s = suite_create("requests");
+	TCase *tc = tcase_create("core");
+
+	tcase_add_loop_test(tc, test_join_overlap_of_interval_and_pauses, 0,
+	    (int)(sizeof join_rows / sizeof join_rows[0]));
+	tcase_add_test(tc, test_join_ring_wrapped_is_not_covered);
+	tcase_add_test(tc, test_requests_joined_delayed_and_percentiles);
+	tcase_add_test(tc, test_join_disagreeing_with_agent_falls_back);
+	tcase_add_test(tc, test_request_older_than_the_kept_pauses_takes_the_agents);
+	tcase_add_loop_test(tc, test_invalid_records_counted_not_used, 0,
+	    (int)(sizeof bad_rows / sizeof bad_rows[0]));
+	tcase_add_test(tc, test_route_names_made_valid_utf8);
+	tcase_add_test(tc, test_answer_sums_processes_by_route_name);
+	tcase_add_test(tc, test_request_ring_round_trip_and_hostile_heads);
+	tcase_add_test(tc, test_route_names_bounded_and_checked);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+UNIT_SUITE(requests_suite, UNIT_NOFORK_UNDER_ASAN);
