@@ -219,6 +219,34 @@ static const char *attach_base(const char *path)
 	return s ? s + 1 : path;
 }
 
+/* Whether we may ptrace t (what the kernel will say, said first). */
+static int attach_check_permission(struct attach_target *t)
+{
+	char path[64], status[8192], why[512];
+	unsigned long long eff, prm, tprm;
+	unsigned ruid = 0, euid = 0, suid = 0;
+	const char *v;
+	int same;
+
+	attach_own_caps(&eff, &prm);
+	snprintf(path, sizeof path, "/proc/%d/status", (int)t->pid);
+	if (attach_read_file(path, status, sizeof status) < 0)
+		return 0;	/* gone: said later */
+	if ((v = attach_status_field(status, "Uid")) != NULL &&
+	    sscanf(v, "%u %u %u", &ruid, &euid, &suid) != 3)
+		ruid = euid = suid = 0;
+	tprm = attach_hex_field(status, "CapPrm");
+	same = ruid == geteuid() && euid == geteuid() && suid == geteuid();
+	if (attach_ptrace_refusal(attach_yama_scope(),
+	    (int)((eff >> CAP_SYS_PTRACE_BIT) & 1), same,
+	    (tprm & ~prm) == 0, euid, (unsigned)geteuid(), why, sizeof why)) {
+		snprintf(t->msg, sizeof t->msg, "not permitted to attach: %s",
+		    why);
+		return -1;
+	}
+	return 0;
+}
+
 /* What the kernel says about t->pid: uid, exe, the interpreter its exe
  * or mapped libraries name. 0, or -1 with t->msg set. */
 static int attach_inspect(struct attach_target *t)
@@ -245,8 +273,16 @@ static int attach_inspect(struct attach_target *t)
 		t->uid = (unsigned)strtoul(v, NULL, 10);
 	if ((v = attach_status_field(status, "Gid")) != NULL)
 		t->gid = (unsigned)strtoul(v, NULL, 10);
+	/* Before /proc/PID/exe and maps, which the same rules guard. */
+	if (attach_check_permission(t) < 0)
+		return -1;
 	snprintf(path, sizeof path, "/proc/%d/exe", (int)t->pid);
 	n = readlink(path, t->exe, sizeof t->exe - 1);
+	if (n < 0 && errno != ENOENT) {
+		snprintf(t->msg, sizeof t->msg, "cannot read %s: %s", path,
+		    strerror(errno));
+		return -1;
+	}
 	t->exe[n > 0 ? n : 0] = '\0';
 	snprintf(path, sizeof path, "/proc/%d/maps", (int)t->pid);
 	if ((f = fopen(path, "re")) != NULL) {
@@ -293,34 +329,6 @@ static int attach_inspect(struct attach_target *t)
 		snprintf(t->msg, sizeof t->msg, "it runs a free-threaded "
 		    "CPython %d.%dt (%s), which cannot load abi3 extensions "
 		    "such as the agent", t->py.major, t->py.minor, t->exe);
-		return -1;
-	}
-	return 0;
-}
-
-/* Whether we may ptrace t (what the kernel will say, said first). */
-static int attach_check_permission(struct attach_target *t)
-{
-	char path[64], status[8192], why[512];
-	unsigned long long eff, prm, tprm;
-	unsigned ruid = 0, euid = 0, suid = 0;
-	const char *v;
-	int same;
-
-	attach_own_caps(&eff, &prm);
-	snprintf(path, sizeof path, "/proc/%d/status", (int)t->pid);
-	if (attach_read_file(path, status, sizeof status) < 0)
-		return 0;	/* gone: said later */
-	if ((v = attach_status_field(status, "Uid")) != NULL &&
-	    sscanf(v, "%u %u %u", &ruid, &euid, &suid) != 3)
-		ruid = euid = suid = 0;
-	tprm = attach_hex_field(status, "CapPrm");
-	same = ruid == geteuid() && euid == geteuid() && suid == geteuid();
-	if (attach_ptrace_refusal(attach_yama_scope(),
-	    (int)((eff >> CAP_SYS_PTRACE_BIT) & 1), same,
-	    (tprm & ~prm) == 0, euid, (unsigned)geteuid(), why, sizeof why)) {
-		snprintf(t->msg, sizeof t->msg, "not permitted to attach: %s",
-		    why);
 		return -1;
 	}
 	return 0;
@@ -677,7 +685,7 @@ static int attach_inject_gdb(struct attach_target *t, const char *gdb)
 	char snippet[2 * PATH_MAX + 512], hex[sizeof snippet * 2 + 1];
 	char sdir[] = "/tmp/gcmon-gdb-XXXXXX", spath[64], *script = NULL;
 	char *out = NULL, val[512], arg_x[80];
-	char *argv[] = { (char *)gdb, "-nx", "-batch", "-q", "-iex",
+	char *argv[] = { (char *)gdb, "-nx", "-batch", "-q", "-readnever", "-iex",
 		"set debuginfod enabled off", "-iex", "set auto-load off",
 		"-x", arg_x, NULL };
 	size_t i, n;
@@ -1235,7 +1243,7 @@ int attach_main(int argc, char **argv, int detach)
 	for (i = 0; i < n; i++) {
 		struct attach_target *t = &ts[i];
 
-		if (attach_inspect(t) < 0 || attach_check_permission(t) < 0) {
+		if (attach_inspect(t) < 0) {
 			t->state = AT_FAILED;
 			if (!t->named && t->py.kind != ATTACH_PY_CPYTHON)
 				t->state = AT_DONE, t->r_ok = -1;
