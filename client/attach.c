@@ -76,7 +76,6 @@ struct attach_target {
 	char exe[PATH_MAX];
 	struct attach_py py;
 	enum attach_method method;
-	int agent_mapped;		/* _gcmon.abi3.so is in its maps */
 	char dir[PATH_MAX];		/* our path of its directory */
 	const char *dir_in;		/* the same, in the target's view */
 	double t_injected;		/* monotonic s */
@@ -290,8 +289,6 @@ static int attach_inspect(struct attach_target *t)
 			if ((p = strchr(line, '/')) == NULL)
 				continue;
 			p[strcspn(p, "\n")] = '\0';
-			if (strcmp(attach_base(p), "_gcmon.abi3.so") == 0)
-				t->agent_mapped = 1;
 			if (lib.kind == ATTACH_PY_NONE &&
 			    attach_identify(attach_base(p), &py) &&
 			    strncmp(attach_base(p), "lib", 3) == 0)
@@ -612,48 +609,95 @@ static int attach_gdb_value(const char *out, const char *key, char *buf,
 	return 1;
 }
 
-/* The gdb script: read the symbols before the target stops, attach,
- * load only libc's and libpython's symbols, map a page, write the
- * snippet, queue it, detach. Prints gcmon-attach: lines. */
+/* The gdb script (Python). Everything that takes time happens before the
+ * target stops: the addresses of Py_AddPendingCall, PyRun_SimpleString,
+ * mmap and munmap from the dynamic symbols of the files it maps (as it
+ * sees them) and their load bases in /proc/PID/maps, and gdb's reading of
+ * its executable. Stopped, it only calls mmap, writes the snippet, calls
+ * Py_AddPendingCall by address, detaches. Prints gcmon-attach: lines. */
 static const char attach_gdb_script[] =
-"import gdb, time\n"
+"import gdb, mmap, os, struct, time\n"
 "PID = %d\n"
 "CODE = bytes.fromhex('%s')\n"
+"WANT = ('Py_AddPendingCall', 'PyRun_SimpleString', 'mmap', 'munmap')\n"
 "def say(k, v):\n"
 "    gdb.write('gcmon-attach: %%s=%%s\\n' %% (k, str(v).replace('\\n', ' ')))\n"
 "    gdb.flush()\n"
-"def ev(expr):\n"
-"    return int(gdb.parse_and_eval(expr))\n"
-"def inject():\n"
+"def elf_syms(path, names):\n"
+"    out = {}\n"
+"    with open(path, 'rb') as f:\n"
+"        m = mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ)\n"
+"    try:\n"
+"        if m[:4] != b'\\x7fELF' or m[4] != 2 or m[5] != 1:\n"
+"            return out\n"
+"        e_type, = struct.unpack_from('<H', m, 16)\n"
+"        phoff, shoff = struct.unpack_from('<QQ', m, 0x20)\n"
+"        phsz, phnum, shsz, shnum = struct.unpack_from('<HHHH', m, 0x36)\n"
+"        loads = [struct.unpack_from('<IIQQ', m, phoff + i * phsz)\n"
+"                 for i in range(phnum)]\n"
+"        lo = min([ph[3] for ph in loads if ph[0] == 1] or [0])\n"
+"        secs = [struct.unpack_from('<IIQQQQIIQQ', m, shoff + i * shsz)\n"
+"                for i in range(shnum)]\n"
+"        for s in secs:\n"
+"            if s[1] != 11 or s[9] == 0:\n"
+"                continue\n"
+"            stroff = secs[s[6]][4]\n"
+"            for off in range(s[4], s[4] + s[5], s[9]):\n"
+"                name, _, _, shndx, value, _ = struct.unpack_from('<IBBHQQ', m, off)\n"
+"                if shndx == 0 or value == 0:\n"
+"                    continue\n"
+"                n = m[stroff + name:m.find(b'\\0', stroff + name)].decode('ascii', 'replace')\n"
+"                if n in names and n not in out:\n"
+"                    out[n] = (value - lo, True) if e_type == 3 else (value, False)\n"
+"        return out\n"
+"    finally:\n"
+"        m.close()\n"
+"def resolve():\n"
+"    bases = {}\n"
+"    with open('/proc/%%d/maps' %% PID) as f:\n"
+"        for line in f:\n"
+"            fl = line.split(None, 5)\n"
+"            if len(fl) == 6 and fl[5].startswith('/'):\n"
+"                p, start = fl[5].rstrip('\\n'), int(fl[0].split('-')[0], 16)\n"
+"                bases[p] = min(start, bases.get(p, start))\n"
+"    found = {}\n"
+"    for p, base in sorted(bases.items()):\n"
+"        b = os.path.basename(p)\n"
+"        if not (b.startswith('libc.so') or b.startswith('libc-') or 'python' in b):\n"
+"            continue\n"
+"        try:\n"
+"            syms = elf_syms('/proc/%%d/root%%s' %% (PID, p), set(WANT) - set(found))\n"
+"        except (OSError, ValueError, struct.error):\n"
+"            continue\n"
+"        for n, (v, rel) in syms.items():\n"
+"            found[n] = v + base if rel else v\n"
+"    return found\n"
+"def inject(a):\n"
 "    size = (len(CODE) + 1 + 4095) // 4096 * 4096\n"
-"    try:\n"
-"        ev('(long)&Py_AddPendingCall')\n"
-"        ev('(long)&PyRun_SimpleString')\n"
-"    except gdb.error as e:\n"
-"        say('error', 'no Py_AddPendingCall/PyRun_SimpleString symbol in it (%%s)' %% e)\n"
-"        return\n"
-"    try:\n"
-"        addr = ev('(long)mmap(0, %%d, 3, 0x22, -1, 0)' %% size)\n"
-"    except gdb.error as e:\n"
-"        say('error', 'mmap in the target: %%s' %% e)\n"
-"        return\n"
-"    if addr in (-1, 0):\n"
+"    page = int(gdb.parse_and_eval('((long (*)(long, long, int, int, int, long))%%d)(0, %%d, 3, 0x22, -1, 0)' %% (a['mmap'], size)))\n"
+"    if page in (-1, 0):\n"
 "        say('error', 'mmap in the target failed')\n"
 "        return\n"
-"    gdb.selected_inferior().write_memory(addr, CODE + b'\\0')\n"
-"    r = ev('(int)Py_AddPendingCall((int (*)(void *))PyRun_SimpleString, (void *)%%d)' %% addr)\n"
+"    gdb.selected_inferior().write_memory(page, CODE + b'\\0')\n"
+"    r = int(gdb.parse_and_eval('((int (*)(long, long))%%d)(%%d, %%d)' %% (a['Py_AddPendingCall'], a['PyRun_SimpleString'], page)))\n"
 "    say('pending', r)\n"
 "    if r != 0:\n"
-"        ev('(int)munmap(%%d, %%d)' %% (addr, size))\n"
+"        gdb.parse_and_eval('((int (*)(long, long))%%d)(%%d, %%d)' %% (a['munmap'], page, size))\n"
 "def main():\n"
 "    for c in ('set pagination off', 'set confirm off', 'set verbose off',\n"
 "              'set auto-solib-add off', 'set print thread-events off',\n"
-"              'set print inferior-events off'):\n"
+"              'set print inferior-events off',\n"
+"              'set libthread-db-search-path /nonexistent'):\n"
 "        gdb.execute(c, to_string=True)\n"
 "    try:\n"
+"        a = resolve()\n"
 "        gdb.execute('file /proc/%%d/exe' %% PID, to_string=True)\n"
-"    except gdb.error as e:\n"
-"        say('error', 'reading /proc/%%d/exe: %%s' %% (PID, e))\n"
+"    except (OSError, gdb.error) as e:\n"
+"        say('error', 'reading its executable and libraries: %%s' %% e)\n"
+"        return\n"
+"    missing = [n for n in WANT if n not in a]\n"
+"    if missing:\n"
+"        say('error', 'no %%s in its executable, libpython or libc' %% ', '.join(missing))\n"
 "        return\n"
 "    t0 = time.monotonic()\n"
 "    try:\n"
@@ -662,9 +706,7 @@ static const char attach_gdb_script[] =
 "        say('attach_error', e)\n"
 "        return\n"
 "    try:\n"
-"        for lib in ('libc\\\\.so', 'libpython3'):\n"
-"            gdb.execute('sharedlibrary ' + lib, to_string=True)\n"
-"        inject()\n"
+"        inject(a)\n"
 "    except gdb.error as e:\n"
 "        say('error', e)\n"
 "    finally:\n"
