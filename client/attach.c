@@ -77,6 +77,7 @@ struct attach_target {
 	struct attach_py py;
 	enum attach_method method;
 	char dir[PATH_MAX];		/* our path of its directory */
+	int tmp_fd;			/* its parent (/proc/PID/root/tmp), -1 */
 	const char *dir_in;		/* the same, in the target's view */
 	double t_injected;		/* monotonic s */
 	long long stopped_ns;		/* -1: not measured */
@@ -380,24 +381,42 @@ static int attach_write_file(const char *path, const char *text)
 	return err;
 }
 
-/* Removes what we put in dir (and the loader's files, its __pycache__). */
-static void attach_remove_dir(const char *dir)
+/* Removes the directory name in parent_fd and what is in it (ours, the
+ * loader's files, a __pycache__). Through descriptors: the target's
+ * /proc/PID/root is gone once it has exited, its directory is not. */
+static void attach_remove_at(int parent_fd, const char *name)
 {
-	char sub[PATH_MAX + 64];
 	struct dirent *e;
 	DIR *d;
+	int fd;
 
-	if (*dir == '\0' || (d = opendir(dir)) == NULL)
+	fd = openat(parent_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC);
+	if (fd < 0)
 		return;
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return;
+	}
 	while ((e = readdir(d)) != NULL) {
 		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
 			continue;
-		snprintf(sub, sizeof sub, "%s/%s", dir, e->d_name);
-		if (unlink(sub) < 0 && (errno == EISDIR || errno == EPERM))
-			attach_remove_dir(sub);
+		if (unlinkat(fd, e->d_name, 0) < 0 && errno == EISDIR)
+			attach_remove_at(fd, e->d_name);
 	}
-	closedir(d);
-	rmdir(dir);
+	closedir(d);		/* closes fd */
+	(void)unlinkat(parent_fd, name, AT_REMOVEDIR);
+}
+
+static void attach_remove_dir(struct attach_target *t)
+{
+	if (t->tmp_fd < 0)
+		return;
+	if (t->dir[0] != '\0')
+		attach_remove_at(t->tmp_fd, attach_base(t->dir));
+	close(t->tmp_fd);
+	t->tmp_fd = -1;
+	t->dir[0] = '\0';
 }
 
 /* Whether a and b are one file. */
@@ -430,9 +449,17 @@ static int attach_prepare(struct attach_target *t, const struct attach_opts *o,
 	for (i = 0; i < sizeof tmps / sizeof tmps[0]; i++) {
 		snprintf(t->dir, sizeof t->dir, "%s%s/gcmon-attach-XXXXXX",
 		    root, tmps[i]);
-		if (mkdtemp(t->dir) != NULL)
-			break;
-		err = -errno;
+		if (mkdtemp(t->dir) != NULL) {
+			snprintf(ours, sizeof ours, "%s%s", root, tmps[i]);
+			t->tmp_fd = open(ours, O_RDONLY | O_DIRECTORY |
+			    O_CLOEXEC);
+			if (t->tmp_fd >= 0)
+				break;
+			err = -errno;
+			rmdir(t->dir);
+		} else {
+			err = -errno;
+		}
 		t->dir[0] = '\0';
 	}
 	if (t->dir[0] == '\0') {
@@ -497,8 +524,7 @@ out_errno:
 out_err:
 	snprintf(t->msg, sizeof t->msg, "cannot prepare its directory %s: %s",
 	    t->dir, strerror(-err));
-	attach_remove_dir(t->dir);
-	t->dir[0] = '\0';
+	attach_remove_dir(t);
 	return -1;
 }
 
@@ -1032,6 +1058,7 @@ static int attach_add(struct attach_target *ts, size_t *n, pid_t pid,
 	ts[*n].pid = pid;
 	ts[*n].named = named;
 	ts[*n].stopped_ns = -1;
+	ts[*n].tmp_fd = -1;
 	ts[*n].r_before = ts[*n].r_held_ns = -1;
 	(*n)++;
 	return 0;
@@ -1328,7 +1355,7 @@ int attach_main(int argc, char **argv, int detach)
 		failed |= ts[i].state != AT_DONE || !ts[i].r_ok;
 		/* A cancelled request stays for the loader to find gone;
 		 * the directory goes in any case. */
-		attach_remove_dir(ts[i].dir);
+		attach_remove_dir(&ts[i]);
 	}
 	fflush(stdout);
 	free(ts);

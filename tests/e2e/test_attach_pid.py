@@ -361,6 +361,19 @@ def test_target_in_pid_and_mount_namespace_attached_from_outside(tmp, gcmond, hi
     check_exact(gcmond, t.pid, rec)
 
 
+def leftovers(d):
+    """The attach directories of requests for gcmond d still on disk."""
+    out = []
+    for req in glob.glob("/tmp/gcmon-attach-*/*"):
+        try:
+            with open(req) as f:
+                if d.sock in f.read():
+                    out.append(req)
+        except OSError:
+            pass
+    return out
+
+
 # ---- refusals: a clear message, a non-zero status, the target untouched ------
 
 def untouched(t, attach_result, want_rc=0, want_out="done\n"):
@@ -417,6 +430,7 @@ def test_process_exits_during_the_attach(tmp, gcmond):
     assert "pid %d: it exited during the attach, before its main thread reached a " \
            "safe point; nothing was loaded" % t.pid in r.stderr, r.stderr
     assert (t.proc.returncode, out, err) == (7, "exiting\n", "")
+    assert leftovers(gcmond) == []
 
 
 def test_blocked_in_a_long_c_call_bounded_wait_then_nothing(tmp, gcmond):
@@ -435,7 +449,7 @@ def test_blocked_in_a_long_c_call_bounded_wait_then_nothing(tmp, gcmond):
     out, err = t.proc.communicate(timeout=30)
     assert (t.proc.returncode, out, err) == (7, "slept\n", "")
     assert t.pid not in gt.processes(gcmond)
-    assert not glob.glob("/tmp/gcmon-attach-*/request")
+    assert leftovers(gcmond) == []
 
 
 def test_gdb_missing_names_the_package(tmp, gcmond):
@@ -515,12 +529,14 @@ def test_detach_refuses_attach_options():
 
 def test_help_lists_every_option_and_each_is_in_the_man_page():
     with open(os.path.join(gt.SRCDIR, "man", "pygcprofiler.1")) as f:
-        man = f.read().replace("\\-", "-")
+        # mdoc: ".Fl \-timeout" renders as --timeout.
+        man = re.sub(r"Fl \\-", "--", f.read()).replace("\\-", "-")
     for topic in ("attach", "detach"):
         r = pgp("help", topic)
         assert r.returncode == 0 and r.stdout.startswith("Usage: pygcprofiler %s" % topic)
         opts = re.findall(r"^  (--[a-z-]+)", r.stdout, re.M)
         assert opts, r.stdout
         for o in opts:
-            assert o in man, "%s %s is not in pygcprofiler(1)" % (topic, o)
+            assert re.search(re.escape(o) + r"\b", man), \
+                "%s %s is not in pygcprofiler(1)" % (topic, o)
     assert "pygcprofiler attach" in pgp("--help").stdout
