@@ -415,6 +415,24 @@ def test_free_threaded():
                     "tests/unit/check_attach covers the names")
 
 
+def test_socket_directory_missing_then_attach_elsewhere(tmp, gcmond):
+    """gcmon.start()'s own refusal comes back as the reason; nothing was
+    loaded, so a later attach to a real gcmond works."""
+    t = Target(tmp, "loop")
+    try:
+        r = attach(gcmond, t.pid, extra=["--socket", "/nonexistent-gcmon/gcmon.sock"])
+        assert r.returncode == 1
+        assert "pid %d: GcmonError: gcmon.start: no directory /nonexistent-gcmon for the " \
+               "gcmond socket" % t.pid in r.stderr, r.stderr
+        r = attach(gcmond, t.pid)
+        assert r.returncode == 0, r.stderr
+        rc, out, err = t.stop()
+    finally:
+        t.kill()
+    assert (rc, out, err) == (0, "done\n", "")
+    check_exact(gcmond, t.pid, t.stats())
+
+
 def test_no_such_process(gcmond):
     r = attach(gcmond, 2 ** 31 - 2)
     assert r.returncode == 1 and "no such process" in r.stderr, r

@@ -44,7 +44,6 @@ def _import_gcmon(pkgdir):
 
 def _act(action, socket, service, pkgdir):
     """What was done, as a dict of the result's keys."""
-    import gc
     import sys
     mod = sys.modules.get("gcmon")
     boot = sys.modules.get("gcmon._boot")
@@ -69,10 +68,12 @@ def _act(action, socket, service, pkgdir):
     if mod is None or boot is None:
         mod = _import_gcmon(pkgdir)
         boot = sys.modules["gcmon._boot"]
-    before = sum(s.get("collections", 0) for s in gc.get_stats())
     path = mod.start(socket=socket or None, service=service or None)
+    # The baseline the agent recorded (collections before it loaded).
+    base = boot._agent.mod.stats()["baseline"]
     return {"ok": "1", "state": "attached", "path": path,
-            "socket": boot._agent.socket, "before": str(before)}
+            "socket": boot._agent.socket,
+            "before": str(sum(b["collections"] for b in base))}
 
 
 def _main(d):
