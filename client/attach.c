@@ -837,6 +837,9 @@ static int attach_inject_remote_exec(struct attach_target *t)
 	char snippet[2 * PATH_MAX + 512], script[PATH_MAX + 16];
 	char interp[PATH_MAX + 64], pidbuf[16], out[4096], script_in[PATH_MAX];
 	char self_ns[64], its_ns[64], path[64];
+	static const char *const bins[] = { "/usr/bin", "/usr/local/bin" };
+	struct attach_py py;
+	size_t i;
 	char *argv[] = { interp, "-I", "-S", "-c", "import sys; "
 		"sys.remote_exec(int(sys.argv[1]), sys.argv[2])", pidbuf,
 		script_in, NULL };
@@ -856,18 +859,37 @@ static int attach_inject_remote_exec(struct attach_target *t)
 		    strerror(rc < 0 ? -rc : errno));
 		return -1;
 	}
-	/* Its interpreter: at its own path when we share its mount
-	 * namespace, else through its root. */
+	/* An interpreter of its version: its executable when that is one,
+	 * else pythonM.N in /usr/bin or /usr/local/bin (an embedding
+	 * program: uWSGI); as it sees them, through its root unless we
+	 * share its mount namespace. */
 	snprintf(path, sizeof path, "/proc/%d/ns/mnt", (int)t->pid);
 	n = readlink(path, its_ns, sizeof its_ns - 1);
 	its_ns[n > 0 ? n : 0] = '\0';
 	n = readlink("/proc/self/ns/mnt", self_ns, sizeof self_ns - 1);
 	self_ns[n > 0 ? n : 0] = '\0';
+	snprintf(path, sizeof path, "/proc/%d/root", (int)t->pid);
 	if (strcmp(self_ns, its_ns) == 0)
-		snprintf(interp, sizeof interp, "%s", t->exe);
-	else
-		snprintf(interp, sizeof interp, "/proc/%d/root%s", (int)t->pid,
-		    t->exe);
+		path[0] = '\0';
+	if (attach_identify(attach_base(t->exe), &py) &&
+	    py.major == t->py.major && py.minor == t->py.minor) {
+		snprintf(interp, sizeof interp, "%s%s", path, t->exe);
+	} else {
+		for (i = 0; i < sizeof bins / sizeof bins[0]; i++) {
+			snprintf(interp, sizeof interp, "%s%s/python%d.%d",
+			    path, bins[i], t->py.major, t->py.minor);
+			if (access(interp, X_OK) == 0)
+				break;
+		}
+		if (i == sizeof bins / sizeof bins[0]) {
+			snprintf(t->msg, sizeof t->msg, "sys.remote_exec needs "
+			    "an interpreter of its version, python%d.%d, and "
+			    "neither its executable %.300s nor /usr/bin or "
+			    "/usr/local/bin in its view is one", t->py.major,
+			    t->py.minor, t->exe);
+			return -1;
+		}
+	}
 	snprintf(pidbuf, sizeof pidbuf, "%d", (int)t->pid);
 	t->stopped_ns = 0;
 	rc = attach_run(argv, out, sizeof out, ATTACH_GDB_TIMEOUT_MS);
