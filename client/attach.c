@@ -50,7 +50,7 @@
 #define ATTACH_GRACE_MS		5000	/* a loader already running */
 #define ATTACH_OUT_MAX		65536	/* what we keep of gdb's output */
 #define CAP_SYS_PTRACE_BIT	19
-#define ATTACH_TMP_DIRS		{ "/tmp", "/dev/shm", "/var/tmp" }
+#define ATTACH_TMP_DIRS		{ "tmp", "dev/shm", "var/tmp" }
 
 struct attach_opts {
 	const char *socket;
@@ -78,6 +78,7 @@ struct attach_target {
 	enum attach_method method;
 	char dir[PATH_MAX];		/* our path of its directory */
 	int tmp_fd;			/* its parent (/proc/PID/root/tmp), -1 */
+	int dir_fd;			/* it, -1 */
 	const char *dir_in;		/* the same, in the target's view */
 	double t_injected;		/* monotonic s */
 	long long stopped_ns;		/* -1: not measured */
@@ -99,11 +100,13 @@ static double attach_now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* The whole of a small file into buf (NUL-terminated); bytes or -errno. */
-static ssize_t attach_read_file(const char *path, char *buf, size_t len)
+/* The whole of a small file into buf (NUL-terminated); bytes or -errno.
+ * path relative to dirfd (AT_FDCWD), never through a symlink at its end. */
+static ssize_t attach_read_at(int dirfd, const char *path, char *buf,
+    size_t len)
 {
 	ssize_t n, got = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC), err;
+	int fd = openat(dirfd, path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC), err;
 
 	if (fd < 0)
 		return -errno;
@@ -134,7 +137,7 @@ static int attach_proc_stat(pid_t pid, char *state, pid_t *ppid,
 	int field;
 
 	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-	if (attach_read_file(path, buf, sizeof buf) < 0)
+	if (attach_read_at(AT_FDCWD, path, buf, sizeof buf) < 0)
 		return -ESRCH;
 	/* comm may hold anything: the fields start after its last ')'. */
 	if ((p = strrchr(buf, ')')) == NULL || p[1] != ' ')
@@ -192,7 +195,7 @@ static int attach_yama_scope(void)
 {
 	char buf[32];
 
-	if (attach_read_file("/proc/sys/kernel/yama/ptrace_scope", buf,
+	if (attach_read_at(AT_FDCWD, "/proc/sys/kernel/yama/ptrace_scope", buf,
 	    sizeof buf) <= 0)
 		return -1;
 	return atoi(buf);
@@ -204,7 +207,7 @@ static void attach_own_caps(unsigned long long *eff, unsigned long long *prm)
 	char buf[8192];
 
 	*eff = *prm = 0;
-	if (attach_read_file("/proc/self/status", buf, sizeof buf) > 0) {
+	if (attach_read_at(AT_FDCWD, "/proc/self/status", buf, sizeof buf) > 0) {
 		*eff = attach_hex_field(buf, "CapEff");
 		*prm = attach_hex_field(buf, "CapPrm");
 	}
@@ -230,7 +233,7 @@ static int attach_check_permission(struct attach_target *t)
 
 	attach_own_caps(&eff, &prm);
 	snprintf(path, sizeof path, "/proc/%d/status", (int)t->pid);
-	if (attach_read_file(path, status, sizeof status) < 0)
+	if (attach_read_at(AT_FDCWD, path, status, sizeof status) < 0)
 		return 0;	/* gone: said later */
 	if ((v = attach_status_field(status, "Uid")) != NULL &&
 	    sscanf(v, "%u %u %u", &ruid, &euid, &suid) != 3)
@@ -264,7 +267,7 @@ static int attach_inspect(struct attach_target *t)
 		return -1;
 	}
 	snprintf(path, sizeof path, "/proc/%d/status", (int)t->pid);
-	if (attach_read_file(path, status, sizeof status) < 0) {
+	if (attach_read_at(AT_FDCWD, path, status, sizeof status) < 0) {
 		snprintf(t->msg, sizeof t->msg, "no such process");
 		return -1;
 	}
@@ -334,7 +337,9 @@ static int attach_inspect(struct attach_target *t)
 
 /* ---- the target's directory -------------------------------------------- */
 
-static int attach_copy_file(const char *from, const char *to, mode_t mode)
+/* Copies from into a new file name of dirfd. */
+static int attach_copy_file(const char *from, int dirfd, const char *name,
+    mode_t mode)
 {
 	char buf[65536];
 	ssize_t n, w, off;
@@ -342,8 +347,8 @@ static int attach_copy_file(const char *from, const char *to, mode_t mode)
 
 	if ((in = open(from, O_RDONLY | O_CLOEXEC)) < 0)
 		return -errno;
-	out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-	    mode);
+	out = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_CLOEXEC, mode);
 	if (out < 0) {
 		err = -errno;
 		close(in);
@@ -365,13 +370,14 @@ static int attach_copy_file(const char *from, const char *to, mode_t mode)
 	return err;
 }
 
-static int attach_write_file(const char *path, const char *text)
+/* text into a new file name of dirfd (AT_FDCWD: a path). */
+static int attach_write_file(int dirfd, const char *name, const char *text)
 {
 	int fd, err = 0;
 	size_t len = strlen(text);
 
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-	    0600);
+	fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
 	if (write(fd, text, len) != (ssize_t)len)
@@ -410,6 +416,9 @@ static void attach_remove_at(int parent_fd, const char *name)
 
 static void attach_remove_dir(struct attach_target *t)
 {
+	if (t->dir_fd >= 0)
+		close(t->dir_fd);
+	t->dir_fd = -1;
 	if (t->tmp_fd < 0)
 		return;
 	if (t->dir[0] != '\0')
@@ -428,43 +437,107 @@ static int attach_same_file(const char *a, const char *b)
 	    sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
+/* rel (a/b) below rootfd, one component at a time and through no
+ * symlink: an absolute link in the target's tree would resolve in ours,
+ * and this runs as root against containers. A new descriptor, or -errno. */
+static int attach_open_beneath(int rootfd, const char *rel)
+{
+	char buf[64], *comp, *save = NULL;
+	int fd = rootfd, nfd, err;
+
+	snprintf(buf, sizeof buf, "%s", rel);
+	for (comp = strtok_r(buf, "/", &save); comp;
+	    comp = strtok_r(NULL, "/", &save)) {
+		nfd = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+		    O_CLOEXEC);
+		err = -errno;
+		if (fd != rootfd)
+			close(fd);
+		if (nfd < 0)
+			return err;
+		fd = nfd;
+	}
+	return fd == rootfd ? -EINVAL : fd;
+}
+
+/* Makes t's directory in tmp (relative to its root, rootfd): t->tmp_fd,
+ * t->dir_fd, t->dir. 0 or -errno. */
+static int attach_make_dir(struct attach_target *t, int rootfd,
+    const char *tmp)
+{
+	char path[64];
+	const char *name;
+	int err;
+
+	if ((t->tmp_fd = attach_open_beneath(rootfd, tmp)) < 0)
+		return t->tmp_fd;
+	snprintf(path, sizeof path, "/proc/self/fd/%d/gcmon-attach-XXXXXX",
+	    t->tmp_fd);
+	if (mkdtemp(path) == NULL)
+		goto out_errno;
+	name = attach_base(path);
+	t->dir_fd = openat(t->tmp_fd, name, O_RDONLY | O_DIRECTORY |
+	    O_NOFOLLOW | O_CLOEXEC);
+	if (t->dir_fd < 0) {
+		err = -errno;
+		(void)unlinkat(t->tmp_fd, name, AT_REMOVEDIR);
+		goto out_close;
+	}
+	snprintf(t->dir, sizeof t->dir, "/proc/%d/root/%s/%s", (int)t->pid,
+	    tmp, name);
+	return 0;
+out_errno:
+	err = -errno;
+out_close:
+	close(t->tmp_fd);
+	t->tmp_fd = -1;
+	return err;
+}
+
+/* Hands name (in dirfd; "" for dirfd itself) to the target's user, who
+ * must rename the request and write the result. */
+static int attach_give(const struct attach_target *t, int dirfd,
+    const char *name)
+{
+	if (geteuid() != 0 || t->uid == 0)
+		return 0;
+	if (*name == '\0')
+		return fchown(dirfd, t->uid, t->gid) < 0 ? -errno : 0;
+	return fchownat(dirfd, name, t->uid, t->gid, AT_SYMLINK_NOFOLLOW) < 0 ?
+	    -errno : 0;
+}
+
 /* The target's directory: made in its /tmp (or /dev/shm, /var/tmp) as it
  * sees it, holding loader.py, the request and, when the agent is not at
  * the same path in its view (another mount namespace), a copy of the
- * gcmon package. Owned by the target's user, who must write there. */
+ * gcmon package. Owned by the target's user, who must write there; we
+ * touch it only through descriptors opened before that. */
 static int attach_prepare(struct attach_target *t, const struct attach_opts *o,
     const char *agent_dir, const char *sock)
 {
 	static const char *const tmps[] = ATTACH_TMP_DIRS;
 	static const char *const pkg_files[] = { "__init__.py", "_boot.py",
 		"_gcmon.abi3.so" };
-	char root[64], ours[PATH_MAX + 64], theirs[PATH_MAX * 2], pkg[PATH_MAX];
+	char root[64], ours[PATH_MAX + 64], theirs[PATH_MAX * 2];
 	char *req = NULL;
 	const char *pkgdir;
 	size_t i, rootlen;
-	int err = -ENOENT;
+	int err = -ENOENT, rootfd, pkgfd;
 
 	rootlen = (size_t)snprintf(root, sizeof root, "/proc/%d/root",
 	    (int)t->pid);
-	for (i = 0; i < sizeof tmps / sizeof tmps[0]; i++) {
-		snprintf(t->dir, sizeof t->dir, "%s%s/gcmon-attach-XXXXXX",
-		    root, tmps[i]);
-		if (mkdtemp(t->dir) != NULL) {
-			snprintf(ours, sizeof ours, "%s%s", root, tmps[i]);
-			t->tmp_fd = open(ours, O_RDONLY | O_DIRECTORY |
-			    O_CLOEXEC);
-			if (t->tmp_fd >= 0)
-				break;
-			err = -errno;
-			rmdir(t->dir);
-		} else {
-			err = -errno;
-		}
-		t->dir[0] = '\0';
+	if ((rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+		snprintf(t->msg, sizeof t->msg, "cannot open %s: %s", root,
+		    strerror(errno));
+		return -1;
 	}
-	if (t->dir[0] == '\0') {
+	for (i = 0; i < sizeof tmps / sizeof tmps[0]; i++)
+		if ((err = attach_make_dir(t, rootfd, tmps[i])) == 0)
+			break;
+	close(rootfd);
+	if (err < 0) {
 		snprintf(t->msg, sizeof t->msg, "cannot make a directory in "
-		    "its /tmp, /dev/shm or /var/tmp (%s%s): %s", root, tmps[0],
+		    "its /tmp, /dev/shm or /var/tmp (%s/%s): %s", root, tmps[0],
 		    strerror(-err));
 		return -1;
 	}
@@ -474,50 +547,40 @@ static int attach_prepare(struct attach_target *t, const struct attach_opts *o,
 	pkgdir = agent_dir;
 	if (!attach_same_file(ours, theirs)) {
 		/* Another mount namespace: the agent goes with the loader. */
-		snprintf(theirs, sizeof theirs, "%s/gcmon", t->dir);
-		if (mkdir(theirs, 0700) < 0)
+		if (mkdirat(t->dir_fd, "gcmon", 0700) < 0)
 			goto out_errno;
-		for (i = 0; i < sizeof pkg_files / sizeof pkg_files[0]; i++) {
+		pkgfd = openat(t->dir_fd, "gcmon", O_RDONLY | O_DIRECTORY |
+		    O_NOFOLLOW | O_CLOEXEC);
+		if (pkgfd < 0)
+			goto out_errno;
+		for (i = 0; err == 0 && i < sizeof pkg_files /
+		    sizeof pkg_files[0]; i++) {
 			snprintf(ours, sizeof ours, "%s/gcmon/%s", agent_dir,
 			    pkg_files[i]);
-			snprintf(theirs, sizeof theirs, "%s/gcmon/%s", t->dir,
-			    pkg_files[i]);
-			if ((err = attach_copy_file(ours, theirs, 0600)) < 0)
-				goto out_err;
-			if (geteuid() == 0 && chown(theirs, t->uid, t->gid) < 0)
-				goto out_errno;
+			if ((err = attach_copy_file(ours, pkgfd, pkg_files[i],
+			    0600)) == 0)
+				err = attach_give(t, pkgfd, pkg_files[i]);
 		}
-		snprintf(theirs, sizeof theirs, "%s/gcmon", t->dir);
-		if (geteuid() == 0 && chown(theirs, t->uid, t->gid) < 0)
-			goto out_errno;
+		close(pkgfd);
+		if (err < 0 || (err = attach_give(t, t->dir_fd, "gcmon")) < 0)
+			goto out_err;
 		pkgdir = t->dir_in;
 	}
-	snprintf(pkg, sizeof pkg, "%s", pkgdir);
 	snprintf(ours, sizeof ours, "%s/gcmon/_attach.py", agent_dir);
-	snprintf(theirs, sizeof theirs, "%s/loader.py", t->dir);
-	if ((err = attach_copy_file(ours, theirs, 0600)) < 0)
+	if ((err = attach_copy_file(ours, t->dir_fd, "loader.py", 0600)) < 0)
 		goto out_err;
 	if (asprintf(&req, "%s\n%s\n%s\n%s\n", o->detach ? "detach" :
 	    "attach", sock ? sock : "", o->service ? o->service : "",
-	    pkg) < 0) {
+	    pkgdir) < 0) {
 		err = -ENOMEM;
 		goto out_err;
 	}
-	snprintf(theirs, sizeof theirs, "%s/request", t->dir);
-	err = attach_write_file(theirs, req);
+	err = attach_write_file(t->dir_fd, "request", req);
 	free(req);
-	if (err < 0)
+	if (err < 0 || (err = attach_give(t, t->dir_fd, "loader.py")) < 0 ||
+	    (err = attach_give(t, t->dir_fd, "request")) < 0 ||
+	    (err = attach_give(t, t->dir_fd, "")) < 0)
 		goto out_err;
-	/* The target renames the request and writes its result here. */
-	if (geteuid() == 0 && t->uid != 0) {
-		const char *own[] = { "", "/loader.py", "/request" };
-
-		for (i = 0; i < sizeof own / sizeof own[0]; i++) {
-			snprintf(theirs, sizeof theirs, "%s%s", t->dir, own[i]);
-			if (chown(theirs, t->uid, t->gid) < 0)
-				goto out_errno;
-		}
-	}
 	return 0;
 out_errno:
 	err = -errno;
@@ -780,7 +843,7 @@ static int attach_inject_gdb(struct attach_target *t, const char *gdb)
 		snprintf(t->msg, sizeof t->msg, "out of memory");
 		goto out_rm;
 	}
-	if ((rc = attach_write_file(spath, script)) < 0) {
+	if ((rc = attach_write_file(AT_FDCWD, spath, script)) < 0) {
 		snprintf(t->msg, sizeof t->msg, "cannot write %s: %s", spath,
 		    strerror(-rc));
 		goto out_rm;
@@ -853,10 +916,10 @@ static int attach_inject_remote_exec(struct attach_target *t)
 	}
 	snprintf(script, sizeof script, "%s/remote.py", t->dir);
 	snprintf(script_in, sizeof script_in, "%s/remote.py", t->dir_in);
-	if ((rc = attach_write_file(script, snippet)) < 0 ||
-	    (geteuid() == 0 && chown(script, t->uid, t->gid) < 0)) {
+	if ((rc = attach_write_file(t->dir_fd, "remote.py", snippet)) < 0 ||
+	    (rc = attach_give(t, t->dir_fd, "remote.py")) < 0) {
 		snprintf(t->msg, sizeof t->msg, "cannot write %.400s: %s", script,
-		    strerror(rc < 0 ? -rc : errno));
+		    strerror(-rc));
 		return -1;
 	}
 	/* An interpreter of its version: its executable when that is one,
@@ -922,8 +985,14 @@ static void attach_result_str(const char *text, const char *key, char *buf,
 	buf[0] = '\0';
 	while (p && *p) {
 		if (strncmp(p, pat, n) == 0) {
+			char *c;
+
 			p += n;
 			snprintf(buf, len, "%.*s", (int)strcspn(p, "\n"), p);
+			/* The target wrote it: no terminal controls from it. */
+			for (c = buf; *c; c++)
+				if ((unsigned char)*c < ' ' || *c == 0x7f)
+					*c = '?';
 			return;
 		}
 		if ((p = strchr(p, '\n')) != NULL)
@@ -934,10 +1003,9 @@ static void attach_result_str(const char *text, const char *key, char *buf,
 /* 1 when the target's result is there (read into t), 0 when not yet. */
 static int attach_read_result(struct attach_target *t)
 {
-	char path[PATH_MAX + 16], text[8192], v[64];
+	char text[8192], v[64];
 
-	snprintf(path, sizeof path, "%s/result", t->dir);
-	if (attach_read_file(path, text, sizeof text) < 0)
+	if (attach_read_at(t->dir_fd, "result", text, sizeof text) < 0)
 		return 0;
 	attach_result_str(text, "ok", v, sizeof v);
 	t->r_ok = strcmp(v, "1") == 0;
@@ -963,11 +1031,8 @@ static int attach_read_result(struct attach_target *t)
  * it already (its result is coming). */
 static int attach_cancel(struct attach_target *t)
 {
-	char req[PATH_MAX + 16], cancelled[PATH_MAX + 16];
-
-	snprintf(req, sizeof req, "%s/request", t->dir);
-	snprintf(cancelled, sizeof cancelled, "%s/cancelled", t->dir);
-	return rename(req, cancelled) == 0 || errno != ENOENT;
+	return renameat(t->dir_fd, "request", t->dir_fd, "cancelled") == 0 ||
+	    errno != ENOENT;
 }
 
 /* Waits for every AT_WAITING target's result, until timeout_s after its
@@ -1080,7 +1145,7 @@ static int attach_add(struct attach_target *ts, size_t *n, pid_t pid,
 	ts[*n].pid = pid;
 	ts[*n].named = named;
 	ts[*n].stopped_ns = -1;
-	ts[*n].tmp_fd = -1;
+	ts[*n].tmp_fd = ts[*n].dir_fd = -1;
 	ts[*n].r_before = ts[*n].r_held_ns = -1;
 	(*n)++;
 	return 0;
