@@ -516,9 +516,10 @@ static int attach_prepare(struct attach_target *t, const struct attach_opts *o,
     const char *agent_dir, const char *sock)
 {
 	static const char *const tmps[] = ATTACH_TMP_DIRS;
-	static const char *const pkg_files[] = { "__init__.py", "_boot.py",
-		"_gcmon.abi3.so" };
-	char root[64], ours[PATH_MAX + 64], theirs[PATH_MAX * 2];
+	char root[64], ours[PATH_MAX + 300], theirs[PATH_MAX * 2];
+	struct dirent *e;
+	struct stat st;
+	DIR *d;
 	char *req = NULL;
 	const char *pkgdir;
 	size_t i, rootlen;
@@ -546,21 +547,29 @@ static int attach_prepare(struct attach_target *t, const struct attach_opts *o,
 	snprintf(theirs, sizeof theirs, "%s%s", root, ours);
 	pkgdir = agent_dir;
 	if (!attach_same_file(ours, theirs)) {
-		/* Another mount namespace: the agent goes with the loader. */
+		/* Another mount namespace: the agent goes with the loader,
+		 * every file of the package (not its __pycache__). */
 		if (mkdirat(t->dir_fd, "gcmon", 0700) < 0)
 			goto out_errno;
 		pkgfd = openat(t->dir_fd, "gcmon", O_RDONLY | O_DIRECTORY |
 		    O_NOFOLLOW | O_CLOEXEC);
 		if (pkgfd < 0)
 			goto out_errno;
-		for (i = 0; err == 0 && i < sizeof pkg_files /
-		    sizeof pkg_files[0]; i++) {
+		snprintf(ours, sizeof ours, "%s/gcmon", agent_dir);
+		if ((d = opendir(ours)) == NULL)
+			err = -errno;
+		while (d != NULL && err == 0 && (e = readdir(d)) != NULL) {
 			snprintf(ours, sizeof ours, "%s/gcmon/%s", agent_dir,
-			    pkg_files[i]);
-			if ((err = attach_copy_file(ours, pkgfd, pkg_files[i],
+			    e->d_name);
+			if (e->d_name[0] == '.' || stat(ours, &st) < 0 ||
+			    !S_ISREG(st.st_mode))
+				continue;
+			if ((err = attach_copy_file(ours, pkgfd, e->d_name,
 			    0600)) == 0)
-				err = attach_give(t, pkgfd, pkg_files[i]);
+				err = attach_give(t, pkgfd, e->d_name);
 		}
+		if (d != NULL)
+			closedir(d);
 		close(pkgfd);
 		if (err < 0 || (err = attach_give(t, t->dir_fd, "gcmon")) < 0)
 			goto out_err;
