@@ -142,7 +142,7 @@ static void launch_find_gcmond(char *buf, size_t len)
 	snprintf(buf, len, "%s/gcmond", SBINDIR);
 }
 
-static void launch_find_agent_dir(char *buf, size_t len)
+void launch_find_agent_dir(char *buf, size_t len)
 {
 	const char *env = getenv("GCMON_AGENT_DIR");
 	char dir[PATH_MAX], probe[PATH_MAX + 32];

@@ -231,7 +231,11 @@ void opts_usage(FILE *out, int exec)
 	fputs("Usage: pygcprofiler run [options] script.py [script args...]\n"
 	    "       pygcprofiler run [options] -m module [module args...]\n"
 	    "       pygcprofiler exec [options] -- command [args...]\n"
-	    "       pygcprofiler help run | help exec | --help | --version\n"
+	    "       pygcprofiler attach [--socket PATH] [--service NAME] "
+	    "[--tree] PID...\n"
+	    "       pygcprofiler detach [--tree] PID...\n"
+	    "       pygcprofiler help run | help exec | help attach | help detach\n"
+	    "       pygcprofiler --help | --version\n"
 	    "\n", out);
 	if (exec)
 		fputs("exec runs any command (a shell script, uwsgi, celery, a "

@@ -131,6 +131,9 @@ int launch_private_dir(char *dir, size_t dirlen, char *sock, size_t socklen);
 int launch_private_daemon(struct pgp_run *r, const char *sock);
 /* Stops the private gcmond, closes r->ctl_fd, removes sock and dir. */
 void launch_end_private(struct pgp_run *r, const char *dir, const char *sock);
+/* The agent directory (sitecustomize.py, gcmon/): $GCMON_AGENT_DIR, the
+ * build tree's, else PKGLIBDIR. attach.c copies from it too. */
+void launch_find_agent_dir(char *buf, size_t len);
 /* The launcher's exit status for a wait() status. */
 int launch_exit_status(int st);
 void launch_make_run_id(char *buf, size_t len);

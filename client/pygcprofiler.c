@@ -28,6 +28,7 @@
 
 #include <jansson.h>
 
+#include "attach.h"
 #include "ctl.h"
 #include "pgp.h"
 #include "report.h"
@@ -596,7 +597,8 @@ static int pgp_check_program(const struct pgp_opts *o)
 	return CTL_EXIT_USAGE;
 }
 
-/* argv[1..] is "help [run|exec]", "--help" or "-h": which text, or -1. */
+/* argv[1..] is "help [run|exec|attach|detach]", "--help" or "-h": which
+ * text (0 run, 1 exec, 2 attach, 3 detach), or -1. */
 static int pgp_help_topic(int argc, char **argv)
 {
 	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)
@@ -605,6 +607,10 @@ static int pgp_help_topic(int argc, char **argv)
 		return -1;
 	if (argc == 2 || strcmp(argv[2], "run") == 0)
 		return 0;
+	if (strcmp(argv[2], "attach") == 0)
+		return 2;
+	if (strcmp(argv[2], "detach") == 0)
+		return 3;
 	return strcmp(argv[2], "exec") == 0 ? 1 : -1;
 }
 
@@ -620,7 +626,11 @@ int main(int argc, char **argv)
 		opts_usage(stderr, 0);
 		return CTL_EXIT_USAGE;
 	}
-	if ((r = pgp_help_topic(argc, argv)) >= 0) {
+	if ((r = pgp_help_topic(argc, argv)) >= 2) {
+		attach_usage(stdout, r == 3);
+		return 0;
+	}
+	if (r >= 0) {
 		opts_usage(stdout, r);
 		return 0;
 	}
@@ -628,10 +638,13 @@ int main(int argc, char **argv)
 		printf("pygcprofiler (gcmon) %s\n", PACKAGE_VERSION);
 		return 0;
 	}
+	if (strcmp(argv[1], "attach") == 0 || strcmp(argv[1], "detach") == 0)
+		return attach_main(argc - 2, argv + 2, argv[1][0] == 'd');
 	exec = strcmp(argv[1], "exec") == 0;
 	if (strcmp(argv[1], "run") != 0 && !exec) {
 		fprintf(stderr, "pygcprofiler: unknown command '%s' (expected "
-		    "run or exec; see pygcprofiler --help)\n", argv[1]);
+		    "run, exec, attach or detach; see pygcprofiler --help)\n",
+		    argv[1]);
 		return CTL_EXIT_USAGE;
 	}
 	r = (exec ? opts_parse_exec : opts_parse_run)(argc - 2, argv + 2, &o,
