@@ -279,7 +279,8 @@ def test_install_puts_package_pth_and_bootstrap_link_in_place(installed):
     _, pydir, libdir = installed
     assert sorted(f for f in os.listdir(os.path.join(pydir, "gcmon"))
                   if not f.startswith("__pycache__")) == \
-        ["__init__.py", "_boot.py", "_gcmon.abi3.so", "_version.py"]
+        ["__init__.py", "_attach.py", "_boot.py", "_gcmon.abi3.so", "_hooks.py",
+         "_requests.py", "_version.py", "asgi.py", "wsgi.py"]
     with open(os.path.join(pydir, "gcmon-autoload.pth")) as f:
         lines = f.read().splitlines()
     assert len(lines) == 1 and lines[0].startswith("import ")
