@@ -677,10 +677,11 @@ static int agents_register(struct agents *a, struct agent_map *m,
 	pl.hostname = h->hostname;
 	pl.pod = h->pod;
 	pl.pod_namespace = h->pod_namespace;
-	if (agg_place(m->proc, &pl) < 0) {
-		*why = "out of memory";
-		return -ENOMEM;
-	}
+	/* Registered already: out of memory here costs the names, not the
+	 * process (agg_place keeps what it had). */
+	if (agg_place(m->proc, &pl) < 0)
+		log_warn(a->log, "pid %u: out of memory for its container's "
+		    "names", (unsigned)h->pid);
 	if (is_new)
 		agg_proc_started(m->proc, procfs_start_real(m->info.start_ticks));
 	if (m->place.kind == PLACE_OURS)

@@ -177,11 +177,10 @@ static char *agg_strdup(const struct proto_str *s, size_t cap)
 
 	while (n < s->len && n > 0 && ((unsigned char)s->ptr[n] & 0xc0) == 0x80)
 		n--;
-	d = malloc(n + 1);
-
-	if (d == NULL)
+	if ((d = malloc(n + 1)) == NULL)
 		return NULL;
-	memcpy(d, s->ptr, n);
+	if (n > 0)		/* an empty string may have no pointer */
+		memcpy(d, s->ptr, n);
 	d[n] = '\0';
 	return d;
 }
@@ -529,6 +528,12 @@ int agg_place(struct agg_proc *p, const struct agg_place *pl)
 {
 	const char *c = pl->container != NULL ? pl->container : "";
 
+	/* What decides the figures first: they hold without the names. */
+	p->ns_pid = pl->ns_pid;
+	p->pidns_ino = pl->pidns_ino;
+	p->unseen = pl->unseen;
+	if (p->unseen)
+		p->mem_state = AGG_MEM_UNSEEN;
 	if (agg_place_str(&p->container, c, strlen(c)) < 0 ||
 	    agg_place_str(&p->hostname, pl->hostname.ptr,
 	    pl->hostname.len) < 0 ||
@@ -536,11 +541,6 @@ int agg_place(struct agg_proc *p, const struct agg_place *pl)
 	    agg_place_str(&p->pod_namespace, pl->pod_namespace.ptr,
 	    pl->pod_namespace.len) < 0)
 		return -ENOMEM;
-	p->ns_pid = pl->ns_pid;
-	p->pidns_ino = pl->pidns_ino;
-	p->unseen = pl->unseen;
-	if (p->unseen)
-		p->mem_state = AGG_MEM_UNSEEN;
 	return 0;
 }
 
