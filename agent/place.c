@@ -130,10 +130,6 @@ int agent_place_lock(int fd)
 {
 	struct flock fl;
 
-	memset(&fl, 0, sizeof fl);
-	fl.l_type = F_WRLCK;
-	fl.l_whence = SEEK_SET;
-	fl.l_start = SHM_LOCK_OFF;
-	fl.l_len = SHM_LOCK_LEN;
+	shm_lock_range(&fl);
 	return fcntl(fd, F_SETLK, &fl) < 0 ? -errno : 0;
 }

@@ -9,6 +9,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -500,4 +501,13 @@ void shm_parse_cgroup_path(const char *text, size_t len, const char **path,
 		if (eol == end)
 			break;
 	}
+}
+
+void shm_lock_range(struct flock *fl)
+{
+	memset(fl, 0, sizeof *fl);
+	fl->l_type = F_WRLCK;
+	fl->l_whence = SEEK_SET;
+	fl->l_start = SHM_LOCK_OFF;
+	fl->l_len = SHM_LOCK_LEN;
 }

@@ -483,6 +483,11 @@ int shm_route_name(const void *map, const struct shm_info *in,
 /* Field 22 (starttime, clock ticks since boot) of a /proc/<pid>/stat
  * text of len bytes. 0 or -EINVAL. Also used by the agent on itself. */
 int shm_parse_start_ticks(const char *stat, size_t len, uint64_t *ticks);
+struct flock;
+/* The area's liveness lock (SHM_LOCK_OFF, SHM_LOCK_LEN) as a write lock
+ * into *fl: what the agent takes with F_SETLK and gcmond asks about with
+ * F_GETLK. */
+void shm_lock_range(struct flock *fl);
 /* The cgroup of a /proc/<pid>/cgroup text of len bytes: the path of the
  * unified hierarchy's "0::" line unless it is the root "/" (a v1 or
  * hybrid host puts containers in the v1 controllers), else the first

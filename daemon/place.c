@@ -31,11 +31,7 @@ int place_lock_holder(int fd, uint32_t *holder)
 {
 	struct flock fl;
 
-	memset(&fl, 0, sizeof fl);
-	fl.l_type = F_WRLCK;
-	fl.l_whence = SEEK_SET;
-	fl.l_start = SHM_LOCK_OFF;
-	fl.l_len = SHM_LOCK_LEN;
+	shm_lock_range(&fl);
 	if (fcntl(fd, F_GETLK, &fl) < 0)
 		return -errno;
 	if (fl.l_type == F_UNLCK)

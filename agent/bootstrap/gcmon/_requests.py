@@ -90,3 +90,17 @@ def template(method, obj):
     except Exception:
         pass
     return None
+
+
+class Wrapper(object):
+    """What both middlewares are around the application they wrap: its
+    attributes show through; the agent's module is looked up on the
+    first request (recorder)."""
+
+    def __init__(self, app):
+        self.app = app
+        self._mod = None
+        self._looked = False
+
+    def __getattr__(self, name):
+        return getattr(self.app, name)

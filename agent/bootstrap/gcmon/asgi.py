@@ -31,16 +31,8 @@ def _route(mod, scope):
     return _r.route_id(mod, name)
 
 
-class Middleware(object):
+class Middleware(_r.Wrapper):
     """Wraps an ASGI 3 application; see the module's docstring."""
-
-    def __init__(self, app):
-        self.app = app
-        self._mod = None
-        self._looked = False
-
-    def __getattr__(self, name):
-        return getattr(self.app, name)
 
     async def __call__(self, scope, receive, send):
         if scope.get("type") != "http":

@@ -74,16 +74,8 @@ class _Response(object):
             self._mod.request_end(self._token, rid, self._state[0], flags)
 
 
-class Middleware(object):
+class Middleware(_r.Wrapper):
     """Wraps a WSGI application; see the module's docstring."""
-
-    def __init__(self, app):
-        self.app = app
-        self._mod = None
-        self._looked = False
-
-    def __getattr__(self, name):
-        return getattr(self.app, name)
 
     def __call__(self, environ, start_response):
         if not self._looked:
