@@ -493,10 +493,24 @@ def test_gdb_missing_names_the_package(tmp, gcmond):
 def test_not_permitted_other_uid(tmp, gcmond):
     if os.geteuid() != 0 or shutil.which("setpriv") is None:
         pytest.skip("needs root and setpriv(1) to run attach as another user")
+    # The build tree may sit below a 0700 directory (/root on a fresh
+    # machine): the other user runs a copy of the launcher and of the
+    # agent from a directory it can reach.
+    bindir = os.path.join(tmp, "bin")
+    shutil.copytree(gt.AGENT_DIR, os.path.join(bindir, "agent"),
+                    ignore=shutil.ignore_patterns("*.o", ".deps"))
+    shutil.copy2(gt.PYGCPROFILER, bindir)
+    for root, dirs, _ in os.walk(bindir):
+        for x in dirs + [""]:
+            os.chmod(os.path.join(root, x), 0o755)
+    env = plain_env()
+    env["GCMON_AGENT_DIR"] = os.path.join(bindir, "agent")
     t = Target(tmp, "loop")
     try:
-        r = pgp("attach", "--socket", gcmond.sock, str(t.pid),
-                pre=["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"])
+        r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                            os.path.join(bindir, "pygcprofiler"), "attach", "--socket",
+                            gcmond.sock, str(t.pid)], capture_output=True, text=True,
+                           timeout=120, env=env)
         assert r.returncode == 1
         assert "pid %d: not permitted to attach: it runs as uid 0 and this runs as uid " \
                "65534 without CAP_SYS_PTRACE; run it as uid 0 or as root" % t.pid in r.stderr, r
