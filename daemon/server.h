@@ -26,6 +26,7 @@
 #define SRV_MAX_CLIENTS		4096
 #define SRV_BACKLOG		512	/* listen(2) */
 #define SRV_WATCH_QUEUE_MAX	(1u << 20)	/* bytes queued to a watcher */
+#define SRV_WATCH_BATCH		(64u << 10)	/* watch bytes a write */
 #define SRV_ANSWER_QUEUE_MAX	(64u << 20)	/* bytes queued to any client */
 #define SRV_TICK_MS		100
 #define SRV_SUMMARY_DEFAULT_S	60		/* periodic summary in the log */
