@@ -584,7 +584,7 @@ PyObject *agent_boot_exit_data(PyObject *self, PyObject *unused)
 		goto out;
 	r = PyObject_Call(stop, args, kw);
 out:
-	if (r == NULL && PyErr_Occurred()) {
+	if (PyErr_Occurred()) {
 		PyErr_Fetch(&et, &ev, &tb);
 		PyErr_NormalizeException(&et, &ev, &tb);
 		msg = ev != NULL ? PyObject_Str(ev) : NULL;
