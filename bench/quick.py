@@ -203,13 +203,39 @@ def whole(tmp):
         ratios.append(m[0] / p[0])
         cpu_ratios.append(m[1] / p[1])
         per.append(((m[1] - m[2]) - (p[1] - p[2])) / coll * 1e6)
+    # The marginal cost: a run six times as long, against the same, so
+    # the launcher's and gcmond's fixed start-up and report cancel out.
+    long_work = str(int(WORK) * 6)
+    marg = []
+    long_coll = coll
+    for i in range(3):
+        res = {}
+        for k in ("short", "long"):
+            argvs = [[PY, wrapper, work, WORK if k == "short" else long_work],
+                     [PYGCPROFILER, "run", "--python", PY, wrapper, work,
+                      WORK if k == "short" else long_work]]
+            cpu = []
+            for argv in (argvs if i % 2 == 0 else argvs[::-1]):
+                w, c, out = spawn(argv, e, out=True)
+                lines = [json.loads(x) for x in out.decode().splitlines() if x.startswith("{")]
+                selfc = [x for x in lines if "self_cpu" in x][0]["self_cpu"]
+                n = [x for x in lines if "collections" in x][0]["collections"]
+                cpu.append((c - selfc, n))
+            if i % 2:
+                cpu.reverse()
+            res[k] = (cpu[1][0] - cpu[0][0], cpu[1][1])
+        long_coll = res["long"][1]
+        marg.append((res["long"][0] - res["short"][0]) / (res["long"][1] - res["short"][1]) * 1e6)
+    mc = statistics.median(marg)
     rw, rc, pc = statistics.median(ratios), statistics.median(cpu_ratios), statistics.median(per)
     print("  whole command / plain              wall %.4f (p10-p90 %.4f..%.4f)  CPU %.4f (%.4f..%.4f)  %s (target <= 1.02)"
           % ((rw,) + spread(ratios) + (rc,) + spread(cpu_ratios) +
              ("PASS" if rw <= 1.02 else "MISS",)))
     print("  launcher+gcmond CPU a collection   %.2f us (p10-p90 %.2f..%.2f; %d collections)  %s (target <= 0.5)"
           % ((pc,) + spread(per) + (coll, "PASS" if pc <= 0.5 else "MISS")))
-    return rw, pc
+    print("  of which per collection, marginal  %.2f us (%s; %d against %d collections, fixed costs cancelled)"
+          % (mc, " ".join("%.2f" % x for x in marg), long_coll, coll))
+    return rw, pc, mc
 
 
 def main():
@@ -224,13 +250,13 @@ def main():
         g.terminate()
         g.wait()
         shutil.rmtree(os.path.dirname(sock), ignore_errors=True)
-    rw, pc = whole(tmp)
+    rw, pc, mc = whole(tmp)
     end_load = load()
     for ok, text in ((su <= TARGETS["start-up"], "start-up: the bootstrap adds %+.2f ms to python3 -c pass (target <= +0.5)" % su),
                      (sh <= TARGETS["shared"], "shared: run --socket adds %+.2f ms to an empty script (target <= +1)" % sh),
                      (em <= TARGETS["embedded"], "embedded: run --stats-only adds %+.2f ms to an empty script (target <= +5)" % em),
                      (rw <= 1.02, "whole command: %.4fx plain, gc_work.py %s with the lines (target <= 1.02)" % (rw, WORK)),
-                     (pc <= 0.5, "pipeline: launcher+gcmond %.2f us CPU a collection (target <= 0.5)" % pc)):
+                     (pc <= 0.5, "pipeline: launcher+gcmond %.2f us CPU a collection (target <= 0.5; marginal %.2f us)" % (pc, mc))):
         print("verdict: %s %s, load %s" % ("PASS" if ok else "MISS", text, end_load))
     print("(%.0f s)" % (time.time() - t0))
 
