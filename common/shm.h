@@ -107,6 +107,14 @@
  * or the method and first path segment are kept: never a query string,
  * a body or a header.
  *
+ * The collection in progress: gc_start_ns holds the start of the one
+ * running (stored at "start"), 0 between them (stored with release after
+ * the stop's counters). gcmond reads it, with the counts, before and
+ * after it reads the process's memory from outside (shm_gc_mark): a
+ * reading a collection ran through has pages half copied, and is never
+ * a "before" or an "after" of the memory a collection unshared. An area
+ * of an agent that predates it holds 0 there: every reading is quiet.
+ *
  * Trust: to gcmond the whole file is hostile input. It copies the header
  * out once, bounds every index by the capacity it validated at attach
  * (never by a value re-read from the file), treats head moving backwards
