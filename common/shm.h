@@ -2,7 +2,7 @@
  * shm.h: the shared area of one monitored process, which its agent writes
  * and gcmond reads (the JVM's hsperfdata model). This header is the
  * specification of the layout; the agent (agent/area.c) writes it through
- * shm_area_init() and the inline producer below, gcmond (daemon/agents.c)
+ * shm_area_init() and the inline producer below, gcmond (daemon/ingest/agents.c)
  * reads it only through common/shm.c. No I/O here or in shm.c.
  *
  * Where: one file per process in the agent directory of a gcmond, which is

@@ -1,5 +1,5 @@
 /*
- * check_agg.c: unit tests of daemon/agg.c and daemon/rules.c (linked with
+ * check_agg.c: unit tests of daemon/model/agg.c and daemon/model/rules.c (linked with
  * common/ only): exact totals through reconnects and drops, fork
  * baselines kept out of run totals, histogram folding, bounded records,
  * expiry, memory per live process (<= 16 KiB), the role of exec'd

@@ -1,5 +1,5 @@
 /*
- * check_alerts.c: unit tests of daemon/alerts.c: pause alerts rate-limited
+ * check_alerts.c: unit tests of daemon/model/alerts.c: pause alerts rate-limited
  * per process (the first, then one count per window, the held count at
  * exit), each shape alert (p99, GC share, gen-2 storm, outlier worker)
  * just firing and just not firing, at most once per window, the window

@@ -1,5 +1,5 @@
 /*
- * check_control.c: unit tests of daemon/control.c, called directly (no
+ * check_control.c: unit tests of daemon/out/control.c, called directly (no
  * socket, no loop): every command answers, every key a command does not
  * take and every bad value is a bad_request naming it, unknown runs and
  * pids are not_found, and wait, watch and stop hand the connection's part

@@ -1,5 +1,5 @@
 /*
- * check_metrics.c: unit tests of daemon/metrics.c (with daemon/agg.c and
+ * check_metrics.c: unit tests of daemon/out/metrics.c (with daemon/model/agg.c and
  * common/): the exposition's figures against what agg was fed, counters
  * that never go backwards when workers end, are evicted or their run
  * expires, classic buckets that are cumulative and end at _count, both

@@ -1,5 +1,5 @@
 /*
- * check_requests.c: Check suite for daemon/requests.c and
+ * check_requests.c: Check suite for daemon/model/requests.c and
  * requests_answer.c, and the request ring's readers in common/shm.c: the
  * overlap of a request with its process's pauses (inside, straddling,
  * before, after, zero-length, the ring overwritten), the join against
