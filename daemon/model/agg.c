@@ -1,19 +1,27 @@
 /*
  * agg.c: per-process, per-run and per-host aggregates of gcmond (see
  * agg.h for the rules that keep totals exact and memory bounded): their
- * life cycle and sums. Fed by agents.c, read by json.c, rules.c,
- * control.c and metrics.c; the figures derived from them are
- * agg_figures.c's. Never does I/O, never reads a clock, never prints.
+ * life cycle and sums, a process's role and memory, and the figures
+ * derived from them, each computed here once (percentiles, totals over
+ * generations, mean pause, GC share of wall time). Fed by agents.c, read
+ * by json.c, rules.c, control.c and metrics.c. Never does I/O, never
+ * reads a clock, never prints; allocates only its own records and the
+ * array agg_procs_by_start returns.
  */
 #include "config.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "agg.h"
 #include "gcmodel.h"
 #include "requests.h"
+
+/* Sets the spawned flag of new process p of run r from its parent, and
+ * of its exec'd children already there (with agg_proc_role, below). */
+static void agg_role_link(struct agg_run *r, struct agg_proc *p);
 
 struct agg *agg_new(const struct agg_config *cfg)
 {
@@ -816,4 +824,274 @@ unsigned agg_expire(struct agg *a)
 		n++;
 	}
 	return n;
+}
+
+/*
+ * A process's role (agg_proc_role: master, worker or child) and the link
+ * between an exec'd process and its monitored parent that decides it.
+ */
+
+/* Bytes of p's argv strings, NULs included. */
+static size_t agg_argv_len(const struct agg_proc *p)
+{
+	size_t off = 0;
+	uint32_t i;
+
+	for (i = 0; i < p->argc; i++)
+		off += strlen(p->argv + off) + 1;
+	return off;
+}
+
+/*
+ * Whether exec'd process c, child of monitored process par, runs par's
+ * program as a worker: multiprocessing's spawn start method (uvicorn
+ * --workers, spawn pools) ends its -c command with
+ * "--multiprocessing-fork", and a program re-executing itself has its
+ * parent's argv. The resource tracker and the forkserver
+ * ("-c 'from multiprocessing.resource_tracker import main; ...'") have
+ * neither, so they stay children; so does any other subprocess.
+ */
+static int agg_is_spawned(const struct agg_proc *c,
+    const struct agg_proc *par)
+{
+	size_t off = 0, len = agg_argv_len(c);
+	uint32_t i;
+
+	if (c->origin != ORIGIN_EXEC || c->ppid != par->pid || c == par)
+		return 0;
+	for (i = 0; i < c->argc; off += strlen(c->argv + off) + 1, i++)
+		if (strcmp(c->argv + off, "--multiprocessing-fork") == 0)
+			return 1;
+	return c->argc > 0 && c->argc == par->argc &&
+	    len == agg_argv_len(par) && memcmp(c->argv, par->argv, len) == 0;
+}
+
+/* Sets the spawned flag of new p from its parent in run r, and of its
+ * exec'd children that said HELLO before it did. */
+static void agg_role_link(struct agg_run *r, struct agg_proc *p)
+{
+	struct agg_proc *q;
+
+	for (q = r->head; q != NULL; q = q->next) {
+		if (q->pid == p->ppid)
+			p->spawned = (uint8_t)agg_is_spawned(p, q);
+		if (q->ppid == p->pid && q->origin == ORIGIN_EXEC)
+			q->spawned = (uint8_t)agg_is_spawned(q, p);
+	}
+}
+
+const char *agg_proc_role(const struct agg_proc *p)
+{
+	return p->origin == ORIGIN_FORK || p->spawned ? "worker" :
+	    p->origin == ORIGIN_EXEC ? "child" : "master";
+}
+
+/*
+ * The memory of a process as gcmond reads it from outside (smaps_rollup,
+ * through agents.c): its last reading, the few before it, and the private
+ * memory its old-generation collections unshared from its parent
+ * (agg_mem_read). The caller says when it read.
+ */
+
+uint64_t agg_mem_shared(const struct agg_mem *m)
+{
+	return m->shared_clean_bytes + m->shared_dirty_bytes;
+}
+
+uint64_t agg_mem_private(const struct agg_mem *m)
+{
+	return m->private_clean_bytes + m->private_dirty_bytes;
+}
+
+/* Its collections that trace the old objects (gcmodel_traces_old): on
+ * classic its gen 2s, on incremental its increments too. */
+static uint64_t agg_gen2_count(const struct agg_proc *p)
+{
+	uint64_t n = 0;
+	unsigned g;
+
+	for (g = 0; g < p->ngen; g++)
+		if (gcmodel_traces_old(p->gc_model, g, p->ngen))
+			n += p->c[g].count;
+	return n;
+}
+
+int agg_mem_due(const struct agg_proc *p)
+{
+	return p->mem_state == AGG_MEM_READ &&
+	    agg_gen2_count(p) > p->mem_gen2;
+}
+
+/* Private bytes of the last read of p before mono_ns (the oldest kept
+ * when none is). p has been read at least once. */
+static uint64_t agg_mem_before(const struct agg_proc *p, uint64_t mono_ns)
+{
+	unsigned n = p->nmem_reads < AGG_MEM_READS ? p->nmem_reads :
+	    AGG_MEM_READS, i, k = 0;
+
+	for (i = 1; i <= n; i++) {
+		k = (p->nmem_reads - i) % AGG_MEM_READS;
+		if (p->mem_reads[k].mono_ns < mono_ns)
+			break;
+	}
+	return p->mem_reads[k].private_bytes;
+}
+
+void agg_mem_read(struct agg *a, struct agg_proc *p, const struct agg_mem *m,
+    uint64_t mono_ns, int err)
+{
+	uint64_t before, after = agg_mem_private(m);
+	unsigned k;
+
+	(void)a;
+	if (err == -EACCES || err == -EPERM) {
+		p->mem_state = AGG_MEM_REFUSED;
+		return;
+	}
+	if (err < 0)
+		return;
+	if (agg_mem_due(p) && p->origin == ORIGIN_FORK) {
+		/* Its start unknown (the ring dropped the event): the last
+		 * read is the best "before" there is. */
+		before = agg_mem_before(p, p->mem_gc_start_ns != 0 ?
+		    p->mem_gc_start_ns : UINT64_MAX);
+		if (after > before)
+			p->unshared_by_gc_bytes += after - before;
+	}
+	k = p->nmem_reads++ % AGG_MEM_READS;
+	p->mem_reads[k].mono_ns = mono_ns;
+	p->mem_reads[k].private_bytes = after;
+	p->mem = *m;
+	p->mem_gen2 = agg_gen2_count(p);
+	p->mem_gc_start_ns = 0;
+	p->mem_state = AGG_MEM_READ;
+}
+
+/*
+ * The figures derived from the aggregates, each in one place:
+ * percentiles of a process, a histogram or a sum, totals over
+ * generations, mean pause, GC share of wall time, processes by start.
+ * Pure functions of agg.h's data.
+ */
+
+const double agg_pcts[AGG_NPCTS] = { 50.0, 90.0, 99.0, 99.9 };
+
+double agg_proc_pct_ms(const struct agg_proc *p, int g, double pct)
+{
+	unsigned i;
+
+	if (g >= (int)p->ngen)
+		return 0;
+	if (p->hist != NULL && g >= 0)
+		return (double)hist_compact_percentile(&p->hist[g], 1, pct) / 1e6;
+	if (p->hist != NULL)
+		return (double)hist_compact_percentile(p->hist, p->ngen,
+		    pct) / 1e6;
+	for (i = 0; i < AGG_NPCTS; i++)
+		if (agg_pcts[i] == pct)
+			return g < 0 ? p->pct_all_ms[i] : p->pct_ms[g][i];
+	return 0;
+}
+
+void agg_proc_pcts_ms(const struct agg_proc *p, int g,
+    double out[AGG_NPCTS])
+{
+	unsigned i;
+
+	for (i = 0; i < AGG_NPCTS; i++)
+		out[i] = agg_proc_pct_ms(p, g, agg_pcts[i]);
+}
+
+void agg_hist_pcts_ms(const struct hist *h, double out[AGG_NPCTS])
+{
+	unsigned i;
+
+	for (i = 0; i < AGG_NPCTS; i++)
+		out[i] = (double)hist_percentile(h, agg_pcts[i]) / 1e6;
+}
+
+unsigned agg_sum_model(const struct agg_sum *s)
+{
+	return gcmodel_of_bits(s->models);
+}
+
+void agg_sum_pcts_ms(const struct agg_sum *s, double out[AGG_NPCTS])
+{
+	struct hist *all = malloc(sizeof *all);	/* 16 KB: not on the stack */
+	unsigned g, i;
+
+	if (all == NULL) {
+		for (i = 0; i < AGG_NPCTS; i++)
+			out[i] = 0;
+		return;
+	}
+	hist_init(all);
+	for (g = 0; g < s->ngen; g++)
+		hist_merge(all, &s->gen[g].hist);
+	agg_hist_pcts_ms(all, out);
+	free(all);
+}
+
+void agg_sum_totals(const struct agg_sum *s, struct agg_totals *t)
+{
+	const struct agg_gen_sum *sg;
+	unsigned g;
+
+	memset(t, 0, sizeof *t);
+	for (g = 0; g < s->ngen; g++) {
+		sg = &s->gen[g];
+		t->collections += sg->collections;
+		t->seen += sg->seen;
+		t->unseen += sg->unseen;
+		t->collected += sg->collected;
+		t->uncollectable += sg->uncollectable;
+		t->pause_ns += sg->pause_ns;
+		if (sg->max_pause_ns > t->max_pause_ns) {
+			t->max_pause_ns = sg->max_pause_ns;
+			t->max_gen = g;
+		}
+	}
+}
+
+double agg_mean_pause_ms(uint64_t pause_ns, uint64_t seen)
+{
+	return seen ? (double)pause_ns / 1e6 / (double)seen : 0.0;
+}
+
+double agg_gc_wall_pct(uint64_t pause_ns, double wall_s)
+{
+	double pct = wall_s > 0 ? (double)pause_ns / 1e9 / wall_s * 100 : 0.0;
+
+	return pct < 100 ? pct : 100;
+}
+
+static int agg_by_start(const void *x, const void *y)
+{
+	const struct agg_proc *a = *(const struct agg_proc *const *)x;
+	const struct agg_proc *b = *(const struct agg_proc *const *)y;
+
+	if (a->start_real != b->start_real)
+		return a->start_real < b->start_real ? -1 : 1;
+	return a->pid < b->pid ? -1 : a->pid > b->pid;
+}
+
+const struct agg_proc **agg_procs_by_start(const struct agg *a,
+    const struct agg_run *r, size_t *n)
+{
+	const struct agg_run *it;
+	const struct agg_proc *p, **v;
+	size_t cnt = 0;
+
+	for (it = a->runs; it != NULL; it = it->next)
+		if (r == NULL || it == r)
+			cnt += it->nproc;
+	if ((v = malloc((cnt ? cnt : 1) * sizeof *v)) == NULL)
+		return NULL;
+	*n = 0;
+	for (it = a->runs; it != NULL; it = it->next)
+		if (r == NULL || it == r)
+			for (p = it->head; p != NULL && *n < cnt; p = p->next)
+				v[(*n)++] = p;
+	qsort(v, *n, sizeof *v, agg_by_start);
+	return v;
 }

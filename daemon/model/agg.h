@@ -347,9 +347,6 @@ void agg_sum_own(const struct agg *a, const struct agg_proc *p,
 const char *agg_proc_role(const struct agg_proc *p);
 /* Event records received for p (its pauses seen in detail). */
 uint64_t agg_proc_events(const struct agg_proc *p);
-/* agg.c's, done in agg_role.c: sets the spawned flag of new process p
- * of run r from its parent, and of its exec'd children already there. */
-void agg_role_link(struct agg_run *r, struct agg_proc *p);
 /* The collector model of a sum's processes (gcmodel.h): one model, or
  * GCMODEL_MIXED, or GCMODEL_UNKNOWN when it has none. */
 unsigned agg_sum_model(const struct agg_sum *s);

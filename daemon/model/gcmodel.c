@@ -1,6 +1,6 @@
 /*
  * gcmodel.c: the facts of each CPython collector model (see gcmodel.h).
- * Called by json.c, rules.c, alerts.c and agg_mem.c; pure: no I/O, no
+ * Called by json.c, rules.c, alerts.c and agg.c; pure: no I/O, no
  * state, no allocation.
  */
 #include "config.h"

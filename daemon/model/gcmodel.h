@@ -4,7 +4,7 @@
  * label of each generation, which collections trace the old objects,
  * which generation a storm of full collections counts, and which
  * gc.set_threshold() values the interpreter reads. The one home of these
- * facts: json.c, rules.c, alerts.c and agg_mem.c ask here and never test a
+ * facts: json.c, rules.c, alerts.c and agg.c ask here and never test a
  * model or a generation number themselves. No I/O, no state.
  *
  *   classic        3.10-3.13 and 3.14.5+ with the GIL: three generations;
