@@ -23,10 +23,9 @@
 #include "codec.h"
 #include "control.h"
 #include "json.h"
-#include "requests.h"
+#include "requests_answer.h"
 #include "server.h"
 #include "sock.h"
-#include "stacks.h"
 
 
 enum srv_kind { CONN_NEW = 0, CONN_CONTROL };

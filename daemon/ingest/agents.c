@@ -173,7 +173,7 @@ static int agents_req_read(struct agent_map *m, void *arg)
 {
 	(void)arg;
 	agents_requests_read(m->map, &m->info, &m->req, m->proc,
-	    &m->owner->sink);
+	    m->owner->sink.request, m->owner->sink.data);
 	return 0;
 }
 

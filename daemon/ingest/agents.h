@@ -14,6 +14,8 @@
 #include <sys/types.h>
 #include <uv.h>
 
+#include "agents_requests.h"
+#include "agents_stacks.h"
 #include "agg.h"
 #include "log.h"
 #include "place.h"
@@ -32,23 +34,6 @@
 #define AGENTS_PROC_POLL_S	0.1	/* without pidfds: /proc this often */
 
 struct agent_map;
-struct req_result;
-
-/* The consumer's state of one area's stacks (agents_stacks.c). */
-struct agents_stk {
-	uint64_t tail;			/* of the stack ring */
-	uint32_t names_off;		/* name records read so far */
-	int broken, names_broken;	/* given up */
-};
-
-/* The consumer's state of one area's requests (agents_requests.c). */
-struct agents_req {
-	uint64_t tail;			/* of the request ring */
-	uint64_t mark;			/* its head, read before the events */
-	uint64_t read_ns;		/* when the last drain's events were in */
-	int broken;			/* given up */
-	int absent;			/* a version-2 area: no ring at all */
-};
 
 /* What happens with what was read (server.c); each may be NULL. */
 struct agents_sink {
@@ -60,8 +45,7 @@ struct agents_sink {
 	void (*drained)(void *data, struct agg_proc *p);
 	void *data;
 	/* Each request read (requests.h), with what the join made of it. */
-	void (*request)(void *data, struct agg_proc *p,
-	    const struct shm_request *r, const struct req_result *res);
+	agents_request_fn *request;
 };
 
 struct allow;
@@ -118,25 +102,5 @@ void agents_rescan(struct agents *a);
 /* Drains every area one last time and closes every handle; the files of
  * live processes stay for the next gcmond. */
 void agents_stop(struct agents *a);
-
-/* agents_stacks.c, inside the SIGBUS guard: at attach, the starting
- * tail, and the threshold gcmond writes into the area; at each drain, the
- * new names and the stacks of the n events ev just copied out. */
-void agents_stacks_attach(void *map, const struct shm_info *in,
-    struct agents_stk *s, uint64_t min_pause_ns);
-void agents_stacks_read(void *map, const struct shm_info *in,
-    struct agents_stk *s, const struct shm_snapshot *snap,
-    const struct proto_event *ev, int n, struct agg_proc *p);
-
-/* agents_requests.c, inside the SIGBUS guard: at attach, the starting
- * tail (fresh: no event of the area was consumed before, so every pause
- * is still to come); at each drain, before the events the ring's head and the new
- * route names, after them the requests up to that head. */
-void agents_requests_attach(void *map, const struct shm_info *in,
-    struct agents_req *s, int fresh);
-void agents_requests_mark(void *map, const struct shm_info *in,
-    struct agents_req *s, struct agg_proc *p);
-void agents_requests_read(void *map, const struct shm_info *in,
-    struct agents_req *s, struct agg_proc *p, const struct agents_sink *sink);
 
 #endif /* GCMON_AGENTS_H */

@@ -14,8 +14,7 @@
 #include <errno.h>
 #include <time.h>
 
-#include "agents.h"
-#include "requests.h"
+#include "agents_requests.h"
 
 #define AGENTS_REQ_BATCH	256u
 
@@ -64,7 +63,8 @@ void agents_requests_mark(void *map, const struct shm_info *in,
 }
 
 void agents_requests_read(void *map, const struct shm_info *in,
-    struct agents_req *s, struct agg_proc *p, const struct agents_sink *sink)
+    struct agents_req *s, struct agg_proc *p, agents_request_fn *request,
+    void *data)
 {
 	static struct shm_request rec[AGENTS_REQ_BATCH];  /* one loop thread */
 	struct req_result res;
@@ -82,8 +82,8 @@ void agents_requests_read(void *map, const struct shm_info *in,
 		}
 		for (i = 0; i < n; i++)	/* invalid: counted, skipped */
 			if (requests_add(p, &rec[i], &res) == 0 &&
-			    sink->request != NULL)
-				sink->request(sink->data, p, &rec[i], &res);
+			    request != NULL)
+				request(data, p, &rec[i], &res);
 		if (n == 0)
 			break;
 	}

@@ -12,7 +12,7 @@
 #include <errno.h>
 #include <stdatomic.h>
 
-#include "agents.h"
+#include "agents_stacks.h"
 #include "stacks.h"
 
 void agents_stacks_attach(void *map, const struct shm_info *in,

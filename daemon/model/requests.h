@@ -24,7 +24,6 @@
 struct agg;
 struct agg_run;
 struct agg_proc;
-struct json_t;
 
 #define REQ_PAUSES		4096	/* pauses kept for the join, serving */
 #define REQ_SLOWEST		10	/* slowest requests kept per process */
@@ -162,13 +161,5 @@ void requests_totals_add(const struct req_proc *rp, struct req_totals *t);
 
 /* The percentile set (agg_pcts) of a histogram, in ms. */
 void requests_pcts_ms(const struct hist *h, double out[4]);
-
-/* requests_answer.c (jansson): one request as a JSON log line
- * ({"type": "request", ...}, gcmond(8) JSON LOG); NULL: out of memory. */
-struct json_t *requests_line_json(const struct agg_proc *p,
-    const struct shm_request *r, const struct req_result *res);
-/* The "requests" answer's body. NULL: out of memory. */
-struct json_t *requests_answer(const struct agg *a, const struct agg_run *r,
-    const struct agg_proc *p);
 
 #endif /* GCMON_REQUESTS_H */

@@ -2,8 +2,8 @@
  * stacks.h: where the pauses land. Per process, the names of the agent's
  * code ids and a bounded aggregate of the distinct Python stacks behind
  * its captured collections (common/shm.h, "Stacks"); per run, pid or
- * host, the answer of the "stacks" control command, merged by resolved
- * names. Fed by agents_stacks.c, read by control.c and alerts' log lines.
+ * host, the figures the "stacks" answer merges by resolved names
+ * (out/stacks_answer.h). Fed by agents_stacks.c.
  * Pure: no I/O, no clock.
  */
 #ifndef GCMON_STACKS_H
@@ -16,10 +16,8 @@
 struct agg;
 struct agg_run;
 struct agg_proc;
-struct json_t;
 
 #define STACKS_MAX_DISTINCT	1024	/* per process; beyond: "[other]" */
-#define STACKS_ANSWER_TOP	100	/* paths answered: top by time + by count */
 #define STACKS_RECENT		16	/* the last stacks, for alert lines */
 
 struct stacks_name {
@@ -72,12 +70,5 @@ const struct stacks_name *stacks_name_of(const struct stacks_proc *sp,
 /* "file:function" of a frame into buf ("?:?#<id>" unresolved). */
 void stacks_frame_label(const struct stacks_proc *sp,
     const struct shm_frame *f, char *buf, size_t size);
-/* stacks_answer.c (jansson). The "stacks" answer's body for process p, else run r, else every
- * process of a (doc/control.md). NULL: out of memory. */
-struct json_t *stacks_answer(const struct agg *a, const struct agg_run *r,
-    const struct agg_proc *p);
-/* Up to max frames of st (leaf first) as [{"file","function","line"}]. */
-struct json_t *stacks_frames_json(const struct stacks_proc *sp,
-    const struct shm_stack *st, unsigned max);
 
 #endif /* GCMON_STACKS_H */

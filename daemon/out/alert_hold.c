@@ -5,7 +5,7 @@
 #include "config.h"
 
 #include "alert_hold.h"
-#include "stacks.h"
+#include "stacks_answer.h"
 
 /* Sets "stack" on o: the top frames of st (of p), or null. */
 static void alert_hold_set(json_t *o, const struct agg_proc *p,

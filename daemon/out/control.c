@@ -17,8 +17,8 @@
 
 #include "control.h"
 #include "json.h"
-#include "requests.h"
-#include "stacks.h"
+#include "requests_answer.h"
+#include "stacks_answer.h"
 
 enum ctl_key { CTL_RUN, CTL_PID, CTL_TIMEOUT_MS, CTL_MIN_PROCESSES, CTL_LE_MS,
 	CTL_NKEYS };

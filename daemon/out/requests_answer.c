@@ -12,9 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agg.h"
-#include "requests.h"
-#include "stacks.h"
+#include "requests_answer.h"
+#include "stacks_answer.h"
 
 static const char *const req_pct_names[AGG_NPCTS] = {
 	"p50_ms", "p90_ms", "p99_ms", "p99_9_ms" };

@@ -13,8 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agg.h"
-#include "stacks.h"
+#include "stacks_answer.h"
 
 static json_t *stacks_frame_json(const struct stacks_proc *sp,
     const struct shm_frame *f)

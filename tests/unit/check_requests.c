@@ -19,6 +19,7 @@
 
 #include "agg.h"
 #include "requests.h"
+#include "requests_answer.h"
 #include "shm.h"
 #include "unit.h"
 

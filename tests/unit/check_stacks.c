@@ -15,6 +15,7 @@
 #include "agg.h"
 #include "alert_hold.h"
 #include "stacks.h"
+#include "stacks_answer.h"
 #include "unit.h"
 
 static struct shm_stack st_make(const uint32_t *ids, uint16_t depth,

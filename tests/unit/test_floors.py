@@ -66,6 +66,13 @@ def test_daemon_includes_point_down():
     assert not bad, "\n".join(bad)
 
 
+def test_the_model_formats_nothing():
+    """JSON is out/'s: no model header or file names jansson."""
+    bad = [os.path.relpath(p, SRCDIR) for p in sources(os.path.join("daemon", "model"))
+           if re.search(r"\bjson_t\b|jansson", open(p).read())]
+    assert not bad, bad
+
+
 def test_every_daemon_file_is_in_a_floor():
     for path in sources("daemon"):
         rel = os.path.relpath(path, SRCDIR)
