@@ -25,6 +25,8 @@
 
 #include "agents.h"
 #include "agg.h"
+#include "clock.h"
+#include "events.h"
 #include "http.h"
 #include "metrics.h"
 #include "log.h"
@@ -35,6 +37,7 @@
 struct gcmond {
 	uv_loop_t loop;
 	struct srv srv;
+	struct events events;
 	struct agents agents;
 	char agent_dir[PATH_MAX];
 	double sample_s;
@@ -195,9 +198,10 @@ static void gcmond_shutdown(struct gcmond *d)
 		return;
 	d->stopping = 1;
 	agents_stop(&d->agents);	/* the last records first */
+	events_stop(&d->events, (double)clock_mono_ms() / 1e3);
 	srv_shutdown(&d->srv);
 	http_stop(&d->http);
-	srv_log_summary(&d->srv, 1);
+	events_log_summary(&d->events, 1);
 	if (!d->log.quiet && (s = agg_sum_new()) != NULL) {
 		agg_sum_host(d->agg, s);
 		agg_sum_totals(s, &t);
@@ -242,6 +246,7 @@ static void gcmond_on_tick(uv_timer_t *t)
 	struct gcmond *d = t->data;
 
 	srv_tick(&d->srv);
+	events_tick(&d->events, (double)clock_mono_ms() / 1e3);
 }
 
 static void gcmond_health(void *arg, struct metrics_health *h)
@@ -262,7 +267,7 @@ static void gcmond_control_ctx(void *arg, struct control_ctx *ctx)
 {
 	struct gcmond *d = arg;
 
-	srv_now(&d->srv);
+	clock_now(d->agg);
 	ctx->agg = d->agg;
 	ctx->start_real = d->srv.start_real;
 	ctx->daemon_pid = getpid();
@@ -326,9 +331,8 @@ static unsigned gcmond_max_clients(void)
 static int gcmond_start_agents(struct gcmond *d, const char *sock,
     const char **why)
 {
-	static const struct agents_sink sink = { srv_agent_started,
-	    srv_agent_event, srv_agent_ended, srv_agent_drained, NULL,
-	    srv_agent_request };
+	static const struct agents_sink sink = { events_started,
+	    events_gc, events_ended, events_drained, NULL, events_request };
 	struct agents_sink sk = sink;
 	struct agents_config cfg;
 	int n;
@@ -345,7 +349,7 @@ static int gcmond_start_agents(struct gcmond *d, const char *sock,
 	cfg.have_gid = d->srv.cfg.have_gid;
 	cfg.gid = d->srv.cfg.socket_gid;
 	cfg.sample_s = d->sample_s;
-	sk.data = &d->srv;
+	sk.data = &d->events;
 	d->srv.agents = &d->agents;
 	return agents_start(&d->agents, &d->loop, d->agg, &d->log, &cfg, &sk,
 	    why);
@@ -425,13 +429,13 @@ int main(int argc, char **argv)
 	struct sockaddr_storage ss;
 	socklen_t sslen;
 	char defsock[PATH_MAX];
-	struct alerts_config *al = &d.srv.cfg.alerts;
+	struct alerts_config *al = &d.events.cfg.alerts;
 	struct allow *allowed = &d.srv.cfg.allow;
 	int quiet = 0, verbose = 0, ready_fd = -1, c, err;
 	double v;
 
 	memset(&d.srv, 0, sizeof d.srv);
-	d.srv.cfg.summary_interval_s = SRV_SUMMARY_DEFAULT_S;
+	d.events.cfg.summary_interval_s = EVENTS_SUMMARY_DEFAULT_S;
 	al->window_s = 60;
 	al->p99_ms = 20;
 	al->gc_share_pct = 5;
@@ -458,11 +462,11 @@ int main(int argc, char **argv)
 			break;
 		case OPT_EVENTS:
 			if (strcmp(optarg, "all") == 0)
-				d.srv.cfg.log_events = SRV_LOG_ALL;
+				d.events.cfg.log_events = EVENTS_LOG_ALL;
 			else if (strcmp(optarg, "alerts") == 0)
-				d.srv.cfg.log_events = SRV_LOG_ALERTS;
+				d.events.cfg.log_events = EVENTS_LOG_ALERTS;
 			else if (strcmp(optarg, "none") == 0)
-				d.srv.cfg.log_events = SRV_LOG_NONE;
+				d.events.cfg.log_events = EVENTS_LOG_NONE;
 			else
 				log_fatalx(2, "--log-events: '%s' is not all, "
 				    "alerts or none", optarg);
@@ -470,7 +474,7 @@ int main(int argc, char **argv)
 		case OPT_SUMMARY:
 			if (gcmond_opt_double("summary-interval", optarg, 0,
 			    86400, "a number of seconds",
-			    &d.srv.cfg.summary_interval_s) < 0)
+			    &d.events.cfg.summary_interval_s) < 0)
 				return 2;
 			break;
 		case OPT_WINDOW:
@@ -613,6 +617,13 @@ int main(int argc, char **argv)
 	    (err = uv_signal_start(&d.sig_term, gcmond_on_signal, SIGTERM)) < 0 ||
 	    (err = uv_signal_start(&d.sig_int, gcmond_on_signal, SIGINT)) < 0)
 		log_fatal(1, err, "cannot install signal handlers");
+	clock_now(d.agg);
+	if ((err = events_start(&d.events, d.agg, &d.log)) < 0)
+		log_fatal(1, err, "cannot start the alerts");
+	d.events.broadcast = srv_broadcast;
+	d.events.watched = srv_watched;
+	d.events.ended = srv_process_ended;
+	d.events.arg = &d.srv;
 	d.srv.cfg.socket_path = sock;
 	d.srv.cfg.max_clients = gcmond_max_clients();
 	d.srv.on_stop = gcmond_on_stop;

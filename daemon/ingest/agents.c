@@ -27,6 +27,7 @@
 
 #include "agents.h"
 #include "allow.h"
+#include "clock.h"
 #include "place.h"
 #include "procfs.h"
 #include "requests.h"
@@ -104,10 +105,7 @@ static int agents_guarded(int (*fn)(struct agent_map *, void *),
 
 static uint64_t agents_mono_ns(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	return clock_mono_ns();
 }
 
 /* Its smaps_rollup, into agg (a refusal too). */
@@ -219,11 +217,7 @@ static int agents_drain_one(struct agents *a, struct agent_map *m,
 /* The clock of the aggregates (read once a drain, not once an event). */
 static void agents_now(struct agents *a)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	a->agg->now_real = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-	a->agg->now_mono = (double)agents_mono_ns() / 1e9;
+	clock_now(a->agg);
 }
 
 static void agents_broken(struct agents *a, struct agent_map *m, int err)

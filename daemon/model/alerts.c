@@ -1,6 +1,6 @@
 /*
  * alerts.c: rate-limited pause alerts and the shape alerts of a sliding
- * window (see alerts.h). Called by server.c from the event loop; never
+ * window (see alerts.h). Called by events.c from the event loop; never
  * does I/O, never reads a clock, never changes agg state. Processes are
  * found by pid in a hash table (checked against their start time) and
  * listed per run for the sibling comparison.
@@ -353,6 +353,8 @@ void alerts_event(struct alerts *al, const struct agg_proc *p,
 	l.limit = al->cfg.threshold_ms;
 	l.generation = e->generation;
 	l.label = gcmodel_gen_label(p->gc_model, e->generation);
+	l.proc = p;
+	l.event = e;
 	/* The label only where it says more than the number. */
 	if (strncmp(l.label, "generation ", 11) == 0)
 		snprintf(l.message, sizeof l.message, "gen %u pause %.1f ms "

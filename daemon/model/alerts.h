@@ -1,6 +1,6 @@
 /*
  * alerts.h: gcmond's live alerts, the lines the log carries instead of
- * one line per slow pause. Fed by server.c with each event (after
+ * one line per slow pause. Fed by events.c with each event (after
  * agg_event said whether its pause is over the threshold) and ticked by
  * its timer; hands each line to log to the emit callback given at
  * alerts_new. Pure: no I/O, no clock (the caller passes now, in seconds
@@ -83,6 +83,10 @@ struct alerts_line {
 	int explicit_full;		/* gen2: automatic collections never
 					 * reach it (gcmodel_auto_full) */
 	char message[224];		/* the line for humans */
+	/* pause: the process and event it is about (for its stack);
+	 * otherwise NULL. */
+	const struct agg_proc *proc;
+	const struct proto_event *event;
 };
 
 typedef void alerts_emit_fn(void *arg, const struct alerts_line *l);

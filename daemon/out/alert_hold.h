@@ -5,7 +5,7 @@
  * call: never in the GC callback), so a drain can see a stack before its
  * names. Such a line is held here until a later drain of its process has
  * the names, two drains at most or the process's end, then written with
- * whatever is known. Called by server.c; never writes itself.
+ * whatever is known. Called by events.c; never writes itself.
  */
 #ifndef GCMON_ALERT_HOLD_H
 #define GCMON_ALERT_HOLD_H

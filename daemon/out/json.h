@@ -1,8 +1,9 @@
 /*
  * json.h: the doc/control.md objects (SUMMARY, PROCESS, RUN, GEN, REC,
  * EVENT, ALERT, OBJECTS) built from agg.h state with jansson. Called by
- * control.c (answers), server.c (the watch stream, errors it answers
- * itself) and the JSON lines log; the only daemon file that builds JSON.
+ * control.c (answers), events.c (the watch stream and the JSON lines
+ * log) and server.c (errors it answers itself); with stacks_answer.c and
+ * requests_answer.c, the only daemon files that build JSON.
  * No I/O. Every function returns a new reference, or NULL when out of
  * memory; "steals" marks an argument whose reference it takes.
  */

@@ -1,7 +1,7 @@
 /*
  * requests_answer.h: the "requests" control answer (doc/control.md) and
  * one request as a JSON log line, built from the model's requests
- * (requests.h). Called by control.c and server.c.
+ * (requests.h). Called by control.c and events.c.
  */
 #ifndef GCMON_REQUESTS_ANSWER_H
 #define GCMON_REQUESTS_ANSWER_H

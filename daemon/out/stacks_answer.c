@@ -3,7 +3,7 @@
  * stacks of a process, a run or the host merged by resolved names (code
  * ids differ between processes), the top paths by time and by count, the
  * rest as "other". Called by control.c, and for alert lines by
- * server.c. No I/O; reads the aggregates, never changes them.
+ * alert_hold.c. No I/O; reads the aggregates, never changes them.
  */
 #include "config.h"
 
