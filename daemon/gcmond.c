@@ -599,7 +599,8 @@ static const struct gcmond_optdef gcmond_optdefs[] = {
 	    "(default 60;\n0: only the final one)", gcmond_f_summary, 0, 86400,
 	    "a number of seconds"),
 	OPT("alert-threshold-ms", "MS", "alert on pauses longer than MS "
-	    "(default 50):\nthe first, then a count per --alert-window",
+	    "(default " PROTO_STR(PROTO_PAUSE_THRESHOLD_MS) "):\nthe first, "
+	    "then a count per --alert-window",
 	    gcmond_set_threshold),
 	OPT_DOUBLE("alert-window", "S", "window of the alerts below and of the "
 	    "pause\nalerts' rate limit (default 60)", gcmond_f_window, 1, 86400,
@@ -688,7 +689,7 @@ static void gcmond_defaults(struct gcmond_opts *o)
 {
 	struct alerts_config *al = &o->d->events.cfg.alerts;
 
-	o->acfg.alert_threshold_ns = 50000000;
+	o->acfg.alert_threshold_ns = PROTO_PAUSE_THRESHOLD_MS * 1000000ull;
 	o->acfg.run_expiry_s = 3600;
 	o->http_opt = "--http-listen";
 	o->ready_fd = -1;

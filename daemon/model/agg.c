@@ -974,7 +974,7 @@ void agg_mem_read(struct agg *a, struct agg_proc *p, const struct agg_mem *m,
  * Pure functions of agg.h's data.
  */
 
-const double agg_pcts[AGG_NPCTS] = { 50.0, 90.0, 99.0, 99.9 };
+const double agg_pcts[AGG_NPCTS] = PROTO_PCTS;
 
 double agg_proc_pct_ms(const struct agg_proc *p, int g, double pct)
 {

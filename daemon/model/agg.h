@@ -37,10 +37,10 @@ struct req_proc;
 #define AGG_RUN_MAX_PROCS	4096	/* process records kept per run */
 #define AGG_MAX_TYPES		32	/* OBJECTS/GARBAGE entries kept */
 #define AGG_MAX_ARGV		4096	/* argv bytes kept per process */
-#define AGG_NPCTS		4	/* the percentile set, agg_pcts */
+#define AGG_NPCTS		PROTO_NPCTS	/* the percentile set, agg_pcts */
 #define AGG_MEM_READS		16	/* smaps reads kept per process */
 
-/* The percentiles every answer gives: 50, 90, 99, 99.9. */
+/* The percentiles every answer gives (PROTO_PCTS: 50, 90, 99, 99.9). */
 extern const double agg_pcts[AGG_NPCTS];
 
 enum agg_state {
@@ -100,8 +100,8 @@ struct agg_proc {
 	uint64_t dropped;
 	uint64_t alerts;
 	struct hist_compact *hist;	/* ngen, NULL once folded */
-	double pct_ms[PROTO_MAX_GEN][4];	/* p50 p90 p99 p99.9, kept at fold */
-	double pct_all_ms[4];		/* the same over all generations */
+	double pct_ms[PROTO_MAX_GEN][AGG_NPCTS];	/* agg_pcts, kept at fold */
+	double pct_all_ms[AGG_NPCTS];	/* the same over all generations */
 	uint64_t nrecorded[PROTO_MAX_GEN];	/* events in hist (or folded) */
 	/* 3.15+: the interpreter's own "duration" of the events that carried
 	 * one (PROTO_EVENT_HAS_COLLECTOR_NS), summed, and how many did.

@@ -482,11 +482,3 @@ void requests_totals_add(const struct req_proc *rp, struct req_totals *t)
 		if (rp->route[i] != NULL)
 			hist_compact_add_to(&t->delay, &rp->route[i]->delay);
 }
-
-void requests_pcts_ms(const struct hist *h, double out[4])
-{
-	unsigned i;
-
-	for (i = 0; i < AGG_NPCTS; i++)
-		out[i] = (double)hist_percentile(h, agg_pcts[i]) / 1e6;
-}

@@ -159,7 +159,5 @@ struct req_totals {
 };
 void requests_totals_add(const struct req_proc *rp, struct req_totals *t);
 
-/* The percentile set (agg_pcts) of a histogram, in ms. */
-void requests_pcts_ms(const struct hist *h, double out[4]);
 
 #endif /* GCMON_REQUESTS_H */

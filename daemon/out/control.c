@@ -17,6 +17,7 @@
 
 #include "control.h"
 #include "json.h"
+#include "protocol.h"
 #include "requests_answer.h"
 #include "stacks_answer.h"
 
@@ -37,12 +38,14 @@ static const struct ctl_key_spec {
 	/* Any integer: one no process has is "not_found", as in 0.1. */
 	[CTL_PID] = { "pid", CTL_INT, LLONG_MIN, LLONG_MAX,
 	    "\"pid\" must be an integer" },
-	[CTL_TIMEOUT_MS] = { "timeout_ms", CTL_INT, 0, CONTROL_WAIT_MAX_MS,
-	    "\"timeout_ms\" must be an integer from 0 to 60000" },
+	[CTL_TIMEOUT_MS] = { "timeout_ms", CTL_INT, 0, PROTO_WAIT_MAX_MS,
+	    "\"timeout_ms\" must be an integer from 0 to "
+	    PROTO_STR(PROTO_WAIT_MAX_MS) },
 	[CTL_MIN_PROCESSES] = { "min_processes", CTL_INT, 0, 1000000,
 	    "\"min_processes\" must be a non-negative integer" },
-	[CTL_LE_MS] = { "le_ms", CTL_EDGES, 1, DJSON_MAX_EDGES,
-	    "\"le_ms\" must be an array of 1 to 32 ascending numbers of "
+	[CTL_LE_MS] = { "le_ms", CTL_EDGES, 1, PROTO_MAX_EDGES,
+	    "\"le_ms\" must be an array of 1 to " PROTO_STR(PROTO_MAX_EDGES)
+	    " ascending numbers of "
 	    "milliseconds above 0 and at most 3600000" },
 };
 
@@ -51,7 +54,7 @@ struct ctl_args {
 	unsigned have;			/* CTL_K() of each key given */
 	const char *run;		/* borrowed from the request */
 	json_int_t num[CTL_NKEYS];
-	double le_ms[DJSON_MAX_EDGES];	/* CTL_LE_MS, ascending */
+	double le_ms[PROTO_MAX_EDGES];	/* CTL_LE_MS, ascending */
 	size_t nle;
 	struct agg_run *r;		/* resolved (rows with resolve set) */
 	struct agg_proc *p;

@@ -17,7 +17,6 @@
 
 #include "agg.h"
 
-#define CONTROL_WAIT_MAX_MS	60000
 #define CONTROL_WAIT_DEFAULT_MS	10000
 
 /* What a handler sees of the daemon and of the asking peer. */

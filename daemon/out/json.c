@@ -16,8 +16,7 @@
 #include "rules.h"
 
 /* The names of agg_pcts's percentiles. */
-static const char *const djson_pct_names[AGG_NPCTS] = { "p50", "p90", "p99",
-    "p99.9" };
+static const char *const djson_pct_names[AGG_NPCTS] = PROTO_PCT_NAMES;
 
 static void djson_set(json_t *o, const char *k, json_t *v)
 {

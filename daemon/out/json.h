@@ -48,8 +48,6 @@ json_t *djson_ping(const struct agg *a, pid_t pid, double uptime_s);
 json_t *djson_runs(const struct agg *a);
 /* The report answer's body for run r. */
 json_t *djson_report(const struct agg *a, const struct agg_run *r);
-/* Most edges a durations request may give. */
-#define DJSON_MAX_EDGES	32
 /* {"durations": [{"le_ms", "count"}] (n edges, then le_ms null: the
  * rest), "pauses", "generations": [{"gen", "pauses"}]} of run r: its
  * pauses at or below each edge and above the one before, from the

@@ -58,8 +58,8 @@ static json_t *req_figures(const struct req_sum_route *sr, int with_hist)
 
 	if (o == NULL)
 		return NULL;
-	requests_pcts_ms(&sr->served, served);
-	requests_pcts_ms(&sr->without_gc, nogc);
+	agg_hist_pcts_ms(&sr->served, served);
+	agg_hist_pcts_ms(&sr->without_gc, nogc);
 	req_set(o, "requests", json_integer((json_int_t)sr->requests));
 	req_set(o, "delayed", json_integer((json_int_t)sr->delayed));
 	req_set(o, "delayed_share", json_real(sr->requests ?

@@ -168,8 +168,8 @@ START_TEST(test_requests_joined_delayed_and_percentiles)
 	ck_assert_uint_eq(p->requests->joined, 100);
 	ck_assert_uint_eq(p->requests->fallback, 0);
 	ck_assert_int_eq(requests_sum(a, NULL, p, &s), 0);
-	requests_pcts_ms(&s.all.served, served);
-	requests_pcts_ms(&s.all.without_gc, nogc);
+	agg_hist_pcts_ms(&s.all.served, served);
+	agg_hist_pcts_ms(&s.all.without_gc, nogc);
 	ck_assert(fabs(served[0] - 1.0) < 0.02);	/* p50 */
 	ck_assert(fabs(served[2] - 41.0) < 0.5);	/* p99: a hit one */
 	ck_assert(fabs(nogc[2] - 1.0) < 0.02);		/* GC taken out */
