@@ -281,7 +281,7 @@ static void agg_sum_mem(const struct agg_proc *p, struct agg_sum *s)
 		s->nunshared++;
 		s->unshared_by_gc_bytes += p->unshared_by_gc_bytes;
 	}
-	if (strcmp(agg_proc_role(p), "master") == 0)
+	if (agg_proc_role(p) == AGG_ROLE_MASTER)
 		s->master_anon_bytes += p->mem.anon_bytes;
 	if (p->state != AGG_LIVE)
 		return;
@@ -880,10 +880,19 @@ static void agg_role_link(struct agg_run *r, struct agg_proc *p)
 	}
 }
 
-const char *agg_proc_role(const struct agg_proc *p)
+enum agg_role agg_proc_role(const struct agg_proc *p)
 {
-	return p->origin == ORIGIN_FORK || p->spawned ? "worker" :
-	    p->origin == ORIGIN_EXEC ? "child" : "master";
+	return p->origin == ORIGIN_FORK || p->spawned ? AGG_ROLE_WORKER :
+	    p->origin == ORIGIN_EXEC ? AGG_ROLE_CHILD : AGG_ROLE_MASTER;
+}
+
+const char *agg_role_name(enum agg_role r)
+{
+	static const char *const names[AGG_NROLES] = {
+		[AGG_ROLE_MASTER] = "master", [AGG_ROLE_WORKER] = "worker",
+		[AGG_ROLE_CHILD] = "child" };
+
+	return (unsigned)r < AGG_NROLES ? names[r] : "unknown";
 }
 
 /*

@@ -43,6 +43,14 @@ struct req_proc;
 /* The percentiles every answer gives (PROTO_PCTS: 50, 90, 99, 99.9). */
 extern const double agg_pcts[AGG_NPCTS];
 
+/* What a process is to its run (agg_proc_role). */
+enum agg_role {
+	AGG_ROLE_MASTER = 0,
+	AGG_ROLE_WORKER,
+	AGG_ROLE_CHILD,
+	AGG_NROLES
+};
+
 enum agg_state {
 	AGG_LIVE = 0,
 	AGG_ENDED,		/* ended (agg_bye), read to the end */
@@ -344,7 +352,9 @@ void agg_sum_own(const struct agg *a, const struct agg_proc *p,
  * one to run the same program: multiprocessing's spawn start method,
  * uvicorn --workers; see agg.c) or "child" (any other exec'd process:
  * multiprocessing's resource tracker, a subprocess). */
-const char *agg_proc_role(const struct agg_proc *p);
+enum agg_role agg_proc_role(const struct agg_proc *p);
+/* "master", "worker" or "child": static. */
+const char *agg_role_name(enum agg_role r);
 /* Event records received for p (its pauses seen in detail). */
 uint64_t agg_proc_events(const struct agg_proc *p);
 /* The collector model of a sum's processes (gcmodel.h): one model, or

@@ -685,7 +685,7 @@ static void rules_proc_fill(const struct agg *a, const struct agg_proc *p,
 	rp->run = p->run;
 	rp->origin = p->origin;
 	rp->gc_model = p->gc_model;
-	rp->worker = strcmp(agg_proc_role(p), "worker") == 0;
+	rp->worker = agg_proc_role(p) == AGG_ROLE_WORKER;
 	rp->wall_s = agg_proc_wall_s(a, p);
 	for (g = 0; g < p->ngen; g++) {
 		rp->collections += p->c[g].count;

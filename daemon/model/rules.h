@@ -81,7 +81,7 @@ struct rules_proc {
 	const void *run;		/* siblings share it (agg_run) */
 	uint8_t origin;			/* enum proto_origin */
 	uint8_t gc_model;		/* enum proto_gc_model (gcmodel.h) */
-	int worker;			/* agg_proc_role() is "worker" */
+	int worker;			/* agg_proc_role() is AGG_ROLE_WORKER */
 	uint64_t collections;		/* seen */
 	uint64_t pause_ns;		/* their pause time */
 	double wall_s;

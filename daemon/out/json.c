@@ -200,7 +200,7 @@ json_t *djson_process(const struct agg *a, const struct agg_proc *p)
 	djson_set(o, "ppid", json_integer(p->ppid));
 	djson_place(o, p);
 	djson_set(o, "run", json_string(p->run->id));
-	djson_set(o, "role", json_string(agg_proc_role(p)));
+	djson_set(o, "role", json_string(agg_role_name(agg_proc_role(p))));
 	djson_set(o, "origin", json_string(djson_origin(p)));
 	djson_set(o, "state", json_string(djson_state(p)));
 	/* exit: its exit handlers ran; os._exit: it called os._exit(

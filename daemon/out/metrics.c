@@ -84,7 +84,7 @@ void metrics_free(struct metrics *m)
 static unsigned metrics_key_of(struct metrics *m, const struct agg_proc *p)
 {
 	char svc[METRICS_SERVICE_MAX];
-	const char *role = agg_proc_role(p);
+	const char *role = agg_role_name(agg_proc_role(p));
 	unsigned i;
 
 	service_name(p, svc, sizeof svc);
@@ -600,7 +600,7 @@ static void metrics_per_process(struct metrics_buf *b, enum metrics_format f,
 					metrics_put_value(b, p->pod);
 				}
 				metrics_printf(b, "\",role=\"%s\",pid=\"%u\","
-				    "generation=\"%u\"} %s\n", agg_proc_role(p),
+				    "generation=\"%u\"} %s\n", agg_role_name(agg_proc_role(p)),
 				    (unsigned)p->pid, g, metrics_fmt_double(
 				    (double)p->c[g].max_pause_ns / 1e9, num,
 				    sizeof num));

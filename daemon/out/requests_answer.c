@@ -207,7 +207,7 @@ static int req_per_proc(const struct agg *a, const struct agg_proc **v,
 			continue;
 		w = req_figures(&s.all, 0);
 		req_set(w, "pid", json_integer((json_int_t)v[i]->pid));
-		req_set(w, "role", json_string(agg_proc_role(v[i])));
+		req_set(w, "role", json_string(agg_role_name(agg_proc_role(v[i]))));
 		json_array_append_new(workers, w);
 		requests_sum_fini(&s);
 	}

@@ -1055,11 +1055,11 @@ START_TEST(test_roles)
 	if (!role_rows[_i].parent_first && role_rows[_i].parent_known)
 		m = add_argv(a, 1, 0, ORIGIN_ROOT, master_argv);
 	f = add_argv(a, 21, 1, ORIGIN_FORK, master_argv);
-	ck_assert_msg(strcmp(agg_proc_role(c), role_rows[_i].want) == 0,
-	    "%s: %s", role_rows[_i].name, agg_proc_role(c));
-	ck_assert_str_eq(agg_proc_role(f), "worker");
+	ck_assert_msg(strcmp(agg_role_name(agg_proc_role(c)), role_rows[_i].want) == 0,
+	    "%s: %s", role_rows[_i].name, agg_role_name(agg_proc_role(c)));
+	ck_assert_str_eq(agg_role_name(agg_proc_role(f)), "worker");
 	if (m != NULL)
-		ck_assert_str_eq(agg_proc_role(m), "master");
+		ck_assert_str_eq(agg_role_name(agg_proc_role(m)), "master");
 	agg_free(a);
 }
 END_TEST
