@@ -15,6 +15,7 @@
 
 #include "agg.h"
 #include "gcmodel.h"
+#include "hello.h"
 #include "rules.h"
 #include "unit.h"
 
@@ -26,29 +27,12 @@ static struct proto_hello hello_of(uint32_t pid, uint32_t ppid,
 {
 	struct proto_hello h;
 
-	memset(&h, 0, sizeof h);
-	h.pid = pid;
-	h.ppid = ppid;
-	h.start_mono_ns = 1000000000ull + pid;
-	h.clock_real_ns = 1700000000ull * 1000000000ull;
-	h.clock_mono_ns = 1000000000ull;
-	h.py_hexversion = 0x030b02f0;
-	h.origin = origin;
-	h.ngen = 3;
+	unit_hello(&h, pid, ppid, run, origin);
 	h.base[0].collections = base0;
 	h.base[0].collected = 2 * base0;
 	h.base[0].threshold = 700;
 	h.base[1].threshold = 10;
 	h.base[2].threshold = 10;
-	h.run_id.ptr = run;
-	h.run_id.len = (uint32_t)strlen(run);
-	h.py_version.ptr = "3.11.2";
-	h.py_version.len = 6;
-	h.executable.ptr = "/usr/bin/python3";
-	h.executable.len = 16;
-	h.argc = 1;
-	h.argv[0].ptr = "app.py";
-	h.argv[0].len = 6;
 	return h;
 }
 

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "agg.h"
+#include "hello.h"
 #include "requests.h"
 #include "requests_answer.h"
 #include "shm.h"
@@ -34,21 +35,10 @@ static struct agg_proc *proc_add(struct agg *a, uint32_t pid, const char *run)
 	struct agg_proc *p = NULL;
 	int is_new = 0;
 
-	memset(&h, 0, sizeof h);
-	h.pid = pid;
-	h.ppid = 1;
+	unit_hello(&h, pid, 1, run, ORIGIN_FORK);
 	h.start_mono_ns = 1000 + pid;
-	h.clock_real_ns = 1700000000ull * 1000000000ull;
 	h.clock_mono_ns = 0;
-	h.py_hexversion = 0x030b02f0;
-	h.origin = ORIGIN_FORK;
-	h.ngen = 3;
-	h.run_id.ptr = run;
-	h.run_id.len = (uint32_t)strlen(run);
-	h.py_version.ptr = "3.11.2";	/* agg copies them: never NULL */
-	h.py_version.len = 6;
-	h.executable.ptr = "/usr/bin/python3";
-	h.executable.len = 16;
+	h.argc = 0;
 	ck_assert_int_eq(agg_hello(a, &h, &p, &is_new), 0);
 	return p;
 }
