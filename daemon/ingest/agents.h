@@ -3,8 +3,8 @@
  * monitored processes (common/shm.h): the agent directory (made and
  * checked here, watched with inotify), one mapping and one pidfd per
  * process, a drain timer, /proc/<pid> samples (RSS, peak RSS, CPU). What
- * is read goes to agg.c and, through the sink, to server.c (log, watch
- * streams, waits). Called by gcmond.c. Never prints except through
+ * is read goes to agg.c and, through the sink, to events.c (log, alerts,
+ * watch streams, waits). Called by gcmond.c. Never prints except through
  * log.c, never exits, and never believes the area: see shm.h, "Trust".
  */
 #ifndef GCMON_AGENTS_H
