@@ -130,7 +130,8 @@ def start_gcmond():
 
 
 def pth_base(tmp):
-    base = os.path.join(tmp, "userbase")
+    # Fresh each run: the package link and the hook of this build only.
+    base = tempfile.mkdtemp(prefix="userbase-", dir=tmp)
     r = subprocess.run([PY, "-c", "import site; print(site.getusersitepackages())"],
                        env=env(PYTHONUSERBASE=base), capture_output=True, text=True)
     site_dir = r.stdout.strip()
