@@ -140,7 +140,8 @@ static int boot_flag(PyObject *environ, const char *name, int warn)
 
 	if (raw == NULL)
 		return 0;
-	s = PyUnicode_AsUTF8AndSize(raw, NULL);
+	if ((s = PyUnicode_AsUTF8AndSize(raw, NULL)) == NULL)
+		PyErr_Clear();		/* not UTF-8 (surrogates): not "1" */
 	if (s != NULL && strcmp(s, "1") == 0)
 		v = 1;
 	else if (s == NULL || (*s != '\0' && strcmp(s, "0") != 0))
