@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
@@ -129,6 +130,9 @@ static void watch_on_stream(struct pgp_run *r, json_t *obj)
  * -ETIMEDOUT (quiet), or -ECONNRESET (closed). */
 int watch_pump(struct pgp_run *r, int timeout_ms)
 {
+	FILE *real, *mem;
+	char *text = NULL;
+	size_t len = 0;
 	json_t *obj;
 	int err, next;
 
@@ -137,8 +141,19 @@ int watch_pump(struct pgp_run *r, int timeout_ms)
 		return -ETIMEDOUT;
 	}
 	err = ctl_stream_fill(&r->watch, r->watch_fd, timeout_ms);
+	/* The batch's lines into memory, then one write: stderr is
+	 * unbuffered, and a line is two or three writes there. */
+	real = r->out;
+	if ((mem = open_memstream(&text, &len)) != NULL)
+		r->out = mem;
 	while ((next = ctl_stream_next(&r->watch, &obj)) == 0)
 		watch_on_stream(r, obj);
+	if (mem != NULL) {
+		r->out = real;
+		if (fclose(mem) == 0 && len > 0)
+			fwrite(text, 1, len, real);
+		free(text);
+	}
 	fflush(r->out);
 	if (next == -EAGAIN && (err == 0 || err == -ETIMEDOUT || err == -EINTR))
 		return err == -ETIMEDOUT ? -ETIMEDOUT : 0;
