@@ -87,7 +87,7 @@ struct attach_target {
 	char r_state[32], r_path[PATH_MAX], r_socket[PATH_MAX];
 	char r_error[512], r_version[32], r_via[32];
 	long long r_before, r_held_ns;
-	int r_ok;
+	int r_ok, r_again;
 };
 
 /* ---- /proc ------------------------------------------------------------- */
@@ -1035,6 +1035,8 @@ static int attach_read_result(struct attach_target *t)
 	attach_result_str(text, "via", t->r_via, sizeof t->r_via);
 	attach_result_str(text, "before", v, sizeof v);
 	t->r_before = *v ? strtoll(v, NULL, 10) : -1;
+	attach_result_str(text, "again", v, sizeof v);
+	t->r_again = strcmp(v, "1") == 0;
 	attach_result_str(text, "held_ns", v, sizeof v);
 	t->r_held_ns = *v ? strtoll(v, NULL, 10) : -1;
 	t->state = AT_DONE;
@@ -1126,10 +1128,11 @@ static void attach_print(const struct attach_target *t,
 		    "its main thread at a safe point",
 		    (double)t->r_held_ns / 1e6);
 	if (strcmp(t->r_state, "attached") == 0)
-		printf("pid %d: attached (CPython %s): reporting to %s; %lld "
-		    "collections before the attach count as before the agent "
-		    "loaded%s%s\n", (int)t->pid, t->r_version, t->r_socket,
-		    t->r_before, stop, held);
+		printf("pid %d: attached%s (CPython %s): reporting to %s; %lld "
+		    "collections %s count as before the agent loaded%s%s\n",
+		    (int)t->pid, t->r_again ? " again" : "", t->r_version,
+		    t->r_socket, t->r_before, t->r_again ? "since the detach" :
+		    "before the attach", stop, held);
 	else if (strcmp(t->r_state, "already") == 0)
 		printf("pid %d: already attached (reporting to %s, loaded by "
 		    "%s): nothing done\n", (int)t->pid, t->r_socket,
@@ -1137,8 +1140,8 @@ static void attach_print(const struct attach_target *t,
 		    "attach" : t->r_via);
 	else if (strcmp(t->r_state, "detached") == 0)
 		printf("pid %d: detached: gcmond has its collections up to "
-		    "now, and counts no later one%s%s\n", (int)t->pid, stop,
-		    held);
+		    "now and ends its record; an attach again starts a new "
+		    "one%s%s\n", (int)t->pid, stop, held);
 	else if (strcmp(t->r_state, "already-detached") == 0)
 		printf("pid %d: already detached: nothing done\n", (int)t->pid);
 	else

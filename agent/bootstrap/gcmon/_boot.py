@@ -41,6 +41,7 @@ class _Agent(object):
 
 
 _agent = None
+_hooks_installed = False        # once per process, whatever the starts
 
 
 def _warn(msg):
@@ -200,11 +201,12 @@ def _register(mod, cfg, socket, service, origin):
 
 
 def _exit_writer(mod, cfg):
-    """The exit data, once: by the atexit handler or gcmon.stop()."""
+    """The exit data, once: by the atexit handler or gcmon.stop() (detach:
+    the area is final then, and unmapped)."""
     import gc
     done = []
 
-    def at_exit():
+    def at_exit(detach=False):
         if done:
             return
         done.append(True)
@@ -215,7 +217,7 @@ def _exit_writer(mod, cfg):
             if cfg.dump_garbage:
                 garbage = _histogram(gc.garbage, mod.MAX_TYPES, mod.MAX_ID)
             mod.stop(objects=objects, garbage=garbage,
-                     freeze_count=gc.get_freeze_count())
+                     freeze_count=gc.get_freeze_count(), detach=detach)
         except Exception as e:
             _warn("exit data not written: %s" % e)
     return at_exit
@@ -223,7 +225,7 @@ def _exit_writer(mod, cfg):
 
 def _load(env, socket, service, warn_all, via):
     """Loads the agent; returns it. Raises on any failure."""
-    global _agent
+    global _agent, _hooks_installed
     from gcmon import _gcmon as mod
 
     origin = mod.ORIGIN_ROOT
@@ -250,7 +252,8 @@ def _load(env, socket, service, warn_all, via):
     _agent = _Agent(mod, socket, service or None, path, at_exit, via)
     # pygcprofiler run --requests: the servers' applications get the
     # request middleware (gcmon/_hooks.py).
-    if env.get("GCMON_REQUESTS") == "1":
+    if env.get("GCMON_REQUESTS") == "1" and not _hooks_installed:
+        _hooks_installed = True
         try:
             from gcmon import _hooks
             _hooks.install(warn)
@@ -315,8 +318,11 @@ def start(socket=None, service=None):
     Collections before start() are counted as "before the agent loaded".
     Already attached (by an earlier start(), sitecustomize or the .pth
     hook): nothing is done and the same path is returned; a socket or
-    service other than the running agent's is a GcmonError, and so is
-    start() after stop(). Errors: GcmonError (unsupported interpreter,
+    service other than the running agent's is a GcmonError. After stop(),
+    start() attaches the agent again with a new area (a new record in
+    gcmond; by default to the same socket, with the same service): the
+    collections while it was stopped count as "before the agent loaded",
+    each one once. Errors: GcmonError (unsupported interpreter,
     no directory for the socket, the area cannot be made), TypeError and
     ValueError (a bad argument).
     """
@@ -327,12 +333,9 @@ def start(socket=None, service=None):
     if socket is not None:
         socket = os.fsdecode(os.fspath(socket))
     a = _agent
-    if a is not None:
+    if a is not None and not a.stopped:
         # Only what the caller named is compared: start() with no
         # arguments is a no-op whoever loaded the agent.
-        if a.stopped:
-            raise GcmonError("gcmon.start: gcmon.stop() ran in this "
-                             "process; the agent cannot start again")
         if socket is not None and (os.path.abspath(socket) !=
                                    os.path.abspath(a.socket)):
             raise GcmonError("gcmon.start: the agent already reports to %s, "
@@ -341,6 +344,11 @@ def start(socket=None, service=None):
             raise GcmonError("gcmon.start: the agent already runs with "
                              "service %r, not %r" % (a.service, service))
         return a.path
+    if a is not None:
+        # Started again after stop(): where and as what it ran, unless
+        # told otherwise.
+        socket = a.socket if socket is None else socket
+        service = a.service if service is None else service
     # The arguments first, then what the host has.
     service = _check_service(mod, service)
     socket = _check_socket(mod, socket)
@@ -356,10 +364,12 @@ def start(socket=None, service=None):
 
 
 def stop():
-    """Detach the agent: take its callback out of gc.callbacks and write
-    the exit data. The process's figures then cover the collections up to
-    here (the baseline included); later ones are not counted. Returns
-    False when there was nothing to stop (never started, or stopped)."""
+    """Detach the agent: take its callback out of gc.callbacks, write the
+    exit data and give the area up (gcmond ends its record as if the
+    process had ended). The process's figures then cover the collections
+    up to here (the baseline included); later ones are not counted until
+    a start() attaches it again. Returns False when there was nothing to
+    stop (never started, or stopped)."""
     a = _agent
     if a is None or a.stopped:
         return False
@@ -370,5 +380,5 @@ def stop():
     if os._exit is a.mod._exit:
         import posix
         os._exit = posix._exit
-    a.at_exit()
+    a.at_exit(detach=True)
     return True
