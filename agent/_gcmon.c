@@ -234,9 +234,7 @@ static PyObject *gcmon_start(PyObject *self, PyObject *args, PyObject *kw)
 	h->py_hexversion = (uint32_t)hexversion;
 	h->origin = (uint8_t)origin;
 	h->gc_model = (uint8_t)gc_model;
-	h->flags = (uint16_t)flags | (svc_len > 0 ? PROTO_HELLO_SERVICE : 0) |
-	    (a->detached ? PROTO_HELLO_PRIOR : 0);
-	memcpy(h->prior, a->prior, sizeof h->prior);
+	h->flags = (uint16_t)flags | (svc_len > 0 ? PROTO_HELLO_SERVICE : 0);
 	a->ring_cap = (uint32_t)ring_cap;
 	if (agent_place_read(&a->id) < 0 ||
 	    (a->dir = gcmon_agent_dir(sock)) == NULL ||
@@ -251,16 +249,8 @@ static PyObject *gcmon_start(PyObject *self, PyObject *args, PyObject *kw)
 			goto out_errno;
 		a->atfork_registered = 1;
 	}
-	if (a->detached) {
-		/* As in a fork child: names and routes again, in the new
-		 * area; the open requests were the last area's. */
-		agent_stacks_atfork_child();
-		agent_requests_atfork_child();
-		a->stopped = 0;
-	}
 	if ((err = -agent_area_open(a->dir)) != 0)
 		goto out_errno;
-	a->detached = 0;
 	return PyUnicode_FromString(a->path);
 out_errno:
 	errno = err;

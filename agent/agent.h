@@ -61,8 +61,9 @@ uint64_t agent_clock_ns(int clock_id);
 
 /*
  * Creates this process's file in dir, maps it and publishes the identity
- * in agent_state.id.hello; agent_state.area is set on success. 0 or a
- * negative errno. Never called from the callback.
+ * in agent_state.id.hello; agent_state.area is set on success. After a
+ * detach, the hello carries the earlier areas' totals (PROTO_HELLO_PRIOR).
+ * 0 or a negative errno. Never called from the callback.
  */
 int agent_area_open(const char *dir);
 /* pthread_atfork handlers: the child gets a fresh area (its own pid,

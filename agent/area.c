@@ -150,6 +150,7 @@ int agent_area_open(const char *dir)
 {
 	struct agent *a = &agent_state;
 	struct proto_hello *h = &a->id.hello;
+	int err;
 
 	if (a->area != NULL)
 		return -EALREADY;
@@ -159,7 +160,19 @@ int agent_area_open(const char *dir)
 	h->pid = (uint32_t)getpid();
 	h->ppid = (uint32_t)getppid();
 	h->start_mono_ns = agent_clock_ns(CLOCK_MONOTONIC);
-	return area_create();
+	if (a->detached) {
+		/* The next area after a detach: the totals of the ones before
+		 * go in its hello; names and routes are published again, as
+		 * in a fork child; the open requests were the last area's. */
+		h->flags |= PROTO_HELLO_PRIOR;
+		memcpy(h->prior, a->prior, sizeof h->prior);
+		agent_stacks_atfork_child();
+		agent_requests_atfork_child();
+		a->stopped = 0;
+	}
+	if ((err = area_create()) == 0)
+		a->detached = 0;
+	return err;
 }
 
 void agent_area_atfork_prepare(void)

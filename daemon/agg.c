@@ -570,6 +570,18 @@ int agg_place(struct agg_proc *p, const struct agg_place *pl)
 #define AGG_HAS_SERVICE(h) \
 	(((h)->flags & PROTO_HELLO_SERVICE) != 0 && (h)->service.len > 0)
 
+/* The earlier records' totals a later area of a process carries. */
+static int agg_proc_prior(struct agg_proc *p, const struct proto_hello *h)
+{
+	if (!(h->flags & PROTO_HELLO_PRIOR))
+		return 0;
+	if ((p->prior = malloc(h->ngen * sizeof *p->prior)) == NULL)
+		return -ENOMEM;
+	memcpy(p->prior, h->prior, h->ngen * sizeof *p->prior);
+	p->nprior = h->ngen;
+	return 0;
+}
+
 int agg_hello(struct agg *a, const struct proto_hello *h,
     struct agg_proc **out, int *is_new)
 {
@@ -600,11 +612,6 @@ int agg_hello(struct agg *a, const struct proto_hello *h,
 	p->state = AGG_ENDED;	/* agg_set_live() below counts it */
 	p->start_real = agg_proc_real(p, h->start_mono_ns);
 	memcpy(p->base, h->base, h->ngen * sizeof p->base[0]);
-	if ((h->flags & PROTO_HELLO_PRIOR) &&
-	    (p->prior = malloc(h->ngen * sizeof *p->prior)) != NULL) {
-		memcpy(p->prior, h->prior, h->ngen * sizeof *p->prior);
-		p->nprior = h->ngen;
-	}
 	p->py_version = agg_strdup(&h->py_version, PROTO_MAX_STR);
 	p->executable = agg_strdup(&h->executable, PROTO_MAX_STR);
 	p->service = AGG_HAS_SERVICE(h) ?
@@ -616,7 +623,7 @@ int agg_hello(struct agg *a, const struct proto_hello *h,
 	p->argv = malloc(used > 0 ? used : 1);
 	if (p->py_version == NULL || p->executable == NULL ||
 	    (AGG_HAS_SERVICE(h) && p->service == NULL) ||
-	    ((h->flags & PROTO_HELLO_PRIOR) && p->prior == NULL) ||
+	    agg_proc_prior(p, h) < 0 ||
 	    p->argv == NULL || agg_proc_grow(p, h->ngen) < 0) {
 		agg_proc_free(p);
 		return -ENOMEM;
