@@ -465,11 +465,21 @@ def test_older_than_3_10(tmp, gcmond):
         untouched(t, r)
 
 
-def test_free_threaded():
-    fts = glob.glob(os.path.expanduser("~/.pyenv/versions/3.1[3-9]*t/bin/python3*t"))
+def test_free_threaded(tmp, gcmond):
+    fts = sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.1[3-9]*t/bin/python3*t")))
     if not fts:
         pytest.skip("no free-threaded CPython here (pyenv install 3.13t); "
                     "tests/unit/check_attach covers the names")
+    t = Target(tmp, "loop", python=fts[-1])
+    try:
+        sig = signals(t.pid)
+        r = attach(gcmond, t.pid)
+        assert r.returncode == 1
+        assert re.search(r"pid %d: it runs a free-threaded CPython 3\.\d+t .*cannot load "
+                         r"abi3 extensions" % t.pid, r.stderr), r.stderr
+        assert signals(t.pid) == sig
+    finally:
+        untouched(t, r)
 
 
 def test_socket_directory_missing_then_attach_elsewhere(tmp, gcmond):
@@ -587,14 +597,30 @@ def test_not_permitted_without_cap_sys_ptrace(tmp, gcmond):
         untouched(t, r)
 
 
-def test_yama_ptrace_scope():
+def test_yama_ptrace_scope(tmp, gcmond):
+    """Yama at 1 or more: a process of the same user that is not our
+    descendant is refused before gdb runs, naming the setting."""
     path = "/proc/sys/kernel/yama/ptrace_scope"
     if not os.path.exists(path):
         pytest.skip("no Yama in this kernel (%s); tests/unit/check_attach covers its "
                     "messages" % path)
     with open(path) as f:
-        if f.read().strip() == "0":
-            pytest.skip("kernel.yama.ptrace_scope is 0 here")
+        scope = int(f.read().strip())
+    if scope == 0:
+        pytest.skip("kernel.yama.ptrace_scope is 0 here")
+    if os.geteuid() == 0 and scope < 3:
+        pytest.skip("kernel.yama.ptrace_scope is %d, which root's CAP_SYS_PTRACE "
+                    "passes; run the tests as a user to see it refuse" % scope)
+    t = Target(tmp, "loop")
+    try:
+        sig = signals(t.pid)
+        r = attach(gcmond, t.pid)
+        assert r.returncode == 1, r
+        assert "pid %d: not permitted to attach: kernel.yama.ptrace_scope is %d" % (
+            t.pid, scope) in r.stderr, r.stderr
+        assert signals(t.pid) == sig
+    finally:
+        untouched(t, r)
 
 
 @pytest.mark.parametrize("args,says", [
