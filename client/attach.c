@@ -1267,8 +1267,9 @@ void attach_usage(FILE *out, int detach)
 	if (detach)
 		fputs("Usage: pygcprofiler detach [--tree] [--timeout S] "
 		    "PID...\n\nStops the agent in running processes "
-		    "(gcmon.stop()): gcmond keeps\ntheir collections up to "
-		    "now and counts no later one.\n", out);
+		    "(gcmon.stop()): gcmond ends their records\nwith the "
+		    "collections up to now; an attach again starts a new "
+		    "record.\n", out);
 	else
 		fputs("Usage: pygcprofiler attach [--socket PATH] [--service "
 		    "NAME] [--tree] PID...\n\nLoads the agent into running "
@@ -1277,7 +1278,9 @@ void attach_usage(FILE *out, int detach)
 		    "before count as before the agent loaded. 3.10-3.13: gdb "
 		    "stops the process\nfor a moment to queue a loader that "
 		    "its main thread runs at a safe point;\n3.14+: "
-		    "sys.remote_exec.\n", out);
+		    "sys.remote_exec. After a detach, an attach again is a "
+		    "new\nrecord: the collections since the detach count as "
+		    "before the agent loaded.\n", out);
 	fputs("\nOptions (--opt VALUE or --opt=VALUE):\n", out);
 	for (k = 0; k < ATTACH_NOPTS; k++) {
 		if (detach && !attach_optdefs[k].detach_too)
