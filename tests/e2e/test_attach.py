@@ -142,6 +142,23 @@ def test_start_twice_is_one_agent_and_a_conflict_is_an_error(tmp, gcmond):
     assert gcmontest.totals(second) == rec["end"][:len(second["generations"])]
 
 
+def test_after_stop_nothing_writes_the_area_and_a_child_is_not_monitored(tmp, gcmond):
+    """stop() unmaps the area: the callback put back by hand records
+    nothing (and touches no unmapped page), a child forked while stopped
+    has no area of its own."""
+    env = plain_env(PYTHONPATH=pkg_path(tmp))
+    rec = run(tmp, env, "start:" + gcmond.sock, "collect:3", "stats:at_stop",
+              "stop", "stale", "collect:4", "fork:2", "collect:1", "stats:end")
+    assert [r[1:] for r in rec["results"]] == [["ok", rec["results"][0][2]], ["ok", True]]
+    with open(os.path.join(tmp, "out.json.child")) as f:
+        child = json.load(f)
+    (proc,) = records(gcmond, rec["pid"])
+    assert proc["ended_by"] == "detach"
+    assert gcmontest.totals(proc) == rec["at_stop"][:len(proc["generations"])]
+    assert child["pid"] not in gcmontest.processes(gcmond)
+    assert os.listdir(gcmond.sock + ".d") == []
+
+
 def test_stop_then_start_again_exact_and_each_collection_counted_once(tmp, gcmond):
     """The second area's baseline is the process's gc.get_stats(): the
     collections while stopped count as before the agent loaded, what the

@@ -8,7 +8,8 @@ recorded), stop (gcmon.stop(), its result recorded), stats:NAME
 (gc.get_stats() recorded under NAME), state (which loader loaded the
 agent, and whether gcmon is imported at all), fork:N (a child that
 makes N collections, writes its pid and gc.get_stats() to OUT.child and
-ends; the parent waits for it). Automatic collection is off,
+ends; the parent waits for it), stale (the agent's callback put back
+into gc.callbacks by hand, as a program holding it might). Automatic collection is off,
 so the counts are exactly the steps'. OUT gets one JSON object at the end.
 """
 import gc
@@ -36,6 +37,9 @@ def record(step):
         out["via"] = agent.via if agent is not None else None
         out["sitecustomize"] = getattr(sys.modules.get("sitecustomize"),
                                        "__file__", None)
+    elif kind == "stale":
+        from gcmon import _gcmon
+        gc.callbacks.append(_gcmon.callback)
     elif kind == "fork":
         pid = os.fork()
         if pid == 0:
