@@ -3,8 +3,9 @@
  * created when the agent starts, replaced in a forked child by the
  * pthread_atfork child handler before any Python code runs there, and
  * completed by the exit data, or ended by gcmon.stop() (a detach: final,
- * unmapped; a later start() makes the next area). Called by _gcmon.c; the callback
- * (callback.c) only writes into the area through shm_record(). Defines
+ * unmapped; a later start() makes the next area). Called by _gcmon.c;
+ * the callback (callback.c) only writes into the area through
+ * shm_record(). Defines
  * agent_state. Never starts a thread, never calls Python; the fork child
  * handler allocates nothing and makes only system calls.
  */
@@ -359,7 +360,8 @@ int agent_area_detach(const uint8_t *frames, size_t len,
 	 * file (and its lock) is gcmond's to end and remove. */
 	a->area = NULL;
 	munmap(h, a->area_size);
-	close(a->fd);
+	if (area_fd_ours())	/* else the number is the program's now */
+		close(a->fd);
 	a->fd = -1;
 	a->detached = 1;
 	return err;

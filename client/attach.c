@@ -1305,9 +1305,9 @@ static int attach_set_value(struct attach_opts *o, size_t k, const char *val,
 		o->timeout_s = strtod(val, &end);
 		if (end == val || *end || !(o->timeout_s > 0) ||
 		    o->timeout_s > 3600) {
-			snprintf(msg, msglen, "invalid value '%s' for --timeout: "
-			    "must be a number of seconds above 0, at most 3600",
-			    val);
+			snprintf(msg, msglen, "invalid value '%s' for "
+			    "--timeout: must be a number of seconds above 0, "
+			    "at most 3600", val);
 			return -EINVAL;
 		}
 	} else if (*val == '\0' || strchr(val, '\n')) {
@@ -1474,11 +1474,11 @@ static void attach_check_all(struct attach_target *ts, size_t n, char *gdb,
 	for (i = 0; i < n; i++)
 		if (ts[i].state == AT_PENDING && ts[i].method == ATTACH_GDB) {
 			ts[i].state = AT_FAILED;
-			snprintf(ts[i].msg, sizeof ts[i].msg, "gdb is needed for "
-			    "CPython %d.%d and was not found %s (install Debian's "
-			    "gdb package: apt-get install gdb)", ts[i].py.major,
-			    ts[i].py.minor, getenv("GCMON_GDB") ? "at $GCMON_GDB" :
-			    "on PATH");
+			snprintf(ts[i].msg, sizeof ts[i].msg, "gdb is needed "
+			    "for CPython %d.%d and was not found %s (install "
+			    "Debian's gdb package: apt-get install gdb)",
+			    ts[i].py.major, ts[i].py.minor, getenv("GCMON_GDB") ?
+			    "at $GCMON_GDB" : "on PATH");
 		}
 }
 

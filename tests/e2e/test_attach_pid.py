@@ -94,6 +94,7 @@ class Target:
             kids = gt.wait_for(lambda: open("/proc/%d/task/%d/children" % (
                 self.pid, self.pid)).read().split(), 10, what="unshare's child")
             self.pid = int(kids[0])
+        self.sig = signals(self.pid)    # untouched() compares
 
     def stop(self, timeout=60):
         open(os.path.join(self.outdir, "stop"), "w").close()
@@ -434,6 +435,10 @@ def leftovers(d):
 # ---- refusals: a clear message, a non-zero status, the target untouched ------
 
 def untouched(t, attach_result, want_rc=0, want_out="done\n"):
+    """The refused target runs on: its signal mask and dispositions as at
+    its start, then its output and exit status as without the attach."""
+    assert t.proc.poll() is None, attach_result
+    assert signals(t.pid) == t.sig, attach_result
     rc, out, err = t.stop()
     assert (rc, out, err) == (want_rc, want_out, ""), (rc, out, err, attach_result)
 
@@ -441,10 +446,14 @@ def untouched(t, attach_result, want_rc=0, want_out="done\n"):
 def test_not_cpython(tmp, gcmond):
     p = subprocess.Popen(["sleep", "30"])
     try:
+        gt.wait_for(lambda: os.readlink("/proc/%d/exe" % p.pid).endswith("/sleep"), 10,
+                    what="sleep to start")
+        sig = signals(p.pid)
         r = attach(gcmond, p.pid)
         assert r.returncode == 1
         assert "pid %d: not a CPython process (its executable /usr/bin/sleep" % p.pid in r.stderr
         assert p.poll() is None
+        assert signals(p.pid) == sig
     finally:
         p.kill()
         p.wait()

@@ -9,10 +9,11 @@ bytecodes: from a pending call (Py_AddPendingCall, queued by gdb on
 loader first renames it to `taken`: when that fails the client gave up
 waiting (it renamed it to `cancelled`) and nothing at all is done. Then
 gcmon.start(socket=, service=) or gcmon.stop(), as the program's own
-code would call them (a start after a stop is the agent's next area), and `result` (key=value lines) says what
-happened. It must never raise into the program (a pending call that
-fails becomes a SystemError there), never print, and bind no name in
-__main__ (the caller's exec gives it its own globals).
+code would call them (a start after a stop is the agent's next area),
+and `result` (key=value lines) says what happened. It must never raise
+into the program (a pending call that fails becomes a SystemError
+there), never print, and bind no name in __main__ (the caller's exec
+gives it its own globals).
 """
 
 
