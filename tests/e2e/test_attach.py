@@ -176,6 +176,7 @@ def test_stop_then_start_again_exact_and_each_collection_counted_once(tmp, gcmon
     check_exact(first, rec["at_stop"], rec["before"])
     assert first["ended_by"] == "detach"
     check_exact(second, rec["end"], rec["restart"])
+    assert first["origin"] == second["origin"] == "root", (first, second)
     (kid,) = records(gcmond, child["pid"])
     assert kid["origin"] == "fork"
     got = gcmontest.totals(kid)

@@ -287,6 +287,7 @@ def test_detach_then_attach_again(tmp, gcmond, python):
                 what="gcmond to see it end")
     recs = records(gcmond, t.pid)
     assert [p["ended_by"] for p in recs] == ["detach", "exit"], recs
+    assert [(p["origin"], p["role"]) for p in recs] == [("root", "master")] * 2, recs
     assert gt.totals(recs[0]) == gt.totals(first)
     # The new record alone is the process: exact, as gcmonctl summary --pid says.
     second = recs[1]

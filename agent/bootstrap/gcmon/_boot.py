@@ -229,7 +229,11 @@ def _load(env, socket, service, warn_all, via):
     from gcmon import _gcmon as mod
 
     origin = mod.ORIGIN_ROOT
-    if env.get("GCMON_AGENT_PID", "").isdigit():
+    if _agent is not None:
+        # Started again after stop(): what it was (GCMON_AGENT_PID is
+        # our own pid now, set by the first start).
+        origin = _agent.origin
+    elif env.get("GCMON_AGENT_PID", "").isdigit():
         origin = mod.ORIGIN_EXEC
     # Exec'd children see the same settings: one warning is enough.
     warn = _warn if warn_all or origin == mod.ORIGIN_ROOT else (lambda m: None)
@@ -250,6 +254,7 @@ def _load(env, socket, service, warn_all, via):
     # data, then calls _exit(2) as posix._exit does; a fork inherits it.
     os._exit = mod._exit
     _agent = _Agent(mod, socket, service or None, path, at_exit, via)
+    _agent.origin = origin
     # pygcprofiler run --requests: the servers' applications get the
     # request middleware (gcmon/_hooks.py).
     if env.get("GCMON_REQUESTS") == "1" and not _hooks_installed:
