@@ -18,7 +18,7 @@
 
 #include "protocol.h"
 
-#define PGP_MAX_BUCKETS		32
+#define PGP_MAX_BUCKETS		PROTO_MAX_EDGES	/* --buckets edges */
 #define PGP_MAX_GEN		PROTO_MAX_GEN
 #define PGP_PING_TIMEOUT_MS	10000	/* gcmond start-up */
 #define PGP_WAIT_TIMEOUT_MS	5000	/* last batches after the program ends */

@@ -190,7 +190,7 @@ static long long report_npauses(const json_t *summary, const json_t *pauses)
 static void report_percentiles(FILE *out, const json_t *pct, long long n,
     long long collections)
 {
-	static const char *const keys[] = { "p50", "p90", "p99", "p99.9" };
+	static const char *const keys[] = PROTO_PCT_NAMES;
 	char d[32];
 	size_t i;
 

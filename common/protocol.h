@@ -130,6 +130,23 @@
 #define PROTO_MAX_ARGC		1024u
 #define PROTO_MAX_ARGV		(64u << 10)	/* all argv strings together */
 #define PROTO_MAX_TYPES		4096u
+/* CONTROL requests (man/gcmonctl.1): the most bucket edges a "durations"
+ * request gives ("le_ms"; the launcher's --buckets), and the longest
+ * "wait". Plain numbers, so that messages can spell them (PROTO_STR). */
+#define PROTO_MAX_EDGES		32
+#define PROTO_WAIT_MAX_MS	60000
+/* The pause that is slow unless told otherwise: gcmond's and the
+ * launcher's --alert-threshold-ms, and the agent's stack threshold until
+ * gcmond writes its own (shm.h). */
+#define PROTO_PAUSE_THRESHOLD_MS	50
+/* The percentile set every answer gives, and its keys in the answers'
+ * JSON (man/gcmonctl.1): initialisers for gcmond's table (agg.h) and the
+ * clients' reading of it. */
+#define PROTO_NPCTS		4
+#define PROTO_PCTS		{ 50.0, 90.0, 99.0, 99.9 }
+#define PROTO_PCT_NAMES		{ "p50", "p90", "p99", "p99.9" }
+#define PROTO_STR_(x)		#x
+#define PROTO_STR(x)		PROTO_STR_(x)
 /* Sizes of struct proto_event and struct proto_gen_counters (codec.h),
  * the shared area's ring slot and per-generation counters; shm.c asserts
  * them. */

@@ -4,7 +4,7 @@
  * handler: no allocation, no system call); gcmond calls the readers,
  * which treat the area as hostile: one copy out, then validation, every
  * index bounded by what was validated at attach. No I/O; a truncated
- * file's SIGBUS is the caller's to catch (daemon/agents.c).
+ * file's SIGBUS is the caller's to catch (daemon/ingest/agents.c).
  */
 #include "config.h"
 

@@ -2,7 +2,7 @@
  * shm.h: the shared area of one monitored process, which its agent writes
  * and gcmond reads (the JVM's hsperfdata model). This header is the
  * specification of the layout; the agent (agent/area.c) writes it through
- * shm_area_init() and the inline producer below, gcmond (daemon/agents.c)
+ * shm_area_init() and the inline producer below, gcmond (daemon/ingest/agents.c)
  * reads it only through common/shm.c. No I/O here or in shm.c.
  *
  * Where: one file per process in the agent directory of a gcmond, which is
@@ -148,7 +148,7 @@
 #define SHM_CODES		4096u		/* code ids: 1 .. SHM_CODES - 1 */
 #define SHM_NAMES_CAP		(512u << 10)	/* the names region, a hole */
 #define SHM_NAME_MAX		1024u		/* bytes of a file or function */
-#define SHM_STACK_MIN_PAUSE_NS	50000000u	/* until gcmond says (50 ms) */
+#define SHM_STACK_MIN_PAUSE_NS	(PROTO_PAUSE_THRESHOLD_MS * 1000000u)	/* until gcmond says */
 #define SHM_REQ_RING		4096u		/* request slots, a power of 2 */
 #define SHM_REQ_RING_MAX	65536u
 #define SHM_ROUTES		257u		/* route ids 1 .. 256; 0: other */

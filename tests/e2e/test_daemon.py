@@ -1173,8 +1173,8 @@ def test_too_small_a_sample_gets_no_finding_and_a_real_one_gets_derived_advice(t
 
 
 def rules_gc_wall_pct():
-    """RULES_GC_WALL_PCT, read from daemon/rules.h (not copied)."""
-    with open(os.path.join(gt.SRCDIR, "daemon", "rules.h")) as f:
+    """RULES_GC_WALL_PCT, read from daemon/model/rules.h (not copied)."""
+    with open(os.path.join(gt.SRCDIR, "daemon", "model", "rules.h")) as f:
         return float(re.search(r"#define RULES_GC_WALL_PCT\s+([\d.]+)", f.read()).group(1))
 
 

@@ -1,5 +1,5 @@
 """test_gc_models: what gcmond shows and advises under each CPython
-collector model (daemon/gcmodel.h), and how the agent decides which one
+collector model (daemon/model/gcmodel.h), and how the agent decides which one
 it runs under (agent/bootstrap/gcmon/_boot.py, _gc_model_of).
 
 No CPython 3.14 or 3.15 (nor a free-threaded build) can be installed on

@@ -1,5 +1,5 @@
 /*
- * check_agg.c: unit tests of daemon/agg.c and daemon/rules.c (linked with
+ * check_agg.c: unit tests of daemon/model/agg.c and daemon/model/rules.c (linked with
  * common/ only): exact totals through reconnects and drops, fork
  * baselines kept out of run totals, histogram folding, bounded records,
  * expiry, memory per live process (<= 16 KiB), the role of exec'd
@@ -15,6 +15,7 @@
 
 #include "agg.h"
 #include "gcmodel.h"
+#include "hello.h"
 #include "rules.h"
 #include "unit.h"
 
@@ -26,29 +27,12 @@ static struct proto_hello hello_of(uint32_t pid, uint32_t ppid,
 {
 	struct proto_hello h;
 
-	memset(&h, 0, sizeof h);
-	h.pid = pid;
-	h.ppid = ppid;
-	h.start_mono_ns = 1000000000ull + pid;
-	h.clock_real_ns = 1700000000ull * 1000000000ull;
-	h.clock_mono_ns = 1000000000ull;
-	h.py_hexversion = 0x030b02f0;
-	h.origin = origin;
-	h.ngen = 3;
+	unit_hello(&h, pid, ppid, run, origin);
 	h.base[0].collections = base0;
 	h.base[0].collected = 2 * base0;
 	h.base[0].threshold = 700;
 	h.base[1].threshold = 10;
 	h.base[2].threshold = 10;
-	h.run_id.ptr = run;
-	h.run_id.len = (uint32_t)strlen(run);
-	h.py_version.ptr = "3.11.2";
-	h.py_version.len = 6;
-	h.executable.ptr = "/usr/bin/python3";
-	h.executable.len = 16;
-	h.argc = 1;
-	h.argv[0].ptr = "app.py";
-	h.argv[0].len = 6;
 	return h;
 }
 
@@ -1181,11 +1165,11 @@ START_TEST(test_roles)
 	if (!role_rows[_i].parent_first && role_rows[_i].parent_known)
 		m = add_argv(a, 1, 0, ORIGIN_ROOT, master_argv);
 	f = add_argv(a, 21, 1, ORIGIN_FORK, master_argv);
-	ck_assert_msg(strcmp(agg_proc_role(c), role_rows[_i].want) == 0,
-	    "%s: %s", role_rows[_i].name, agg_proc_role(c));
-	ck_assert_str_eq(agg_proc_role(f), "worker");
+	ck_assert_msg(strcmp(agg_role_name(agg_proc_role(c)), role_rows[_i].want) == 0,
+	    "%s: %s", role_rows[_i].name, agg_role_name(agg_proc_role(c)));
+	ck_assert_str_eq(agg_role_name(agg_proc_role(f)), "worker");
 	if (m != NULL)
-		ck_assert_str_eq(agg_proc_role(m), "master");
+		ck_assert_str_eq(agg_role_name(agg_proc_role(m)), "master");
 	agg_free(a);
 }
 END_TEST
