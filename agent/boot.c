@@ -27,7 +27,8 @@
 /* What load() was told, for agent() and the exit handler. */
 static struct {
 	int loaded;
-	int exit_done;
+	int exit_done;			/* for the current area */
+	int origin;			/* ORIGIN_*: kept across a detach */
 	int dump_objects, dump_garbage;
 	PyObject *via, *socket, *service;	/* owned; service may be None */
 	PyObject *path;
@@ -423,11 +424,14 @@ static int boot_identity(PyObject *kw, PyObject *environ, PyObject *socket,
  * the program's own; only the exit data depends on it, counts survive
  * any end) and os._exit's stand-in (billiard's and multiprocessing's
  * workers end by it; posix._exit stays the real one). */
-static int boot_install(PyObject *self, PyObject *os, PyObject *environ)
+static int boot_install(PyObject *self, PyObject *os, PyObject *environ,
+    int again)
 {
 	PyObject *key, *pid, *fn, *r;
 	int err;
 
+	if (again)
+		goto os_exit;	/* the mark and the handler are there */
 	key = PyUnicode_FromString("GCMON_AGENT_PID");
 	pid = PyUnicode_FromFormat("%ld", (long)getpid());
 	err = key != NULL && pid != NULL ? PyObject_SetItem(environ, key, pid) :
@@ -443,6 +447,7 @@ static int boot_install(PyObject *self, PyObject *os, PyObject *environ)
 	if (pid == NULL)
 		return -1;
 	Py_DECREF(pid);
+os_exit:
 	if ((fn = PyObject_GetAttrString(self, "_exit")) == NULL)
 		return -1;
 	err = PyObject_SetAttrString(os, "_exit", fn);
@@ -457,22 +462,27 @@ PyObject *agent_boot_load(PyObject *self, PyObject *args, PyObject *kwds)
 	PyObject *socket, *service = Py_None, *via = NULL;
 	PyObject *os = NULL, *environ = NULL, *gc = NULL, *kw = NULL;
 	PyObject *path = NULL, *v, *r;
-	int warn_all = 0, origin = ORIGIN_ROOT, flags = 0, warn;
+	int warn_all = 0, origin = ORIGIN_ROOT, flags = 0, warn, again;
 	int dump_objects, dump_garbage;
 	unsigned long ring;
 
 	if (!PyArg_ParseTupleAndKeywords(args, kwds, "U|OpU:load", kwlist,
 	    &socket, &service, &warn_all, &via))
 		return NULL;
-	if (boot.loaded) {
+	if (boot.loaded && !agent_state.detached) {
 		PyErr_SetString(PyExc_RuntimeError, "gcmon agent already started");
 		return NULL;
 	}
+	/* After gcmon.stop(): the next area of the same process, which stays
+	 * what it was (GCMON_AGENT_PID is its own pid now). */
+	again = boot.loaded;
 	if ((os = PyImport_ImportModule("os")) == NULL ||
 	    (environ = PyObject_GetAttrString(os, "environ")) == NULL ||
 	    (gc = PyImport_ImportModule("gc")) == NULL)
 		goto out;
-	if ((v = boot_env(environ, "GCMON_AGENT_PID")) != NULL) {
+	if (again)
+		origin = boot.origin;
+	else if ((v = boot_env(environ, "GCMON_AGENT_PID")) != NULL) {
 		r = PyObject_CallMethod(v, "isdigit", NULL);
 		if (r != NULL && PyObject_IsTrue(r) == 1)
 			origin = ORIGIN_EXEC;
@@ -506,7 +516,15 @@ PyObject *agent_boot_load(PyObject *self, PyObject *args, PyObject *kwds)
 	    service, origin, flags, ring) < 0 ||
 	    (path = boot_register(self, gc, kw)) == NULL)
 		goto out;
+	if (again) {
+		Py_CLEAR(boot.via);
+		Py_CLEAR(boot.socket);
+		Py_CLEAR(boot.service);
+		Py_CLEAR(boot.path);
+	}
 	boot.loaded = 1;
+	boot.exit_done = 0;
+	boot.origin = origin;
 	boot.dump_objects = dump_objects;
 	boot.dump_garbage = dump_garbage;
 	boot.via = via != NULL ? via : PyUnicode_FromString("start");
@@ -518,7 +536,7 @@ PyObject *agent_boot_load(PyObject *self, PyObject *args, PyObject *kwds)
 	Py_INCREF(boot.service);
 	Py_INCREF(path);
 	boot.path = path;
-	if (boot.via == NULL || boot_install(self, os, environ) < 0)
+	if (boot.via == NULL || boot_install(self, os, environ, again) < 0)
 		Py_CLEAR(path);
 out:
 	Py_XDECREF(kw);
@@ -541,16 +559,23 @@ PyObject *agent_boot_info(PyObject *self, PyObject *unused)
 	    boot.dump_garbage, "exit_done", boot.exit_done);
 }
 
-/* exit_data(): the exit data, once, by the exit handler or gcmon.stop():
- * the type histograms when asked (gcmon/_boot.py's, imported then only),
- * gc.get_freeze_count(), then stop(). Never raises: one warning. */
-PyObject *agent_boot_exit_data(PyObject *self, PyObject *unused)
+/* exit_data(detach=False): the exit data, once per area, by the exit
+ * handler or gcmon.stop() (detach: the area is then final and unmapped,
+ * and a later load() makes the next): the type histograms when asked
+ * (gcmon/_boot.py's, imported then only), gc.get_freeze_count(), then
+ * stop(). Never raises but for a bad argument: one warning. */
+PyObject *agent_boot_exit_data(PyObject *self, PyObject *args_in,
+    PyObject *kwds)
 {
+	static char *kwlist[] = { "detach", NULL };
 	PyObject *objects = Py_None, *garbage = Py_None, *fc = NULL;
 	PyObject *r = NULL, *dumps, *stop = NULL, *kw = NULL, *args = NULL;
 	PyObject *et, *ev, *tb, *msg;
+	int detach = 0;
 
-	(void)unused;
+	if (!PyArg_ParseTupleAndKeywords(args_in, kwds, "|p:exit_data", kwlist,
+	    &detach))
+		return NULL;
 	if (!boot.loaded || boot.exit_done)
 		Py_RETURN_NONE;
 	boot.exit_done = 1;
@@ -580,8 +605,9 @@ PyObject *agent_boot_exit_data(PyObject *self, PyObject *unused)
 	Py_CLEAR(r);
 	if ((stop = PyObject_GetAttrString(self, "stop")) == NULL ||
 	    (args = PyTuple_New(0)) == NULL ||
-	    (kw = Py_BuildValue("{sOsOsO}", "objects", objects, "garbage",
-	    garbage, "freeze_count", fc)) == NULL)
+	    (kw = Py_BuildValue("{sOsOsOsO}", "objects", objects, "garbage",
+	    garbage, "freeze_count", fc, "detach",
+	    detach ? Py_True : Py_False)) == NULL)
 		goto out;
 	r = PyObject_Call(stop, args, kw);
 out:

@@ -403,7 +403,7 @@ static void report_memory(FILE *out, const json_t *s)
 /* The STATE column: live, lost, or how an ended process ended (gcmond's
  * ended_by): "exit" (its exit handlers ran), "_exit N" (os._exit(N), as
  * billiard's and multiprocessing's workers end), "abrupt" (a signal or a
- * crash). */
+ * crash), "detach" (gcmon.stop(): it lives on). */
 static const char *report_state(char *buf, size_t len, const json_t *pr)
 {
 	const char *state = report_str(pr, "state", "?");

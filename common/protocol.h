@@ -82,6 +82,17 @@
  *   STR pod_namespace    environment: GCMON_POD_NAME or POD_NAME, and
  *                        GCMON_POD_NAMESPACE or POD_NAMESPACE (each
  *                        <= PROTO_MAX_ID; empty: none)
+ *   only with PROTO_HELLO_PRIOR in hello_flags (an area made by a start()
+ *   after a gcmon.stop() in the same process, e.g. an attach after a
+ *   detach): what the process's earlier areas reported in all, which the
+ *   baseline includes; gcmond leaves it out of run and host totals so that
+ *   each collection is counted once, and the rest of the baseline (the
+ *   collections while no agent counted) is "before the agent loaded":
+ *   ngen x {
+ *     u64 collections
+ *     u64 collected
+ *     u64 uncollectable
+ *   }
  *
  * OBJECTS, GARBAGE (agent -> gcmond, in the shared area's exit area, at a
  * clean exit, only when asked):
@@ -171,6 +182,7 @@ enum proto_gc_model {
 #define PROTO_HELLO_SERVICE		0x0008u	/* a service name follows argv */
 #define PROTO_HELLO_PLACE		0x0010u	/* namespace, cgroup... follow */
 #define PROTO_HELLO_LOCKED		0x0020u	/* holds its area's lock (shm.h) */
+#define PROTO_HELLO_PRIOR		0x0040u	/* earlier areas' totals follow */
 
 /* struct proto_event.flags */
 #define PROTO_EVENT_HAS_COLLECTOR_NS	0x0001u	/* collector_ns is set */

@@ -223,7 +223,9 @@ void shm_snapshot(const void *map, struct shm_snapshot *out)
 	out->exit_via = atomic_load_explicit(&h->exit_via, memory_order_relaxed);
 	out->exit_code = atomic_load_explicit(&h->exit_code,
 	    memory_order_relaxed);
-	if (out->exit_via != SHM_EXIT_OS_EXIT || out->exit_code < 0 ||
+	if (out->exit_via == SHM_EXIT_DETACHED)
+		out->exit_code = 0;
+	else if (out->exit_via != SHM_EXIT_OS_EXIT || out->exit_code < 0 ||
 	    out->exit_code > 255)
 		out->exit_via = SHM_EXIT_HANDLER, out->exit_code = 0;
 	out->names_len = atomic_load_explicit(&h->names_len,

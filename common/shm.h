@@ -169,7 +169,11 @@ enum shm_state {
 /* header.exit_via, meaningful once state is EXITED */
 enum shm_exit_via {
 	SHM_EXIT_HANDLER = 0,	/* the interpreter's exit (atexit ran) */
-	SHM_EXIT_OS_EXIT = 1	/* os._exit(exit_code): no atexit, known code */
+	SHM_EXIT_OS_EXIT = 1,	/* os._exit(exit_code): no atexit, known code */
+	/* gcmon.stop() (pygcprofiler detach): the process lives on, this area
+	 * is final (the agent unmapped it); gcmond ends it as if the process
+	 * had, and a later start() makes a new area (PROTO_HELLO_PRIOR). */
+	SHM_EXIT_DETACHED = 2
 };
 
 /* Per generation, cumulative since this process's agent started (a

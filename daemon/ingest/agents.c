@@ -289,6 +289,7 @@ static void agents_on_drain(uv_timer_t *t)
 {
 	struct agents *a = t->data;
 	struct agent_map *m, *next;
+	struct shm_snapshot snap;
 	double now, fill = 0, f;
 	int err, poll_proc;
 
@@ -303,8 +304,15 @@ static void agents_on_drain(uv_timer_t *t)
 			agents_end(a, m);
 			continue;
 		}
-		if ((err = agents_drain_one(a, m, NULL)) < 0) {
+		if ((err = agents_drain_one(a, m, &snap)) < 0) {
 			agents_broken(a, m, err);
+			continue;
+		}
+		/* gcmon.stop() (a detach): the area is final while the
+		 * process lives on; ended now, as if the process had. */
+		if (snap.state == SHM_STATE_EXITED &&
+		    snap.exit_via == SHM_EXIT_DETACHED) {
+			agents_end(a, m);
 			continue;
 		}
 		if ((f = (double)m->drained / m->info.ring_cap) > fill)
@@ -388,6 +396,8 @@ static void agents_end(struct agents *a, struct agent_map *m)
 		    snap.exit_maxrss, snap.exit_freeze_count);
 		if (snap.exit_via == SHM_EXIT_OS_EXIT)
 			agg_exit_code(m->proc, snap.exit_code);
+		else if (snap.exit_via == SHM_EXIT_DETACHED)
+			agg_exit_detached(m->proc);
 		bye.mono_ns = snap.exit_mono_ns;
 	}
 	if (bye.mono_ns == 0)	/* killed: it ended about now */

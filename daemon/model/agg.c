@@ -48,6 +48,7 @@ static void agg_proc_free_hist(struct agg_proc *p)
 static void agg_proc_free(struct agg_proc *p)
 {
 	agg_proc_free_hist(p);
+	free(p->prior);
 	stacks_proc_free(p->stacks);
 	requests_proc_free(p->requests);
 	free(p->py_version);
@@ -148,10 +149,14 @@ struct agg_proc *agg_proc_find(const struct agg *a, uint32_t pid)
 		for (p = r->head; p != NULL; p = p->next) {
 			if (p->pid != pid)
 				continue;
+			/* Live first, then the latest agent start (one
+			 * monotonic clock: of one process's records, a detach
+			 * and an attach again, the last; start_real is the
+			 * process's start for both, give or take a tick). */
 			if (best == NULL ||
 			    (p->state == AGG_LIVE && best->state != AGG_LIVE) ||
 			    ((p->state == AGG_LIVE) == (best->state == AGG_LIVE) &&
-			    p->start_real > best->start_real))
+			    p->start_mono_ns > best->start_mono_ns))
 				best = p;
 		}
 	return best;
@@ -291,7 +296,14 @@ static void agg_sum_mem(const struct agg_proc *p, struct agg_sum *s)
 	s->private_dirty_bytes += p->mem.private_dirty_bytes;
 }
 
-/* Adds p to s. own_only: leave out a baseline inherited at fork. */
+/* a - b, or 0 (a hostile prior above its baseline). */
+static uint64_t agg_sub0(uint64_t a, uint64_t b)
+{
+	return a > b ? a - b : 0;
+}
+
+/* Adds p to s. own_only: leave out a baseline inherited at fork, and
+ * what earlier records of the same process counted (p->prior). */
 static void agg_sum_add(const struct agg *a, const struct agg_proc *p,
     struct agg_sum *s, int own_only)
 {
@@ -308,15 +320,23 @@ static void agg_sum_add(const struct agg *a, const struct agg_proc *p,
 		s->ngen = p->ngen;
 	for (g = 0; g < p->ngen; g++) {
 		struct agg_gen_sum *sg = &s->gen[g];
-		uint64_t unseen = add_base ? p->base[g].collections : 0;
+		const struct proto_baseline *b = &p->base[g];
+		static const struct proto_baseline none;
+		const struct proto_baseline *pr = g < p->nprior ?
+		    &p->prior[g] : &none;
+		/* Of a later area of a process, run and host totals take only
+		 * what its earlier records did not count (own_only). */
+		uint64_t unseen = !add_base ? 0 : own_only ?
+		    agg_sub0(b->collections, pr->collections) : b->collections;
 
 		sg->seen += p->c[g].count;
 		sg->unseen += unseen;
 		sg->collections += p->c[g].count + unseen;
-		sg->collected += p->c[g].collected +
-		    (add_base ? p->base[g].collected : 0);
-		sg->uncollectable += p->c[g].uncollectable +
-		    (add_base ? p->base[g].uncollectable : 0);
+		sg->collected += p->c[g].collected + (!add_base ? 0 : own_only ?
+		    agg_sub0(b->collected, pr->collected) : b->collected);
+		sg->uncollectable += p->c[g].uncollectable + (!add_base ? 0 :
+		    own_only ? agg_sub0(b->uncollectable, pr->uncollectable) :
+		    b->uncollectable);
 		sg->pause_ns += p->c[g].pause_ns;
 		if (p->c[g].max_pause_ns > sg->max_pause_ns)
 			sg->max_pause_ns = p->c[g].max_pause_ns;
@@ -492,6 +512,7 @@ size_t agg_proc_bytes(const struct agg_proc *p)
 		for (g = 0; g < p->ngen; g++)
 			n += hist_compact_bytes(&p->hist[g]);
 	}
+	n += p->nprior * sizeof *p->prior;
 	if (p->py_version != NULL)
 		n += strlen(p->py_version) + 1;
 	if (p->executable != NULL)
@@ -557,6 +578,18 @@ int agg_place(struct agg_proc *p, const struct agg_place *pl)
 #define AGG_HAS_SERVICE(h) \
 	(((h)->flags & PROTO_HELLO_SERVICE) != 0 && (h)->service.len > 0)
 
+/* The earlier records' totals a later area of a process carries. */
+static int agg_proc_prior(struct agg_proc *p, const struct proto_hello *h)
+{
+	if (!(h->flags & PROTO_HELLO_PRIOR))
+		return 0;
+	if ((p->prior = malloc(h->ngen * sizeof *p->prior)) == NULL)
+		return -ENOMEM;
+	memcpy(p->prior, h->prior, h->ngen * sizeof *p->prior);
+	p->nprior = h->ngen;
+	return 0;
+}
+
 int agg_hello(struct agg *a, const struct proto_hello *h,
     struct agg_proc **out, int *is_new)
 {
@@ -598,6 +631,7 @@ int agg_hello(struct agg *a, const struct proto_hello *h,
 	p->argv = malloc(used > 0 ? used : 1);
 	if (p->py_version == NULL || p->executable == NULL ||
 	    (AGG_HAS_SERVICE(h) && p->service == NULL) ||
+	    agg_proc_prior(p, h) < 0 ||
 	    p->argv == NULL || agg_proc_grow(p, h->ngen) < 0) {
 		agg_proc_free(p);
 		return -ENOMEM;
@@ -720,6 +754,11 @@ void agg_exit_code(struct agg_proc *p, int code)
 {
 	p->os_exit = 1;
 	p->exit_code = code;
+}
+
+void agg_exit_detached(struct agg_proc *p)
+{
+	p->detached = 1;
 }
 
 void agg_proc_started(struct agg_proc *p, double start_real)

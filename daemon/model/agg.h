@@ -93,6 +93,7 @@ struct agg_proc {
 	uint32_t py_hexversion;
 	uint8_t origin, gc_model;
 	uint8_t spawned;		/* exec'd worker: agg_proc_role */
+	uint8_t detached;		/* ended by gcmon.stop(): it lives on */
 	uint16_t hello_flags;
 	uint32_t reconnects;
 	unsigned nconn;			/* areas attached for it */
@@ -104,6 +105,11 @@ struct agg_proc {
 
 	uint8_t ngen;
 	struct proto_baseline base[PROTO_MAX_GEN];
+	/* In base, what earlier records of this process (areas before a
+	 * detach) counted: left out of run and host totals. nprior entries
+	 * (PROTO_HELLO_PRIOR), else NULL: most processes have none. */
+	struct proto_baseline *prior;
+	uint8_t nprior;
 	struct proto_gen_counters c[PROTO_MAX_GEN];	/* last cumulative */
 	uint64_t dropped;
 	uint64_t alerts;
@@ -270,6 +276,9 @@ void agg_exit_info(struct agg *a, struct agg_proc *p, uint64_t cpu_ns,
     uint64_t peak_rss_bytes, uint64_t freeze_count);
 /* After agg_exit_info: the process ended by os._exit(code). */
 void agg_exit_code(struct agg_proc *p, int code);
+/* Its area ended by gcmon.stop() (SHM_EXIT_DETACHED): the process lives
+ * on, and a later area of it is a new record (PROTO_HELLO_PRIOR). */
+void agg_exit_detached(struct agg_proc *p);
 /* Where a process runs, as agents.c and place.c found it (strings
  * borrowed, copied; empty ones kept as NULL). */
 struct agg_place {

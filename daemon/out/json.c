@@ -206,10 +206,12 @@ json_t *djson_process(const struct agg *a, const struct agg_proc *p)
 	/* exit: its exit handlers ran; os._exit: it called os._exit(
 	 * exit_code) (billiard's and multiprocessing's workers end so);
 	 * abrupt: a signal or a crash (counted all the same); lost: its area
-	 * became unreadable. */
+	 * became unreadable; detach: gcmon.stop() (pygcprofiler detach), the
+	 * process lives on, and an attach again is a new record. */
 	djson_set(o, "ended_by", p->state == AGG_LIVE ? json_null() :
-	    json_string(p->state != AGG_ENDED ? "lost" :
-	    !p->clean_exit ? "abrupt" : p->os_exit ? "os._exit" : "exit"));
+	    json_string(p->state != AGG_ENDED ? "lost" : p->detached ?
+	    "detach" : !p->clean_exit ? "abrupt" : p->os_exit ? "os._exit" :
+	    "exit"));
 	djson_set(o, "exit_code", p->state == AGG_ENDED && p->os_exit ?
 	    json_integer(p->exit_code) : json_null());
 	djson_set(o, "events", djson_uint(agg_proc_events(p)));

@@ -122,6 +122,66 @@ START_TEST(test_totals_exact_through_reconnect_and_drops)
 }
 END_TEST
 
+/* A detach and an attach again: two records of one process. The second's
+ * baseline holds what the first counted (its prior); the process alone
+ * is its gc.get_stats(), the run counts each collection once. */
+START_TEST(test_attach_again_counts_each_collection_once)
+{
+	struct agg *a = agg_new(&cfg);
+	struct proto_hello h = hello_of(300, 1, "r", ORIGIN_ROOT, 4);
+	struct proto_counters c;
+	struct proto_bye bye;
+	struct agg_proc *p1, *p2;
+	struct agg_sum *s;
+	int is_new;
+
+	a->now_real = 1700000000;
+	ck_assert_int_eq(agg_hello(a, &h, &p1, &is_new), 0);
+	c = counters_of(10, 2, 1, 0);
+	memset(&bye, 0, sizeof bye);
+	bye.counters = c;
+	bye.mono_ns = h.start_mono_ns + 1000;
+	agg_exit_detached(p1);
+	agg_bye(a, p1, &bye);
+	/* Detached, 6 gen-0 collections unseen, then attached again. */
+	h.start_mono_ns += 5000;
+	h.flags |= PROTO_HELLO_PRIOR;
+	h.base[0].collections = 4 + 10 + 6;
+	h.base[0].collected = 8 + 30 + 1;
+	h.base[1].collections = 2;
+	h.base[2].collections = 1;
+	h.prior[0].collections = 4 + 10;
+	h.prior[0].collected = 8 + 30;
+	h.prior[1].collections = 2;
+	h.prior[2].collections = 1;
+	ck_assert_int_eq(agg_hello(a, &h, &p2, &is_new), 0);
+	ck_assert_int_eq(is_new, 1);
+	ck_assert_ptr_ne(p1, p2);
+	c = counters_of(7, 0, 0, 0);
+	agg_counters(a, p2, &c);
+	ck_assert_ptr_eq(agg_proc_find(a, 300), p2);
+	s = agg_sum_new();
+	agg_sum_process(a, p2, s);
+	ck_assert_uint_eq(total(s), 20 + 2 + 1 + 7);
+	ck_assert_uint_eq(s->gen[0].collected, 39 + 21);
+	free(s);
+	s = agg_sum_new();
+	agg_sum_run(a, agg_run_find(a, "r"), s);
+	ck_assert_uint_eq(total(s), 20 + 2 + 1 + 7);
+	ck_assert_uint_eq(s->gen[0].unseen, 4 + 6);
+	ck_assert_uint_eq(s->gen[0].seen, 10 + 7);
+	ck_assert_uint_eq(s->gen[0].collected, 39 + 21);
+	ck_assert_uint_eq(s->nlive, 1);
+	free(s);
+	/* Ended too: still the later record by its pid. */
+	bye.counters = c;
+	agg_bye(a, p2, &bye);
+	ck_assert_ptr_eq(agg_proc_find(a, 300), p2);
+	ck_assert_int_eq(p1->detached, 1);
+	agg_free(a);
+}
+END_TEST
+
 START_TEST(test_fork_baseline_not_double_counted_in_run)
 {
 	struct agg *a = agg_new(&cfg);
@@ -1147,6 +1207,7 @@ static Suite *agg_suite(void)
 
 	tcase_add_test(t, test_totals_exact_through_reconnect_and_drops);
 	tcase_add_test(t, test_fork_baseline_not_double_counted_in_run);
+	tcase_add_test(t, test_attach_again_counts_each_collection_once);
 	tcase_add_test(t, test_unshared_counts_from_the_read_before_each_gen2);
 	tcase_add_test(t, test_unshared_ignores_reads_a_collection_ran_through);
 	tcase_add_test(t, test_unshared_needs_a_quiet_read_before);

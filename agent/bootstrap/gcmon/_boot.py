@@ -100,9 +100,11 @@ def _load(env, socket, service, warn_all, via):
     global _agent
     from gcmon import _gcmon as mod
     exec_child = env.get("GCMON_AGENT_PID", "").isdigit()
+    again = _agent is not None      # after stop(): the agent's next area
     path = mod.load(socket, service, warn_all, via)
     _agent = _Agent(mod, socket, service or None, path, mod.exit_data, via)
-    _install_hooks(_warn if warn_all or not exec_child else (lambda m: None))
+    if not again:                   # once per process, whatever the starts
+        _install_hooks(_warn if warn_all or not exec_child else (lambda m: None))
     return _agent
 
 
@@ -150,8 +152,11 @@ def start(socket=None, service=None):
     Collections before start() are counted as "before the agent loaded".
     Already attached (by an earlier start(), sitecustomize or the .pth
     hook): nothing is done and the same path is returned; a socket or
-    service other than the running agent's is a GcmonError, and so is
-    start() after stop(). Errors: GcmonError (unsupported interpreter,
+    service other than the running agent's is a GcmonError. After stop(),
+    start() attaches the agent again with a new area (a new record in
+    gcmond; by default to the same socket, with the same service): the
+    collections while it was stopped count as "before the agent loaded",
+    each one once. Errors: GcmonError (unsupported interpreter,
     no directory for the socket, the area cannot be made), TypeError and
     ValueError (a bad argument).
     """
@@ -162,12 +167,9 @@ def start(socket=None, service=None):
     if socket is not None:
         socket = os.fsdecode(os.fspath(socket))
     a = _agent
-    if a is not None:
+    if a is not None and not a.stopped:
         # Only what the caller named is compared: start() with no
         # arguments is a no-op whoever loaded the agent.
-        if a.stopped:
-            raise GcmonError("gcmon.start: gcmon.stop() ran in this "
-                             "process; the agent cannot start again")
         if socket is not None and (os.path.abspath(socket) !=
                                    os.path.abspath(a.socket)):
             raise GcmonError("gcmon.start: the agent already reports to %s, "
@@ -176,6 +178,11 @@ def start(socket=None, service=None):
             raise GcmonError("gcmon.start: the agent already runs with "
                              "service %r, not %r" % (a.service, service))
         return a.path
+    if a is not None:
+        # Started again after stop(): where and as what it ran, unless
+        # told otherwise.
+        socket = a.socket if socket is None else socket
+        service = a.service if service is None else service
     # The arguments first, then what the host has.
     service = _check_service(mod, service)
     socket = _check_socket(mod, socket)
@@ -191,10 +198,12 @@ def start(socket=None, service=None):
 
 
 def stop():
-    """Detach the agent: take its callback out of gc.callbacks and write
-    the exit data. The process's figures then cover the collections up to
-    here (the baseline included); later ones are not counted. Returns
-    False when there was nothing to stop (never started, or stopped)."""
+    """Detach the agent: take its callback out of gc.callbacks, write the
+    exit data and give the area up (gcmond ends its record as if the
+    process had ended). The process's figures then cover the collections
+    up to here (the baseline included); later ones are not counted until
+    a start() attaches it again. Returns False when there was nothing to
+    stop (never started, or stopped)."""
     a = _agent
     if a is None or a.stopped:
         return False
@@ -205,5 +214,5 @@ def stop():
     if os._exit is a.mod._exit:
         import posix
         os._exit = posix._exit
-    a.at_exit()
+    a.at_exit(detach=True)
     return True
