@@ -534,6 +534,19 @@ static PyMethodDef gcmon_methods[] = {
 	{ "request_route", gcmon_request_route, METH_O,
 	  "request_route(name): the id of a route name (bytes), 0 for "
 	  "\"other\" (the table is full)." },
+	{ "load", (PyCFunction)(void (*)(void))agent_boot_load,
+	  METH_VARARGS | METH_KEYWORDS,
+	  "load(socket, service=None, warn_all=False, via='start'): loads the "
+	  "agent (settings from the environment, identity, start(), the "
+	  "callback, the exit handler, os._exit); returns the area's path." },
+	{ "agent", agent_boot_info, METH_NOARGS,
+	  "agent(): None, or a dict of what load() was told and made." },
+	{ "exit_data", agent_boot_exit_data, METH_NOARGS,
+	  "exit_data(): writes the exit data once (the exit handler); never "
+	  "raises." },
+	{ "gc_model_of", agent_boot_model_of, METH_VARARGS,
+	  "gc_model_of(hexversion, gil_enabled, gil_disabled_build): the "
+	  "GC_MODEL_* an interpreter runs (the rule load() applies)." },
 	{ "default_socket", gcmon_default_socket, METH_NOARGS,
 	  "default_socket(): GCMON_SOCKET, else the socket gcmonctl would use." },
 	{ NULL, NULL, 0, NULL }

@@ -134,4 +134,12 @@ uint32_t agent_requests_open(void);
  * Python exception set); interns the keys it looks up on first use. */
 struct _object *agent_callback_new(struct _object *module);
 
+/* boot.c: _gcmon.load(), agent(), exit_data(), gc_model_of(). */
+struct _object *agent_boot_load(struct _object *self, struct _object *args,
+    struct _object *kw);
+struct _object *agent_boot_info(struct _object *self, struct _object *unused);
+struct _object *agent_boot_exit_data(struct _object *self,
+    struct _object *unused);
+struct _object *agent_boot_model_of(struct _object *self, struct _object *args);
+
 #endif /* GCMON_AGENT_H */

@@ -16,6 +16,7 @@
 
 #include <jansson.h>
 
+#include "ctl.h"
 #include "protocol.h"
 
 #define PGP_MAX_BUCKETS		PROTO_MAX_EDGES	/* --buckets edges */
@@ -73,6 +74,7 @@ struct pgp_run {
 	int child_done;
 	int exec_failed;		/* the launcher's status then: 127/126 */
 	int watch_fd;
+	struct ctl_stream watch;	/* what watch_fd sent, not yet handled */
 	int ctl_fd;
 	/* From the event stream. */
 	pid_t pids[64];

@@ -38,6 +38,7 @@ _Static_assert(offsetof(struct shm_header, req_dropped) == 720, "layout");
 _Static_assert(offsetof(struct shm_header, nroutes) == 728, "layout");
 _Static_assert(offsetof(struct shm_header, req_head) == 768, "layout");
 _Static_assert(offsetof(struct shm_header, req_tail) == 832, "layout");
+_Static_assert(offsetof(struct shm_header, gc_start_ns) == 896, "layout");
 _Static_assert(sizeof(struct shm_request) == 40, "request slot");
 _Static_assert(sizeof(struct shm_route) == 128, "route slot");
 _Static_assert((SHM_REQ_RING & (SHM_REQ_RING - 1)) == 0, "request ring");

@@ -23,6 +23,12 @@ static void events_broadcast(struct events *ev, json_t *o, const char *run)
 		ev->broadcast(ev->arg, o, run);
 }
 
+static void events_flush(struct events *ev)
+{
+	if (ev->flush != NULL)
+		ev->flush(ev->arg);
+}
+
 static void events_process(struct events *ev, struct agg_proc *p,
     const char *type)
 {
@@ -33,6 +39,7 @@ static void events_process(struct events *ev, struct agg_proc *p,
 	if ((o = djson_process_event(ev->agg, p, type)) == NULL)
 		return;
 	events_broadcast(ev, o, p->run->id);
+	events_flush(ev);
 	log_json(ev->log, o);
 	json_decref(o);
 }
@@ -158,6 +165,7 @@ void events_drained(void *data, struct agg_proc *p)
 	struct events *ev = data;
 
 	alert_hold_drained(&ev->held, p, 0, events_emit_held, ev);
+	events_flush(ev);
 }
 
 void events_request(void *data, struct agg_proc *p,

@@ -43,11 +43,13 @@ struct events {
 	struct alert_hold held;		/* pause lines awaiting names */
 	double last_summary;		/* agg->now_real of the last one */
 	/* The watch stream (server.c): o (borrowed) to the watchers of
-	 * run; whether anyone watches; a process ended (waits to answer).
-	 * Each may be NULL. */
+	 * run (queued); whether anyone watches; a process ended (waits to
+	 * answer); what is queued goes out (after each area's drain and
+	 * each process's start or end). Each may be NULL. */
 	void (*broadcast)(void *arg, json_t *o, const char *run);
 	int (*watched)(void *arg);
 	void (*ended)(void *arg);
+	void (*flush)(void *arg);
 	void *arg;
 };
 

@@ -745,6 +745,7 @@ static void gcmond_start_model(struct gcmond *d, struct gcmond_opts *o)
 	d->events.broadcast = srv_broadcast;
 	d->events.watched = srv_watched;
 	d->events.ended = srv_process_ended;
+	d->events.flush = srv_flush;
 	d->events.arg = &d->srv;
 }
 

@@ -44,6 +44,8 @@ struct srv_conn {
 	int watching;
 	char *watch_run;		/* NULL: every run */
 	uint64_t lost;			/* watch objects not sent */
+	uint8_t *pend;			/* watch frames of this drain, unsent */
+	size_t pend_len, pend_cap;
 	int waiting;
 	char *wait_run;
 	uint64_t wait_deadline_ms;
@@ -72,6 +74,7 @@ void srv_health(const struct srv *s, uint64_t *nconns, uint64_t *nbad,
 /* ---- output ------------------------------------------------------------ */
 
 static void srv_send_json(struct srv_conn *c, json_t *o, int droppable);
+static void srv_flush_watch(struct srv_conn *c);
 
 static void srv_on_write(uv_write_t *req, int status)
 {
@@ -107,6 +110,8 @@ static void srv_send_frame(struct srv_conn *c, const uint8_t *frame,
 
 	if (c->closing)
 		return;
+	if (!droppable)
+		srv_flush_watch(c);	/* in the order they were made */
 	if (droppable && c->out_bytes + len > SRV_WATCH_QUEUE_MAX) {
 		c->lost++;
 		return;
@@ -135,6 +140,62 @@ static void srv_send_frame(struct srv_conn *c, const uint8_t *frame,
 		return;
 	}
 	c->out_bytes += len;
+}
+
+/* Sends the watch frames queued since the last flush, in one write. */
+static void srv_flush_watch(struct srv_conn *c)
+{
+	size_t len = c->pend_len;
+
+	if (len == 0 || c->closing)
+		return;
+	c->pend_len = 0;
+	srv_send_frame(c, c->pend, len, 0);
+}
+
+/* Queues one watch frame (copied) for the next flush: a drain's events
+ * go out in a few writes of up to SRV_WATCH_BATCH bytes, not one write
+ * an event. Counted as lost when the watcher is behind, as before. */
+static void srv_queue_watch(struct srv_conn *c, const uint8_t *frame,
+    size_t len)
+{
+	uint8_t *nb;
+	size_t cap;
+
+	if (c->closing)
+		return;
+	if (c->out_bytes + c->pend_len + len > SRV_WATCH_QUEUE_MAX) {
+		c->lost++;
+		return;
+	}
+	if (c->pend_len + len > c->pend_cap) {
+		cap = c->pend_len + len > SRV_WATCH_BATCH ? c->pend_len + len :
+		    SRV_WATCH_BATCH;
+		if ((nb = realloc(c->pend, cap)) == NULL) {
+			c->lost++;
+			return;
+		}
+		c->pend = nb;
+		c->pend_cap = cap;
+	}
+	memcpy(c->pend + c->pend_len, frame, len);
+	c->pend_len += len;
+	if (c->pend_len >= SRV_WATCH_BATCH)
+		srv_flush_watch(c);
+}
+
+/* Every watcher's queued frames: at the end of each area's drain, and
+ * before any answer, so that a `wait` answered on one connection never
+ * overtakes the events and ends streamed on another. */
+static void srv_flush_watchers(struct srv *s)
+{
+	struct srv_conn *c;
+
+	if (s->nwatchers == 0)
+		return;
+	for (c = s->conns; c != NULL; c = c->next)
+		if (c->watching)
+			srv_flush_watch(c);
 }
 
 /* Encodes o into a CONTROL frame; *len set; free() it. NULL if too big. */
@@ -206,7 +267,7 @@ void srv_broadcast(void *arg, json_t *o, const char *run)
 			c->lost++;
 			continue;
 		}
-		srv_send_frame(c, buf, len, 1);
+		srv_queue_watch(c, buf, len);
 	}
 	free(buf);
 }
@@ -228,6 +289,11 @@ static void srv_unwatch(struct srv_conn *c)
 
 /* ---- waits, for events.c ------------------------------------------------ */
 
+void srv_flush(void *arg)
+{
+	srv_flush_watchers(arg);
+}
+
 void srv_process_ended(void *arg)
 {
 	srv_check_waits(arg);
@@ -238,6 +304,7 @@ void srv_process_ended(void *arg)
 /* Sends o (steals); NULL (out of memory) is said as "busy". */
 static void srv_send_answer(struct srv_conn *c, json_t *o)
 {
+	srv_flush_watchers(c->s);
 	if (o == NULL)
 		o = djson_error("busy", "out of memory");
 	if (o != NULL)
@@ -339,6 +406,7 @@ static void srv_on_close(uv_handle_t *h)
 	proto_reader_fini(&c->rd);
 	free(c->watch_run);
 	free(c->wait_run);
+	free(c->pend);
 	free(c);
 }
 
@@ -628,6 +696,7 @@ void srv_tick(struct srv *s)
 
 	clock_now(s->agg);
 	s->ticks++;
+	srv_flush_watchers(s);		/* nothing is queued longer than a tick */
 	srv_check_waits(s);
 	srv_close_idle(s);
 	if (s->ticks % (1000 / SRV_TICK_MS) == 0 &&

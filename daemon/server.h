@@ -22,6 +22,7 @@
 #define SRV_MAX_CLIENTS		4096
 #define SRV_BACKLOG		512	/* listen(2) */
 #define SRV_WATCH_QUEUE_MAX	(1u << 20)	/* bytes queued to a watcher */
+#define SRV_WATCH_BATCH		(64u << 10)	/* watch bytes a write */
 #define SRV_ANSWER_QUEUE_MAX	(64u << 20)	/* bytes queued to any client */
 #define SRV_TICK_MS		100
 #define SRV_NEW_IDLE_MS		10000u	/* to send a whole first frame */
@@ -87,5 +88,8 @@ void srv_health(const struct srv *s, uint64_t *nconns, uint64_t *nbad,
 void srv_broadcast(void *arg, json_t *o, const char *run);
 int srv_watched(void *arg);
 void srv_process_ended(void *arg);
+/* For events.c: the watch frames queued by srv_broadcast, sent (a
+ * drain's worth in a few writes rather than one write an event). */
+void srv_flush(void *arg);
 
 #endif /* GCMON_SERVER_H */

@@ -108,16 +108,27 @@ static uint64_t agents_mono_ns(void)
 	return clock_mono_ns();
 }
 
-/* Its smaps_rollup, into agg (a refusal too). */
+static int agents_gc_mark(struct agent_map *m, void *arg)
+{
+	*(uint64_t *)arg = shm_gc_mark(m->map);
+	return 0;
+}
+
+/* Its smaps_rollup, into agg (a refusal too), with whether the process
+ * collected while the kernel walked its pages. */
 static void agents_mem(struct agents *a, struct agent_map *m)
 {
+	uint64_t mark0 = SHM_GC_BUSY, mark1 = SHM_GC_BUSY;
 	struct agg_mem mem;
 	int err;
 
 	if (m->place.kind == PLACE_UNSEEN)
 		return;		/* agg_place said why there are no figures */
+	(void)agents_guarded(agents_gc_mark, m, &mark0);
 	err = procfs_smaps(m->place.pid, &mem);
-	agg_mem_read(a->agg, m->proc, &mem, agents_mono_ns(), err);
+	(void)agents_guarded(agents_gc_mark, m, &mark1);
+	agg_mem_read(a->agg, m->proc, &mem, agents_mono_ns(), err,
+	    mark0 != SHM_GC_BUSY && mark0 == mark1);
 }
 
 /* RSS, peak RSS and CPU of a live (or zombie) process, into agg; with

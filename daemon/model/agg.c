@@ -927,7 +927,7 @@ static uint64_t agg_gen2_count(const struct agg_proc *p)
 
 int agg_mem_due(const struct agg_proc *p)
 {
-	return p->mem_state == AGG_MEM_READ &&
+	return p->mem_state == AGG_MEM_READ && p->nmem_reads > 0 &&
 	    agg_gen2_count(p) > p->mem_gen2;
 }
 
@@ -947,7 +947,7 @@ static uint64_t agg_mem_before(const struct agg_proc *p, uint64_t mono_ns)
 }
 
 void agg_mem_read(struct agg *a, struct agg_proc *p, const struct agg_mem *m,
-    uint64_t mono_ns, int err)
+    uint64_t mono_ns, int err, int quiet)
 {
 	uint64_t before, after = agg_mem_private(m);
 	unsigned k;
@@ -959,6 +959,12 @@ void agg_mem_read(struct agg *a, struct agg_proc *p, const struct agg_mem *m,
 	}
 	if (err < 0)
 		return;
+	if (!quiet) {
+		/* Pages half copied: the figures, not a before or after. */
+		p->mem = *m;
+		p->mem_state = AGG_MEM_READ;
+		return;
+	}
 	if (agg_mem_due(p) && p->origin == ORIGIN_FORK) {
 		/* Its start unknown (the ring dropped the event): the last
 		 * read is the best "before" there is. */

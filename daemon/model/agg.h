@@ -251,12 +251,15 @@ void agg_sample(struct agg *a, struct agg_proc *p, const struct agg_sample *s);
  * read taken before the first of them started (of the AGG_MEM_READS
  * kept; the oldest if all came later) counts as unshared by its collector
  * (the copy-on-write of the inherited objects whose headers a full
- * collection writes); a shrink counts as 0. A read during a collection
- * is thus never taken for "before".
+ * collection writes); a shrink counts as 0. quiet is 1 when the process
+ * ran no collection during the read (shm_gc_mark); a read that is not
+ * quiet updates the figures only: it is neither kept as a "before" nor
+ * taken as an "after", so a collection longer than the reads kept, or
+ * one that had begun unseen, is never measured from its middle.
  */
 void agg_mem_read(struct agg *a, struct agg_proc *p, const struct agg_mem *m,
-    uint64_t mono_ns, int err);
-/* 1 when p finished a gen-2 collection since its last memory read. */
+    uint64_t mono_ns, int err, int quiet);
+/* 1 when p finished a gen-2 collection since its last quiet memory read. */
 int agg_mem_due(const struct agg_proc *p);
 /* Shared (clean + dirty) and private bytes of a reading. */
 uint64_t agg_mem_shared(const struct agg_mem *m);

@@ -1098,9 +1098,9 @@ class N:
     def __init__(self):
         self.me = self
 gc.disable()
-keep = [[N() for _ in range(20000)]]
+keep = [[N() for _ in range(150000)]]
 gc.enable()
-for _ in range(3):
+for _ in range(5):
     gc.collect()
 """
 

@@ -181,6 +181,72 @@ static struct proto_event gen2_at(uint64_t start_ns)
 	return e;
 }
 
+/* A full collection longer than the reads kept (a big heap on a loaded
+ * machine, a short --sample-interval): every read during it says it was
+ * not quiet, so "before" is still the read from before it, and a read
+ * that is not quiet is never taken for "after" either. */
+START_TEST(test_unshared_ignores_reads_a_collection_ran_through)
+{
+	struct agg *a = agg_new(&cfg);
+	struct agg_proc *w;
+	struct proto_counters c;
+	struct proto_event e;
+	struct agg_mem r;
+	unsigned i;
+
+	a->now_real = 1700000000;
+	(void)add(a, 100, 1, "svc", ORIGIN_ROOT, 0);
+	w = add(a, 101, 100, "svc", ORIGIN_FORK, 0);
+	r = mem_of(2);
+	agg_mem_read(a, w, &r, 10, 0, 1);	/* before: 2 MB private */
+	for (i = 0; i < 3 * AGG_MEM_READS; i++) {
+		r = mem_of(2 + i);		/* pages being copied */
+		agg_mem_read(a, w, &r, 30 + i, 0, 0);
+	}
+	ck_assert_uint_eq(w->mem.private_dirty_bytes + w->mem.private_clean_bytes,
+	    (uint64_t)(1 + 3 * AGG_MEM_READS) << 20);
+	e = gen2_at(20);
+	agg_event(a, w, &e);
+	c = counters_of(0, 0, 1, 0);
+	agg_counters(a, w, &c);
+	ck_assert_int_eq(agg_mem_due(w), 1);
+	/* The next collection already under way at the first read after. */
+	r = mem_of(150);
+	agg_mem_read(a, w, &r, 200, 0, 0);
+	ck_assert_uint_eq(w->unshared_by_gc_bytes, 0);
+	ck_assert_int_eq(agg_mem_due(w), 1);
+	r = mem_of(102);
+	agg_mem_read(a, w, &r, 300, 0, 1);
+	ck_assert_uint_eq(w->unshared_by_gc_bytes, 100u << 20);
+	ck_assert_int_eq(agg_mem_due(w), 0);
+	agg_free(a);
+}
+END_TEST
+
+/* Only a read that is not quiet yet: nothing to measure from. */
+START_TEST(test_unshared_needs_a_quiet_read_before)
+{
+	struct agg *a = agg_new(&cfg);
+	struct agg_proc *w;
+	struct proto_counters c;
+	struct agg_mem r;
+
+	a->now_real = 1700000000;
+	(void)add(a, 100, 1, "svc", ORIGIN_ROOT, 0);
+	w = add(a, 101, 100, "svc", ORIGIN_FORK, 0);
+	r = mem_of(50);
+	agg_mem_read(a, w, &r, 10, 0, 0);
+	ck_assert_int_eq(w->mem_state, AGG_MEM_READ);
+	c = counters_of(0, 0, 1, 0);
+	agg_counters(a, w, &c);
+	ck_assert_int_eq(agg_mem_due(w), 0);
+	r = mem_of(80);
+	agg_mem_read(a, w, &r, 20, 0, 1);	/* the baseline, not an after */
+	ck_assert_uint_eq(w->unshared_by_gc_bytes, 0);
+	agg_free(a);
+}
+END_TEST
+
 START_TEST(test_unshared_counts_from_the_read_before_each_gen2)
 {
 	struct agg *a = agg_new(&cfg);
@@ -194,25 +260,25 @@ START_TEST(test_unshared_counts_from_the_read_before_each_gen2)
 	m = add(a, 100, 1, "svc", ORIGIN_ROOT, 0);
 	w = add(a, 101, 100, "svc", ORIGIN_FORK, 0);
 	r = mem_of(2);
-	agg_mem_read(a, m, &r, 10, 0);
-	agg_mem_read(a, w, &r, 10, 0);		/* before: 2 MB private */
+	agg_mem_read(a, m, &r, 10, 0, 1);
+	agg_mem_read(a, w, &r, 10, 0, 1);		/* before: 2 MB private */
 	ck_assert_int_eq(agg_mem_due(w), 0);
 	/* A sample read lands during the collection (pages half copied),
 	 * then the collection's event: "before" is still the read at 10. */
 	r = mem_of(60);
-	agg_mem_read(a, w, &r, 30, 0);
+	agg_mem_read(a, w, &r, 30, 0, 1);
 	e = gen2_at(20);
 	agg_event(a, w, &e);
 	c = counters_of(0, 0, 1, 0);
 	agg_counters(a, w, &c);
 	ck_assert_int_eq(agg_mem_due(w), 1);
 	r = mem_of(102);
-	agg_mem_read(a, w, &r, 40, 0);
+	agg_mem_read(a, w, &r, 40, 0, 1);
 	ck_assert_uint_eq(w->unshared_by_gc_bytes, 100u << 20);
 	ck_assert_int_eq(agg_mem_due(w), 0);
 	/* No gen-2 since: growth is the worker's own, not the collector's. */
 	r = mem_of(150);
-	agg_mem_read(a, w, &r, 50, 0);
+	agg_mem_read(a, w, &r, 50, 0, 1);
 	ck_assert_uint_eq(w->unshared_by_gc_bytes, 100u << 20);
 	/* A shrink across a gen-2 counts 0, never less. */
 	e = gen2_at(55);
@@ -220,7 +286,7 @@ START_TEST(test_unshared_counts_from_the_read_before_each_gen2)
 	c = counters_of(0, 0, 2, 0);
 	agg_counters(a, w, &c);
 	r = mem_of(120);
-	agg_mem_read(a, w, &r, 60, 0);
+	agg_mem_read(a, w, &r, 60, 0, 1);
 	ck_assert_uint_eq(w->unshared_by_gc_bytes, 100u << 20);
 	/* A master's growth across its gen-2 is its own allocation. */
 	e = gen2_at(15);
@@ -228,12 +294,12 @@ START_TEST(test_unshared_counts_from_the_read_before_each_gen2)
 	c = counters_of(0, 0, 1, 0);
 	agg_counters(a, m, &c);
 	r = mem_of(90);
-	agg_mem_read(a, m, &r, 20, 0);
+	agg_mem_read(a, m, &r, 20, 0, 1);
 	ck_assert_uint_eq(m->unshared_by_gc_bytes, 0);
 	/* A refused read is kept as such; a process gone changes nothing. */
-	agg_mem_read(a, w, &r, 70, -ESRCH);
+	agg_mem_read(a, w, &r, 70, -ESRCH, 1);
 	ck_assert_int_eq(w->mem_state, AGG_MEM_READ);
-	agg_mem_read(a, w, &r, 70, -EACCES);
+	agg_mem_read(a, w, &r, 70, -EACCES, 1);
 	ck_assert_int_eq(w->mem_state, AGG_MEM_REFUSED);
 	s = agg_sum_new();
 	agg_sum_run(a, agg_run_find(a, "svc"), s);
@@ -1082,6 +1148,8 @@ static Suite *agg_suite(void)
 	tcase_add_test(t, test_totals_exact_through_reconnect_and_drops);
 	tcase_add_test(t, test_fork_baseline_not_double_counted_in_run);
 	tcase_add_test(t, test_unshared_counts_from_the_read_before_each_gen2);
+	tcase_add_test(t, test_unshared_ignores_reads_a_collection_ran_through);
+	tcase_add_test(t, test_unshared_needs_a_quiet_read_before);
 	tcase_add_test(t, test_prefork_freeze_gives_the_measured_figures);
 	tcase_add_test(t, test_histograms_fold_into_run_on_bye);
 	tcase_add_test(t, test_records_bounded_and_totals_kept);

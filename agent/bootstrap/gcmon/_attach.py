@@ -47,6 +47,10 @@ def _act(action, socket, service, pkgdir):
     import sys
     mod = sys.modules.get("gcmon")
     boot = sys.modules.get("gcmon._boot")
+    if boot is None and "gcmon._gcmon" in sys.modules:
+        # Loaded from the environment, which imports no _boot: importing
+        # it adopts that agent.
+        from gcmon import _boot as boot
     agent = getattr(boot, "_agent", None) if boot is not None else None
     if action == "detach":
         if agent is None:
@@ -67,7 +71,7 @@ def _act(action, socket, service, pkgdir):
                 "the process to monitor it again)"}
     if mod is None or boot is None:
         mod = _import_gcmon(pkgdir)
-        boot = sys.modules["gcmon._boot"]
+        from gcmon import _boot as boot
     path = mod.start(socket=socket or None, service=service or None)
     # The baseline the agent recorded (collections before it loaded).
     base = boot._agent.mod.stats()["baseline"]

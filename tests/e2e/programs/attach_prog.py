@@ -28,10 +28,12 @@ def record(step):
         out[arg] = [[s["collections"], s["collected"], s["uncollectable"]]
                     for s in gc.get_stats()]
     elif kind == "state":
-        boot = sys.modules.get("gcmon._boot")
-        agent = getattr(boot, "_agent", None)
+        # The environment's loading imports no gcmon._boot: the
+        # extension says who loaded it.
+        ext = sys.modules.get("gcmon._gcmon")
+        info = ext.agent() if ext is not None else None
         out["imported"] = "gcmon" in sys.modules
-        out["via"] = agent.via if agent is not None else None
+        out["via"] = info["via"] if info is not None else None
         out["sitecustomize"] = getattr(sys.modules.get("sitecustomize"),
                                        "__file__", None)
     elif kind in ("start", "stop"):
