@@ -85,7 +85,7 @@ static const char *report_cstr(char *buf, size_t len, const json_t *o,
 /* " (young+incremental)": the "label" gcmond gives a generation under
  * its collector model, into buf; "" when absent or when it only says
  * "generation N" again. */
-static const char *report_gen_label(char *buf, size_t len, const json_t *o)
+const char *report_gen_label(char *buf, size_t len, const json_t *o)
 {
 	const char *l = report_str(o, "label", NULL);
 	char clean[64];

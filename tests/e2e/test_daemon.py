@@ -68,13 +68,6 @@ def _no_fake_process_left():
     shmarea.kill_all()
 
 
-@pytest.fixture
-def tmp():
-    d = gt.private_dir("daemon-")
-    yield d
-    shutil.rmtree(d, ignore_errors=True)
-
-
 def proc_of(d, pid):
     for p in d.request({"cmd": "processes"})["processes"]:
         if p["pid"] == pid:

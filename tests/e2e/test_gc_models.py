@@ -206,6 +206,11 @@ def test_incremental_labels_no_gen2_share_no_threshold2():
         assert "GC model: classic" in out and "Generation 2: 400 collections" in out
         rows = [ln for ln in text(d, "processes").splitlines() if ln.split()[:1] == [str(inc.pid)]]
         assert len(rows) == 1 and " incremental " in rows[0], rows
+        # top names the generations of its GEN0-2 columns, once per model.
+        top = text(d, "top", "--once").splitlines()
+        assert [ln for ln in top if ln.startswith("generations: ")] == [
+            "generations: GEN0 young (explicit), GEN1 young+incremental, "
+            "GEN2 full (explicit)"], top
 
 
 @needs_gcmond
