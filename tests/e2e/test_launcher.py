@@ -51,6 +51,10 @@ def launch(args, env=None, timeout=90, **kw):
 
 
 def json_lines(text):
+    """The JSON lines of text; an unterminated last line is one the
+    launcher is still writing (a file read while it grows), not a line."""
+    if not text.endswith("\n"):
+        text = text[:text.rfind("\n") + 1]
     return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
 
 

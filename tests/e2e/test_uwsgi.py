@@ -82,6 +82,10 @@ class Uwsgi:
             cmd = self.prefix + [UWSGI, "--master", "--processes", str(WORKERS),
                    "--plugin", "python3",
                    "--http-socket", "127.0.0.1:%d" % self.port,
+                   # A worker that ignores the stop is killed after 15 s,
+                   # not uWSGI's 60 (one once never answered SIGINT on a
+                   # loaded machine, without the agent loaded at all).
+                   "--worker-reload-mercy", "15",
                    "--wsgi-file", APP, "--need-app"] + self.extra
             with open(self.log_path, "wb") as log:
                 self.proc = subprocess.Popen(cmd, env=self.env, cwd=self.tmp,
