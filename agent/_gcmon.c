@@ -201,10 +201,12 @@ static PyObject *gcmon_start(PyObject *self, PyObject *args, PyObject *kw)
 	struct sockaddr_un sa;
 
 	(void)self;
-	if (a->area != NULL || a->hello_buf != NULL) {
+	if (a->area != NULL || (a->hello_buf != NULL && !a->detached)) {
 		PyErr_SetString(PyExc_RuntimeError, "gcmon agent already started");
 		return NULL;
 	}
+	if (a->detached)
+		gcmon_start_undo(a);	/* the last area's identity */
 	if (!PyArg_ParseTupleAndKeywords(args, kw, "sy#y#y#OOOkiiik|y#", kwlist,
 	    &sock, &run_id, &run_id_len, &pyver, &pyver_len, &exe, &exe_len,
 	    &argv, &base, &thr, &hexversion, &origin, &gc_model, &flags,
@@ -317,16 +319,17 @@ out_free:
 
 static PyObject *gcmon_stop(PyObject *self, PyObject *args, PyObject *kw)
 {
-	static char *kwlist[] = { "objects", "garbage", "freeze_count", NULL };
+	static char *kwlist[] = { "objects", "garbage", "freeze_count",
+		"detach", NULL };
 	PyObject *objects = Py_None, *garbage = Py_None;
 	unsigned long long freeze_count = 0;
 	uint8_t *frames = NULL;
 	size_t len = 0;
-	int err;
+	int err, detach = 0;
 
 	(void)self;
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "|OOK", kwlist, &objects,
-	    &garbage, &freeze_count))
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "|OOKp", kwlist, &objects,
+	    &garbage, &freeze_count, &detach))
 		return NULL;
 	if (agent_state.area == NULL || agent_state.stopped)
 		Py_RETURN_FALSE;
@@ -336,7 +339,8 @@ static PyObject *gcmon_stop(PyObject *self, PyObject *args, PyObject *kw)
 		free(frames);
 		return NULL;
 	}
-	err = agent_area_exit(frames, len, freeze_count);
+	err = detach ? agent_area_detach(frames, len, freeze_count) :
+	    agent_area_exit(frames, len, freeze_count);
 	free(frames);
 	return PyBool_FromLong(err == 0);
 }
@@ -373,12 +377,34 @@ static PyObject *gcmon_os_exit(PyObject *self, PyObject *args, PyObject *kw)
 	_exit(status);
 }
 
+/* [{collections, collected, uncollectable}] of the first n entries. */
+static PyObject *gcmon_baseline_list(const struct proto_baseline *b,
+    unsigned n)
+{
+	PyObject *list = PyList_New(0), *item;
+	unsigned i;
+
+	for (i = 0; list != NULL && i < n; i++) {
+		item = Py_BuildValue("{sKsKsK}",
+		    "collections", (unsigned long long)b[i].collections,
+		    "collected", (unsigned long long)b[i].collected,
+		    "uncollectable", (unsigned long long)b[i].uncollectable);
+		if (item == NULL || PyList_Append(list, item) < 0) {
+			Py_XDECREF(item);
+			Py_CLEAR(list);
+			break;
+		}
+		Py_DECREF(item);
+	}
+	return list;
+}
+
 static PyObject *gcmon_stats(PyObject *self, PyObject *unused)
 {
 	struct proto_hello *h = &agent_state.id.hello;
 	struct shm_header *area = agent_state.area;
 	struct shm_snapshot snap;
-	PyObject *gens, *base, *item;
+	PyObject *gens, *base, *prior = NULL, *item;
 	unsigned i;
 
 	(void)self;
@@ -390,6 +416,9 @@ static PyObject *gcmon_stats(PyObject *self, PyObject *unused)
 		return NULL;
 	if ((base = PyList_New(0)) == NULL)
 		goto out_gens;
+	if ((prior = gcmon_baseline_list(h->prior, area != NULL &&
+	    (h->flags & PROTO_HELLO_PRIOR) ? h->ngen : 0)) == NULL)
+		goto out_base;
 	for (i = 0; area != NULL && i < snap.counters.ngen; i++) {
 		const struct proto_gen_counters *g = &snap.counters.gen[i];
 
@@ -412,9 +441,9 @@ static PyObject *gcmon_stats(PyObject *self, PyObject *unused)
 			goto out_item;
 		Py_DECREF(item);
 	}
-	return Py_BuildValue("{sisNsNsKsIsKsKsisIss}",
+	return Py_BuildValue("{sisNsNsNsKsIsKsKsisIss}",
 	    "started", area != NULL,
-	    "generations", gens, "baseline", base,
+	    "generations", gens, "baseline", base, "prior", prior,
 	    "dropped", (unsigned long long)snap.counters.dropped,
 	    "ring_capacity", area != NULL ? agent_state.ring_cap : 0u,
 	    "ring_count", (unsigned long long)(area != NULL ? snap.head -
@@ -422,9 +451,11 @@ static PyObject *gcmon_stats(PyObject *self, PyObject *unused)
 	    "pid", (unsigned long long)h->pid,
 	    "origin", (int)h->origin, "hello_flags", (unsigned)h->flags,
 	    "path", area != NULL ? agent_state.path : "");
-	/* N: gens and base are stolen, even on error */
+	/* N: gens, base and prior are stolen, even on error */
 out_item:
 	Py_XDECREF(item);
+	Py_DECREF(prior);
+out_base:
 	Py_DECREF(base);
 out_gens:
 	Py_DECREF(gens);
@@ -514,9 +545,11 @@ static PyMethodDef gcmon_methods[] = {
 	  "counting (once); returns the area's path." },
 	{ "stop", (PyCFunction)(void (*)(void))gcmon_stop,
 	  METH_VARARGS | METH_KEYWORDS,
-	  "stop(objects=None, garbage=None, freeze_count=0): the exit data "
-	  "(type histograms, CPU, peak RSS, gc.get_freeze_count()) into the "
-	  "area; collections are still counted." },
+	  "stop(objects=None, garbage=None, freeze_count=0, detach=False): "
+	  "the exit data (type histograms, CPU, peak RSS, "
+	  "gc.get_freeze_count()) into the area; collections are still "
+	  "counted, unless detach: then the area is final and unmapped, and "
+	  "start() may make the next one." },
 	{ "_exit", (PyCFunction)(void (*)(void))gcmon_os_exit,
 	  METH_VARARGS | METH_KEYWORDS,
 	  "_exit(status): os._exit's stand-in: writes the exit code and exit "
@@ -534,6 +567,20 @@ static PyMethodDef gcmon_methods[] = {
 	{ "request_route", gcmon_request_route, METH_O,
 	  "request_route(name): the id of a route name (bytes), 0 for "
 	  "\"other\" (the table is full)." },
+	{ "load", (PyCFunction)(void (*)(void))agent_boot_load,
+	  METH_VARARGS | METH_KEYWORDS,
+	  "load(socket, service=None, warn_all=False, via='start'): loads the "
+	  "agent (settings from the environment, identity, start(), the "
+	  "callback, the exit handler, os._exit); returns the area's path." },
+	{ "agent", agent_boot_info, METH_NOARGS,
+	  "agent(): None, or a dict of what load() was told and made." },
+	{ "exit_data", (PyCFunction)(void (*)(void))agent_boot_exit_data,
+	  METH_VARARGS | METH_KEYWORDS,
+	  "exit_data(detach=False): writes the exit data once per area (the "
+	  "exit handler; gcmon.stop() with detach); never raises." },
+	{ "gc_model_of", agent_boot_model_of, METH_VARARGS,
+	  "gc_model_of(hexversion, gil_enabled, gil_disabled_build): the "
+	  "GC_MODEL_* an interpreter runs (the rule load() applies)." },
 	{ "default_socket", gcmon_default_socket, METH_NOARGS,
 	  "default_socket(): GCMON_SOCKET, else the socket gcmonctl would use." },
 	{ NULL, NULL, 0, NULL }

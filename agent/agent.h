@@ -42,6 +42,11 @@ struct agent {
 	struct proto_counters at_fork;
 	int atfork_registered;
 	int stopped;			/* stop() ran: the exit data is out */
+	/* gcmon.stop() detached the agent (agent_area_detach): area is NULL
+	 * and a later start() makes a new one, whose hello carries prior
+	 * (PROTO_HELLO_PRIOR): the totals of the areas before it. */
+	int detached;
+	struct proto_baseline prior[PROTO_MAX_GEN];
 	/* Which collections get their stack (stacks.c sets, callback.c
 	 * reads): stacks_on once the code table exists. */
 	int stacks_on;
@@ -56,8 +61,9 @@ uint64_t agent_clock_ns(int clock_id);
 
 /*
  * Creates this process's file in dir, maps it and publishes the identity
- * in agent_state.id.hello; agent_state.area is set on success. 0 or a
- * negative errno. Never called from the callback.
+ * in agent_state.id.hello; agent_state.area is set on success. After a
+ * detach, the hello carries the earlier areas' totals (PROTO_HELLO_PRIOR).
+ * 0 or a negative errno. Never called from the callback.
  */
 int agent_area_open(const char *dir);
 /* pthread_atfork handlers: the child gets a fresh area (its own pid,
@@ -70,6 +76,13 @@ void agent_area_atfork_child(void);
  * to the permanent generation, then state EXITED. 0, or -ENOSPC when the
  * frames did not fit (the rest is still written). */
 int agent_area_exit(const uint8_t *frames, size_t len, uint64_t freeze_count);
+/* gcmon.stop(): the exit data as agent_area_exit() writes it, marked
+ * SHM_EXIT_DETACHED, then the area is unmapped and its file closed (the
+ * callback records nothing more) and its totals kept for the next area.
+ * 0, -ENOSPC as agent_area_exit(), -ESRCH without a live area. With the
+ * GIL, the callback out of gc.callbacks. */
+int agent_area_detach(const uint8_t *frames, size_t len,
+    uint64_t freeze_count);
 /* os._exit(status) is ending this process: the code (status & 0xff, as
  * its parent will see it) and the exit data, unless the exit handler
  * already wrote them. 0, or -ESRCH without an area. */
@@ -133,5 +146,13 @@ uint32_t agent_requests_open(void);
 /* callback.c: the gc.callbacks entry, a new reference (NULL with a
  * Python exception set); interns the keys it looks up on first use. */
 struct _object *agent_callback_new(struct _object *module);
+
+/* boot.c: _gcmon.load(), agent(), exit_data(), gc_model_of(). */
+struct _object *agent_boot_load(struct _object *self, struct _object *args,
+    struct _object *kw);
+struct _object *agent_boot_info(struct _object *self, struct _object *unused);
+struct _object *agent_boot_exit_data(struct _object *self,
+    struct _object *args, struct _object *kwds);
+struct _object *agent_boot_model_of(struct _object *self, struct _object *args);
 
 #endif /* GCMON_AGENT_H */

@@ -2,8 +2,10 @@
  * area.c: the life cycle of this process's shared area (common/shm.h):
  * created when the agent starts, replaced in a forked child by the
  * pthread_atfork child handler before any Python code runs there, and
- * completed by the exit data. Called by _gcmon.c; the callback
- * (callback.c) only writes into the area through shm_record(). Defines
+ * completed by the exit data, or ended by gcmon.stop() (a detach: final,
+ * unmapped; a later start() makes the next area). Called by _gcmon.c;
+ * the callback (callback.c) only writes into the area through
+ * shm_record(). Defines
  * agent_state. Never starts a thread, never calls Python; the fork child
  * handler allocates nothing and makes only system calls.
  */
@@ -149,6 +151,7 @@ int agent_area_open(const char *dir)
 {
 	struct agent *a = &agent_state;
 	struct proto_hello *h = &a->id.hello;
+	int err;
 
 	if (a->area != NULL)
 		return -EALREADY;
@@ -158,7 +161,19 @@ int agent_area_open(const char *dir)
 	h->pid = (uint32_t)getpid();
 	h->ppid = (uint32_t)getppid();
 	h->start_mono_ns = agent_clock_ns(CLOCK_MONOTONIC);
-	return area_create();
+	if (a->detached) {
+		/* The next area after a detach: the totals of the ones before
+		 * go in its hello; names and routes are published again, as
+		 * in a fork child; the open requests were the last area's. */
+		h->flags |= PROTO_HELLO_PRIOR;
+		memcpy(h->prior, a->prior, sizeof h->prior);
+		agent_stacks_atfork_child();
+		agent_requests_atfork_child();
+		a->stopped = 0;
+	}
+	if ((err = area_create()) == 0)
+		a->detached = 0;
+	return err;
 }
 
 void agent_area_atfork_prepare(void)
@@ -206,7 +221,10 @@ void agent_area_atfork_child(void)
 	h->ppid = (uint32_t)getppid();
 	h->start_mono_ns = agent_clock_ns(CLOCK_MONOTONIC);
 	h->origin = ORIGIN_FORK;
+	/* Its whole baseline is inherited and left out of run totals: no
+	 * earlier area of its own to take out. */
 	h->flags |= PROTO_HELLO_BASELINE_INHERITED;
+	h->flags &= (uint16_t)~PROTO_HELLO_PRIOR;
 	a->stopped = 0;
 	agent_stacks_atfork_child();
 	agent_requests_atfork_child();
@@ -303,6 +321,49 @@ int agent_area_exit(const uint8_t *frames, size_t len, uint64_t freeze_count)
 	atomic_store_explicit(&h->state, SHM_STATE_EXITED,
 	    memory_order_release);
 	agent_state.stopped = 1;
+	return err;
+}
+
+int agent_area_detach(const uint8_t *frames, size_t len,
+    uint64_t freeze_count)
+{
+	struct agent *a = &agent_state;
+	struct shm_header *h = a->area;
+	const struct proto_hello *hello = &a->id.hello;
+	struct shm_snapshot snap;
+	unsigned i;
+	int err;
+
+	if (h == NULL || a->stopped)
+		return -ESRCH;
+	/* Before agent_area_exit's release store of the state. */
+	atomic_store_explicit(&h->exit_via, SHM_EXIT_DETACHED,
+	    memory_order_relaxed);
+	err = agent_area_exit(frames, len, freeze_count);
+	/* Everything this area reported (its baseline held the earlier
+	 * ones'): the next area's prior. The callback is out of
+	 * gc.callbacks and we hold the GIL, so these counters are final. */
+	shm_snapshot(h, &snap);
+	memset(a->prior, 0, sizeof a->prior);
+	for (i = 0; i < hello->ngen || i < snap.counters.ngen; i++) {
+		a->prior[i].collections = (i < hello->ngen ?
+		    hello->base[i].collections : 0) + snap.counters.gen[i].count;
+		a->prior[i].collected = (i < hello->ngen ?
+		    hello->base[i].collected : 0) +
+		    snap.counters.gen[i].collected;
+		a->prior[i].uncollectable = (i < hello->ngen ?
+		    hello->base[i].uncollectable : 0) +
+		    snap.counters.gen[i].uncollectable;
+	}
+	/* Nothing writes this mapping again: the callback, the request
+	 * middleware and the names' pending call all see NULL first. The
+	 * file (and its lock) is gcmond's to end and remove. */
+	a->area = NULL;
+	munmap(h, a->area_size);
+	if (area_fd_ours())	/* else the number is the program's now */
+		close(a->fd);
+	a->fd = -1;
+	a->detached = 1;
 	return err;
 }
 

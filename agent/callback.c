@@ -1,6 +1,8 @@
 /*
  * callback.c: the agent's gc.callbacks entry, the hot path. At "start" it
- * reads the monotonic clock; at "stop" the clock again, three entries of
+ * reads the monotonic clock and stores it in the area as the collection
+ * in progress (gc_start_ns, cleared at "stop", so gcmond can tell a
+ * memory reading taken during one); at "stop" the clock again, three entries of
  * the info dict (four on 3.15+), and writes the counters and one ring slot
  * of the shared area (shm_record); for a collection of generation 2, one
  * over the pause threshold or a sampled one, the Python stack first
@@ -103,6 +105,8 @@ static void cb_on_stop(struct shm_header *area, PyObject *info, uint64_t t1)
 	    agent_stacks_capture(area, ev.start_ns))
 		ev.flags |= PROTO_EVENT_HAS_STACK;
 	shm_record(area, &ev);
+	/* After the counters: a reader that sees 0 sees them counted. */
+	atomic_store_explicit(&area->gc_start_ns, 0, memory_order_release);
 }
 
 /* callback(phase, info) */
@@ -127,6 +131,10 @@ static PyObject *cb_callback(PyObject *self, PyObject *const *args,
 	if (ch == 'a') {
 		cb_t0 = now;
 		cb_t0_valid = 1;
+		/* Relaxed: the collection's first write to a page it shares
+		 * with its parent faults, which drains the store first. */
+		atomic_store_explicit(&area->gc_start_ns, now,
+		    memory_order_relaxed);
 	} else if (ch == 'o') {
 		cb_on_stop(area, args[1], now);
 	}

@@ -10,7 +10,9 @@
 #   5 gcmond's log bytes per hour for the demo's workload (log_size.py)
 #   6 launcher latency and interpreter start-up (launcher.py)
 #   7 the CPU watching costs: launcher + gcmond per collection (watch_cost.py)
-# Usage: bench/run-all.sh [1] [2] [3] [4] [5] [6] [7]   (default: all)
+#   8 near zero (issue 26): start-up, shared, embedded, whole command and
+#     the pipeline per collection, side by side (quick.py; `make bench-quick`)
+# Usage: bench/run-all.sh [1] [2] [3] [4] [5] [6] [7] [8]   (default: all)
 # Environment: GCMON_BUILDDIR (built tree), GCMON_SRCDIR, GCMON_PYTHON.
 # It builds its C helpers with cc into a private temp dir and writes
 # nothing else; it never asserts timings (benchmarks measure, tests assert).
@@ -39,7 +41,7 @@ GCMOND=$BUILDDIR/daemon/gcmond
 have_agent() { [ -f "$AGENT_DIR/gcmon/_gcmon.abi3.so" ] && [ -f "$AGENT_DIR/sitecustomize.py" ]; }
 have_gcmond() { [ -x "$GCMOND" ]; }
 
-sections=${*:-1 2 3 4 5 6 7}
+sections=${*:-1 2 3 4 5 6 7 8}
 verdicts=$tmp/verdicts
 : >"$verdicts"
 note() { echo "$*" | tee -a "$verdicts"; }
@@ -182,6 +184,17 @@ bench_watch_cost() {
 	grep '^verdict' "$tmp/watch.out" | sed 's/^verdict/verdict 7/' >>"$verdicts"
 }
 
+bench_quick() {
+	echo "== 8. near zero: start-up, shared, embedded, whole command, pipeline"
+	if ! have_agent || ! have_gcmond || [ ! -x "$BUILDDIR/client/pygcprofiler" ]; then
+		note "verdict 8: SKIP launcher, gcmond or agent not built in $BUILDDIR"
+		return
+	fi
+	mkdir -p "$tmp/quick"
+	timeout 600 "$PY" "$here/quick.py" "$tmp/quick" | tee "$tmp/quick.out"
+	grep '^verdict' "$tmp/quick.out" | sed 's/^verdict/verdict 8/' >>"$verdicts"
+}
+
 start=$(date +%s)
 echo "machine: $(nproc) CPUs, $(uname -sr); load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 for s in $sections; do
@@ -194,7 +207,8 @@ for s in $sections; do
 	5) bench_log_size ;;
 	6) bench_launcher ;;
 	7) bench_watch_cost ;;
-	*) echo "run-all.sh: no benchmark $s (1-7)" >&2; exit 2 ;;
+	8) bench_quick ;;
+	*) echo "run-all.sh: no benchmark $s (1-8)" >&2; exit 2 ;;
 	esac
 	echo
 done

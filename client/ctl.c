@@ -224,6 +224,90 @@ int ctl_read(int fd, json_t **obj, int timeout_ms)
 	return ctl_read_deadline(fd, obj, deadline);
 }
 
+#define CTL_STREAM_CHUNK	(64u << 10)
+
+int ctl_stream_fill(struct ctl_stream *s, int fd, int timeout_ms)
+{
+	int64_t deadline = timeout_ms < 0 ? -1 : ctl_now_ms() + timeout_ms;
+	unsigned char *nb;
+	ssize_t r;
+	int err, got = 0;
+
+	if (s->eof)
+		return 0;
+	if (s->off > 0) {		/* what the last batch left: to the front */
+		memmove(s->buf, s->buf + s->off, s->len - s->off);
+		s->len -= s->off;
+		s->off = 0;
+	}
+	for (;;) {
+		if (s->cap - s->len < CTL_STREAM_CHUNK) {
+			if (got && s->len >= PROTO_MAX_FRAME)
+				return 0;	/* a whole frame at least: enough */
+			if ((nb = realloc(s->buf, s->len + CTL_STREAM_CHUNK)) == NULL)
+				return got ? 0 : -ENOMEM;
+			s->buf = nb;
+			s->cap = s->len + CTL_STREAM_CHUNK;
+		}
+		r = recv(fd, s->buf + s->len, s->cap - s->len, MSG_DONTWAIT);
+		if (r > 0) {
+			s->len += (size_t)r;
+			got = 1;
+			continue;
+		}
+		if (r == 0) {
+			s->eof = 1;
+			return 0;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			return got ? 0 : -errno;
+		if (got)
+			return 0;
+		err = ctl_wait(fd, POLLIN, deadline);
+		if (err == -EAGAIN)
+			continue;
+		if (err < 0)
+			return err;
+	}
+}
+
+int ctl_stream_next(struct ctl_stream *s, json_t **obj)
+{
+	struct proto_frame f;
+	const char *js;
+	size_t jlen;
+	json_t *o;
+	int err;
+
+	if (s->len - s->off < PROTO_HDR_SIZE)
+		return s->eof ? -ECONNRESET : -EAGAIN;
+	err = proto_decode_header(s->buf + s->off, s->len - s->off, 0, &f.hdr);
+	if (err == -EAGAIN || (err == 0 && f.hdr.len > s->len - s->off))
+		return s->eof ? -ECONNRESET : -EAGAIN;
+	if (err < 0 || f.hdr.type != FRAME_CONTROL)
+		return -EPROTO;
+	f.payload = s->buf + s->off + PROTO_HDR_SIZE;
+	f.payload_len = f.hdr.len - PROTO_HDR_SIZE;
+	if (proto_decode_control(&f, &js, &jlen) < 0 ||
+	    (o = json_loadb(js, jlen, JSON_REJECT_DUPLICATES, NULL)) == NULL)
+		return -EPROTO;
+	if (!json_is_object(o)) {
+		json_decref(o);
+		return -EPROTO;
+	}
+	s->off += f.hdr.len;
+	*obj = o;
+	return 0;
+}
+
+void ctl_stream_free(struct ctl_stream *s)
+{
+	free(s->buf);
+	memset(s, 0, sizeof *s);
+}
+
 void ctl_close(int fd)
 {
 	if (fd >= 0)

@@ -32,6 +32,26 @@ int ctl_request(int fd, json_t *req, json_t **answer, int timeout_ms);
  * -EINTR if a signal arrived while waiting (so callers can check flags). */
 int ctl_read(int fd, json_t **obj, int timeout_ms);
 
+/* A stream of objects read in batches (pygcprofiler's watch): one recv
+ * of whatever the socket holds, then every whole frame from the buffer,
+ * so a drain's worth of events costs one read, not two per object. */
+struct ctl_stream {
+	unsigned char *buf;
+	size_t off, len, cap;	/* unread bytes: buf[off..len) */
+	int eof;		/* the peer closed: what is buffered is the rest */
+};
+
+/* Waits at most timeout_ms (< 0: no limit) for bytes on fd, then reads
+ * all it holds without waiting again. 0 (bytes read, or EOF noted in
+ * s->eof), -ETIMEDOUT, -EINTR (a signal), -ENOMEM or another -errno. */
+int ctl_stream_fill(struct ctl_stream *s, int fd, int timeout_ms);
+/* The next whole object in the buffer: 0 and *obj set (new reference),
+ * -EAGAIN (no whole frame buffered; -ECONNRESET instead after EOF),
+ * -EPROTO (not a CONTROL frame of a JSON object: close the stream). */
+int ctl_stream_next(struct ctl_stream *s, json_t **obj);
+/* Frees the buffer (the fd is the caller's). */
+void ctl_stream_free(struct ctl_stream *s);
+
 void ctl_close(int fd);
 
 #endif /* GCMON_CTL_H */

@@ -132,7 +132,7 @@ static int opts_set_buckets(struct pgp_opts *o, const char *val,
 	if (err == -EDOM)
 		*why = "edges must be strictly ascending";
 	else if (err == -E2BIG)
-		*why = "at most 32 edges";
+		*why = "at most " PROTO_STR(PROTO_MAX_EDGES) " edges";
 	else if (err < 0)
 		*why = "must be a comma-separated list of milliseconds above 0";
 	return err;
@@ -190,7 +190,8 @@ static const struct pgp_optdef pgp_optdefs[] = {
 	PGP_PATH("--log-file", "write the output to PATH (mode 0600)",
 	    log_file),
 	PGP_VALUE("--alert-threshold-ms", " MS",
-	    "alert on pauses longer than MS (50.0)", opts_set_alert),
+	    "alert on pauses longer than MS ("
+	    PROTO_STR(PROTO_PAUSE_THRESHOLD_MS) ".0)", opts_set_alert),
 	PGP_PATH("--flamegraph-file",
 	    "folded stacks for flamegraph.pl/speedscope", flame_file),
 	PGP_VALUE("--flamegraph-bucket", " S",
@@ -272,7 +273,7 @@ void opts_init(struct pgp_opts *o)
 
 	memset(o, 0, sizeof *o);
 	o->interval_s = 5.0;
-	o->alert_ms = 50.0;
+	o->alert_ms = PROTO_PAUSE_THRESHOLD_MS;
 	o->flame_bucket_s = 5.0;
 	o->term_width = 80;
 	memcpy(o->buckets, buckets, sizeof buckets);

@@ -16,9 +16,10 @@
 
 #include <jansson.h>
 
+#include "ctl.h"
 #include "protocol.h"
 
-#define PGP_MAX_BUCKETS		32
+#define PGP_MAX_BUCKETS		PROTO_MAX_EDGES	/* --buckets edges */
 #define PGP_MAX_GEN		PROTO_MAX_GEN
 #define PGP_PING_TIMEOUT_MS	10000	/* gcmond start-up */
 #define PGP_WAIT_TIMEOUT_MS	5000	/* last batches after the program ends */
@@ -73,6 +74,7 @@ struct pgp_run {
 	int child_done;
 	int exec_failed;		/* the launcher's status then: 127/126 */
 	int watch_fd;
+	struct ctl_stream watch;	/* what watch_fd sent, not yet handled */
 	int ctl_fd;
 	/* From the event stream. */
 	pid_t pids[64];

@@ -64,7 +64,7 @@ static double prompt_getnum(const json_t *o, const char *k)
 }
 
 /* What a collector model named by gcmond means, for the reader of the
- * prompt, who may not know it (daemon/gcmodel.h has the details). */
+ * prompt, who may not know it (daemon/model/gcmodel.h has the details). */
 static const char *prompt_model_note(const char *model)
 {
 	if (strcmp(model, "incremental") == 0)

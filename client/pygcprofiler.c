@@ -551,6 +551,7 @@ static int pgp_run_embedded(struct pgp_opts *o)
 out_stop:
 	if (r.watch_fd >= 0)
 		ctl_close(r.watch_fd);
+	ctl_stream_free(&r.watch);
 	launch_end_private(&r, dir, sock);
 	json_decref(r.report);
 	json_decref(r.stacks);

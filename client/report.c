@@ -85,7 +85,7 @@ static const char *report_cstr(char *buf, size_t len, const json_t *o,
 /* " (young+incremental)": the "label" gcmond gives a generation under
  * its collector model, into buf; "" when absent or when it only says
  * "generation N" again. */
-static const char *report_gen_label(char *buf, size_t len, const json_t *o)
+const char *report_gen_label(char *buf, size_t len, const json_t *o)
 {
 	const char *l = report_str(o, "label", NULL);
 	char clean[64];
@@ -190,7 +190,7 @@ static long long report_npauses(const json_t *summary, const json_t *pauses)
 static void report_percentiles(FILE *out, const json_t *pct, long long n,
     long long collections)
 {
-	static const char *const keys[] = { "p50", "p90", "p99", "p99.9" };
+	static const char *const keys[] = PROTO_PCT_NAMES;
 	char d[32];
 	size_t i;
 
@@ -403,7 +403,7 @@ static void report_memory(FILE *out, const json_t *s)
 /* The STATE column: live, lost, or how an ended process ended (gcmond's
  * ended_by): "exit" (its exit handlers ran), "_exit N" (os._exit(N), as
  * billiard's and multiprocessing's workers end), "abrupt" (a signal or a
- * crash). */
+ * crash), "detach" (gcmon.stop(): it lives on). */
 static const char *report_state(char *buf, size_t len, const json_t *pr)
 {
 	const char *state = report_str(pr, "state", "?");

@@ -66,4 +66,9 @@ const char *report_place(char *buf, size_t len, const json_t *pr,
     enum report_place kind);
 void report_runs_table(FILE *out, const json_t *runs);
 
+/* " (young+incremental)": the "label" gcmond gives a generation (or an
+ * event, an alert) under its collector model, into buf; "" when absent
+ * or when it only says "generation N" again. Returns buf. */
+const char *report_gen_label(char *buf, size_t len, const json_t *o);
+
 #endif /* GCMON_REPORT_H */

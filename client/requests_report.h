@@ -1,6 +1,6 @@
 /*
  * requests_report.h: the "=== GC AND REQUESTS ===" block, from gcmond's
- * `requests` answer (daemon/requests_answer.c), for gcmonctl requests and
+ * `requests` answer (daemon/out/requests_answer.c), for gcmonctl requests and
  * the launcher's report. Only formats.
  */
 #ifndef GCMON_REQUESTS_REPORT_H

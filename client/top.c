@@ -72,6 +72,7 @@ struct top {
 	struct top_pauses pauses;
 	char alerts[TOP_MAX_ALERTS][160];
 	char totals[256];
+	char legend[256];		/* what GEN0-2 are, if not plain */
 	enum top_sort sort;
 };
 
@@ -263,6 +264,40 @@ static json_t *top_ask(struct top *t, const char *cmd, const char *key)
 	return v;
 }
 
+/* "GEN0 young (explicit), GEN1 young+incremental, GEN2 full (explicit)":
+ * the generations' labels (gcmond's, by the process's collector model)
+ * of each model among procs whose labels say more than the numbers;
+ * "" when none does. */
+static void top_set_legend(struct top *t, const json_t *procs)
+{
+	const json_t *p, *gens;
+	char set[128], l[64];
+	size_t i, g, off = 0, n;
+
+	t->legend[0] = '\0';
+	json_array_foreach(procs, i, p) {
+		gens = json_object_get(p, "generations");
+		set[0] = '\0';
+		for (g = n = 0; g < 3 && g < json_array_size(gens); g++) {
+			report_gen_label(l, sizeof l, json_array_get(gens, g));
+			if (l[0] == '\0')
+				break;
+			/* l is " (label)": keep the label */
+			l[strlen(l) - 1] = '\0';
+			n += (size_t)snprintf(set + n, sizeof set - n,
+			    "%sGEN%zu %s", g ? ", " : "", g, l + 2);
+			if (n >= sizeof set)
+				break;
+		}
+		if (g < 3 || n >= sizeof set || strstr(t->legend, set) != NULL)
+			continue;
+		off += (size_t)snprintf(t->legend + off, sizeof t->legend - off,
+		    "%s%s", off ? " | " : "generations: ", set);
+		if (off >= sizeof t->legend)
+			break;
+	}
+}
+
 /* Asks for the figures and rebuilds the rows; 0 or -EIO. */
 static int top_refresh(struct top *t)
 {
@@ -296,6 +331,7 @@ static int top_refresh(struct top *t)
 	t->nrows = 0;
 	t->place = report_place_kind(procs);
 	top_set_head(t);
+	top_set_legend(t, procs);
 	json_array_foreach(procs, i, p) {
 		if (i >= n)
 			break;
@@ -339,6 +375,7 @@ static void top_note_pause(struct top *t, long long pid, double ms)
 /* Takes what the watch stream has for us now (pauses and alerts). */
 static void top_drain(struct top *t)
 {
+	char label[64];
 	const char *type;
 	json_t *o;
 	int err;
@@ -359,10 +396,11 @@ static void top_drain(struct top *t)
 			memmove(t->alerts[1], t->alerts[0],
 			    sizeof t->alerts[0] * (TOP_MAX_ALERTS - 1));
 			snprintf(t->alerts[0], sizeof t->alerts[0],
-			    "alert: pid %lld gen %lld paused %.2f ms "
+			    "alert: pid %lld gen %lld%s paused %.2f ms "
 			    "(threshold %.2f ms)",
 			    json_integer_value(json_object_get(o, "pid")),
 			    json_integer_value(json_object_get(o, "gen")),
+			    report_gen_label(label, sizeof label, o),
 			    top_num(o, "duration_ms"), top_num(o, "threshold_ms"));
 		}
 		json_decref(o);
@@ -375,6 +413,8 @@ static void top_print_once(const struct top *t)
 	size_t i;
 
 	printf("gcmon top: %s\n", t->totals);
+	if (t->legend[0] != '\0')
+		printf("%s\n", t->legend);
 	printf("(since each process started: MAXms and P99ms over its life; "
 	    "rates need two samples)\n");
 	printf("%s\n", t->head);
@@ -396,6 +436,8 @@ static void top_draw(const struct top *t)
 	    t->a->run ? t->a->run : "", t->a->interval_s,
 	    top_sort_keys[t->sort].name);
 	mvaddnstr(y++, 0, t->totals, COLS);
+	if (t->legend[0] != '\0')
+		mvaddnstr(y++, 0, t->legend, COLS);
 	for (i = 0; i < TOP_MAX_ALERTS; i++)
 		mvaddnstr(y++, 0, t->alerts[i][0] ? t->alerts[i] :
 		    (i == 0 ? (t->watch >= 0 ? "no alert" :

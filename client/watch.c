@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
@@ -21,12 +22,18 @@
 #include "pgp.h"
 #include "report.h"
 
-void watch_json_line(FILE *out, json_t *obj)
+/* One line, unflushed: the stream flushes once a batch. */
+static void watch_json_put(FILE *out, json_t *obj)
 {
 	json_dumpf(obj, out, JSON_COMPACT | JSON_ENSURE_ASCII);
 	fputc('\n', out);
-	fflush(out);
 	json_decref(obj);
+}
+
+void watch_json_line(FILE *out, json_t *obj)
+{
+	watch_json_put(out, obj);
+	fflush(out);
 }
 
 
@@ -106,39 +113,52 @@ static void watch_on_stream(struct pgp_run *r, json_t *obj)
 		if (strcmp(type, "event") == 0 || strcmp(type, "alert") == 0 ||
 		    strcmp(type, "process_start") == 0 ||
 		    strcmp(type, "process_end") == 0) {
-			watch_json_line(r->out, obj);
+			watch_json_put(r->out, obj);
 			return;
 		}
 	} else if (strcmp(type, "event") == 0) {
 		report_event_line(r->out, obj, watch_with_pid(r));
-		fflush(r->out);
 	} else if (strcmp(type, "alert") == 0) {
 		report_alert_line(r->out, obj, watch_with_pid(r));
-		fflush(r->out);
 	}
 	json_decref(obj);
 }
 
 /* Reads what the watch stream holds, waiting at most timeout_ms for the
- * first object. Returns 0, -ETIMEDOUT (quiet), or -ECONNRESET (closed). */
+ * first bytes: one read of all the socket holds, every whole object in
+ * it handled, the output flushed once for the batch. Returns 0,
+ * -ETIMEDOUT (quiet), or -ECONNRESET (closed). */
 int watch_pump(struct pgp_run *r, int timeout_ms)
 {
+	FILE *real, *mem;
+	char *text = NULL;
+	size_t len = 0;
 	json_t *obj;
-	int err;
+	int err, next;
 
 	if (r->watch_fd < 0) {
 		poll(NULL, 0, timeout_ms);
 		return -ETIMEDOUT;
 	}
-	err = ctl_read(r->watch_fd, &obj, timeout_ms);
-	while (err == 0) {
+	err = ctl_stream_fill(&r->watch, r->watch_fd, timeout_ms);
+	/* The batch's lines into memory, then one write: stderr is
+	 * unbuffered, and a line is two or three writes there. */
+	real = r->out;
+	if ((mem = open_memstream(&text, &len)) != NULL)
+		r->out = mem;
+	while ((next = ctl_stream_next(&r->watch, &obj)) == 0)
 		watch_on_stream(r, obj);
-		err = ctl_read(r->watch_fd, &obj, 0);
+	if (mem != NULL) {
+		r->out = real;
+		if (fclose(mem) == 0 && len > 0)
+			fwrite(text, 1, len, real);
+		free(text);
 	}
-	if (err == -ETIMEDOUT || err == -EINTR)
-		return err == -EINTR ? 0 : -ETIMEDOUT;
+	fflush(r->out);
+	if (next == -EAGAIN && (err == 0 || err == -ETIMEDOUT || err == -EINTR))
+		return err == -ETIMEDOUT ? -ETIMEDOUT : 0;
 	ctl_close(r->watch_fd);
+	ctl_stream_free(&r->watch);
 	r->watch_fd = -1;
 	return -ECONNRESET;
 }
-

@@ -371,6 +371,12 @@ proto_decode_hello(const struct proto_frame *f, struct proto_hello *out)
 		codec_str(&c, PROTO_MAX_ID, &out->pod);
 		codec_str(&c, PROTO_MAX_ID, &out->pod_namespace);
 	}
+	memset(out->prior, 0, sizeof out->prior);
+	for (i = 0; (out->flags & PROTO_HELLO_PRIOR) && i < out->ngen; i++) {
+		out->prior[i].collections = codec_u64(&c);
+		out->prior[i].collected = codec_u64(&c);
+		out->prior[i].uncollectable = codec_u64(&c);
+	}
 	return codec_finish(&c);
 }
 
@@ -527,6 +533,8 @@ proto_encode_hello(uint8_t *buf, size_t cap, const struct proto_hello *h)
 	if (h->flags & PROTO_HELLO_PLACE)
 		size += 16 + 16 + (size_t)h->hostname.len + h->cgroup.len +
 		    h->pod.len + h->pod_namespace.len;
+	if (h->flags & PROTO_HELLO_PRIOR)
+		size += (size_t)h->ngen * 24;
 	if ((err = codec_check_size(size, cap)) != 0)
 		return err;
 
@@ -565,7 +573,13 @@ proto_encode_hello(uint8_t *buf, size_t cap, const struct proto_hello *h)
 		p = codec_put_str(p + 16, &h->hostname);
 		p = codec_put_str(p, &h->cgroup);
 		p = codec_put_str(p, &h->pod);
-		(void)codec_put_str(p, &h->pod_namespace);
+		p = codec_put_str(p, &h->pod_namespace);
+	}
+	for (i = 0; (h->flags & PROTO_HELLO_PRIOR) && i < h->ngen; i++) {
+		put_le64(p, h->prior[i].collections);
+		put_le64(p + 8, h->prior[i].collected);
+		put_le64(p + 16, h->prior[i].uncollectable);
+		p += 24;
 	}
 	return (ssize_t)size;
 }

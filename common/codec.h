@@ -102,6 +102,9 @@ struct proto_hello {
 	/* With PROTO_HELLO_PLACE only (protocol.h). */
 	uint64_t pidns_ino, pidns_dev;
 	struct proto_str hostname, cgroup, pod, pod_namespace;
+	/* With PROTO_HELLO_PRIOR only, ngen entries (threshold unused): what
+	 * earlier areas of this process counted, inside base. */
+	struct proto_baseline prior[PROTO_MAX_GEN];
 };
 
 /* One collection: the slot of the shared area's ring (shm.h),

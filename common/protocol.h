@@ -82,6 +82,17 @@
  *   STR pod_namespace    environment: GCMON_POD_NAME or POD_NAME, and
  *                        GCMON_POD_NAMESPACE or POD_NAMESPACE (each
  *                        <= PROTO_MAX_ID; empty: none)
+ *   only with PROTO_HELLO_PRIOR in hello_flags (an area made by a start()
+ *   after a gcmon.stop() in the same process, e.g. an attach after a
+ *   detach): what the process's earlier areas reported in all, which the
+ *   baseline includes; gcmond leaves it out of run and host totals so that
+ *   each collection is counted once, and the rest of the baseline (the
+ *   collections while no agent counted) is "before the agent loaded":
+ *   ngen x {
+ *     u64 collections
+ *     u64 collected
+ *     u64 uncollectable
+ *   }
  *
  * OBJECTS, GARBAGE (agent -> gcmond, in the shared area's exit area, at a
  * clean exit, only when asked):
@@ -119,6 +130,23 @@
 #define PROTO_MAX_ARGC		1024u
 #define PROTO_MAX_ARGV		(64u << 10)	/* all argv strings together */
 #define PROTO_MAX_TYPES		4096u
+/* CONTROL requests (man/gcmonctl.1): the most bucket edges a "durations"
+ * request gives ("le_ms"; the launcher's --buckets), and the longest
+ * "wait". Plain numbers, so that messages can spell them (PROTO_STR). */
+#define PROTO_MAX_EDGES		32
+#define PROTO_WAIT_MAX_MS	60000
+/* The pause that is slow unless told otherwise: gcmond's and the
+ * launcher's --alert-threshold-ms, and the agent's stack threshold until
+ * gcmond writes its own (shm.h). */
+#define PROTO_PAUSE_THRESHOLD_MS	50
+/* The percentile set every answer gives, and its keys in the answers'
+ * JSON (man/gcmonctl.1): initialisers for gcmond's table (agg.h) and the
+ * clients' reading of it. */
+#define PROTO_NPCTS		4
+#define PROTO_PCTS		{ 50.0, 90.0, 99.0, 99.9 }
+#define PROTO_PCT_NAMES		{ "p50", "p90", "p99", "p99.9" }
+#define PROTO_STR_(x)		#x
+#define PROTO_STR(x)		PROTO_STR_(x)
 /* Sizes of struct proto_event and struct proto_gen_counters (codec.h),
  * the shared area's ring slot and per-generation counters; shm.c asserts
  * them. */
@@ -154,6 +182,7 @@ enum proto_gc_model {
 #define PROTO_HELLO_SERVICE		0x0008u	/* a service name follows argv */
 #define PROTO_HELLO_PLACE		0x0010u	/* namespace, cgroup... follow */
 #define PROTO_HELLO_LOCKED		0x0020u	/* holds its area's lock (shm.h) */
+#define PROTO_HELLO_PRIOR		0x0040u	/* earlier areas' totals follow */
 
 /* struct proto_event.flags */
 #define PROTO_EVENT_HAS_COLLECTOR_NS	0x0001u	/* collector_ns is set */

@@ -4,7 +4,7 @@
  * handler: no allocation, no system call); gcmond calls the readers,
  * which treat the area as hostile: one copy out, then validation, every
  * index bounded by what was validated at attach. No I/O; a truncated
- * file's SIGBUS is the caller's to catch (daemon/agents.c).
+ * file's SIGBUS is the caller's to catch (daemon/ingest/agents.c).
  */
 #include "config.h"
 
@@ -38,6 +38,7 @@ _Static_assert(offsetof(struct shm_header, req_dropped) == 720, "layout");
 _Static_assert(offsetof(struct shm_header, nroutes) == 728, "layout");
 _Static_assert(offsetof(struct shm_header, req_head) == 768, "layout");
 _Static_assert(offsetof(struct shm_header, req_tail) == 832, "layout");
+_Static_assert(offsetof(struct shm_header, gc_start_ns) == 896, "layout");
 _Static_assert(sizeof(struct shm_request) == 40, "request slot");
 _Static_assert(sizeof(struct shm_route) == 128, "route slot");
 _Static_assert((SHM_REQ_RING & (SHM_REQ_RING - 1)) == 0, "request ring");
@@ -222,7 +223,9 @@ void shm_snapshot(const void *map, struct shm_snapshot *out)
 	out->exit_via = atomic_load_explicit(&h->exit_via, memory_order_relaxed);
 	out->exit_code = atomic_load_explicit(&h->exit_code,
 	    memory_order_relaxed);
-	if (out->exit_via != SHM_EXIT_OS_EXIT || out->exit_code < 0 ||
+	if (out->exit_via == SHM_EXIT_DETACHED)
+		out->exit_code = 0;
+	else if (out->exit_via != SHM_EXIT_OS_EXIT || out->exit_code < 0 ||
 	    out->exit_code > 255)
 		out->exit_via = SHM_EXIT_HANDLER, out->exit_code = 0;
 	out->names_len = atomic_load_explicit(&h->names_len,

@@ -2,7 +2,7 @@
  * shm.h: the shared area of one monitored process, which its agent writes
  * and gcmond reads (the JVM's hsperfdata model). This header is the
  * specification of the layout; the agent (agent/area.c) writes it through
- * shm_area_init() and the inline producer below, gcmond (daemon/agents.c)
+ * shm_area_init() and the inline producer below, gcmond (daemon/ingest/agents.c)
  * reads it only through common/shm.c. No I/O here or in shm.c.
  *
  * Where: one file per process in the agent directory of a gcmond, which is
@@ -107,6 +107,14 @@
  * or the method and first path segment are kept: never a query string,
  * a body or a header.
  *
+ * The collection in progress: gc_start_ns holds the start of the one
+ * running (stored at "start"), 0 between them (stored with release after
+ * the stop's counters). gcmond reads it, with the counts, before and
+ * after it reads the process's memory from outside (shm_gc_mark): a
+ * reading a collection ran through has pages half copied, and is never
+ * a "before" or an "after" of the memory a collection unshared. An area
+ * of an agent that predates it holds 0 there: every reading is quiet.
+ *
  * Trust: to gcmond the whole file is hostile input. It copies the header
  * out once, bounds every index by the capacity it validated at attach
  * (never by a value re-read from the file), treats head moving backwards
@@ -140,7 +148,7 @@
 #define SHM_CODES		4096u		/* code ids: 1 .. SHM_CODES - 1 */
 #define SHM_NAMES_CAP		(512u << 10)	/* the names region, a hole */
 #define SHM_NAME_MAX		1024u		/* bytes of a file or function */
-#define SHM_STACK_MIN_PAUSE_NS	50000000u	/* until gcmond says (50 ms) */
+#define SHM_STACK_MIN_PAUSE_NS	(PROTO_PAUSE_THRESHOLD_MS * 1000000u)	/* until gcmond says */
 #define SHM_REQ_RING		4096u		/* request slots, a power of 2 */
 #define SHM_REQ_RING_MAX	65536u
 #define SHM_ROUTES		257u		/* route ids 1 .. 256; 0: other */
@@ -161,7 +169,11 @@ enum shm_state {
 /* header.exit_via, meaningful once state is EXITED */
 enum shm_exit_via {
 	SHM_EXIT_HANDLER = 0,	/* the interpreter's exit (atexit ran) */
-	SHM_EXIT_OS_EXIT = 1	/* os._exit(exit_code): no atexit, known code */
+	SHM_EXIT_OS_EXIT = 1,	/* os._exit(exit_code): no atexit, known code */
+	/* gcmon.stop() (pygcprofiler detach): the process lives on, this area
+	 * is final (the agent unmapped it); gcmond ends it as if the process
+	 * had, and a later start() makes a new area (PROTO_HELLO_PRIOR). */
+	SHM_EXIT_DETACHED = 2
 };
 
 /* Per generation, cumulative since this process's agent started (a
@@ -220,7 +232,12 @@ struct shm_header {
 	uint32_t reserved2;
 	_Alignas(64) _Atomic uint64_t req_head;	/* producer */
 	_Alignas(64) _Atomic uint64_t req_tail;	/* consumer */
-	char reserved[SHM_HEADER_SIZE - 840];
+	/* The start (CLOCK_MONOTONIC) of the collection in progress, 0 when
+	 * none: stored at "start", cleared after the stop's counters
+	 * (release). Zero in an area of an agent that predates it, which
+	 * reads as "never collecting": see shm_gc_mark(). */
+	_Alignas(64) _Atomic uint64_t gc_start_ns;
+	char reserved[SHM_HEADER_SIZE - 904];
 };
 
 /* One frame of a stack: which code (the agent's id), at which line. */
@@ -373,6 +390,26 @@ static inline int shm_record_request(struct shm_header *h,
 }
 
 /* ---- consumer (gcmond; pure functions over memory) -------------------- */
+
+/* A mark of the process's collections for a reading of its memory from
+ * outside (smaps_rollup): SHM_GC_BUSY while one is in progress, else
+ * its collection count. Taken before and after the reading, two equal
+ * marks other than SHM_GC_BUSY say no collection ran during it, so it is
+ * a "before" no collection has half-unshared. */
+#define SHM_GC_BUSY		UINT64_MAX
+
+static inline uint64_t shm_gc_mark(const struct shm_header *h)
+{
+	uint64_t n = 0;
+	unsigned g;
+
+	if (atomic_load_explicit(&h->gc_start_ns, memory_order_acquire) != 0)
+		return SHM_GC_BUSY;
+	for (g = 0; g < PROTO_MAX_GEN; g++)
+		n += atomic_load_explicit(&h->gen[g].count,
+		    memory_order_relaxed);
+	return n == SHM_GC_BUSY ? n - 1 : n;
+}
 
 /* What the reader validated at attach; later reads are bounded by it. */
 struct shm_info {

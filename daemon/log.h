@@ -4,8 +4,10 @@
  * per collection with --verbose, refused peers always) and the JSON lines
  * log (--log-file, one object per line; what it carries: --log-events,
  * see gcmond(8)), and gcmond's own errors (log_error, log_fatal). Called
- * by gcmond.c and server.c. A log that cannot be written is reported once
- * and never stops the daemon; only log_fatal* exit.
+ * by gcmond.c, server.c, events.c and agents.c (the one header of the
+ * program floor the lower floors include: doc/HACKING.md). A log that
+ * cannot be written is reported once and never stops the daemon; only
+ * log_fatal* exit.
  */
 #ifndef GCMON_LOG_H
 #define GCMON_LOG_H

@@ -16,17 +16,15 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "agents.h"
+#include "clock.h"
 #include "codec.h"
 #include "control.h"
 #include "json.h"
-#include "requests.h"
 #include "server.h"
 #include "sock.h"
-#include "stacks.h"
 
 
 enum srv_kind { CONN_NEW = 0, CONN_CONTROL };
@@ -46,6 +44,8 @@ struct srv_conn {
 	int watching;
 	char *watch_run;		/* NULL: every run */
 	uint64_t lost;			/* watch objects not sent */
+	uint8_t *pend;			/* watch frames of this drain, unsent */
+	size_t pend_len, pend_cap;
 	int waiting;
 	char *wait_run;
 	uint64_t wait_deadline_ms;
@@ -63,14 +63,6 @@ static void srv_conn_close(struct srv_conn *c);
 static void srv_check_waits(struct srv *s);
 static void srv_send_answer(struct srv_conn *c, json_t *o);
 
-static uint64_t srv_mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 void srv_health(const struct srv *s, uint64_t *nconns, uint64_t *nbad,
     uint64_t *nrefused)
 {
@@ -79,17 +71,10 @@ void srv_health(const struct srv *s, uint64_t *nconns, uint64_t *nbad,
 	*nrefused = s->nrefused;
 }
 
-void srv_now(struct srv *s)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	s->agg->now_real = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* ---- output ------------------------------------------------------------ */
 
 static void srv_send_json(struct srv_conn *c, json_t *o, int droppable);
+static void srv_flush_watch(struct srv_conn *c);
 
 static void srv_on_write(uv_write_t *req, int status)
 {
@@ -125,6 +110,8 @@ static void srv_send_frame(struct srv_conn *c, const uint8_t *frame,
 
 	if (c->closing)
 		return;
+	if (!droppable)
+		srv_flush_watch(c);	/* in the order they were made */
 	if (droppable && c->out_bytes + len > SRV_WATCH_QUEUE_MAX) {
 		c->lost++;
 		return;
@@ -153,6 +140,62 @@ static void srv_send_frame(struct srv_conn *c, const uint8_t *frame,
 		return;
 	}
 	c->out_bytes += len;
+}
+
+/* Sends the watch frames queued since the last flush, in one write. */
+static void srv_flush_watch(struct srv_conn *c)
+{
+	size_t len = c->pend_len;
+
+	if (len == 0 || c->closing)
+		return;
+	c->pend_len = 0;
+	srv_send_frame(c, c->pend, len, 0);
+}
+
+/* Queues one watch frame (copied) for the next flush: a drain's events
+ * go out in a few writes of up to SRV_WATCH_BATCH bytes, not one write
+ * an event. Counted as lost when the watcher is behind, as before. */
+static void srv_queue_watch(struct srv_conn *c, const uint8_t *frame,
+    size_t len)
+{
+	uint8_t *nb;
+	size_t cap;
+
+	if (c->closing)
+		return;
+	if (c->out_bytes + c->pend_len + len > SRV_WATCH_QUEUE_MAX) {
+		c->lost++;
+		return;
+	}
+	if (c->pend_len + len > c->pend_cap) {
+		cap = c->pend_len + len > SRV_WATCH_BATCH ? c->pend_len + len :
+		    SRV_WATCH_BATCH;
+		if ((nb = realloc(c->pend, cap)) == NULL) {
+			c->lost++;
+			return;
+		}
+		c->pend = nb;
+		c->pend_cap = cap;
+	}
+	memcpy(c->pend + c->pend_len, frame, len);
+	c->pend_len += len;
+	if (c->pend_len >= SRV_WATCH_BATCH)
+		srv_flush_watch(c);
+}
+
+/* Every watcher's queued frames: at the end of each area's drain, and
+ * before any answer, so that a `wait` answered on one connection never
+ * overtakes the events and ends streamed on another. */
+static void srv_flush_watchers(struct srv *s)
+{
+	struct srv_conn *c;
+
+	if (s->nwatchers == 0)
+		return;
+	for (c = s->conns; c != NULL; c = c->next)
+		if (c->watching)
+			srv_flush_watch(c);
 }
 
 /* Encodes o into a CONTROL frame; *len set; free() it. NULL if too big. */
@@ -204,9 +247,9 @@ static void srv_send_json(struct srv_conn *c, json_t *o, int droppable)
 	free(buf);
 }
 
-/* Sends o (borrowed) to every watcher of its run. */
-static void srv_broadcast(struct srv *s, json_t *o, const char *run)
+void srv_broadcast(void *arg, json_t *o, const char *run)
 {
+	struct srv *s = arg;
 	struct srv_conn *c;
 	uint8_t *buf = NULL;
 	size_t len = 0;
@@ -224,13 +267,15 @@ static void srv_broadcast(struct srv *s, json_t *o, const char *run)
 			c->lost++;
 			continue;
 		}
-		srv_send_frame(c, buf, len, 1);
+		srv_queue_watch(c, buf, len);
 	}
 	free(buf);
 }
 
-static int srv_have_watchers(const struct srv *s)
+int srv_watched(void *arg)
 {
+	const struct srv *s = arg;
+
 	return s->nwatchers > 0 ||
 	    (s->tap_clients != NULL && *s->tap_clients > 0);
 }
@@ -242,129 +287,16 @@ static void srv_unwatch(struct srv_conn *c)
 	c->watching = 0;
 }
 
-/* ---- agents ------------------------------------------------------------ */
+/* ---- waits, for events.c ------------------------------------------------ */
 
-static void srv_process_event(struct srv *s, struct agg_proc *p,
-    const char *type)
+void srv_flush(void *arg)
 {
-	json_t *o;
-
-	if (s->log->fd < 0 && !srv_have_watchers(s))
-		return;
-	if ((o = djson_process_event(s->agg, p, type)) == NULL)
-		return;
-	srv_broadcast(s, o, p->run->id);
-	log_json(s->log, o);
-	json_decref(o);
+	srv_flush_watchers(arg);
 }
 
-static void srv_proc_ended(struct srv *s, struct agg_proc *p)
+void srv_process_ended(void *arg)
 {
-	log_info(s->log, "pid %u (run %s) %s", (unsigned)p->pid, p->run->id,
-	    p->state == AGG_ENDED ? "ended" :
-	    "lost (its shared area could not be read to the end)");
-	srv_process_event(s, p, "process_end");
-	srv_check_waits(s);
-}
-
-/* A held alert line whose names came (alert_hold.c): to the log. */
-static void srv_emit_held(void *arg, json_t *o)
-{
-	struct srv *s = arg;
-
-	log_json(s->log, o);
-	json_decref(o);
-}
-
-/* An alert line of alerts.c: stderr (unless --quiet) and the log; a
- * pause line's stack by its names, held until they come. */
-static void srv_on_alert(void *arg, const struct alerts_line *l)
-{
-	struct srv *s = arg;
-	json_t *o;
-
-	log_info(s->log, "pid %u (run %s) %s alert: %s", (unsigned)l->pid,
-	    l->run, alerts_kind_name(l->kind), l->message);
-	if (s->log->fd < 0 || s->cfg.log_events == SRV_LOG_NONE ||
-	    (o = djson_alert_line(l, s->agg->now_real)) == NULL)
-		return;
-	if (l->kind == ALERTS_PAUSE && s->cur_p != NULL &&
-	    s->cur_p->pid == l->pid) {
-		alert_hold_stack(o, s->cur_p, s->cur_e);
-		if (alert_hold_put(&s->held, o, s->cur_p, s->cur_e))
-			return;
-	}
-	log_json(s->log, o);
-	json_decref(o);
-}
-
-/* Watchers get every event and alert; the log, alerts.c's lines and the
- * events only with --log-events all. */
-static void srv_on_gc(struct srv *s, struct agg_proc *p,
-    const struct proto_event *e, int alert)
-{
-	int watched = srv_have_watchers(s);
-	int logged = s->log->fd >= 0 && s->cfg.log_events == SRV_LOG_ALL;
-	json_t *o;
-
-	log_event(s->log, p->pid, e, alert);
-	s->cur_p = p;
-	s->cur_e = e;
-	alerts_event(s->alerts, p, e, alert, s->agg->now_mono);
-	s->cur_p = NULL;
-	s->cur_e = NULL;
-	if ((watched || logged) && (o = djson_event(p, e)) != NULL) {
-		srv_broadcast(s, o, p->run->id);
-		if (logged)
-			log_json(s->log, o);
-		json_decref(o);
-	}
-	if (alert && watched && (o = djson_alert(s->agg, p, e)) != NULL) {
-		alert_hold_stack(o, p, e);
-		srv_broadcast(s, o, p->run->id);
-		json_decref(o);
-	}
-}
-
-/* The sink of agents.c: what the shared areas said, to the log, the
- * watchers and the waits. */
-void srv_agent_started(void *data, struct agg_proc *p)
-{
-	srv_process_event(data, p, "process_start");
-}
-
-void srv_agent_event(void *data, struct agg_proc *p,
-    const struct proto_event *e, int alert)
-{
-	srv_on_gc(data, p, e, alert);
-}
-
-void srv_agent_ended(void *data, struct agg_proc *p)
-{
-	struct srv *s = data;
-
-	alert_hold_drained(&s->held, p, 1, srv_emit_held, s);
-	srv_proc_ended(s, p);
-}
-
-void srv_agent_drained(void *data, struct agg_proc *p)
-{
-	struct srv *s = data;
-
-	alert_hold_drained(&s->held, p, 0, srv_emit_held, s);
-}
-
-void srv_agent_request(void *data, struct agg_proc *p,
-    const struct shm_request *r, const struct req_result *res)
-{
-	struct srv *s = data;
-	json_t *o;
-
-	if (s->log->fd < 0 || s->cfg.log_events != SRV_LOG_ALL ||
-	    (o = requests_line_json(p, r, res)) == NULL)
-		return;
-	log_json(s->log, o);
-	json_decref(o);
+	srv_check_waits(arg);
 }
 
 /* ---- control: control.c decides, this side does the connection's part -- */
@@ -372,6 +304,7 @@ void srv_agent_request(void *data, struct agg_proc *p,
 /* Sends o (steals); NULL (out of memory) is said as "busy". */
 static void srv_send_answer(struct srv_conn *c, json_t *o)
 {
+	srv_flush_watchers(c->s);
 	if (o == NULL)
 		o = djson_error("busy", "out of memory");
 	if (o != NULL)
@@ -383,7 +316,7 @@ static void srv_check_waits(struct srv *s)
 {
 	struct srv_conn *c;
 	struct agg_run *r;
-	uint64_t now = srv_mono_ms();
+	uint64_t now = clock_mono_ms();
 	int done, timed_out, rescanned = 0;
 
 	for (c = s->conns; c != NULL; c = c->next) {
@@ -417,7 +350,7 @@ static void srv_on_request(struct srv_conn *c, const char *js, size_t len)
 	    .peer_uid = c->peer_uid, .waiting = c->waiting };
 	struct control_answer ans;
 
-	srv_now(s);
+	clock_now(s->agg);
 	control_request(&ctx, js, len, &ans);
 	switch (ans.kind) {
 	case CONTROL_WAIT:
@@ -425,7 +358,7 @@ static void srv_on_request(struct srv_conn *c, const char *js, size_t len)
 		ans.run = NULL;
 		c->waiting = 1;
 		c->wait_min = ans.wait_min;
-		c->wait_deadline_ms = srv_mono_ms() + ans.wait_ms;
+		c->wait_deadline_ms = clock_mono_ms() + ans.wait_ms;
 		srv_check_waits(s);
 		break;
 	case CONTROL_WATCH:
@@ -473,6 +406,7 @@ static void srv_on_close(uv_handle_t *h)
 	proto_reader_fini(&c->rd);
 	free(c->watch_run);
 	free(c->wait_run);
+	free(c->pend);
 	free(c);
 }
 
@@ -544,7 +478,7 @@ static void srv_on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 	}
 	if (c->closing || c->close_after_write)
 		return;
-	srv_now(s);
+	clock_now(s->agg);
 	if ((err = proto_reader_feed(&c->rd, buf->base, (size_t)n)) < 0)
 		goto out_bad;
 	while ((err = proto_reader_next(&c->rd, &f)) == 1) {
@@ -597,7 +531,7 @@ static void srv_on_connection(uv_stream_t *server, int status)
 	if ((c = calloc(1, sizeof *c)) == NULL)
 		return;
 	c->s = s;
-	c->accepted_ms = srv_mono_ms();
+	c->accepted_ms = clock_mono_ms();
 	c->peer_pid = -1;
 	c->peer_uid = (uid_t)-1;
 	proto_reader_init(&c->rd, PROTO_MAX_FRAME);
@@ -633,7 +567,7 @@ static void srv_on_connection(uv_stream_t *server, int status)
 	}
 	if (c->peer_uid == (uid_t)-1 ||
 	    !allow_peer(&s->cfg.allow, fd, c->peer_uid, cred.gid)) {
-		(void)log_refused(s->log, (double)srv_mono_ms() / 1000,
+		(void)log_refused(s->log, (double)clock_mono_ms() / 1000,
 		    (unsigned)c->peer_uid, (int)c->peer_pid);
 		snprintf(msg, sizeof msg, "uid %u may not use this gcmond "
 		    "(gcmond --allow-uid %u, or --allow-group with one of "
@@ -663,12 +597,8 @@ int srv_start(struct srv *s, uv_loop_t *loop, struct agg *agg,
 	s->cfg.allow.self = s->uid;
 	if (s->cfg.max_clients == 0)
 		s->cfg.max_clients = SRV_MAX_CLIENTS;
-	srv_now(s);
-	s->start_real = s->last_summary = agg->now_real;
-	if (!(s->cfg.alerts.window_s > 0))
-		return -EINVAL;
-	if ((s->alerts = alerts_new(&s->cfg.alerts, srv_on_alert, s)) == NULL)
-		return -ENOMEM;
+	clock_now(s->agg);
+	s->start_real = agg->now_real;
 	if ((fd = sock_bind(s->cfg.socket_path, s->uid, s->cfg.have_gid ?
 	    &s->cfg.socket_gid : NULL, SRV_BACKLOG, &st, why)) < 0)
 		return fd;
@@ -712,11 +642,7 @@ void srv_shutdown(struct srv *s)
 	if (s->stopping)
 		return;
 	s->stopping = 1;
-	srv_now(s);
-	alert_hold_drained(&s->held, NULL, 1, srv_emit_held, s);
-	alerts_finish(s->alerts, (double)srv_mono_ms() / 1e3);	/* held counts */
-	alerts_free(s->alerts);
-	s->alerts = NULL;
+	clock_now(s->agg);
 	if (s->listening) {
 		s->listening = 0;
 		uv_close((uv_handle_t *)&s->listener, srv_on_listener_close);
@@ -746,23 +672,13 @@ void srv_shutdown(struct srv *s)
 	}
 }
 
-void srv_log_summary(struct srv *s, int final)
-{
-	json_t *o;
-
-	srv_now(s);
-	if ((o = djson_log_summary(s->agg, final)) != NULL)
-		log_json(s->log, o);
-	json_decref(o);
-}
-
 /* A peer that has not said what it is (no whole first frame) holds a
  * client slot: without a limit, idle connections alone could fill every
  * slot and lock the agents out. */
 static void srv_close_idle(struct srv *s)
 {
 	struct srv_conn *c;
-	uint64_t now = srv_mono_ms();
+	uint64_t now = clock_mono_ms();
 
 	for (c = s->conns; c != NULL; c = c->next) {
 		if (c->kind != CONN_NEW || c->closing || c->close_after_write ||
@@ -778,18 +694,12 @@ void srv_tick(struct srv *s)
 {
 	unsigned n;
 
-	srv_now(s);
+	clock_now(s->agg);
 	s->ticks++;
+	srv_flush_watchers(s);		/* nothing is queued longer than a tick */
 	srv_check_waits(s);
 	srv_close_idle(s);
 	if (s->ticks % (1000 / SRV_TICK_MS) == 0 &&
 	    (n = agg_expire(s->agg)) > 0)
 		log_info(s->log, "%u run(s) expired", n);
-	alerts_tick(s->alerts, (double)srv_mono_ms() / 1e3);
-	if (s->cfg.summary_interval_s > 0 &&
-	    s->agg->now_real - s->last_summary >= s->cfg.summary_interval_s) {
-		s->last_summary = s->agg->now_real;
-		if (s->log->fd >= 0 && s->agg->runs != NULL)
-			srv_log_summary(s, 0);
-	}
 }

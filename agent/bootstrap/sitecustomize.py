@@ -4,8 +4,9 @@ Put first on PYTHONPATH by the launcher (pygcprofiler) or by hand:
 PYTHONPATH=<builddir>/agent or $(pkglibdir), a directory that holds this
 file and the gcmon package (installed: a link to $(pythondir)/gcmon, so
 there is one copy of the code). When GCMON_SOCKET is set it imports gcmon
-from here and lets gcmon/_boot.py, which the .pth hook and gcmon.start()
-share, load the agent (nothing happens if the .pth hook already did). It
+from here and has gcmon._autoload(), which the .pth hook shares, load the
+agent through the extension (nothing happens if the .pth hook already
+did): the package's __init__ and the extension, nothing else. It
 then removes this directory from sys.path and runs the sitecustomize the
 interpreter would have run without it. It must never stop the program:
 any trouble is one stderr line starting "gcmon:".
@@ -45,10 +46,10 @@ if os.environ.get("GCMON_SOCKET"):
         _gcmon_dwb = sys.dont_write_bytecode
         sys.dont_write_bytecode = True
         try:
-            from gcmon import _boot as _gcmon_boot
+            import gcmon as _gcmon_pkg
         finally:
             sys.dont_write_bytecode = _gcmon_dwb
-        _gcmon_boot.autoload("sitecustomize")
+        _gcmon_pkg._autoload("sitecustomize")
     except Exception as e:
         try:
             sys.stderr.write("gcmon: agent not loaded: %s\n" % e)

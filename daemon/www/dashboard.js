@@ -17,6 +17,13 @@ const WINDOW_S = 60;               // the timeline's span
 const run = new URLSearchParams(location.search).get("run");
 const q = run ? "?run=" + encodeURIComponent(run) : "";
 const points = [];                 // {t, ms, pid, gen}
+const genLabels = [];              // gen -> gcmond's label (its GC model)
+
+// " (young+incremental)": a generation's label where it says more than
+// its number (gcmond's, by the process's collector model).
+function genLabel(label) {
+  return label && !label.startsWith("generation ") ? ` (${label})` : "";
+}
 const shares = new Map();          // pid -> [{t, pct}]
 const colours = new Map();         // pid -> colour
 const alerts = [];
@@ -146,7 +153,8 @@ function drawTimeline() {
     s.style.color = col;
     return s;
   });
-  items.push(el("span", "dot size: generation 0 < 1 < 2"));
+  items.push(el("span", "dot size: generation " +
+    [0, 1, 2].map(g => g + genLabel(genLabels[g])).join(" < ")));
   legend.replaceChildren(...items);
 }
 
@@ -202,12 +210,13 @@ function onEvent(msg) {
   try { o = JSON.parse(msg.data); } catch (e) { return; }
   if (o.type === "event") {
     points.push({ t: o.time, ms: o.duration_ms, pid: o.pid, gen: o.gen });
+    if (o.gen >= 0 && o.gen < 3 && typeof o.label === "string") genLabels[o.gen] = o.label;
     if (points.length > MAX_POINTS) points.splice(0, points.length - MAX_POINTS);
   } else if (o.type === "alert") {
     alerts.unshift(o);
     alerts.length = Math.min(alerts.length, 20);
     document.getElementById("alerts").replaceChildren(...alerts.map(a =>
-      el("li", `pid ${a.pid} gen ${a.gen}: ${num(a.duration_ms, 2)} ms ` +
+      el("li", `pid ${a.pid} gen ${a.gen}${genLabel(a.label)}: ${num(a.duration_ms, 2)} ms ` +
         `(threshold ${num(a.threshold_ms, 1)} ms)`, "warning")));
   } else if (o.type === "lost") {
     lost += o.events;

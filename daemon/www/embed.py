@@ -1,5 +1,5 @@
 # embed.py: compiles daemon/www/*'s files into gcmond (www_files.c, the
-# http_files table of daemon/http.h), so the dashboard is served with no
+# http_files table of daemon/out/http.h), so the dashboard is served with no
 # file to find at run time. Run by make: embed.py OUT FILE...
 import os
 import sys

@@ -31,19 +31,6 @@ pytestmark = pytest.mark.skipif(
     reason=gcmontest.NO_AGENT)
 
 
-@pytest.fixture
-def tmp():
-    d = tempfile.mkdtemp(prefix="gcmon-agent-")
-    yield d
-    shutil.rmtree(d, ignore_errors=True)
-
-
-@pytest.fixture
-def gcmond():
-    with gcmontest.Daemon("--quiet") as d:
-        yield d
-
-
 def plain_env():
     env = dict(os.environ)
     for k in [k for k in env if k.startswith("GCMON_") or k == "PYTHONPATH"]:

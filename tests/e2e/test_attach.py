@@ -117,7 +117,7 @@ def test_stop_leaves_the_counts_exact_up_to_stop(tmp, gcmond):
     (proc,) = records(gcmond, rec["pid"])
     check_exact(proc, rec["at_stop"], rec["before"])
     assert rec["end"] != rec["at_stop"]
-    assert proc["ended_by"] == "exit" and proc["service"] is None
+    assert proc["ended_by"] == "detach" and proc["service"] is None
 
 
 def test_start_twice_is_one_agent_and_a_conflict_is_an_error(tmp, gcmond):
@@ -133,10 +133,62 @@ def test_start_twice_is_one_agent_and_a_conflict_is_an_error(tmp, gcmond):
     assert res[3][1] == "GcmonError" and "'from-env', not 'other-name'" in res[3][2]
     assert res[4][1] == "GcmonError" and "already reports to %s" % gcmond.sock in res[4][2]
     assert res[5][1:] == ["ok", True]
-    assert res[6][1] == "GcmonError" and "cannot start again" in res[6][2]
+    # After stop(), start() is the agent's next area: a second record.
+    assert res[6][1] == "ok" and res[6][2] != path, res[6]
+    first, second = sorted(records(gcmond, rec["pid"]), key=lambda p: p["end"])
+    assert first["service"] == second["service"] == "from-env"
+    assert first["ended_by"] == "detach" and second["ended_by"] == "exit"
+    assert gcmontest.totals(first) == rec["before_stop"][:len(first["generations"])]
+    assert gcmontest.totals(second) == rec["end"][:len(second["generations"])]
+
+
+def test_after_stop_nothing_writes_the_area_and_a_child_is_not_monitored(tmp, gcmond):
+    """stop() unmaps the area: the callback put back by hand records
+    nothing (and touches no unmapped page), a child forked while stopped
+    has no area of its own."""
+    env = plain_env(PYTHONPATH=pkg_path(tmp))
+    rec = run(tmp, env, "start:" + gcmond.sock, "collect:3", "stats:at_stop",
+              "stop", "stale", "collect:4", "fork:2", "collect:1", "stats:end")
+    assert [r[1:] for r in rec["results"]] == [["ok", rec["results"][0][2]], ["ok", True]]
+    with open(os.path.join(tmp, "out.json.child")) as f:
+        child = json.load(f)
     (proc,) = records(gcmond, rec["pid"])
-    assert proc["service"] == "from-env"
-    assert gcmontest.totals(proc) == rec["before_stop"][:len(proc["generations"])]
+    assert proc["ended_by"] == "detach"
+    assert gcmontest.totals(proc) == rec["at_stop"][:len(proc["generations"])]
+    assert child["pid"] not in gcmontest.processes(gcmond)
+    assert os.listdir(gcmond.sock + ".d") == []
+
+
+def test_stop_then_start_again_exact_and_each_collection_counted_once(tmp, gcmond):
+    """The second area's baseline is the process's gc.get_stats(): the
+    collections while stopped count as before the agent loaded, what the
+    first area counted is not counted twice in the run, and a child
+    forked after the start again is exact too."""
+    env = plain_env(PYTHONPATH=pkg_path(tmp))
+    rec = run(tmp, env, "collect:2", "stats:before", "start:" + gcmond.sock,
+              "collect:3", "stats:at_stop", "stop", "collect:4",
+              "stats:restart", "start:" + gcmond.sock, "collect:5",
+              "fork:6", "collect:1", "stats:end")
+    assert [r[1] for r in rec["results"]] == ["ok"] * 3, rec["results"]
+    with open(os.path.join(tmp, "out.json.child")) as f:
+        child = json.load(f)
+    first, second = sorted(records(gcmond, rec["pid"]), key=lambda p: p["end"])
+    check_exact(first, rec["at_stop"], rec["before"])
+    assert first["ended_by"] == "detach"
+    check_exact(second, rec["end"], rec["restart"])
+    assert first["origin"] == second["origin"] == "root", (first, second)
+    (kid,) = records(gcmond, child["pid"])
+    assert kid["origin"] == "fork"
+    got = gcmontest.totals(kid)
+    assert got + [[0, 0, 0]] * (len(child["stats"]) - len(got)) == child["stats"]
+    # The run: the parent's every collection once, before the first start
+    # and while stopped as unseen; the child's own (6 gen-0) on top.
+    s = gcmond.request({"cmd": "summary"})["summary"]
+    assert s["collections"] == sum(g[0] for g in rec["end"]) + 6, s
+    gens = s["generations"]
+    unseen = sum(g["unseen"] for g in gens)
+    stopped = sum(g[0] for g in rec["restart"]) - sum(g[0] for g in rec["at_stop"])
+    assert unseen == sum(g[0] for g in rec["before"]) + stopped, (gens, rec)
 
 
 @pytest.mark.parametrize("args, kind, words", [

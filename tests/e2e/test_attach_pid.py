@@ -94,6 +94,7 @@ class Target:
             kids = gt.wait_for(lambda: open("/proc/%d/task/%d/children" % (
                 self.pid, self.pid)).read().split(), 10, what="unshare's child")
             self.pid = int(kids[0])
+        self.sig = signals(self.pid)    # untouched() compares
 
     def stop(self, timeout=60):
         open(os.path.join(self.outdir, "stop"), "w").close()
@@ -221,33 +222,86 @@ def test_a_process_started_with_the_agent_is_already_attached(tmp, gcmond):
     assert (rc, out, err) == (0, "done\n", "")
 
 
-def test_detach_then_attach_again(tmp, gcmond):
-    """detach stops the counting at that point (gcmond then has exactly
-    the collections up to it); attaching again is refused with the reason,
-    since gcmon.stop() is final in a process."""
-    t = Target(tmp, "loop")
+def records(d, pid):
+    """Every process record gcmond has for pid, in the order they ended
+    (the live one last)."""
+    return sorted((p for p in d.request({"cmd": "processes"})["processes"]
+                   if p["pid"] == pid),
+                  key=lambda p: float("inf") if p["end"] is None else p["end"])
+
+
+def summed(recs):
+    """Per-generation [collections, collected, uncollectable] of records."""
+    n = max(len(r["generations"]) for r in recs)
+    out = [[0, 0, 0] for _ in range(n)]
+    for r in recs:
+        for i, g in enumerate(gt.totals(r)):
+            out[i] = [a + b for a, b in zip(out[i], g)]
+    return out
+
+
+@pytest.mark.parametrize("python", pythons())
+def test_detach_then_attach_again(tmp, gcmond, python):
+    """detach ends the agent's record (gcmond has exactly the collections
+    up to it; ended_by "detach") and the process runs on; an attach again
+    is a new record whose totals are the process's own gc.get_stats(),
+    and the host's totals count every collection once: the ones between
+    detach and attach as before the agent loaded."""
+    t = Target(tmp, "loop", python=python)
     try:
-        assert attach(gcmond, t.pid).returncode == 0
         time.sleep(0.2)
+        sig = signals(t.pid)
+        r = attach(gcmond, t.pid)
+        assert r.returncode == 0, r.stderr
+        before1 = before_of(r.stdout, t.pid)
+        time.sleep(0.3)
         r = pgp("detach", str(t.pid))
         assert r.returncode == 0, r.stderr
-        assert "pid %d: detached" % t.pid in r.stdout
-        gt.wait_for(lambda: gt.processes(gcmond)[t.pid]["exit_code"] is None and
-                    gt.processes(gcmond)[t.pid].get("state"), 5)
-        frozen = gt.totals(gt.processes(gcmond)[t.pid])
-        time.sleep(0.3)
-        assert gt.totals(gt.processes(gcmond)[t.pid]) == frozen
+        assert "pid %d: detached" % t.pid in r.stdout, r.stdout
+        first = gt.wait_for(lambda: [p for p in records(gcmond, t.pid)
+                                     if p["ended_by"] == "detach"], 20,
+                            what="gcmond to end the detached record")[0]
+        assert first["state"] == "ended" and first["exit_code"] is None, first
+        time.sleep(0.3)             # collections while detached
+        assert records(gcmond, t.pid) == [first] or \
+            gt.totals(records(gcmond, t.pid)[0]) == gt.totals(first)
         r = pgp("detach", str(t.pid))
-        assert r.returncode == 0 and "already detached" in r.stdout, r
+        assert r.returncode == 0 and "pid %d: already detached" % t.pid in r.stdout, r
         r = attach(gcmond, t.pid)
-        assert r.returncode == 1
-        assert "cannot start again" in r.stderr, r.stderr
+        assert r.returncode == 0, r.stdout + r.stderr
+        m = re.search(r"pid %d: attached again \(CPython [0-9.]+\): reporting to \S+; "
+                      r"(\d+) collections since the detach count as before" % t.pid, r.stdout)
+        assert m, r.stdout
+        gap = int(m.group(1))
+        assert gap > 0, r.stdout
+        gt.wait_for(lambda: any(p["state"] == "live" for p in records(gcmond, t.pid)),
+                    20, what="gcmond to see the new record")
+        time.sleep(0.3)
+        assert signals(t.pid) == sig
         rc, out, err = t.stop()
     finally:
         t.kill()
-    assert (rc, out, err) == (0, "done\n", "")
-    stats = t.stats()["stats"]
-    assert sum(g[0] for g in frozen) < sum(g[0] for g in stats)
+    assert (rc, out, err) == (0, "done\n", ""), (rc, out, err)
+    want = t.stats()["stats"]
+    gt.wait_for(lambda: all(p["state"] == "ended" for p in records(gcmond, t.pid)), 20,
+                what="gcmond to see it end")
+    recs = records(gcmond, t.pid)
+    assert [p["ended_by"] for p in recs] == ["detach", "exit"], recs
+    assert [(p["origin"], p["role"]) for p in recs] == [("root", "master")] * 2, recs
+    assert gt.totals(recs[0]) == gt.totals(first)
+    # The new record alone is the process: exact, as gcmonctl summary --pid says.
+    second = recs[1]
+    got = gt.totals(second) + [[0, 0, 0]] * (len(want) - len(second["generations"]))
+    assert got == want, (got, want)
+    by_pid = gcmond.request({"cmd": "summary", "pid": t.pid})["summary"]
+    assert by_pid["collections"] == sum(g[0] for g in want), by_pid
+    # The host: each collection once; unseen = before the first attach
+    # and while detached; seen = what both records saw.
+    host = gcmond.request({"cmd": "summary"})["summary"]
+    assert host["collections"] == sum(g[0] for g in want), (host, want)
+    seen = sum(g["seen"] for p in recs for g in p["generations"])
+    assert seen == sum(g[0] for g in want) - before1 - gap, (seen, want, before1, gap)
+    assert sum(g[0] for g in gt.totals(first)) < sum(g[0] for g in want)
 
 
 def test_detach_of_a_process_without_the_agent_says_so(tmp):
@@ -382,6 +436,10 @@ def leftovers(d):
 # ---- refusals: a clear message, a non-zero status, the target untouched ------
 
 def untouched(t, attach_result, want_rc=0, want_out="done\n"):
+    """The refused target runs on: its signal mask and dispositions as at
+    its start, then its output and exit status as without the attach."""
+    assert t.proc.poll() is None, attach_result
+    assert signals(t.pid) == t.sig, attach_result
     rc, out, err = t.stop()
     assert (rc, out, err) == (want_rc, want_out, ""), (rc, out, err, attach_result)
 
@@ -389,10 +447,14 @@ def untouched(t, attach_result, want_rc=0, want_out="done\n"):
 def test_not_cpython(tmp, gcmond):
     p = subprocess.Popen(["sleep", "30"])
     try:
+        gt.wait_for(lambda: os.readlink("/proc/%d/exe" % p.pid).endswith("/sleep"), 10,
+                    what="sleep to start")
+        sig = signals(p.pid)
         r = attach(gcmond, p.pid)
         assert r.returncode == 1
         assert "pid %d: not a CPython process (its executable /usr/bin/sleep" % p.pid in r.stderr
         assert p.poll() is None
+        assert signals(p.pid) == sig
     finally:
         p.kill()
         p.wait()
@@ -413,11 +475,21 @@ def test_older_than_3_10(tmp, gcmond):
         untouched(t, r)
 
 
-def test_free_threaded():
-    fts = glob.glob(os.path.expanduser("~/.pyenv/versions/3.1[3-9]*t/bin/python3*t"))
+def test_free_threaded(tmp, gcmond):
+    fts = sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.1[3-9]*t/bin/python3*t")))
     if not fts:
         pytest.skip("no free-threaded CPython here (pyenv install 3.13t); "
                     "tests/unit/check_attach covers the names")
+    t = Target(tmp, "loop", python=fts[-1])
+    try:
+        sig = signals(t.pid)
+        r = attach(gcmond, t.pid)
+        assert r.returncode == 1
+        assert re.search(r"pid %d: it runs a free-threaded CPython 3\.\d+t .*cannot load "
+                         r"abi3 extensions" % t.pid, r.stderr), r.stderr
+        assert signals(t.pid) == sig
+    finally:
+        untouched(t, r)
 
 
 def test_socket_directory_missing_then_attach_elsewhere(tmp, gcmond):
@@ -535,14 +607,30 @@ def test_not_permitted_without_cap_sys_ptrace(tmp, gcmond):
         untouched(t, r)
 
 
-def test_yama_ptrace_scope():
+def test_yama_ptrace_scope(tmp, gcmond):
+    """Yama at 1 or more: a process of the same user that is not our
+    descendant is refused before gdb runs, naming the setting."""
     path = "/proc/sys/kernel/yama/ptrace_scope"
     if not os.path.exists(path):
         pytest.skip("no Yama in this kernel (%s); tests/unit/check_attach covers its "
                     "messages" % path)
     with open(path) as f:
-        if f.read().strip() == "0":
-            pytest.skip("kernel.yama.ptrace_scope is 0 here")
+        scope = int(f.read().strip())
+    if scope == 0:
+        pytest.skip("kernel.yama.ptrace_scope is 0 here")
+    if os.geteuid() == 0 and scope < 3:
+        pytest.skip("kernel.yama.ptrace_scope is %d, which root's CAP_SYS_PTRACE "
+                    "passes; run the tests as a user to see it refuse" % scope)
+    t = Target(tmp, "loop")
+    try:
+        sig = signals(t.pid)
+        r = attach(gcmond, t.pid)
+        assert r.returncode == 1, r
+        assert "pid %d: not permitted to attach: kernel.yama.ptrace_scope is %d" % (
+            t.pid, scope) in r.stderr, r.stderr
+        assert signals(t.pid) == sig
+    finally:
+        untouched(t, r)
 
 
 @pytest.mark.parametrize("args,says", [

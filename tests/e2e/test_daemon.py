@@ -68,13 +68,6 @@ def _no_fake_process_left():
     shmarea.kill_all()
 
 
-@pytest.fixture
-def tmp():
-    d = gt.private_dir("daemon-")
-    yield d
-    shutil.rmtree(d, ignore_errors=True)
-
-
 def proc_of(d, pid):
     for p in d.request({"cmd": "processes"})["processes"]:
         if p["pid"] == pid:
@@ -1105,9 +1098,9 @@ class N:
     def __init__(self):
         self.me = self
 gc.disable()
-keep = [[N() for _ in range(20000)]]
+keep = [[N() for _ in range(150000)]]
 gc.enable()
-for _ in range(3):
+for _ in range(5):
     gc.collect()
 """
 
@@ -1173,8 +1166,8 @@ def test_too_small_a_sample_gets_no_finding_and_a_real_one_gets_derived_advice(t
 
 
 def rules_gc_wall_pct():
-    """RULES_GC_WALL_PCT, read from daemon/rules.h (not copied)."""
-    with open(os.path.join(gt.SRCDIR, "daemon", "rules.h")) as f:
+    """RULES_GC_WALL_PCT, read from daemon/model/rules.h (not copied)."""
+    with open(os.path.join(gt.SRCDIR, "daemon", "model", "rules.h")) as f:
         return float(re.search(r"#define RULES_GC_WALL_PCT\s+([\d.]+)", f.read()).group(1))
 
 

@@ -45,13 +45,6 @@ for i in range(int(sys.argv[2])):
 """
 
 
-@pytest.fixture
-def tmp():
-    d = gt.private_dir("dash-")
-    yield d
-    shutil.rmtree(d, ignore_errors=True)
-
-
 def get(url, method="GET"):
     try:
         with urllib.request.urlopen(urllib.request.Request(url, method=method),

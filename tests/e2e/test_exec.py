@@ -14,7 +14,6 @@ installs them). Everything lives in private temp dirs.
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -42,13 +41,6 @@ need_celery = pytest.mark.skipif(
     not os.path.exists(CELERY) or subprocess.run(
         [gt.PYTHON, "-c", "import celery"], capture_output=True).returncode != 0,
     reason="celery not installed (apt-get install celery python3-celery)")
-
-
-@pytest.fixture
-def tmp():
-    d = gt.private_dir("exec-")
-    yield d
-    shutil.rmtree(d, ignore_errors=True)
 
 
 def base_env(**extra):

@@ -36,13 +36,6 @@ PROG = os.path.join(gt.PROGRAMS, "faults_prog.py")
 GUNICORN_CONF = os.path.join(gt.PROGRAMS, "launcher_gunicorn_conf.py")
 
 
-@pytest.fixture
-def tmp():
-    d = gt.private_dir("faults-")
-    yield d
-    shutil.rmtree(d, ignore_errors=True)
-
-
 def stats_of(outdir):
     """{pid: record} of the programs' own gc.get_stats() snapshots."""
     recs = {}

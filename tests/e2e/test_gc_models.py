@@ -1,6 +1,6 @@
 """test_gc_models: what gcmond shows and advises under each CPython
-collector model (daemon/gcmodel.h), and how the agent decides which one
-it runs under (agent/bootstrap/gcmon/_boot.py, _gc_model_of).
+collector model (daemon/model/gcmodel.h), and how the agent decides which one
+it runs under (agent/boot.c, _gcmon.gc_model_of).
 
 No CPython 3.14 or 3.15 (nor a free-threaded build) can be installed on
 these machines: the incremental, 3.15 and free-threaded processes here
@@ -12,7 +12,6 @@ agent's detection over version tuples with the function itself.
 
     GCMON_BUILDDIR=$PWD/build GCMON_SRCDIR=$PWD /usr/bin/python3 -m pytest tests/e2e/test_gc_models.py
 """
-import ast
 import json
 import os
 import re
@@ -30,7 +29,6 @@ from shmarea import FakeArea  # noqa: E402
 
 CLASSIC, INCREMENTAL, FREE_THREADED = 0, 1, 2      # enum proto_gc_model
 HELLO_FREE_THREADED = 0x0001
-BOOT = os.path.join(gt.SRCDIR, "agent", "bootstrap", "gcmon", "_boot.py")
 
 STATS = os.path.join(gt.PROGRAMS, "daemon_stats.py")
 
@@ -48,18 +46,17 @@ def hexversion(major, minor, micro, level=0xF, serial=0):
     return major << 24 | minor << 16 | micro << 8 | level << 4 | serial
 
 
-def model_of():
-    """The bootstrap's pure function, taken out of its file without
-    running the file (importing it loads the agent and chains to the
-    next sitecustomize)."""
-    with open(BOOT) as f:
-        tree = ast.parse(f.read(), BOOT)
-    fn = [n for n in tree.body if isinstance(n, ast.FunctionDef)
-          and n.name == "_gc_model_of"]
-    assert len(fn) == 1, "no _gc_model_of in %s" % BOOT
-    ns = {}
-    exec(compile(ast.Module(body=fn, type_ignores=[]), BOOT, "exec"), ns)
-    return ns["_gc_model_of"]
+def model_of(rows):
+    """The agent's rule (_gcmon.gc_model_of, the one load() applies) for
+    each (hexversion, gil enabled, Py_GIL_DISABLED), by name, from the
+    built extension in a fresh interpreter."""
+    code = ("import json, sys; sys.path.insert(0, %r); from gcmon import _gcmon; "
+            "names = {getattr(_gcmon, n): n[9:] for n in dir(_gcmon) if n.startswith('GC_MODEL_')}; "
+            "print(json.dumps([names[_gcmon.gc_model_of(*r)] for r in json.loads(sys.argv[1])]))"
+            % gt.AGENT_DIR)
+    r = gt.run_python(["-c", code, json.dumps(rows)], dict(os.environ))
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
 
 
 # (version, level, gil enabled, Py_GIL_DISABLED, model)
@@ -83,12 +80,13 @@ DETECTION = [
 ]
 
 
+@pytest.mark.skipif(not gt.HAVE_AGENT, reason=gt.NO_AGENT)
 @pytest.mark.parametrize("version,level,gil,ft_build,want", DETECTION,
                          ids=["%d.%d.%d-%x%s%s" % (v + (lv, "" if g else "-nogil",
                                                         "-t" if ft else ""))
                               for v, lv, g, ft, _ in DETECTION])
 def test_agent_detects_the_model_from_the_version(version, level, gil, ft_build, want):
-    assert model_of()(hexversion(*version, level=level), gil, ft_build) == want
+    assert model_of([[hexversion(*version, level=level), gil, ft_build]]) == [want]
 
 
 @pytest.mark.skipif(not gt.HAVE_AGENT, reason=gt.NO_AGENT)
@@ -208,6 +206,11 @@ def test_incremental_labels_no_gen2_share_no_threshold2():
         assert "GC model: classic" in out and "Generation 2: 400 collections" in out
         rows = [ln for ln in text(d, "processes").splitlines() if ln.split()[:1] == [str(inc.pid)]]
         assert len(rows) == 1 and " incremental " in rows[0], rows
+        # top names the generations of its GEN0-2 columns, once per model.
+        top = text(d, "top", "--once").splitlines()
+        assert [ln for ln in top if ln.startswith("generations: ")] == [
+            "generations: GEN0 young (explicit), GEN1 young+incremental, "
+            "GEN2 full (explicit)"], top
 
 
 @needs_gcmond

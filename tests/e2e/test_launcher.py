@@ -34,13 +34,6 @@ SOCKETS = os.path.join(gt.PROGRAMS, "launcher_sockets.py")
 MAN = os.path.join(gt.SRCDIR, "man", "pygcprofiler.1")
 
 
-@pytest.fixture
-def tmp():
-    d = gt.private_dir("launcher-")
-    yield d
-    shutil.rmtree(d, ignore_errors=True)
-
-
 def base_env(**extra):
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("GCMON_") or k in ("GCMON_BUILDDIR", "GCMON_SRCDIR",

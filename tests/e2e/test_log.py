@@ -22,13 +22,6 @@ PROG = os.path.join(gt.PROGRAMS, "log_shapes.py")
 WINDOW = 4.0                 # --alert-window in the shape tests
 
 
-@pytest.fixture
-def tmp():
-    d = gt.private_dir()
-    yield d
-    shutil.rmtree(d, ignore_errors=True)
-
-
 def log_lines(path):
     if not os.path.exists(path):
         return []

@@ -83,13 +83,6 @@ def gcmond_runs_with(args, tmp):
                 assert r.status == 200 and b"gcmond_shared_areas" in r.read()
 
 
-@pytest.fixture
-def tmp():
-    d = gt.private_dir("manifests-")
-    yield d
-    shutil.rmtree(d, ignore_errors=True)
-
-
 @pytest.mark.parametrize("name", MANIFESTS)
 def test_manifest_is_kubernetes_objects(name):
     kubectl = shutil.which("kubectl")

@@ -127,9 +127,11 @@ def measure(freeze):
 
 
 def agree(reported, mine):
-    """Within 10% of the test's figure (64 KiB at least: a page or a few
-    that the worker's own printing touches between gcmond's read and ours)."""
-    return abs(reported - mine) <= max(0.10 * mine, 64 * 1024)
+    """Within 10% of the test's figure (256 KiB at least: the pages the
+    worker touches between gcmond's read and ours, returning from
+    gc.collect() and printing, were 72 KiB once on a loaded machine; a
+    graph unshared is GRAPH_MB)."""
+    return abs(reported - mine) <= max(0.10 * mine, 256 * 1024)
 
 
 def test_unfrozen_workers_unshare_the_graph_in_their_full_collection():

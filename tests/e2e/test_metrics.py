@@ -39,13 +39,6 @@ LE = [1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2,
       2.5e-2, 5e-2, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
 
 
-@pytest.fixture
-def tmp():
-    d = gt.private_dir("metrics-")
-    yield d
-    shutil.rmtree(d, ignore_errors=True)
-
-
 def base_env(**extra):
     env = {k: v for k, v in os.environ.items() if not k.startswith("GCMON_")}
     env.pop("PYTHONPATH", None)

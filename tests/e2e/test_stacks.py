@@ -4,7 +4,6 @@ as folded stacks (pygcprofiler --stacks-file) and `gcmonctl stacks`, on
 every CPython 3.10-3.13 found here."""
 import json
 import os
-import shutil
 import subprocess
 
 import pytest
@@ -13,13 +12,6 @@ import gcmontest
 
 PROG = os.path.join(gcmontest.PROGRAMS, "stacks_prog.py")
 VERSIONS = ["3.10", "3.11", "3.12", "3.13"]
-
-
-@pytest.fixture
-def tmp():
-    d = gcmontest.private_dir("gcmon-stacks-")
-    yield d
-    shutil.rmtree(d, ignore_errors=True)
 
 
 def python_for(version):

@@ -8,12 +8,9 @@ rows must equal `gcmonctl processes --json` exactly (as top rounds them).
     GCMON_BUILDDIR=$PWD/build GCMON_SRCDIR=$PWD /usr/bin/python3 -m pytest tests/e2e/test_top.py
 """
 import os
-import shutil
 import signal
 import subprocess
 import sys
-
-import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gcmontest as gt  # noqa: E402
@@ -35,13 +32,6 @@ while stop and not os.path.exists(stop) and time.monotonic() < deadline:
 """
 
 HEAD = "    PID ROLE"
-
-
-@pytest.fixture
-def tmp():
-    d = gt.private_dir("top-")
-    yield d
-    shutil.rmtree(d, ignore_errors=True)
 
 
 def run_ended(d, run, rounds_list):

@@ -24,7 +24,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 
 import pytest
 
@@ -49,19 +48,6 @@ pytestmark = [
                        reason="uWSGI python3 plugin not installed "
                               "(apt-get install uwsgi-plugin-python3: %s)" % PLUGIN),
 ]
-
-
-@pytest.fixture
-def tmp():
-    d = tempfile.mkdtemp(prefix="gcmon-uwsgi-")
-    yield d
-    shutil.rmtree(d, ignore_errors=True)
-
-
-@pytest.fixture
-def gcmond():
-    with gcmontest.Daemon("--quiet") as d:
-        yield d
 
 
 def app_env(sock, outdir):

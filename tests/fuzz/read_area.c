@@ -1,6 +1,6 @@
 /*
  * read_area.c: drives common/shm.c's readers over one area built from
- * arbitrary bytes, as daemon/agents.c uses them: check, HELLO, snapshot,
+ * arbitrary bytes, as daemon/ingest/agents.c uses them: check, HELLO, snapshot,
  * start tail, drain to the head in batches, validate each record. Test
  * code only: one thread, static scratch space.
  */

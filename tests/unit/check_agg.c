@@ -1,5 +1,5 @@
 /*
- * check_agg.c: unit tests of daemon/agg.c and daemon/rules.c (linked with
+ * check_agg.c: unit tests of daemon/model/agg.c and daemon/model/rules.c (linked with
  * common/ only): exact totals through reconnects and drops, fork
  * baselines kept out of run totals, histogram folding, bounded records,
  * expiry, memory per live process (<= 16 KiB), the role of exec'd
@@ -15,6 +15,7 @@
 
 #include "agg.h"
 #include "gcmodel.h"
+#include "hello.h"
 #include "rules.h"
 #include "unit.h"
 
@@ -26,29 +27,12 @@ static struct proto_hello hello_of(uint32_t pid, uint32_t ppid,
 {
 	struct proto_hello h;
 
-	memset(&h, 0, sizeof h);
-	h.pid = pid;
-	h.ppid = ppid;
-	h.start_mono_ns = 1000000000ull + pid;
-	h.clock_real_ns = 1700000000ull * 1000000000ull;
-	h.clock_mono_ns = 1000000000ull;
-	h.py_hexversion = 0x030b02f0;
-	h.origin = origin;
-	h.ngen = 3;
+	unit_hello(&h, pid, ppid, run, origin);
 	h.base[0].collections = base0;
 	h.base[0].collected = 2 * base0;
 	h.base[0].threshold = 700;
 	h.base[1].threshold = 10;
 	h.base[2].threshold = 10;
-	h.run_id.ptr = run;
-	h.run_id.len = (uint32_t)strlen(run);
-	h.py_version.ptr = "3.11.2";
-	h.py_version.len = 6;
-	h.executable.ptr = "/usr/bin/python3";
-	h.executable.len = 16;
-	h.argc = 1;
-	h.argv[0].ptr = "app.py";
-	h.argv[0].len = 6;
 	return h;
 }
 
@@ -138,6 +122,66 @@ START_TEST(test_totals_exact_through_reconnect_and_drops)
 }
 END_TEST
 
+/* A detach and an attach again: two records of one process. The second's
+ * baseline holds what the first counted (its prior); the process alone
+ * is its gc.get_stats(), the run counts each collection once. */
+START_TEST(test_attach_again_counts_each_collection_once)
+{
+	struct agg *a = agg_new(&cfg);
+	struct proto_hello h = hello_of(300, 1, "r", ORIGIN_ROOT, 4);
+	struct proto_counters c;
+	struct proto_bye bye;
+	struct agg_proc *p1, *p2;
+	struct agg_sum *s;
+	int is_new;
+
+	a->now_real = 1700000000;
+	ck_assert_int_eq(agg_hello(a, &h, &p1, &is_new), 0);
+	c = counters_of(10, 2, 1, 0);
+	memset(&bye, 0, sizeof bye);
+	bye.counters = c;
+	bye.mono_ns = h.start_mono_ns + 1000;
+	agg_exit_detached(p1);
+	agg_bye(a, p1, &bye);
+	/* Detached, 6 gen-0 collections unseen, then attached again. */
+	h.start_mono_ns += 5000;
+	h.flags |= PROTO_HELLO_PRIOR;
+	h.base[0].collections = 4 + 10 + 6;
+	h.base[0].collected = 8 + 30 + 1;
+	h.base[1].collections = 2;
+	h.base[2].collections = 1;
+	h.prior[0].collections = 4 + 10;
+	h.prior[0].collected = 8 + 30;
+	h.prior[1].collections = 2;
+	h.prior[2].collections = 1;
+	ck_assert_int_eq(agg_hello(a, &h, &p2, &is_new), 0);
+	ck_assert_int_eq(is_new, 1);
+	ck_assert_ptr_ne(p1, p2);
+	c = counters_of(7, 0, 0, 0);
+	agg_counters(a, p2, &c);
+	ck_assert_ptr_eq(agg_proc_find(a, 300), p2);
+	s = agg_sum_new();
+	agg_sum_process(a, p2, s);
+	ck_assert_uint_eq(total(s), 20 + 2 + 1 + 7);
+	ck_assert_uint_eq(s->gen[0].collected, 39 + 21);
+	free(s);
+	s = agg_sum_new();
+	agg_sum_run(a, agg_run_find(a, "r"), s);
+	ck_assert_uint_eq(total(s), 20 + 2 + 1 + 7);
+	ck_assert_uint_eq(s->gen[0].unseen, 4 + 6);
+	ck_assert_uint_eq(s->gen[0].seen, 10 + 7);
+	ck_assert_uint_eq(s->gen[0].collected, 39 + 21);
+	ck_assert_uint_eq(s->nlive, 1);
+	free(s);
+	/* Ended too: still the later record by its pid. */
+	bye.counters = c;
+	agg_bye(a, p2, &bye);
+	ck_assert_ptr_eq(agg_proc_find(a, 300), p2);
+	ck_assert_int_eq(p1->detached, 1);
+	agg_free(a);
+}
+END_TEST
+
 START_TEST(test_fork_baseline_not_double_counted_in_run)
 {
 	struct agg *a = agg_new(&cfg);
@@ -197,6 +241,72 @@ static struct proto_event gen2_at(uint64_t start_ns)
 	return e;
 }
 
+/* A full collection longer than the reads kept (a big heap on a loaded
+ * machine, a short --sample-interval): every read during it says it was
+ * not quiet, so "before" is still the read from before it, and a read
+ * that is not quiet is never taken for "after" either. */
+START_TEST(test_unshared_ignores_reads_a_collection_ran_through)
+{
+	struct agg *a = agg_new(&cfg);
+	struct agg_proc *w;
+	struct proto_counters c;
+	struct proto_event e;
+	struct agg_mem r;
+	unsigned i;
+
+	a->now_real = 1700000000;
+	(void)add(a, 100, 1, "svc", ORIGIN_ROOT, 0);
+	w = add(a, 101, 100, "svc", ORIGIN_FORK, 0);
+	r = mem_of(2);
+	agg_mem_read(a, w, &r, 10, 0, 1);	/* before: 2 MB private */
+	for (i = 0; i < 3 * AGG_MEM_READS; i++) {
+		r = mem_of(2 + i);		/* pages being copied */
+		agg_mem_read(a, w, &r, 30 + i, 0, 0);
+	}
+	ck_assert_uint_eq(w->mem.private_dirty_bytes + w->mem.private_clean_bytes,
+	    (uint64_t)(1 + 3 * AGG_MEM_READS) << 20);
+	e = gen2_at(20);
+	agg_event(a, w, &e);
+	c = counters_of(0, 0, 1, 0);
+	agg_counters(a, w, &c);
+	ck_assert_int_eq(agg_mem_due(w), 1);
+	/* The next collection already under way at the first read after. */
+	r = mem_of(150);
+	agg_mem_read(a, w, &r, 200, 0, 0);
+	ck_assert_uint_eq(w->unshared_by_gc_bytes, 0);
+	ck_assert_int_eq(agg_mem_due(w), 1);
+	r = mem_of(102);
+	agg_mem_read(a, w, &r, 300, 0, 1);
+	ck_assert_uint_eq(w->unshared_by_gc_bytes, 100u << 20);
+	ck_assert_int_eq(agg_mem_due(w), 0);
+	agg_free(a);
+}
+END_TEST
+
+/* Only a read that is not quiet yet: nothing to measure from. */
+START_TEST(test_unshared_needs_a_quiet_read_before)
+{
+	struct agg *a = agg_new(&cfg);
+	struct agg_proc *w;
+	struct proto_counters c;
+	struct agg_mem r;
+
+	a->now_real = 1700000000;
+	(void)add(a, 100, 1, "svc", ORIGIN_ROOT, 0);
+	w = add(a, 101, 100, "svc", ORIGIN_FORK, 0);
+	r = mem_of(50);
+	agg_mem_read(a, w, &r, 10, 0, 0);
+	ck_assert_int_eq(w->mem_state, AGG_MEM_READ);
+	c = counters_of(0, 0, 1, 0);
+	agg_counters(a, w, &c);
+	ck_assert_int_eq(agg_mem_due(w), 0);
+	r = mem_of(80);
+	agg_mem_read(a, w, &r, 20, 0, 1);	/* the baseline, not an after */
+	ck_assert_uint_eq(w->unshared_by_gc_bytes, 0);
+	agg_free(a);
+}
+END_TEST
+
 START_TEST(test_unshared_counts_from_the_read_before_each_gen2)
 {
 	struct agg *a = agg_new(&cfg);
@@ -210,25 +320,25 @@ START_TEST(test_unshared_counts_from_the_read_before_each_gen2)
 	m = add(a, 100, 1, "svc", ORIGIN_ROOT, 0);
 	w = add(a, 101, 100, "svc", ORIGIN_FORK, 0);
 	r = mem_of(2);
-	agg_mem_read(a, m, &r, 10, 0);
-	agg_mem_read(a, w, &r, 10, 0);		/* before: 2 MB private */
+	agg_mem_read(a, m, &r, 10, 0, 1);
+	agg_mem_read(a, w, &r, 10, 0, 1);		/* before: 2 MB private */
 	ck_assert_int_eq(agg_mem_due(w), 0);
 	/* A sample read lands during the collection (pages half copied),
 	 * then the collection's event: "before" is still the read at 10. */
 	r = mem_of(60);
-	agg_mem_read(a, w, &r, 30, 0);
+	agg_mem_read(a, w, &r, 30, 0, 1);
 	e = gen2_at(20);
 	agg_event(a, w, &e);
 	c = counters_of(0, 0, 1, 0);
 	agg_counters(a, w, &c);
 	ck_assert_int_eq(agg_mem_due(w), 1);
 	r = mem_of(102);
-	agg_mem_read(a, w, &r, 40, 0);
+	agg_mem_read(a, w, &r, 40, 0, 1);
 	ck_assert_uint_eq(w->unshared_by_gc_bytes, 100u << 20);
 	ck_assert_int_eq(agg_mem_due(w), 0);
 	/* No gen-2 since: growth is the worker's own, not the collector's. */
 	r = mem_of(150);
-	agg_mem_read(a, w, &r, 50, 0);
+	agg_mem_read(a, w, &r, 50, 0, 1);
 	ck_assert_uint_eq(w->unshared_by_gc_bytes, 100u << 20);
 	/* A shrink across a gen-2 counts 0, never less. */
 	e = gen2_at(55);
@@ -236,7 +346,7 @@ START_TEST(test_unshared_counts_from_the_read_before_each_gen2)
 	c = counters_of(0, 0, 2, 0);
 	agg_counters(a, w, &c);
 	r = mem_of(120);
-	agg_mem_read(a, w, &r, 60, 0);
+	agg_mem_read(a, w, &r, 60, 0, 1);
 	ck_assert_uint_eq(w->unshared_by_gc_bytes, 100u << 20);
 	/* A master's growth across its gen-2 is its own allocation. */
 	e = gen2_at(15);
@@ -244,12 +354,12 @@ START_TEST(test_unshared_counts_from_the_read_before_each_gen2)
 	c = counters_of(0, 0, 1, 0);
 	agg_counters(a, m, &c);
 	r = mem_of(90);
-	agg_mem_read(a, m, &r, 20, 0);
+	agg_mem_read(a, m, &r, 20, 0, 1);
 	ck_assert_uint_eq(m->unshared_by_gc_bytes, 0);
 	/* A refused read is kept as such; a process gone changes nothing. */
-	agg_mem_read(a, w, &r, 70, -ESRCH);
+	agg_mem_read(a, w, &r, 70, -ESRCH, 1);
 	ck_assert_int_eq(w->mem_state, AGG_MEM_READ);
-	agg_mem_read(a, w, &r, 70, -EACCES);
+	agg_mem_read(a, w, &r, 70, -EACCES, 1);
 	ck_assert_int_eq(w->mem_state, AGG_MEM_REFUSED);
 	s = agg_sum_new();
 	agg_sum_run(a, agg_run_find(a, "svc"), s);
@@ -1055,11 +1165,11 @@ START_TEST(test_roles)
 	if (!role_rows[_i].parent_first && role_rows[_i].parent_known)
 		m = add_argv(a, 1, 0, ORIGIN_ROOT, master_argv);
 	f = add_argv(a, 21, 1, ORIGIN_FORK, master_argv);
-	ck_assert_msg(strcmp(agg_proc_role(c), role_rows[_i].want) == 0,
-	    "%s: %s", role_rows[_i].name, agg_proc_role(c));
-	ck_assert_str_eq(agg_proc_role(f), "worker");
+	ck_assert_msg(strcmp(agg_role_name(agg_proc_role(c)), role_rows[_i].want) == 0,
+	    "%s: %s", role_rows[_i].name, agg_role_name(agg_proc_role(c)));
+	ck_assert_str_eq(agg_role_name(agg_proc_role(f)), "worker");
 	if (m != NULL)
-		ck_assert_str_eq(agg_proc_role(m), "master");
+		ck_assert_str_eq(agg_role_name(agg_proc_role(m)), "master");
 	agg_free(a);
 }
 END_TEST
@@ -1097,7 +1207,10 @@ static Suite *agg_suite(void)
 
 	tcase_add_test(t, test_totals_exact_through_reconnect_and_drops);
 	tcase_add_test(t, test_fork_baseline_not_double_counted_in_run);
+	tcase_add_test(t, test_attach_again_counts_each_collection_once);
 	tcase_add_test(t, test_unshared_counts_from_the_read_before_each_gen2);
+	tcase_add_test(t, test_unshared_ignores_reads_a_collection_ran_through);
+	tcase_add_test(t, test_unshared_needs_a_quiet_read_before);
 	tcase_add_test(t, test_prefork_freeze_gives_the_measured_figures);
 	tcase_add_test(t, test_histograms_fold_into_run_on_bye);
 	tcase_add_test(t, test_records_bounded_and_totals_kept);

@@ -1,5 +1,5 @@
 /*
- * check_alerts.c: unit tests of daemon/alerts.c: pause alerts rate-limited
+ * check_alerts.c: unit tests of daemon/model/alerts.c: pause alerts rate-limited
  * per process (the first, then one count per window, the held count at
  * exit), each shape alert (p99, GC share, gen-2 storm, outlier worker)
  * just firing and just not firing, at most once per window, the window
@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "alerts.h"
+#include "unit.h"
 
 #define T0	1700000000.0	/* a Unix time; slots line up with 60 s */
 #define MS	1000000ull
@@ -496,13 +497,4 @@ static Suite *alerts_suite(void)
 	return s;
 }
 
-int main(void)
-{
-	SRunner *sr = srunner_create(alerts_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+UNIT_SUITE(alerts_suite, UNIT_FORK);

@@ -273,6 +273,47 @@ START_TEST(test_hello_place_round_trips_after_the_service)
 }
 END_TEST
 
+/* An area made after a gcmon.stop() carries what the earlier areas
+ * counted, after the place; without the flag the frame ends as before. */
+START_TEST(test_hello_prior_round_trips_after_the_place)
+{
+	struct proto_frame f;
+	ssize_t n, k;
+	unsigned i;
+
+	fill_hello(&hello, 3, 1);
+	hello.flags = PROTO_HELLO_PLACE | PROTO_HELLO_PRIOR;
+	hello.hostname = hello.cgroup = str_of("h");
+	hello.pod = hello.pod_namespace = str_of("");
+	for (i = 0; i < 3; i++) {
+		hello.prior[i].collections = 5 + i;
+		hello.prior[i].collected = 500 * i;
+		hello.prior[i].uncollectable = i;
+	}
+	n = proto_encode_hello(buf, BUFSZ, &hello);
+	ck_assert_int_gt(n, 0);
+	f = frame_of(buf, n);
+	ck_assert_int_eq(proto_decode_hello(&f, &hello2), 0);
+	ck_assert(str_eq(hello2.hostname, "h"));
+	for (i = 0; i < 3; i++) {
+		ck_assert_uint_eq(hello2.prior[i].collections, 5 + i);
+		ck_assert_uint_eq(hello2.prior[i].collected, 500 * i);
+		ck_assert_uint_eq(hello2.prior[i].uncollectable, i);
+	}
+	for (k = PROTO_HDR_SIZE; k < n; k++) {
+		frames_put_le32(buf, (uint32_t)k);
+		f = frame_of(buf, k);
+		ck_assert_int_ne(proto_decode_hello(&f, &hello2), 0);
+	}
+	hello.flags &= (uint16_t)~PROTO_HELLO_PRIOR;
+	k = proto_encode_hello(buf, BUFSZ, &hello);
+	ck_assert_int_eq(k, n - 3 * 24);
+	f = frame_of(buf, k);
+	ck_assert_int_eq(proto_decode_hello(&f, &hello2), 0);
+	ck_assert_uint_eq(hello2.prior[0].collections, 0);
+}
+END_TEST
+
 START_TEST(test_hello_round_trips_strings_at_their_caps)
 {
 	static char big[PROTO_MAX_STR], id[PROTO_MAX_ID];
@@ -1231,6 +1272,7 @@ codec_suite(void)
 	tcase_add_test(tc, test_hello_service_round_trips_only_with_its_flag);
 	tcase_add_test(tc, test_hello_service_flag_without_a_valid_name_is_refused);
 	tcase_add_test(tc, test_hello_place_round_trips_after_the_service);
+	tcase_add_test(tc, test_hello_prior_round_trips_after_the_place);
 	tcase_add_test(tc, test_hello_round_trips_max_argc);
 	tcase_add_loop_test(tc, test_objects_and_garbage_round_trip, 0,
 	    N(types_rows));

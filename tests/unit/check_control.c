@@ -1,5 +1,5 @@
 /*
- * check_control.c: unit tests of daemon/control.c, called directly (no
+ * check_control.c: unit tests of daemon/out/control.c, called directly (no
  * socket, no loop): every command answers, every key a command does not
  * take and every bad value is a bad_request naming it, unknown runs and
  * pids are not_found, and wait, watch and stop hand the connection's part
@@ -14,6 +14,8 @@
 #include <unistd.h>
 
 #include "control.h"
+#include "hello.h"
+#include "unit.h"
 
 #define DAEMON_UID	1000
 
@@ -29,24 +31,9 @@ static void setup(void)
 
 	ck_assert_ptr_nonnull(agg = agg_new(&cfg));
 	agg->now_real = 1700000010.0;
-	memset(&h, 0, sizeof h);
-	h.pid = 4242;
-	h.ppid = 1;
+	unit_hello(&h, 4242, 1, "r1", ORIGIN_ROOT);
 	h.start_mono_ns = 1000000000ull;
-	h.clock_real_ns = 1700000000ull * 1000000000ull;
-	h.clock_mono_ns = 1000000000ull;
-	h.origin = ORIGIN_ROOT;
-	h.ngen = 3;
-	h.run_id.ptr = "r1";
-	h.run_id.len = 2;
-	/* As the decoder gives them: never a NULL string. */
-	h.py_version.ptr = "3.11.2";
-	h.py_version.len = 6;
-	h.executable.ptr = "/usr/bin/python3";
-	h.executable.len = 16;
-	h.argc = 1;
-	h.argv[0].ptr = "app.py";
-	h.argv[0].len = 6;
+	h.py_hexversion = 0;
 	ck_assert_int_eq(agg_hello(agg, &h, &p, &is_new), 0);
 }
 
@@ -343,13 +330,4 @@ static Suite *control_suite(void)
 	return s;
 }
 
-int main(void)
-{
-	SRunner *sr = srunner_create(control_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+UNIT_SUITE(control_suite, UNIT_FORK);

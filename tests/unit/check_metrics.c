@@ -1,5 +1,5 @@
 /*
- * check_metrics.c: unit tests of daemon/metrics.c (with daemon/agg.c and
+ * check_metrics.c: unit tests of daemon/out/metrics.c (with daemon/model/agg.c and
  * common/): the exposition's figures against what agg was fed, counters
  * that never go backwards when workers end, are evicted or their run
  * expires, classic buckets that are cumulative and end at _count, both
@@ -15,8 +15,10 @@
 #include <string.h>
 
 #include "agg.h"
+#include "hello.h"
 #include "metrics.h"
 #include "service.h"
+#include "unit.h"
 
 static const struct agg_config cfg = { .alert_threshold_ns = 50000000,
     .run_expiry_s = 100 };
@@ -27,21 +29,9 @@ static struct proto_hello hello_of(uint32_t pid, const char *run,
 	struct proto_hello h;
 	uint32_t i;
 
-	memset(&h, 0, sizeof h);
-	h.pid = pid;
-	h.ppid = 1;
-	h.start_mono_ns = 1000000000ull + pid;
-	h.clock_real_ns = 1700000000ull * 1000000000ull;
-	h.clock_mono_ns = 1000000000ull;
-	h.origin = origin;
-	h.ngen = 3;
+	unit_hello(&h, pid, 1, run, origin);
+	h.py_hexversion = 0;
 	h.base[0].collections = base0;
-	h.run_id.ptr = run;
-	h.run_id.len = (uint32_t)strlen(run);
-	h.py_version.ptr = "3.11.2";
-	h.py_version.len = 6;
-	h.executable.ptr = "/usr/bin/python3";
-	h.executable.len = 16;
 	h.argc = argc;
 	for (i = 0; i < argc; i++) {
 		h.argv[i].ptr = argv[i];
@@ -456,13 +446,4 @@ static Suite *metrics_suite(void)
 	return s;
 }
 
-int main(void)
-{
-	SRunner *sr = srunner_create(metrics_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+UNIT_SUITE(metrics_suite, UNIT_FORK);

@@ -1,5 +1,5 @@
 /*
- * check_place.c: Check suite for daemon/place.c and what it reads: the
+ * check_place.c: Check suite for daemon/ingest/place.c and what it reads: the
  * container id of cgroup paths (docker, containerd/CRI, CRI-O, podman,
  * systemd-nspawn, bare hosts), the cgroup line a /proc/<pid>/cgroup text
  * yields (common/shm.c), the NSpid/PPid parser (procfs.c), the area lock

@@ -1,9 +1,9 @@
 /*
- * check_procfs.c: Check suite for daemon/procfs.c: the /proc/<pid>/stat
+ * check_procfs.c: Check suite for daemon/ingest/procfs.c: the /proc/<pid>/stat
  * and status parsers on tables of texts (command names with spaces and
  * parentheses, short and malformed lines), and the readers on this very
  * process (its identity, running, a sample, its smaps_rollup) and on a
- * zombie and a pid that is gone; and daemon/allow.c, whom gcmond serves,
+ * zombie and a pid that is gone; and daemon/ingest/allow.c, whom gcmond serves,
  * on this process's own groups and a socketpair's peer.
  */
 #include <check.h>

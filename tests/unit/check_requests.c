@@ -1,5 +1,5 @@
 /*
- * check_requests.c: Check suite for daemon/requests.c and
+ * check_requests.c: Check suite for daemon/model/requests.c and
  * requests_answer.c, and the request ring's readers in common/shm.c: the
  * overlap of a request with its process's pauses (inside, straddling,
  * before, after, zero-length, the ring overwritten), the join against
@@ -18,7 +18,9 @@
 #include <string.h>
 
 #include "agg.h"
+#include "hello.h"
 #include "requests.h"
+#include "requests_answer.h"
 #include "shm.h"
 #include "unit.h"
 
@@ -33,21 +35,10 @@ static struct agg_proc *proc_add(struct agg *a, uint32_t pid, const char *run)
 	struct agg_proc *p = NULL;
 	int is_new = 0;
 
-	memset(&h, 0, sizeof h);
-	h.pid = pid;
-	h.ppid = 1;
+	unit_hello(&h, pid, 1, run, ORIGIN_FORK);
 	h.start_mono_ns = 1000 + pid;
-	h.clock_real_ns = 1700000000ull * 1000000000ull;
 	h.clock_mono_ns = 0;
-	h.py_hexversion = 0x030b02f0;
-	h.origin = ORIGIN_FORK;
-	h.ngen = 3;
-	h.run_id.ptr = run;
-	h.run_id.len = (uint32_t)strlen(run);
-	h.py_version.ptr = "3.11.2";	/* agg copies them: never NULL */
-	h.py_version.len = 6;
-	h.executable.ptr = "/usr/bin/python3";
-	h.executable.len = 16;
+	h.argc = 0;
 	ck_assert_int_eq(agg_hello(a, &h, &p, &is_new), 0);
 	return p;
 }
@@ -167,8 +158,8 @@ START_TEST(test_requests_joined_delayed_and_percentiles)
 	ck_assert_uint_eq(p->requests->joined, 100);
 	ck_assert_uint_eq(p->requests->fallback, 0);
 	ck_assert_int_eq(requests_sum(a, NULL, p, &s), 0);
-	requests_pcts_ms(&s.all.served, served);
-	requests_pcts_ms(&s.all.without_gc, nogc);
+	agg_hist_pcts_ms(&s.all.served, served);
+	agg_hist_pcts_ms(&s.all.without_gc, nogc);
 	ck_assert(fabs(served[0] - 1.0) < 0.02);	/* p50 */
 	ck_assert(fabs(served[2] - 41.0) < 0.5);	/* p99: a hit one */
 	ck_assert(fabs(nogc[2] - 1.0) < 0.02);		/* GC taken out */

@@ -192,6 +192,30 @@ START_TEST(test_record_then_drain_in_order_and_full_ring_counts_drops)
 }
 END_TEST
 
+/* The mark a memory reading is taken between: busy while a collection
+ * is in progress, else a count that any collection moves. */
+START_TEST(test_gc_mark_says_busy_and_moves_with_each_collection)
+{
+	struct area a;
+	struct proto_event e = shm_ev(7);
+	struct shm_header *h;
+	uint64_t m0, m1;
+
+	area_make(&a, RING);
+	h = a.map;
+	m0 = shm_gc_mark(a.map);
+	ck_assert_uint_eq(m0, 0);
+	atomic_store(&h->gc_start_ns, 5);	/* the agent's "start" */
+	ck_assert_uint_eq(shm_gc_mark(a.map), SHM_GC_BUSY);
+	shm_record(a.map, &e);			/* its "stop" */
+	atomic_store(&h->gc_start_ns, 0);
+	m1 = shm_gc_mark(a.map);
+	ck_assert_uint_ne(m1, SHM_GC_BUSY);
+	ck_assert_uint_eq(m1, m0 + 1);
+	free(a.map);
+}
+END_TEST
+
 START_TEST(test_drain_refuses_hostile_heads)
 {
 	struct area a;
@@ -523,6 +547,7 @@ static Suite *shm_suite(void)
 	TCase *tc = tcase_create("core");
 
 	tcase_add_test(tc, test_area_round_trip);
+	tcase_add_test(tc, test_gc_mark_says_busy_and_moves_with_each_collection);
 	tcase_add_loop_test(tc, test_check_refuses_each_bad_field, 0,
 	    (int)(sizeof bad_rows / sizeof bad_rows[0]));
 	tcase_add_test(tc, test_check_refuses_sizes);

@@ -1,9 +1,9 @@
 /*
- * check_stacks.c: Check suite for daemon/stacks.c and stacks_answer.c:
+ * check_stacks.c: Check suite for daemon/model/stacks.c and stacks_answer.c:
  * distinct stacks counted once each, the per-process cap and its "other"
  * bucket, names set once, the answer merged across processes by resolved
  * names (ids differ), root first, shares, the top paths' bound; and
- * daemon/alert_hold.c: a pause alert line held until its stack's names
+ * daemon/out/alert_hold.c: a pause alert line held until its stack's names
  * come, two drains at most, or its process's end. Run by make check;
  * records built by hand, no agent or daemon.
  */
@@ -15,6 +15,7 @@
 #include "agg.h"
 #include "alert_hold.h"
 #include "stacks.h"
+#include "stacks_answer.h"
 #include "unit.h"
 
 static struct shm_stack st_make(const uint32_t *ids, uint16_t depth,

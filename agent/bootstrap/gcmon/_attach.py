@@ -9,10 +9,11 @@ bytecodes: from a pending call (Py_AddPendingCall, queued by gdb on
 loader first renames it to `taken`: when that fails the client gave up
 waiting (it renamed it to `cancelled`) and nothing at all is done. Then
 gcmon.start(socket=, service=) or gcmon.stop(), as the program's own
-code would call them, and `result` (key=value lines) says what
-happened. It must never raise into the program (a pending call that
-fails becomes a SystemError there), never print, and bind no name in
-__main__ (the caller's exec gives it its own globals).
+code would call them (a start after a stop is the agent's next area),
+and `result` (key=value lines) says what happened. It must never raise
+into the program (a pending call that fails becomes a SystemError
+there), never print, and bind no name in __main__ (the caller's exec
+gives it its own globals).
 """
 
 
@@ -47,6 +48,10 @@ def _act(action, socket, service, pkgdir):
     import sys
     mod = sys.modules.get("gcmon")
     boot = sys.modules.get("gcmon._boot")
+    if boot is None and "gcmon._gcmon" in sys.modules:
+        # Loaded from the environment, which imports no _boot: importing
+        # it adopts that agent.
+        from gcmon import _boot as boot
     agent = getattr(boot, "_agent", None) if boot is not None else None
     if action == "detach":
         if agent is None:
@@ -60,20 +65,19 @@ def _act(action, socket, service, pkgdir):
     if agent is not None and not agent.stopped:
         return {"ok": "1", "state": "already", "path": agent.path,
                 "socket": agent.socket, "via": agent.via}
-    if agent is not None:
-        return {"ok": "0", "state": "stopped",
-                "error": "pygcprofiler detach (gcmon.stop()) ran in this "
-                "process: the agent cannot start again in it (restart "
-                "the process to monitor it again)"}
     if mod is None or boot is None:
         mod = _import_gcmon(pkgdir)
-        boot = sys.modules["gcmon._boot"]
+        from gcmon import _boot as boot
+    # After a detach (gcmon.stop()) this is the agent's next area.
     path = mod.start(socket=socket or None, service=service or None)
-    # The baseline the agent recorded (collections before it loaded).
-    base = boot._agent.mod.stats()["baseline"]
+    # The collections it did not see: before it loaded, or since the
+    # last detach (what earlier areas reported is taken out).
+    st = boot._agent.mod.stats()
+    before = sum(b["collections"] for b in st["baseline"]) - \
+        sum(b["collections"] for b in st["prior"])
     return {"ok": "1", "state": "attached", "path": path,
-            "socket": boot._agent.socket,
-            "before": str(sum(b["collections"] for b in base))}
+            "socket": boot._agent.socket, "before": str(before),
+            "again": "1" if st["prior"] else "0"}
 
 
 def _main(d):
