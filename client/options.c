@@ -185,8 +185,8 @@ static const struct pgp_optdef pgp_optdefs[] = {
 	PGP_FLAG("--dump-garbage",
 	    "list the objects gc.DEBUG_SAVEALL keeps (sets it)", dump_garbage),
 	PGP_FLAG("--requests",
-	    "record the requests gunicorn/uvicorn workers serve; report what "
-	    "GC adds to them", requests),
+	    "record the requests gunicorn/uvicorn/uWSGI (--module) workers "
+	    "serve; report what GC adds to them", requests),
 	PGP_PATH("--log-file", "write the output to PATH (mode 0600)",
 	    log_file),
 	PGP_VALUE("--alert-threshold-ms", " MS",

@@ -10,7 +10,10 @@ app); gcmond's join of intervals and pauses is what gave it. gcmond's join
 and its bounds are checked exactly against a fake area too; the
 middlewares' edge cases (a request that raises, a disconnected client, a
 streaming body, a request open at exit, no agent) run in a real
-interpreter with the agent.
+interpreter with the agent. Route names come from the real Flask and
+Django (under gunicorn) and Starlette (under uvicorn) where Debian's
+python3-flask, python3-django and python3-starlette are installed
+(./quickstart installs them; skipped with a message otherwise).
 """
 import http.client
 import json
@@ -552,3 +555,73 @@ def test_unknown_server_version_warns_and_runs_unmonitored(tmp):
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "app"
     assert "uvicorn 9.1.0 is not a version gcmon knows" in r.stderr, r.stderr
+
+
+# The three frameworks of the issue, each under the server it is run with:
+# (module, server, paths requested, route -> requests expected).
+FRAMEWORKS = {
+    "flask": ("flask", "gunicorn",
+              ["/user/1", "/user/22", "/items/a", "/nope/x"],
+              {"GET /user/<int:uid>": 2, "GET /items/<name>": 1, "GET /nope": 1}),
+    "django": ("django", "gunicorn",
+               ["/user/1/", "/user/22/", "/api/items/a-b", "/nope/x"],
+               {"GET /user/<int:uid>/": 2, "GET /api/items/<slug:name>": 1,
+                "GET /nope": 1}),
+    "starlette": ("starlette", "uvicorn",
+                  ["/user/1", "/user/22", "/api/items/a", "/nope/x"],
+                  {"GET /user/{uid:int}": 2, "GET /api/items/{name}": 1,
+                   "GET /nope": 1}),
+}
+
+
+@pytest.mark.parametrize("fw", sorted(FRAMEWORKS))
+def test_framework_route_templates(tmp, fw):
+    mod, server, paths, want = FRAMEWORKS[fw]
+    for m in (mod, server):
+        if not _have(m):
+            pytest.skip("%s not installed (apt-get install python3-%s)" % (m, m))
+    port = gcmontest.free_port()
+    with gcmontest.Daemon() as d:
+        env = _server_env(d, "fw-" + fw, tmp)
+        app = "routes_%s:app" % fw
+        if server == "gunicorn":
+            args = ["-m", "gunicorn", "--workers", "2", "--bind",
+                    "127.0.0.1:%d" % port, app]
+        else:
+            args = ["-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port), app]
+        with open(os.path.join(tmp, "server.out"), "w") as outf:
+            p = subprocess.Popen([gcmontest.PYTHON] + args, env=env, stdout=outf,
+                                 stderr=subprocess.STDOUT)
+        statuses = []
+        try:
+            def up():
+                if p.poll() is not None:
+                    raise AssertionError("server exited %s" % p.returncode)
+                try:
+                    c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+                    c.request("GET", paths[0])
+                    c.getresponse().read()
+                    c.close()
+                    return True
+                except OSError:
+                    return False
+            gcmontest.wait_for(up, 60, 0.1, "%s to answer" % server)
+            for path in paths:
+                c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                c.request("GET", path + "?secret=query")
+                r = c.getresponse()
+                r.read()
+                statuses.append(r.status)
+                c.close()
+        finally:
+            _stop(p)
+        with open(os.path.join(tmp, "server.out")) as f:
+            out = f.read()
+        assert p.returncode == 0, out
+        assert statuses == [200, 200, 200, 404], (statuses, out)
+        gcmontest.wait_ended(d, list(gcmontest.processes(d, "fw-" + fw)))
+        ans = d.ctl("requests", "--run", "fw-" + fw)["requests"]
+    got = {r["route"]: r["requests"] for r in ans["routes"]}
+    want = dict(want)
+    want[next(iter(want))] += 1             # the request that saw it up
+    assert got == want, (got, out)

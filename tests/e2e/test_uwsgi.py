@@ -64,9 +64,10 @@ class Uwsgi:
     prefix: words before uwsgi (test_exec.py's `pygcprofiler exec --`),
     which signals reach first."""
 
-    def __init__(self, tmp, env, extra=(), prefix=()):
+    def __init__(self, tmp, env, extra=(), prefix=(), loader=("--wsgi-file", APP)):
         self.tmp, self.env, self.extra = tmp, env, list(extra)
         self.prefix = list(prefix)
+        self.loader = list(loader)
         self.log_path = os.path.join(tmp, "uwsgi.log")
         self.proc = None
 
@@ -86,7 +87,7 @@ class Uwsgi:
                    # not uWSGI's 60 (one once never answered SIGINT on a
                    # loaded machine, without the agent loaded at all).
                    "--worker-reload-mercy", "15",
-                   "--wsgi-file", APP, "--need-app"] + self.extra
+                   ] + self.loader + ["--need-app"] + self.extra
             with open(self.log_path, "wb") as log:
                 self.proc = subprocess.Popen(cmd, env=self.env, cwd=self.tmp,
                                              stdin=subprocess.DEVNULL,
@@ -227,3 +228,58 @@ def test_no_site_is_not_monitored(tmp, gcmond):
     assert gcmontest.processes(gcmond) == {}
     adir = shmarea.agent_dir(gcmond.sock)
     assert not os.path.isdir(adir) or os.listdir(adir) == []
+
+
+def _served(log):
+    """Requests uWSGI's own request log says it served (one line each)."""
+    return sum(1 for line in log.splitlines() if "} [" in line and " GET /" in line
+               and "=> generated" in line)
+
+
+def test_requests_of_a_module_app_recorded(tmp, gcmond):
+    """GCMON_REQUESTS=1 (`pygcprofiler exec --requests -- uwsgi ...`) with
+    the application named by --module: the hook wraps it as the module is
+    imported in the master, every forked worker records its requests, and
+    gcmond's count equals uWSGI's request log."""
+    outdir = os.path.join(tmp, "out")
+    os.mkdir(outdir)
+    env = app_env(gcmond.sock, outdir)
+    env["GCMON_REQUESTS"] = "1"
+    srv = Uwsgi(tmp, env, loader=["--pythonpath", gcmontest.PROGRAMS,
+                                  "--module", "uwsgi_app:application"]).start()
+    try:
+        workers = worker_pids(srv)
+        srv.stop()
+    finally:
+        srv.kill()
+    log = srv.log()
+    assert "not recorded" not in log, log
+    gcmontest.wait_ended(gcmond, workers | {srv.proc.pid})
+    ans = gcmond.ctl("requests", "--run", "test-run")["requests"]
+    assert ans["requests"] == _served(log) and ans["requests"] >= LOAD, (ans, log)
+    routes = {r["route"] for r in ans["routes"]}
+    assert "GET /" in routes, routes
+    assert {w["pid"] for w in ans["workers"] if w["requests"]} == workers, ans["workers"]
+
+
+def test_requests_of_a_wsgi_file_app_warn_not_recorded(tmp, gcmond):
+    """--wsgi-file is loaded by uWSGI's C, with no Python hook before it
+    reads the callable: one warning says so, the application serves as
+    without gcmon, its collections are still counted."""
+    outdir = os.path.join(tmp, "out")
+    os.mkdir(outdir)
+    env = app_env(gcmond.sock, outdir)
+    env["GCMON_REQUESTS"] = "1"
+    srv = Uwsgi(tmp, env).start()
+    try:
+        served = {int(b) for b in srv.get_many("/", 100)}
+        srv.stop()
+    finally:
+        srv.kill()
+    log = srv.log()
+    assert log.count("--requests: uWSGI runs the application of --wsgi-file in C") == 1, log
+    assert "--module MODULE[:CALLABLE]" in log, log
+    gcmontest.wait_ended(gcmond, served | {srv.proc.pid})
+    assert gcmond.ctl("requests", "--run", "test-run")["requests"]["requests"] == 0
+    procs = gcmontest.processes(gcmond, "test-run")
+    assert served <= set(procs), (served, procs)

@@ -6,7 +6,12 @@ A route name is the framework's template where the request carries one
 (Flask's request.url_rule, Django's request.resolver_match.route,
 Starlette's scope["route"].path; an application may set
 environ["gcmon.route"] or scope["gcmon.route"] itself), else the method and
-the first path segment ("GET /users"). Only that is kept: never a query
+the first path segment ("GET /users"). How each is found, without
+patching the framework: Flask's request is environ["werkzeug.request"]
+(werkzeug puts it there); Django's is the one whose close() its response
+will call (the response is what the server iterates); a Starlette without
+scope["route"] (before FastAPI set it) has its router in scope["router"],
+whose routes are matched again against the request's path. Only that is kept: never a query
 string, a body or a header. Names are interned once per process (the
 extension keeps at most ROUTES - 1, the rest are "other").
 
@@ -90,6 +95,70 @@ def template(method, obj):
     except Exception:
         pass
     return None
+
+
+def django_request(response):
+    """The Django request behind a WSGI response, or None: Django 3.1+
+    hands its response request.close to call (_resource_closers); 2.x-3.0
+    the request itself (_closable_objects)."""
+    for c in getattr(response, "_resource_closers", None) or ():
+        req = getattr(c, "__self__", None)
+        if req is not None and hasattr(req, "resolver_match"):
+            return req
+    for req in getattr(response, "_closable_objects", None) or ():
+        if hasattr(req, "resolver_match"):
+            return req
+    return None
+
+
+def _match_routes(routes, scope, prefix, depth):
+    """The template of the first route of a Starlette router that matches
+    scope fully (else the first partial: a 405), Mounts followed."""
+    partial = None
+    for route in routes:
+        matches = getattr(route, "matches", None)
+        if matches is None:
+            continue
+        match, child = matches(scope)
+        kind = getattr(match, "value", match)       # Match.FULL == 2
+        if kind == 0:
+            continue
+        path = getattr(route, "path", None)
+        sub = getattr(route, "routes", None)
+        if kind == 2:
+            if sub and depth < 8:
+                inner = dict(scope)
+                inner.update(child)
+                found = _match_routes(sub, inner, prefix + (path or ""), depth + 1)
+                if found is not None:
+                    return found
+            if isinstance(path, str):
+                return prefix + path
+            return None
+        if partial is None and isinstance(path, str):
+            partial = prefix + path
+    return partial
+
+
+def starlette_path(scope, path):
+    """Starlette's route template for scope (the request's path as the
+    server gave it), or None."""
+    route = scope.get("route")
+    tpl = getattr(route, "path", None)
+    if isinstance(tpl, str):
+        return tpl
+    router = scope.get("router")
+    routes = getattr(router, "routes", None)
+    if not routes or "endpoint" not in scope:
+        return None
+    probe = {"type": scope.get("type", "http"), "path": path,
+             "method": scope.get("method", "GET"),
+             "root_path": scope.get("app_root_path", ""),
+             "headers": scope.get("headers", ())}
+    try:
+        return _match_routes(routes, probe, "", 0)
+    except Exception:
+        return None
 
 
 class Wrapper(object):

@@ -12,22 +12,23 @@ response ends at its last chunk. Counted beside the time: an application
 that raises (REQ_ERROR), a client that went away (http.disconnect
 received, or send() failed: REQ_DISCONNECT), a body of several chunks
 (REQ_STREAMED). The route is Starlette's scope["route"].path (or
-scope["gcmon.route"]), else the method and first path segment. Without an
+scope["gcmon.route"]; a Starlette that does not set scope["route"] has its
+routes matched again: gcmon/_requests.py), else the method and first path
+segment. Without an
 agent: pass-through, and one warning.
 """
 from gcmon import _requests as _r
 
 
-def _route(mod, scope):
+def _route(mod, scope, path):
     method = scope.get("method", "?")
     name = scope.get("gcmon.route")
     if name is None:
-        route = scope.get("route")
-        path = getattr(route, "path", None)
-        if isinstance(path, str):
-            name = "%s %s" % (method, path)
+        tpl = _r.starlette_path(scope, path)
+        if tpl is not None:
+            name = "%s %s" % (method, tpl)
     if name is None:
-        name = _r.fallback(method, scope.get("path", "/"))
+        name = _r.fallback(method, path)
     return _r.route_id(mod, name)
 
 
@@ -44,13 +45,15 @@ class Middleware(_r.Wrapper):
         if mod is None:
             return await self.app(scope, receive, send)
         st = [0, 0, 0, False, -1]   # status, flags, chunks, ended, token
+        # A Mount rewrites scope["path"] on the way in: the server's, kept.
+        path = scope.get("path", "/")
 
         def end():
             if st[3]:
                 return
             st[3] = True
             flags = st[1] | (_r.STREAMED if st[2] > 1 else 0)
-            rid = _route(mod, scope)
+            rid = _route(mod, scope, path)
             mod.request_end(st[4], rid, st[0], flags)
 
         async def rcv():
