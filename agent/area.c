@@ -57,32 +57,77 @@ static int area_start_ticks(uint64_t *ticks)
  * The identity (agent_state.id.hello) must be complete. System calls and
  * snprintf of integers only: this runs in fork children.
  */
+/* The file's name while it is made (tmp, hidden from gcmond) and once it
+ * is whole (agent_state.path): 0 or -ENAMETOOLONG. */
+static int area_names(char *tmp, size_t tmplen, uint64_t nonce)
+{
+	struct agent *a = &agent_state;
+	unsigned pid = (unsigned)a->id.hello.pid;
+	int n;
+
+	n = snprintf(tmp, tmplen, "%s/.%u-%llx" SHM_TMP_SUFFIX, a->dir, pid,
+	    (unsigned long long)nonce);
+	if (n < 0 || (size_t)n >= tmplen)
+		return -ENAMETOOLONG;
+	n = snprintf(a->path, sizeof a->path, "%s/%u-%llx" SHM_SUFFIX, a->dir,
+	    pid, (unsigned long long)nonce);
+	if (n < 0 || (size_t)n >= sizeof a->path)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+/* The file sized for a HELLO of hlen bytes, its callback-written pages
+ * reserved, and its mode: 0 or a negative errno. */
+static int area_reserve(int fd, uint32_t hlen, size_t *sizep)
+{
+	struct agent *a = &agent_state;
+	size_t size = shm_area_size(hlen, a->ring_cap);
+	size_t ring_off = shm_ring_off(hlen);
+	size_t names_off = shm_names_off(hlen, a->ring_cap);
+	struct stat st;
+	int err;
+
+	if (ftruncate(fd, (off_t)size) < 0)
+		return -errno;
+	/* The pages the callback writes (header, identity, ring) are
+	 * reserved now: on a full filesystem a write to a hole of a shared
+	 * mapping is a SIGBUS in the program, and the program must rather
+	 * go unmonitored. The exit area and the names region stay holes:
+	 * pwrite() fills them. */
+	if ((err = posix_fallocate(fd, 0, (off_t)(ring_off - SHM_EXIT_CAP))) != 0 ||
+	    (err = posix_fallocate(fd, (off_t)ring_off,
+	    (off_t)(names_off - ring_off))) != 0)
+		return -err;
+	/* A directory of another user (a system gcmond's group): let its
+	 * group read and write the file; the directory's setgid bit gave the
+	 * file that group. */
+	if (stat(a->dir, &st) == 0 && st.st_uid != geteuid() &&
+	    fchmod(fd, 0660) < 0)
+		return -errno;
+	*sizep = size;
+	return 0;
+}
+
 static int area_create(void)
 {
 	struct agent *a = &agent_state;
 	struct proto_hello *h = &a->id.hello;
 	char tmp[sizeof a->path];
-	uint64_t ticks, nonce;
+	uint64_t ticks;
 	struct stat st;
 	ssize_t hlen;
-	size_t size, ring_off, names_off;
+	size_t size = 0;
 	void *map;
-	int fd, err, n;
+	int fd, err;
 
 	if ((err = area_start_ticks(&ticks)) < 0)
 		return err;
 	h->clock_real_ns = agent_clock_ns(CLOCK_REALTIME);
 	h->clock_mono_ns = agent_clock_ns(CLOCK_MONOTONIC);
 	agent_place_pidns(h);
-	nonce = h->clock_mono_ns ^ ((uint64_t)h->pid << 40);
-	n = snprintf(tmp, sizeof tmp, "%s/.%u-%llx" SHM_TMP_SUFFIX, a->dir,
-	    (unsigned)h->pid, (unsigned long long)nonce);
-	if (n < 0 || (size_t)n >= sizeof tmp)
-		return -ENAMETOOLONG;
-	n = snprintf(a->path, sizeof a->path, "%s/%u-%llx" SHM_SUFFIX, a->dir,
-	    (unsigned)h->pid, (unsigned long long)nonce);
-	if (n < 0 || (size_t)n >= sizeof a->path)
-		return -ENAMETOOLONG;
+	if ((err = area_names(tmp, sizeof tmp,
+	    h->clock_mono_ns ^ ((uint64_t)h->pid << 40))) < 0)
+		return err;
 	fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
@@ -97,28 +142,8 @@ static int area_create(void)
 		err = (int)hlen;
 		goto out_close;
 	}
-	size = shm_area_size((uint32_t)hlen, a->ring_cap);
-	ring_off = shm_ring_off((uint32_t)hlen);
-	names_off = shm_names_off((uint32_t)hlen, a->ring_cap);
-	if (ftruncate(fd, (off_t)size) < 0)
-		goto out_unlink;
-	/* The pages the callback writes (header, identity, ring) are
-	 * reserved now: on a full filesystem a write to a hole of a shared
-	 * mapping is a SIGBUS in the program, and the program must rather
-	 * go unmonitored. The exit area and the names region stay holes:
-	 * pwrite() fills them. */
-	if ((err = posix_fallocate(fd, 0, (off_t)(ring_off - SHM_EXIT_CAP))) != 0 ||
-	    (err = posix_fallocate(fd, (off_t)ring_off,
-	    (off_t)(names_off - ring_off))) != 0) {
-		err = -err;
+	if ((err = area_reserve(fd, (uint32_t)hlen, &size)) < 0)
 		goto out_close;
-	}
-	/* A directory of another user (a system gcmond's group): let its
-	 * group read and write the file; the directory's setgid bit gave the
-	 * file that group. */
-	if (stat(a->dir, &st) == 0 && st.st_uid != geteuid() &&
-	    fchmod(fd, 0660) < 0)
-		goto out_unlink;
 	if (fstat(fd, &st) < 0)
 		goto out_unlink;
 	map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);

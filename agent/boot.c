@@ -455,14 +455,54 @@ os_exit:
 	return err;
 }
 
+/* ORIGIN_EXEC when a monitored process exec'd this interpreter (it set
+ * GCMON_AGENT_PID), else ORIGIN_ROOT. */
+static int boot_origin(PyObject *environ)
+{
+	PyObject *v, *r;
+	int origin = ORIGIN_ROOT;
+
+	if ((v = boot_env(environ, "GCMON_AGENT_PID")) != NULL) {
+		r = PyObject_CallMethod(v, "isdigit", NULL);
+		if (r != NULL && PyObject_IsTrue(r) == 1)
+			origin = ORIGIN_EXEC;
+		Py_XDECREF(r);
+		Py_DECREF(v);
+		PyErr_Clear();
+	}
+	return origin;
+}
+
+/* --dump-garbage: gc.DEBUG_SAVEALL added to the collector's debug
+ * flags, said once (by the root process). 0, or -1 with an exception. */
+static int boot_saveall(PyObject *gc, int origin)
+{
+	PyObject *dbg = PyObject_CallMethod(gc, "get_debug", NULL);
+	PyObject *all = PyObject_GetAttrString(gc, "DEBUG_SAVEALL");
+	PyObject *both = dbg && all ? PyNumber_Or(dbg, all) : NULL;
+	PyObject *r = both ? PyObject_CallMethod(gc, "set_debug", "O", both) :
+	    NULL;
+
+	Py_XDECREF(dbg);
+	Py_XDECREF(all);
+	Py_XDECREF(both);
+	if (r == NULL)
+		return -1;
+	Py_DECREF(r);
+	if (origin == ORIGIN_ROOT)
+		boot_warn(1, PyUnicode_FromString("--dump-garbage: "
+		    "gc.DEBUG_SAVEALL is set for this process"));
+	return 0;
+}
+
 PyObject *agent_boot_load(PyObject *self, PyObject *args, PyObject *kwds)
 {
 	static char *kwlist[] = { "socket", "service", "warn_all", "via",
 		NULL };
 	PyObject *socket, *service = Py_None, *via = NULL;
 	PyObject *os = NULL, *environ = NULL, *gc = NULL, *kw = NULL;
-	PyObject *path = NULL, *v, *r;
-	int warn_all = 0, origin = ORIGIN_ROOT, flags = 0, warn, again;
+	PyObject *path = NULL;
+	int warn_all = 0, origin, flags = 0, warn, again;
 	int dump_objects, dump_garbage;
 	unsigned long ring;
 
@@ -480,37 +520,16 @@ PyObject *agent_boot_load(PyObject *self, PyObject *args, PyObject *kwds)
 	    (environ = PyObject_GetAttrString(os, "environ")) == NULL ||
 	    (gc = PyImport_ImportModule("gc")) == NULL)
 		goto out;
-	if (again)
-		origin = boot.origin;
-	else if ((v = boot_env(environ, "GCMON_AGENT_PID")) != NULL) {
-		r = PyObject_CallMethod(v, "isdigit", NULL);
-		if (r != NULL && PyObject_IsTrue(r) == 1)
-			origin = ORIGIN_EXEC;
-		Py_XDECREF(r);
-		Py_DECREF(v);
-		PyErr_Clear();
-	}
+	origin = again ? boot.origin : boot_origin(environ);
 	/* Exec'd children see the same settings: one warning is enough. */
 	warn = warn_all || origin == ORIGIN_ROOT;
 	ring = boot_ring(environ, warn);
 	dump_objects = boot_flag(environ, "GCMON_DUMP_OBJECTS", warn);
 	dump_garbage = boot_flag(environ, "GCMON_DUMP_GARBAGE", warn);
 	if (dump_garbage) {
-		PyObject *dbg = PyObject_CallMethod(gc, "get_debug", NULL);
-		PyObject *all = PyObject_GetAttrString(gc, "DEBUG_SAVEALL");
-		PyObject *both = dbg && all ? PyNumber_Or(dbg, all) : NULL;
-
-		r = both ? PyObject_CallMethod(gc, "set_debug", "O", both) : NULL;
-		Py_XDECREF(dbg);
-		Py_XDECREF(all);
-		Py_XDECREF(both);
-		if (r == NULL)
+		if (boot_saveall(gc, origin) < 0)
 			goto out;
-		Py_DECREF(r);
 		flags |= PROTO_HELLO_DEBUG_SAVEALL;
-		if (origin == ORIGIN_ROOT)
-			boot_warn(1, PyUnicode_FromString("--dump-garbage: "
-			    "gc.DEBUG_SAVEALL is set for this process"));
 	}
 	if ((kw = PyDict_New()) == NULL || boot_identity(kw, environ, socket,
 	    service, origin, flags, ring) < 0 ||

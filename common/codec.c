@@ -494,13 +494,12 @@ codec_check_size(size_t size, size_t cap)
 	return size > cap ? -ENOBUFS : 0;
 }
 
-ssize_t
-proto_encode_hello(uint8_t *buf, size_t cap, const struct proto_hello *h)
+/* The size of h's frame, or -EINVAL when a field is out of its bounds. */
+static ssize_t
+codec_hello_size(const struct proto_hello *h)
 {
 	size_t size, argv_total = 0;
 	uint32_t i;
-	uint8_t *p;
-	ssize_t err;
 
 	if (h->ngen == 0 || h->ngen > PROTO_MAX_GEN || h->argc > PROTO_MAX_ARGC)
 		return -EINVAL;
@@ -535,9 +534,22 @@ proto_encode_hello(uint8_t *buf, size_t cap, const struct proto_hello *h)
 		    h->pod.len + h->pod_namespace.len;
 	if (h->flags & PROTO_HELLO_PRIOR)
 		size += (size_t)h->ngen * 24;
+	return (ssize_t)size;
+}
+
+ssize_t
+proto_encode_hello(uint8_t *buf, size_t cap, const struct proto_hello *h)
+{
+	ssize_t n = codec_hello_size(h), err;
+	size_t size;
+	uint32_t i;
+	uint8_t *p;
+
+	if (n < 0)
+		return n;
+	size = (size_t)n;
 	if ((err = codec_check_size(size, cap)) != 0)
 		return err;
-
 	p = codec_put_hdr(buf, size, FRAME_HELLO);
 	put_le32(p, h->pid);
 	put_le32(p + 4, h->ppid);

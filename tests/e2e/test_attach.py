@@ -29,17 +29,7 @@ pytestmark = pytest.mark.skipif(
     not gcmontest.HAVE_AGENT, reason=gcmontest.NO_AGENT)
 
 
-@pytest.fixture
-def tmp():
-    d = tempfile.mkdtemp(prefix="gcmon-attach-")
-    yield d
-    shutil.rmtree(d, ignore_errors=True)
-
-
-@pytest.fixture
-def gcmond():
-    with gcmontest.Daemon("--quiet") as d:
-        yield d
+# tmp and gcmond: conftest.py's.
 
 
 def plain_env(**extra):

@@ -60,11 +60,8 @@ def tmp():
     shutil.rmtree(d, ignore_errors=True)
 
 
-@pytest.fixture
-def gcmond():
-    with gt.Daemon("--quiet") as d:
-        yield d
-
+# gcmond: conftest.py's; tmp is this file's own, 0755: another user
+# (test_not_permitted_other_uid) runs a copy of the launcher from it.
 
 def plain_env(**extra):
     env = {k: v for k, v in os.environ.items()
