@@ -613,6 +613,13 @@ static const struct { const char *name; long value; } gcmon_consts[] = {
 	{ "ROUTES", SHM_ROUTES }, { "ROUTE_NAME_MAX", SHM_ROUTE_NAME_MAX },
 };
 
+/* The area's life, as stacks.c and requests.c follow it (agent.h). */
+static void gcmon_on_segment(void)
+{
+	agent_stacks_atfork_child();
+	agent_requests_atfork_child();
+}
+
 PyMODINIT_FUNC PyInit__gcmon(void)
 {
 	PyObject *m, *cb;
@@ -620,6 +627,9 @@ PyMODINIT_FUNC PyInit__gcmon(void)
 
 	if ((m = PyModule_Create(&gcmon_module)) == NULL)
 		return NULL;
+	agent_state.on_segment = gcmon_on_segment;
+	agent_state.on_area_made = agent_requests_area_made;
+	agent_state.on_exit = agent_requests_at_exit;
 	if ((cb = agent_callback_new(m)) == NULL ||
 	    PyModule_AddObject(m, "callback", cb) < 0) {
 		Py_XDECREF(cb);

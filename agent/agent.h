@@ -47,6 +47,17 @@ struct agent {
 	 * (PROTO_HELLO_PRIOR): the totals of the areas before it. */
 	int detached;
 	struct proto_baseline prior[PROTO_MAX_GEN];
+	/* What the area's life means to the parts that write beside it
+	 * (stacks.c, requests.c), set by _gcmon.c so that area.c calls no
+	 * part that calls it back: on_segment, a new area is about to be
+	 * made for a new segment of the process's life (a fork child, a
+	 * start() after a detach: names and routes are published again;
+	 * it runs in the fork child handler: no allocation); on_area_made,
+	 * an area is initialised and gcmond cannot see it yet; on_exit, the
+	 * exit data is being written. Each may be NULL. */
+	void (*on_segment)(void);
+	void (*on_area_made)(struct shm_header *h);
+	void (*on_exit)(void);
 	/* Which collections get their stack (stacks.c sets, callback.c
 	 * reads): stacks_on once the code table exists. */
 	int stacks_on;

@@ -3,11 +3,14 @@
  * created when the agent starts, replaced in a forked child by the
  * pthread_atfork child handler before any Python code runs there, and
  * completed by the exit data, or ended by gcmon.stop() (a detach: final,
- * unmapped; a later start() makes the next area). Called by _gcmon.c;
- * the callback (callback.c) only writes into the area through
- * shm_record(). Defines
- * agent_state. Never starts a thread, never calls Python; the fork child
- * handler allocates nothing and makes only system calls.
+ * unmapped; a later start() makes the next area). Called by _gcmon.c,
+ * and by stacks.c (the names region); it tells stacks.c and requests.c
+ * of a new segment, a new area and the exit only through agent_state's
+ * on_* hooks, which _gcmon.c sets, so no call points back down here.
+ * The callback (callback.c) only writes into the area through
+ * shm_record(). Defines agent_state. Never starts a thread, never calls
+ * Python; the fork child handler allocates nothing and makes only
+ * system calls.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -151,7 +154,8 @@ static int area_create(void)
 		goto out_unlink;
 	shm_area_init(map, size, a->hello_buf, (uint32_t)hlen, a->ring_cap,
 	    h->pid, (uint32_t)geteuid(), ticks);
-	agent_requests_area_made(map);
+	if (a->on_area_made != NULL)
+		a->on_area_made(map);
 	if (rename(tmp, a->path) < 0) {
 		err = -errno;
 		munmap(map, size);
@@ -192,8 +196,8 @@ int agent_area_open(const char *dir)
 		 * in a fork child; the open requests were the last area's. */
 		h->flags |= PROTO_HELLO_PRIOR;
 		memcpy(h->prior, a->prior, sizeof h->prior);
-		agent_stacks_atfork_child();
-		agent_requests_atfork_child();
+		if (a->on_segment != NULL)
+			a->on_segment();
 		a->stopped = 0;
 	}
 	if ((err = area_create()) == 0)
@@ -251,8 +255,8 @@ void agent_area_atfork_child(void)
 	h->flags |= PROTO_HELLO_BASELINE_INHERITED;
 	h->flags &= (uint16_t)~PROTO_HELLO_PRIOR;
 	a->stopped = 0;
-	agent_stacks_atfork_child();
-	agent_requests_atfork_child();
+	if (a->on_segment != NULL)
+		a->on_segment();
 	(void)area_create();	/* without an area this child is not monitored */
 	munmap(old, old_size);
 	close(old_fd);
@@ -320,7 +324,8 @@ int agent_area_exit(const uint8_t *frames, size_t len, uint64_t freeze_count)
 
 	if (h == NULL)
 		return -ESRCH;
-	agent_requests_at_exit();
+	if (agent_state.on_exit != NULL)
+		agent_state.on_exit();
 	/* pwrite, not the mapping: the exit area is a hole, and a full
 	 * filesystem must be an error here, not a SIGBUS. */
 	if (len > 0 && len <= h->exit_cap && !area_fd_ours()) {
