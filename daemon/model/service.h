@@ -18,4 +18,8 @@
  */
 const char *service_name(const struct agg_proc *p, char *buf, size_t len);
 
+/* The buffer service_name() is given by its callers: /metrics' service
+ * label and the JSON's service_label are the same name, cut alike. */
+#define SERVICE_NAME_MAX	128
+
 #endif /* GCMON_SERVICE_H */

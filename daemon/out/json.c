@@ -14,6 +14,7 @@
 #include "gcmodel.h"
 #include "json.h"
 #include "rules.h"
+#include "service.h"
 
 /* The names of agg_pcts's percentiles. */
 static const char *const djson_pct_names[AGG_NPCTS] = PROTO_PCT_NAMES;
@@ -182,7 +183,7 @@ json_t *djson_process(const struct agg *a, const struct agg_proc *p)
 	struct agg_totals t;
 	const char *arg = p->argv;
 	double wall = agg_proc_wall_s(a, p);
-	char py[32];
+	char py[32], svc[SERVICE_NAME_MAX];
 	uint32_t i;
 
 	if (s == NULL || o == NULL || argv == NULL || th == NULL)
@@ -219,6 +220,8 @@ json_t *djson_process(const struct agg *a, const struct agg_proc *p)
 	djson_set(o, "executable", json_string(p->executable));
 	djson_set(o, "service", p->service != NULL ?
 	    json_string(p->service) : json_null());
+	djson_set(o, "service_label", json_string(service_name(p, svc,
+	    sizeof svc)));
 	djson_set(o, "python", json_string(py));
 	djson_set(o, "gc_model", json_string(gcmodel_name(p->gc_model)));
 	djson_set(o, "start", json_real(p->start_real));

@@ -17,10 +17,11 @@
 #include <stdint.h>
 
 #include "agg.h"
+#include "service.h"
 
 #define METRICS_MAX_KEYS	256	/* (service, role) keys kept; beyond:
 					 * service "other" */
-#define METRICS_SERVICE_MAX	128	/* bytes of a service name kept */
+#define METRICS_SERVICE_MAX	SERVICE_NAME_MAX	/* service.h */
 #define METRICS_PER_PROCESS_MAX	10000	/* cap on --metrics-per-process */
 
 enum metrics_format {

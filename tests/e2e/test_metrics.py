@@ -277,6 +277,10 @@ def test_prometheus_sees_exact_collections_and_p99(tmp):
             services = {m["service"] for m, _ in prom.query(
                 "sum by (service) (cpython_gc_collections_total)")}
             assert services == {"gunicorn app:app", "launcher_garbage.py"}, services
+            # The JSON names each process's service as /metrics labels it.
+            labels = {p["service_label"]: p["service"]
+                      for p in d.request({"cmd": "processes"})["processes"]}
+            assert set(labels) == services and set(labels.values()) == {None}, labels
             roles = {m["role"]: v for m, v in prom.query(
                 'sum by (role) (cpython_gc_collections_total{service="gunicorn app:app"})')}
             assert set(roles) == {"master", "worker"} and roles["worker"] > 0
