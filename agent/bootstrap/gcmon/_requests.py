@@ -171,5 +171,17 @@ class Wrapper(object):
         self._mod = None
         self._looked = False
 
+    def _recorder(self, what):
+        """The agent's module (None: pass through), looked up on the first
+        request. The threads of a gthread worker make their first requests
+        at once and recorder() may let the GIL go: _looked is set after
+        _mod, never before, or another thread would take a lookup still
+        in progress for "no agent" and pass its request through
+        unrecorded. Two lookups at once are harmless (one warning)."""
+        if not self._looked:
+            self._mod = recorder(what)
+            self._looked = True
+        return self._mod
+
     def __getattr__(self, name):
         return getattr(self.app, name)

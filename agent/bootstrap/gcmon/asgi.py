@@ -38,10 +38,7 @@ class Middleware(_r.Wrapper):
     async def __call__(self, scope, receive, send):
         if scope.get("type") != "http":
             return await self.app(scope, receive, send)
-        if not self._looked:
-            self._looked = True
-            self._mod = _r.recorder("gcmon.asgi.Middleware")
-        mod = self._mod
+        mod = self._recorder("gcmon.asgi.Middleware")
         if mod is None:
             return await self.app(scope, receive, send)
         st = [0, 0, 0, False, -1]   # status, flags, chunks, ended, token

@@ -83,10 +83,7 @@ class Middleware(_r.Wrapper):
     """Wraps a WSGI application; see the module's docstring."""
 
     def __call__(self, environ, start_response):
-        if not self._looked:
-            self._looked = True
-            self._mod = _r.recorder("gcmon.wsgi.Middleware")
-        mod = self._mod
+        mod = self._recorder("gcmon.wsgi.Middleware")
         if mod is None:
             return self.app(environ, start_response)
         # status, flags, and the werkzeug request as start_response saw
