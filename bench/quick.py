@@ -41,6 +41,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROUNDS = int(os.environ.get("BENCH_QUICK_ROUNDS", "40"))
 WORK = os.environ.get("BENCH_QUICK_WORK", "135")
 
+sys.path.insert(0, HERE)
+from launcher import start_gcmond  # noqa: E402  (gcmond on tmpfs, ready)
+
 # gc_work.py, then this process's whole CPU (start-up included), so the
 # launcher's and gcmond's share can be told from the program's.
 WRAPPER = r"""
@@ -113,20 +116,6 @@ def diff_line(label, base, other, target=None):
     print("  %-34s wall %+6.2f ms (p10-p90 %+.2f..%+.2f)  CPU %+6.2f ms (%+.2f..%+.2f)%s"
           % ((label, mw) + spread(dw) + (mc,) + spread(dc) + (verdict,)))
     return mw
-
-
-def start_gcmond():
-    base = "/dev/shm" if os.access("/dev/shm", os.W_OK) else tempfile.gettempdir()
-    d = tempfile.mkdtemp(prefix="gcmon-quick-", dir=base)
-    sock = os.path.join(d, "gcmon.sock")
-    rfd, wfd = os.pipe()
-    g = subprocess.Popen([GCMOND, "--quiet", "--socket", sock, "--ready-fd", str(wfd)],
-                         pass_fds=(wfd,), stderr=subprocess.DEVNULL)
-    os.close(wfd)
-    with os.fdopen(rfd, "rb") as ready:
-        if ready.read(1) != b"R":
-            raise RuntimeError("gcmond did not start")
-    return g, sock
 
 
 def pth_base(tmp):
@@ -243,7 +232,7 @@ def main():
     tmp = sys.argv[1] if len(sys.argv) > 1 else tempfile.mkdtemp()
     t0 = time.time()
     print("machine: %d CPUs; load average at start: %s" % (os.cpu_count(), load()))
-    g, sock = start_gcmond()
+    g, sock = start_gcmond(tmp)
     try:
         su = startup(tmp, sock)
         sh, em = shared_embedded(tmp, sock)
