@@ -249,6 +249,11 @@ def test_requests_of_a_module_app_recorded(tmp, gcmond):
                                   "--module", "uwsgi_app:application"]).start()
     try:
         workers = worker_pids(srv)
+        # The client has its answers before a worker has closed its last
+        # request (the middleware's end) and logged it: a stop now may
+        # take one from both counts. Stop once uWSGI has logged them.
+        gcmontest.wait_for(lambda: _served(srv.log()) > LOAD, 30,
+                           what="uWSGI to log the requests it answered")
         srv.stop()
     finally:
         srv.kill()
