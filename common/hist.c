@@ -215,30 +215,41 @@ hist_mean(const struct hist *h)
 	return h->count == 0 ? 0.0 : (double)h->sum_ns / (double)h->count;
 }
 
-uint64_t
-hist_count_le(const struct hist *h, uint64_t v_ns)
+/* Values <= v_ns of a histogram whose bucket i holds bucket(ctx, i):
+ * struct hist and hist_compact alike. */
+static uint64_t
+hist_le(uint64_t count, uint64_t min_ns, uint64_t max_ns,
+    uint64_t (*bucket)(const void *ctx, unsigned i), const void *ctx,
+    uint64_t v_ns)
 {
 	uint64_t lo, hi, n = 0;
 	unsigned i, b;
 
-	if (h->count == 0 || v_ns < h->min_ns)
+	if (count == 0 || v_ns < min_ns)
 		return 0;
-	if (v_ns >= h->max_ns)
-		return h->count;
+	if (v_ns >= max_ns)
+		return count;
 	b = hist_bucket_of(v_ns);
 	for (i = 0; i < b; i++)
-		n += h->bucket[i];
+		n += bucket(ctx, i);
 	hist_bucket_range(b, &lo, &hi);
 	/* The bucket's values also lie within [min, max]. */
-	if (lo < h->min_ns)
-		lo = h->min_ns;
-	if (hi > h->max_ns)
-		hi = h->max_ns;
+	if (lo < min_ns)
+		lo = min_ns;
+	if (hi > max_ns)
+		hi = max_ns;
 	if (v_ns >= hi)
-		return n + h->bucket[b];
+		return n + bucket(ctx, b);
 	/* Inside a bucket: assume its values are spread evenly. */
-	return n + (uint64_t)((double)h->bucket[b] *
+	return n + (uint64_t)((double)bucket(ctx, b) *
 	    ((double)(v_ns - lo + 1) / ((double)(hi - lo) + 1.0)));
+}
+
+uint64_t
+hist_count_le(const struct hist *h, uint64_t v_ns)
+{
+	return hist_le(h->count, h->min_ns, h->max_ns, hist_full_bucket, h,
+	    v_ns);
 }
 
 /* The compact histogram (hist.h says why and how). */
@@ -362,6 +373,13 @@ hist_compact_add_to(struct hist *dst, const struct hist_compact *src)
 {
 	hist_add(dst, src->count, src->sum_ns, src->min_ns, src->max_ns,
 	    hist_compact_bucket_of, src);
+}
+
+uint64_t
+hist_compact_count_le(const struct hist_compact *h, uint64_t v_ns)
+{
+	return hist_le(h->count, h->min_ns, h->max_ns, hist_compact_bucket_of,
+	    h, v_ns);
 }
 
 struct hist_compact_set {

@@ -83,6 +83,8 @@ void hist_compact_fini(struct hist_compact *h);
 int hist_compact_record(struct hist_compact *h, uint64_t v_ns);
 /* dst += src, exactly (dst->count also counts src's lost values). */
 void hist_compact_add_to(struct hist *dst, const struct hist_compact *src);
+/* hist_count_le of h added to an empty struct hist, without the hist. */
+uint64_t hist_compact_count_le(const struct hist_compact *h, uint64_t v_ns);
 /* Percentile p of the union of the n histograms h[0..n-1]: the value
  * hist_percentile gives for them all added to one struct hist. */
 uint64_t hist_compact_percentile(const struct hist_compact *h, unsigned n,

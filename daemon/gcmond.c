@@ -529,6 +529,19 @@ static void gcmond_set_per_process(struct gcmond_opts *o,
 	o->mcfg.per_process = (unsigned)v;
 }
 
+static void gcmond_set_routes(struct gcmond_opts *o,
+    const struct gcmond_optdef *od, const char *arg)
+{
+	double v;
+
+	(void)od;
+	if (gcmond_parse_double(arg, 0, METRICS_ROUTES_MAX, &v) < 0 ||
+	    v != (unsigned)v)
+		log_fatalx(2, "--metrics-routes: '%s' is not a whole number "
+		    "from 0 to %u", arg, METRICS_ROUTES_MAX);
+	o->mcfg.routes = (unsigned)v;
+}
+
 static void gcmond_set_ready(struct gcmond_opts *o,
     const struct gcmond_optdef *od, const char *arg)
 {
@@ -634,6 +647,9 @@ static const struct gcmond_optdef gcmond_optdefs[] = {
 	    gcmond_set_http),
 	OPT("metrics-per-process", "N", "also export per-process series (a pid\n"
 	    "label) for at most N live processes", gcmond_set_per_process),
+	OPT("metrics-routes", "N", "label the request series with route:\n"
+	    "the first N routes of each service and role,\nthe rest route "
+	    "\"other\" (default 0: no label)", gcmond_set_routes),
 	OPT_DOUBLE("sample-interval", "S", "read each process's RSS, CPU time "
 	    "and\nsmaps_rollup from /proc every S seconds\n(default 5)",
 	    gcmond_f_sample, 0.01, 86400, "a number of seconds"),

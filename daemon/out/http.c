@@ -52,6 +52,7 @@ static const struct http_route http_routes[] = {
 	{ "/api/processes", http_serve_control, "processes" },
 	{ "/api/recommendations", http_serve_control, "recommendations" },
 	{ "/api/runs", http_serve_control, "runs" },
+	{ "/api/requests", http_serve_control, "requests" },
 	{ "/api/events", http_serve_events, NULL },
 };
 
@@ -430,7 +431,7 @@ static enum MHD_Result http_serve_file(struct MHD_Connection *c,
 	if (i == http_nfiles)
 		return http_send_text(c, MHD_HTTP_NOT_FOUND, "not found "
 		    "(gcmond serves /, /api/{summary,processes,"
-		    "recommendations,runs,events} and /metrics)\n");
+		    "recommendations,runs,requests,events} and /metrics)\n");
 	f = &http_files[i];
 	r = MHD_create_response_from_buffer(f->len, (void *)f->data,
 	    MHD_RESPMEM_PERSISTENT);

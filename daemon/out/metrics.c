@@ -22,11 +22,35 @@
 
 enum { METRICS_NROLES = 3 };
 
+/* The classic buckets, in seconds (10 us to 10 s). */
+static const double metrics_le_s[] = {
+	1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2,
+	2.5e-2, 5e-2, 0.1, 0.25, 0.5, 1, 2.5, 5, 10
+};
+
+#define METRICS_NLE	(sizeof metrics_le_s / sizeof metrics_le_s[0])
+
+/* What the request families print for one route of a key
+ * (--metrics-routes): counted at render, so additive. */
+struct metrics_req_series {
+	uint64_t requests, delayed;
+	uint64_t count, sum_ns;		/* of the GC delay histogram */
+	uint64_t le[METRICS_NLE];	/* its buckets, cumulative */
+};
+
+struct metrics_route {
+	char name[SHM_ROUTE_NAME_MAX + 1];
+	struct metrics_req_series retired;	/* processes let go */
+};
+
 struct metrics_key {
 	char service[METRICS_SERVICE_MAX];
 	const char *role;		/* agg_proc_role's, static */
 	struct agg_sum *retired;	/* figures of processes let go */
 	struct req_totals *req_retired;	/* ... their requests */
+	struct metrics_route *route;	/* --metrics-routes: nroute, in the
+					 * order first seen; never shrinks */
+	unsigned nroute, route_cap;
 };
 
 struct metrics {
@@ -39,6 +63,9 @@ struct metrics {
 struct metrics_view {
 	struct agg_sum *now[METRICS_MAX_KEYS];	/* processes in agg */
 	struct req_totals *req_now[METRICS_MAX_KEYS];	/* their requests */
+	/* --metrics-routes: by the key's route index, nroute_now of them */
+	struct metrics_req_series *route_now[METRICS_MAX_KEYS];
+	unsigned nroute_now[METRICS_MAX_KEYS];
 	uint64_t live_max_ns[METRICS_MAX_KEYS][PROTO_MAX_GEN];
 	unsigned nlive[METRICS_MAX_KEYS];
 	uint8_t ngen[METRICS_MAX_KEYS];
@@ -48,12 +75,6 @@ struct metrics_buf {
 	char *p;
 	size_t len, cap;
 	int err;
-};
-
-/* The classic buckets, in seconds (10 us to 10 s). */
-static const double metrics_le_s[] = {
-	1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2,
-	2.5e-2, 5e-2, 0.1, 0.25, 0.5, 1, 2.5, 5, 10
 };
 
 struct metrics *metrics_new(const struct metrics_config *cfg)
@@ -74,6 +95,7 @@ void metrics_free(struct metrics *m)
 	for (i = 0; i < m->nkeys; i++) {
 		free(m->keys[i].retired);
 		free(m->keys[i].req_retired);
+		free(m->keys[i].route);
 	}
 	free(m);
 }
@@ -114,6 +136,116 @@ static struct req_totals *metrics_req_new(void)
 	return t;
 }
 
+/* The top of the last whole bucket at or below le_s, the value whose
+ * count_le is exact (so additive across processes): 0 when no bucket
+ * lies wholly below it. */
+static uint64_t metrics_le_edge_ns(double le_s)
+{
+	uint64_t v_ns = (uint64_t)(le_s * 1e9 + 0.5), lo, hi;
+
+	hist_bucket_range(hist_bucket_of(v_ns), &lo, &hi);
+	if (hi == v_ns)
+		return v_ns;
+	return lo == 0 ? 0 : lo - 1;
+}
+
+/* The index of route name among key k's (--metrics-routes): found, or
+ * added while the key has fewer than cfg.routes names besides "other",
+ * else "other"'s (added whatever the count: the bound is N named routes
+ * and "other"). -ENOMEM. */
+static int metrics_route_of(struct metrics *m, unsigned k, const char *name)
+{
+	struct metrics_key *key = &m->keys[k];
+	struct metrics_route *nr;
+	unsigned i, cap, other;
+
+	for (;;) {
+		for (other = 0, i = 0; i < key->nroute; i++) {
+			if (strcmp(key->route[i].name, name) == 0)
+				return (int)i;
+			other |= strcmp(key->route[i].name, "other") == 0;
+		}
+		if (key->nroute - other < m->cfg.routes ||
+		    strcmp(name, "other") == 0)
+			break;
+		name = "other";
+	}
+	if (key->nroute == key->route_cap) {
+		cap = key->route_cap ? key->route_cap * 2 : 8;
+		if ((nr = realloc(key->route, cap * sizeof *nr)) == NULL)
+			return -ENOMEM;
+		key->route = nr;
+		key->route_cap = cap;
+	}
+	nr = &key->route[key->nroute];
+	memset(nr, 0, sizeof *nr);
+	snprintf(nr->name, sizeof nr->name, "%s", name);
+	return (int)key->nroute++;
+}
+
+static void metrics_req_series_add(struct metrics_req_series *s,
+    const struct req_route *rt)
+{
+	uint64_t v_ns;
+	unsigned i;
+
+	s->requests += rt->requests;
+	s->delayed += rt->delayed;
+	s->count += rt->delay.count;
+	s->sum_ns += rt->delay.sum_ns;
+	for (i = 0; i < METRICS_NLE; i++)
+		if ((v_ns = metrics_le_edge_ns(metrics_le_s[i])) != 0)
+			s->le[i] += hist_compact_count_le(&rt->delay, v_ns);
+}
+
+/* Route i of p, the series it adds to in key k: the key's retired
+ * (now == NULL) or the view's (*now, *nnow grown as the key's routes
+ * grow). 0 or -ENOMEM. */
+static int metrics_route_add(struct metrics *m, unsigned k,
+    const struct req_proc *rp, unsigned i, struct metrics_req_series **now,
+    unsigned *nnow)
+{
+	struct metrics_req_series *ns;
+	int j;
+
+	if ((j = metrics_route_of(m, k, requests_route_name(rp, i))) < 0)
+		return j;
+	if (now == NULL) {
+		metrics_req_series_add(&m->keys[k].route[j].retired,
+		    rp->route[i]);
+		return 0;
+	}
+	if ((unsigned)j >= *nnow) {
+		if ((ns = realloc(*now, m->keys[k].route_cap *
+		    sizeof *ns)) == NULL)
+			return -ENOMEM;
+		memset(ns + *nnow, 0, (m->keys[k].route_cap - *nnow) *
+		    sizeof *ns);
+		*now = ns;
+		*nnow = m->keys[k].route_cap;
+	}
+	metrics_req_series_add(&(*now)[j], rp->route[i]);
+	return 0;
+}
+
+/* Every route of p that served requests into key k's series (see
+ * metrics_route_add). 0 or -ENOMEM. */
+static int metrics_routes_add(struct metrics *m, unsigned k,
+    const struct req_proc *rp, struct metrics_req_series **now,
+    unsigned *nnow)
+{
+	unsigned i;
+	int err;
+
+	if (m->cfg.routes == 0)
+		return 0;
+	for (i = 0; i < SHM_ROUTES; i++)
+		if (rp->route[i] != NULL && rp->route[i]->requests > 0 &&
+		    (err = metrics_route_add(m, k, rp, i, now, nnow)) < 0)
+			return err;
+	return 0;
+}
+
 static struct agg_sum *metrics_retired(struct metrics *m,
     const struct agg_proc *p)
 {
@@ -145,16 +277,20 @@ static void metrics_on_fold(void *arg, const struct agg *a,
 static void metrics_on_forget(void *arg, const struct agg *a,
     const struct agg_proc *p)
 {
-	struct agg_sum *s = metrics_retired(arg, p);
+	struct metrics *m = arg;
+	struct agg_sum *s = metrics_retired(m, p);
 	struct metrics_key *k;
+	unsigned ki;
 
 	if (s != NULL)
 		agg_sum_own(a, p, s);
 	if (p->requests == NULL || p->requests->requests == 0)
 		return;
-	k = &((struct metrics *)arg)->keys[metrics_key_of(arg, p)];
+	k = &m->keys[ki = metrics_key_of(m, p)];
+	/* Out of memory: figures lost. */
+	(void)metrics_routes_add(m, ki, p->requests, NULL, NULL);
 	if (k->req_retired == NULL && (k->req_retired = metrics_req_new()) == NULL)
-		return;			/* out of memory: figures lost */
+		return;
 	requests_totals_add(p->requests, k->req_retired);
 }
 
@@ -304,6 +440,20 @@ static void metrics_series(struct metrics_buf *b, const char *name,
 	metrics_printf(b, "} ");
 }
 
+/* name{service="..",role="..",route=".."[,le=".."]} */
+static void metrics_series_route(struct metrics_buf *b, const char *name,
+    const struct metrics_key *k, const char *route, const char *le)
+{
+	metrics_printf(b, "%s{service=\"", name);
+	metrics_put_value(b, k->service);
+	metrics_printf(b, "\",role=\"%s\",route=\"", k->role);
+	metrics_put_value(b, route);
+	metrics_printf(b, "\"");
+	if (le != NULL)
+		metrics_printf(b, ",le=\"%s\"", le);
+	metrics_printf(b, "} ");
+}
+
 /* ---- the view of one render -------------------------------------------- */
 
 static void metrics_view_free(struct metrics_view *v)
@@ -313,6 +463,7 @@ static void metrics_view_free(struct metrics_view *v)
 	for (i = 0; i < METRICS_MAX_KEYS; i++) {
 		free(v->now[i]);
 		free(v->req_now[i]);
+		free(v->route_now[i]);
 	}
 	free(v);
 }
@@ -344,6 +495,11 @@ static struct metrics_view *metrics_view_new(struct metrics *m,
 					return NULL;
 				}
 				requests_totals_add(p->requests, v->req_now[k]);
+				if (metrics_routes_add(m, k, p->requests,
+				    &v->route_now[k], &v->nroute_now[k]) < 0) {
+					metrics_view_free(v);
+					return NULL;
+				}
 			}
 			if (p->state != AGG_LIVE)
 				continue;
@@ -405,18 +561,10 @@ static void metrics_counter_by_gen(struct metrics_buf *b,
 static uint64_t metrics_count_le(const struct agg_sum *s, unsigned g,
     double le_s)
 {
-	uint64_t v_ns = (uint64_t)(le_s * 1e9 + 0.5), lo, hi;
-	unsigned i;
+	uint64_t v_ns = metrics_le_edge_ns(le_s);
 
-	if (s == NULL)
+	if (s == NULL || v_ns == 0)
 		return 0;
-	i = hist_bucket_of(v_ns);
-	hist_bucket_range(i, &lo, &hi);
-	if (hi != v_ns) {
-		if (lo == 0)
-			return 0;
-		v_ns = lo - 1;
-	}
 	return hist_count_le(&s->gen[g].hist, v_ns);
 }
 
@@ -658,19 +806,78 @@ static void metrics_health(struct metrics_buf *b, enum metrics_format f,
  * the histogram of the GC time inside each; only keys that served any. */
 static uint64_t metrics_req_le(const struct req_totals *t, double le_s)
 {
-	uint64_t v_ns = (uint64_t)(le_s * 1e9 + 0.5), lo, hi;
-	unsigned i;
+	uint64_t v_ns = metrics_le_edge_ns(le_s);	/* whole buckets */
 
-	if (t == NULL)
+	if (t == NULL || v_ns == 0)
 		return 0;
-	i = hist_bucket_of(v_ns);	/* whole buckets: see metrics_count_le */
-	hist_bucket_range(i, &lo, &hi);
-	if (hi != v_ns) {
-		if (lo == 0)
-			return 0;
-		v_ns = lo - 1;
-	}
 	return hist_count_le(&t->delay, v_ns);
+}
+
+/* The request families by (service, role, route) (--metrics-routes):
+ * each key's routes, retired plus live. */
+static void metrics_requests_by_route(struct metrics_buf *b,
+    enum metrics_format f, const struct metrics *m,
+    const struct metrics_view *v)
+{
+	static const char *const fam[] = { "cpython_gc_requests_total",
+	    "cpython_gc_requests_delayed_total" };
+	const struct metrics_req_series *old, *now;
+	const struct metrics_key *key;
+	char le[32];
+	unsigned k, j, i, x;
+
+#define MRR_SUM(field) ((unsigned long long)(old->field + \
+	(now ? now->field : 0)))
+	for (x = 0; x < 3; x++) {
+		if (x == 0)
+			metrics_family(b, f, fam[0], "counter",
+			    "Requests the gcmon middlewares recorded.");
+		else if (x == 1)
+			metrics_family(b, f, fam[1], "counter",
+			    "Requests a collection of their process delayed.");
+		else
+			metrics_family(b, f, "cpython_gc_request_delay_seconds",
+			    "histogram", "GC time inside each request (0 for "
+			    "those no collection hit).");
+		for (k = 0; k < m->nkeys; k++)
+			for (key = &m->keys[k], j = 0; j < key->nroute; j++) {
+				old = &key->route[j].retired;
+				now = j < v->nroute_now[k] ?
+				    &v->route_now[k][j] : NULL;
+				if (x < 2) {
+					metrics_series_route(b, fam[x], key,
+					    key->route[j].name, NULL);
+					metrics_printf(b, "%llu\n", x == 0 ?
+					    MRR_SUM(requests) :
+					    MRR_SUM(delayed));
+					continue;
+				}
+				for (i = 0; i < METRICS_NLE; i++) {
+					metrics_series_route(b,
+					    "cpython_gc_request_delay_seconds_"
+					    "bucket", key, key->route[j].name,
+					    metrics_fmt_double(metrics_le_s[i],
+					    le, sizeof le));
+					metrics_printf(b, "%llu\n",
+					    MRR_SUM(le[i]));
+				}
+				metrics_series_route(b,
+				    "cpython_gc_request_delay_seconds_bucket",
+				    key, key->route[j].name, "+Inf");
+				metrics_printf(b, "%llu\n", MRR_SUM(count));
+				metrics_series_route(b,
+				    "cpython_gc_request_delay_seconds_count",
+				    key, key->route[j].name, NULL);
+				metrics_printf(b, "%llu\n", MRR_SUM(count));
+				metrics_series_route(b,
+				    "cpython_gc_request_delay_seconds_sum",
+				    key, key->route[j].name, NULL);
+				metrics_printf(b, "%s\n", metrics_fmt_double(
+				    (double)MRR_SUM(sum_ns) / 1e9, le,
+				    sizeof le));
+			}
+	}
+#undef MRR_SUM
 }
 
 static void metrics_requests(struct metrics_buf *b, enum metrics_format f,
@@ -685,6 +892,10 @@ static void metrics_requests(struct metrics_buf *b, enum metrics_format f,
 		any |= m->keys[k].req_retired != NULL || v->req_now[k] != NULL;
 	if (!any)
 		return;
+	if (m->cfg.routes > 0) {
+		metrics_requests_by_route(b, f, m, v);
+		return;
+	}
 #define MR_SUM(field) ((unsigned long long)((old ? old->field : 0) + \
 	(now ? now->field : 0)))
 	metrics_family(b, f, "cpython_gc_requests_total", "counter",

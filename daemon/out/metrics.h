@@ -5,7 +5,10 @@
  * I/O, no clock, never prints.
  *
  * Series are keyed by (service, role), never by pid unless
- * --metrics-per-process N asks for it (at most N processes). Counters
+ * --metrics-per-process N asks for it (at most N processes); the request
+ * families also by route when --metrics-routes N asks for it (per key,
+ * the first N route names seen keep a series for gcmond's life, later
+ * ones count as route "other", so a key has at most N + 1). Counters
  * never go backwards while gcmond runs: a process whose record agg.c
  * folds or frees (an ended worker, an expired run) hands its figures to
  * its key's "retired" totals first, through agg's hooks (metrics_watch).
@@ -23,6 +26,7 @@
 					 * service "other" */
 #define METRICS_SERVICE_MAX	SERVICE_NAME_MAX	/* service.h */
 #define METRICS_PER_PROCESS_MAX	10000	/* cap on --metrics-per-process */
+#define METRICS_ROUTES_MAX	256	/* cap on --metrics-routes */
 
 enum metrics_format {
 	METRICS_PROMETHEUS = 0,		/* text 0.0.4 */
@@ -31,6 +35,10 @@ enum metrics_format {
 
 struct metrics_config {
 	unsigned per_process;		/* 0: no per-process series */
+	unsigned routes;		/* 0: no route label on the request
+					 * families; else at most this many
+					 * route values per key, the rest
+					 * (and unnamed routes) "other" */
 };
 
 /* gcmond's own figures, gathered by its caller (server.c's, /proc's). */

@@ -1,5 +1,5 @@
 // dashboard.js: the dashboard's behaviour (index.html, served by gcmond's
-// daemon/http.c). Reads /api/{summary,processes,recommendations} every
+// daemon/http.c). Reads /api/{summary,processes,recommendations,requests} every
 // REFRESH_MS and the live stream /api/events (Server-Sent Events: the
 // watch stream's objects, doc/control.md). Draws on <canvas> by hand.
 // Never writes markup from a peer: every agent string (argv, run, rule
@@ -110,6 +110,44 @@ function renderRecommendations(recs) {
   });
   if (!items.length) items.push(el("li", "none"));
   ul.replaceChildren(...items);
+}
+
+// The figures of one row of the requests panel: requests, delayed,
+// delayed share, p99 as served, without GC, and what GC adds.
+function requestCells(f) {
+  return [[f.requests], [f.delayed], [num(100 * f.delayed_share, 1)],
+    [num(f.p99_ms, 2)], [num(f.p99_without_gc_ms, 2)], [num(f.gc_adds_p99_ms, 2)]];
+}
+
+function requestRow(head, f) {
+  const tr = el("tr");
+  for (const [v, cls] of head.concat(requestCells(f))) tr.appendChild(el("td", v, cls));
+  return tr;
+}
+
+// The requests panel, shown only when the scope recorded requests: the
+// scope's total, a row per process (with its service, from the process
+// table's answer) and per route.
+function renderRequests(r, procs) {
+  const sec = document.getElementById("requests");
+  sec.hidden = !(r && r.requests > 0);
+  if (sec.hidden) return;
+  const service = new Map((procs || []).map(p => [p.pid, p.service_label]));
+  document.getElementById("requests-total").textContent =
+    `${r.requests} requests in ${r.processes} processes, ${r.delayed} delayed ` +
+    `by GC (${num(100 * r.delayed_share, 1)} %), p99 ${num(r.p99_ms, 2)} ms, ` +
+    `${num(r.p99_without_gc_ms, 2)} ms without GC: GC adds ` +
+    `${num(r.gc_adds_p99_ms, 2)} ms`;
+  const rows = [requestRow([["all", "text"], [""], ["", "text"]], r)];
+  for (const w of r.workers || []) {
+    const tr = requestRow([[service.get(w.pid) || "", "text"], [w.pid], [w.role, "text"]], w);
+    tr.dataset.pid = w.pid;
+    tr.style.borderLeft = "4px solid " + colour(w.pid);
+    rows.push(tr);
+  }
+  document.querySelector("#requests-procs tbody").replaceChildren(...rows);
+  document.querySelector("#requests-routes tbody").replaceChildren(
+    ...(r.routes || []).map(x => requestRow([[x.route, "text"]], x)));
 }
 
 function axes(ctx, w, h, pad, ymax, ylabel) {
@@ -225,11 +263,13 @@ function onEvent(msg) {
 
 async function refresh() {
   try {
-    const [s, p, r] = await Promise.all([getJSON("/api/summary"),
-      getJSON("/api/processes"), getJSON("/api/recommendations")]);
+    const [s, p, r, rq] = await Promise.all([getJSON("/api/summary"),
+      getJSON("/api/processes"), getJSON("/api/recommendations"),
+      getJSON("/api/requests")]);
     if (p.ok) renderProcesses(p.processes);
     if (s.ok) renderSummary(s.summary);
     if (r.ok) renderRecommendations(r.recommendations);
+    renderRequests(rq.ok ? rq.requests : null, p.ok ? p.processes : null);
     document.getElementById("status").textContent = s.ok ? "live" : (s.error || "error");
   } catch (e) {
     document.getElementById("status").textContent = "gcmond unreachable";

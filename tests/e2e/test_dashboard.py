@@ -8,7 +8,8 @@ for ever): the table shows the five processes of `processes --json`, the
 timeline has points from the live stream, a screenshot is taken
 ($GCMON_SCREENSHOT_DIR/dashboard.png when set: doc/dashboard.png comes
 from there). A process with a hostile argv shows it as text, never as
-markup. The /api/ answers are the control protocol's, verbatim; a browser
+markup. The requests panel is hidden while no request was recorded, and
+shows a real middleware run's figures, those of `requests --json`. The /api/ answers are the control protocol's, verbatim; a browser
 that reads nothing loses events, is told so, and the daemon goes on.
 
     GCMON_BUILDDIR=$PWD/build GCMON_SRCDIR=$PWD /usr/bin/python3 -m pytest tests/e2e/test_dashboard.py
@@ -42,6 +43,29 @@ BURST = r"""
 import gc, sys
 for i in range(int(sys.argv[2])):
     gc.collect(0)
+"""
+# A WSGI app behind gcmon.wsgi.Middleware: every fourth request runs a
+# full collection over many cycles (a real pause inside it), the rest
+# nothing.
+REQUESTS_PROG = r"""
+import gc
+import gcmon, gcmon.wsgi
+gcmon.start()
+keep = []
+def app(environ, start_response):
+    if environ["PATH_INFO"] == "/cycles":
+        for _ in range(20000):
+            x = []
+            x.append(x)
+        gc.collect()
+    start_response("200 OK", [])
+    return [b"x"]
+mw = gcmon.wsgi.Middleware(app)
+for i in range(40):
+    env = {"REQUEST_METHOD": "GET", "PATH_INFO": "/cycles" if i % 4 == 0 else "/plain"}
+    it = mw(env, lambda s, h, e=None: None)
+    list(it)
+    it.close()
 """
 
 
@@ -171,6 +195,8 @@ def test_dashboard_shows_gunicorn_under_load_and_escapes_a_hostile_argv(tmp):
                     assert get(app)[0] == 200
                 return (set(b.eval(s, ROW_PIDS)) == want and b.eval(s, POINTS) > 0)
             gt.wait_for(loaded, 60, 0.1, "the page to show five processes and pauses")
+            # No middleware: no request recorded, no requests panel.
+            assert b.eval(s, "document.getElementById('requests').hidden") is True
             # The table's figures are the control answer's.
             ans = d.ctl("processes", "--run", "dash-gunicorn")
             roles = b.eval(s, "Object.fromEntries([...document.querySelectorAll("
@@ -215,6 +241,63 @@ def test_dashboard_shows_gunicorn_under_load_and_escapes_a_hostile_argv(tmp):
                 g.wait()
 
 
+REQ_CELLS = ("Object.fromEntries(['procs', 'routes'].map(t => [t, [...document."
+             "querySelectorAll('#requests-' + t + ' tbody tr')].map(r => [...r.children]"
+             ".map(c => c.textContent))]))")
+
+
+def _request_figures(f):
+    return [f["requests"], f["delayed"], 100 * f["delayed_share"], f["p99_ms"],
+            f["p99_without_gc_ms"], f["gc_adds_p99_ms"]]
+
+
+def _assert_row(cells, want):
+    got = [float(c) for c in cells]
+    assert got[:2] == want[:2], (cells, want)
+    assert got[2] == pytest.approx(want[2], abs=0.051), (cells, want)
+    assert got[3:] == pytest.approx(want[3:], abs=0.0051), (cells, want)
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (quickstart installs it)")
+def test_dashboard_requests_panel_shows_a_middleware_runs_figures(tmp):
+    port = gt.free_port()
+    base = "http://127.0.0.1:%d" % port
+    prog = os.path.join(tmp, "reqs.py")
+    with open(prog, "w") as f:
+        f.write(REQUESTS_PROG)
+    with gt.Daemon("--http-listen", "127.0.0.1:%d" % port) as d:
+        r = gt.run_python([prog], gt.agent_env(d.sock, run_id="dash-req"))
+        assert r.returncode == 0, r.stderr
+        (pid,) = gt.processes(d, "dash-req")
+        gt.wait_ended(d, [pid])
+        ans = d.ctl("requests", "--run", "dash-req")["requests"]
+        assert ans["requests"] == 40 and ans["delayed"] >= 10, ans
+        assert ans["p99_ms"] > ans["p99_without_gc_ms"]
+        (svc,) = [p["service_label"] for p in
+                  d.ctl("processes", "--run", "dash-req")["processes"]]
+        b = Browser(tmp)
+        try:
+            s = b.open(base + "/?run=dash-req")
+            gt.wait_for(lambda: b.eval(s, "(document.getElementById('requests') || "
+                                       "{hidden: true}).hidden") is False,
+                        30, 0.1, "the requests panel")
+            cells = b.eval(s, REQ_CELLS)
+            total = b.eval(s, "document.getElementById('requests-total').textContent")
+        finally:
+            b.close()
+    procs, routes = cells["procs"], cells["routes"]
+    assert len(procs) == 2 and procs[0][:3] == ["all", "", ""], procs
+    _assert_row(procs[0][3:], _request_figures(ans))
+    assert procs[1][:3] == [svc, str(pid), "master"], procs
+    (w,) = ans["workers"]
+    _assert_row(procs[1][3:], _request_figures(w))
+    assert [r[0] for r in routes] == [x["route"] for x in ans["routes"]]
+    assert sorted(r[0] for r in routes) == ["GET /cycles", "GET /plain"]
+    for row, x in zip(routes, ans["routes"]):
+        _assert_row(row[1:], _request_figures(x))
+    assert total.startswith("40 requests in 1 processes, %d delayed" % ans["delayed"])
+
+
 def test_api_answers_are_the_control_answers_and_nothing_writes(tmp):
     port = gt.free_port()
     base = "http://127.0.0.1:%d" % port
@@ -228,7 +311,8 @@ def test_api_answers_are_the_control_answers_and_nothing_writes(tmp):
         for path, req in (("/api/processes?run=dash-api", {"cmd": "processes", "run": "dash-api"}),
                           ("/api/recommendations?pid=%d" % pid,
                            {"cmd": "recommendations", "pid": pid}),
-                          ("/api/summary?run=dash-api", {"cmd": "summary", "run": "dash-api"})):
+                          ("/api/summary?run=dash-api", {"cmd": "summary", "run": "dash-api"}),
+                          ("/api/requests?run=dash-api", {"cmd": "requests", "run": "dash-api"})):
             status, headers, body = get(base + path)
             assert status == 200 and headers["Content-Type"] == "application/json"
             assert json.loads(body) == d.request(req)

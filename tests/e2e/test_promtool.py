@@ -3,8 +3,11 @@
 contrib/prometheus/gcmon-rules.yml passes `promtool check rules` and its
 unit tests (`promtool test rules gcmon-rules.test.yml`); every metric the
 rules and contrib/grafana/gcmon.json query is one a real gcmond serves
-(scraped here, with the per-process series enabled); the dashboard is
-valid JSON with the panels it promises; gcmond(8) documents every family.
+(scraped here, with the per-process series and the route label enabled,
+and a fake process that served requests); the dashboard is valid JSON
+with the panels it promises, and promtool evaluates its request panels'
+expressions over series shaped as gcmond exports them to the figures
+worked out by hand; gcmond(8) documents every family and label.
 The promtool tests skip (make check's 77 equivalent) only when promtool is
 not installed (Debian: apt-get install prometheus).
 """
@@ -14,12 +17,15 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
+import time
 import urllib.request
 
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gcmontest as gt  # noqa: E402
+import shmarea  # noqa: E402
 
 PROMTOOL = shutil.which("promtool")
 RULES = os.path.join(gt.SRCDIR, "contrib", "prometheus", "gcmon-rules.yml")
@@ -34,9 +40,16 @@ needs_promtool = pytest.mark.skipif(PROMTOOL is None,
 def served():
     """Every sample name a gcmond's exposition can carry."""
     port = gt.free_port()
-    with gt.Daemon("--metrics-listen", str(port), "--metrics-per-process", "4", "--quiet"):
+    with gt.Daemon("--metrics-listen", str(port), "--metrics-per-process", "4",
+                   "--metrics-routes", "4", "--quiet") as d:
+        a = shmarea.FakeArea(d.sock, run="promtool").publish()
+        t = time.monotonic_ns()
+        a.request(t + 1000000, t + 3000000, a.add_route("GET /a"), gc_ns=1000000, ngc=1)
+        gt.wait_for(lambda: d.ctl("requests")["requests"]["requests"] == 1, 10, 0.05,
+                    "the fake request")
         with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=10) as r:
             text = r.read().decode()
+        a.end()
     names = set()
     for line in text.splitlines():
         m = re.match(r"# TYPE (\S+) (\S+)$", line)
@@ -47,6 +60,7 @@ def served():
                 names.update(name + s for s in ("_bucket", "_count", "_sum"))
     assert "cpython_gc_pause_seconds_bucket" in names
     assert "cpython_gc_process_pause_max_seconds" in names
+    assert 'route="GET /a"' in text
     return names
 
 
@@ -122,6 +136,9 @@ def test_dashboard_is_valid_and_queries_served_metrics(served):
     assert "histogram_quantile(0.99" in joined                    # p99 per service
     assert "rate(cpython_gc_collections_total" in joined          # collections rate
     assert "rate(cpython_gc_pause_seconds_sum" in joined          # GC share
+    assert "rate(cpython_gc_requests_delayed_total" in joined     # delayed share
+    assert "histogram_quantile(0.99, sum by (service, le) (rate(" \
+        "cpython_gc_request_delay_seconds_bucket" in joined        # GC delay p99
     for v in dash["templating"]["list"]:
         if isinstance(v.get("query"), dict):
             exprs.append(v["query"]["query"])
@@ -131,11 +148,65 @@ def test_dashboard_is_valid_and_queries_served_metrics(served):
             e, unknown)
 
 
+# Ten requests a second in "web", 2 of them delayed, split over two
+# routes (as with --metrics-routes) and two roles; per minute, the delay
+# histogram's cumulative buckets (0 for most: no collection hit them) and
+# 0.75 s of GC time (binary fractions: promtool compares exactly). p99:
+# rank 594 of 600 is the top of the 10 ms bucket; the mean delay of a
+# delayed request 0.75 s / 120.
+REQ_BUCKETS = (("0.001", 480), ("0.0025", 540), ("0.005", 570), ("0.01", 594),
+               ("0.025", 600), ("+Inf", 600))
+REQ_PANELS = {"Requests delayed by GC (share)": [0.2],
+              "GC delay per request": [0.01, 0.00625]}
+
+
+def _request_series():
+    out = []
+    for role, route, half in (("worker", "GET /a", True), ("master", "other", False)):
+        lab = 'service="web",role="%s",route="%s"' % (role, route)
+
+        def per_min(n, fmt="%d"):
+            n = n / 2 if half else n - n / 2
+            return {"series": "%%s{%s}" % lab, "values": ("0+" + fmt + "x30") % n}
+        for name, n in (("cpython_gc_requests_total", 600),
+                        ("cpython_gc_requests_delayed_total", 120)):
+            out.append(dict(per_min(n), series="%s{%s}" % (name, lab)))
+        for le, n in REQ_BUCKETS:
+            out.append(dict(per_min(n), series='cpython_gc_request_delay_seconds_bucket'
+                            '{%s,le="%s"}' % (lab, le)))
+        out.append(dict(per_min(0.75, "%g"), series="cpython_gc_request_delay_seconds_sum"
+                        "{%s}" % lab))
+    return out
+
+
+@needs_promtool
+def test_dashboard_request_panels_evaluate_to_the_figures(tmp_path):
+    with open(DASHBOARD) as f:
+        panels = {p["title"]: p for p in json.load(f)["panels"]}
+    tests = []
+    for title, want in REQ_PANELS.items():
+        exprs = [t["expr"] for t in panels[title]["targets"]]
+        assert len(exprs) == len(want), title
+        for e, v in zip(exprs, want):
+            e = e.replace("$__rate_interval", "5m").replace("$service", ".*")
+            tests.append({"expr": e, "eval_time": "20m",
+                          "exp_samples": [{"labels": '{service="web"}', "value": v}]})
+    spec = {"rule_files": [], "evaluation_interval": "1m",
+            "tests": [{"interval": "1m", "input_series": _request_series(),
+                       "promql_expr_test": tests}]}
+    path = tmp_path / "dashboard.test.yml"
+    path.write_text(json.dumps(spec, indent=1))      # JSON is YAML
+    r = subprocess.run([PROMTOOL, "test", "rules", str(path)], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "SUCCESS" in r.stdout
+
+
 def test_every_family_and_label_is_in_the_man_page(served):
     with open(MAN) as f:
         man = f.read().replace("\\-", "-").replace("\\&", "")
     families = {n for n in served if not n.endswith(("_bucket", "_count", "_sum"))}
     missing = [n for n in sorted(families) if n not in man]
     assert not missing, "families not in gcmond.8: %s" % missing
-    for label in ("service", "role", "generation", "pid", "le"):
+    for label in ("service", "role", "generation", "pid", "le", "route"):
         assert re.search(r"\b%s\b" % label, man), label

@@ -18,6 +18,7 @@ python3-flask, python3-django and python3-starlette are installed
 import http.client
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -391,6 +392,7 @@ def test_daemon_joins_a_fake_area_exactly(tmp):
     assert [v for k, v in le.items() if 'le="0.005"' in k] == [4]
     assert [v for k, v in le.items() if 'le="+Inf"' in k] == [5]
     assert "# TYPE cpython_gc_request_delay_seconds histogram" in text
+    assert 'route="' not in text        # only with --metrics-routes
     assert ans["delayed"] == 3 and ans["errors"] == 1
     assert ans["join"] == {"joined": 5, "fallback": 0, "mismatch": 0}
     assert abs(ans["gc_ms"] - (7 + 1 + 3)) < 1e-6
@@ -402,6 +404,75 @@ def test_daemon_joins_a_fake_area_exactly(tmp):
     assert by_start[1]["collections"] == 2
     assert ans["slowest"][0]["latency_ms"] == pytest.approx(21.0)
     assert ans["slowest"][0]["hits"][0]["generation"] == 2
+
+
+def _request_series(text):
+    """{(family, route, le): value} of the request families."""
+    got = {}
+    for line in text.splitlines():
+        if not line.startswith("cpython_gc_request"):
+            continue
+        k, v = line.rsplit(" ", 1)
+        name, labels = k.split("{", 1)
+        lab = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', labels))
+        got[(name, lab.get("route"), lab.get("le"))] = float(v)
+    return got
+
+
+def test_metrics_routes_label_one_series_per_route_sums_agree(tmp):
+    """--metrics-routes 2: a series per route for the first two route
+    names, a third and an unnamed one under route="other"; summed over
+    route, what gcmonctl requests counts."""
+    port = gcmontest.free_port()
+    with gcmontest.Daemon("--metrics-listen", "127.0.0.1:%d" % port,
+                          "--metrics-routes", "2") as d:
+        a = shmarea.FakeArea(d.sock, run="routes").publish()
+        t = time.monotonic_ns()
+        r1 = a.add_route("GET /a")
+        r2 = a.add_route("POST /b")
+        a.event_at(0, t + 10 * MS, 2 * MS)
+        a.event_at(2, t + 20 * MS, 5 * MS)
+        a.request(t + 9 * MS, t + 30 * MS, r1, gc_ns=7 * MS, ngc=2)
+        a.request(t + 11 * MS, t + 14 * MS, r2, gc_ns=1 * MS, ngc=1)
+        a.request(t + 26 * MS, t + 27 * MS, r1)
+        gcmontest.wait_for(lambda: d.ctl("requests", "--pid", str(a.pid))
+                           ["requests"]["requests"] == 3, 10)
+        r3 = a.add_route("GET /c")                      # beyond the bound
+        a.request(t + 22 * MS, t + 40 * MS, r3, gc_ns=3 * MS, ngc=1)
+        a.request(t + 1 * MS, t + 2 * MS, 0)            # unnamed
+        gcmontest.wait_for(lambda: d.ctl("requests", "--pid", str(a.pid))
+                           ["requests"]["requests"] == 5, 10)
+        live = _request_series(_metrics(port))
+        ans = d.ctl("requests", "--pid", str(a.pid))["requests"]
+        a.end()
+        gcmontest.wait_ended(d, [a.pid])
+        ended = _request_series(_metrics(port))
+    assert live == ended                    # an ended process keeps its part
+    total = {k[1]: v for k, v in live.items()
+             if k[0] == "cpython_gc_requests_total"}
+    assert total == {"GET /a": 2, "POST /b": 1, "other": 2}, live
+    assert None not in total
+    delayed = {k[1]: v for k, v in live.items()
+               if k[0] == "cpython_gc_requests_delayed_total"}
+    assert delayed == {"GET /a": 1, "POST /b": 1, "other": 1}
+    assert sum(total.values()) == ans["requests"] == 5
+    assert sum(delayed.values()) == ans["delayed"] == 3
+    by = {r["route"]: r for r in ans["routes"]}
+    assert total["GET /a"] == by["GET /a"]["requests"]
+    sums = sum(v for k, v in live.items()
+               if k[0] == "cpython_gc_request_delay_seconds_sum")
+    assert abs(sums - ans["gc_ms"] / 1000) < 1e-9
+    for route in total:
+        le = [v for k, v in sorted(live.items(), key=lambda kv: float(
+              kv[0][2].replace("+Inf", "inf")) if kv[0][2] else 0)
+              if k[0] == "cpython_gc_request_delay_seconds_bucket"
+              and k[1] == route]
+        assert len(le) == 20 and le == sorted(le), (route, le)
+        assert le[-1] == total[route]
+    # Delays 0, 7 ms (GET /a), 1 ms (POST /b), 3 ms and 0 (other).
+    edge = lambda r, e: live[("cpython_gc_request_delay_seconds_bucket", r, e)]
+    assert (edge("GET /a", "0.005"), edge("GET /a", "0.01")) == (1, 2)
+    assert (edge("other", "0.0025"), edge("other", "0.005")) == (1, 2)
 
 
 def test_hostile_request_ring_given_up_events_still_count(tmp):

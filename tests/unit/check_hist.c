@@ -365,6 +365,7 @@ static const double cmp_ps[] = { 0, 0.1, 1, 10, 25, 50, 66.6, 75, 90, 99,
 static void
 assert_compact_is(const struct hist_compact *c, const struct hist *want)
 {
+	uint64_t v;
 	size_t i;
 
 	hist_init(&h3);
@@ -377,6 +378,10 @@ assert_compact_is(const struct hist_compact *c, const struct hist *want)
 	for (i = 0; i < sizeof(cmp_ps) / sizeof(cmp_ps[0]); i++)
 		ck_assert_uint_eq(hist_compact_percentile(c, 1, cmp_ps[i]),
 		    hist_percentile(want, cmp_ps[i]));
+	/* count_le at edges, inside buckets, below min and above max. */
+	for (v = 1; v < (1ull << 42); v = v * 3 / 2 + 1)
+		ck_assert_uint_eq(hist_compact_count_le(c, v),
+		    hist_count_le(want, v));
 }
 
 START_TEST(test_compact_equals_full_on_random_data)

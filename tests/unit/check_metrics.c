@@ -3,7 +3,8 @@
  * common/): the exposition's figures against what agg was fed, counters
  * that never go backwards when workers end, are evicted or their run
  * expires, classic buckets that are cumulative and end at _count, both
- * formats' framing, label escaping, the per-process cap, float
+ * formats' framing, label escaping, the per-process cap, the route
+ * label's bound and its sums, float
  * formatting, Accept negotiation and the service derived from argv.
  * No I/O, no sockets.
  */
@@ -17,6 +18,7 @@
 #include "agg.h"
 #include "hello.h"
 #include "metrics.h"
+#include "requests.h"
 #include "service.h"
 #include "unit.h"
 
@@ -349,6 +351,109 @@ START_TEST(test_per_process_only_when_asked_and_capped)
 }
 END_TEST
 
+/* One request of p on route id (its name set first), gc_ns of GC. */
+static void request_of(struct agg_proc *p, uint16_t id, const char *name,
+    uint64_t gc_ns)
+{
+	struct shm_request r;
+
+	if (id != 0)
+		ck_assert_int_eq(requests_set_route(p, id, name), 0);
+	memset(&r, 0, sizeof r);
+	r.start_ns = 1000000;
+	r.end_ns = 9000000;
+	r.route_id = id;
+	r.status = 200;
+	r.gc_ns = gc_ns;
+	r.ngc = gc_ns > 0;
+	ck_assert_int_eq(requests_add(p, &r, NULL), 0);
+}
+
+#define RQW GUNI ",role=\"worker\""
+
+/* --metrics-routes 2: two workers name three routes between them; the
+ * first two seen keep a series, the third counts as "other"; summed over
+ * route, the unlabelled figures; a worker that ends leaves its part. */
+START_TEST(test_route_label_bounded_and_sums_agree)
+{
+	struct agg *a = agg_new(&cfg);
+	struct metrics_config mc = { .routes = 2 };
+	struct metrics *m = metrics_new(&mc), *plain = metrics_new(NULL);
+	struct agg *b = agg_new(&cfg);
+	struct agg_proc *w1, *w2, *q1, *q2;
+	struct proto_bye bye;
+	char *t, *u;
+	int pass;
+
+	metrics_watch(m, a);
+	metrics_watch(plain, b);
+	a->now_real = b->now_real = 1700000000;
+	w1 = add(a, 11, "r", ORIGIN_FORK, 0);
+	w2 = add(a, 12, "r", ORIGIN_FORK, 0);
+	q1 = add(b, 11, "r", ORIGIN_FORK, 0);
+	q2 = add(b, 12, "r", ORIGIN_FORK, 0);
+	for (pass = 0; pass < 2; pass++) {
+		struct agg_proc *x1 = pass ? q1 : w1, *x2 = pass ? q2 : w2;
+
+		request_of(x1, 1, "GET /a", 0);
+		request_of(x1, 1, "GET /a", 3000000);
+		request_of(x1, 2, "GET /b", 0);
+		request_of(x2, 1, "GET /c", 2000000);	/* a third name */
+		request_of(x2, 2, "GET /a", 0);
+		request_of(x2, 0, NULL, 400000);		/* unnamed */
+	}
+	t = render(m, a, METRICS_OPENMETRICS);
+	u = render(plain, b, METRICS_OPENMETRICS);
+	ck_assert_ptr_null(strstr(u, "route="));
+	ck_assert_double_eq(value(t, "cpython_gc_requests_total{" RQW
+	    ",route=\"GET /a\"}"), 3);
+	ck_assert_double_eq(value(t, "cpython_gc_requests_total{" RQW
+	    ",route=\"GET /b\"}"), 1);
+	ck_assert_double_eq(value(t, "cpython_gc_requests_total{" RQW
+	    ",route=\"other\"}"), 2);
+	ck_assert_ptr_null(strstr(t, "GET /c"));
+	ck_assert_double_eq(value(t, "cpython_gc_requests_delayed_total{" RQW
+	    ",route=\"other\"}"), 2);
+	ck_assert_double_eq(value(t, "cpython_gc_request_delay_seconds_bucket{"
+	    RQW ",route=\"other\",le=\"0.0005\"}"), 1);
+	ck_assert_double_eq(value(t, "cpython_gc_request_delay_seconds_sum{"
+	    RQW ",route=\"other\"}"), 0.0024);
+	ck_assert_double_eq(value(u, "cpython_gc_requests_total{" RQW "}"), 6);
+	ck_assert_double_eq(value(u, "cpython_gc_requests_delayed_total{" RQW
+	    "}"), 3);
+	ck_assert_double_eq(value(u, "cpython_gc_request_delay_seconds_bucket{"
+	    RQW ",le=\"0.0025\"}"), 5);
+	ck_assert_double_eq(value(t, "cpython_gc_request_delay_seconds_bucket{"
+	    RQW ",route=\"GET /a\",le=\"0.0025\"}") + value(t,
+	    "cpython_gc_request_delay_seconds_bucket{" RQW ",route=\"GET /b\","
+	    "le=\"0.0025\"}") + value(t, "cpython_gc_request_delay_seconds_"
+	    "bucket{" RQW ",route=\"other\",le=\"0.0025\"}"), 5);
+	free(t);
+	/* w1 ends and its run expires: nothing goes back. */
+	memset(&bye, 0, sizeof bye);
+	bye.mono_ns = 2000000000ull;
+	agg_bye(a, w1, &bye);
+	agg_disconnect(a, w1);
+	agg_bye(a, w2, &bye);
+	agg_disconnect(a, w2);
+	a->now_real += 1000;
+	ck_assert_uint_eq(agg_expire(a), 1);
+	t = render(m, a, METRICS_OPENMETRICS);
+	ck_assert_double_eq(value(t, "cpython_gc_requests_total{" RQW
+	    ",route=\"GET /a\"}"), 3);
+	ck_assert_double_eq(value(t, "cpython_gc_requests_total{" RQW
+	    ",route=\"other\"}"), 2);
+	ck_assert_double_eq(value(t, "cpython_gc_request_delay_seconds_count{"
+	    RQW ",route=\"GET /b\"}"), 1);
+	free(t);
+	free(u);
+	metrics_free(m);
+	metrics_free(plain);
+	agg_free(a);
+	agg_free(b);
+}
+END_TEST
+
 static const struct { double v; const char *want; } fmt_rows[] = {
 	{ 1e-5, "1e-05" }, { 0.25, "0.25" }, { 10, "10" }, { 0.1, "0.1" },
 	{ 0, "0" }, { 0.298350602, "0.298350602" }, { 1.0 / 0.0, "+Inf" },
@@ -435,6 +540,7 @@ static Suite *metrics_suite(void)
 	tcase_add_test(t, test_health_series_carry_their_values);
 	tcase_add_test(t, test_service_label_escaped);
 	tcase_add_test(t, test_per_process_only_when_asked_and_capped);
+	tcase_add_test(t, test_route_label_bounded_and_sums_agree);
 	tcase_add_loop_test(t, test_fmt_double_shortest_round_trip, 0,
 	    (int)(sizeof fmt_rows / sizeof fmt_rows[0]));
 	tcase_add_loop_test(t, test_negotiate_by_accept, 0,
