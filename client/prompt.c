@@ -214,6 +214,21 @@ static void prompt_put_requests(FILE *f, const json_t *req)
 		    prompt_getnum(rt, "p99_ms"),
 		    prompt_getnum(rt, "p99_without_gc_ms"));
 	}
+	json_array_foreach(json_object_get(req, "by_generation"), i, rt) {
+		if (json_integer_value(json_object_get(rt, "delayed")) <= 0)
+			continue;
+		name = json_string_value(json_object_get(rt, "label"));
+		fprintf(f, "  %s collections delayed %.1f%% of requests by "
+		    "%.2f ms on average\n", report_clean(clean, sizeof clean,
+		    name != NULL ? name : "?"),
+		    100 * prompt_getnum(rt, "delayed_share"),
+		    prompt_getnum(rt, "mean_delay_ms"));
+	}
+	if (json_object_get(req, "p99_without_full_ms") != NULL)
+		fprintf(f, "  without the collections that trace the old objects "
+		    "p99 would be %.2f ms (they add %.2f ms to it)\n",
+		    prompt_getnum(req, "p99_without_full_ms"),
+		    prompt_getnum(req, "full_adds_p99_ms"));
 }
 
 char *prompt_build(const struct pgp_run *r)

@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "agg.h"
+#include "gcmodel.h"
 #include "requests.h"
 
 #define REQ_SUM_MAX_ROUTES	256	/* distinct names answered, then "other" */
@@ -50,6 +51,8 @@ void requests_join(const struct req_pause *ring, unsigned cap, uint64_t n,
 		if (ov == 0 && q->pause_ns != 0)
 			continue;
 		j->gc_ns += ov;
+		j->gen_ns[q->generation < PROTO_MAX_GEN ? q->generation :
+		    PROTO_MAX_GEN - 1] += ov;
 		j->ngc++;
 		/* The longest REQ_HITS, longest first (insertion). */
 		for (k = j->nhits; k > 0 && j->hits[k - 1].pause_ns <
@@ -66,8 +69,9 @@ void requests_join(const struct req_pause *ring, unsigned cap, uint64_t n,
 
 static struct req_proc *requests_of(struct agg_proc *p)
 {
-	if (p->requests == NULL)
-		p->requests = calloc(1, sizeof *p->requests);
+	if (p->requests == NULL &&
+	    (p->requests = calloc(1, sizeof *p->requests)) != NULL)
+		hist_compact_init(&p->requests->without_full);
 	return p->requests;
 }
 
@@ -246,6 +250,29 @@ static void requests_keep_slow(const struct agg_proc *p, struct req_proc *rp,
 	}
 }
 
+/* A joined request's time by generation into rp->gen; returns the part
+ * the collections that trace the old objects took (gcmodel.h). */
+static uint64_t requests_by_gen(const struct agg_proc *p, struct req_proc *rp,
+    const struct req_join *j)
+{
+	uint64_t full = 0;
+	unsigned g;
+
+	for (g = 0; g < PROTO_MAX_GEN; g++) {
+		if (j->gen_ns[g] < REQ_DELAYED_NS)
+			continue;
+		rp->gen[g].delayed++;
+		rp->gen[g].gc_ns += j->gen_ns[g];
+		if (gcmodel_traces_old(p->gc_model, g, p->ngen))
+			full += j->gen_ns[g];
+	}
+	if (full >= REQ_DELAYED_NS) {
+		rp->full.delayed++;
+		rp->full.gc_ns += full;
+	}
+	return full;
+}
+
 int requests_add(struct agg_proc *p, const struct shm_request *r,
     struct req_result *out)
 {
@@ -302,6 +329,8 @@ int requests_add(struct agg_proc *p, const struct shm_request *r,
 	(void)hist_compact_record(&rt->served, lat);
 	(void)hist_compact_record(&rt->without_gc, lat - gc_ns);
 	(void)hist_compact_record(&rt->delay, gc_ns);
+	(void)hist_compact_record(&rp->without_full,
+	    lat - (joined ? requests_by_gen(p, rp, &j) : 0));
 	requests_keep_slow(p, rp, r, gc_ns, ngc, &j);
 	if (out != NULL) {
 		out->gc_ns = gc_ns;
@@ -348,6 +377,7 @@ void requests_proc_free(struct req_proc *rp)
 		hist_compact_fini(&rp->route[i]->delay);
 		free(rp->route[i]);
 	}
+	hist_compact_fini(&rp->without_full);
 	free(rp->pause);
 	free(rp->slow);
 	free(rp);
@@ -417,6 +447,16 @@ static int requests_sum_proc(const struct agg_proc *p, struct req_sum *s,
 	s->fallback += rp->fallback;
 	s->mismatch += rp->mismatch;
 	s->dropped += rp->dropped;
+	for (i = 0; i < PROTO_MAX_GEN; i++) {
+		s->gen[i].delayed += rp->gen[i].delayed;
+		s->gen[i].gc_ns += rp->gen[i].gc_ns;
+	}
+	s->full.delayed += rp->full.delayed;
+	s->full.gc_ns += rp->full.gc_ns;
+	hist_compact_add_to(&s->without_full, &rp->without_full);
+	if (p->ngen > s->ngen)
+		s->ngen = p->ngen;
+	s->models |= gcmodel_bit(p->gc_model);
 	for (i = 0; i < SHM_ROUTES; i++) {
 		if (rp->route[i] == NULL || rp->route[i]->requests == 0)
 			continue;
@@ -448,6 +488,7 @@ int requests_sum(const struct agg *a, const struct agg_run *r,
 
 	memset(s, 0, sizeof *s);
 	requests_sum_route_init(&s->all, "all");
+	hist_init(&s->without_full);
 	if (p != NULL)
 		err = requests_sum_proc(p, s, &cap);
 	for (rr = p == NULL ? (r != NULL ? r : a->runs) : NULL;

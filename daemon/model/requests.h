@@ -66,9 +66,17 @@ struct req_route {
 struct req_join {
 	uint64_t gc_ns;			/* overlap with the pauses */
 	uint32_t ngc;			/* pauses overlapping it */
+	uint64_t gen_ns[PROTO_MAX_GEN];	/* gc_ns by generation */
 	int covered;			/* every pause since its start is kept */
 	unsigned nhits;			/* of hits[], the longest pauses */
 	struct req_pause hits[REQ_HITS];
+};
+
+/* What one generation's collections did to a process's requests: only
+ * the joined ones (a fallback's split by generation is unknown). */
+struct req_gen {
+	uint64_t delayed;		/* requests it overlapped */
+	uint64_t gc_ns;			/* its time inside them */
 };
 
 struct req_proc {
@@ -86,6 +94,13 @@ struct req_proc {
 	int given_up;			/* its request ring was bad */
 	struct req_slow *slow;		/* REQ_SLOWEST, slowest first; lazily */
 	unsigned nslow;
+	struct req_gen gen[PROTO_MAX_GEN];
+	struct req_gen full;		/* the generations that trace the old */
+	/* Latency without the time of the collections that trace the old
+	 * objects (gcmodel_traces_old: gen 2 on the classic collector), of
+	 * every request: what freezing or rarer full collections can buy at
+	 * most. A fallback request counts with its whole latency. */
+	struct hist_compact without_full;
 };
 
 /*
@@ -143,6 +158,11 @@ struct req_sum {
 	unsigned nproc;			/* processes with requests */
 	uint64_t invalid, joined, fallback, mismatch, dropped;
 	struct req_sum_route all;	/* every route */
+	struct req_gen gen[PROTO_MAX_GEN];	/* joined requests only */
+	struct req_gen full;		/* req_proc's, summed */
+	unsigned ngen;			/* generations of its processes */
+	unsigned models;		/* their gcmodel_bit()s */
+	struct hist without_full;	/* req_proc's, summed */
 	struct req_sum_route *route;	/* nroute, by requests, most first */
 	size_t nroute;
 };

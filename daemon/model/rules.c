@@ -421,7 +421,7 @@ static void rules_prefork_frozen(const struct rules_forked *w,
 }
 
 /* The hook that runs gc.freeze() in the master of this server. */
-static void rules_freeze_hook(enum rules_server server, struct rules_rec *r)
+static const char *rules_freeze_hook_text(enum rules_server server)
 {
 	static const char *const hooks[] = {
 		[RULES_SERVER_OTHER] = "gc.freeze() in the parent right before "
@@ -436,7 +436,13 @@ static void rules_freeze_hook(enum rules_server server, struct rules_rec *r)
 		    "WSGI module, after the app is built",
 	};
 
-	snprintf(rules_action(r), sizeof r->actions[0], "%s", hooks[server]);
+	return hooks[server];
+}
+
+static void rules_freeze_hook(enum rules_server server, struct rules_rec *r)
+{
+	snprintf(rules_action(r), sizeof r->actions[0], "%s",
+	    rules_freeze_hook_text(server));
 }
 
 static void rules_forked_collect(const struct rules_input *in,
@@ -644,10 +650,163 @@ static void rules_outliers(const struct rules_input *in,
 	}
 }
 
+/* The figures of requests_gc, ms and percent of the scope's requests. */
+struct rules_req {
+	double p99, nogc, nofull;	/* p99 served, without GC, without
+					 * the collections that trace the old */
+	double adds, full_adds;		/* p99 - nogc, p99 - nofull */
+	double delayed_pct, full_pct;	/* delayed by GC, by those */
+	double full_mean;		/* their mean delay of one request */
+	const char *old;		/* gcmodel_old_name */
+};
+
+/* "generation 0 40.1% by 0.12 ms, generation 2 2.9% by 38.10 ms": the
+ * share of requests each generation delayed and its mean delay. */
+static void rules_req_gens(const struct req_sum *s, unsigned model,
+    char *buf, size_t len)
+{
+	const struct req_gen *x;
+	size_t used = 0;
+	unsigned g;
+	int n;
+
+	buf[0] = '\0';
+	for (g = 0; g < s->ngen && g < PROTO_MAX_GEN; g++) {
+		if ((x = &s->gen[g])->delayed == 0)
+			continue;
+		n = snprintf(buf + used, len - used, "%s%s %.1f%% by %.2f ms",
+		    used ? ", " : "", gcmodel_gen_label(model, g),
+		    (double)x->delayed / (double)s->all.requests * 100,
+		    (double)x->gc_ns / 1e6 / (double)x->delayed);
+		if (n < 0 || (size_t)n >= len - used) {
+			buf[used] = '\0';	/* whole entries only */
+			break;
+		}
+		used += (size_t)n;
+	}
+}
+
+/* gc.freeze(), and what it buys at most: no collection that traces the
+ * old objects in any request. Not once the scope froze. */
+static void rules_req_freeze(const struct rules_input *in,
+    const struct rules_req *q, struct rules_rec *r)
+{
+	int forked = 0;
+	size_t i;
+
+	if (in->freeze_count != 0)
+		return;
+	for (i = 0; i < in->nprocs; i++)
+		forked |= in->procs[i].origin == ORIGIN_FORK;
+	snprintf(rules_action(r), sizeof r->actions[0], "%s: the objects "
+	    "frozen are no longer traced by %s collections, each of them "
+	    "shorter by the share of the heap built before it; at best (none "
+	    "left in any request) p99 %.1f -> %.1f ms, and the %.1f%% of "
+	    "requests they delayed no longer wait for them (the measured "
+	    "figures without them)", forked ?
+	    rules_freeze_hook_text(in->server) : "gc.freeze() once "
+	    "initialisation is done", q->old, q->p99, q->nofull, q->full_pct);
+}
+
+/* Classic: gen 2's threshold k times higher, k the least that takes
+ * the requests it delays out of the p99's tail (rules.h). */
+static void rules_req_rarer(const struct rules_input *in,
+    const struct rules_facts *f, const struct rules_req *q,
+    struct rules_rec *r)
+{
+	const uint32_t *th = in->thresholds;
+	unsigned k;
+	double after;
+
+	if (!gcmodel_auto_full(f->model) || f->model == GCMODEL_MIXED ||
+	    th == NULL || in->nthresholds < 3 || th[2] == 0 ||
+	    q->full_pct <= RULES_REQ_TAIL_PCT)
+		return;
+	k = (unsigned)(q->full_pct / RULES_REQ_TAIL_PCT);
+	if (k * RULES_REQ_TAIL_PCT < q->full_pct)
+		k++;
+	if (k < 2)
+		k = 2;
+	if (k > RULES_REQ_MAX_FACTOR)
+		k = RULES_REQ_MAX_FACTOR;
+	after = q->full_pct / k;
+	snprintf(rules_action(r), sizeof r->actions[0], "gc.set_threshold(%u, "
+	    "%u, %u) after start-up: gen 2 at most %u times rarer, each "
+	    "collection tracing about as much (more if the heap grows between "
+	    "them): about %.2f%% of requests delayed by it instead of %.1f%%; "
+	    "%s. Gen 2 also waits until the objects that reached it since the "
+	    "last one are a quarter of those it held then: where that holds it "
+	    "back, the threshold changes less", th[0], th[1], th[2] * k, k, after, q->full_pct,
+	    after <= RULES_REQ_TAIL_PCT ? "few enough to leave the p99 "
+	    "(it comes down toward its figure without gen 2)" :
+	    "still more than the p99 leaves out: p99 stays about where it is, "
+	    "gc.freeze() is the change that reaches it");
+}
+
+static void rules_requests(const struct rules_input *in,
+    const struct rules_facts *f, struct rules_out *o)
+{
+	const struct req_sum *s = in->req;
+	double served[AGG_NPCTS], nogc[AGG_NPCTS], nofull[AGG_NPCTS], n;
+	struct rules_req q;
+	struct rules_rec *r;
+	char gens[240];
+
+	if (s == NULL || s->all.requests < RULES_MIN_REQUESTS)
+		return;
+	agg_hist_pcts_ms(&s->all.served, served);
+	agg_hist_pcts_ms(&s->all.without_gc, nogc);
+	agg_hist_pcts_ms(&s->without_full, nofull);
+	if (served[2] - nogc[2] <= RULES_REQ_P99_MS ||
+	    (r = rules_add(o, "requests_gc", RULES_WARNING)) == NULL)
+		return;
+	n = (double)s->all.requests;
+	q.p99 = served[2];
+	q.nogc = nogc[2];
+	q.nofull = nofull[2] < served[2] ? nofull[2] : served[2];
+	q.adds = q.p99 - q.nogc;
+	q.full_adds = q.p99 - q.nofull;
+	q.delayed_pct = (double)s->all.delayed / n * 100;
+	q.full_pct = (double)s->full.delayed / n * 100;
+	q.full_mean = s->full.delayed ? (double)s->full.gc_ns / 1e6 /
+	    (double)s->full.delayed : 0;
+	q.old = gcmodel_old_name(f->model);
+	rules_req_gens(s, f->model, gens, sizeof gens);
+	snprintf(r->message, sizeof r->message, "GC adds %.1f ms to the p99 "
+	    "of %llu requests (%.1f ms, %.1f without it) and delayed %.1f%% "
+	    "of them; the share each generation delayed and by how much on "
+	    "average: %s. The %s collections add %.1f ms of it (p99 %.1f ms "
+	    "without them).", q.adds, (unsigned long long)s->all.requests,
+	    q.p99, q.nogc, q.delayed_pct, gens[0] ? gens : "none joined",
+	    q.old, q.full_adds, q.nofull);
+	rules_evidence(r, "requests", n);
+	rules_evidence(r, "delayed_pct", q.delayed_pct);
+	rules_evidence(r, "p99_ms", q.p99);
+	rules_evidence(r, "p99_without_gc_ms", q.nogc);
+	rules_evidence(r, "gc_adds_p99_ms", q.adds);
+	rules_evidence(r, "p99_without_full_ms", q.nofull);
+	rules_evidence(r, "full_adds_p99_ms", q.full_adds);
+	rules_evidence(r, "full_delayed_pct", q.full_pct);
+	rules_evidence(r, "full_mean_delay_ms", q.full_mean);
+	/* The collections that trace the old objects make most of it: fewer
+	 * objects for them, or fewer of them; else the young ones. */
+	if (q.full_adds >= q.adds / 2) {
+		rules_req_freeze(in, &q, r);
+		rules_req_rarer(in, f, &q, r);
+	} else
+		rules_set_threshold(in, f, r);
+	if (r->nactions == 0)
+		snprintf(rules_action(r), sizeof r->actions[0], "find what the "
+		    "slowest requests allocate: gcmonctl requests --json lists "
+		    "them with the collections that hit them, and the stacks "
+		    "of the gen 2 and long ones");
+}
+
 /* In the order their recommendations are listed. */
 static rules_fn *const rules_table[] = {
 	rules_gen2_share,
 	rules_max_pause,
+	rules_requests,
 	rules_gc_time,
 	rules_uncollectable,
 	rules_prefork_freeze,
@@ -763,6 +922,13 @@ int rules_input_build(const struct agg *a, const struct agg_run *r,
 		in->freeze_count = tp->freeze_count;
 		in->server = rules_server_of(tp);
 	}
+	if ((in->own_req = malloc(sizeof *in->own_req)) == NULL ||
+	    requests_sum(a, r, p, in->own_req) < 0) {
+		free(in->own_req);
+		in->own_req = NULL;
+		goto out_nomem;
+	}
+	in->req = in->own_req;
 	in->sum = in->own_sum;
 	in->alert_threshold_ms = (double)a->cfg.alert_threshold_ns / 1e6;
 	in->procs = in->own_procs;
@@ -777,8 +943,12 @@ out_nomem:
 
 void rules_input_fini(struct rules_input *in)
 {
+	if (in->own_req != NULL)
+		requests_sum_fini(in->own_req);
+	free(in->own_req);
 	free(in->own_sum);
 	free(in->own_procs);
+	in->own_req = NULL;
 	in->own_sum = NULL;
 	in->own_procs = NULL;
 }

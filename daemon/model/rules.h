@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "agg.h"
+#include "requests.h"
 
 /* The thresholds, each "above" (strictly). */
 #define RULES_GEN2_SHARE_PCT	10.0	/* gen 2 share of all collections */
@@ -54,6 +55,23 @@
 #define RULES_GEN0_TARGET_PER_S	10.0
 #define RULES_GEN0_MAX_PAUSE_MS	1.0
 #define RULES_GEN0_MAX_FACTOR	100.0
+
+/*
+ * requests_gc (requests.h's figures): a scope with at least
+ * RULES_MIN_REQUESTS requests where GC adds more than RULES_REQ_P99_MS
+ * to their p99. What a change buys is read off the measured figures:
+ * without the collections that trace the old objects in any request
+ * (p99_without_full: what gc.freeze() buys at most, the frozen objects
+ * being no longer traced), and with them k times rarer (the classic
+ * gen 2 threshold k times higher: the share of requests they delay
+ * falls k times; once below RULES_REQ_TAIL_PCT, well inside the 1% a
+ * p99 leaves out, p99 is about its figure without them). k is the least
+ * that brings them there, at most RULES_REQ_MAX_FACTOR.
+ */
+#define RULES_MIN_REQUESTS	100
+#define RULES_REQ_P99_MS	1.0
+#define RULES_REQ_TAIL_PCT	0.5
+#define RULES_REQ_MAX_FACTOR	10
 
 enum rules_severity { RULES_INFO = 0, RULES_WARNING, RULES_CRITICAL };
 
@@ -111,8 +129,10 @@ struct rules_input {
 	enum rules_server server;	/* from the master's argv */
 	const struct rules_proc *procs;
 	size_t nprocs;
+	const struct req_sum *req;	/* the scope's requests, or NULL */
 	/* What rules_input_build allocated (rules_input_fini frees). */
 	struct agg_sum *own_sum;
+	struct req_sum *own_req;
 	struct rules_proc *own_procs;
 	uint32_t own_thresholds[PROTO_MAX_GEN];
 };

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gcmodel.h"
 #include "requests_answer.h"
 #include "stacks_answer.h"
 
@@ -156,6 +157,36 @@ json_t *requests_line_json(const struct agg_proc *p,
 	return o;
 }
 
+/* What each generation did to the scope's requests, and what the
+ * collections that trace the old objects add to p99. */
+static void req_by_gen(json_t *o, const struct req_sum *s)
+{
+	unsigned model = gcmodel_of_bits(s->models), g;
+	double served[AGG_NPCTS], nofull[AGG_NPCTS];
+	json_t *arr = json_array();
+	const struct req_gen *x;
+
+	agg_hist_pcts_ms(&s->all.served, served);
+	agg_hist_pcts_ms(&s->without_full, nofull);
+	req_set(o, "p99_without_full_ms", json_real(nofull[2]));
+	req_set(o, "full_adds_p99_ms", json_real(served[2] > nofull[2] ?
+	    served[2] - nofull[2] : 0));
+	for (g = 0; arr != NULL && g < s->ngen && g < PROTO_MAX_GEN; g++) {
+		x = &s->gen[g];
+		json_array_append_new(arr, json_pack("{s:i,s:s,s:b,s:I,s:f,"
+		    "s:f,s:f}", "generation", (int)g,
+		    "label", gcmodel_gen_label(model, g),
+		    "full", gcmodel_traces_old(model, g, s->ngen),
+		    "delayed", (json_int_t)x->delayed,
+		    "delayed_share", s->all.requests ? (double)x->delayed /
+		    (double)s->all.requests : 0.0,
+		    "gc_ms", (double)x->gc_ns / 1e6,
+		    "mean_delay_ms", x->delayed ? (double)x->gc_ns / 1e6 /
+		    (double)x->delayed : 0.0));
+	}
+	req_set(o, "by_generation", arr);
+}
+
 struct req_slow_ref {
 	const struct agg_proc *p;
 	const struct req_slow *s;
@@ -251,6 +282,7 @@ json_t *requests_answer(const struct agg *a, const struct agg_run *r,
 		json_array_append_new(routes, rt);
 	}
 	req_set(o, "routes", routes);
+	req_by_gen(o, s);
 	workers = json_array();
 	slowest = json_array();
 	v = req_procs(a, r, p, &n);

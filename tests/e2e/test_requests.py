@@ -216,6 +216,32 @@ def _check_slow_ones(log, oracle_dir, run, seen):
     assert len(slow) >= 0.95 * len(waited), (len(slow), len(waited), med, spread)
 
 
+def _check_by_generation(ans, recs):
+    """What each generation did to the requests, and the recommendation
+    built on it: /cycles makes gen-2 pauses of tens of ms, so the full
+    collections are most of what GC adds to p99, and the advice says
+    what freezing buys from the p99 measured without them."""
+    gens = {g["generation"]: g for g in ans["by_generation"]}
+    assert set(gens) == {0, 1, 2} and gens[2]["full"] and not gens[0]["full"], gens
+    assert gens[2]["delayed"] > 0 and gens[2]["mean_delay_ms"] > 1, gens
+    # Each joined request's GC time split by generation: the parts add
+    # up to the whole, the fallbacks' (not split) aside.
+    split = sum(g["gc_ms"] for g in gens.values())
+    assert split <= ans["gc_ms"] + 1e-6, (split, ans["gc_ms"])
+    if ans["join"]["fallback"] == 0:
+        assert abs(split - ans["gc_ms"]) < 1e-3 * max(1.0, ans["gc_ms"]), (split, ans)
+    assert ans["p99_without_gc_ms"] <= ans["p99_without_full_ms"] <= ans["p99_ms"]
+    assert abs(ans["full_adds_p99_ms"] - (ans["p99_ms"] - ans["p99_without_full_ms"])) < 1e-6
+    rec = [r for r in recs if r["rule"] == "requests_gc"]
+    assert rec, [r["rule"] for r in recs]
+    ev = rec[0]["evidence"]
+    assert ev["requests"] == ans["requests"]
+    assert abs(ev["p99_without_full_ms"] - ans["p99_without_full_ms"]) < 1e-6
+    assert abs(ev["full_delayed_pct"] - 100.0 * gens[2]["delayed"] / ans["requests"]) < 1e-6
+    if ev["full_adds_p99_ms"] >= ev["gc_adds_p99_ms"] / 2:
+        assert any("gunicorn --preload" in a for a in rec[0]["actions"]), rec[0]
+
+
 def _server_env(d, run, oracle_dir):
     env = gcmontest.agent_env(d.sock, run_id=run)
     env["GCMON_REQUESTS"] = "1"
@@ -267,6 +293,8 @@ def test_gunicorn_requests_counted_and_joined(tmp, worker):
                                     timing=worker == "sync")
         if worker == "sync":
             _check_slow_ones(log, tmp, "gu", seen)
+        recs = d.ctl("recommendations", "--run", "gu")["recommendations"]
+    _check_by_generation(ans, recs)
     assert len(ans["workers"]) == 4, ans["workers"]
     slow = ans["slowest"][0]
     assert slow["hits"] and max(h["pause_ms"] for h in slow["hits"]) > 0, slow
@@ -336,9 +364,13 @@ def test_launcher_requests_section_and_json(tmp):
     sec = text[text.index("=== GC AND REQUESTS ==="):]
     assert "Requests: 201 in 2 processes" in sec, sec
     assert "GET /cycles" in sec and "GC adds" in sec, sec
+    assert "Delayed by generation (share, mean delay): " in sec, sec
+    assert "Collections that trace the old objects add " in sec, sec
     prompt = text[text.index("=== AI OPTIMIZATION PROMPT ==="):]
     assert "Requests served: 201, of which" in prompt, prompt
     assert "route 'GET /cycles':" in prompt, prompt
+    assert "generation 2 collections delayed " in prompt, prompt
+    assert "without the collections that trace the old objects p99" in prompt, prompt
 
 
 def _metrics(port):

@@ -21,6 +21,7 @@
 #include "hello.h"
 #include "requests.h"
 #include "requests_answer.h"
+#include "rules.h"
 #include "shm.h"
 #include "unit.h"
 
@@ -395,6 +396,165 @@ START_TEST(test_route_names_bounded_and_checked)
 }
 END_TEST
 
+/* n requests of 1 ms, 100 ms apart from 1 s; of each 100, the first
+ * `full` wait for a gen 2 pause of full_ms, the next `young` for a gen 0
+ * pause of young_ms (the agent's counters agree: all joined). */
+static void feed_gens(struct agg_proc *p, unsigned n, unsigned full,
+    double full_ms, unsigned young, double young_ms)
+{
+	struct shm_request r;
+	uint64_t t, gc;
+	unsigned i, k;
+
+	ck_assert_int_eq(requests_serving(p, 0), 0);
+	for (i = 0; i < n; i++) {
+		t = 1000 * MS + (uint64_t)i * 100 * MS;
+		k = i % 100;
+		gc = k < full ? (uint64_t)(full_ms * 1e6) : k < full + young ?
+		    (uint64_t)(young_ms * 1e6) : 0;
+		if (gc > 0)
+			pause_add(p, k < full ? 2 : 0, t + MS / 2, gc);
+		r = req_of(t, t + MS + gc, 0, gc, gc > 0);
+		ck_assert_int_eq(requests_add(p, &r, NULL), 0);
+	}
+}
+
+START_TEST(test_delay_by_generation_and_without_full)
+{
+	struct agg *a = agg_new(&cfg);
+	struct agg_proc *p = proc_add(a, 100, "g");
+	double served[4], nogc[4], nofull[4];
+	struct req_sum s;
+
+	/* 2% wait 40 ms for gen 2, 30% wait 0.2 ms for gen 0. */
+	feed_gens(p, 1000, 2, 40, 30, 0.2);
+	ck_assert_int_eq(requests_sum(a, NULL, p, &s), 0);
+	ck_assert_uint_eq(s.ngen, 3);
+	ck_assert_uint_eq(s.gen[2].delayed, 20);
+	ck_assert_uint_eq(s.gen[2].gc_ns, 20 * 40 * MS);
+	ck_assert_uint_eq(s.gen[0].delayed, 300);
+	ck_assert_uint_eq(s.gen[0].gc_ns, 300 * 200000ull);
+	ck_assert_uint_eq(s.gen[1].delayed, 0);
+	ck_assert_uint_eq(s.full.delayed, 20);	/* classic: gen 2 only */
+	agg_hist_pcts_ms(&s.all.served, served);
+	agg_hist_pcts_ms(&s.all.without_gc, nogc);
+	agg_hist_pcts_ms(&s.without_full, nofull);
+	ck_assert(fabs(served[2] - 41.0) < 0.5);
+	ck_assert(fabs(nogc[2] - 1.0) < 0.02);
+	ck_assert(fabs(nofull[2] - 1.2) < 0.03);	/* gen 0 stays in */
+	requests_sum_fini(&s);
+	agg_free(a);
+}
+END_TEST
+
+static const struct rules_rec *rec_of(const struct rules_rec *v, size_t n,
+    const char *rule)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(v[i].rule, rule) == 0)
+			return &v[i];
+	return NULL;
+}
+
+static double evidence_of(const struct rules_rec *r, const char *name)
+{
+	unsigned i;
+
+	for (i = 0; i < r->nevidence; i++)
+		if (strcmp(r->evidence[i].name, name) == 0)
+			return r->evidence[i].value;
+	ck_abort_msg("no evidence %s", name);
+	return 0;
+}
+
+/* The recommendations of the scope of p (run: with siblings). */
+static size_t recs_of(struct agg *a, struct agg_run *run,
+    struct agg_proc *p, struct rules_rec *out)
+{
+	struct rules_input in;
+	size_t n;
+
+	ck_assert_int_eq(rules_input_build(a, run, run ? NULL : p, &in), 0);
+	ck_assert_ptr_nonnull(in.req);
+	n = rules_evaluate(&in, out, RULES_MAX);
+	rules_input_fini(&in);
+	return n;
+}
+
+START_TEST(test_rule_full_collections_in_requests)
+{
+	struct agg *a = agg_new(&cfg);
+	struct agg_proc *p = proc_add(a, 100, "g");
+	struct rules_rec *out = calloc(RULES_MAX, sizeof *out);
+	const struct rules_rec *r;
+	size_t n;
+
+	p->base[0].threshold = 700;
+	p->base[1].threshold = 10;
+	p->base[2].threshold = 10;
+	feed_gens(p, 1000, 2, 40, 30, 0.2);
+	n = recs_of(a, NULL, p, out);
+	ck_assert_ptr_nonnull(r = rec_of(out, n, "requests_gc"));
+	ck_assert(fabs(evidence_of(r, "requests") - 1000) < 1e-9);
+	ck_assert(fabs(evidence_of(r, "full_delayed_pct") - 2.0) < 1e-9);
+	ck_assert(fabs(evidence_of(r, "delayed_pct") - 32.0) < 1e-9);
+	ck_assert(fabs(evidence_of(r, "full_mean_delay_ms") - 40.0) < 1e-9);
+	ck_assert(fabs(evidence_of(r, "p99_without_full_ms") - 1.2) < 0.03);
+	ck_assert(evidence_of(r, "full_adds_p99_ms") > 39);
+	ck_assert_msg(strstr(r->message, "generation 0 30.0% by 0.20 ms, "
+	    "generation 2 2.0% by 40.00 ms") != NULL, "%s", r->message);
+	/* Freeze first, what it buys from the measured p99 without gen 2;
+	 * then gen 2 four times rarer: 2% / 4 = 0.5%, out of the tail. */
+	ck_assert_uint_eq(r->nactions, 2);
+	ck_assert_msg(strstr(r->actions[0], "gc.freeze() once "
+	    "initialisation is done") != NULL, "%s", r->actions[0]);
+	ck_assert_msg(strstr(r->actions[0], "-> 1.2") != NULL, "%s",
+	    r->actions[0]);
+	ck_assert_msg(strstr(r->actions[1], "gc.set_threshold(700, 10, 40)") !=
+	    NULL && strstr(r->actions[1], "about 0.50% of requests") != NULL &&
+	    strstr(r->actions[1], "few enough to leave the p99") != NULL,
+	    "%s", r->actions[1]);
+	/* Frozen already: the advice followed does not come back. */
+	p->freeze_count = 5000;
+	n = recs_of(a, NULL, p, out);
+	ck_assert_ptr_nonnull(r = rec_of(out, n, "requests_gc"));
+	ck_assert_uint_eq(r->nactions, 1);
+	ck_assert(strstr(r->actions[0], "gc.set_threshold") != NULL);
+	free(out);
+	agg_free(a);
+}
+END_TEST
+
+START_TEST(test_rule_requests_quiet_when_gc_leaves_p99_alone)
+{
+	struct agg *a = agg_new(&cfg);
+	struct agg_proc *p = proc_add(a, 100, "q");
+	struct agg_proc *y = proc_add(a, 101, "y");
+	struct agg_proc *f = proc_add(a, 102, "f");
+	struct rules_rec *out = calloc(RULES_MAX, sizeof *out);
+	const struct rules_rec *r;
+	size_t n;
+
+	/* 0.5% delayed by 40 ms: inside the 1% p99 leaves out. */
+	feed_gens(p, 1000, 0, 0, 1, 40);
+	ck_assert_ptr_null(rec_of(out, recs_of(a, NULL, p, out), "requests_gc"));
+	/* Gen 0 makes the tail: no freeze, no gen 2 threshold. */
+	feed_gens(y, 1000, 0, 0, 5, 8);
+	n = recs_of(a, NULL, y, out);
+	ck_assert_ptr_nonnull(r = rec_of(out, n, "requests_gc"));
+	ck_assert(evidence_of(r, "full_adds_p99_ms") < 1e-9);
+	ck_assert(strstr(r->actions[0], "gc.freeze") == NULL);
+	ck_assert(strstr(r->actions[0], "slowest requests") != NULL);
+	/* Too few requests to say. */
+	feed_gens(f, RULES_MIN_REQUESTS - 1, 50, 40, 0, 0);
+	ck_assert_ptr_null(rec_of(out, recs_of(a, NULL, f, out), "requests_gc"));
+	free(out);
+	agg_free(a);
+}
+END_TEST
+
 static Suite *requests_suite(void)
 {
 	Suite *s = suite_create("requests");
@@ -412,6 +572,9 @@ static Suite *requests_suite(void)
 	tcase_add_test(tc, test_answer_sums_processes_by_route_name);
 	tcase_add_test(tc, test_request_ring_round_trip_and_hostile_heads);
 	tcase_add_test(tc, test_route_names_bounded_and_checked);
+	tcase_add_test(tc, test_delay_by_generation_and_without_full);
+	tcase_add_test(tc, test_rule_full_collections_in_requests);
+	tcase_add_test(tc, test_rule_requests_quiet_when_gc_leaves_p99_alone);
 	suite_add_tcase(s, tc);
 	return s;
 }
