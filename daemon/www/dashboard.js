@@ -137,7 +137,10 @@ function renderRequests(r, procs) {
     `${r.requests} requests in ${r.processes} processes, ${r.delayed} delayed ` +
     `by GC (${num(100 * r.delayed_share, 1)} %), p99 ${num(r.p99_ms, 2)} ms, ` +
     `${num(r.p99_without_gc_ms, 2)} ms without GC: GC adds ` +
-    `${num(r.gc_adds_p99_ms, 2)} ms`;
+    `${num(r.gc_adds_p99_ms, 2)} ms` +
+    (r.p99_without_full_ms === undefined ? "" :
+      `, the collections that trace the old objects ` +
+      `${num(r.full_adds_p99_ms, 2)} ms of it`);
   const rows = [requestRow([["all", "text"], [""], ["", "text"]], r)];
   for (const w of r.workers || []) {
     const tr = requestRow([[service.get(w.pid) || "", "text"], [w.pid], [w.role, "text"]], w);

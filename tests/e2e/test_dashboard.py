@@ -296,6 +296,10 @@ def test_dashboard_requests_panel_shows_a_middleware_runs_figures(tmp):
     for row, x in zip(routes, ans["routes"]):
         _assert_row(row[1:], _request_figures(x))
     assert total.startswith("40 requests in 1 processes, %d delayed" % ans["delayed"])
+    # Rounded by the browser as by Python but for a tie: the digits up to it.
+    full = "%.3f" % ans["full_adds_p99_ms"]
+    assert (", the collections that trace the old objects %s" % full[:-2]) in total, total
+    assert total.endswith(" ms of it"), total
 
 
 def test_api_answers_are_the_control_answers_and_nothing_writes(tmp):
