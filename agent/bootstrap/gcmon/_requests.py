@@ -177,7 +177,8 @@ class Wrapper(object):
         at once and recorder() may let the GIL go: _looked is set after
         _mod, never before, or another thread would take a lookup still
         in progress for "no agent" and pass its request through
-        unrecorded. Two lookups at once are harmless (one warning)."""
+        unrecorded (callers read _looked first, then _mod). Two lookups
+        at once are harmless (one warning)."""
         if not self._looked:
             self._mod = recorder(what)
             self._looked = True

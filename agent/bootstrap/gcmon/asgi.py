@@ -38,7 +38,8 @@ class Middleware(_r.Wrapper):
     async def __call__(self, scope, receive, send):
         if scope.get("type") != "http":
             return await self.app(scope, receive, send)
-        mod = self._recorder("gcmon.asgi.Middleware")
+        mod = self._mod if self._looked else self._recorder(
+            "gcmon.asgi.Middleware")
         if mod is None:
             return await self.app(scope, receive, send)
         st = [0, 0, 0, False, -1]   # status, flags, chunks, ended, token

@@ -83,7 +83,8 @@ class Middleware(_r.Wrapper):
     """Wraps a WSGI application; see the module's docstring."""
 
     def __call__(self, environ, start_response):
-        mod = self._recorder("gcmon.wsgi.Middleware")
+        mod = self._mod if self._looked else self._recorder(
+            "gcmon.wsgi.Middleware")
         if mod is None:
             return self.app(environ, start_response)
         # status, flags, and the werkzeug request as start_response saw
