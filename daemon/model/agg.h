@@ -26,6 +26,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/queue.h>
 
 #include "codec.h"
 #include "hist.h"
@@ -83,8 +84,7 @@ enum agg_mem_state {
 };
 
 struct agg_proc {
-	struct agg_proc *next;		/* in its run, by arrival */
-	struct agg_proc *prev;
+	TAILQ_ENTRY(agg_proc) link;	/* in its run, by arrival */
 	struct agg_run *run;
 
 	uint32_t pid, ppid;
@@ -183,9 +183,9 @@ struct agg_sum {
 };
 
 struct agg_run {
-	struct agg_run *next;
+	LIST_ENTRY(agg_run) link;	/* in agg->runs */
 	char *id;
-	struct agg_proc *head, *tail;
+	TAILQ_HEAD(agg_procs, agg_proc) procs;	/* by arrival */
 	unsigned nproc, nlive;
 	double last_end;		/* when its last process ended */
 	struct hist *folded[PROTO_MAX_GEN];	/* events of folded processes */
@@ -220,7 +220,7 @@ struct agg {
 	uint64_t nevents;		/* event records ingested, ever */
 	double now_real;		/* set by the caller before each call */
 	double now_mono;		/* the same instant, CLOCK_MONOTONIC s */
-	struct agg_run *runs;		/* newest first */
+	LIST_HEAD(agg_runs, agg_run) runs;	/* newest first */
 	unsigned nruns, nlive;
 	struct agg_sum *expired;	/* runs gone; NULL until one is */
 };

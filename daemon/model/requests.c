@@ -450,9 +450,11 @@ int requests_sum(const struct agg *a, const struct agg_run *r,
 	requests_sum_route_init(&s->all, "all");
 	if (p != NULL)
 		err = requests_sum_proc(p, s, &cap);
-	for (rr = p == NULL ? (r != NULL ? r : a->runs) : NULL;
-	    rr != NULL && err == 0; rr = r != NULL ? NULL : rr->next)
-		for (q = rr->head; q != NULL && err == 0; q = q->next)
+	for (rr = p == NULL ? (r != NULL ? r : LIST_FIRST(&a->runs)) : NULL;
+	    rr != NULL && err == 0;
+	    rr = r != NULL ? NULL : LIST_NEXT(rr, link))
+		for (q = TAILQ_FIRST(&rr->procs); q != NULL && err == 0;
+		    q = TAILQ_NEXT(q, link))
 			err = requests_sum_proc(q, s, &cap);
 	if (err < 0) {
 		requests_sum_fini(s);

@@ -230,9 +230,11 @@ json_t *stacks_answer(const struct agg *a, const struct agg_run *r,
 		return NULL;
 	if (p != NULL)
 		err = stacks_merge_proc(&g, p);
-	for (rr = p == NULL ? (r != NULL ? r : a->runs) : NULL;
-	    rr != NULL && err == 0; rr = r != NULL ? NULL : rr->next)
-		for (q = rr->head; q != NULL && err == 0; q = q->next)
+	for (rr = p == NULL ? (r != NULL ? r : LIST_FIRST(&a->runs)) : NULL;
+	    rr != NULL && err == 0;
+	    rr = r != NULL ? NULL : LIST_NEXT(rr, link))
+		for (q = TAILQ_FIRST(&rr->procs); q != NULL && err == 0;
+		    q = TAILQ_NEXT(q, link))
 			err = stacks_merge_proc(&g, q);
 	if (err == 0 && (paths = stacks_paths(&g)) != NULL)
 		ans = json_pack("{s:I,s:I,s:{s:I,s:I},s:I,s:I,s:o}",
