@@ -103,11 +103,6 @@ static int agents_guarded(int (*fn)(struct agent_map *, void *),
 	return ret;
 }
 
-static uint64_t agents_mono_ns(void)
-{
-	return clock_mono_ns();
-}
-
 static int agents_gc_mark(struct agent_map *m, void *arg)
 {
 	*(uint64_t *)arg = shm_gc_mark(m->map);
@@ -127,7 +122,7 @@ static void agents_mem(struct agents *a, struct agent_map *m)
 	(void)agents_guarded(agents_gc_mark, m, &mark0);
 	err = procfs_smaps(m->place.pid, &mem);
 	(void)agents_guarded(agents_gc_mark, m, &mark1);
-	agg_mem_read(a->agg, m->proc, &mem, agents_mono_ns(), err,
+	agg_mem_read(a->agg, m->proc, &mem, clock_mono_ns(), err,
 	    mark0 != SHM_GC_BUSY && mark0 == mark1);
 }
 
@@ -401,7 +396,7 @@ static void agents_end(struct agents *a, struct agent_map *m)
 		bye.mono_ns = snap.exit_mono_ns;
 	}
 	if (bye.mono_ns == 0)	/* killed: it ended about now */
-		bye.mono_ns = agents_mono_ns();
+		bye.mono_ns = clock_mono_ns();
 	bye.counters = snap.counters;
 	requests_proc_end(m->proc);
 	agg_bye(a->agg, m->proc, &bye);
