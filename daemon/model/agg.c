@@ -141,6 +141,23 @@ struct agg_run *agg_run_find(const struct agg *a, const char *id)
 	return NULL;
 }
 
+const struct agg_proc *agg_proc_next(const struct agg *a,
+    const struct agg_run *r, const struct agg_proc *p)
+{
+	const struct agg_run *it;
+
+	if (p != NULL && TAILQ_NEXT(p, link) != NULL)
+		return TAILQ_NEXT(p, link);
+	if (p != NULL)
+		it = r != NULL ? NULL : LIST_NEXT(p->run, link);
+	else
+		it = r != NULL ? r : LIST_FIRST(&a->runs);
+	for (; it != NULL; it = r != NULL ? NULL : LIST_NEXT(it, link))
+		if (!TAILQ_EMPTY(&it->procs))
+			return TAILQ_FIRST(&it->procs);
+	return NULL;
+}
+
 struct agg_proc *agg_proc_find(const struct agg *a, uint32_t pid)
 {
 	struct agg_proc *p, *best = NULL;
@@ -1131,11 +1148,9 @@ const struct agg_proc **agg_procs_by_start(const struct agg *a,
 	if ((v = malloc((cnt ? cnt : 1) * sizeof *v)) == NULL)
 		return NULL;
 	*n = 0;
-	LIST_FOREACH(it, &a->runs, link)
-		if (r == NULL || it == r)
-			for (p = TAILQ_FIRST(&it->procs); p != NULL && *n < cnt;
-			    p = TAILQ_NEXT(p, link))
-				v[(*n)++] = p;
+	for (p = agg_proc_next(a, r, NULL); p != NULL && *n < cnt;
+	    p = agg_proc_next(a, r, p))
+		v[(*n)++] = p;
 	qsort(v, *n, sizeof *v, agg_by_start);
 	return v;
 }

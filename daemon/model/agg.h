@@ -315,6 +315,10 @@ const struct proto_event *agg_proc_recent(const struct agg_proc *p,
 struct agg_run *agg_run_find(const struct agg *a, const char *id);
 /* The newest process with this pid (live first). */
 struct agg_proc *agg_proc_find(const struct agg *a, uint32_t pid);
+/* The process after p (p NULL: the first) of run r, or of every run when
+ * r is NULL (runs newest first, each by arrival); NULL after the last. */
+const struct agg_proc *agg_proc_next(const struct agg *a,
+    const struct agg_run *r, const struct agg_proc *p);
 
 /* Sums. agg_sum_new returns a zeroed sum (or NULL); free with free(). */
 struct agg_sum *agg_sum_new(void);

@@ -441,7 +441,6 @@ static int requests_by_count(const void *x, const void *y)
 int requests_sum(const struct agg *a, const struct agg_run *r,
     const struct agg_proc *p, struct req_sum *s)
 {
-	const struct agg_run *rr;
 	const struct agg_proc *q;
 	size_t cap = 0;
 	int err = 0;
@@ -450,11 +449,9 @@ int requests_sum(const struct agg *a, const struct agg_run *r,
 	requests_sum_route_init(&s->all, "all");
 	if (p != NULL)
 		err = requests_sum_proc(p, s, &cap);
-	for (rr = p == NULL ? (r != NULL ? r : LIST_FIRST(&a->runs)) : NULL;
-	    rr != NULL && err == 0;
-	    rr = r != NULL ? NULL : LIST_NEXT(rr, link))
-		for (q = TAILQ_FIRST(&rr->procs); q != NULL && err == 0;
-		    q = TAILQ_NEXT(q, link))
+	else
+		for (q = agg_proc_next(a, r, NULL); q != NULL && err == 0;
+		    q = agg_proc_next(a, r, q))
 			err = requests_sum_proc(q, s, &cap);
 	if (err < 0) {
 		requests_sum_fini(s);
