@@ -52,14 +52,6 @@
 #define CAP_SYS_PTRACE_BIT	19
 #define ATTACH_TMP_DIRS		{ "tmp", "dev/shm", "var/tmp" }
 
-struct attach_opts {
-	const char *socket;
-	const char *service;
-	int tree;
-	double timeout_s;
-	int detach;
-};
-
 enum attach_state {
 	AT_PENDING,		/* checked, not injected yet */
 	AT_WAITING,		/* queued in the target, waiting for its result */
@@ -1243,127 +1235,9 @@ static int attach_add_tree(struct attach_target *ts, size_t *n)
 	return 0;
 }
 
-/* ---- options ----------------------------------------------------------- */
+/* ---- the command line ---------------------------------------------------- */
 
-static const struct {
-	const char *name, *metavar, *help;
-	int detach_too;
-} attach_optdefs[] = {
-	{ "--socket", " PATH", "report to the gcmond at PATH (as the target "
-	    "sees it)", 0 },
-	{ "--service", " NAME", "the service name gcmond files them under", 0 },
-	{ "--tree", "", "also every Python descendant (gunicorn workers)", 1 },
-	{ "--timeout", " S", "wait S seconds for a safe point (10)", 1 },
-	{ "--help", "", "this text", 1 },
-};
-
-#define ATTACH_NOPTS	(sizeof attach_optdefs / sizeof attach_optdefs[0])
-
-void attach_usage(FILE *out, int detach)
-{
-	char col[64];
-	size_t k;
-
-	if (detach)
-		fputs("Usage: pygcprofiler detach [--tree] [--timeout S] "
-		    "PID...\n\nStops the agent in running processes "
-		    "(gcmon.stop()): gcmond ends their records\nwith the "
-		    "collections up to now; an attach again starts a new "
-		    "record.\n", out);
-	else
-		fputs("Usage: pygcprofiler attach [--socket PATH] [--service "
-		    "NAME] [--tree] PID...\n\nLoads the agent into running "
-		    "CPython 3.10+ processes and starts it as\ngcmon.start() "
-		    "does: totals are exact from then on, and the collections\n"
-		    "before count as before the agent loaded. 3.10-3.13: gdb "
-		    "stops the process\nfor a moment to queue a loader that "
-		    "its main thread runs at a safe point;\n3.14+: "
-		    "sys.remote_exec. After a detach, an attach again is a "
-		    "new\nrecord: the collections since the detach count as "
-		    "before the agent loaded.\n", out);
-	fputs("\nOptions (--opt VALUE or --opt=VALUE):\n", out);
-	for (k = 0; k < ATTACH_NOPTS; k++) {
-		if (detach && !attach_optdefs[k].detach_too)
-			continue;
-		snprintf(col, sizeof col, "%s%s", attach_optdefs[k].name,
-		    attach_optdefs[k].metavar);
-		fprintf(out, "  %-29s %s\n", col, attach_optdefs[k].help);
-	}
-	fputs("\nEnvironment: GCMON_SOCKET, GCMON_GDB, GCMON_AGENT_DIR. Exit "
-	    "status: 0 when every\nprocess is attached (or already was), 1 "
-	    "when one is not, 2 for bad usage.\nSee pygcprofiler(1).\n", out);
-}
-
-/* The value val of option k into o. 0, or -EINVAL with msg set. */
-static int attach_set_value(struct attach_opts *o, size_t k, const char *val,
-    char *msg, size_t msglen)
-{
-	const char *name = attach_optdefs[k].name;
-	char *end;
-
-	if (strcmp(name, "--timeout") == 0) {
-		o->timeout_s = strtod(val, &end);
-		if (end == val || *end || !(o->timeout_s > 0) ||
-		    o->timeout_s > 3600) {
-			snprintf(msg, msglen, "invalid value '%s' for "
-			    "--timeout: must be a number of seconds above 0, "
-			    "at most 3600", val);
-			return -EINVAL;
-		}
-	} else if (*val == '\0' || strchr(val, '\n')) {
-		snprintf(msg, msglen, "invalid value '%s' for %s: %s", val, name,
-		    *val ? "no newline in it" : "must not be empty");
-		return -EINVAL;
-	} else if (strcmp(name, "--socket") == 0) {
-		o->socket = val;
-	} else {
-		o->service = val;
-	}
-	return 0;
-}
-
-/* The option argv[*i] (--opt, --opt=VALUE or --opt VALUE, which moves
- * *i on). 0, 1 (--help) or -EINVAL with msg set. */
-static int attach_parse_opt(int argc, char **argv, int *i,
-    struct attach_opts *o, char *msg, size_t msglen)
-{
-	const char *a = argv[*i], *eq = strchr(a, '='), *val;
-	size_t len = eq ? (size_t)(eq - a) : strlen(a), k;
-
-	for (k = 0; k < ATTACH_NOPTS; k++)
-		if (strlen(attach_optdefs[k].name) == len &&
-		    strncmp(attach_optdefs[k].name, a, len) == 0 &&
-		    (!o->detach || attach_optdefs[k].detach_too))
-			break;
-	if (k == ATTACH_NOPTS) {
-		snprintf(msg, msglen, "unknown option '%.*s' (see pygcprofiler "
-		    "help %s)", (int)len, a, o->detach ? "detach" : "attach");
-		return -EINVAL;
-	}
-	if (strcmp(attach_optdefs[k].name, "--help") == 0)
-		return 1;
-	if (*attach_optdefs[k].metavar == '\0') {
-		if (eq) {
-			snprintf(msg, msglen, "option %s takes no value",
-			    attach_optdefs[k].name);
-			return -EINVAL;
-		}
-		o->tree = 1;
-		return 0;
-	}
-	if (eq) {
-		val = eq + 1;
-	} else if (*i + 1 < argc) {
-		val = argv[++*i];
-	} else {
-		snprintf(msg, msglen, "option %s needs a value",
-		    attach_optdefs[k].name);
-		return -EINVAL;
-	}
-	return attach_set_value(o, k, val, msg, msglen);
-}
-
-/* Options, then PIDs into ts. 0, 1 (--help) or -EINVAL with msg set. */
+/* Options (options.c's opts_attach_one), then PIDs into ts. 0, 1 (--help) or -EINVAL with msg set. */
 static int attach_parse(int argc, char **argv, struct attach_opts *o,
     struct attach_target *ts, size_t *n, char *msg, size_t msglen)
 {
@@ -1379,7 +1253,7 @@ static int attach_parse(int argc, char **argv, struct attach_opts *o,
 			continue;
 		}
 		if (!opts_done && a[0] == '-' && a[1] == '-') {
-			if ((r = attach_parse_opt(argc, argv, &i, o, msg,
+			if ((r = opts_attach_one(argc, argv, &i, o, msg,
 			    msglen)) != 0)
 				return r;
 			continue;
@@ -1545,7 +1419,7 @@ int attach_main(int argc, char **argv, int detach)
 	r = attach_parse(argc, argv, &o, ts, &n, msg, sizeof msg);
 	if (r != 0) {
 		if (r > 0)
-			attach_usage(stdout, detach);
+			opts_attach_usage(stdout, detach);
 		else
 			fprintf(stderr, "pygcprofiler: %s\n", msg);
 		ret = r > 0 ? 0 : CTL_EXIT_USAGE;

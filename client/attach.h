@@ -7,7 +7,6 @@
 #define GCMON_ATTACH_H
 
 #include <stddef.h>
-#include <stdio.h>
 
 enum attach_kind {
 	ATTACH_PY_NONE = 0,	/* no interpreter this name says */
@@ -44,6 +43,5 @@ int attach_ptrace_refusal(int yama_scope, int have_cap, int same_uid,
 
 /* argv after "attach" / "detach"; the exit status. */
 int attach_main(int argc, char **argv, int detach);
-void attach_usage(FILE *out, int detach);
 
 #endif /* GCMON_ATTACH_H */

@@ -1,8 +1,10 @@
 /*
- * options.c: pygcprofiler's command line. One table (pgp_optdefs) is what
- * both the parser and --help are made from, as tmux's usage and tmux.1
- * agree: an option is one row. Called by main (pygcprofiler.c); parses
- * and checks values only: it prints nothing but --help, starts nothing.
+ * options.c: pygcprofiler's command line. One table per command (run and
+ * exec: pgp_optdefs; attach and detach: attach_optdefs) is what both the
+ * one parser (opts_one) and --help are made from, as tmux's usage and
+ * tmux.1 agree: an option is one row. Called by main (pygcprofiler.c) and
+ * attach.c; parses and checks values only: it prints nothing but --help,
+ * starts nothing.
  */
 #include "config.h"
 
@@ -21,6 +23,7 @@
 enum pgp_opt_kind {
 	PGP_OPT_FLAG,		/* sets the int at field to 1 */
 	PGP_OPT_PATH,		/* a non-empty string into the pointer at field */
+	PGP_OPT_TEXT,		/* the same, and no newline in it */
 	PGP_OPT_VALUE,		/* the row's set() checks and stores it */
 	PGP_OPT_OPTVALUE,	/* set() too; the value only as --opt=VALUE */
 	PGP_OPT_HELP,
@@ -32,9 +35,19 @@ struct pgp_optdef {
 	const char *metavar;	/* the value's name in --help, or "" */
 	const char *help;
 	enum pgp_opt_kind kind;
-	size_t field;		/* PGP_OPT_FLAG, PGP_OPT_PATH */
-	/* PGP_OPT_VALUE: 0, or a negative errno with the reason in *why. */
-	int (*set)(struct pgp_opts *o, const char *val, const char **why);
+	size_t field;		/* PGP_OPT_FLAG, _PATH, _TEXT */
+	/* PGP_OPT_VALUE: 0, or a negative errno with the reason in *why;
+	 * o is the table's options (struct pgp_opts, struct attach_opts). */
+	int (*set)(void *o, const char *val, const char **why);
+	int not_detach;		/* attach_optdefs: no option of detach */
+};
+
+/* The rows of one command, and the mode it is parsed in (detach: the
+ * rows with not_detach are no option). */
+struct pgp_optset {
+	const struct pgp_optdef *defs;
+	size_t n;
+	int detach;
 };
 
 static int opts_parse_double(const char *s, double *v)
@@ -72,9 +85,10 @@ static int opts_parse_buckets(const char *s, struct pgp_opts *o)
 	return o->nbuckets > 0 ? 0 : -EINVAL;
 }
 
-static int opts_set_interval(struct pgp_opts *o, const char *val,
-    const char **why)
+static int opts_set_interval(void *arg, const char *val, const char **why)
 {
+	struct pgp_opts *o = arg;
+
 	if (opts_parse_double(val, &o->interval_s) < 0 ||
 	    !(o->interval_s >= 0.01) || o->interval_s > 86400)
 		return *why = "must be a number of seconds from 0.01 to 86400",
@@ -82,18 +96,20 @@ static int opts_set_interval(struct pgp_opts *o, const char *val,
 	return 0;
 }
 
-static int opts_set_alert(struct pgp_opts *o, const char *val,
-    const char **why)
+static int opts_set_alert(void *arg, const char *val, const char **why)
 {
+	struct pgp_opts *o = arg;
+
 	if (opts_parse_double(val, &o->alert_ms) < 0 || o->alert_ms <= 0)
 		return *why = "must be a number of milliseconds above 0",
 		    -EINVAL;
 	return 0;
 }
 
-static int opts_set_flame_bucket(struct pgp_opts *o, const char *val,
-    const char **why)
+static int opts_set_flame_bucket(void *arg, const char *val, const char **why)
 {
+	struct pgp_opts *o = arg;
+
 	if (opts_parse_double(val, &o->flame_bucket_s) < 0 ||
 	    o->flame_bucket_s < 0.1 || o->flame_bucket_s > 86400)
 		return *why = "must be a number of seconds, at least 0.1",
@@ -101,18 +117,19 @@ static int opts_set_flame_bucket(struct pgp_opts *o, const char *val,
 	return 0;
 }
 
-static int opts_set_stacks_by(struct pgp_opts *o, const char *val,
-    const char **why)
+static int opts_set_stacks_by(void *arg, const char *val, const char **why)
 {
+	struct pgp_opts *o = arg;
+
 	if (strcmp(val, "count") != 0 && strcmp(val, "time") != 0)
 		return *why = "must be count or time", -EINVAL;
 	o->stacks_by_count = strcmp(val, "count") == 0;
 	return 0;
 }
 
-static int opts_set_width(struct pgp_opts *o, const char *val,
-    const char **why)
+static int opts_set_width(void *arg, const char *val, const char **why)
 {
+	struct pgp_opts *o = arg;
 	char *end;
 	long w;
 
@@ -124,9 +141,9 @@ static int opts_set_width(struct pgp_opts *o, const char *val,
 	return 0;
 }
 
-static int opts_set_buckets(struct pgp_opts *o, const char *val,
-    const char **why)
+static int opts_set_buckets(void *arg, const char *val, const char **why)
 {
+	struct pgp_opts *o = arg;
 	int err = opts_parse_buckets(val, o);
 
 	if (err == -EDOM)
@@ -138,9 +155,10 @@ static int opts_set_buckets(struct pgp_opts *o, const char *val,
 	return err;
 }
 
-static int opts_set_python(struct pgp_opts *o, const char *val,
-    const char **why)
+static int opts_set_python(void *arg, const char *val, const char **why)
 {
+	struct pgp_opts *o = arg;
+
 	if (*val == '\0')
 		return *why = "needs a path", -EINVAL;
 	o->python = val;
@@ -148,9 +166,9 @@ static int opts_set_python(struct pgp_opts *o, const char *val,
 	return 0;
 }
 
-static int opts_set_live(struct pgp_opts *o, const char *val,
-    const char **why)
+static int opts_set_live(void *arg, const char *val, const char **why)
 {
+	struct pgp_opts *o = arg;
 	char *end;
 	long port;
 
@@ -167,12 +185,13 @@ static int opts_set_live(struct pgp_opts *o, const char *val,
 }
 
 #define PGP_FLAG(name, help, member) \
-	{ name, "", help, PGP_OPT_FLAG, offsetof(struct pgp_opts, member), NULL }
+	{ name, "", help, PGP_OPT_FLAG, offsetof(struct pgp_opts, member), \
+	    NULL, 0 }
 #define PGP_PATH(name, help, member) \
 	{ name, " PATH", help, PGP_OPT_PATH, offsetof(struct pgp_opts, member), \
-	    NULL }
+	    NULL, 0 }
 #define PGP_VALUE(name, metavar, help, set) \
-	{ name, metavar, help, PGP_OPT_VALUE, 0, set }
+	{ name, metavar, help, PGP_OPT_VALUE, 0, set, 0 }
 
 static const struct pgp_optdef pgp_optdefs[] = {
 	PGP_VALUE("--interval", " S",
@@ -217,18 +236,62 @@ static const struct pgp_optdef pgp_optdefs[] = {
 	    "with exec", opts_set_python),
 	{ "--live", "[=PORT]", "dashboard on 127.0.0.1:PORT (or a free port) "
 	    "while it runs",
-	    PGP_OPT_OPTVALUE, 0, opts_set_live },
-	{ "--help", "", "this text", PGP_OPT_HELP, 0, NULL },
-	{ "--version", "", "print the version", PGP_OPT_VERSION, 0, NULL },
+	    PGP_OPT_OPTVALUE, 0, opts_set_live, 0 },
+	{ "--help", "", "this text", PGP_OPT_HELP, 0, NULL, 0 },
+	{ "--version", "", "print the version", PGP_OPT_VERSION, 0, NULL, 0 },
 };
 
-#define PGP_NOPTS (sizeof pgp_optdefs / sizeof pgp_optdefs[0])
+static const struct pgp_optset pgp_run_opts = {
+	pgp_optdefs, sizeof pgp_optdefs / sizeof pgp_optdefs[0], 0
+};
 
-void opts_usage(FILE *out, int exec)
+static int opts_set_timeout(void *arg, const char *val, const char **why)
+{
+	struct attach_opts *o = arg;
+	char *end;
+
+	o->timeout_s = strtod(val, &end);
+	if (end == val || *end || !(o->timeout_s > 0) || o->timeout_s > 3600)
+		return *why = "must be a number of seconds above 0, at most "
+		    "3600", -EINVAL;
+	return 0;
+}
+
+#define ATTACH_TEXT(name, metavar, help, member) \
+	{ name, metavar, help, PGP_OPT_TEXT, \
+	    offsetof(struct attach_opts, member), NULL, 1 }
+
+/* attach's, and of them the ones without not_detach: detach's. */
+static const struct pgp_optdef attach_optdefs[] = {
+	ATTACH_TEXT("--socket", " PATH", "report to the gcmond at PATH (as "
+	    "the target sees it)", socket),
+	ATTACH_TEXT("--service", " NAME", "the service name gcmond files them "
+	    "under", service),
+	{ "--tree", "", "also every Python descendant (gunicorn workers)",
+	    PGP_OPT_FLAG, offsetof(struct attach_opts, tree), NULL, 0 },
+	{ "--timeout", " S", "wait S seconds for a safe point (10)",
+	    PGP_OPT_VALUE, 0, opts_set_timeout, 0 },
+	{ "--help", "", "this text", PGP_OPT_HELP, 0, NULL, 0 },
+};
+
+/* The rows of set, as --help lists them. */
+static void opts_print_rows(FILE *out, const struct pgp_optset *set)
 {
 	char col[64];
 	size_t k;
 
+	fputs("Options (--opt VALUE or --opt=VALUE):\n", out);
+	for (k = 0; k < set->n; k++) {
+		if (set->detach && set->defs[k].not_detach)
+			continue;
+		snprintf(col, sizeof col, "%s%s", set->defs[k].name,
+		    set->defs[k].metavar);
+		fprintf(out, "  %-29s %s\n", col, set->defs[k].help);
+	}
+}
+
+void opts_usage(FILE *out, int exec)
+{
 	fputs("Usage: pygcprofiler run [options] script.py [script args...]\n"
 	    "       pygcprofiler run [options] -m module [module args...]\n"
 	    "       pygcprofiler exec [options] -- command [args...]\n"
@@ -253,17 +316,40 @@ void opts_usage(FILE *out, int exec)
 		    "script or -m; what follows is the program's.\n"
 		    "exec does the same for any command (see pygcprofiler help "
 		    "exec).\n\n", out);
-	fputs("Options (--opt VALUE or --opt=VALUE):\n", out);
-	for (k = 0; k < PGP_NOPTS; k++) {
-		snprintf(col, sizeof col, "%s%s", pgp_optdefs[k].name,
-		    pgp_optdefs[k].metavar);
-		fprintf(out, "  %-29s %s\n", col, pgp_optdefs[k].help);
-	}
+	opts_print_rows(out, &pgp_run_opts);
 	fputs("\nEnvironment: GCMON_SOCKET (shared mode), GCMON_PYTHON, "
 	    "GCMON_GCMOND,\nGCMON_AGENT_DIR. Exit status: the program's "
 	    "(128+N if killed by signal N);\n2 for bad usage; 127/126 when "
 	    "exec's command is not found / cannot\nbe run. See "
 	    "pygcprofiler(1).\n", out);
+}
+
+void opts_attach_usage(FILE *out, int detach)
+{
+	const struct pgp_optset set = { attach_optdefs,
+	    sizeof attach_optdefs / sizeof attach_optdefs[0], detach };
+
+	if (detach)
+		fputs("Usage: pygcprofiler detach [--tree] [--timeout S] "
+		    "PID...\n\nStops the agent in running processes "
+		    "(gcmon.stop()): gcmond ends their records\nwith the "
+		    "collections up to now; an attach again starts a new "
+		    "record.\n\n", out);
+	else
+		fputs("Usage: pygcprofiler attach [--socket PATH] [--service "
+		    "NAME] [--tree] PID...\n\nLoads the agent into running "
+		    "CPython 3.10+ processes and starts it as\ngcmon.start() "
+		    "does: totals are exact from then on, and the collections\n"
+		    "before count as before the agent loaded. 3.10-3.13: gdb "
+		    "stops the process\nfor a moment to queue a loader that "
+		    "its main thread runs at a safe point;\n3.14+: "
+		    "sys.remote_exec. After a detach, an attach again is a "
+		    "new\nrecord: the collections since the detach count as "
+		    "before the agent loaded.\n\n", out);
+	opts_print_rows(out, &set);
+	fputs("\nEnvironment: GCMON_SOCKET, GCMON_GDB, GCMON_AGENT_DIR. Exit "
+	    "status: 0 when every\nprocess is attached (or already was), 1 "
+	    "when one is not, 2 for bad usage.\nSee pygcprofiler(1).\n", out);
 }
 
 void opts_init(struct pgp_opts *o)
@@ -281,20 +367,23 @@ void opts_init(struct pgp_opts *o)
 	o->python = env_py && *env_py ? env_py : "python3";
 }
 
-/* The row named by a[0..n), or NULL. */
-static const struct pgp_optdef *opts_find(const char *a, size_t n)
+/* The row of set named by a[0..n), or NULL. */
+static const struct pgp_optdef *opts_find(const struct pgp_optset *set,
+    const char *a, size_t n)
 {
 	size_t k;
 
-	for (k = 0; k < PGP_NOPTS; k++)
-		if (strlen(pgp_optdefs[k].name) == n &&
-		    strncmp(pgp_optdefs[k].name, a, n) == 0)
-			return &pgp_optdefs[k];
+	for (k = 0; k < set->n; k++)
+		if (strlen(set->defs[k].name) == n &&
+		    strncmp(set->defs[k].name, a, n) == 0 &&
+		    !(set->detach && set->defs[k].not_detach))
+			return &set->defs[k];
 	return NULL;
 }
 
-/* Applies one row; a message for main in *why on error. */
-static int opts_apply(struct pgp_opts *o, const struct pgp_optdef *def,
+/* Applies one row to o (the set's options); a message for main in *why
+ * on error. */
+static int opts_apply(void *o, const struct pgp_optdef *def,
     const char *val, const char **why)
 {
 	char *base = (char *)o;
@@ -309,6 +398,12 @@ static int opts_apply(struct pgp_opts *o, const struct pgp_optdef *def,
 			return *why = "needs a path", -EINVAL;
 		*(const char **)(void *)(base + def->field) = val;
 		return 0;
+	case PGP_OPT_TEXT:
+		if (*val == '\0' || strchr(val, '\n') != NULL)
+			return *why = *val ? "no newline in it" :
+			    "must not be empty", -EINVAL;
+		*(const char **)(void *)(base + def->field) = val;
+		return 0;
 	case PGP_OPT_VALUE:
 	case PGP_OPT_OPTVALUE:
 		return def->set(o, val, why);
@@ -317,19 +412,19 @@ static int opts_apply(struct pgp_opts *o, const struct pgp_optdef *def,
 	}
 }
 
-/* One option at argv[*i] (advanced past its value). 0, or -EINVAL with
- * msg set, or PGP_HELP / PGP_VERSION + 1 (so 0 means "go on"). */
-static int opts_one(int argc, char **argv, int *i, struct pgp_opts *o,
-    char *msg, size_t msglen)
+/* One option of set at argv[*i] (advanced past its value) into o. 0, or
+ * -EINVAL with msg set (an unknown one with see, where to look), or
+ * PGP_HELP / PGP_VERSION + 1 (so 0 means "go on"). */
+static int opts_one(const struct pgp_optset *set, int argc, char **argv,
+    int *i, void *o, const char *see, char *msg, size_t msglen)
 {
 	const char *a = argv[*i], *eq = strchr(a, '='), *val = NULL, *why;
 	size_t n = eq ? (size_t)(eq - a) : strlen(a);
-	const struct pgp_optdef *def = opts_find(a, n);
+	const struct pgp_optdef *def = opts_find(set, a, n);
 
 	if (def == NULL) {
-		snprintf(msg, msglen, "unknown option '%.*s' (options come "
-		    "before the script, -m or exec's --; see pygcprofiler "
-		    "--help)", (int)n, a);
+		snprintf(msg, msglen, "unknown option '%.*s' (%s)", (int)n, a,
+		    see);
 		return -EINVAL;
 	}
 	if (*def->metavar == '\0' && eq) {
@@ -359,6 +454,18 @@ static int opts_one(int argc, char **argv, int *i, struct pgp_opts *o,
 		return -EINVAL;
 	}
 	return 0;
+}
+
+int opts_attach_one(int argc, char **argv, int *i, struct attach_opts *o,
+    char *msg, size_t msglen)
+{
+	const struct pgp_optset set = { attach_optdefs,
+	    sizeof attach_optdefs / sizeof attach_optdefs[0], o->detach };
+	int r;
+
+	r = opts_one(&set, argc, argv, i, o, o->detach ? "see pygcprofiler "
+	    "help detach" : "see pygcprofiler help attach", msg, msglen);
+	return r == PGP_HELP + 1 ? 1 : r;
 }
 
 /* What --live and --stacks-file cannot be given with. 0 or -EINVAL with msg set. */
@@ -403,7 +510,9 @@ static int opts_leading(int argc, char **argv, int *i, struct pgp_opts *o,
 		}
 		if (a[0] != '-' || a[1] == '\0')
 			break;
-		if ((r = opts_one(argc, argv, i, o, msg, msglen)) != 0)
+		if ((r = opts_one(&pgp_run_opts, argc, argv, i, o, "options "
+		    "come before the script, -m or exec's --; see pygcprofiler "
+		    "--help", msg, msglen)) != 0)
 			return r;
 		(*i)++;
 	}

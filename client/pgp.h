@@ -1,6 +1,7 @@
 /*
  * pgp.h: pygcprofiler's internal header, shared by its modules only:
- * pygcprofiler.c (main and the wiring), options.c (the option table),
+ * pygcprofiler.c (main and the wiring), options.c (the option tables:
+ * run, exec, attach, detach), attach.c (attach and detach),
  * launch.c (spawn, signals, private gcmond, waiting), command.c (exec's
  * command lookup, why no agent loaded), watch.c (the event
  * stream), flame.c (flame graphs) and prompt.c (the optimisation prompt).
@@ -96,6 +97,15 @@ struct pgp_run {
 	char agent_dir[PATH_MAX];
 };
 
+/* `attach` and `detach` (attach.c), as options.c parses them. */
+struct attach_opts {
+	const char *socket;
+	const char *service;
+	int tree;
+	double timeout_s;
+	int detach;		/* detach: its options only */
+};
+
 /* ---- options.c: one table makes both the parser and --help ---------- */
 
 enum pgp_parse_result { PGP_RUN, PGP_HELP, PGP_VERSION };
@@ -112,6 +122,12 @@ int opts_parse_exec(int argc, char **argv, struct pgp_opts *o, char *msg,
     size_t msglen);
 /* --help; exec != 0: the text of `help exec`. */
 void opts_usage(FILE *out, int exec);
+/* The option of attach (detach with o->detach) at argv[*i], moved past
+ * its value: 0, 1 (--help) or -EINVAL with the reason in msg. */
+int opts_attach_one(int argc, char **argv, int *i, struct attach_opts *o,
+    char *msg, size_t msglen);
+/* `help attach`, `help detach` (detach != 0). */
+void opts_attach_usage(FILE *out, int detach);
 /* A name that is no file but could be a module or a console script. */
 int opts_looks_like_module(const char *name);
 

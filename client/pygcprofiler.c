@@ -628,7 +628,7 @@ int main(int argc, char **argv)
 		return CTL_EXIT_USAGE;
 	}
 	if ((r = pgp_help_topic(argc, argv)) >= 2) {
-		attach_usage(stdout, r == 3);
+		opts_attach_usage(stdout, r == 3);
 		return 0;
 	}
 	if (r >= 0) {

@@ -131,9 +131,12 @@
 #define PROTO_MAX_ARGV		(64u << 10)	/* all argv strings together */
 #define PROTO_MAX_TYPES		4096u
 /* CONTROL requests (man/gcmonctl.1): the most bucket edges a "durations"
- * request gives ("le_ms"; the launcher's --buckets), and the longest
- * "wait". Plain numbers, so that messages can spell them (PROTO_STR). */
+ * request gives ("le_ms"; the launcher's --buckets) and the largest edge
+ * (an hour), and the longest "wait". Plain numbers, so that messages can
+ * spell them (PROTO_STR); tests/unit/test_doc_facts.py checks the pages
+ * that state them. */
 #define PROTO_MAX_EDGES		32
+#define PROTO_MAX_EDGE_MS	3600000
 #define PROTO_WAIT_MAX_MS	60000
 /* The pause that is slow unless told otherwise: gcmond's and the
  * launcher's --alert-threshold-ms, and the agent's stack threshold until

@@ -256,35 +256,58 @@ void shm_snapshot(const void *map, struct shm_snapshot *out)
 	}
 }
 
+/* Where a reader of a ring of cap slots starts: the tail the area holds,
+ * unless it is ahead of head or more than a ring behind (the writer's
+ * word, not to be believed), then the oldest record the ring can hold. */
+static uint64_t shm_clamp_tail(uint64_t head, uint64_t tail, uint32_t cap)
+{
+	if (tail > head || head - tail > cap)
+		tail = head >= cap ? head - cap : 0;
+	return tail;
+}
+
+/*
+ * The drain of the event and request rings: copies up to max records of
+ * size bytes, from *tail on to head, out of the ring of cap slots (a
+ * power of 2, validated) at off, then hands the slots back (*ring_tail,
+ * release). The number copied, or -EBADMSG when head cannot be right.
+ */
+static int shm_ring_copy(void *map, uint32_t off, uint32_t cap,
+    size_t size, uint64_t head, uint64_t *tail, _Atomic uint64_t *ring_tail,
+    void *out, uint32_t max)
+{
+	const char *slots = (const char *)map + off;
+	uint64_t avail, t = *tail;
+	uint32_t n, i, mask = cap - 1;
+
+	if (head < t || head - t > cap)
+		return -EBADMSG;
+	avail = head - t;
+	n = avail < max ? (uint32_t)avail : max;
+	for (i = 0; i < n; i++)
+		memcpy((char *)out + (size_t)i * size,
+		    slots + (size_t)((t + i) & mask) * size, size);
+	*tail = t + n;
+	atomic_store_explicit(ring_tail, t + n, memory_order_release);
+	return (int)n;
+}
+
 uint64_t shm_start_tail(const void *map, const struct shm_info *in,
     uint64_t head)
 {
 	const struct shm_header *h = map;
-	uint64_t tail = atomic_load_explicit(&h->tail, memory_order_relaxed);
 
-	if (tail > head || head - tail > in->ring_cap)
-		tail = head >= in->ring_cap ? head - in->ring_cap : 0;
-	return tail;
+	return shm_clamp_tail(head, atomic_load_explicit(&h->tail,
+	    memory_order_relaxed), in->ring_cap);
 }
 
 int shm_drain(void *map, const struct shm_info *in, uint64_t head,
     uint64_t *tail, struct proto_event *out, uint32_t max)
 {
 	struct shm_header *h = map;
-	const struct proto_event *slots;
-	uint64_t avail, t = *tail;
-	uint32_t n, i, mask = in->ring_cap - 1;
 
-	if (head < t || head - t > in->ring_cap)
-		return -EBADMSG;
-	avail = head - t;
-	n = avail < max ? (uint32_t)avail : max;
-	slots = (const struct proto_event *)((const char *)map + in->ring_off);
-	for (i = 0; i < n; i++)
-		memcpy(&out[i], &slots[(t + i) & mask], sizeof out[i]);
-	*tail = t + n;
-	atomic_store_explicit(&h->tail, t + n, memory_order_release);
-	return (int)n;
+	return shm_ring_copy(map, in->ring_off, in->ring_cap, sizeof *out, head,
+	    tail, &h->tail, out, max);
 }
 
 uint64_t shm_start_stack_tail(const void *map, const struct shm_info *in)
@@ -292,12 +315,9 @@ uint64_t shm_start_stack_tail(const void *map, const struct shm_info *in)
 	const struct shm_header *h = map;
 	uint64_t head = atomic_load_explicit(&h->stack_head,
 	    memory_order_acquire);
-	uint64_t tail = atomic_load_explicit(&h->stack_tail,
-	    memory_order_relaxed);
 
-	if (tail > head || head - tail > in->stack_cap)
-		tail = head >= in->stack_cap ? head - in->stack_cap : 0;
-	return tail;
+	return shm_clamp_tail(head, atomic_load_explicit(&h->stack_tail,
+	    memory_order_relaxed), in->stack_cap);
 }
 
 int shm_drain_stack(void *map, const struct shm_info *in, uint64_t *tail,
@@ -372,11 +392,9 @@ uint64_t shm_start_req_tail(const void *map, const struct shm_info *in)
 {
 	const struct shm_header *h = map;
 	uint64_t head = shm_req_head(map);
-	uint64_t tail = atomic_load_explicit(&h->req_tail, memory_order_relaxed);
 
-	if (tail > head || head - tail > in->req_cap)
-		tail = head >= in->req_cap ? head - in->req_cap : 0;
-	return tail;
+	return shm_clamp_tail(head, atomic_load_explicit(&h->req_tail,
+	    memory_order_relaxed), in->req_cap);
 }
 
 int shm_drain_requests(void *map, const struct shm_info *in, uint64_t head,
@@ -384,21 +402,10 @@ int shm_drain_requests(void *map, const struct shm_info *in, uint64_t head,
     uint64_t *dropped)
 {
 	struct shm_header *h = map;
-	const struct shm_request *slots;
-	uint64_t avail, t = *tail;
-	uint32_t n, i, mask = in->req_cap - 1;
 
 	*dropped = atomic_load_explicit(&h->req_dropped, memory_order_relaxed);
-	if (head < t || head - t > in->req_cap)
-		return -EBADMSG;
-	avail = head - t;
-	n = avail < max ? (uint32_t)avail : max;
-	slots = (const struct shm_request *)((const char *)map + in->req_off);
-	for (i = 0; i < n; i++)
-		memcpy(&out[i], &slots[(t + i) & mask], sizeof out[i]);
-	*tail = t + n;
-	atomic_store_explicit(&h->req_tail, t + n, memory_order_release);
-	return (int)n;
+	return shm_ring_copy(map, in->req_off, in->req_cap, sizeof *out, head,
+	    tail, &h->req_tail, out, max);
 }
 
 int shm_request_valid(const struct shm_request *r)

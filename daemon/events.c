@@ -114,7 +114,7 @@ void events_tick(struct events *ev, double mono_s)
 	if (ev->cfg.summary_interval_s > 0 &&
 	    ev->agg->now_real - ev->last_summary >= ev->cfg.summary_interval_s) {
 		ev->last_summary = ev->agg->now_real;
-		if (ev->log->fd >= 0 && ev->agg->runs != NULL)
+		if (ev->log->fd >= 0 && !LIST_EMPTY(&ev->agg->runs))
 			events_log_summary(ev, 0);
 	}
 }

@@ -32,7 +32,7 @@ enum srv_kind { CONN_NEW = 0, CONN_CONTROL };
 struct srv_conn {
 	uv_pipe_t pipe;			/* first: handle->data is the conn */
 	struct srv *s;
-	struct srv_conn *next, *prev;
+	LIST_ENTRY(srv_conn) link;	/* in srv->conns */
 	enum srv_kind kind;
 	pid_t peer_pid;
 	uid_t peer_uid;
@@ -193,7 +193,7 @@ static void srv_flush_watchers(struct srv *s)
 
 	if (s->nwatchers == 0)
 		return;
-	for (c = s->conns; c != NULL; c = c->next)
+	LIST_FOREACH(c, &s->conns, link)
 		if (c->watching)
 			srv_flush_watch(c);
 }
@@ -258,7 +258,7 @@ void srv_broadcast(void *arg, json_t *o, const char *run)
 		s->tap(s->tap_arg, o, run);
 	if (s->nwatchers == 0)
 		return;
-	for (c = s->conns; c != NULL; c = c->next) {
+	LIST_FOREACH(c, &s->conns, link) {
 		if (!c->watching || c->closing)
 			continue;
 		if (c->watch_run != NULL && strcmp(c->watch_run, run) != 0)
@@ -319,7 +319,7 @@ static void srv_check_waits(struct srv *s)
 	uint64_t now = clock_mono_ms();
 	int done, timed_out, rescanned = 0;
 
-	for (c = s->conns; c != NULL; c = c->next) {
+	LIST_FOREACH(c, &s->conns, link) {
 		if (!c->waiting || c->closing)
 			continue;
 		r = agg_run_find(s->agg, c->wait_run);
@@ -396,12 +396,7 @@ static void srv_on_close(uv_handle_t *h)
 	struct srv_conn *c = h->data;
 	struct srv *s = c->s;
 
-	if (c->prev != NULL)
-		c->prev->next = c->next;
-	else
-		s->conns = c->next;
-	if (c->next != NULL)
-		c->next->prev = c->prev;
+	LIST_REMOVE(c, link);
 	s->nconns--;
 	proto_reader_fini(&c->rd);
 	free(c->watch_run);
@@ -540,10 +535,7 @@ static void srv_on_connection(uv_stream_t *server, int status)
 		return;
 	}
 	c->pipe.data = c;
-	c->next = s->conns;
-	if (s->conns != NULL)
-		s->conns->prev = c;
-	s->conns = c;
+	LIST_INSERT_HEAD(&s->conns, c, link);
 	s->nconns++;
 	if (uv_accept(server, (uv_stream_t *)&c->pipe) < 0) {
 		srv_conn_close(c);
@@ -593,6 +585,7 @@ int srv_start(struct srv *s, uv_loop_t *loop, struct agg *agg,
 	s->loop = loop;
 	s->agg = agg;
 	s->log = log;
+	LIST_INIT(&s->conns);
 	s->uid = geteuid();
 	s->cfg.allow.self = s->uid;
 	if (s->cfg.max_clients == 0)
@@ -651,8 +644,8 @@ void srv_shutdown(struct srv *s)
 		    st.st_dev == s->sock_dev && st.st_ino == s->sock_ino)
 			unlink(s->cfg.socket_path);
 	}
-	for (c = s->conns; c != NULL; c = next) {
-		next = c->next;
+	for (c = LIST_FIRST(&s->conns); c != NULL; c = next) {
+		next = LIST_NEXT(c, link);
 		if (c->closing)
 			continue;
 		if (c->waiting)
@@ -680,7 +673,7 @@ static void srv_close_idle(struct srv *s)
 	struct srv_conn *c;
 	uint64_t now = clock_mono_ms();
 
-	for (c = s->conns; c != NULL; c = c->next) {
+	LIST_FOREACH(c, &s->conns, link) {
 		if (c->kind != CONN_NEW || c->closing || c->close_after_write ||
 		    now - c->accepted_ms < SRV_NEW_IDLE_MS)
 			continue;

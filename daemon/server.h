@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/queue.h>
 #include <sys/types.h>
 #include <jansson.h>
 #include <uv.h>
@@ -50,7 +51,7 @@ struct srv {
 	dev_t sock_dev;			/* what we bound, to unlink only it */
 	ino_t sock_ino;
 	uint64_t ticks;
-	struct srv_conn *conns;
+	LIST_HEAD(srv_conns, srv_conn) conns;
 	unsigned nconns, nrefused, nwatchers;
 	uint64_t nbad;			/* peers closed for bad data */
 	double start_real;

@@ -37,7 +37,7 @@
 #define AGENTS_MEM_GC_S	1.0	/* post-gen-2 smaps reads: one per s */
 
 struct agent_map {
-	struct agent_map *next, *prev;
+	LIST_ENTRY(agent_map) link;	/* in agents->maps */
 	struct agents *owner;
 	char name[AGENTS_NAME_MAX];
 	void *map;
@@ -103,11 +103,6 @@ static int agents_guarded(int (*fn)(struct agent_map *, void *),
 	return ret;
 }
 
-static uint64_t agents_mono_ns(void)
-{
-	return clock_mono_ns();
-}
-
 static int agents_gc_mark(struct agent_map *m, void *arg)
 {
 	*(uint64_t *)arg = shm_gc_mark(m->map);
@@ -127,7 +122,7 @@ static void agents_mem(struct agents *a, struct agent_map *m)
 	(void)agents_guarded(agents_gc_mark, m, &mark0);
 	err = procfs_smaps(m->place.pid, &mem);
 	(void)agents_guarded(agents_gc_mark, m, &mark1);
-	agg_mem_read(a->agg, m->proc, &mem, agents_mono_ns(), err,
+	agg_mem_read(a->agg, m->proc, &mem, clock_mono_ns(), err,
 	    mark0 != SHM_GC_BUSY && mark0 == mark1);
 }
 
@@ -264,7 +259,7 @@ static unsigned agents_next_period(const struct agents *a, double fill)
 
 	if (a->cfg.drain_ms != 0)
 		return a->cfg.drain_ms;		/* fixed by the caller */
-	if (a->maps == NULL)
+	if (LIST_EMPTY(&a->maps))
 		return 0;
 	if (fill >= 0.25)
 		return AGENTS_DRAIN_MIN_MS;
@@ -297,8 +292,8 @@ static void agents_on_drain(uv_timer_t *t)
 	now = a->agg->now_real;
 	if ((poll_proc = now >= a->next_proc_poll))
 		a->next_proc_poll = now + AGENTS_PROC_POLL_S;
-	for (m = a->maps; m != NULL; m = next) {
-		next = m->next;
+	for (m = LIST_FIRST(&a->maps); m != NULL; m = next) {
+		next = LIST_NEXT(m, link);
 		/* Without a pidfd, /proc or the lock says when it is gone. */
 		if (poll_proc && !agents_running(m)) {
 			agents_end(a, m);
@@ -401,7 +396,7 @@ static void agents_end(struct agents *a, struct agent_map *m)
 		bye.mono_ns = snap.exit_mono_ns;
 	}
 	if (bye.mono_ns == 0)	/* killed: it ended about now */
-		bye.mono_ns = agents_mono_ns();
+		bye.mono_ns = clock_mono_ns();
 	bye.counters = snap.counters;
 	requests_proc_end(m->proc);
 	agg_bye(a->agg, m->proc, &bye);
@@ -447,12 +442,7 @@ static void agents_detach(struct agents *a, struct agent_map *m, int ended)
 {
 	struct agg_proc *p = m->proc;
 
-	if (m->prev != NULL)
-		m->prev->next = m->next;
-	else
-		a->maps = m->next;
-	if (m->next != NULL)
-		m->next->prev = m->prev;
+	LIST_REMOVE(m, link);
 	a->st.live--;
 	if (m->lock_poll)
 		a->st.unseen--;
@@ -498,7 +488,7 @@ static struct agent_map *agents_find(const struct agents *a, const char *name)
 {
 	struct agent_map *m;
 
-	for (m = a->maps; m != NULL; m = m->next)
+	LIST_FOREACH(m, &a->maps, link)
 		if (strcmp(m->name, name) == 0)
 			return m;
 	return NULL;
@@ -748,10 +738,7 @@ static void agents_attach(struct agents *a, const char *name)
 	}
 	free(x.buf);
 	free(x.h);
-	m->next = a->maps;
-	if (a->maps != NULL)
-		a->maps->prev = m;
-	a->maps = m;
+	LIST_INSERT_HEAD(&a->maps, m, link);
 	a->st.live++;
 	a->st.attached++;
 	if (m->lock_poll)
@@ -885,6 +872,7 @@ int agents_start(struct agents *a, uv_loop_t *loop, struct agg *agg,
 		a->sink = *sink;
 	a->uid = geteuid();
 	place_self_init(&a->place);
+	LIST_INIT(&a->maps);
 	a->dirfd = -1;
 	*why = NULL;
 	if ((err = agents_install_sigbus()) < 0) {
@@ -925,7 +913,7 @@ void agents_stop(struct agents *a)
 	if (!a->started || a->stopping)
 		return;
 	a->stopping = 1;
-	while ((m = a->maps) != NULL) {
+	while ((m = LIST_FIRST(&a->maps)) != NULL) {
 		if ((err = agents_drain_one(a, m, NULL)) < 0)
 			a->st.broken++;
 		agents_detach(a, m, 0);

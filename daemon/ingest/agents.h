@@ -11,6 +11,7 @@
 #define GCMON_AGENTS_H
 
 #include <stdint.h>
+#include <sys/queue.h>
 #include <sys/types.h>
 #include <uv.h>
 
@@ -80,7 +81,7 @@ struct agents {
 	int dirfd;
 	uv_fs_event_t watch;
 	uv_timer_t drain;
-	struct agent_map *maps;
+	LIST_HEAD(agent_maps, agent_map) maps;
 	unsigned period_ms;		/* the drain timer's, 0: stopped */
 	double next_proc_poll;		/* Unix s */
 	struct agents_stats st;

@@ -30,6 +30,7 @@ struct agg *agg_new(const struct agg_config *cfg)
 	if (a == NULL)
 		return NULL;
 	a->cfg = *cfg;
+	LIST_INIT(&a->runs);
 	return a;
 }
 
@@ -69,8 +70,8 @@ static void agg_run_free(struct agg_run *r)
 	struct agg_proc *p, *next;
 	unsigned g;
 
-	for (p = r->head; p != NULL; p = next) {
-		next = p->next;
+	for (p = TAILQ_FIRST(&r->procs); p != NULL; p = next) {
+		next = TAILQ_NEXT(p, link);
 		agg_proc_free(p);
 	}
 	for (g = 0; g < PROTO_MAX_GEN; g++)
@@ -86,8 +87,8 @@ void agg_free(struct agg *a)
 
 	if (a == NULL)
 		return;
-	for (r = a->runs; r != NULL; r = next) {
-		next = r->next;
+	for (r = LIST_FIRST(&a->runs); r != NULL; r = next) {
+		next = LIST_NEXT(r, link);
 		agg_run_free(r);
 	}
 	free(a->expired);
@@ -134,9 +135,26 @@ struct agg_run *agg_run_find(const struct agg *a, const char *id)
 {
 	struct agg_run *r;
 
-	for (r = a->runs; r != NULL; r = r->next)
+	LIST_FOREACH(r, &a->runs, link)
 		if (strcmp(r->id, id) == 0)
 			return r;
+	return NULL;
+}
+
+const struct agg_proc *agg_proc_next(const struct agg *a,
+    const struct agg_run *r, const struct agg_proc *p)
+{
+	const struct agg_run *it;
+
+	if (p != NULL && TAILQ_NEXT(p, link) != NULL)
+		return TAILQ_NEXT(p, link);
+	if (p != NULL)
+		it = r != NULL ? NULL : LIST_NEXT(p->run, link);
+	else
+		it = r != NULL ? r : LIST_FIRST(&a->runs);
+	for (; it != NULL; it = r != NULL ? NULL : LIST_NEXT(it, link))
+		if (!TAILQ_EMPTY(&it->procs))
+			return TAILQ_FIRST(&it->procs);
 	return NULL;
 }
 
@@ -145,8 +163,8 @@ struct agg_proc *agg_proc_find(const struct agg *a, uint32_t pid)
 	struct agg_proc *p, *best = NULL;
 	struct agg_run *r;
 
-	for (r = a->runs; r != NULL; r = r->next)
-		for (p = r->head; p != NULL; p = p->next) {
+	LIST_FOREACH(r, &a->runs, link)
+		TAILQ_FOREACH(p, &r->procs, link) {
 			if (p->pid != pid)
 				continue;
 			/* Live first, then the latest agent start (one
@@ -380,7 +398,7 @@ void agg_sum_run(const struct agg *a, const struct agg_run *r,
 
 	if (r->evicted != NULL)
 		agg_sum_merge(s, r->evicted);
-	for (p = r->head; p != NULL; p = p->next)
+	TAILQ_FOREACH(p, &r->procs, link)
 		agg_sum_add(a, p, s, 1);
 	for (g = 0; g < PROTO_MAX_GEN; g++)
 		if (r->folded[g] != NULL)
@@ -395,7 +413,7 @@ void agg_sum_host(const struct agg *a, struct agg_sum *s)
 
 	if (a->expired != NULL)
 		agg_sum_merge(s, a->expired);
-	for (r = a->runs; r != NULL; r = r->next)
+	LIST_FOREACH(r, &a->runs, link)
 		agg_sum_run(a, r, s);
 	if (a->nlive > 0)
 		s->end = 0;
@@ -419,8 +437,9 @@ static void agg_run_evict(struct agg *a, struct agg_run *r)
 	struct agg_proc *p;
 
 	/* A record an attached area still points at stays. */
-	for (p = r->head; p != NULL && (p->state == AGG_LIVE || p->nconn > 0);
-	    p = p->next)
+	for (p = TAILQ_FIRST(&r->procs);
+	    p != NULL && (p->state == AGG_LIVE || p->nconn > 0);
+	    p = TAILQ_NEXT(p, link))
 		;
 	if (p == NULL)
 		return;
@@ -431,14 +450,7 @@ static void agg_run_evict(struct agg *a, struct agg_run *r)
 	agg_sum_add(a, p, r->evicted, 1);
 	if (a->hooks.forget != NULL)
 		a->hooks.forget(a->hooks.arg, a, p);
-	if (p->prev != NULL)
-		p->prev->next = p->next;
-	else
-		r->head = p->next;
-	if (p->next != NULL)
-		p->next->prev = p->prev;
-	else
-		r->tail = p->prev;
+	TAILQ_REMOVE(&r->procs, p, link);
 	r->nproc--;
 	agg_proc_free(p);
 }
@@ -447,7 +459,7 @@ static struct agg_run *agg_run_get(struct agg *a, const struct proto_str *id)
 {
 	struct agg_run *r;
 
-	for (r = a->runs; r != NULL; r = r->next)
+	LIST_FOREACH(r, &a->runs, link)
 		if (strlen(r->id) == id->len &&
 		    memcmp(r->id, id->ptr, id->len) == 0)
 			return r;
@@ -457,8 +469,8 @@ static struct agg_run *agg_run_get(struct agg *a, const struct proto_str *id)
 		free(r);
 		return NULL;
 	}
-	r->next = a->runs;
-	a->runs = r;
+	TAILQ_INIT(&r->procs);
+	LIST_INSERT_HEAD(&a->runs, r, link);
 	a->nruns++;
 	return r;
 }
@@ -598,8 +610,8 @@ int agg_hello(struct agg *a, const struct proto_hello *h,
 	size_t used = 0, n;
 	uint32_t i;
 
-	for (r = a->runs; r != NULL; r = r->next)
-		for (p = r->head; p != NULL; p = p->next)
+	LIST_FOREACH(r, &a->runs, link)
+		TAILQ_FOREACH(p, &r->procs, link)
 			if (p->pid == h->pid &&
 			    p->start_mono_ns == h->start_mono_ns)
 				goto reconnect;
@@ -645,12 +657,7 @@ int agg_hello(struct agg *a, const struct proto_hello *h,
 	}
 	if (r->nproc >= AGG_RUN_MAX_PROCS)
 		agg_run_evict(a, r);
-	p->prev = r->tail;
-	if (r->tail != NULL)
-		r->tail->next = p;
-	else
-		r->head = p;
-	r->tail = p;
+	TAILQ_INSERT_TAIL(&r->procs, p, link);
 	r->nproc++;
 	agg_role_link(r, p);
 	*is_new = 1;
@@ -832,32 +839,31 @@ int agg_disconnect(struct agg *a, struct agg_proc *p)
 
 unsigned agg_expire(struct agg *a)
 {
-	struct agg_run **rp = &a->runs, *r;
+	struct agg_run *r, *next;
 	struct agg_sum *s;
 	unsigned n = 0;
-
 	const struct agg_proc *p;
 
-	while ((r = *rp) != NULL) {
-		for (p = r->head; p != NULL && p->nconn == 0; p = p->next)
-			;
+	for (r = LIST_FIRST(&a->runs); r != NULL; r = next) {
+		next = LIST_NEXT(r, link);
+		TAILQ_FOREACH(p, &r->procs, link)
+			if (p->nconn != 0)
+				break;
 		if (r->nlive > 0 || p != NULL ||
-		    a->now_real - r->last_end < a->cfg.run_expiry_s) {
-			rp = &r->next;
+		    a->now_real - r->last_end < a->cfg.run_expiry_s)
 			continue;
-		}
 		if (a->expired == NULL && (a->expired = agg_sum_new()) == NULL)
 			return n;
 		if ((s = agg_sum_new()) == NULL)
 			return n;
 		agg_sum_run(a, r, s);
 		s->nlive = 0;
-		for (p = r->head; p != NULL && a->hooks.forget != NULL;
-		    p = p->next)
-			a->hooks.forget(a->hooks.arg, a, p);
+		if (a->hooks.forget != NULL)
+			TAILQ_FOREACH(p, &r->procs, link)
+				a->hooks.forget(a->hooks.arg, a, p);
 		agg_sum_merge(a->expired, s);
 		free(s);
-		*rp = r->next;
+		LIST_REMOVE(r, link);
 		a->nruns--;
 		agg_run_free(r);
 		n++;
@@ -911,7 +917,7 @@ static void agg_role_link(struct agg_run *r, struct agg_proc *p)
 {
 	struct agg_proc *q;
 
-	for (q = r->head; q != NULL; q = q->next) {
+	TAILQ_FOREACH(q, &r->procs, link) {
 		if (q->pid == p->ppid)
 			p->spawned = (uint8_t)agg_is_spawned(p, q);
 		if (q->ppid == p->pid && q->origin == ORIGIN_EXEC)
@@ -1136,16 +1142,15 @@ const struct agg_proc **agg_procs_by_start(const struct agg *a,
 	const struct agg_proc *p, **v;
 	size_t cnt = 0;
 
-	for (it = a->runs; it != NULL; it = it->next)
+	LIST_FOREACH(it, &a->runs, link)
 		if (r == NULL || it == r)
 			cnt += it->nproc;
 	if ((v = malloc((cnt ? cnt : 1) * sizeof *v)) == NULL)
 		return NULL;
 	*n = 0;
-	for (it = a->runs; it != NULL; it = it->next)
-		if (r == NULL || it == r)
-			for (p = it->head; p != NULL && *n < cnt; p = p->next)
-				v[(*n)++] = p;
+	for (p = agg_proc_next(a, r, NULL); p != NULL && *n < cnt;
+	    p = agg_proc_next(a, r, p))
+		v[(*n)++] = p;
 	qsort(v, *n, sizeof *v, agg_by_start);
 	return v;
 }

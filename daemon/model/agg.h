@@ -26,6 +26,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/queue.h>
 
 #include "codec.h"
 #include "hist.h"
@@ -83,8 +84,7 @@ enum agg_mem_state {
 };
 
 struct agg_proc {
-	struct agg_proc *next;		/* in its run, by arrival */
-	struct agg_proc *prev;
+	TAILQ_ENTRY(agg_proc) link;	/* in its run, by arrival */
 	struct agg_run *run;
 
 	uint32_t pid, ppid;
@@ -183,9 +183,9 @@ struct agg_sum {
 };
 
 struct agg_run {
-	struct agg_run *next;
+	LIST_ENTRY(agg_run) link;	/* in agg->runs */
 	char *id;
-	struct agg_proc *head, *tail;
+	TAILQ_HEAD(agg_procs, agg_proc) procs;	/* by arrival */
 	unsigned nproc, nlive;
 	double last_end;		/* when its last process ended */
 	struct hist *folded[PROTO_MAX_GEN];	/* events of folded processes */
@@ -220,7 +220,7 @@ struct agg {
 	uint64_t nevents;		/* event records ingested, ever */
 	double now_real;		/* set by the caller before each call */
 	double now_mono;		/* the same instant, CLOCK_MONOTONIC s */
-	struct agg_run *runs;		/* newest first */
+	LIST_HEAD(agg_runs, agg_run) runs;	/* newest first */
 	unsigned nruns, nlive;
 	struct agg_sum *expired;	/* runs gone; NULL until one is */
 };
@@ -315,6 +315,10 @@ const struct proto_event *agg_proc_recent(const struct agg_proc *p,
 struct agg_run *agg_run_find(const struct agg *a, const char *id);
 /* The newest process with this pid (live first). */
 struct agg_proc *agg_proc_find(const struct agg *a, uint32_t pid);
+/* The process after p (p NULL: the first) of run r, or of every run when
+ * r is NULL (runs newest first, each by arrival); NULL after the last. */
+const struct agg_proc *agg_proc_next(const struct agg *a,
+    const struct agg_run *r, const struct agg_proc *p);
 
 /* Sums. agg_sum_new returns a zeroed sum (or NULL); free with free(). */
 struct agg_sum *agg_sum_new(void);

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 
 #include "alerts.h"
 #include "gcmodel.h"
@@ -23,7 +24,7 @@ struct alerts_slot {
 
 struct alerts_proc {
 	struct alerts_proc *hnext;	/* hash chain */
-	struct alerts_proc *next, *prev;	/* in its run */
+	LIST_ENTRY(alerts_proc) link;	/* in its run */
 	struct alerts_run *run;
 	uint32_t pid, ppid;
 	uint64_t start_id;
@@ -39,8 +40,8 @@ struct alerts_proc {
 };
 
 struct alerts_run {
-	struct alerts_run *next;
-	struct alerts_proc *head;
+	LIST_ENTRY(alerts_run) link;	/* in alerts->runs */
+	LIST_HEAD(alerts_procs, alerts_proc) procs;
 	unsigned nproc;
 	char id[];
 };
@@ -62,7 +63,7 @@ struct alerts {
 	void *arg;
 	struct alerts_proc **bucket;
 	unsigned nbucket, nproc;
-	struct alerts_run *runs;
+	LIST_HEAD(alerts_runs, alerts_run) runs;
 	int64_t last_eval;
 	struct alerts_sib *sib;		/* scratch for the outlier check */
 	unsigned nsib;
@@ -86,6 +87,7 @@ struct alerts *alerts_new(const struct alerts_config *cfg,
 		return NULL;
 	if ((al = calloc(1, sizeof *al)) == NULL)
 		return NULL;
+	LIST_INIT(&al->runs);
 	al->nbucket = 64;
 	if ((al->bucket = calloc(al->nbucket, sizeof *al->bucket)) == NULL) {
 		free(al);
@@ -106,10 +108,10 @@ void alerts_free(struct alerts *al)
 
 	if (al == NULL)
 		return;
-	for (r = al->runs; r != NULL; r = rn) {
-		rn = r->next;
-		for (ap = r->head; ap != NULL; ap = an) {
-			an = ap->next;
+	for (r = LIST_FIRST(&al->runs); r != NULL; r = rn) {
+		rn = LIST_NEXT(r, link);
+		for (ap = LIST_FIRST(&r->procs); ap != NULL; ap = an) {
+			an = LIST_NEXT(ap, link);
 			free(ap);
 		}
 		free(r);
@@ -160,24 +162,17 @@ static void alerts_grow(struct alerts *al)
 static void alerts_proc_remove(struct alerts *al, struct alerts_proc *ap)
 {
 	struct alerts_proc **pp = alerts_chain(al, ap->pid);
-	struct alerts_run *r = ap->run, **rp;
+	struct alerts_run *r = ap->run;
 
 	while (*pp != ap)
 		pp = &(*pp)->hnext;
 	*pp = ap->hnext;
-	if (ap->prev != NULL)
-		ap->prev->next = ap->next;
-	else
-		r->head = ap->next;
-	if (ap->next != NULL)
-		ap->next->prev = ap->prev;
+	LIST_REMOVE(ap, link);
 	al->nproc--;
 	free(ap);
 	if (--r->nproc > 0)
 		return;
-	for (rp = &al->runs; *rp != r; rp = &(*rp)->next)
-		;
-	*rp = r->next;
+	LIST_REMOVE(r, link);
 	free(r);
 }
 
@@ -186,14 +181,14 @@ static struct alerts_run *alerts_run_get(struct alerts *al, const char *id)
 	struct alerts_run *r;
 	size_t len = strlen(id);
 
-	for (r = al->runs; r != NULL; r = r->next)
+	LIST_FOREACH(r, &al->runs, link)
 		if (strcmp(r->id, id) == 0)
 			return r;
 	if ((r = calloc(1, sizeof *r + len + 1)) == NULL)
 		return NULL;
 	memcpy(r->id, id, len + 1);
-	r->next = al->runs;
-	al->runs = r;
+	LIST_INIT(&r->procs);
+	LIST_INSERT_HEAD(&al->runs, r, link);
 	return r;
 }
 
@@ -216,7 +211,7 @@ static struct alerts_proc *alerts_proc_get(struct alerts *al,
 		return NULL;
 	if ((ap = calloc(1, sizeof *ap)) == NULL) {
 		if (r->nproc == 0) {
-			al->runs = r->next;	/* just made: it is first */
+			LIST_REMOVE(r, link);	/* just made */
 			free(r);
 		}
 		return NULL;
@@ -231,10 +226,7 @@ static struct alerts_proc *alerts_proc_get(struct alerts *al,
 	for (i = 0; i < ALERTS_SLOTS; i++)
 		ap->slot[i].idx = INT64_MIN;
 	ap->run = r;
-	ap->next = r->head;
-	if (r->head != NULL)
-		r->head->prev = ap;
-	r->head = ap;
+	LIST_INSERT_HEAD(&r->procs, ap, link);
 	r->nproc++;
 	alerts_grow(al);
 	chain = alerts_chain(al, ap->pid);
@@ -476,7 +468,7 @@ static void alerts_outliers(struct alerts *al, struct alerts_run *r,
 		al->sib = ns;
 		al->nsib = r->nproc;
 	}
-	for (ap = r->head; ap != NULL; ap = ap->next) {
+	LIST_FOREACH(ap, &r->procs, link) {
 		if (!ap->worker)
 			continue;
 		alerts_window(ap, cur, &w);
@@ -507,8 +499,8 @@ void alerts_tick(struct alerts *al, double now)
 	cur = alerts_slot_of(al, now);
 	eval = cur != al->last_eval;
 	al->last_eval = cur;
-	for (r = al->runs; r != NULL; r = r->next) {
-		for (ap = r->head; ap != NULL; ap = ap->next) {
+	LIST_FOREACH(r, &al->runs, link) {
+		LIST_FOREACH(ap, &r->procs, link) {
 			alerts_flush(al, ap, now, 0);
 			if (eval)
 				alerts_shape(al, ap, now, cur);
@@ -517,10 +509,10 @@ void alerts_tick(struct alerts *al, double now)
 			alerts_outliers(al, r, now, cur);
 	}
 	/* Idle for a window: nothing left to count or to say. */
-	for (r = al->runs; r != NULL; r = rn) {
-		rn = r->next;	/* r goes with its last process */
-		for (ap = r->head; ap != NULL; ap = an) {
-			an = ap->next;
+	for (r = LIST_FIRST(&al->runs); r != NULL; r = rn) {
+		rn = LIST_NEXT(r, link);	/* r goes with its last process */
+		for (ap = LIST_FIRST(&r->procs); ap != NULL; ap = an) {
+			an = LIST_NEXT(ap, link);
 			if (!ap->rl_open && now - ap->last_event >= al->cfg.window_s)
 				alerts_proc_remove(al, ap);
 		}
@@ -534,7 +526,7 @@ void alerts_finish(struct alerts *al, double now)
 
 	if (al == NULL)
 		return;
-	for (r = al->runs; r != NULL; r = r->next)
-		for (ap = r->head; ap != NULL; ap = ap->next)
+	LIST_FOREACH(r, &al->runs, link)
+		LIST_FOREACH(ap, &r->procs, link)
 			alerts_flush(al, ap, now, 1);
 }

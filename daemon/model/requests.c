@@ -481,7 +481,6 @@ static int requests_by_count(const void *x, const void *y)
 int requests_sum(const struct agg *a, const struct agg_run *r,
     const struct agg_proc *p, struct req_sum *s)
 {
-	const struct agg_run *rr;
 	const struct agg_proc *q;
 	size_t cap = 0;
 	int err = 0;
@@ -491,9 +490,9 @@ int requests_sum(const struct agg *a, const struct agg_run *r,
 	hist_init(&s->without_full);
 	if (p != NULL)
 		err = requests_sum_proc(p, s, &cap);
-	for (rr = p == NULL ? (r != NULL ? r : a->runs) : NULL;
-	    rr != NULL && err == 0; rr = r != NULL ? NULL : rr->next)
-		for (q = rr->head; q != NULL && err == 0; q = q->next)
+	else
+		for (q = agg_proc_next(a, r, NULL); q != NULL && err == 0;
+		    q = agg_proc_next(a, r, q))
 			err = requests_sum_proc(q, s, &cap);
 	if (err < 0) {
 		requests_sum_fini(s);

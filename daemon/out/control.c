@@ -46,7 +46,7 @@ static const struct ctl_key_spec {
 	[CTL_LE_MS] = { "le_ms", CTL_EDGES, 1, PROTO_MAX_EDGES,
 	    "\"le_ms\" must be an array of 1 to " PROTO_STR(PROTO_MAX_EDGES)
 	    " ascending numbers of "
-	    "milliseconds above 0 and at most 3600000" },
+	    "milliseconds above 0 and at most " PROTO_STR(PROTO_MAX_EDGE_MS) },
 };
 
 /* A request's keys once checked. */
@@ -231,7 +231,7 @@ static const struct ctl_cmd ctl_cmds[] = {
 
 /* ---- the one validation path --------------------------------------------- */
 
-/* An array of min to max ascending numbers in (0, 3600000] ms. */
+/* An array of min to max ascending numbers in (0, PROTO_MAX_EDGE_MS]. */
 static int ctl_edges(const struct ctl_key_spec *k, json_t *v,
     struct ctl_args *args)
 {
@@ -244,7 +244,8 @@ static int ctl_edges(const struct ctl_key_spec *k, json_t *v,
 		if (!json_is_number(json_array_get(v, i)))
 			return -1;
 		ms = json_number_value(json_array_get(v, i));
-		if (!(ms > 0 && ms <= 3.6e6) || (i > 0 && ms <= args->le_ms[i - 1]))
+		if (!(ms > 0 && ms <= PROTO_MAX_EDGE_MS) ||
+		    (i > 0 && ms <= args->le_ms[i - 1]))
 			return -1;
 		args->le_ms[i] = ms;
 	}

@@ -58,7 +58,7 @@ static const struct http_route http_routes[] = {
 
 /* A browser's event stream: what is queued for it, from off to len. */
 struct http_sse {
-	struct http_sse *next;
+	LIST_ENTRY(http_sse) link;	/* in http->sse */
 	struct http *h;
 	struct MHD_Connection *c;
 	char *run;		/* only this run's objects; NULL: all */
@@ -306,7 +306,7 @@ void http_sse_push(void *arg, json_t *o, const char *run)
 	if ((line = malloc(n + 1)) != NULL)
 		snprintf(line, n + 1, "data: %s\n\n", js);
 	free(js);
-	for (sse = h->sse; sse != NULL; sse = sse->next) {
+	LIST_FOREACH(sse, &h->sse, link) {
 		if (sse->run != NULL && run != NULL && strcmp(sse->run, run) != 0)
 			continue;
 		if (line == NULL || http_sse_tell_lost(sse) < 0 ||
@@ -347,14 +347,10 @@ static ssize_t http_sse_read(void *cls, uint64_t pos, char *buf, size_t max)
 
 static void http_sse_free(void *cls)
 {
-	struct http_sse *sse = cls, **pp;
+	struct http_sse *sse = cls;
 
-	for (pp = &sse->h->sse; *pp != NULL; pp = &(*pp)->next)
-		if (*pp == sse) {
-			*pp = sse->next;
-			sse->h->nsse--;
-			break;
-		}
+	LIST_REMOVE(sse, link);
+	sse->h->nsse--;
 	free(sse->run);
 	free(sse->buf);
 	free(sse);
@@ -365,7 +361,7 @@ static void http_on_keepalive(uv_timer_t *t)
 	struct http *h = t->data;
 	struct http_sse *sse;
 
-	for (sse = h->sse; sse != NULL; sse = sse->next)
+	LIST_FOREACH(sse, &h->sse, link)
 		if (http_sse_append(sse, ":\n\n", 3) == 0)
 			http_sse_wake(sse);
 }
@@ -394,8 +390,8 @@ static enum MHD_Result http_serve_events(struct http *h,
 	    http_sse_read, sse, http_sse_free);
 	if (r == NULL)
 		goto out_oom;
-	sse->next = h->sse;	/* from here on, http_sse_free frees it */
-	h->sse = sse;
+	/* From here on, http_sse_free frees it. */
+	LIST_INSERT_HEAD(&h->sse, sse, link);
 	h->nsse++;
 	(void)MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
 	    "text/event-stream");
@@ -530,6 +526,7 @@ int http_start(struct http *h, uv_loop_t *loop, const struct sockaddr *sa,
 	int fd, err;
 
 	h->loop = loop;
+	LIST_INIT(&h->sse);
 	if ((fd = http_listen_fd(sa, salen)) < 0)
 		return fd;
 	h->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME, 0,
@@ -587,7 +584,7 @@ void http_stop(struct http *h)
 	/* MHD must not be stopped with a connection suspended: each stream
 	 * is resumed and, with nothing left, ends. */
 	h->stopping = 1;
-	for (sse = h->sse; sse != NULL; sse = sse->next) {
+	LIST_FOREACH(sse, &h->sse, link) {
 		sse->off = sse->len = 0;
 		if (sse->suspended) {
 			sse->suspended = 0;

@@ -11,6 +11,7 @@
 #ifndef GCMON_HTTP_H
 #define GCMON_HTTP_H
 
+#include <sys/queue.h>
 #include <sys/socket.h>
 #include <uv.h>
 
@@ -57,7 +58,7 @@ struct http {
 	void (*control)(void *arg, struct control_ctx *ctx);
 	void *control_arg;
 	uv_timer_t keepalive;		/* /api/events comments */
-	struct http_sse *sse;		/* the event streams */
+	LIST_HEAD(http_sses, http_sse) sse;	/* the event streams */
 	unsigned nsse;			/* read by server.c's tap */
 	uint64_t sse_lost;		/* objects not sent to slow browsers */
 };

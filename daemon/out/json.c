@@ -331,7 +331,8 @@ json_t *djson_run(const struct agg *a, const struct agg_run *r)
 	}
 	agg_sum_run(a, r, s);
 	agg_sum_totals(s, &t);
-	for (p = r->head; p != NULL && root == NULL; p = p->next)
+	for (p = TAILQ_FIRST(&r->procs); p != NULL && root == NULL;
+	    p = TAILQ_NEXT(p, link))
 		if (p->origin == ORIGIN_ROOT)
 			root = p;
 	djson_set(o, "run", json_string(r->id));
@@ -524,7 +525,8 @@ json_t *djson_types(const struct agg_run *r, int garbage)
 	json_t *arr = json_array(), *o, *types, *e;
 	uint32_t i;
 
-	for (p = r->head; p != NULL && arr != NULL; p = p->next) {
+	for (p = TAILQ_FIRST(&r->procs); p != NULL && arr != NULL;
+	    p = TAILQ_NEXT(p, link)) {
 		t = garbage ? p->garbage : p->objects;
 		if (t == NULL)
 			continue;
@@ -593,7 +595,8 @@ json_t *djson_runs(const struct agg *a)
 	json_t *arr = json_array();
 	const struct agg_run *r;
 
-	for (r = a->runs; r != NULL && arr != NULL; r = r->next)
+	for (r = LIST_FIRST(&a->runs); r != NULL && arr != NULL;
+	    r = LIST_NEXT(r, link))
 		json_array_append_new(arr, djson_run(a, r));
 	return arr;
 }

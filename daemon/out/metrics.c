@@ -479,8 +479,8 @@ static struct metrics_view *metrics_view_new(struct metrics *m,
 
 	if (v == NULL)
 		return NULL;
-	for (r = a->runs; r != NULL; r = r->next)
-		for (p = r->head; p != NULL; p = p->next) {
+	LIST_FOREACH(r, &a->runs, link)
+		TAILQ_FOREACH(p, &r->procs, link) {
 			k = metrics_key_of(m, p);
 			if (v->now[k] == NULL &&
 			    (v->now[k] = agg_sum_new()) == NULL) {
@@ -726,8 +726,8 @@ static void metrics_per_process(struct metrics_buf *b, enum metrics_format f,
 	metrics_family(b, f, "cpython_gc_process_pause_max_seconds", "gauge",
 	    "Longest pause of one live process since it started "
 	    "(--metrics-per-process).");
-	for (r = a->runs; r != NULL; r = r->next)
-		for (p = r->head; p != NULL; p = p->next) {
+	LIST_FOREACH(r, &a->runs, link)
+		TAILQ_FOREACH(p, &r->procs, link) {
 			if (p->state != AGG_LIVE)
 				continue;
 			if (n++ >= m->cfg.per_process)

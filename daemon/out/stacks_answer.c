@@ -219,7 +219,6 @@ json_t *stacks_answer(const struct agg *a, const struct agg_run *r,
     const struct agg_proc *p)
 {
 	struct stacks_merge g;
-	const struct agg_run *rr;
 	const struct agg_proc *q;
 	json_t *paths, *ans = NULL;
 	size_t i;
@@ -230,9 +229,9 @@ json_t *stacks_answer(const struct agg *a, const struct agg_run *r,
 		return NULL;
 	if (p != NULL)
 		err = stacks_merge_proc(&g, p);
-	for (rr = p == NULL ? (r != NULL ? r : a->runs) : NULL;
-	    rr != NULL && err == 0; rr = r != NULL ? NULL : rr->next)
-		for (q = rr->head; q != NULL && err == 0; q = q->next)
+	else
+		for (q = agg_proc_next(a, r, NULL); q != NULL && err == 0;
+		    q = agg_proc_next(a, r, q))
 			err = stacks_merge_proc(&g, q);
 	if (err == 0 && (paths = stacks_paths(&g)) != NULL)
 		ans = json_pack("{s:I,s:I,s:{s:I,s:I},s:I,s:I,s:o}",

@@ -1,6 +1,8 @@
 """Fixtures every end-to-end test file shares (pytest finds this file
-beside them): a private temporary directory, and a quiet gcmond. A test
-file that needs another kind defines its own fixture of the same name."""
+beside them): a private temporary directory, a quiet gcmond, and after
+every test the end of the fake processes (shmarea.py) it left running.
+A test file that needs another kind defines its own fixture of the same
+name."""
 import os
 import shutil
 import sys
@@ -9,6 +11,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 import gcmontest as gt  # noqa: E402
+import shmarea  # noqa: E402
 
 
 @pytest.fixture
@@ -18,6 +21,13 @@ def tmp(request):
     d = gt.private_dir("gcmon-%s-" % name)
     yield d
     shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def _no_fake_process_left():
+    """Torn down last (autouse fixtures are set up first): after tmp."""
+    yield
+    shmarea.kill_all()
 
 
 @pytest.fixture

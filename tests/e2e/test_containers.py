@@ -24,7 +24,6 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 import gcmontest as gt  # noqa: E402
-import shmarea  # noqa: E402
 from shmarea import FakeArea  # noqa: E402
 
 PROG = os.path.join(gt.PROGRAMS, "container_prog.py")
@@ -46,12 +45,6 @@ def tmp():
     os.chmod(d, 0o755)
     yield d
     shutil.rmtree(d, ignore_errors=True)
-
-
-@pytest.fixture(autouse=True)
-def _no_fake_process_left():
-    yield
-    shmarea.kill_all()
 
 
 def pidns(argv, user=False):

@@ -62,12 +62,6 @@ def need_fds(n):
     resource.setrlimit(resource.RLIMIT_NOFILE, (n, hard))
 
 
-@pytest.fixture(autouse=True)
-def _no_fake_process_left():
-    yield
-    shmarea.kill_all()
-
-
 def proc_of(d, pid):
     for p in d.request({"cmd": "processes"})["processes"]:
         if p["pid"] == pid:

@@ -24,7 +24,6 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import frames  # noqa: E402
 import gcmontest as gt  # noqa: E402
-import shmarea  # noqa: E402
 from shmarea import FakeArea  # noqa: E402
 
 CLASSIC, INCREMENTAL, FREE_THREADED = 0, 1, 2      # enum proto_gc_model
@@ -34,12 +33,6 @@ STATS = os.path.join(gt.PROGRAMS, "daemon_stats.py")
 
 needs_gcmond = pytest.mark.skipif(not os.access(gt.GCMOND, os.X_OK),
                                   reason="gcmond not built")
-
-
-@pytest.fixture(autouse=True)
-def _no_fake_process_left():
-    yield
-    shmarea.kill_all()
 
 
 def hexversion(major, minor, micro, level=0xF, serial=0):

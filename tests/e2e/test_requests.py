@@ -19,11 +19,9 @@ import http.client
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
@@ -35,14 +33,6 @@ import shmarea
 pytestmark = pytest.mark.skipif(not gcmontest.HAVE_AGENT, reason=gcmontest.NO_AGENT)
 
 MS = 1000000
-
-
-@pytest.fixture
-def tmp():
-    d = tempfile.mkdtemp(prefix="gcmon-req-")
-    yield d
-    shutil.rmtree(d, ignore_errors=True)
-    shmarea.kill_all()
 
 
 def _have(mod):

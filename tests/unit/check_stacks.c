@@ -235,9 +235,12 @@ START_TEST(test_answer_merges_processes_by_names)
 	memset(&r, 0, sizeof r);
 	memset(&p1, 0, sizeof p1);
 	memset(&p2, 0, sizeof p2);
-	a.runs = &r;
-	r.head = &p1;
-	p1.next = &p2;
+	LIST_INIT(&a.runs);
+	LIST_INSERT_HEAD(&a.runs, &r, link);
+	TAILQ_INIT(&r.procs);
+	TAILQ_INSERT_TAIL(&r.procs, &p1, link);
+	TAILQ_INSERT_TAIL(&r.procs, &p2, link);
+	p1.run = p2.run = &r;
 	name_set(&p1.stacks, 1, "app.py", "leaf");
 	name_set(&p1.stacks, 2, "app.py", "root");
 	name_set(&p2.stacks, 7, "app.py", "leaf");
@@ -300,8 +303,11 @@ START_TEST(test_answer_bounds_paths)
 	memset(&a, 0, sizeof a);
 	memset(&r, 0, sizeof r);
 	memset(&p, 0, sizeof p);
-	a.runs = &r;
-	r.head = &p;
+	LIST_INIT(&a.runs);
+	LIST_INSERT_HEAD(&a.runs, &r, link);
+	TAILQ_INIT(&r.procs);
+	TAILQ_INSERT_TAIL(&r.procs, &p, link);
+	p.run = &r;
 	for (id = 1; id <= 3 * STACKS_ANSWER_TOP; id++) {
 		st = st_make(&id, 1, 1);
 		/* slow ones are rare, frequent ones short: two top lists */

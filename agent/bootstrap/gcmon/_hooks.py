@@ -63,55 +63,59 @@ def _known(server):
     return False
 
 
-def _patch_gunicorn(mod):
-    worker = getattr(mod, "Worker", None)
-    orig = getattr(worker, "load_wsgi", None)
-    if orig is None or not _known("gunicorn"):
+def _middleware(app, asgi):
+    """app in gcmon.asgi's or gcmon.wsgi's Middleware, marked: a server
+    that loads it again gets it unchanged."""
+    if asgi:
+        from gcmon.asgi import Middleware
+    else:
+        from gcmon.wsgi import Middleware
+    w = Middleware(app)
+    w._gcmon_wrapped = True
+    return w
+
+
+def _hook_after(mod, clsname, method, server, wrap):
+    """Makes mod.<clsname>.<method>, once it has loaded the application,
+    call wrap(self) to put it in a middleware; a failure there is a
+    warning, never an exception in the server."""
+    cls = getattr(mod, clsname, None)
+    orig = getattr(cls, method, None)
+    if orig is None or not _known(server):
         if orig is None:
-            _warn("--requests: gunicorn has no Worker.load_wsgi; requests "
-                  "are not recorded")
+            _warn("--requests: %s has no %s.%s; requests are not recorded"
+                  % (server, clsname, method))
         return
 
-    def load_wsgi(self):
+    def hooked(self):
         orig(self)
         try:
-            app = self.wsgi
-            if getattr(app, "_gcmon_wrapped", False):
-                return
-            if type(self).__module__.startswith("uvicorn"):
-                from gcmon.asgi import Middleware
-            else:
-                from gcmon.wsgi import Middleware
-            self.wsgi = Middleware(app)
-            self.wsgi._gcmon_wrapped = True
+            wrap(self)
         except Exception as e:
-            _warn("--requests: cannot wrap gunicorn's application: %s" % e)
-    load_wsgi.__wrapped__ = orig
-    worker.load_wsgi = load_wsgi
+            _warn("--requests: cannot wrap %s's application: %s"
+                  % (server, e))
+    hooked.__wrapped__ = orig
+    setattr(cls, method, hooked)
+
+
+def _wrap_gunicorn(worker):
+    asgi = type(worker).__module__.startswith("uvicorn")   # its ASGI worker
+    if not getattr(worker.wsgi, "_gcmon_wrapped", False):
+        worker.wsgi = _middleware(worker.wsgi, asgi)
+
+
+def _wrap_uvicorn(config):
+    app = getattr(config, "loaded_app", None)
+    if app is not None and not getattr(app, "_gcmon_wrapped", False):
+        config.loaded_app = _middleware(app, True)
+
+
+def _patch_gunicorn(mod):
+    _hook_after(mod, "Worker", "load_wsgi", "gunicorn", _wrap_gunicorn)
 
 
 def _patch_uvicorn(mod):
-    config = getattr(mod, "Config", None)
-    orig = getattr(config, "load", None)
-    if orig is None or not _known("uvicorn"):
-        if orig is None:
-            _warn("--requests: uvicorn has no Config.load; requests are "
-                  "not recorded")
-        return
-
-    def load(self):
-        orig(self)
-        try:
-            app = getattr(self, "loaded_app", None)
-            if app is None or getattr(app, "_gcmon_wrapped", False):
-                return
-            from gcmon.asgi import Middleware
-            self.loaded_app = Middleware(app)
-            self.loaded_app._gcmon_wrapped = True
-        except Exception as e:
-            _warn("--requests: cannot wrap uvicorn's application: %s" % e)
-    load.__wrapped__ = orig
-    config.load = load
+    _hook_after(mod, "Config", "load", "uvicorn", _wrap_uvicorn)
 
 
 _PATCHES = {"gunicorn.workers.base": _patch_gunicorn,
@@ -151,12 +155,8 @@ def _uwsgi_values(opt, key):
 def _patch_uwsgi_module(callable_name):
     def patch(module):
         app = getattr(module, callable_name, None)
-        if app is None or getattr(app, "_gcmon_wrapped", False):
-            return
-        from gcmon.wsgi import Middleware
-        w = Middleware(app)
-        w._gcmon_wrapped = True
-        setattr(module, callable_name, w)
+        if app is not None and not getattr(app, "_gcmon_wrapped", False):
+            setattr(module, callable_name, _middleware(app, False))
     return patch
 
 
