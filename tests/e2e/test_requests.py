@@ -762,7 +762,11 @@ def test_framework_route_templates(tmp, fw):
                 if p.poll() is not None:
                     raise AssertionError("server exited %s" % p.returncode)
                 try:
-                    c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+                    # Refused at once until the server listens; once it
+                    # does, the answer is waited for: a probe given up on
+                    # would still be served, and counted (a first Django
+                    # request on a loaded machine takes seconds).
+                    c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
                     c.request("GET", paths[0])
                     c.getresponse().read()
                     c.close()
