@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "codec.h"
 #include "protocol.h"
 #include "report.h"
 
@@ -82,12 +83,10 @@ static const char *report_cstr(char *buf, size_t len, const json_t *o,
 	return report_clean(buf, len, report_str(o, key, dflt));
 }
 
-/* " (young+incremental)": the "label" gcmond gives a generation under
- * its collector model, into buf; "" when absent or when it only says
- * "generation N" again. */
-const char *report_gen_label(char *buf, size_t len, const json_t *o)
+/* " (young+incremental)" for label l, into buf; "" when NULL or when it
+ * only says "generation N" again. */
+static const char *report_label(char *buf, size_t len, const char *l)
 {
-	const char *l = report_str(o, "label", NULL);
 	char clean[64];
 
 	if (l == NULL || strncmp(l, "generation ", 11) == 0)
@@ -95,6 +94,14 @@ const char *report_gen_label(char *buf, size_t len, const json_t *o)
 	else
 		snprintf(buf, len, " (%s)", report_clean(clean, sizeof clean, l));
 	return buf;
+}
+
+/* " (young+incremental)": the "label" gcmond gives a generation under
+ * its collector model, into buf; "" when absent or when it only says
+ * "generation N" again. */
+const char *report_gen_label(char *buf, size_t len, const json_t *o)
+{
+	return report_label(buf, len, report_str(o, "label", NULL));
 }
 
 /* The original tool's duration format: 0.213ms, 52.3ms, 1.25s; below
@@ -141,17 +148,38 @@ static void report_pid_prefix(FILE *out, const json_t *o, int with_pid)
 		fprintf(out, "PID %lld | ", report_int(o, "pid", -1));
 }
 
-void report_event_line(FILE *out, const json_t *event, int with_pid)
+/* The GC STOP line, whichever form the event came in. */
+static void report_gc_stop(FILE *out, long long gen, const char *label,
+    double ms, long long collected, long long uncollectable)
 {
 	char d[32], l[80];
 
-	report_pid_prefix(out, event, with_pid);
 	fprintf(out, "GC STOP  | Gen: %lld%s | Duration: %s | Collected: %lld | "
-	    "Uncollectable: %lld\n", report_int(event, "gen", -1),
-	    report_gen_label(l, sizeof l, event),
-	    report_fmt_ms(d, sizeof d, report_num(event, "duration_ms")),
+	    "Uncollectable: %lld\n", gen, report_label(l, sizeof l, label),
+	    report_fmt_ms(d, sizeof d, ms), collected, uncollectable);
+}
+
+void report_event_line(FILE *out, const json_t *event, int with_pid)
+{
+	report_pid_prefix(out, event, with_pid);
+	report_gc_stop(out, report_int(event, "gen", -1),
+	    report_str(event, "label", NULL), report_num(event, "duration_ms"),
 	    report_int(event, "collected", 0),
 	    report_int(event, "uncollectable", 0));
+}
+
+/* The same line from a WATCH_EVENTS record: the figures gcmond would
+ * have put in the EVENT object (djson_event), so the bytes are equal. */
+void report_event_rec_line(FILE *out, const struct proto_watch_event *e,
+    int with_pid)
+{
+	fputs("GMEM ", out);
+	if (with_pid)
+		fprintf(out, "PID %lld | ", (long long)e->pid);
+	report_gc_stop(out, e->generation,
+	    proto_gen_label(e->gc_model, e->generation),
+	    (double)e->pause_ns / 1e6, e->collected > (uint64_t)INT64_MAX ?
+	    INT64_MAX : (long long)e->collected, e->uncollectable);
 }
 
 void report_alert_line(FILE *out, const json_t *alert, int with_pid)
