@@ -2,7 +2,8 @@
  * codec.c: encoder, decoder and stream reader of the frames that
  * protocol.h specifies; the agent encodes HELLO, OBJECTS and GARBAGE into
  * its shared area, gcmond decodes them from it, and gcmond and the
- * control clients encode, decode and stream CONTROL. Every byte read
+ * control clients encode, decode and stream CONTROL; gcmond encodes the
+ * binary watch's WATCH_EVENTS and pygcprofiler decodes it. Every byte read
  * from a peer or an area goes through the bounds-checked cursor below.
  * It must never do I/O, print, trust a length before checking it, or
  * allocate anything but the reader's buffer.

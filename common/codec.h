@@ -3,10 +3,11 @@
  * protocol.h. Used by the agent (encode HELLO into its shared area,
  * OBJECTS/GARBAGE into its exit area), gcmond (decode those out of an
  * area through shm.c and agents.c; encode and decode CONTROL) and
- * gcmonctl/pygcprofiler (CONTROL). Also home of the in-memory forms of a
- * GC event and of the counters, which the shared area (shm.h) holds as
- * native structs. No I/O; the only allocation is the proto_reader's
- * buffer.
+ * gcmonctl/pygcprofiler (CONTROL; gcmond encodes and pygcprofiler
+ * decodes WATCH_EVENTS, the binary watch). Also home of the in-memory
+ * forms of a GC event and of the counters, which the shared area (shm.h)
+ * holds as native structs. No I/O; the only allocation is the
+ * proto_reader's buffer.
  *
  * Errors are negative errno values, each with one meaning here:
  *   -EAGAIN           need more bytes (not an error for a stream)
