@@ -130,6 +130,67 @@ START_TEST(test_report_record_line_is_the_event_objects_line)
 }
 END_TEST
 
+/* The record line formats pauses without printf: over every format's
+ * range, its boundaries, its ties and random values, the text is what
+ * report_event_line prints for the double gcmond would have sent. */
+START_TEST(test_report_record_pauses_format_as_printf_does)
+{
+	static const uint64_t around[] = { 0, 1000, 1000000, 1000000000,
+	    10000000000ull, 999999500, 1ull << 50, 123456789012345ull };
+	struct proto_watch_event e = { 1, 2, GC_MODEL_CLASSIC, 0, 0, 0, 0, 3,
+	    4 };
+	char *ta = NULL, *tb = NULL;
+	size_t la = 0, lb = 0, i, k;
+	FILE *fa = open_memstream(&ta, &la), *fb = open_memstream(&tb, &lb);
+	json_t *o = json_pack("{s:I,s:I,s:s,s:f,s:I,s:I}", "pid", 1, "gen", 2,
+	    "label", "generation 2", "duration_ms", 0.0, "collected", 3,
+	    "uncollectable", 4);
+	uint64_t x = 0x9e3779b97f4a7c15ull, ns;
+	unsigned long n = 0;
+
+	ck_assert_ptr_nonnull(fa);
+	ck_assert_ptr_nonnull(fb);
+	ck_assert_ptr_nonnull(o);
+	for (i = 0; i < 300000; i++) {
+		if (i < 40000) {
+			ns = i;
+		} else if (i < 40000 + 8 * 5000) {
+			k = (i - 40000) / 5000;
+			ns = around[k] + (i - 40000) % 5000 * 7 - 2500 * 7 * (around[k] > 20000);
+		} else {
+			x += 0x9e3779b97f4a7c15ull;	/* splitmix64 */
+			ns = x;
+			ns = (ns ^ (ns >> 30)) * 0xbf58476d1ce4e5b9ull;
+			ns = (ns ^ (ns >> 27)) * 0x94d049bb133111ebull;
+			ns ^= ns >> 31;
+			ns >>= ns % 40 + 10;		/* every magnitude */
+			if (i % 3 == 0)			/* a tie of "%.1fms" */
+				ns = ns / 100000 * 100000 + 50000;
+			else if (i % 5 == 0)		/* of "%.2fs" */
+				ns = ns / 10000000 * 10000000 + 5000000;
+		}
+		e.pause_ns = ns;
+		json_object_set_new(o, "duration_ms", json_real((double)ns / 1e6));
+		report_event_line(fa, o, 1);
+		report_event_rec_line(fb, &e, 1);
+		n++;
+	}
+	ck_assert_int_eq(fclose(fa), 0);
+	ck_assert_int_eq(fclose(fb), 0);
+	if (la != lb || memcmp(ta, tb, la) != 0) {
+		for (i = 0; i < la && i < lb && ta[i] == tb[i]; i++)
+			;
+		while (i > 0 && ta[i - 1] != '\n')
+			i--;
+		ck_abort_msg("%lu lines; first difference:\n%.120s\n%.120s", n,
+		    ta + i, tb + i);
+	}
+	free(ta);
+	free(tb);
+	json_decref(o);
+}
+END_TEST
+
 /* The launcher's stream reader (ctl_stream_next_any) with a hostile
  * frame: the error of what is wrong, no frame taken, no read outside
  * the buffer (ASan builds of make check would say). */
@@ -386,6 +447,7 @@ static Suite *report_suite(void)
 	tcase_add_test(tc, test_report_huge_real_counts_are_not_cast);
 	tcase_add_loop_test(tc, test_report_record_line_is_the_event_objects_line,
 	    0, sizeof rec_rows / sizeof rec_rows[0]);
+	tcase_add_test(tc, test_report_record_pauses_format_as_printf_does);
 	tcase_add_loop_test(tc,
 	    test_stream_reader_names_what_is_wrong_with_a_record_frame, 0,
 	    sizeof stream_rows / sizeof stream_rows[0]);
