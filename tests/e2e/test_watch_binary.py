@@ -198,3 +198,34 @@ def test_binary_records_say_what_the_json_events_say(tmp):
         assert (o["collector_ms"] is None) == (not flags & 1)
         if flags & 1:
             assert coll_ns / 1e6 == o["collector_ms"]
+
+
+def fake_run(tmp, mode):
+    path = os.path.join(tmp, "fake-gcmond")
+    with open(path, "w") as f:
+        f.write("#!/bin/sh\nexec %s %s %s \"$@\"\n" % (
+            gt.PYTHON, os.path.join(gt.PROGRAMS, "fake_gcmond.py"), mode))
+    os.chmod(path, stat.S_IRWXU)
+    empty = os.path.join(tmp, "empty.py")
+    open(empty, "w").close()
+    return subprocess.run([gt.PYGCPROFILER, "run", "--python", gt.PYTHON, empty],
+                          env=base_env(GCMON_GCMOND=path), capture_output=True,
+                          text=True, timeout=60)
+
+
+def test_a_bad_record_frame_is_named_and_ends_the_stream_not_the_run(tmp):
+    r = fake_run(tmp, "hostile")
+    assert r.returncode == 0, r.stderr
+    assert "GMEM GC STOP  | Gen: 0 | Duration: 0.213ms | Collected: 7 | " \
+        "Uncollectable: 0\n" in r.stderr
+    assert r.stderr.count("GC STOP") == 1
+    assert "pygcprofiler: gcmond's event stream was cut: truncated frame payload" in r.stderr
+
+
+def test_a_gcmond_without_binary_events_is_watched_as_json(tmp):
+    r = fake_run(tmp, "old")
+    assert r.returncode == 0, r.stderr
+    assert "GMEM GC STOP  | Gen: 0 | Duration: 0.213ms | Collected: 7 | " \
+        "Uncollectable: 0\n" in r.stderr
+    assert "event stream was cut" not in r.stderr
+    assert "cannot watch" not in r.stderr
