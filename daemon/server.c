@@ -145,9 +145,9 @@ static void srv_send_frame(struct srv_conn *c, const uint8_t *frame,
 	c->out_bytes += len;
 }
 
-/* Sends the watch frames queued since the last flush, in one write. */
 static void srv_close_recs(struct srv_conn *c);
 
+/* Sends the watch frames queued since the last flush, in one write. */
 static void srv_flush_watch(struct srv_conn *c)
 {
 	size_t len;
@@ -160,9 +160,6 @@ static void srv_flush_watch(struct srv_conn *c)
 	srv_send_frame(c, c->pend, len, 0);
 }
 
-/* Queues one watch frame (copied) for the next flush: a drain's events
- * go out in a few writes of up to SRV_WATCH_BATCH bytes, not one write
- * an event. Counted as lost when the watcher is behind, as before. */
 /* Room for len more bytes in c->pend. 0 or -ENOMEM. */
 static int srv_pend_reserve(struct srv_conn *c, size_t len)
 {
@@ -228,6 +225,9 @@ static void srv_queue_rec(struct srv_conn *c,
 		srv_flush_watch(c);
 }
 
+/* Queues one watch frame (copied) for the next flush: a drain's events
+ * go out in a few writes of up to SRV_WATCH_BATCH bytes, not one write
+ * an event. Counted as lost when the watcher is behind, as before. */
 static void srv_queue_watch(struct srv_conn *c, const uint8_t *frame,
     size_t len)
 {
