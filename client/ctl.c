@@ -273,7 +273,8 @@ int ctl_stream_fill(struct ctl_stream *s, int fd, int timeout_ms)
 	}
 }
 
-int ctl_stream_next(struct ctl_stream *s, json_t **obj)
+int ctl_stream_next_any(struct ctl_stream *s, json_t **obj,
+    struct proto_watch_events *recs)
 {
 	struct proto_frame f;
 	const char *js;
@@ -286,12 +287,21 @@ int ctl_stream_next(struct ctl_stream *s, json_t **obj)
 	err = proto_decode_header(s->buf + s->off, s->len - s->off, 0, &f.hdr);
 	if (err == -EAGAIN || (err == 0 && f.hdr.len > s->len - s->off))
 		return s->eof ? -ECONNRESET : -EAGAIN;
-	if (err < 0 || f.hdr.type != FRAME_CONTROL)
-		return -EPROTO;
+	if (err < 0)
+		return err;
 	f.payload = s->buf + s->off + PROTO_HDR_SIZE;
 	f.payload_len = f.hdr.len - PROTO_HDR_SIZE;
-	if (proto_decode_control(&f, &js, &jlen) < 0 ||
-	    (o = json_loadb(js, jlen, JSON_REJECT_DUPLICATES, NULL)) == NULL)
+	if (f.hdr.type == FRAME_WATCH_EVENTS && recs != NULL) {
+		if ((err = proto_decode_watch_events(&f, recs)) < 0)
+			return err;
+		s->off += f.hdr.len;
+		return 1;
+	}
+	if (f.hdr.type != FRAME_CONTROL)
+		return -EPROTO;
+	if ((err = proto_decode_control(&f, &js, &jlen)) < 0)
+		return err;
+	if ((o = json_loadb(js, jlen, JSON_REJECT_DUPLICATES, NULL)) == NULL)
 		return -EPROTO;
 	if (!json_is_object(o)) {
 		json_decref(o);
@@ -300,6 +310,14 @@ int ctl_stream_next(struct ctl_stream *s, json_t **obj)
 	s->off += f.hdr.len;
 	*obj = o;
 	return 0;
+}
+
+int ctl_stream_next(struct ctl_stream *s, json_t **obj)
+{
+	int err = ctl_stream_next_any(s, obj, NULL);
+
+	return err == -EAGAIN || err == -ECONNRESET || err == 0 ? err :
+	    -EPROTO;
 }
 
 void ctl_stream_free(struct ctl_stream *s)

@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <jansson.h>
 
+#include "codec.h"
+
 /* Exit statuses shared by gcmonctl and pygcprofiler's own errors. */
 #define CTL_EXIT_OK		0
 #define CTL_EXIT_FAILURE	1	/* the daemon answered with an error */
@@ -49,6 +51,15 @@ int ctl_stream_fill(struct ctl_stream *s, int fd, int timeout_ms);
  * -EAGAIN (no whole frame buffered; -ECONNRESET instead after EOF),
  * -EPROTO (not a CONTROL frame of a JSON object: close the stream). */
 int ctl_stream_next(struct ctl_stream *s, json_t **obj);
+/* The same for a binary watch (`watch` with "events": "binary",
+ * doc/control.md): 0 and *obj set for a CONTROL frame; 1 and *recs set
+ * for a WATCH_EVENTS frame (validated; its records borrow the buffer
+ * until the next fill); -EAGAIN, -ECONNRESET; or what was wrong with the
+ * next frame, which proto_strerror() names: a codec error (a bad header,
+ * a short, overlong or miscounted record frame) or -EPROTO (a frame of
+ * another type, a payload that is not a JSON object). */
+int ctl_stream_next_any(struct ctl_stream *s, json_t **obj,
+    struct proto_watch_events *recs);
 /* Frees the buffer (the fd is the caller's). */
 void ctl_stream_free(struct ctl_stream *s);
 

@@ -84,6 +84,7 @@ struct pgp_run {
 	unsigned long nended_want;	/* processes `wait` saw ended */
 	unsigned long long nevents;
 	unsigned long long lost;
+	int watch_err;			/* why the stream was cut (codec.h) */
 	long nproc_run;			/* from `wait`; -1: no answer */
 	json_t *durations;		/* the daemon's `durations` answer */
 	struct pgp_flame_row *flame;

@@ -452,9 +452,24 @@ static int pgp_open_watch(struct pgp_run *r, const char *sock)
 	int err;
 
 	if ((err = ctl_connect(sock, &r->watch_fd)) == 0) {
-		req = json_pack("{s:s,s:s}", "cmd", "watch", "run", r->run_id);
+		/* Binary records unless the events are printed as JSON; a
+		 * gcmond older than them answers bad_request: ask again. */
+		req = r->o->json ? json_pack("{s:s,s:s}", "cmd", "watch",
+		    "run", r->run_id) : json_pack("{s:s,s:s,s:s}", "cmd",
+		    "watch", "run", r->run_id, "events", "binary");
 		err = ctl_request(r->watch_fd, req, &ans, 5000);
 		json_decref(req);
+		if (err == 0 && !r->o->json &&
+		    !json_is_true(json_object_get(ans, "ok")) &&
+		    json_is_string(json_object_get(ans, "code")) &&
+		    strcmp(json_string_value(json_object_get(ans, "code")),
+		    "bad_request") == 0) {
+			json_decref(ans);
+			req = json_pack("{s:s,s:s}", "cmd", "watch", "run",
+			    r->run_id);
+			err = ctl_request(r->watch_fd, req, &ans, 5000);
+			json_decref(req);
+		}
 		if (err == 0) {
 			if (!json_is_true(json_object_get(ans, "ok")))
 				err = -EPROTO;
@@ -502,6 +517,10 @@ static int pgp_finish(struct pgp_run *r)
 	int err, status, st = r->child_status;
 
 	pgp_collect(r);
+	if (r->watch_err != 0)
+		fprintf(stderr, "pygcprofiler: gcmond's event stream was "
+		    "cut: %s (no events shown after it)\n",
+		    proto_strerror(r->watch_err));
 	pgp_print_report(r);
 	if (o->flame_file && (err = flame_write_file(r, o->flame_file)) < 0)
 		fprintf(stderr, "pygcprofiler: cannot write --flamegraph-file "

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "codec.h"
 #include "protocol.h"
 #include "report.h"
 
@@ -82,12 +83,10 @@ static const char *report_cstr(char *buf, size_t len, const json_t *o,
 	return report_clean(buf, len, report_str(o, key, dflt));
 }
 
-/* " (young+incremental)": the "label" gcmond gives a generation under
- * its collector model, into buf; "" when absent or when it only says
- * "generation N" again. */
-const char *report_gen_label(char *buf, size_t len, const json_t *o)
+/* " (young+incremental)" for label l, into buf; "" when NULL or when it
+ * only says "generation N" again. */
+static const char *report_label(char *buf, size_t len, const char *l)
 {
-	const char *l = report_str(o, "label", NULL);
 	char clean[64];
 
 	if (l == NULL || strncmp(l, "generation ", 11) == 0)
@@ -95,6 +94,14 @@ const char *report_gen_label(char *buf, size_t len, const json_t *o)
 	else
 		snprintf(buf, len, " (%s)", report_clean(clean, sizeof clean, l));
 	return buf;
+}
+
+/* " (young+incremental)": the "label" gcmond gives a generation under
+ * its collector model, into buf; "" when absent or when it only says
+ * "generation N" again. */
+const char *report_gen_label(char *buf, size_t len, const json_t *o)
+{
+	return report_label(buf, len, report_str(o, "label", NULL));
 }
 
 /* The original tool's duration format: 0.213ms, 52.3ms, 1.25s; below
@@ -141,17 +148,137 @@ static void report_pid_prefix(FILE *out, const json_t *o, int with_pid)
 		fprintf(out, "PID %lld | ", report_int(o, "pid", -1));
 }
 
-void report_event_line(FILE *out, const json_t *event, int with_pid)
+/* The GC STOP line, whichever form the event came in. */
+static void report_gc_stop(FILE *out, long long gen, const char *label,
+    double ms, long long collected, long long uncollectable)
 {
 	char d[32], l[80];
 
-	report_pid_prefix(out, event, with_pid);
 	fprintf(out, "GC STOP  | Gen: %lld%s | Duration: %s | Collected: %lld | "
-	    "Uncollectable: %lld\n", report_int(event, "gen", -1),
-	    report_gen_label(l, sizeof l, event),
-	    report_fmt_ms(d, sizeof d, report_num(event, "duration_ms")),
+	    "Uncollectable: %lld\n", gen, report_label(l, sizeof l, label),
+	    report_fmt_ms(d, sizeof d, ms), collected, uncollectable);
+}
+
+void report_event_line(FILE *out, const json_t *event, int with_pid)
+{
+	report_pid_prefix(out, event, with_pid);
+	report_gc_stop(out, report_int(event, "gen", -1),
+	    report_str(event, "label", NULL), report_num(event, "duration_ms"),
 	    report_int(event, "collected", 0),
 	    report_int(event, "uncollectable", 0));
+}
+
+/* ---- the same line from a WATCH_EVENTS record, without printf -------
+ *
+ * The launcher prints one a collection: printf's parsing and its double
+ * formatting were most of what a collection cost it. From the integers
+ * of the record, the text is report_gc_stop's for the EVENT object
+ * gcmond would have sent (djson_event), byte for byte: a pause is
+ * rounded to the unit of its format as printf rounds the double
+ * pause_ns / 1e6, which for an integer count of ns differs only at an
+ * exact tie (or past 2^50 ns, where the double is coarser than 1 ns):
+ * those few go through report_fmt_ms itself. check_report compares the
+ * two over ranges of every format. */
+
+static char *report_put(char *p, const char *s, size_t n)
+{
+	memcpy(p, s, n);
+	return p + n;
+}
+
+#define REPORT_PUT(p, lit)	report_put((p), (lit), sizeof(lit) - 1)
+
+static char *report_put_u64(char *p, uint64_t v)
+{
+	char tmp[20];
+	size_t n = 0;
+
+	do
+		tmp[n++] = (char)('0' + v % 10);
+	while ((v /= 10) != 0);
+	while (n > 0)
+		*p++ = tmp[--n];
+	return p;
+}
+
+/* v / 10^digits with digits decimals ("1.250"). */
+static char *report_put_fixed(char *p, uint64_t v, unsigned digits)
+{
+	char frac[4];
+	unsigned i;
+
+	for (i = digits; i > 0; i--) {
+		frac[i - 1] = (char)('0' + v % 10);
+		v /= 10;
+	}
+	p = report_put_u64(p, v);
+	*p++ = '.';
+	return report_put(p, frac, digits);
+}
+
+/* The pause as report_fmt_ms((double)ns / 1e6) writes it. */
+static char *report_put_pause(char *p, uint64_t ns)
+{
+	static const struct {
+		uint64_t below;		/* ns */
+		uint64_t unit;		/* ns a last digit */
+		unsigned digits;
+		const char *suffix;
+		size_t suffix_len;
+	} fmts[] = {
+		{ 1000, 10, 2, "\u00b5s", sizeof("\u00b5s") - 1 },
+		{ 1000000, 1000, 3, "ms", 2 },
+		{ 1000000000, 100000, 1, "ms", 2 },
+		{ UINT64_MAX, 10000000, 2, "s", 1 },
+	};
+	char d[32];
+	size_t i = 0;
+
+	if (ns > 0)
+		while (ns >= fmts[i].below)
+			i++;
+	else
+		i = 1;				/* 0: "0.000ms" */
+	if (ns >= (1ull << 50) || ns % fmts[i].unit == fmts[i].unit / 2) {
+		report_fmt_ms(d, sizeof d, (double)ns / 1e6);
+		return report_put(p, d, strlen(d));
+	}
+	p = report_put_fixed(p, (ns + fmts[i].unit / 2) / fmts[i].unit,
+	    fmts[i].digits);
+	return report_put(p, fmts[i].suffix, fmts[i].suffix_len);
+}
+
+void report_event_rec_line(FILE *out, const struct proto_watch_event *e,
+    int with_pid)
+{
+	const char *label = proto_gen_label(e->gc_model, e->generation);
+	char line[256], clean[64], *p = line;
+	size_t n;
+
+	p = REPORT_PUT(p, "GMEM ");
+	if (with_pid) {
+		p = REPORT_PUT(p, "PID ");
+		p = report_put_u64(p, e->pid);
+		p = REPORT_PUT(p, " | ");
+	}
+	p = REPORT_PUT(p, "GC STOP  | Gen: ");
+	p = report_put_u64(p, e->generation);
+	if (strncmp(label, "generation ", 11) != 0) {
+		report_clean(clean, sizeof clean, label);
+		n = strlen(clean);
+		p = REPORT_PUT(p, " (");
+		p = report_put(p, clean, n);
+		*p++ = ')';
+	}
+	p = REPORT_PUT(p, " | Duration: ");
+	p = report_put_pause(p, e->pause_ns);
+	p = REPORT_PUT(p, " | Collected: ");
+	p = report_put_u64(p, e->collected > (uint64_t)INT64_MAX ?
+	    (uint64_t)INT64_MAX : e->collected);
+	p = REPORT_PUT(p, " | Uncollectable: ");
+	p = report_put_u64(p, e->uncollectable);
+	*p++ = '\n';
+	fwrite(line, 1, (size_t)(p - line), out);
 }
 
 void report_alert_line(FILE *out, const json_t *alert, int with_pid)

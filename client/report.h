@@ -25,6 +25,10 @@ struct report_opts {
 /* "GMEM GC STOP  | Gen: 2 | Duration: 52.3ms | Collected: 15234 |
  * Uncollectable: 0", with "PID 123 | " after GMEM when with_pid. */
 void report_event_line(FILE *out, const json_t *event, int with_pid);
+/* The same line, byte for byte, from a WATCH_EVENTS record (codec.h). */
+struct proto_watch_event;
+void report_event_rec_line(FILE *out, const struct proto_watch_event *e,
+    int with_pid);
 /* "GMEM ALERT | Gen 2 pause 52.3ms exceeded 50.0ms threshold" (+ pid). */
 void report_alert_line(FILE *out, const json_t *alert, int with_pid);
 

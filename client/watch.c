@@ -6,7 +6,8 @@
  * events or a flame graph is asked for: the report's figures, the
  * --duration-buckets table included, come from gcmond's aggregates.
  * Called by launch.c while it waits. Reads only r->watch_fd; never
- * writes to gcmond.
+ * writes to gcmond. Unless --json, the collections come as WATCH_EVENTS
+ * records (doc/control.md), printed as the EVENT objects would be.
  */
 #include "config.h"
 
@@ -79,6 +80,30 @@ static int watch_with_pid(const struct pgp_run *r)
 	return r->npids > 1;
 }
 
+/* A WATCH_EVENTS frame (the binary watch): each record as an EVENT
+ * object would have been handled, line for line. */
+static void watch_on_records(struct pgp_run *r,
+    const struct proto_watch_events *b)
+{
+	struct proto_watch_event e;
+	double ms;
+	uint32_t i;
+
+	for (i = 0; proto_watch_event_get(b, i, &e) == 0; i++) {
+		watch_note_pid(r, (pid_t)e.pid);
+		ms = (double)e.pause_ns / 1e6;
+		r->nevents++;
+		if (e.generation < PGP_MAX_GEN) {
+			if ((unsigned)e.generation + 1 > r->ngen_seen)
+				r->ngen_seen = (unsigned)e.generation + 1;
+			flame_add(r, (double)e.time_ns / 1e9, e.generation,
+			    watch_bucket_of(r->o, ms), ms);
+		}
+		if (!r->o->stats_only && !r->o->json)
+			report_event_rec_line(r->out, &e, watch_with_pid(r));
+	}
+}
+
 /* Handles one streamed object (steals obj). */
 static void watch_on_stream(struct pgp_run *r, json_t *obj)
 {
@@ -130,6 +155,7 @@ static void watch_on_stream(struct pgp_run *r, json_t *obj)
  * -ETIMEDOUT (quiet), or -ECONNRESET (closed). */
 int watch_pump(struct pgp_run *r, int timeout_ms)
 {
+	struct proto_watch_events recs;
 	FILE *real, *mem;
 	char *text = NULL;
 	size_t len = 0;
@@ -146,8 +172,12 @@ int watch_pump(struct pgp_run *r, int timeout_ms)
 	real = r->out;
 	if ((mem = open_memstream(&text, &len)) != NULL)
 		r->out = mem;
-	while ((next = ctl_stream_next(&r->watch, &obj)) == 0)
-		watch_on_stream(r, obj);
+	while ((next = ctl_stream_next_any(&r->watch, &obj, &recs)) >= 0) {
+		if (next == 0)
+			watch_on_stream(r, obj);
+		else
+			watch_on_records(r, &recs);
+	}
 	if (mem != NULL) {
 		r->out = real;
 		if (fclose(mem) == 0 && len > 0)
@@ -157,6 +187,8 @@ int watch_pump(struct pgp_run *r, int timeout_ms)
 	fflush(r->out);
 	if (next == -EAGAIN && (err == 0 || err == -ETIMEDOUT || err == -EINTR))
 		return err == -ETIMEDOUT ? -ETIMEDOUT : 0;
+	if (next != -EAGAIN && next != -ECONNRESET)
+		r->watch_err = next;	/* a bad frame: pgp_finish says so */
 	ctl_close(r->watch_fd);
 	ctl_stream_free(&r->watch);
 	r->watch_fd = -1;

@@ -2,7 +2,8 @@
  * codec.c: encoder, decoder and stream reader of the frames that
  * protocol.h specifies; the agent encodes HELLO, OBJECTS and GARBAGE into
  * its shared area, gcmond decodes them from it, and gcmond and the
- * control clients encode, decode and stream CONTROL. Every byte read
+ * control clients encode, decode and stream CONTROL; gcmond encodes the
+ * binary watch's WATCH_EVENTS and pygcprofiler decodes it. Every byte read
  * from a peer or an area goes through the bounds-checked cursor below.
  * It must never do I/O, print, trust a length before checking it, or
  * allocate anything but the reader's buffer.
@@ -255,6 +256,8 @@ proto_strerror(int err)
 		return "value not representable in the wire format";
 	case -ENOMEM:
 		return "out of memory";
+	case -ERANGE:
+		return "record index out of range";
 	default:
 		return "unknown codec error";
 	}
@@ -267,6 +270,7 @@ static const char *const codec_type_names[FRAME_TYPE_MAX + 1] = {
 	[FRAME_OBJECTS] = "OBJECTS",
 	[FRAME_GARBAGE] = "GARBAGE",
 	[FRAME_CONTROL] = "CONTROL",
+	[FRAME_WATCH_EVENTS] = "WATCH_EVENTS",
 };
 
 static bool
@@ -426,6 +430,56 @@ proto_decode_control(const struct proto_frame *f, const char **json,
 		return -EILSEQ;
 	*json = (const char *)f->payload;
 	*len = n;
+	return 0;
+}
+
+int
+proto_decode_watch_events(const struct proto_frame *f,
+    struct proto_watch_events *out)
+{
+	struct codec_cursor c;
+	uint32_t n, size;
+
+	if (f->hdr.type != FRAME_WATCH_EVENTS)
+		return -EPROTO;
+	codec_frame_cursor(&c, f);
+	n = codec_u32(&c);
+	size = codec_u32(&c);
+	if (c.err != 0)
+		return c.err;
+	if (n > PROTO_WATCH_MAX_RECS || size > PROTO_WATCH_REC_MAX)
+		return -E2BIG;
+	if (n == 0 || size < PROTO_WATCH_REC_SIZE)
+		return -EPROTO;
+	/* Against what remains, by division: n * size cannot wrap. */
+	if (n > codec_left(&c) / size)
+		return -EBADMSG;
+	if (codec_left(&c) != (size_t)n * size)
+		return -EPROTO;
+	out->n = n;
+	out->rec_size = size;
+	out->recs = c.p + c.off;
+	return 0;
+}
+
+int
+proto_watch_event_get(const struct proto_watch_events *b, uint32_t i,
+    struct proto_watch_event *out)
+{
+	const uint8_t *p;
+
+	if (b->recs == NULL || i >= b->n)
+		return -ERANGE;
+	p = b->recs + (size_t)i * b->rec_size;
+	out->pid = get_le32(p);
+	out->generation = get_le16(p + 4);
+	out->gc_model = p[6];
+	out->flags = p[7];
+	out->time_ns = get_le64(p + 8);
+	out->pause_ns = get_le64(p + 16);
+	out->collector_ns = get_le64(p + 24);
+	out->collected = get_le64(p + 32);
+	out->uncollectable = get_le32(p + 40);
 	return 0;
 }
 
@@ -645,6 +699,63 @@ proto_encode_control(uint8_t *buf, size_t cap, const char *json, size_t len)
 	if (len > 0)
 		memcpy(p, json, len);
 	return (ssize_t)size;
+}
+
+size_t
+proto_watch_events_size(uint32_t n)
+{
+	return PROTO_HDR_SIZE + 8 + (size_t)n * PROTO_WATCH_REC_SIZE;
+}
+
+ssize_t
+proto_encode_watch_events(uint8_t *buf, size_t cap,
+    const struct proto_watch_event *ev, uint32_t n)
+{
+	size_t size;
+	uint8_t *p;
+	uint32_t i;
+	ssize_t err;
+
+	if (n == 0 || n > PROTO_WATCH_MAX_RECS || ev == NULL)
+		return -EINVAL;
+	size = proto_watch_events_size(n);
+	if ((err = codec_check_size(size, cap)) != 0)
+		return err;
+	p = codec_put_hdr(buf, size, FRAME_WATCH_EVENTS);
+	put_le32(p, n);
+	put_le32(p + 4, PROTO_WATCH_REC_SIZE);
+	p += 8;
+	for (i = 0; i < n; i++, p += PROTO_WATCH_REC_SIZE) {
+		put_le32(p, ev[i].pid);
+		put_le16(p + 4, ev[i].generation);
+		p[6] = ev[i].gc_model;
+		p[7] = ev[i].flags;
+		put_le64(p + 8, ev[i].time_ns);
+		put_le64(p + 16, ev[i].pause_ns);
+		put_le64(p + 24, ev[i].collector_ns);
+		put_le64(p + 32, ev[i].collected);
+		put_le32(p + 40, ev[i].uncollectable);
+		put_le32(p + 44, 0);
+	}
+	return (ssize_t)size;
+}
+
+const char *
+proto_gen_label(unsigned m, unsigned gen)
+{
+	static const char *const plain[PROTO_MAX_GEN] = { "generation 0",
+	    "generation 1", "generation 2", "generation 3", "generation 4",
+	    "generation 5", "generation 6", "generation 7" };
+	static const char *const incremental[3] = { "young (explicit)",
+	    "young+incremental", "full (explicit)" };
+	static const char *const free_threaded[3] = { "whole heap",
+	    "whole heap (explicit gen 1)", "full (explicit)" };
+
+	if (m == GC_MODEL_INCREMENTAL && gen < 3)
+		return incremental[gen];
+	if (m == GC_MODEL_FREE_THREADED && gen < 3)
+		return free_threaded[gen];
+	return gen < PROTO_MAX_GEN ? plain[gen] : "generation ?";
 }
 
 /*

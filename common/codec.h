@@ -3,10 +3,11 @@
  * protocol.h. Used by the agent (encode HELLO into its shared area,
  * OBJECTS/GARBAGE into its exit area), gcmond (decode those out of an
  * area through shm.c and agents.c; encode and decode CONTROL) and
- * gcmonctl/pygcprofiler (CONTROL). Also home of the in-memory forms of a
- * GC event and of the counters, which the shared area (shm.h) holds as
- * native structs. No I/O; the only allocation is the proto_reader's
- * buffer.
+ * gcmonctl/pygcprofiler (CONTROL; gcmond encodes and pygcprofiler
+ * decodes WATCH_EVENTS, the binary watch). Also home of the in-memory
+ * forms of a GC event and of the counters, which the shared area (shm.h)
+ * holds as native structs. No I/O; the only allocation is the
+ * proto_reader's buffer.
  *
  * Errors are negative errno values, each with one meaning here:
  *   -EAGAIN           need more bytes (not an error for a stream)
@@ -22,6 +23,7 @@
  *   -ENOBUFS          (encoder) the output buffer is too small
  *   -EINVAL           (encoder) an argument outside what the format holds
  *   -ENOMEM           (reader) out of memory
+ *   -ERANGE           a record index past the decoded frame's
  * proto_strerror() names each one.
  */
 #ifndef GCMON_CODEC_H
@@ -119,6 +121,28 @@ struct proto_event {
 	uint16_t flags;		/* PROTO_EVENT_* */
 };
 
+/* One record of a WATCH_EVENTS frame (protocol.h): a collection as the
+ * watch stream carries it. */
+struct proto_watch_event {
+	uint32_t pid;
+	uint16_t generation;
+	uint8_t gc_model;	/* enum proto_gc_model */
+	uint8_t flags;		/* PROTO_WATCH_* */
+	uint64_t time_ns;	/* CLOCK_REALTIME, Unix ns */
+	uint64_t pause_ns;
+	uint64_t collector_ns;	/* with PROTO_WATCH_COLLECTOR */
+	uint64_t collected;
+	uint32_t uncollectable;
+};
+
+/* Decoded WATCH_EVENTS: the records stay in the frame (already
+ * validated); read them with proto_watch_event_get(). */
+struct proto_watch_events {
+	uint32_t n;
+	uint32_t rec_size;
+	const uint8_t *recs;
+};
+
 struct proto_type_count {
 	uint64_t count;
 	struct proto_str name;
@@ -157,6 +181,15 @@ int proto_decode_types(const struct proto_frame *f, struct proto_types *out);
 int proto_decode_control(const struct proto_frame *f, const char **json,
     size_t *len);
 
+/* WATCH_EVENTS: -EBADMSG (fewer bytes than nrec records), -EPROTO (no
+ * record, a record below PROTO_WATCH_REC_SIZE, bytes after the last),
+ * -E2BIG (nrec or rec_size above its cap). */
+int proto_decode_watch_events(const struct proto_frame *f,
+    struct proto_watch_events *out);
+/* Record i of a decoded frame. 0, or -ERANGE when i is not below b->n. */
+int proto_watch_event_get(const struct proto_watch_events *b, uint32_t i,
+    struct proto_watch_event *out);
+
 /* Next entry of a decoded OBJECTS/GARBAGE frame; *off starts at 0.
  * 1: *out set; 0: no more. */
 int proto_types_next(const struct proto_types *t, size_t *off,
@@ -170,6 +203,18 @@ ssize_t proto_encode_types(uint8_t *buf, size_t cap, enum proto_frame_type type,
     uint64_t total, const struct proto_type_count *entries, uint32_t n);
 ssize_t proto_encode_control(uint8_t *buf, size_t cap, const char *json,
     size_t len);
+/* n (1..PROTO_WATCH_MAX_RECS) records of PROTO_WATCH_REC_SIZE bytes. */
+ssize_t proto_encode_watch_events(uint8_t *buf, size_t cap,
+    const struct proto_watch_event *ev, uint32_t n);
+/* The length of that frame. */
+size_t proto_watch_events_size(uint32_t n);
+
+/* The label of generation gen under collector model m (enum
+ * proto_gc_model; any other value: the plain labels), static:
+ * "generation 1", or "young+incremental" for generation 1 on incremental.
+ * The one table of them: gcmond's labels (gcmodel_gen_label) and a
+ * client decoding WATCH_EVENTS both read it. */
+const char *proto_gen_label(unsigned m, unsigned gen);
 
 /*
  * Incremental stream decoding: feed whatever arrived, take whole frames.

@@ -104,6 +104,32 @@
  * object, UTF-8, no terminator; its schema is in man/gcmonctl.1 (CONTROL
  * PROTOCOL).
  *
+ * WATCH_EVENTS (gcmond -> a client whose `watch` request asked for
+ * "events": "binary", on the socket; doc/control.md): the collections of
+ * one drain in fixed-size records, in the order the JSON EVENT objects
+ * would have come; every other streamed object (process_start,
+ * process_end, alert, lost) stays a CONTROL frame, in order between them.
+ *   u32 nrec             records (1..PROTO_WATCH_MAX_RECS)
+ *   u32 rec_size         bytes a record (PROTO_WATCH_REC_SIZE..
+ *                        PROTO_WATCH_REC_MAX): a reader reads the fields
+ *                        below and skips the rest, so a later gcmond may
+ *                        append fields without a new type
+ *   nrec x {
+ *     u32 pid
+ *     u16 generation
+ *     u8  gc_model       enum proto_gc_model of the process (the EVENT's
+ *                        "label" is proto_gen_label(gc_model, generation))
+ *     u8  rec_flags      PROTO_WATCH_* (unknown bits: ignored)
+ *     u64 time_ns        CLOCK_REALTIME of the collection's start, Unix ns
+ *                        (the EVENT's "time", in seconds)
+ *     u64 pause_ns       the EVENT's "duration_ms", in ns
+ *     u64 collector_ns   with PROTO_WATCH_COLLECTOR: its "collector_ms"
+ *     u64 collected
+ *     u32 uncollectable
+ *     u32 reserved       0; a reader ignores it
+ *   }
+ * nrec x rec_size must be the rest of the payload exactly.
+ *
  * Retired types 2 (EVENTS), 3 (SAMPLE) and 6 (BYE) were the agent's
  * frames on the socket before the shared area replaced it. Their numbers
  * stay reserved, never to be reused, and a frame of one of them is
@@ -113,7 +139,10 @@
  * PROTO_VERSION stays 1: the header, CONTROL and the three frames still
  * used are byte for byte what version 1 was; retiring types changed no
  * layout, and a peer that sends a retired type gets the unknown-type
- * error it would have had for any type it should not send.
+ * error it would have had for any type it should not send. WATCH_EVENTS
+ * (type 8) is an addition: gcmond sends it only to a client that asked
+ * for it, and gcmond itself refuses it from a peer like any frame that is
+ * not CONTROL.
  */
 #ifndef GCMON_PROTOCOL_H
 #define GCMON_PROTOCOL_H
@@ -163,7 +192,8 @@ enum proto_frame_type {
 	FRAME_GARBAGE = 5,
 	/* 6 (BYE): retired, reserved */
 	FRAME_CONTROL = 7,
-	FRAME_TYPE_MAX = FRAME_CONTROL
+	FRAME_WATCH_EVENTS = 8,
+	FRAME_TYPE_MAX = FRAME_WATCH_EVENTS
 };
 
 /* How the process came to be monitored. */
@@ -186,6 +216,13 @@ enum proto_gc_model {
 #define PROTO_HELLO_PLACE		0x0010u	/* namespace, cgroup... follow */
 #define PROTO_HELLO_LOCKED		0x0020u	/* holds its area's lock (shm.h) */
 #define PROTO_HELLO_PRIOR		0x0040u	/* earlier areas' totals follow */
+
+/* WATCH_EVENTS records: the fields read, and the most a record may be. */
+#define PROTO_WATCH_REC_SIZE	48u
+#define PROTO_WATCH_REC_MAX	256u
+#define PROTO_WATCH_MAX_RECS	((PROTO_MAX_FRAME - PROTO_HDR_SIZE - 8u) / \
+				    PROTO_WATCH_REC_SIZE)
+#define PROTO_WATCH_COLLECTOR	0x01u	/* rec_flags: collector_ns is set */
 
 /* struct proto_event.flags */
 #define PROTO_EVENT_HAS_COLLECTOR_NS	0x0001u	/* collector_ns is set */

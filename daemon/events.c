@@ -124,22 +124,50 @@ void events_started(void *data, struct agg_proc *p)
 	events_process(data, p, "process_start");
 }
 
+/* The WATCH_EVENTS record of e (protocol.h): what djson_event says, in
+ * integers; the wall-clock start in ns from the process's clock pair. */
+static void events_record(const struct agg_proc *p, const struct proto_event *e,
+    struct proto_watch_event *rec)
+{
+	rec->pid = p->pid;
+	rec->generation = e->generation;
+	rec->gc_model = p->gc_model;
+	rec->flags = e->flags & PROTO_EVENT_HAS_COLLECTOR_NS ?
+	    PROTO_WATCH_COLLECTOR : 0;
+	rec->time_ns = e->start_ns >= p->clock_mono_ns ?
+	    p->clock_real_ns + (e->start_ns - p->clock_mono_ns) :
+	    p->clock_real_ns - (p->clock_mono_ns - e->start_ns);
+	rec->pause_ns = e->pause_ns;
+	rec->collector_ns = rec->flags ? e->collector_ns : 0;
+	rec->collected = e->collected;
+	rec->uncollectable = e->uncollectable;
+}
+
 void events_gc(void *data, struct agg_proc *p, const struct proto_event *e,
     int alert)
 {
 	struct events *ev = data;
 	int watched = events_watched(ev);
 	int logged = ev->log->fd >= 0 && ev->cfg.log_events == EVENTS_LOG_ALL;
-	json_t *o;
+	/* Binary watchers alone need no JSON object: that is their point. */
+	int json = watched && (ev->watched_json == NULL ||
+	    ev->watched_json(ev->arg));
+	struct proto_watch_event rec;
+	json_t *o = NULL;
 
 	log_event(ev->log, p->pid, e, alert);
 	alerts_event(ev->alerts, p, e, alert, ev->agg->now_mono);
-	if ((watched || logged) && (o = djson_event(p, e)) != NULL) {
+	if (json || logged)
+		o = djson_event(p, e);
+	if (watched && ev->broadcast_gc != NULL) {
+		events_record(p, e, &rec);
+		ev->broadcast_gc(ev->arg, json ? o : NULL, &rec, p->run->id);
+	} else if (watched && o != NULL) {
 		events_broadcast(ev, o, p->run->id);
-		if (logged)
-			log_json(ev->log, o);
-		json_decref(o);
 	}
+	if (logged && o != NULL)
+		log_json(ev->log, o);
+	json_decref(o);
 	if (alert && watched && (o = djson_alert(ev->agg, p, e)) != NULL) {
 		alert_hold_stack(o, p, e);
 		events_broadcast(ev, o, p->run->id);

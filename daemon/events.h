@@ -47,7 +47,12 @@ struct events {
 	 * answer); what is queued goes out (after each area's drain and
 	 * each process's start or end). Each may be NULL. */
 	void (*broadcast)(void *arg, json_t *o, const char *run);
+	/* A collection: o (NULL unless watched_json says someone wants
+	 * the JSON object) and its record for the binary watchers. */
+	void (*broadcast_gc)(void *arg, json_t *o,
+	    const struct proto_watch_event *rec, const char *run);
 	int (*watched)(void *arg);
+	int (*watched_json)(void *arg);
 	void (*ended)(void *arg);
 	void (*flush)(void *arg);
 	void *arg;

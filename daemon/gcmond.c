@@ -760,6 +760,8 @@ static void gcmond_start_model(struct gcmond *d, struct gcmond_opts *o)
 		log_fatal(1, err, "cannot start the alerts");
 	d->events.broadcast = srv_broadcast;
 	d->events.watched = srv_watched;
+	d->events.broadcast_gc = srv_broadcast_gc;
+	d->events.watched_json = srv_watched_json;
 	d->events.ended = srv_process_ended;
 	d->events.flush = srv_flush;
 	d->events.arg = &d->srv;

@@ -46,6 +46,9 @@ struct srv_conn {
 	uint64_t lost;			/* watch objects not sent */
 	uint8_t *pend;			/* watch frames of this drain, unsent */
 	size_t pend_len, pend_cap;
+	int watch_binary;		/* collections as WATCH_EVENTS records */
+	struct proto_watch_event *recs;	/* the open WATCH_EVENTS frame's */
+	uint32_t nrecs, recs_cap;
 	int waiting;
 	char *wait_run;
 	uint64_t wait_deadline_ms;
@@ -142,15 +145,84 @@ static void srv_send_frame(struct srv_conn *c, const uint8_t *frame,
 	c->out_bytes += len;
 }
 
+static void srv_close_recs(struct srv_conn *c);
+
 /* Sends the watch frames queued since the last flush, in one write. */
 static void srv_flush_watch(struct srv_conn *c)
 {
-	size_t len = c->pend_len;
+	size_t len;
 
+	srv_close_recs(c);
+	len = c->pend_len;
 	if (len == 0 || c->closing)
 		return;
 	c->pend_len = 0;
 	srv_send_frame(c, c->pend, len, 0);
+}
+
+/* Room for len more bytes in c->pend. 0 or -ENOMEM. */
+static int srv_pend_reserve(struct srv_conn *c, size_t len)
+{
+	uint8_t *nb;
+	size_t cap;
+
+	if (c->pend_len + len <= c->pend_cap)
+		return 0;
+	cap = c->pend_len + len > SRV_WATCH_BATCH ? c->pend_len + len :
+	    SRV_WATCH_BATCH;
+	if ((nb = realloc(c->pend, cap)) == NULL)
+		return -ENOMEM;
+	c->pend = nb;
+	c->pend_cap = cap;
+	return 0;
+}
+
+/* The records queued since the last frame, as one WATCH_EVENTS frame at
+ * the end of c->pend: before any other frame, so the order holds. */
+static void srv_close_recs(struct srv_conn *c)
+{
+	size_t len;
+	ssize_t n;
+
+	if (c->nrecs == 0)
+		return;
+	len = proto_watch_events_size(c->nrecs);
+	if (srv_pend_reserve(c, len) < 0 ||
+	    (n = proto_encode_watch_events(c->pend + c->pend_len,
+	    c->pend_cap - c->pend_len, c->recs, c->nrecs)) < 0)
+		c->lost += c->nrecs;
+	else
+		c->pend_len += (size_t)n;
+	c->nrecs = 0;
+}
+
+/* Queues one collection for a binary watcher: a record of the open
+ * WATCH_EVENTS frame, lost as a JSON object would be when it is behind. */
+static void srv_queue_rec(struct srv_conn *c,
+    const struct proto_watch_event *rec)
+{
+	struct proto_watch_event *nr;
+	uint32_t cap;
+
+	if (c->closing)
+		return;
+	if (c->out_bytes + c->pend_len + proto_watch_events_size(c->nrecs + 1) >
+	    SRV_WATCH_QUEUE_MAX) {
+		c->lost++;
+		return;
+	}
+	if (c->nrecs == c->recs_cap) {
+		cap = c->recs_cap ? c->recs_cap * 2 : 64;
+		if ((nr = realloc(c->recs, cap * sizeof *nr)) == NULL) {
+			c->lost++;
+			return;
+		}
+		c->recs = nr;
+		c->recs_cap = cap;
+	}
+	c->recs[c->nrecs++] = *rec;
+	if (proto_watch_events_size(c->nrecs) >= SRV_WATCH_BATCH)
+		srv_flush_watch(c);
 }
 
 /* Queues one watch frame (copied) for the next flush: a drain's events
@@ -159,24 +231,16 @@ static void srv_flush_watch(struct srv_conn *c)
 static void srv_queue_watch(struct srv_conn *c, const uint8_t *frame,
     size_t len)
 {
-	uint8_t *nb;
-	size_t cap;
-
 	if (c->closing)
 		return;
+	srv_close_recs(c);
 	if (c->out_bytes + c->pend_len + len > SRV_WATCH_QUEUE_MAX) {
 		c->lost++;
 		return;
 	}
-	if (c->pend_len + len > c->pend_cap) {
-		cap = c->pend_len + len > SRV_WATCH_BATCH ? c->pend_len + len :
-		    SRV_WATCH_BATCH;
-		if ((nb = realloc(c->pend, cap)) == NULL) {
-			c->lost++;
-			return;
-		}
-		c->pend = nb;
-		c->pend_cap = cap;
+	if (srv_pend_reserve(c, len) < 0) {
+		c->lost++;
+		return;
 	}
 	memcpy(c->pend + c->pend_len, frame, len);
 	c->pend_len += len;
@@ -247,14 +311,17 @@ static void srv_send_json(struct srv_conn *c, json_t *o, int droppable)
 	free(buf);
 }
 
-void srv_broadcast(void *arg, json_t *o, const char *run)
+/* o (may be NULL for a collection no JSON watcher wants) to the tap and
+ * the watchers of run; rec, when given, to the binary ones instead. */
+static void srv_broadcast_to(struct srv *s, json_t *o,
+    const struct proto_watch_event *rec, const char *run)
 {
-	struct srv *s = arg;
 	struct srv_conn *c;
 	uint8_t *buf = NULL;
 	size_t len = 0;
 
-	if (s->tap != NULL && s->tap_clients != NULL && *s->tap_clients > 0)
+	if (o != NULL && s->tap != NULL && s->tap_clients != NULL &&
+	    *s->tap_clients > 0)
 		s->tap(s->tap_arg, o, run);
 	if (s->nwatchers == 0)
 		return;
@@ -263,13 +330,37 @@ void srv_broadcast(void *arg, json_t *o, const char *run)
 			continue;
 		if (c->watch_run != NULL && strcmp(c->watch_run, run) != 0)
 			continue;
-		if (buf == NULL && (buf = srv_encode(o, &len)) == NULL) {
+		if (rec != NULL && c->watch_binary) {
+			srv_queue_rec(c, rec);
+			continue;
+		}
+		if (o == NULL || (buf == NULL &&
+		    (buf = srv_encode(o, &len)) == NULL)) {
 			c->lost++;
 			continue;
 		}
 		srv_queue_watch(c, buf, len);
 	}
 	free(buf);
+}
+
+void srv_broadcast(void *arg, json_t *o, const char *run)
+{
+	srv_broadcast_to(arg, o, NULL, run);
+}
+
+void srv_broadcast_gc(void *arg, json_t *o,
+    const struct proto_watch_event *rec, const char *run)
+{
+	srv_broadcast_to(arg, o, rec, run);
+}
+
+int srv_watched_json(void *arg)
+{
+	const struct srv *s = arg;
+
+	return s->nwatchers > s->nwatchers_binary ||
+	    (s->tap_clients != NULL && *s->tap_clients > 0);
 }
 
 int srv_watched(void *arg)
@@ -282,9 +373,13 @@ int srv_watched(void *arg)
 
 static void srv_unwatch(struct srv_conn *c)
 {
-	if (c->watching)
+	if (c->watching) {
 		c->s->nwatchers--;
+		if (c->watch_binary)
+			c->s->nwatchers_binary--;
+	}
 	c->watching = 0;
+	c->watch_binary = 0;
 }
 
 /* ---- waits, for events.c ------------------------------------------------ */
@@ -368,9 +463,15 @@ static void srv_on_request(struct srv_conn *c, const char *js, size_t len)
 		srv_send_answer(c, ans.obj);
 		ans.obj = NULL;
 		/* After the answer: a stream object never comes first. */
-		if (!c->watching && !c->closing)
+		srv_unwatch(c);
+		if (!c->closing) {
 			s->nwatchers++;
-		c->watching = !c->closing;
+			c->watching = 1;
+			c->watch_binary = ans.watch_events ==
+			    CONTROL_EVENTS_BINARY;
+			if (c->watch_binary)
+				s->nwatchers_binary++;
+		}
 		break;
 	case CONTROL_STOP:
 		srv_send_answer(c, ans.obj);
@@ -402,6 +503,7 @@ static void srv_on_close(uv_handle_t *h)
 	free(c->watch_run);
 	free(c->wait_run);
 	free(c->pend);
+	free(c->recs);
 	free(c);
 }
 

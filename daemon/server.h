@@ -18,6 +18,7 @@
 
 #include "agg.h"
 #include "allow.h"
+#include "codec.h"
 #include "log.h"
 
 #define SRV_MAX_CLIENTS		4096
@@ -53,6 +54,7 @@ struct srv {
 	uint64_t ticks;
 	LIST_HEAD(srv_conns, srv_conn) conns;
 	unsigned nconns, nrefused, nwatchers;
+	unsigned nwatchers_binary;	/* of nwatchers: WATCH_EVENTS records */
 	uint64_t nbad;			/* peers closed for bad data */
 	double start_real;
 	int stopping;
@@ -87,7 +89,14 @@ void srv_health(const struct srv *s, uint64_t *nconns, uint64_t *nbad,
  * run and to the tap; whether anyone watches; a process ended (due waits
  * are answered). */
 void srv_broadcast(void *arg, json_t *o, const char *run);
+/* A collection: o (borrowed; NULL when srv_watched_json said no one
+ * wants it) to the JSON watchers and the tap, rec to the binary ones
+ * (`watch` with "events": "binary"), in the stream's order. */
+void srv_broadcast_gc(void *arg, json_t *o,
+    const struct proto_watch_event *rec, const char *run);
 int srv_watched(void *arg);
+/* Whether a watcher or the tap wants collections as JSON objects. */
+int srv_watched_json(void *arg);
 void srv_process_ended(void *arg);
 /* For events.c: the watch frames queued by srv_broadcast, sent (a
  * drain's worth in a few writes rather than one write an event). */

@@ -5,6 +5,7 @@
  */
 #include "config.h"
 
+#include "codec.h"
 #include "gcmodel.h"
 
 #define GCMODEL_UNKNOWN_BIT	(1u << 3)
@@ -42,21 +43,11 @@ const char *gcmodel_name(unsigned m)
 	}
 }
 
+/* The table is the protocol's: a client decoding the binary watch
+ * stream labels the records with the same one. */
 const char *gcmodel_gen_label(unsigned m, unsigned gen)
 {
-	static const char *const plain[PROTO_MAX_GEN] = { "generation 0",
-	    "generation 1", "generation 2", "generation 3", "generation 4",
-	    "generation 5", "generation 6", "generation 7" };
-	static const char *const incremental[3] = { "young (explicit)",
-	    "young+incremental", "full (explicit)" };
-	static const char *const free_threaded[3] = { "whole heap",
-	    "whole heap (explicit gen 1)", "full (explicit)" };
-
-	if (m == GC_MODEL_INCREMENTAL && gen < 3)
-		return incremental[gen];
-	if (m == GC_MODEL_FREE_THREADED && gen < 3)
-		return free_threaded[gen];
-	return gen < PROTO_MAX_GEN ? plain[gen] : "generation ?";
+	return proto_gen_label(m, gen);
 }
 
 int gcmodel_traces_old(unsigned m, unsigned gen, unsigned ngen)

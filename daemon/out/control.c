@@ -22,17 +22,22 @@
 #include "stacks_answer.h"
 
 enum ctl_key { CTL_RUN, CTL_PID, CTL_TIMEOUT_MS, CTL_MIN_PROCESSES, CTL_LE_MS,
-	CTL_NKEYS };
-enum ctl_kind { CTL_INT, CTL_STRING, CTL_EDGES };
+	CTL_EVENTS, CTL_NKEYS };
+enum ctl_kind { CTL_INT, CTL_STRING, CTL_EDGES, CTL_WORD };
+
+/* "events" of watch: its index is the answer's watch_events. */
+static const char *const ctl_events_words[] = { "json", "binary", NULL };
 #define CTL_K(k)	(1u << (k))
 
 /* How each request key is checked, whatever the command. */
 static const struct ctl_key_spec {
 	const char *name;
 	enum ctl_kind kind;	/* CTL_INT: an integer from min to max;
-				 * CTL_EDGES: min to max numbers */
+				 * CTL_EDGES: min to max numbers;
+				 * CTL_WORD: one of words (num: its index) */
 	json_int_t min, max;
 	const char *bad;	/* the error when the value is not that */
+	const char *const *words;
 } ctl_keys[CTL_NKEYS] = {
 	[CTL_RUN] = { "run", CTL_STRING, 0, 0, "\"run\" must be a string" },
 	/* Any integer: one no process has is "not_found", as in 0.1. */
@@ -47,6 +52,8 @@ static const struct ctl_key_spec {
 	    "\"le_ms\" must be an array of 1 to " PROTO_STR(PROTO_MAX_EDGES)
 	    " ascending numbers of "
 	    "milliseconds above 0 and at most " PROTO_STR(PROTO_MAX_EDGE_MS) },
+	[CTL_EVENTS] = { "events", CTL_WORD, 0, 0,
+	    "\"events\" must be \"json\" or \"binary\"", ctl_events_words },
 };
 
 /* A request's keys once checked. */
@@ -194,6 +201,9 @@ static enum control_kind ctl_watch(const struct control_ctx *ctx,
 	(void)ctx;
 	if (args->run != NULL && (ans->run = strdup(args->run)) == NULL)
 		return ctl_fail(ans, "busy", "out of memory");
+	ans->watch_events = args->have & CTL_K(CTL_EVENTS) ?
+	    (enum control_watch_events)args->num[CTL_EVENTS] :
+	    CONTROL_EVENTS_JSON;
 	ans->obj = djson_keyed("watching", json_true());
 	return CONTROL_WATCH;
 }
@@ -223,7 +233,7 @@ static const struct ctl_cmd ctl_cmds[] = {
 	{ "durations", CTL_K(CTL_RUN) | CTL_K(CTL_LE_MS),
 	    CTL_K(CTL_RUN) | CTL_K(CTL_LE_MS), 1, ctl_durations },
 	{ "wait", CTL_WAIT_KEYS, CTL_K(CTL_RUN), 0, ctl_wait },
-	{ "watch", CTL_K(CTL_RUN), 0, 0, ctl_watch },
+	{ "watch", CTL_K(CTL_RUN) | CTL_K(CTL_EVENTS), 0, 0, ctl_watch },
 	{ "stop", 0, 0, 0, ctl_stop },
 	{ "stacks", CTL_SCOPE, 0, 1, ctl_stacks },
 	{ "requests", CTL_SCOPE, 0, 1, ctl_requests },
@@ -260,6 +270,17 @@ static int ctl_value(const struct ctl_key_spec *k, json_t *v,
 		return json_is_string(v) ? 0 : -1;
 	if (k->kind == CTL_EDGES)
 		return ctl_edges(k, v, args);
+	if (k->kind == CTL_WORD) {
+		const char *w = json_string_value(v);
+		json_int_t i;
+
+		for (i = 0; w != NULL && k->words[i] != NULL; i++)
+			if (strcmp(w, k->words[i]) == 0) {
+				args->num[k - ctl_keys] = i;
+				return 0;
+			}
+		return -1;
+	}
 	if (!json_is_integer(v) || json_integer_value(v) < k->min ||
 	    json_integer_value(v) > k->max)
 		return -1;

@@ -37,6 +37,13 @@ enum control_kind {
 	CONTROL_STOP		/* send obj, then stop the daemon */
 };
 
+/* How a watcher gets the collections: EVENT objects, or WATCH_EVENTS
+ * frames (protocol.h); the order of ctl_events_words in control.c. */
+enum control_watch_events {
+	CONTROL_EVENTS_JSON = 0,
+	CONTROL_EVENTS_BINARY
+};
+
 struct control_answer {
 	enum control_kind kind;
 	json_t *obj;		/* new reference; NULL only for CONTROL_WAIT
@@ -44,6 +51,7 @@ struct control_answer {
 	char *run;		/* WAIT, WATCH: malloc'd, the caller takes it */
 	unsigned wait_min;	/* WAIT: processes the run must have had */
 	uint64_t wait_ms;	/* WAIT: how long at most */
+	enum control_watch_events watch_events;	/* WATCH */
 };
 
 /* Decodes, validates and executes one request (js, len: untrusted).

@@ -15,6 +15,22 @@ static uint8_t da_enc[PROTO_MAX_FRAME];
 static struct proto_type_count da_tc[PROTO_MAX_TYPES];
 static struct proto_hello da_hello;
 static volatile uint64_t da_sink;	/* keeps the reads of every byte */
+static struct proto_watch_events da_watch;
+static struct proto_watch_event da_ev;
+
+static int
+da_reserved_zero(const struct proto_watch_events *b)
+{
+	uint32_t i;
+
+	for (i = 0; i < b->n; i++)
+		if ((b->recs[(size_t)i * b->rec_size + 44] |
+		    b->recs[(size_t)i * b->rec_size + 45] |
+		    b->recs[(size_t)i * b->rec_size + 46] |
+		    b->recs[(size_t)i * b->rec_size + 47]) != 0)
+			return 0;
+	return 1;
+}
 
 static void
 da_touch(const void *p, size_t n)
@@ -85,6 +101,27 @@ da_frame(const struct proto_frame *f)
 		da_touch(json, len);
 		da_same(f, proto_encode_control(da_enc, sizeof(da_enc), json,
 		    len));
+		return 0;
+	case FRAME_WATCH_EVENTS:
+		if ((err = proto_decode_watch_events(f, &da_watch)) != 0)
+			return err;
+		for (i = 0; proto_watch_event_get(&da_watch, i, &da_ev) == 0;
+		    i++)
+			da_touch(&da_ev, sizeof da_ev);
+		if (i != da_watch.n)
+			abort();
+		/* Records of today's size and zero reserved bytes re-encode
+		 * to the same bytes. */
+		if (da_watch.rec_size == PROTO_WATCH_REC_SIZE &&
+		    da_watch.n <= PROTO_WATCH_MAX_RECS) {
+			static struct proto_watch_event evs[256];
+
+			for (i = 0; i < da_watch.n && i < 256; i++)
+				proto_watch_event_get(&da_watch, i, &evs[i]);
+			if (i == da_watch.n && da_reserved_zero(&da_watch))
+				da_same(f, proto_encode_watch_events(da_enc,
+				    sizeof(da_enc), evs, da_watch.n));
+		}
 		return 0;
 	default:		/* type 0, a retired type, or unknown */
 		return -ENOMSG;

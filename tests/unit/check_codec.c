@@ -1257,6 +1257,190 @@ START_TEST(test_reader_reports_out_of_memory_and_it_sticks)
 END_TEST
 #endif
 
+/* ---- WATCH_EVENTS: the binary watch stream's records ------------- */
+
+static const struct proto_watch_event watch_recs[3] = {
+	{ 1, 0, GC_MODEL_CLASSIC, 0, 1765000000123456789ull, 213456, 0, 15234,
+	    0 },
+	{ UINT32_MAX, 2, GC_MODEL_INCREMENTAL, PROTO_WATCH_COLLECTOR,
+	    UINT64_MAX, UINT64_MAX, 7, UINT64_MAX, UINT32_MAX },
+	{ 77, 0xffff, 0xff, 0xff, 0, 0, 0, 0, 0 },
+};
+
+static int
+watch_rec_eq(const struct proto_watch_event *a,
+    const struct proto_watch_event *b)
+{
+	return a->pid == b->pid && a->generation == b->generation &&
+	    a->gc_model == b->gc_model && a->flags == b->flags &&
+	    a->time_ns == b->time_ns && a->pause_ns == b->pause_ns &&
+	    a->collector_ns == b->collector_ns &&
+	    a->collected == b->collected &&
+	    a->uncollectable == b->uncollectable;
+}
+
+START_TEST(test_watch_events_round_trip)
+{
+	struct proto_watch_events b;
+	struct proto_watch_event e;
+	struct proto_frame f;
+	ssize_t n;
+	uint32_t i;
+
+	n = proto_encode_watch_events(buf, BUFSZ, watch_recs, 3);
+	ck_assert_int_eq(n, (ssize_t)proto_watch_events_size(3));
+	ck_assert_int_eq(n, PROTO_HDR_SIZE + 8 + 3 * PROTO_WATCH_REC_SIZE);
+	f = frame_of(buf, n);
+	ck_assert_uint_eq(f.hdr.type, FRAME_WATCH_EVENTS);
+	ck_assert_int_eq(proto_decode_watch_events(&f, &b), 0);
+	ck_assert_uint_eq(b.n, 3);
+	ck_assert_uint_eq(b.rec_size, PROTO_WATCH_REC_SIZE);
+	for (i = 0; i < 3; i++) {
+		ck_assert_int_eq(proto_watch_event_get(&b, i, &e), 0);
+		ck_assert_msg(watch_rec_eq(&e, &watch_recs[i]), "record %u", i);
+	}
+	ck_assert_int_eq(proto_watch_event_get(&b, 3, &e), -ERANGE);
+	ck_assert_int_eq(proto_watch_event_get(&b, UINT32_MAX, &e), -ERANGE);
+	/* Little-endian, byte by byte: the first record's pid, the
+	 * second's generation. */
+	ck_assert_uint_eq(buf[16], 1);
+	ck_assert_uint_eq(buf[17] | buf[18] | buf[19], 0);
+	ck_assert_uint_eq(buf[16 + 48 + 4], 2);
+	ck_assert_uint_eq(buf[16 + 48 + 5], 0);
+}
+END_TEST
+
+/* A later gcmond's longer records: the known fields, the rest skipped. */
+START_TEST(test_watch_events_longer_records_are_read_and_their_tail_skipped)
+{
+	struct proto_watch_events b;
+	struct proto_watch_event e;
+	struct proto_frame f;
+	uint8_t one[PROTO_HDR_SIZE + 8 + PROTO_WATCH_REC_SIZE];
+	size_t i, big = 64;
+
+	ck_assert_int_eq(proto_encode_watch_events(one, sizeof one,
+	    watch_recs, 1), (ssize_t)sizeof one);
+	memset(buf, 0xee, BUFSZ);
+	memcpy(buf, one, PROTO_HDR_SIZE + 8);
+	for (i = 0; i < 2; i++)
+		memcpy(buf + PROTO_HDR_SIZE + 8 + i * big,
+		    one + PROTO_HDR_SIZE + 8, PROTO_WATCH_REC_SIZE);
+	frames_put_le32(buf, (uint32_t)(PROTO_HDR_SIZE + 8 + 2 * big));
+	frames_put_le32(buf + PROTO_HDR_SIZE, 2);
+	frames_put_le32(buf + PROTO_HDR_SIZE + 4, (uint32_t)big);
+	f = frame_of(buf, (ssize_t)(PROTO_HDR_SIZE + 8 + 2 * big));
+	ck_assert_int_eq(proto_decode_watch_events(&f, &b), 0);
+	ck_assert_uint_eq(b.n, 2);
+	ck_assert_int_eq(proto_watch_event_get(&b, 1, &e), 0);
+	ck_assert(watch_rec_eq(&e, &watch_recs[0]));
+}
+END_TEST
+
+/* Hostile WATCH_EVENTS payloads, from a valid frame of two records:
+ * payload_len, then nrec and rec_size as written. */
+static const struct {
+	const char *name;
+	size_t len;
+	uint32_t nrec, rec_size;
+	int want;
+} watch_err_rows[] = {
+	{ "valid", 8 + 96, 2, 48, 0 },
+	{ "empty payload", 0, 2, 48, -EBADMSG },
+	{ "count only", 4, 2, 48, -EBADMSG },
+	{ "no record at all", 8, 2, 48, -EBADMSG },
+	{ "one byte short", 8 + 95, 2, 48, -EBADMSG },
+	{ "one record short", 8 + 48, 2, 48, -EBADMSG },
+	{ "one byte over", 8 + 97, 2, 48, -EPROTO },
+	{ "count 0", 8 + 96, 0, 48, -EPROTO },
+	{ "count 0, no records", 8, 0, 48, -EPROTO },
+	{ "count above the records", 8 + 96, 3, 48, -EBADMSG },
+	{ "count below the records", 8 + 96, 1, 48, -EPROTO },
+	{ "count 2^32-1", 8 + 96, UINT32_MAX, 48, -E2BIG },
+	{ "count wraps with the size", 8 + 96, 0x5555556, 48, -E2BIG },
+	{ "count at the cap, no room", 8 + 96, PROTO_WATCH_MAX_RECS, 48,
+	    -EBADMSG },
+	{ "record size 0", 8 + 96, 2, 0, -EPROTO },
+	{ "record size below the fields", 8 + 96, 2, 47, -EPROTO },
+	{ "record size above the cap", 8 + 96, 2, PROTO_WATCH_REC_MAX + 1,
+	    -E2BIG },
+	{ "record size 2^32-1", 8 + 96, 2, UINT32_MAX, -E2BIG },
+	{ "record size doubled, one record", 8 + 96, 1, 96, 0 },
+	{ "record size doubled, two", 8 + 96, 2, 96, -EBADMSG },
+};
+
+START_TEST(test_watch_events_rejects_hostile_payloads)
+{
+	struct proto_watch_events b = { 0, 0, NULL };
+	struct proto_frame f;
+	ssize_t n;
+
+	n = proto_encode_watch_events(buf, BUFSZ, watch_recs, 2);
+	ck_assert_int_eq(n, PROTO_HDR_SIZE + 8 + 96);
+	f = frame_of(buf, n);
+	frames_put_le32(buf + PROTO_HDR_SIZE, watch_err_rows[_i].nrec);
+	frames_put_le32(buf + PROTO_HDR_SIZE + 4, watch_err_rows[_i].rec_size);
+	f.payload_len = watch_err_rows[_i].len;
+	ck_assert_msg(proto_decode_watch_events(&f, &b) ==
+	    watch_err_rows[_i].want, "%s: %d", watch_err_rows[_i].name,
+	    proto_decode_watch_events(&f, &b));
+}
+END_TEST
+
+START_TEST(test_watch_events_rejects_every_truncation_and_other_types)
+{
+	struct proto_watch_events b;
+	struct proto_frame f;
+	size_t full, cut;
+
+	f = frame_of(buf, proto_encode_watch_events(buf, BUFSZ, watch_recs, 3));
+	full = f.payload_len;
+	for (cut = 0; cut < full; cut++) {
+		f.payload_len = cut;
+		if (proto_decode_watch_events(&f, &b) != -EBADMSG)
+			ck_abort_msg("cut at %zu", cut);
+	}
+	f.payload = NULL;
+	f.payload_len = 0;
+	ck_assert_int_eq(proto_decode_watch_events(&f, &b), -EBADMSG);
+	f = frame_of(buf, proto_encode_control(buf, BUFSZ, "{}", 2));
+	ck_assert_int_eq(proto_decode_watch_events(&f, &b), -EPROTO);
+	f = frame_of(buf, proto_encode_watch_events(buf, BUFSZ, watch_recs, 1));
+	ck_assert_int_eq(proto_decode_control(&f, &(const char *){ NULL },
+	    &(size_t){ 0 }), -EPROTO);
+}
+END_TEST
+
+START_TEST(test_watch_events_encoder_refuses_what_the_format_cannot_hold)
+{
+	ck_assert_int_eq(proto_encode_watch_events(buf, BUFSZ, watch_recs, 0),
+	    -EINVAL);
+	ck_assert_int_eq(proto_encode_watch_events(buf, BUFSZ, NULL, 1),
+	    -EINVAL);
+	ck_assert_int_eq(proto_encode_watch_events(buf, BUFSZ, watch_recs,
+	    PROTO_WATCH_MAX_RECS + 1), -EINVAL);
+	ck_assert_int_eq(proto_encode_watch_events(buf,
+	    proto_watch_events_size(2) - 1, watch_recs, 2), -ENOBUFS);
+	ck_assert_uint_le(proto_watch_events_size(PROTO_WATCH_MAX_RECS),
+	    PROTO_MAX_FRAME);
+}
+END_TEST
+
+START_TEST(test_gen_labels_follow_the_collector_model)
+{
+	ck_assert_str_eq(proto_gen_label(GC_MODEL_CLASSIC, 1), "generation 1");
+	ck_assert_str_eq(proto_gen_label(GC_MODEL_INCREMENTAL, 1),
+	    "young+incremental");
+	ck_assert_str_eq(proto_gen_label(GC_MODEL_FREE_THREADED, 0),
+	    "whole heap");
+	ck_assert_str_eq(proto_gen_label(0xfe, 2), "generation 2");
+	ck_assert_str_eq(proto_gen_label(GC_MODEL_INCREMENTAL, 3),
+	    "generation 3");
+	ck_assert_str_eq(proto_gen_label(GC_MODEL_CLASSIC, 0xffff),
+	    "generation ?");
+}
+END_TEST
+
 static Suite *
 codec_suite(void)
 {
@@ -1317,6 +1501,20 @@ codec_suite(void)
 	tcase_add_test(tc, test_encode_control_rejects_oversized_and_missing_json);
 	tcase_add_test(tc, test_strerror_names_each_error_distinctly);
 	tcase_add_test(tc, test_frame_type_names);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("watch_events");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_watch_events_round_trip);
+	tcase_add_test(tc,
+	    test_watch_events_longer_records_are_read_and_their_tail_skipped);
+	tcase_add_loop_test(tc, test_watch_events_rejects_hostile_payloads, 0,
+	    N(watch_err_rows));
+	tcase_add_test(tc,
+	    test_watch_events_rejects_every_truncation_and_other_types);
+	tcase_add_test(tc,
+	    test_watch_events_encoder_refuses_what_the_format_cannot_hold);
+	tcase_add_test(tc, test_gen_labels_follow_the_collector_model);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("reader");

@@ -132,6 +132,9 @@ static const struct { const char *req, *code, *msg; } errors[] = {
 	{ "{\"cmd\": \"wait\", \"run\": \"r1\", \"pid\": 1}", "bad_request", "unknown argument \"pid\"" },
 	{ "{\"cmd\": \"summary\", \"run\": 1}", "bad_request", "\"run\" must be a string" },
 	{ "{\"cmd\": \"watch\", \"run\": null}", "bad_request", "\"run\" must be a string" },
+	{ "{\"cmd\": \"watch\", \"events\": \"xml\"}", "bad_request", "\"events\" must be \"json\" or \"binary\"" },
+	{ "{\"cmd\": \"watch\", \"events\": 1}", "bad_request", "\"events\" must be" },
+	{ "{\"cmd\": \"summary\", \"events\": \"binary\"}", "bad_request", "unknown argument \"events\"" },
 	{ "{\"cmd\": \"summary\", \"pid\": \"4242\"}", "bad_request", "\"pid\" must be an integer" },
 	{ "{\"cmd\": \"summary\", \"pid\": 1.5}", "bad_request", "\"pid\" must be an integer" },
 	{ "{\"cmd\": \"wait\", \"run\": \"r1\", \"timeout_ms\": -1}", "bad_request", "\"timeout_ms\" must be" },
@@ -287,6 +290,17 @@ START_TEST(test_watch_subscribes_one_run_or_all)
 	ask("{\"cmd\": \"watch\", \"run\": \"later\"}", DAEMON_UID, 0, &ans);
 	ck_assert(ans.kind == CONTROL_WATCH);
 	ck_assert_str_eq(ans.run, "later");
+	ck_assert(ans.watch_events == CONTROL_EVENTS_JSON);
+	control_answer_fini(&ans);
+	/* The collections as WATCH_EVENTS records, on request only. */
+	ask("{\"cmd\": \"watch\", \"run\": \"r\", \"events\": \"binary\"}",
+	    DAEMON_UID, 0, &ans);
+	ck_assert(ans.kind == CONTROL_WATCH);
+	ck_assert(ans.watch_events == CONTROL_EVENTS_BINARY);
+	ck_assert_str_eq(ans.run, "r");
+	control_answer_fini(&ans);
+	ask("{\"cmd\": \"watch\", \"events\": \"json\"}", DAEMON_UID, 0, &ans);
+	ck_assert(ans.watch_events == CONTROL_EVENTS_JSON);
 	control_answer_fini(&ans);
 }
 END_TEST
