@@ -29,6 +29,7 @@
 #include "events.h"
 #include "http.h"
 #include "metrics.h"
+#include "mhd_load.h"
 #include "log.h"
 #include "paths.h"
 #include "server.h"
@@ -45,6 +46,7 @@ struct gcmond {
 	struct agg *agg;
 	struct metrics *metrics;
 	struct http http;
+	struct mhd_api mhd;		/* loaded only to serve HTTP */
 	uv_signal_t sig_hup, sig_term, sig_int;
 	uv_timer_t tick;
 	const char *pidfile;
@@ -209,10 +211,16 @@ static int gcmond_start_http(struct gcmond *d, const char *listen_on,
 {
 	struct sockaddr_storage ss;
 	socklen_t sslen;
+	char why[512];
 	int err;
 
 	if (listen_on == NULL)
 		return 0;
+	if (mhd_load(&d->mhd, why, sizeof why) < 0) {
+		log_errorx("%s: %s", opt, why);
+		return 1;
+	}
+	d->http.api = &d->mhd;
 	(void)http_parse_listen(listen_on, &ss, &sslen);	/* checked */
 	d->http.agg = d->agg;
 	d->http.metrics = d->metrics;

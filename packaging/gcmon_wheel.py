@@ -12,8 +12,9 @@ directory, installs it into a staging tree, and packs:
                             sitecustomize.py and a copy of the package, as
                             a wheel cannot carry the install's link)
       data/lib/gcmon/libs/  the shared libraries the binaries need beyond
-                            glibc (libuv, jansson, libmicrohttpd, gnutls
-                            and what it links, ncurses), found with ldd and
+                            glibc (libuv, jansson, ncurses found with ldd;
+                            libmicrohttpd, which gcmond dlopens, from
+                            config.h, and gnutls and what it links), and
                             reached through an RPATH of
                             $ORIGIN/../lib/gcmon/libs, as auditwheel does
       data/share/man/       the man pages
@@ -227,14 +228,39 @@ def _needed(path):
     return re.findall(r"^\s*NEEDED\s+(\S+)", r.stdout, re.M)
 
 
-def bundle(binaries, libdir):
-    """Copies into libdir what binaries load beyond glibc and sets the
-    RPATHs that find it there; returns the sonames bundled."""
+def dlopened(build):
+    """{soname: path} of what gcmond dlopens rather than links, which ldd
+    cannot see: libmicrohttpd, only to serve HTTP (configure.ac finds its
+    SONAME, config.h says it; the library of the headers it was built
+    with, in pkg-config's libdir)."""
+    with open(os.path.join(build, "config.h")) as f:
+        m = re.search(r'^#define GCMON_MHD_SONAME "([^"]+)"', f.read(), re.M)
+    if m is None:
+        raise BuildError("%s/config.h has no GCMON_MHD_SONAME" % build)
+    r = subprocess.run(["pkg-config", "--variable=libdir", "libmicrohttpd"],
+                       capture_output=True, text=True)
+    path = os.path.join(r.stdout.strip(), m.group(1))
+    if r.returncode != 0 or not os.path.isfile(path):
+        raise BuildError("gcmond dlopens %s, not found in pkg-config's "
+                         "libdir of libmicrohttpd (%r)" % (m.group(1), r.stdout.strip()))
+    return {m.group(1): path}
+
+
+def bundle(binaries, libdir, extra=None):
+    """Copies into libdir what binaries load beyond glibc, and extra
+    ({soname: path}, what they dlopen) with what it loads, and sets the
+    RPATHs that find it there (a dlopen from gcmond searches gcmond's
+    RUNPATH); returns the sonames bundled."""
     want = {}
     for b in binaries:
         for soname, path in _ldd(b).items():
             if soname not in SYSTEM_LIBS:
                 want[soname] = path
+    for soname, path in (extra or {}).items():
+        want[soname] = path
+        for dep, dep_path in _ldd(path).items():
+            if dep not in SYSTEM_LIBS:
+                want[dep] = dep_path
     os.makedirs(libdir, exist_ok=True)
     for soname, path in sorted(want.items()):
         dst = os.path.join(libdir, soname)
@@ -346,7 +372,7 @@ def _build_wheel(src, wheel_directory, config_settings, log):
         # gc-monitor is a link to pygcprofiler: a copy in the wheel.
         exes = [os.path.realpath(os.path.join(bindir, b)) for b in BINARIES]
         real = sorted(set(exes))
-        bundled = bundle(real, libs)
+        bundled = bundle(real, libs, dlopened(build))
         ext = os.path.join(pkgdir, "gcmon", "_gcmon.abi3.so")
         elfs = real + [ext] + [os.path.join(libs, s) for s in bundled]
         tag = "cp310-abi3-" + platform_tag(elfs, set(bundled))

@@ -9,6 +9,8 @@
  * watched by a uv_poll_t, MHD_run is called when it is readable and
  * when MHD_get_timeout's deadline passes (a uv_timer_t), so requests
  * are served on the loop thread and read the aggregates without a lock.
+ * Every libmicrohttpd call goes through h->api (mhd_load.c: the library
+ * is dlopened only when gcmond serves HTTP).
  * Called by gcmond.c; renders through metrics.c. Never prints, never
  * exits, never blocks: a request is answered from memory. Only GET and
  * HEAD: nothing over HTTP changes the daemon.
@@ -27,6 +29,7 @@
 #include <microhttpd.h>
 
 #include "http.h"
+#include "mhd_load.h"
 
 static void http_on_timer(uv_timer_t *t);
 
@@ -135,31 +138,33 @@ static uint64_t http_self_rss(void)
 	return n == 2 && page > 0 ? resident * (uint64_t)page : 0;
 }
 
-static enum MHD_Result http_send(struct MHD_Connection *c, unsigned status,
-    const char *type, char *body, size_t len, enum MHD_ResponseMemoryMode mode)
+static enum MHD_Result http_send(struct http *h, struct MHD_Connection *c,
+    unsigned status, const char *type, char *body, size_t len,
+    enum MHD_ResponseMemoryMode mode)
 {
 	struct MHD_Response *r;
 	enum MHD_Result ret;
 
-	if ((r = MHD_create_response_from_buffer(len, body, mode)) == NULL) {
+	r = h->api->create_response_from_buffer(len, body, mode);
+	if (r == NULL) {
 		if (mode == MHD_RESPMEM_MUST_FREE)
 			free(body);
 		return MHD_NO;
 	}
-	if (MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type) !=
-	    MHD_YES) {
-		MHD_destroy_response(r);
+	if (h->api->add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+	    type) != MHD_YES) {
+		h->api->destroy_response(r);
 		return MHD_NO;
 	}
-	ret = MHD_queue_response(c, status, r);
-	MHD_destroy_response(r);
+	ret = h->api->queue_response(c, status, r);
+	h->api->destroy_response(r);
 	return ret;
 }
 
-static enum MHD_Result http_send_text(struct MHD_Connection *c,
-    unsigned status, const char *msg)
+static enum MHD_Result http_send_text(struct http *h,
+    struct MHD_Connection *c, unsigned status, const char *msg)
 {
-	return http_send(c, status, "text/plain; charset=utf-8", (char *)msg,
+	return http_send(h, c, status, "text/plain; charset=utf-8", (char *)msg,
 	    strlen(msg), MHD_RESPMEM_PERSISTENT);
 }
 
@@ -176,12 +181,12 @@ static enum MHD_Result http_serve_metrics(struct http *h,
 	if (h->health != NULL)
 		h->health(h->health_arg, &health);
 	health.rss_bytes = http_self_rss();
-	f = metrics_negotiate(MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-	    MHD_HTTP_HEADER_ACCEPT));
+	f = metrics_negotiate(h->api->lookup_connection_value(c,
+	    MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT));
 	if (metrics_render(h->metrics, h->agg, &health, f, &body, &len) < 0)
-		return http_send_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
+		return http_send_text(h, c, MHD_HTTP_INTERNAL_SERVER_ERROR,
 		    "out of memory\n");
-	return http_send(c, MHD_HTTP_OK, metrics_content_type(f), body, len,
+	return http_send(h, c, MHD_HTTP_OK, metrics_content_type(f), body, len,
 	    MHD_RESPMEM_MUST_FREE);
 }
 
@@ -190,10 +195,10 @@ static enum MHD_Result http_serve_metrics(struct http *h,
 static enum MHD_Result http_serve_control(struct http *h,
     struct MHD_Connection *c, const char *cmd)
 {
-	const char *run = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND,
-	    "run");
-	const char *pid = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND,
-	    "pid");
+	const char *run = h->api->lookup_connection_value(c,
+	    MHD_GET_ARGUMENT_KIND, "run");
+	const char *pid = h->api->lookup_connection_value(c,
+	    MHD_GET_ARGUMENT_KIND, "pid");
 	struct control_answer ans = { 0 };
 	struct control_ctx ctx;
 	json_t *req;
@@ -225,10 +230,10 @@ static enum MHD_Result http_serve_control(struct http *h,
 	control_answer_fini(&ans);
 	if (body == NULL)
 		goto out_oom;
-	return http_send(c, status, "application/json", body, strlen(body),
+	return http_send(h, c, status, "application/json", body, strlen(body),
 	    MHD_RESPMEM_MUST_FREE);
 out_oom:
-	return http_send_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
+	return http_send_text(h, c, MHD_HTTP_INTERNAL_SERVER_ERROR,
 	    "out of memory\n");
 }
 
@@ -268,7 +273,7 @@ static void http_sse_wake(struct http_sse *sse)
 	if (!sse->suspended)
 		return;
 	sse->suspended = 0;
-	MHD_resume_connection(sse->c);
+	sse->h->api->resume_connection(sse->c);
 	(void)uv_timer_start(&sse->h->timer, http_on_timer, 0, 0);
 }
 
@@ -333,7 +338,7 @@ static ssize_t http_sse_read(void *cls, uint64_t pos, char *buf, size_t max)
 	if (n == 0) {
 		/* Nothing to send: out of MHD's loop until a push. */
 		sse->suspended = 1;
-		MHD_suspend_connection(sse->c);
+		sse->h->api->suspend_connection(sse->c);
 		return 0;
 	}
 	if (n > max)
@@ -370,15 +375,15 @@ static enum MHD_Result http_serve_events(struct http *h,
     struct MHD_Connection *c, const char *cmd)
 {
 	static const char hello[] = "retry: 2000\n\n";
-	const char *run = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND,
-	    "run");
+	const char *run = h->api->lookup_connection_value(c,
+	    MHD_GET_ARGUMENT_KIND, "run");
 	struct MHD_Response *r;
 	struct http_sse *sse;
 	enum MHD_Result ret;
 
 	(void)cmd;
 	if (h->nsse >= HTTP_SSE_MAX)
-		return http_send_text(c, MHD_HTTP_SERVICE_UNAVAILABLE,
+		return http_send_text(h, c, MHD_HTTP_SERVICE_UNAVAILABLE,
 		    "too many event streams\n");
 	if ((sse = calloc(1, sizeof *sse)) == NULL ||
 	    (run != NULL && (sse->run = strdup(run)) == NULL) ||
@@ -386,19 +391,19 @@ static enum MHD_Result http_serve_events(struct http *h,
 		goto out_oom;
 	sse->h = h;
 	sse->c = c;
-	r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096,
+	r = h->api->create_response_from_callback(MHD_SIZE_UNKNOWN, 4096,
 	    http_sse_read, sse, http_sse_free);
 	if (r == NULL)
 		goto out_oom;
 	/* From here on, http_sse_free frees it. */
 	LIST_INSERT_HEAD(&h->sse, sse, link);
 	h->nsse++;
-	(void)MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+	(void)h->api->add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
 	    "text/event-stream");
-	(void)MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL,
+	(void)h->api->add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL,
 	    "no-cache");
-	ret = MHD_queue_response(c, MHD_HTTP_OK, r);
-	MHD_destroy_response(r);
+	ret = h->api->queue_response(c, MHD_HTTP_OK, r);
+	h->api->destroy_response(r);
 	return ret;
 out_oom:
 	if (sse != NULL) {
@@ -406,13 +411,13 @@ out_oom:
 		free(sse->buf);
 		free(sse);
 	}
-	return http_send_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
+	return http_send_text(h, c, MHD_HTTP_INTERNAL_SERVER_ERROR,
 	    "out of memory\n");
 }
 
 /* A file of the dashboard; "/" is /index.html. */
-static enum MHD_Result http_serve_file(struct MHD_Connection *c,
-    const char *url)
+static enum MHD_Result http_serve_file(struct http *h,
+    struct MHD_Connection *c, const char *url)
 {
 	const struct http_file *f;
 	struct MHD_Response *r;
@@ -425,21 +430,23 @@ static enum MHD_Result http_serve_file(struct MHD_Connection *c,
 		if (strcmp(url, http_files[i].path) == 0)
 			break;
 	if (i == http_nfiles)
-		return http_send_text(c, MHD_HTTP_NOT_FOUND, "not found "
+		return http_send_text(h, c, MHD_HTTP_NOT_FOUND, "not found "
 		    "(gcmond serves /, /api/{summary,processes,"
 		    "recommendations,runs,requests,events} and /metrics)\n");
 	f = &http_files[i];
-	r = MHD_create_response_from_buffer(f->len, (void *)f->data,
+	r = h->api->create_response_from_buffer(f->len, (void *)f->data,
 	    MHD_RESPMEM_PERSISTENT);
 	if (r == NULL)
 		return MHD_NO;
-	(void)MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, f->type);
+	(void)h->api->add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+	    f->type);
 	/* Only our own files run; peer strings are never markup. */
-	(void)MHD_add_response_header(r, "Content-Security-Policy",
+	(void)h->api->add_response_header(r, "Content-Security-Policy",
 	    "default-src 'self'");
-	(void)MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
-	ret = MHD_queue_response(c, MHD_HTTP_OK, r);
-	MHD_destroy_response(r);
+	(void)h->api->add_response_header(r, "X-Content-Type-Options",
+	    "nosniff");
+	ret = h->api->queue_response(c, MHD_HTTP_OK, r);
+	h->api->destroy_response(r);
 	return ret;
 }
 
@@ -459,12 +466,12 @@ static enum MHD_Result http_on_request(void *cls, struct MHD_Connection *c,
 	}
 	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
 	    strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
-		return http_send_text(c, MHD_HTTP_METHOD_NOT_ALLOWED,
+		return http_send_text(h, c, MHD_HTTP_METHOD_NOT_ALLOWED,
 		    "only GET and HEAD\n");
 	for (i = 0; i < sizeof http_routes / sizeof http_routes[0]; i++)
 		if (strcmp(url, http_routes[i].path) == 0)
 			return http_routes[i].serve(h, c, http_routes[i].cmd);
-	return http_serve_file(c, url);
+	return http_serve_file(h, c, url);
 }
 
 /* After every MHD_run: wake again when MHD's next deadline is due
@@ -473,7 +480,7 @@ static void http_schedule(struct http *h)
 {
 	MHD_UNSIGNED_LONG_LONG ms;
 
-	if (MHD_get_timeout(h->mhd, &ms) == MHD_YES)
+	if (h->api->get_timeout(h->mhd, &ms) == MHD_YES)
 		(void)uv_timer_start(&h->timer, http_on_timer,
 		    ms > 60000 ? 60000 : (uint64_t)ms, 0);
 	else
@@ -484,7 +491,7 @@ static void http_on_timer(uv_timer_t *t)
 {
 	struct http *h = t->data;
 
-	(void)MHD_run(h->mhd);
+	(void)h->api->run(h->mhd);
 	http_schedule(h);
 }
 
@@ -494,7 +501,7 @@ static void http_on_poll(uv_poll_t *p, int status, int events)
 
 	(void)status;
 	(void)events;
-	(void)MHD_run(h->mhd);
+	(void)h->api->run(h->mhd);
 	http_schedule(h);
 }
 
@@ -529,8 +536,8 @@ int http_start(struct http *h, uv_loop_t *loop, const struct sockaddr *sa,
 	LIST_INIT(&h->sse);
 	if ((fd = http_listen_fd(sa, salen)) < 0)
 		return fd;
-	h->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME, 0,
-	    NULL, NULL,
+	h->mhd = h->api->start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME,
+	    0, NULL, NULL,
 	    http_on_request, h,
 	    MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_MAX_CONNECTIONS,
@@ -540,8 +547,8 @@ int http_start(struct http *h, uv_loop_t *loop, const struct sockaddr *sa,
 		close(fd);
 		return -ENOMEM;	/* MHD says no more; the socket was fine */
 	}
-	if ((info = MHD_get_daemon_info(h->mhd, MHD_DAEMON_INFO_EPOLL_FD)) ==
-	    NULL) {
+	info = h->api->get_daemon_info(h->mhd, MHD_DAEMON_INFO_EPOLL_FD);
+	if (info == NULL) {
 		err = -ENOTSUP;
 		goto out_stop;
 	}
@@ -569,7 +576,7 @@ int http_start(struct http *h, uv_loop_t *loop, const struct sockaddr *sa,
 	http_schedule(h);
 	return 0;
 out_stop:
-	MHD_stop_daemon(h->mhd);	/* closes fd */
+	h->api->stop_daemon(h->mhd);	/* closes fd */
 	h->mhd = NULL;
 	return err;
 }
@@ -588,15 +595,15 @@ void http_stop(struct http *h)
 		sse->off = sse->len = 0;
 		if (sse->suspended) {
 			sse->suspended = 0;
-			MHD_resume_connection(sse->c);
+			h->api->resume_connection(sse->c);
 		}
 	}
-	(void)MHD_run(h->mhd);
+	(void)h->api->run(h->mhd);
 	uv_close((uv_handle_t *)&h->keepalive, NULL);
 	/* libuv lets go of the epoll fd before MHD closes it. */
 	(void)uv_poll_stop(&h->poll);
 	uv_close((uv_handle_t *)&h->poll, NULL);
 	uv_close((uv_handle_t *)&h->timer, NULL);
-	MHD_stop_daemon(h->mhd);
+	h->api->stop_daemon(h->mhd);
 	h->mhd = NULL;
 }

@@ -29,6 +29,7 @@
 #define HTTP_SSE_KEEPALIVE_MS	5000	/* a comment to every stream */
 
 struct MHD_Daemon;
+struct mhd_api;
 struct http_sse;
 
 /* A static file of the dashboard (daemon/www/), compiled in by
@@ -43,6 +44,7 @@ extern const struct http_file http_files[];
 extern const size_t http_nfiles;
 
 struct http {
+	const struct mhd_api *api;	/* loaded (mhd_load) before http_start */
 	uv_loop_t *loop;
 	struct MHD_Daemon *mhd;
 	uv_poll_t poll;			/* MHD's epoll fd */
@@ -69,7 +71,7 @@ struct http {
  */
 int http_parse_listen(const char *s, struct sockaddr_storage *ss,
     socklen_t *len);
-/* Binds, listens and starts serving on loop. h's agg, metrics and
+/* Binds, listens and starts serving on loop. h's api, agg, metrics and
  * health must be set. 0 or a negative errno (bind's: -EADDRINUSE...). */
 int http_start(struct http *h, uv_loop_t *loop, const struct sockaddr *sa,
     socklen_t salen);

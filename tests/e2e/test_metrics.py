@@ -97,6 +97,102 @@ def test_port_in_use_is_named_and_exits_1():
         busy.close()
 
 
+def mapped(pid):
+    """The files mapped into process pid, one path a line."""
+    with open("/proc/%d/maps" % pid) as f:
+        return "\n".join(sorted({line.split(None, 5)[5].strip() for line in f
+                                 if len(line.split(None, 5)) == 6}))
+
+
+def test_without_http_libmicrohttpd_is_not_loaded():
+    with gt.Daemon("--quiet") as d:
+        maps = mapped(d.proc.pid)
+        assert "libuv.so" in maps, maps
+        assert "libmicrohttpd" not in maps and "libgnutls" not in maps, maps
+
+
+def test_with_http_libmicrohttpd_is_loaded():
+    port = gt.free_port()
+    with gt.Daemon("--http-listen", "127.0.0.1:%d" % port, "--quiet") as d:
+        assert get("http://127.0.0.1:%d/metrics" % port)[0] == 200
+        maps = mapped(d.proc.pid)
+        assert "/libmicrohttpd.so." in maps and "/libgnutls.so." in maps, maps
+
+
+def gcmond_libs():
+    """{soname: file} of what ldd says gcmond links (the dynamic loader
+    too), so a root can hold those and nothing else."""
+    out = subprocess.run(["ldd", gt.GCMOND], capture_output=True, text=True,
+                         check=True).stdout
+    libs = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) >= 3 and parts[1] == "=>" and parts[2].startswith("/"):
+            libs[parts[0]] = os.path.realpath(parts[2])
+        elif parts and parts[0].startswith("/") and "ld-linux" in parts[0]:
+            libs[os.path.basename(parts[0])] = os.path.realpath(parts[0])
+    return libs
+
+
+def test_missing_libmicrohttpd_is_named_and_exits_1(tmp_path):
+    """A system without libmicrohttpd: bwrap hides the library directory
+    and gives back only what gcmond links, so the dlopen finds nothing."""
+    bwrap = shutil.which("bwrap")
+    if bwrap is None:
+        pytest.skip("bwrap (Debian: bubblewrap) is not installed")
+    libdir = os.path.dirname(gcmond_libs()["libc.so.6"])
+    box = [bwrap, "--die-with-parent", "--dev-bind", "/", "/", "--tmpfs", libdir]
+    for soname, path in gcmond_libs().items():
+        box += ["--ro-bind", path, os.path.join(libdir, soname)]
+    if subprocess.run(box + [gt.GCMOND, "--version"], capture_output=True,
+                      timeout=30).returncode != 0:
+        pytest.skip("bwrap cannot make a mount namespace here")
+    r = subprocess.run(box + [gt.GCMOND, "--socket", str(tmp_path / "s"),
+                              "--http-listen", str(gt.free_port())],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1, r.stderr
+    assert ("gcmond: --http-listen: cannot load libmicrohttpd.so.12 "
+            "(libmicrohttpd.so.12: cannot open shared object file: No such "
+            "file or directory): install libmicrohttpd12\n") in r.stderr, r.stderr
+    # Without the option, the same root runs gcmond all the same. (bwrap
+    # stays gcmond's parent: the session is signalled, not bwrap alone.)
+    sock = str(tmp_path / "t")
+    with open(tmp_path / "err", "wb") as err:
+        d = subprocess.Popen(box + [gt.GCMOND, "--socket", sock, "--quiet"],
+                             stdout=subprocess.DEVNULL, stderr=err,
+                             start_new_session=True)
+    try:
+        gt.wait_for(lambda: d.poll() is not None or subprocess.run(
+            [gt.GCMONCTL, "--socket", sock, "ping"], capture_output=True,
+            timeout=30).returncode == 0, 60 if gt.SANITIZED else 10, 0.1,
+            "gcmond to answer ping")
+        assert d.poll() is None, (tmp_path / "err").read_text()
+    finally:
+        os.killpg(d.pid, signal.SIGTERM)
+        d.wait(30)
+
+
+def test_libmicrohttpd_without_a_function_is_named_and_exits_1(tmp_path):
+    """A libmicrohttpd.so.12 (first on LD_LIBRARY_PATH) that lacks
+    MHD_start_daemon: refused at start, not a crash at a request."""
+    cc = shutil.which("cc")
+    if cc is None:
+        pytest.skip("no C compiler to build the stand-in library")
+    src = tmp_path / "stub.c"
+    src.write_text("int MHD_run(void *d) { (void)d; return 0; }\n")
+    (tmp_path / "lib").mkdir()
+    subprocess.run([cc, "-shared", "-fPIC", "-Wl,-soname,libmicrohttpd.so.12",
+                    "-o", str(tmp_path / "lib" / "libmicrohttpd.so.12"), str(src)],
+                   check=True, timeout=60)
+    env = dict(os.environ, LD_LIBRARY_PATH=str(tmp_path / "lib"))
+    r = subprocess.run([gt.GCMOND, "--socket", str(tmp_path / "s"),
+                        "--metrics-listen", str(gt.free_port())],
+                       capture_output=True, text=True, timeout=30, env=env)
+    assert r.returncode == 1, r.stderr
+    assert ("gcmond: --metrics-listen: libmicrohttpd.so.12 has no "
+            "MHD_start_daemon: install libmicrohttpd12 >= 0.9.71\n") in r.stderr, r.stderr
+
+
 def test_formats_by_accept_and_other_paths_answered():
     port = gt.free_port()
     with gt.Daemon("--metrics-listen", "127.0.0.1:%d" % port, "--quiet"):

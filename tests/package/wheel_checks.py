@@ -9,7 +9,8 @@ standard library: it must run in that root.
 
 Makes DIR/venv with PY; installs OLD then W over it (or W alone); checks
 the versions, that ldd of each binary resolves (and to the wheel's own
-libraries), gcmond starts and gcmonctl ping/summary read it, a program
+libraries), gcmond starts and gcmonctl ping/summary read it, gcmond maps
+libmicrohttpd only with --http-listen, and then the wheel's copy, a program
 with the .pth opt-in, one with gcmon.start() and one under pygcprofiler
 run (the venv's python, and OTHERPY with --python) are exact against
 their own gc.get_stats(), the launcher ran its own gcmond and agent (a
@@ -21,9 +22,11 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PROG = os.path.join(HERE, "wheel_prog.py")
@@ -124,13 +127,13 @@ def check_ldd(venv, env):
 
 
 class Gcmond:
-    def __init__(self, venv, work, env):
-        self.dir = os.path.join(work, "sock")
+    def __init__(self, venv, work, env, *args, name="sock"):
+        self.dir = os.path.join(work, name)
         os.makedirs(self.dir, mode=0o700, exist_ok=True)
         self.sock = os.path.join(self.dir, "gcmon.sock")
-        self.err = open(os.path.join(work, "gcmond.err"), "w+")
+        self.err = open(os.path.join(work, "gcmond-%s.err" % name), "w+")
         self.proc = subprocess.Popen([os.path.join(venv, "bin", "gcmond"),
-                                      "--socket", self.sock], env=env,
+                                      "--socket", self.sock] + list(args), env=env,
                                      stdout=subprocess.DEVNULL, stderr=self.err)
         deadline = time.monotonic() + 20
         while not os.path.exists(self.sock):
@@ -208,6 +211,55 @@ def check_daemon(venv, work, env):
         raise Failed("gcmond exited %d on SIGTERM" % d.proc.returncode)
 
 
+def mapped(pid):
+    """The realpaths of the files mapped into process pid."""
+    with open("/proc/%d/maps" % pid) as f:
+        return {os.path.realpath(line.split(None, 5)[5].strip())
+                for line in f if len(line.split(None, 5)) == 6}
+
+
+def check_http(venv, work, env):
+    """gcmond dlopens libmicrohttpd only to serve HTTP: without
+    --http-listen it maps none; with it, the wheel's copy (found through
+    gcmond's RUNPATH), which serves /metrics."""
+    libs = os.path.realpath(os.path.join(venv, "lib", "gcmon", "libs")) + os.sep
+    d = Gcmond(venv, work, env, name="nohttp")
+    try:
+        got = [p for p in mapped(d.proc.pid) if "libmicrohttpd" in p]
+        if got:
+            raise Failed("gcmond without --http-listen maps %s" % got)
+    finally:
+        d.stop()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    d = Gcmond(venv, work, env, "--http-listen", "127.0.0.1:%d" % port,
+               name="http")
+    try:
+        body = b""
+        deadline = time.monotonic() + 20
+        while not body:
+            try:
+                with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port,
+                                            timeout=5) as r:
+                    body = r.read()
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise Failed("gcmond --http-listen: no /metrics on port %d" % port)
+                time.sleep(0.1)
+        if b"# TYPE " not in body:
+            raise Failed("gcmond /metrics: %r" % body[:200])
+        got = sorted(p for p in mapped(d.proc.pid)
+                     if "libmicrohttpd" in p or "libgnutls" in p)
+        if len(got) < 2 or not all(p.startswith(libs) for p in got):
+            raise Failed("gcmond --http-listen maps %s, not the wheel's copies in %s"
+                         % (got, libs))
+    finally:
+        d.stop()
+    say("gcmond loads libmicrohttpd only for --http-listen, the wheel's own (%s)"
+        % ", ".join(os.path.basename(p) for p in got))
+
+
 def check_launcher(venv, work, env, python, what):
     out = os.path.join(work, "run-%s.json" % what)
     log = os.path.join(work, "run-%s.log" % what)
@@ -276,6 +328,7 @@ def main():
         check_versions(venv, a.version, env)
         check_ldd(venv, env)
         check_daemon(venv, a.work, env)
+        check_http(venv, a.work, env)
         check_launcher(venv, a.work, env, os.path.join(venv, "bin", "python"), "venv")
         if a.other:
             check_launcher(venv, a.work, env, a.other, "other")
