@@ -52,10 +52,16 @@ def pool_task(i):
 
 
 def pool_last(outdir):
-    """Each worker's last act: its stats, the collector off for good; the
-    sleep keeps it busy so the next such task goes to another worker."""
+    """Each worker's last act: its stats, the collector off for good; then
+    it holds its task until four workers have written theirs, so that
+    no worker takes two of these (a sleep did not, on a loaded machine:
+    a worker slow to be scheduled left its task to one done sleeping)."""
     write_stats(outdir, {"role": "pool"})
-    time.sleep(0.5)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and sum(
+            1 for n in os.listdir(outdir)
+            if n.startswith("stats-") and n.endswith(".json")) < 4:
+        time.sleep(0.01)
     return os.getpid()
 
 
