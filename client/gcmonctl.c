@@ -41,10 +41,13 @@ static void gcmonctl_usage(FILE *out)
 "  stacks [--run ID | --pid PID]           where the pauses land: the Python\n"
 "                                          code paths behind gen-2 and long\n"
 "                                          collections, by pause and by count\n"
-"  requests [--run ID | --pid PID]         what GC costs the requests served:\n"
+"  requests [--run ID | --pid PID] [--service NAME]\n"
+"                                          what GC costs the requests served:\n"
 "                                          requests delayed, latency p50-p99.9\n"
 "                                          as served and without GC, by route\n"
-"                                          and worker, the slowest requests\n"
+"                                          and worker, the slowest requests;\n"
+"                                          --service: that service's processes\n"
+"                                          only (its service_label)\n"
 "  watch [--run ID]                        stream collections and alerts\n"
 "                                          until interrupted\n"
 "  top [--run ID] [--once] [--interval S]  a live view, one row per process\n"
@@ -239,13 +242,14 @@ static void gcmonctl_human(const char *cmd, const json_t *ans)
 }
 
 struct gcmonctl_args {
-	const char *sock, *cmd, *run, *pid_arg;
+	const char *sock, *cmd, *run, *pid_arg, *service;
 	double timeout_s, interval_s;
 	long long pid;
 	int json, once;
 };
 
-/* The value of a --socket/--timeout/--run/--pid option (row k). */
+/* The value of a --socket/--timeout/--run/--pid/--interval/--service
+ * option (row k of with_arg). */
 static int gcmonctl_set(struct gcmonctl_args *g, int k, const char *val)
 {
 	char *end;
@@ -261,6 +265,11 @@ static int gcmonctl_set(struct gcmonctl_args *g, int k, const char *val)
 			    "(above 0, at most 86400), not", val);
 	} else if (k == 2) {
 		g->run = val;
+	} else if (k == 5) {
+		if (*val == '\0')
+			return gcmonctl_bad_usage("--service needs a name, not",
+			    "\"\"");
+		g->service = val;
 	} else if (k == 4) {
 		g->interval_s = strtod(val, &end);
 		if (errno || end == val || *end != '\0' ||
@@ -284,7 +293,7 @@ static int gcmonctl_parse(int argc, char **argv, struct gcmonctl_args *g)
 	static const char *const cmds[] = { "summary", "processes", "runs",
 	    "recommendations", "watch", "top", "ping", "stop", "stacks", "requests", NULL };
 	static const char *const with_arg[] = { "--socket", "--timeout",
-	    "--run", "--pid", "--interval", NULL };
+	    "--run", "--pid", "--interval", "--service", NULL };
 	int i, k, rc;
 
 	for (i = 1; i < argc; i++) {
@@ -352,6 +361,11 @@ static int gcmonctl_check(struct gcmonctl_args *g, char *defsock, size_t len)
 	    strcmp(cmd, "top") != 0 && strcmp(cmd, "stacks") != 0 &&
 	    strcmp(cmd, "requests") != 0)
 		return gcmonctl_bad_usage("--run does not apply to", cmd);
+	if (g->service != NULL && strcmp(cmd, "requests") != 0)
+		return gcmonctl_bad_usage("--service does not apply to", cmd);
+	if (g->service != NULL && g->pid_arg != NULL)
+		return gcmonctl_bad_usage("a process is of one service: give "
+		    "--service alone or with --run, not with --pid", NULL);
 	if ((g->once || g->interval_s > 0) && strcmp(cmd, "top") != 0)
 		return gcmonctl_bad_usage(g->once ? "--once does not apply to" :
 		    "--interval does not apply to", cmd);
@@ -441,6 +455,8 @@ int main(int argc, char **argv)
 		json_object_set_new(req, "run", json_string(g.run));
 	if (g.pid_arg != NULL)
 		json_object_set_new(req, "pid", json_integer(g.pid));
+	if (g.service != NULL)
+		json_object_set_new(req, "service", json_string(g.service));
 	if ((rc = gcmonctl_connect(&g, &fd)) >= 0) {
 		json_decref(req);
 		return rc;

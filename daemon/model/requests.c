@@ -25,6 +25,7 @@
 #include "agg.h"
 #include "gcmodel.h"
 #include "requests.h"
+#include "service.h"
 
 #define REQ_SUM_MAX_ROUTES	256	/* distinct names answered, then "other" */
 
@@ -478,8 +479,16 @@ static int requests_by_count(const void *x, const void *y)
 	return strcmp(a->name, b->name);
 }
 
+int requests_of_service(const struct agg_proc *p, const char *service)
+{
+	char buf[SERVICE_NAME_MAX + 1];
+
+	return service == NULL ||
+	    strcmp(service_name(p, buf, sizeof buf), service) == 0;
+}
+
 int requests_sum(const struct agg *a, const struct agg_run *r,
-    const struct agg_proc *p, struct req_sum *s)
+    const struct agg_proc *p, const char *service, struct req_sum *s)
 {
 	const struct agg_proc *q;
 	size_t cap = 0;
@@ -493,7 +502,8 @@ int requests_sum(const struct agg *a, const struct agg_run *r,
 	else
 		for (q = agg_proc_next(a, r, NULL); q != NULL && err == 0;
 		    q = agg_proc_next(a, r, q))
-			err = requests_sum_proc(q, s, &cap);
+			if (requests_of_service(q, service))
+				err = requests_sum_proc(q, s, &cap);
 	if (err < 0) {
 		requests_sum_fini(s);
 		return err;

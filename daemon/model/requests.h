@@ -168,9 +168,13 @@ struct req_sum {
 };
 
 /* Sums process p (when not NULL), else run r's processes, else every
- * process of a. 0 or -ENOMEM; requests_sum_fini frees. */
+ * process of a; of those, when service is not NULL, the ones whose
+ * service_name() it is (service.h). 0 or -ENOMEM; requests_sum_fini
+ * frees. */
 int requests_sum(const struct agg *a, const struct agg_run *r,
-    const struct agg_proc *p, struct req_sum *s);
+    const struct agg_proc *p, const char *service, struct req_sum *s);
+/* Whether p is of service (NULL: of any). */
+int requests_of_service(const struct agg_proc *p, const char *service);
 void requests_sum_fini(struct req_sum *s);
 /* A process's figures over every route, added to *t (metrics.c). */
 struct req_totals {

@@ -923,7 +923,7 @@ int rules_input_build(const struct agg *a, const struct agg_run *r,
 		in->server = rules_server_of(tp);
 	}
 	if ((in->own_req = malloc(sizeof *in->own_req)) == NULL ||
-	    requests_sum(a, r, p, in->own_req) < 0) {
+	    requests_sum(a, r, p, NULL, in->own_req) < 0) {
 		free(in->own_req);
 		in->own_req = NULL;
 		goto out_nomem;

@@ -22,7 +22,7 @@
 #include "stacks_answer.h"
 
 enum ctl_key { CTL_RUN, CTL_PID, CTL_TIMEOUT_MS, CTL_MIN_PROCESSES, CTL_LE_MS,
-	CTL_EVENTS, CTL_NKEYS };
+	CTL_EVENTS, CTL_SERVICE, CTL_NKEYS };
 enum ctl_kind { CTL_INT, CTL_STRING, CTL_EDGES, CTL_WORD };
 
 /* "events" of watch: its index is the answer's watch_events. */
@@ -40,6 +40,8 @@ static const struct ctl_key_spec {
 	const char *const *words;
 } ctl_keys[CTL_NKEYS] = {
 	[CTL_RUN] = { "run", CTL_STRING, 0, 0, "\"run\" must be a string" },
+	[CTL_SERVICE] = { "service", CTL_STRING, 0, 0,
+	    "\"service\" must be a string" },
 	/* Any integer: one no process has is "not_found", as in 0.1. */
 	[CTL_PID] = { "pid", CTL_INT, LLONG_MIN, LLONG_MAX,
 	    "\"pid\" must be an integer" },
@@ -59,7 +61,7 @@ static const struct ctl_key_spec {
 /* A request's keys once checked. */
 struct ctl_args {
 	unsigned have;			/* CTL_K() of each key given */
-	const char *run;		/* borrowed from the request */
+	const char *str[CTL_NKEYS];	/* CTL_STRING keys, borrowed */
 	json_int_t num[CTL_NKEYS];
 	double le_ms[PROTO_MAX_EDGES];	/* CTL_LE_MS, ascending */
 	size_t nle;
@@ -157,7 +159,8 @@ static enum control_kind ctl_requests(const struct control_ctx *ctx,
     const struct ctl_args *args, struct control_answer *ans)
 {
 	ans->obj = djson_keyed("requests",
-	    requests_answer(ctx->agg, args->r, args->p));
+	    requests_answer(ctx->agg, args->r, args->p,
+	    args->str[CTL_SERVICE]));
 	return CONTROL_ANSWER;
 }
 
@@ -181,11 +184,12 @@ static enum control_kind ctl_wait(const struct control_ctx *ctx,
 		    "a wait is already pending on this connection");
 	if ((args->have & CTL_K(CTL_MIN_PROCESSES)) &&
 	    args->num[CTL_MIN_PROCESSES] == 0 &&
-	    ((r = agg_run_find(ctx->agg, args->run)) == NULL || r->nlive == 0)) {
-		ans->obj = djson_wait(ctx->agg, args->run, 0);
+	    ((r = agg_run_find(ctx->agg, args->str[CTL_RUN])) == NULL ||
+	    r->nlive == 0)) {
+		ans->obj = djson_wait(ctx->agg, args->str[CTL_RUN], 0);
 		return CONTROL_ANSWER;
 	}
-	if ((ans->run = strdup(args->run)) == NULL)
+	if ((ans->run = strdup(args->str[CTL_RUN])) == NULL)
 		return ctl_fail(ans, "busy", "out of memory");
 	ans->wait_ms = args->have & CTL_K(CTL_TIMEOUT_MS) ?
 	    (uint64_t)args->num[CTL_TIMEOUT_MS] : CONTROL_WAIT_DEFAULT_MS;
@@ -199,7 +203,8 @@ static enum control_kind ctl_watch(const struct control_ctx *ctx,
     const struct ctl_args *args, struct control_answer *ans)
 {
 	(void)ctx;
-	if (args->run != NULL && (ans->run = strdup(args->run)) == NULL)
+	if (args->str[CTL_RUN] != NULL &&
+	    (ans->run = strdup(args->str[CTL_RUN])) == NULL)
 		return ctl_fail(ans, "busy", "out of memory");
 	ans->watch_events = args->have & CTL_K(CTL_EVENTS) ?
 	    (enum control_watch_events)args->num[CTL_EVENTS] :
@@ -236,7 +241,7 @@ static const struct ctl_cmd ctl_cmds[] = {
 	{ "watch", CTL_K(CTL_RUN) | CTL_K(CTL_EVENTS), 0, 0, ctl_watch },
 	{ "stop", 0, 0, 0, ctl_stop },
 	{ "stacks", CTL_SCOPE, 0, 1, ctl_stacks },
-	{ "requests", CTL_SCOPE, 0, 1, ctl_requests },
+	{ "requests", CTL_SCOPE | CTL_K(CTL_SERVICE), 0, 1, ctl_requests },
 };
 
 /* ---- the one validation path --------------------------------------------- */
@@ -293,9 +298,10 @@ static int ctl_resolve(const struct control_ctx *ctx, struct ctl_args *args,
 {
 	json_int_t pid = args->num[CTL_PID];
 
-	if (args->run != NULL &&
-	    (args->r = agg_run_find(ctx->agg, args->run)) == NULL) {
-		ctl_fail(ans, "not_found", "no run \"%.256s\"", args->run);
+	if (args->str[CTL_RUN] != NULL &&
+	    (args->r = agg_run_find(ctx->agg, args->str[CTL_RUN])) == NULL) {
+		ctl_fail(ans, "not_found", "no run \"%.256s\"",
+		    args->str[CTL_RUN]);
 		return -1;
 	}
 	if ((args->have & CTL_K(CTL_PID)) && (pid <= 0 || pid > UINT32_MAX ||
@@ -331,7 +337,7 @@ static int ctl_parse(const struct control_ctx *ctx, const struct ctl_cmd *cmd,
 		}
 		args->have |= CTL_K(i);
 		if (ctl_keys[i].kind == CTL_STRING)
-			args->run = json_string_value(v);
+			args->str[i] = json_string_value(v);
 		else if (ctl_keys[i].kind == CTL_INT)
 			args->num[i] = json_integer_value(v);
 	}
@@ -343,6 +349,11 @@ static int ctl_parse(const struct control_ctx *ctx, const struct ctl_cmd *cmd,
 		}
 	if ((args->have & CTL_SCOPE) == CTL_SCOPE) {
 		ctl_fail(ans, "bad_request", "give \"run\" or \"pid\", not both");
+		return -1;
+	}
+	if ((args->have & CTL_K(CTL_SERVICE)) && (args->have & CTL_K(CTL_PID))) {
+		ctl_fail(ans, "bad_request", "a process is of one service: give "
+		    "\"service\" alone or with \"run\", not with \"pid\"");
 		return -1;
 	}
 	return cmd->resolve ? ctl_resolve(ctx, args, ans) : 0;

@@ -218,7 +218,7 @@ static const struct agg_proc **req_procs(const struct agg *a,
 
 /* Per worker and the slowest requests of the scope. */
 static int req_per_proc(const struct agg *a, const struct agg_proc **v,
-    size_t n, json_t *workers, json_t *slowest)
+    size_t n, const char *service, json_t *workers, json_t *slowest)
 {
 	struct req_slow_ref *refs;
 	struct req_sum s;
@@ -230,11 +230,12 @@ static int req_per_proc(const struct agg *a, const struct agg_proc **v,
 	for (i = 0; i < n; i++) {
 		const struct req_proc *rp = v[i]->requests;
 
-		if (rp == NULL || rp->requests == 0)
+		if (rp == NULL || rp->requests == 0 ||
+		    !requests_of_service(v[i], service))
 			continue;
 		for (k = 0; rp->slow != NULL && k < rp->nslow; k++)
 			refs[nref++] = (struct req_slow_ref){ v[i], &rp->slow[k] };
-		if (requests_sum(a, NULL, v[i], &s) < 0)
+		if (requests_sum(a, NULL, v[i], NULL, &s) < 0)
 			continue;
 		w = req_figures(&s.all, 0);
 		req_set(w, "pid", json_integer((json_int_t)v[i]->pid));
@@ -251,23 +252,27 @@ static int req_per_proc(const struct agg *a, const struct agg_proc **v,
 }
 
 json_t *requests_answer(const struct agg *a, const struct agg_run *r,
-    const struct agg_proc *p)
+    const struct agg_proc *p, const char *service)
 {
 	struct req_sum *s = malloc(sizeof *s);	/* three hists per route */
 	const struct agg_proc **v = NULL;
 	json_t *o = NULL, *routes, *rt, *workers, *slowest;
 	size_t i, n = 0;
 
-	if (s == NULL || requests_sum(a, r, p, s) < 0) {
+	if (p != NULL)
+		service = NULL;		/* the process is the scope */
+	if (s == NULL || requests_sum(a, r, p, service, s) < 0) {
 		free(s);
 		return NULL;
 	}
 	if ((o = req_figures(&s->all, 1)) == NULL)
 		goto out;
 	req_set(o, "scope", json_string(p != NULL ? "process" :
-	    r != NULL ? "run" : "host"));
+	    r != NULL ? "run" : service != NULL ? "service" : "host"));
 	if (r != NULL || p != NULL)
 		req_set(o, "run", json_string(p != NULL ? p->run->id : r->id));
+	if (service != NULL)
+		req_set(o, "service", json_string(service));
 	req_set(o, "processes", json_integer((json_int_t)s->nproc));
 	req_set(o, "dropped", json_integer((json_int_t)s->dropped));
 	req_set(o, "invalid", json_integer((json_int_t)s->invalid));
@@ -287,7 +292,7 @@ json_t *requests_answer(const struct agg *a, const struct agg_run *r,
 	slowest = json_array();
 	v = req_procs(a, r, p, &n);
 	if (v == NULL || workers == NULL || slowest == NULL ||
-	    req_per_proc(a, v, n, workers, slowest) < 0) {
+	    req_per_proc(a, v, n, service, workers, slowest) < 0) {
 		json_decref(workers);
 		json_decref(slowest);
 		json_decref(o);

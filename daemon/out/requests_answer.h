@@ -16,8 +16,10 @@
  * JSON LOG); NULL: out of memory. */
 json_t *requests_line_json(const struct agg_proc *p,
     const struct shm_request *r, const struct req_result *res);
-/* The "requests" answer's body. NULL: out of memory. */
+/* The "requests" answer's body for process p, else run r, else the
+ * host; of those, service's processes only when service is not NULL.
+ * NULL: out of memory. */
 json_t *requests_answer(const struct agg *a, const struct agg_run *r,
-    const struct agg_proc *p);
+    const struct agg_proc *p, const char *service);
 
 #endif /* GCMON_REQUESTS_ANSWER_H */

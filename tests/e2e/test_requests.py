@@ -497,6 +497,45 @@ def test_metrics_routes_label_one_series_per_route_sums_agree(tmp):
     assert (edge("other", "0.0025"), edge("other", "0.005")) == (1, 2)
 
 
+def test_requests_of_one_service(tmp):
+    """gcmonctl requests --service NAME: the processes of that service
+    (their service_label) only, of the host or of a run; refused with
+    --pid (a process is of one service)."""
+    with gcmontest.Daemon() as d:
+        areas = [shmarea.FakeArea(d.sock, run="svc", argv=("api.py",)).publish(),
+                 shmarea.FakeArea(d.sock, run="svc", argv=("api.py",)).publish(),
+                 shmarea.FakeArea(d.sock, run="other", argv=("billing.py",)).publish()]
+        t = time.monotonic_ns()
+        for i, a in enumerate(areas):
+            rid = a.add_route("GET /x")
+            for k in range(i + 2):                      # 2, 3 and 4 requests
+                a.request(t + k * MS, t + k * MS + MS // 2, rid)
+        gcmontest.wait_for(lambda: d.ctl("requests")["requests"]["requests"] == 9, 10)
+        labels = {p["pid"]: p["service_label"] for p in d.ctl("processes")["processes"]}
+        api, billing = labels[areas[0].pid], labels[areas[2].pid]
+        assert api == labels[areas[1].pid] and api != billing, labels
+        one = d.ctl("requests", "--service", api)["requests"]
+        assert one["scope"] == "service" and one["service"] == api, one
+        assert one["requests"] == 5 and one["processes"] == 2, one
+        assert {w["pid"] for w in one["workers"]} == {areas[0].pid, areas[1].pid}
+        assert all(s["pid"] != areas[2].pid for s in one["slowest"])
+        # With a run: that run's processes of the service; none of another.
+        assert d.ctl("requests", "--run", "other", "--service", billing)[
+            "requests"]["requests"] == 4
+        assert d.ctl("requests", "--run", "svc", "--service", billing)[
+            "requests"]["requests"] == 0
+        assert d.ctl("requests", "--service", "nobody")["requests"]["requests"] == 0
+        r = subprocess.run([gcmontest.GCMONCTL, "--socket", d.sock, "requests",
+                            "--pid", str(areas[0].pid), "--service", api],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 2 and "not with --pid" in r.stderr, r.stderr
+        # The protocol says the same to any client.
+        bad = d.request({"cmd": "requests", "pid": areas[0].pid, "service": api})
+        assert bad["code"] == "bad_request" and "not with" in bad["error"], bad
+        for a in areas:
+            a.end()
+
+
 def test_hostile_request_ring_given_up_events_still_count(tmp):
     with gcmontest.Daemon() as d:
         a = shmarea.FakeArea(d.sock, run="bad").publish()

@@ -158,7 +158,7 @@ START_TEST(test_requests_joined_delayed_and_percentiles)
 	ck_assert_uint_eq(p->requests->delayed, 2);
 	ck_assert_uint_eq(p->requests->joined, 100);
 	ck_assert_uint_eq(p->requests->fallback, 0);
-	ck_assert_int_eq(requests_sum(a, NULL, p, &s), 0);
+	ck_assert_int_eq(requests_sum(a, NULL, p, NULL, &s), 0);
 	agg_hist_pcts_ms(&s.all.served, served);
 	agg_hist_pcts_ms(&s.all.without_gc, nogc);
 	ck_assert(fabs(served[0] - 1.0) < 0.02);	/* p50 */
@@ -288,7 +288,7 @@ START_TEST(test_answer_sums_processes_by_route_name)
 	ck_assert_int_eq(requests_add(q, &r, NULL), 0);
 	r = req_of(MS, (4 + 1) * MS, 9, 0, 0);		/* an id never named */
 	ck_assert_int_eq(requests_add(q, &r, NULL), 0);
-	ans = requests_answer(a, agg_run_find(a, "run1"), NULL);
+	ans = requests_answer(a, agg_run_find(a, "run1"), NULL, NULL);
 	ck_assert_ptr_nonnull(ans);
 	ck_assert_int_eq(json_integer_value(json_object_get(ans, "requests")), 4);
 	ck_assert_int_eq(json_integer_value(json_object_get(ans, "delayed")), 0);
@@ -428,7 +428,7 @@ START_TEST(test_delay_by_generation_and_without_full)
 
 	/* 2% wait 40 ms for gen 2, 30% wait 0.2 ms for gen 0. */
 	feed_gens(p, 1000, 2, 40, 30, 0.2);
-	ck_assert_int_eq(requests_sum(a, NULL, p, &s), 0);
+	ck_assert_int_eq(requests_sum(a, NULL, p, NULL, &s), 0);
 	ck_assert_uint_eq(s.ngen, 3);
 	ck_assert_uint_eq(s.gen[2].delayed, 20);
 	ck_assert_uint_eq(s.gen[2].gc_ns, 20 * 40 * MS);
