@@ -1237,7 +1237,8 @@ static int attach_add_tree(struct attach_target *ts, size_t *n)
 
 /* ---- the command line ---------------------------------------------------- */
 
-/* Options (options.c's opts_attach_one), then PIDs into ts. 0, 1 (--help) or -EINVAL with msg set. */
+/* Options (options.c's opts_attach_one), then PIDs into ts. 0, 1
+ * (--help) or -EINVAL with msg set. */
 static int attach_parse(int argc, char **argv, struct attach_opts *o,
     struct attach_target *ts, size_t *n, char *msg, size_t msglen)
 {

@@ -736,7 +736,8 @@ static void rules_req_rarer(const struct rules_input *in,
 	    "them): about %.2f%% of requests delayed by it instead of %.1f%%; "
 	    "%s. Gen 2 also waits until the objects that reached it since the "
 	    "last one are a quarter of those it held then: where that holds it "
-	    "back, the threshold changes less", th[0], th[1], th[2] * k, k, after, q->full_pct,
+	    "back, the threshold changes less", th[0], th[1], th[2] * k, k,
+	    after, q->full_pct,
 	    after <= RULES_REQ_TAIL_PCT ? "few enough to leave the p99 "
 	    "(it comes down toward its figure without gen 2)" :
 	    "still more than the p99 leaves out: p99 stays about where it is, "
