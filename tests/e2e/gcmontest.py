@@ -153,6 +153,19 @@ def wait_for(pred, timeout=10.0, step=0.02, what="condition"):
         time.sleep(step)
 
 
+def json_lines(*paths):
+    """The records of JSON lines files that a live writer may be appending
+    to, as a tailer reads them: only whole lines. gcmond writes each line
+    with one write(2), but a reader racing it can see the part the kernel
+    has copied so far (a page at a time), so the last line may be cut."""
+    out = []
+    for p in paths:
+        if os.path.exists(p):
+            with open(p) as f:
+                out += [json.loads(x) for x in f if x.endswith("\n") and x.strip()]
+    return out
+
+
 class Daemon:
     """A real gcmond on a private socket; use as a context manager."""
 

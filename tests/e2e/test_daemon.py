@@ -603,12 +603,7 @@ def test_slow_watcher_never_stalls_ingestion():
 # ---- logs and signals ------------------------------------------------------------
 
 def _log_lines(*paths):
-    out = []
-    for p in paths:
-        if os.path.exists(p):
-            with open(p) as f:
-                out += [json.loads(line) for line in f if line.strip()]
-    return out
+    return gt.json_lines(*paths)
 
 
 def test_sighup_rotation_loses_no_line(tmp):

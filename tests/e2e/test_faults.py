@@ -423,8 +423,7 @@ def sighup_then_logged(d, log, tmp, run, min_events):
     (pid,) = run_burst(d, run, out, 50)
 
     def logged():
-        with open(log) as f:
-            lines = [json.loads(x) for x in f if x.strip()]
+        lines = gt.json_lines(log)
         return sum(1 for x in lines if x.get("pid") == pid and x.get("type") == "event")
     gt.wait_for(lambda: logged() >= min_events, 10, what="the new run's events in the log")
 

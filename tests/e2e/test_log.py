@@ -7,7 +7,6 @@ final summaries and rate-limited alerts, and no line per collection;
 (p99, GC share, gen-2 storm, outlier worker) fires on a program built to
 trip it and not on a quiet one run beside it.
 """
-import json
 import os
 import re
 import shutil
@@ -23,10 +22,7 @@ WINDOW = 4.0                 # --alert-window in the shape tests
 
 
 def log_lines(path):
-    if not os.path.exists(path):
-        return []
-    with open(path) as f:
-        return [json.loads(x) for x in f if x.strip()]
+    return gt.json_lines(path)
 
 
 def start(d, run, mode, *args):

@@ -90,8 +90,7 @@ def _wait_up(port, proc):
 
 
 def _log_requests(path):
-    with open(path) as f:
-        rows = [json.loads(line) for line in f if line.strip()]
+    rows = gcmontest.json_lines(path)
     return [r for r in rows if r.get("type") == "request"]
 
 
