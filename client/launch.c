@@ -494,6 +494,39 @@ int launch_program(struct pgp_run *r, const char *sock)
 	return 0;
 }
 
+/*
+ * Shared mode: the launcher becomes the program (the environment set, the
+ * signals reset as launch_spawn's child does, then execvp). Nothing needs
+ * a parent there (but as pid 1: pygcprofiler.c): no events to stream, no
+ * report, so a second process would only add a fork, a wait and a signal
+ * relay, and the program's pid, signals and exit status are its own. Returns only when the exec failed:
+ * the exit status to end with (127, 126), the error said.
+ */
+int launch_exec_program(struct pgp_run *r, const char *sock)
+{
+	const char *name = r->o->exec ? r->o->prog[0] : r->o->python;
+	char **argv = NULL;
+	int err, eno;
+
+	err = launch_program_env(r->o, sock, r->run_id, r->agent_dir,
+	    sizeof r->agent_dir);
+	if (err == 0 && (argv = launch_argv(r->o)) == NULL)
+		err = -ENOMEM;
+	if (err < 0) {
+		fprintf(stderr, "pygcprofiler: cannot start %s: %s\n",
+		    name, strerror(-err));
+		return 1;
+	}
+	fflush(NULL);
+	launch_reset_signals();
+	execvp(argv[0], argv);
+	eno = errno;
+	free(argv);
+	fprintf(stderr, "pygcprofiler: cannot run %s: %s (exit status %d)\n",
+	    name, strerror(eno), command_exec_status(eno));
+	return command_exec_status(eno);
+}
+
 /* ---- the run ----------------------------------------------------------- */
 
 void launch_make_run_id(char *buf, size_t len)

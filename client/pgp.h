@@ -138,6 +138,9 @@ int opts_looks_like_module(const char *name);
  * starts it; says why not. An exec failure is no error here: it sets
  * r->exec_failed and the child exits 127. */
 int launch_program(struct pgp_run *r, const char *sock);
+/* Shared mode: execs the program in place of the launcher; returns only
+ * when that failed, with the exit status to end with. */
+int launch_exec_program(struct pgp_run *r, const char *sock);
 /* Waits for the program, forwarding signals and streaming events. */
 void launch_supervise(struct pgp_run *r, FILE *err_out);
 /* After the program: waits until no process of the run is live (sets

@@ -386,6 +386,11 @@ static int pgp_run_shared(struct pgp_opts *o, const char *sock)
 		fprintf(stderr, "pygcprofiler: no gcmond answers at %s (%s); "
 		    "running the program anyway: its agent connects when the "
 		    "daemon starts\n", sock, strerror(-err));
+	/* As a container's first process (pid 1) the program would get no
+	 * default action for SIGTERM or SIGINT and nobody would reap its
+	 * orphans: the launcher stays there as their parent. */
+	if (getpid() != 1)
+		return launch_exec_program(&r, sock);
 	if (launch_program(&r, sock) < 0)
 		return 1;
 	if (r.exec_failed) {

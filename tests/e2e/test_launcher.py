@@ -581,6 +581,62 @@ def test_shared_mode_reports_to_the_running_daemon_and_prints_nothing(tmp):
         assert s["collections"] == stats_total(stats)
 
 
+def test_shared_mode_becomes_the_program_its_pid_signals_and_status(tmp):
+    """Shared mode has nothing to do after the start: the launcher execs the
+    program, which keeps its pid (gcmond's record too), gets signals sent
+    to that pid itself, and whose end is the command's end."""
+    script = os.path.join(tmp, "wait.py")
+    with open(script, "w") as f:
+        f.write("import os, sys, time\n"
+                "print(os.getpid(), flush=True)\n"
+                "time.sleep(60)\n")
+    with gt.Daemon() as d:
+        p = subprocess.Popen([PROG, "run", "--python", gt.PYTHON, script],
+                             env=base_env(GCMON_SOCKET=d.sock, GCMON_RUN_ID="shared-exec"),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            assert int(p.stdout.readline()) == p.pid
+            gt.wait_for(lambda: p.pid in gt.processes(d, "shared-exec"), 20,
+                        what="gcmond to list the program under the launcher's pid")
+            p.send_signal(signal.SIGTERM)
+            assert p.wait(30) == -signal.SIGTERM
+        finally:
+            p.kill()
+            p.wait()
+        assert p.stderr.read() == ""
+        gt.wait_ended(d, [p.pid])
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("unshare") is None,
+                    reason="a PID namespace needs root and unshare(1) here")
+def test_shared_mode_as_pid_1_stays_the_programs_parent(tmp):
+    """A container's entrypoint: as PID 1 the program would ignore SIGTERM
+    (no default action for init) and leave orphans unreaped, so there the
+    launcher stays, relays the signal and ends with the program's status."""
+    script = os.path.join(tmp, "wait.py")
+    with open(script, "w") as f:
+        f.write("import os, time\n"
+                "print(os.getpid(), os.getppid(), flush=True)\n"
+                "time.sleep(60)\n")
+    with gt.Daemon() as d:
+        p = subprocess.Popen([shutil.which("unshare"), "--pid", "--fork", "--mount-proc",
+                              PROG, "run", "--python", gt.PYTHON, script],
+                             env=base_env(GCMON_SOCKET=d.sock, GCMON_RUN_ID="shared-pid1"),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            assert p.stdout.readline().split() == ["2", "1"]
+            with open("/proc/%d/task/%d/children" % (p.pid, p.pid)) as f:
+                (launcher,) = [int(x) for x in f.read().split()]
+            gt.wait_for(lambda: gt.processes(d, "shared-pid1"), 20,
+                        what="gcmond to list the program")
+            os.kill(launcher, signal.SIGTERM)
+            assert p.wait(30) == 128 + signal.SIGTERM
+        finally:
+            p.kill()
+            p.wait()
+        assert p.stderr.read() == ""
+
+
 # ---- several processes ------------------------------------------------------
 
 def report_of(log_text):
