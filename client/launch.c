@@ -23,6 +23,7 @@
 #include <netinet/in.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -443,10 +444,44 @@ static int launch_wait_ready(struct pgp_run *r, const char *sock,
 	return 0;
 }
 
+/*
+ * Reaps pid (our child) once it ends, waiting at most ms: 1 when it did.
+ * Woken by the process's end itself (a pidfd: readable when it exits;
+ * the pid cannot be reused before we reap it), so the launcher ends
+ * as soon as gcmond has, not at the next tick of a sleep loop; every
+ * 1 ms where the kernel has no pidfd_open (before Linux 5.3).
+ */
+static int launch_reap_within(pid_t pid, int ms, int *st)
+{
+	double deadline = launch_now_mono() + ms / 1000.0, left_ms;
+	int pfd = -1, done = 0;
+
+#ifdef SYS_pidfd_open
+	pfd = (int)syscall(SYS_pidfd_open, pid, 0);
+#endif
+	for (;;) {
+		if (waitpid(pid, st, WNOHANG) == pid) {
+			done = 1;
+			break;
+		}
+		if ((left_ms = (deadline - launch_now_mono()) * 1000) <= 0)
+			break;
+		if (pfd >= 0) {
+			struct pollfd p = { .fd = pfd, .events = POLLIN };
+
+			poll(&p, 1, (int)left_ms + 1);	/* EINTR: look again */
+		} else {
+			usleep(1000);
+		}
+	}
+	if (pfd >= 0)
+		close(pfd);
+	return done;
+}
+
 static void launch_stop_daemon(struct pgp_run *r)
 {
 	json_t *req, *ans;
-	double deadline;
 	int st;
 
 	if (r->ctl_fd >= 0) {
@@ -457,16 +492,10 @@ static void launch_stop_daemon(struct pgp_run *r)
 	}
 	if (r->daemon <= 0)
 		return;
-	deadline = launch_now_mono() + 5.0;
-	while (launch_now_mono() < deadline) {
-		if (waitpid(r->daemon, &st, WNOHANG) == r->daemon) {
-			r->daemon = 0;
-			return;
-		}
-		usleep(10000);
+	if (!launch_reap_within(r->daemon, 5000, &st)) {
+		kill(r->daemon, SIGKILL);
+		waitpid(r->daemon, &st, 0);
 	}
-	kill(r->daemon, SIGKILL);
-	waitpid(r->daemon, &st, 0);
 	r->daemon = 0;
 }
 

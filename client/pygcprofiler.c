@@ -215,18 +215,42 @@ static void pgp_report_text(struct pgp_run *r, json_t *dur, const char *prompt)
 	}
 }
 
-static void pgp_print_report(struct pgp_run *r)
+static void pgp_render_report(struct pgp_run *r, json_t *dur,
+    const char *prompt)
 {
-	json_t *dur = pgp_durations_json(r);	/* borrowed */
-	char *prompt = NULL;
-
-	if (r->o->prompt && r->report)
-		prompt = prompt_build(r);
 	if (r->o->json)
 		pgp_report_json(r, dur, prompt);
 	else
 		pgp_report_text(r, dur, prompt);
-	fflush(r->out);
+}
+
+/*
+ * The report, rendered into memory and written at once: stderr is
+ * unbuffered, and a hundred small writes to a terminal are a hundred
+ * system calls (a log file, fully buffered, gets it directly).
+ */
+static void pgp_print_report(struct pgp_run *r)
+{
+	json_t *dur = pgp_durations_json(r);	/* borrowed */
+	FILE *out = r->out, *mem = NULL;
+	char *prompt = NULL, *buf = NULL;
+	size_t len = 0;
+
+	if (r->o->prompt && r->report)
+		prompt = prompt_build(r);
+	if (out == stderr && (mem = open_memstream(&buf, &len)) != NULL) {
+		r->out = mem;
+		pgp_render_report(r, dur, prompt);
+		r->out = out;
+		if (fclose(mem) == 0)
+			fwrite(buf, 1, len, out);
+		else
+			mem = NULL;	/* out of memory: directly, then */
+		free(buf);
+	}
+	if (mem == NULL)
+		pgp_render_report(r, dur, prompt);
+	fflush(out);
 	free(prompt);
 }
 
