@@ -134,8 +134,14 @@ def wait_procs(d, run, n, ended=True, timeout=30):
         if len(ps) >= n and (not ended or all(p["state"] != "live" for p in ps)):
             return ps
         return None
-    return gt.wait_for(ok, timeout * (4 if gt.VALGRIND else 1), 0.05,
-                       "%d processes of run %s%s" % (n, run, " to end" if ended else ""))
+    try:
+        return gt.wait_for(ok, timeout * (4 if gt.VALGRIND else 1), 0.05,
+                           "%d processes of run %s%s" % (n, run, " to end" if ended else ""))
+    except AssertionError as e:
+        # What gcmond said of the areas (attached, refused and why).
+        raise AssertionError("%s; gcmond's processes: %s; its stderr:\n%s"
+                             % (e, d.request({"cmd": "processes"}).get("processes"),
+                                d.stderr()[-4000:])) from None
 
 
 def load(path):
