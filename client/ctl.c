@@ -159,40 +159,57 @@ out_free:
 	return err;
 }
 
-static int ctl_send(int fd, json_t *req)
+/* Appends req's CONTROL frame to *buf (*len bytes, realloc'd). */
+static int ctl_encode(json_t *req, uint8_t **buf, size_t *len)
 {
 	char *js;
-	uint8_t *buf;
-	size_t len, off = 0;
+	uint8_t *nbuf;
+	size_t cap;
 	ssize_t n;
-	int err;
+	int err = -ENOMEM;
 
 	if ((js = json_dumps(req, JSON_COMPACT)) == NULL)
 		return -ENOMEM;
-	len = strlen(js) + PROTO_HDR_SIZE;
-	err = -ENOMEM;
-	if ((buf = malloc(len)) == NULL)
-		goto out_js;
-	if ((n = proto_encode_control(buf, len, js, strlen(js))) < 0) {
+	cap = strlen(js) + PROTO_HDR_SIZE;
+	if ((nbuf = realloc(*buf, *len + cap)) == NULL)
+		goto out;
+	*buf = nbuf;
+	if ((n = proto_encode_control(nbuf + *len, cap, js, strlen(js))) < 0) {
 		err = (int)n;
-		goto out_buf;
+		goto out;
 	}
-	len = (size_t)n;
+	*len += (size_t)n;
+	err = 0;
+out:
+	free(js);
+	return err;
+}
+
+static int ctl_send_buf(int fd, const uint8_t *buf, size_t len)
+{
+	size_t off = 0;
+	ssize_t n;
+
 	while (off < len) {
 		n = send(fd, buf + off, len - off, MSG_NOSIGNAL);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0) {
-			err = -errno;
-			goto out_buf;
-		}
+		if (n < 0)
+			return -errno;
 		off += (size_t)n;
 	}
-	err = 0;
-out_buf:
+	return 0;
+}
+
+static int ctl_send(int fd, json_t *req)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int err;
+
+	if ((err = ctl_encode(req, &buf, &len)) == 0)
+		err = ctl_send_buf(fd, buf, len);
 	free(buf);
-out_js:
-	free(js);
 	return err;
 }
 
@@ -215,6 +232,33 @@ int ctl_request(int fd, json_t *req, json_t **answer, int timeout_ms)
 			continue;
 		return err;
 	}
+}
+
+int ctl_requests(int fd, json_t *const *reqs, json_t **answers, size_t n,
+    int timeout_ms)
+{
+	int64_t deadline = timeout_ms < 0 ? -1 : ctl_now_ms() + timeout_ms;
+	uint8_t *buf = NULL;
+	size_t len = 0, i;
+	int err = 0;
+
+	for (i = 0; i < n; i++)
+		answers[i] = NULL;
+	for (i = 0; i < n && err == 0; i++)
+		err = ctl_encode(reqs[i], &buf, &len);
+	if (err == 0)
+		err = ctl_send_buf(fd, buf, len);
+	free(buf);
+	for (i = 0; i < n && err == 0; i++)
+		while ((err = ctl_read_deadline(fd, &answers[i], deadline)) ==
+		    -EINTR)
+			;
+	if (err < 0)
+		for (i = 0; i < n; i++) {
+			json_decref(answers[i]);
+			answers[i] = NULL;
+		}
+	return err;
 }
 
 int ctl_read(int fd, json_t **obj, int timeout_ms)

@@ -136,7 +136,7 @@ int opts_looks_like_module(const char *name);
 
 /* Sets the program's environment (agent on PYTHONPATH, socket, run) and
  * starts it; says why not. An exec failure is no error here: it sets
- * r->exec_failed and the child exits 127. */
+ * r->exec_failed (127 or 126) and r->child_done, and says so. */
 int launch_program(struct pgp_run *r, const char *sock);
 /* Shared mode: execs the program in place of the launcher; returns only
  * when that failed, with the exit status to end with. */

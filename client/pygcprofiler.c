@@ -255,53 +255,52 @@ static void pgp_print_report(struct pgp_run *r)
 }
 
 /* The --duration-buckets table from gcmond's histograms of the run. */
-static void pgp_collect_durations(struct pgp_run *r)
+static json_t *pgp_durations_request(const struct pgp_run *r)
 {
-	json_t *req, *edges = json_array(), *ans = NULL;
+	json_t *edges = json_array();
 	size_t i;
 
 	for (i = 0; i < r->o->nbuckets; i++)
 		json_array_append_new(edges, json_real(r->o->buckets[i]));
-	req = json_pack("{s:s,s:s,s:o}", "cmd", "durations", "run", r->run_id,
-	    "le_ms", edges);
-	if (ctl_request(r->ctl_fd, req, &ans, 10000) == 0) {
-		if (json_is_true(json_object_get(ans, "ok")))
-			r->durations = ans;
-		else
-			json_decref(ans);
-	}
-	json_decref(req);
+	return json_pack("{s:s,s:s,s:o}", "cmd", "durations", "run",
+	    r->run_id, "le_ms", edges);
 }
 
-/* Where the run's pauses land (gcmond's `stacks`), before it stops. */
-static void pgp_collect_stacks(struct pgp_run *r)
+static void pgp_take_durations(struct pgp_run *r, json_t *ans)
 {
-	json_t *req, *ans = NULL;
+	if (json_is_true(json_object_get(ans, "ok")))
+		r->durations = json_incref(ans);
+}
 
-	req = json_pack("{s:s,s:s}", "cmd", "stacks", "run", r->run_id);
-	if (ctl_request(r->ctl_fd, req, &ans, 10000) == 0) {
-		if (json_is_true(json_object_get(ans, "ok")))
-			r->stacks = json_incref(json_object_get(ans, "stacks"));
-		json_decref(ans);
-	}
-	json_decref(req);
+/* Where the run's pauses land (gcmond's `stacks`). */
+static void pgp_take_stacks(struct pgp_run *r, json_t *ans)
+{
+	if (json_is_true(json_object_get(ans, "ok")))
+		r->stacks = json_incref(json_object_get(ans, "stacks"));
 }
 
 /* What GC cost the run's requests (gcmond's `requests`): kept when any
  * request was recorded (--requests, or the middlewares in the code). */
-static void pgp_collect_requests(struct pgp_run *r)
+static void pgp_take_requests(struct pgp_run *r, json_t *ans)
 {
-	json_t *req, *ans = NULL, *body;
+	json_t *body = json_object_get(ans, "requests");
 
-	req = json_pack("{s:s,s:s}", "cmd", "requests", "run", r->run_id);
-	if (ctl_request(r->ctl_fd, req, &ans, 10000) == 0) {
-		body = json_object_get(ans, "requests");
-		if (json_is_true(json_object_get(ans, "ok")) &&
-		    json_integer_value(json_object_get(body, "requests")) > 0)
-			r->requests = json_incref(body);
-		json_decref(ans);
+	if (json_is_true(json_object_get(ans, "ok")) &&
+	    json_integer_value(json_object_get(body, "requests")) > 0)
+		r->requests = json_incref(body);
+}
+
+static void pgp_take_report(struct pgp_run *r, json_t *ans)
+{
+	const char *msg;
+
+	if (json_is_true(json_object_get(ans, "ok"))) {
+		r->report = json_incref(ans);
+		return;
 	}
-	json_decref(req);
+	msg = json_string_value(json_object_get(ans, "error"));
+	snprintf(r->report_err, sizeof r->report_err, "%s",
+	    msg != NULL ? msg : "error without a message");
 }
 
 /* --stacks-file: the folded stacks; 0 or a negative errno. */
@@ -324,38 +323,46 @@ static int pgp_write_stacks(const struct pgp_run *r, const char *path)
 	return 0;
 }
 
-/* Waits for the end of the run, then fetches the report (or why not). */
+/* Waits for the end of the run, then fetches the report (or why not):
+ * what it is made of asked at once, the answers read in order. */
 static void pgp_collect(struct pgp_run *r)
 {
-	json_t *req, *ans = NULL;
+	enum { DURATIONS, STACKS, REQUESTS, REPORT, NASK };
+	json_t *req[NASK], *ans[NASK];
+	size_t first, i;
 	int err;
 
 	if (r->ctl_fd < 0)
 		return;
 	launch_wait_run_end(r);
-	if (r->nproc_run == 0)
+	if (r->exec_failed || r->nproc_run == 0)
 		return;		/* nothing to ask: pgp_report_summary says so */
-	if (r->o->nbuckets > 0)
-		pgp_collect_durations(r);
-	pgp_collect_stacks(r);
-	pgp_collect_requests(r);
-	req = json_pack("{s:s,s:s}", "cmd", "report", "run", r->run_id);
-	err = ctl_request(r->ctl_fd, req, &ans, 10000);
-	json_decref(req);
-	if (err == 0 && json_is_true(json_object_get(ans, "ok"))) {
-		r->report = ans;
-		return;
-	}
-	if (err == 0) {
-		snprintf(r->report_err, sizeof r->report_err, "%s",
-		    json_string_value(json_object_get(ans, "error")) ?
-		    json_string_value(json_object_get(ans, "error")) :
-		    "error without a message");
-		json_decref(ans);
-	} else {
+	first = r->o->nbuckets > 0 ? DURATIONS : STACKS;
+	req[DURATIONS] = first == DURATIONS ? pgp_durations_request(r) : NULL;
+	req[STACKS] = json_pack("{s:s,s:s}", "cmd", "stacks", "run", r->run_id);
+	req[REQUESTS] = json_pack("{s:s,s:s}", "cmd", "requests", "run",
+	    r->run_id);
+	req[REPORT] = json_pack("{s:s,s:s}", "cmd", "report", "run", r->run_id);
+	err = -ENOMEM;
+	for (i = first; i < NASK && req[i] != NULL; i++)
+		;
+	if (i == NASK)
+		err = ctl_requests(r->ctl_fd, req + first, ans + first,
+		    NASK - first, 10000);
+	for (i = first; i < NASK; i++)
+		json_decref(req[i]);
+	if (err < 0) {
 		snprintf(r->report_err, sizeof r->report_err, "%s",
 		    strerror(-err));
+		return;
 	}
+	if (first == DURATIONS)
+		pgp_take_durations(r, ans[DURATIONS]);
+	pgp_take_stacks(r, ans[STACKS]);
+	pgp_take_requests(r, ans[REQUESTS]);
+	pgp_take_report(r, ans[REPORT]);
+	for (i = first; i < NASK; i++)
+		json_decref(ans[i]);
 }
 
 /* ---- modes ------------------------------------------------------------- */
@@ -417,10 +424,8 @@ static int pgp_run_shared(struct pgp_opts *o, const char *sock)
 		return launch_exec_program(&r, sock);
 	if (launch_program(&r, sock) < 0)
 		return 1;
-	if (r.exec_failed) {
-		waitpid(r.child, &r.child_status, 0);
+	if (r.exec_failed)
 		return r.exec_failed;
-	}
 	launch_supervise(&r, stderr);
 	return launch_exit_status(r.child_status);
 }
@@ -550,7 +555,9 @@ static int pgp_finish(struct pgp_run *r)
 		fprintf(stderr, "pygcprofiler: gcmond's event stream was "
 		    "cut: %s (no events shown after it)\n",
 		    proto_strerror(r->watch_err));
-	pgp_print_report(r);
+	/* A program that never ran has no report: the error said why. */
+	if (!r->exec_failed)
+		pgp_print_report(r);
 	if (o->flame_file && (err = flame_write_file(r, o->flame_file)) < 0)
 		fprintf(stderr, "pygcprofiler: cannot write --flamegraph-file "
 		    "%s: %s\n", o->flame_file, strerror(-err));

@@ -114,6 +114,18 @@ def test_bad_usage_is_refused_before_anything_starts(args, says):
     assert r.returncode == 2 and says in r.stderr, r.stderr
 
 
+def test_a_script_without_a_shebang_runs_under_sh_as_execvp_runs_it(tmp):
+    """execvp(3) hands an executable without "#!" to /bin/sh; the
+    launcher's spawn does the same, with the arguments, and its status."""
+    script = os.path.join(tmp, "plain-script")
+    with open(script, "w") as f:
+        f.write('echo "ran $# args: $1 $2"\nexit 5\n')
+    os.chmod(script, 0o755)
+    r = pgp_exec(["--stats-only", "--", script, "one", "two words"])
+    assert r.returncode == 5, r.stderr
+    assert r.stdout == "ran 2 args: one two words\n"
+
+
 @need_agent
 def test_a_shell_that_starts_python_is_monitored_exactly(tmp):
     """sh runs python3 (found on PATH by the shell): the interpreter loads

@@ -320,6 +320,8 @@ def test_a_program_that_cannot_start_is_reported(tmp):
                        env=base_env(), capture_output=True, text=True, timeout=60)
     assert r.returncode == 127
     assert "cannot run" in r.stderr and "no-python" in r.stderr
+    # It never ran: no report of it (once a summary saying "no run").
+    assert "===" not in r.stderr, r.stderr
 
 
 # ---- output ---------------------------------------------------------------
