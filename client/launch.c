@@ -1,11 +1,12 @@
 /*
- * launch.c: pygcprofiler's processes: the program (environment, fork and
- * exec, signals forwarded, reaped), the private gcmond of embedded mode
- * (started, ready through a pipe, stopped) and the waiting for the end
- * of a run (launch_wait_run_end). Called by pygcprofiler.c; reads the
- * event stream through watch.c while it waits, when there is one.
- * Signal handlers only set flags and wake the loop through a self-pipe.
- * It must never touch the program's stdout, argv, cwd or stdin, and never leave
+ * launch.c: pygcprofiler's processes: the program (environment, spawned,
+ * or exec'd in the launcher's place in shared mode; signals forwarded,
+ * reaped), the private gcmond of embedded mode (started, ready through a
+ * pipe, stopped) and the waiting for the end of a run
+ * (launch_wait_run_end). Called by pygcprofiler.c; reads the event
+ * stream through watch.c while it waits, when there is one. Signal
+ * handlers only set flags and wake the loop through a self-pipe. It must
+ * never touch the program's stdout, argv, cwd or stdin, and never leave
  * the private gcmond running.
  */
 #include "config.h"
@@ -35,6 +36,8 @@
 #include "ctl.h"
 #include "paths.h"
 #include "pgp.h"
+
+extern char **environ;
 
 static volatile sig_atomic_t pgp_sig_pending[NSIG];
 static volatile sig_atomic_t pgp_sig_any;
@@ -217,21 +220,11 @@ static char **launch_argv(const struct pgp_opts *o)
 	return argv;
 }
 
-/*
- * Starts the program: posix_spawnp, every signal at its default action
- * and none blocked, as a program started from a shell expects. glibc
- * spawns with CLONE_VM | CLONE_VFORK: no copy of the launcher's page
- * tables and no copy-on-write faults after it (fork + exec cost ~0.7 ms
- * more here), and an exec failure comes back as its errno, its child
- * reaped already: then *exec_errno is set and *pid_out is -1. Failing
- * to create a process at all (EAGAIN) is an error returned.
- */
 /* A file without "#!" (ENOEXEC): what execvp(3) does, but posix_spawnp
  * does not (glibc 2.27 and later): /bin/sh runs it. 0 or an errno. */
 static int launch_spawn_sh(const posix_spawnattr_t *at, char **argv,
     pid_t *pid_out)
 {
-	extern char **environ;
 	char path[PATH_MAX], **sh;
 	int n, e;
 
@@ -249,9 +242,18 @@ static int launch_spawn_sh(const posix_spawnattr_t *at, char **argv,
 	return e;
 }
 
-static int launch_spawn(const struct pgp_opts *o, pid_t *pid_out, int *exec_errno)
+/*
+ * Starts the program: posix_spawnp, every signal at its default action
+ * and none blocked, as a program started from a shell expects. glibc
+ * spawns with CLONE_VM | CLONE_VFORK: no copy of the launcher's page
+ * tables and no copy-on-write faults after it (fork + exec cost ~0.7 ms
+ * more here), and an exec failure comes back as its errno, its child
+ * reaped already: then *exec_errno is set and *pid_out is -1. Failing
+ * to create a process at all (EAGAIN) is an error returned.
+ */
+static int launch_spawn(const struct pgp_opts *o, pid_t *pid_out,
+    int *exec_errno)
 {
-	extern char **environ;
 	posix_spawnattr_t at;
 	sigset_t all, none;
 	char **argv;
@@ -547,12 +549,13 @@ int launch_program(struct pgp_run *r, const char *sock)
 }
 
 /*
- * Shared mode: the launcher becomes the program (the environment set, the
- * signals reset as launch_spawn's child does, then execvp). Nothing needs
- * a parent there (but as pid 1: pygcprofiler.c): no events to stream, no
+ * Shared mode: the launcher becomes the program (the environment set,
+ * every signal reset as for launch_spawn's, then execvp). Nothing needs a
+ * parent there (but as pid 1: pygcprofiler.c): no events to stream, no
  * report, so a second process would only add a fork, a wait and a signal
- * relay, and the program's pid, signals and exit status are its own. Returns only when the exec failed:
- * the exit status to end with (127, 126), the error said.
+ * relay, and the program's pid, signals and exit status are its own.
+ * Returns only when the exec failed: the exit status to end with (127,
+ * 126), the error said.
  */
 int launch_exec_program(struct pgp_run *r, const char *sock)
 {
