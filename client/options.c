@@ -468,21 +468,46 @@ int opts_attach_one(int argc, char **argv, int *i, struct attach_opts *o,
 	return r == PGP_HELP + 1 ? 1 : r;
 }
 
-/* What --live and --stacks-file cannot be given with. 0 or -EINVAL with msg set. */
-static int opts_check_live(const struct pgp_opts *o, char *msg,
+/*
+ * In shared mode (--socket, or GCMON_SOCKET set: from_env) pygcprofiler
+ * prints nothing of its own: the options that shape or place its report
+ * would be ignored, so they are refused, naming what to use instead.
+ * 0, or -EINVAL with msg set.
+ */
+int opts_check_shared(const struct pgp_opts *o, int from_env, char *msg,
     size_t msglen)
 {
-	if (o->stacks_file != NULL && o->socket != NULL) {
+	const char *how = from_env ? "in shared mode (GCMON_SOCKET is set)" :
+	    "with --socket";
+	const char *opt = NULL;
+
+	if (o->stacks_file != NULL) {
 		snprintf(msg, msglen, "--stacks-file is written from "
-		    "pygcprofiler's own gcmond: not with --socket (use "
-		    "gcmonctl stacks --run ID)");
+		    "pygcprofiler's own gcmond: not %s (use gcmonctl stacks "
+		    "--run ID)", how);
 		return -EINVAL;
 	}
-	if (!o->live || o->socket == NULL)
+	if (o->live) {
+		snprintf(msg, msglen, "--live serves the dashboard from "
+		    "pygcprofiler's own gcmond: not %s (start that gcmond with "
+		    "--http-listen)", how);
+		return -EINVAL;
+	}
+	if (o->json)
+		opt = "--json";
+	else if (o->log_file != NULL)
+		opt = "--log-file";
+	else if (o->flame_file != NULL)
+		opt = "--flamegraph-file";
+	else if (o->term_flame)
+		opt = "--terminal-flamegraph";
+	else if (o->prompt)
+		opt = "--prompt";
+	if (opt == NULL)
 		return 0;
-	snprintf(msg, msglen, "--live serves the dashboard from pygcprofiler's "
-	    "own gcmond: not with --socket (start that gcmond with "
-	    "--http-listen)");
+	snprintf(msg, msglen, "%s is for the report pygcprofiler prints from "
+	    "its own gcmond: not %s, where it prints nothing (read the shared "
+	    "gcmond with gcmonctl)", opt, how);
 	return -EINVAL;
 }
 
@@ -516,7 +541,7 @@ static int opts_leading(int argc, char **argv, int *i, struct pgp_opts *o,
 			return r;
 		(*i)++;
 	}
-	return opts_check_live(o, msg, msglen);
+	return 0;
 }
 
 int opts_parse_run(int argc, char **argv, struct pgp_opts *o, char *msg,

@@ -121,6 +121,10 @@ int opts_parse_run(int argc, char **argv, struct pgp_opts *o, char *msg,
  * same results; refuses --python. */
 int opts_parse_exec(int argc, char **argv, struct pgp_opts *o, char *msg,
     size_t msglen);
+/* Shared mode's refusals of the report's options (from_env: the socket
+ * came from GCMON_SOCKET). 0, or -EINVAL with msg set. */
+int opts_check_shared(const struct pgp_opts *o, int from_env, char *msg,
+    size_t msglen);
 /* --help; exec != 0: the text of `help exec`. */
 void opts_usage(FILE *out, int exec);
 /* The option of attach (detach with o->detach) at argv[*i], moved past

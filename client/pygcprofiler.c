@@ -675,7 +675,7 @@ int main(int argc, char **argv)
 	struct pgp_opts o;
 	char msg[512], sockbuf[PATH_MAX];
 	const char *env_sock = getenv("GCMON_SOCKET");
-	int r, exec;
+	int r, exec, from_env;
 
 	opts_init(&o);
 	if (argc < 2) {
@@ -717,10 +717,14 @@ int main(int argc, char **argv)
 		printf("pygcprofiler (gcmon) %s\n", PACKAGE_VERSION);
 		return 0;
 	}
+	if ((from_env = o.socket == NULL && env_sock && *env_sock))
+		o.socket = env_sock;
+	if (o.socket && opts_check_shared(&o, from_env, msg, sizeof msg) < 0) {
+		fprintf(stderr, "pygcprofiler: %s\n", msg);
+		return CTL_EXIT_USAGE;
+	}
 	if ((r = pgp_check_program(&o)) != 0)
 		return r;
-	if (o.socket == NULL && env_sock && *env_sock)
-		o.socket = env_sock;
 	if (o.socket) {
 		if (strlen(o.socket) >= sizeof sockbuf) {
 			fprintf(stderr, "pygcprofiler: --socket path too long\n");

@@ -527,6 +527,31 @@ def test_dump_objects_lists_types_at_exit(tmp):
 
 # ---- shared mode ----------------------------------------------------------
 
+@pytest.mark.parametrize("opts", [["--json"], ["--log-file", "x.log"], ["--prompt"],
+                                  ["--flamegraph-file", "f.txt"], ["--terminal-flamegraph"],
+                                  ["--stacks-file", "s.txt"], ["--live"]])
+@pytest.mark.parametrize("how", ["flag", "env"])
+def test_shared_mode_refuses_the_reports_options_rather_than_ignore_them(opts, how, tmp):
+    """Shared mode prints no report: an option for it would be silently
+    lost, so it is refused before anything runs, by name, whether the
+    socket came from --socket or from GCMON_SOCKET."""
+    sock = os.path.join(tmp, "nobody.sock")
+    ran = os.path.join(tmp, "ran")
+    script = os.path.join(tmp, "touch.py")
+    with open(script, "w") as f:
+        f.write("open(%r, 'w').close()\n" % ran)
+    work = os.path.join(tmp, "work")        # where the option's file would go
+    os.mkdir(work)
+    flag = ["--socket", sock] if how == "flag" else []
+    env = base_env(**({"GCMON_SOCKET": sock} if how == "env" else {}))
+    r = subprocess.run([PROG, "run"] + flag + opts + [script],
+                       env=env, cwd=work, capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.startswith("pygcprofiler: %s " % opts[0]), r.stderr
+    assert ("GCMON_SOCKET is set" if how == "env" else "not with --socket") in r.stderr
+    assert not os.path.exists(ran) and os.listdir(work) == []
+
+
 def test_shared_mode_without_a_daemon_says_so_once_and_runs_the_program(tmp):
     out = os.path.join(tmp, "argv.json")
     sock = os.path.join(tmp, "nobody.sock")
