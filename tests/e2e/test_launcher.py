@@ -608,15 +608,19 @@ def test_shared_mode_reports_to_the_running_daemon_and_prints_nothing(tmp):
         assert s["collections"] == stats_total(stats)
 
 
+def waiting_script(tmp, what):
+    """A script that prints what (Python expressions) and sleeps."""
+    script = os.path.join(tmp, "wait.py")
+    with open(script, "w") as f:
+        f.write("import os, time\nprint(%s, flush=True)\ntime.sleep(60)\n" % what)
+    return script
+
+
 def test_shared_mode_becomes_the_program_its_pid_signals_and_status(tmp):
     """Shared mode has nothing to do after the start: the launcher execs the
     program, which keeps its pid (gcmond's record too), gets signals sent
     to that pid itself, and whose end is the command's end."""
-    script = os.path.join(tmp, "wait.py")
-    with open(script, "w") as f:
-        f.write("import os, sys, time\n"
-                "print(os.getpid(), flush=True)\n"
-                "time.sleep(60)\n")
+    script = waiting_script(tmp, "os.getpid()")
     with gt.Daemon() as d:
         p = subprocess.Popen([PROG, "run", "--python", gt.PYTHON, script],
                              env=base_env(GCMON_SOCKET=d.sock, GCMON_RUN_ID="shared-exec"),
@@ -640,11 +644,7 @@ def test_shared_mode_as_pid_1_stays_the_programs_parent(tmp):
     """A container's entrypoint: as PID 1 the program would ignore SIGTERM
     (no default action for init) and leave orphans unreaped, so there the
     launcher stays, relays the signal and ends with the program's status."""
-    script = os.path.join(tmp, "wait.py")
-    with open(script, "w") as f:
-        f.write("import os, time\n"
-                "print(os.getpid(), os.getppid(), flush=True)\n"
-                "time.sleep(60)\n")
+    script = waiting_script(tmp, "os.getpid(), os.getppid()")
     with gt.Daemon() as d:
         p = subprocess.Popen([shutil.which("unshare"), "--pid", "--fork", "--mount-proc",
                               PROG, "run", "--python", gt.PYTHON, script],
