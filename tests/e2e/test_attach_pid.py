@@ -19,6 +19,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 import pytest
@@ -388,27 +389,43 @@ def _unshare_ok():
 
 @pytest.mark.skipif(shutil.which("unshare") is None or os.geteuid() != 0,
                     reason="needs unshare(1) and root")
-@pytest.mark.parametrize("hide_agent", [False, True], ids=["same-files", "agent-hidden"])
-def test_target_in_pid_and_mount_namespace_attached_from_outside(tmp, gcmond, hide_agent):
+@pytest.mark.parametrize("how", ["same-files", "agent-hidden", "in-a-chroot"])
+def test_target_in_pid_and_mount_namespace_attached_from_outside(tmp, gcmond, how):
     """unshare --pid --fork --mount-proc: pid 1 inside, another pid here.
     agent-hidden: a tmpfs over the agent's directory in the target's mount
-    namespace, so the attach must take the agent along (/proc/PID/root)."""
+    namespace, so the attach must take the agent along (/proc/PID/root).
+    in-a-chroot: both sides chrooted into a bind of / (as on a build
+    machine's chroot): the target's maps then name its files by paths
+    neither root reaches, so its symbols are read through map_files."""
     if not _unshare_ok():
         pytest.skip("unshare --pid --mount-proc is not permitted here")
     prefix = ["unshare", "--pid", "--fork", "--kill-child", "--mount-proc"]
     py = gt.PYTHON
-    if hide_agent:
+    pre = ()
+    if how == "agent-hidden":
         prefix += ["sh", "-c", 'mount -t tmpfs none "$0" && exec "$@"', gt.AGENT_DIR]
-    t = Target(tmp, "loop", python=py, prefix=prefix)
+    if how == "in-a-chroot":
+        # Outside tmp, and removed by rmdir only: a tree removal that
+        # met a mount of / still there would remove the machine.
+        root = tempfile.mkdtemp(prefix="gcmon-chroot-")
+        subprocess.run(["mount", "--rbind", "/", root], check=True)
+        pre = ("chroot", root)
+        prefix = list(pre) + prefix
     try:
-        if hide_agent:
-            assert not os.path.exists("/proc/%d/root%s" % (t.pid, gt.AGENT_SO))
-        r = attach(gcmond, t.pid)
-        assert r.returncode == 0, r.stdout + r.stderr
-        before_of(r.stdout, t.pid)
-        rc, out, err = t.stop()
+        t = Target(tmp, "loop", python=py, prefix=prefix)
+        try:
+            if how == "agent-hidden":
+                assert not os.path.exists("/proc/%d/root%s" % (t.pid, gt.AGENT_SO))
+            r = attach(gcmond, t.pid, pre=pre)
+            assert r.returncode == 0, r.stdout + r.stderr
+            before_of(r.stdout, t.pid)
+            rc, out, err = t.stop()
+        finally:
+            t.kill()
     finally:
-        t.kill()
+        if pre:
+            subprocess.run(["umount", "-R", "-l", pre[1]], check=True)
+            os.rmdir(pre[1])
     assert (rc, out, err) == (0, "done\n", "")
     rec = t.stats()
     assert rec["pid"] == 1
