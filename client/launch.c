@@ -523,9 +523,24 @@ static void launch_stop_daemon(struct pgp_run *r)
 	r->daemon = 0;
 }
 
+/* What the program's errors name: exec's command, or run's interpreter. */
+static const char *launch_program_name(const struct pgp_opts *o)
+{
+	return o->exec ? o->prog[0] : o->python;
+}
+
+/* The program could not be exec'd (eno): says so; its exit status. */
+static int launch_exec_failed(const struct pgp_opts *o, int eno)
+{
+	int status = command_exec_status(eno);
+
+	fprintf(stderr, "pygcprofiler: cannot run %s: %s (exit status %d)\n",
+	    launch_program_name(o), strerror(eno), status);
+	return status;
+}
+
 int launch_program(struct pgp_run *r, const char *sock)
 {
-	const char *name = r->o->exec ? r->o->prog[0] : r->o->python;
 	int err, eno = 0;
 
 	err = launch_program_env(r->o, sock, r->run_id, r->agent_dir,
@@ -536,14 +551,12 @@ int launch_program(struct pgp_run *r, const char *sock)
 		err = launch_spawn(r->o, &r->child, &eno);
 	if (err < 0) {
 		fprintf(stderr, "pygcprofiler: cannot start %s: %s\n",
-		    name, strerror(-err));
+		    launch_program_name(r->o), strerror(-err));
 		return err;
 	}
 	if (eno) {
 		r->child_done = 1;	/* reaped by posix_spawnp */
-		r->exec_failed = command_exec_status(eno);
-		fprintf(stderr, "pygcprofiler: cannot run %s: %s (exit status "
-		    "%d)\n", name, strerror(eno), r->exec_failed);
+		r->exec_failed = launch_exec_failed(r->o, eno);
 	}
 	return 0;
 }
@@ -559,7 +572,6 @@ int launch_program(struct pgp_run *r, const char *sock)
  */
 int launch_exec_program(struct pgp_run *r, const char *sock)
 {
-	const char *name = r->o->exec ? r->o->prog[0] : r->o->python;
 	char **argv = NULL;
 	int err, eno;
 
@@ -569,7 +581,7 @@ int launch_exec_program(struct pgp_run *r, const char *sock)
 		err = -ENOMEM;
 	if (err < 0) {
 		fprintf(stderr, "pygcprofiler: cannot start %s: %s\n",
-		    name, strerror(-err));
+		    launch_program_name(r->o), strerror(-err));
 		return 1;
 	}
 	fflush(NULL);
@@ -577,9 +589,7 @@ int launch_exec_program(struct pgp_run *r, const char *sock)
 	execvp(argv[0], argv);
 	eno = errno;
 	free(argv);
-	fprintf(stderr, "pygcprofiler: cannot run %s: %s (exit status %d)\n",
-	    name, strerror(eno), command_exec_status(eno));
-	return command_exec_status(eno);
+	return launch_exec_failed(r->o, eno);
 }
 
 /* ---- the run ----------------------------------------------------------- */
