@@ -201,7 +201,7 @@ static int ctl_send_buf(int fd, const uint8_t *buf, size_t len)
 	return 0;
 }
 
-static int ctl_send(int fd, json_t *req)
+int ctl_send(int fd, json_t *req)
 {
 	uint8_t *buf = NULL;
 	size_t len = 0;

@@ -24,6 +24,9 @@ const char *ctl_default_socket(char *buf, size_t len);
  * -ENAMETOOLONG: path too long for a Unix socket. */
 int ctl_connect(const char *path, int *fd_out);
 
+/* Sends req (borrowed), whole: 0, or -EPIPE/-ECONNRESET and the like. */
+int ctl_send(int fd, json_t *req);
+
 /* Sends req (borrowed) and reads one answer object (new reference in
  * *answer) within timeout_ms (< 0: no limit). -ETIMEDOUT, -EPIPE/-ECONNRESET
  * (daemon went away), -EPROTO (not a CONTROL frame or not a JSON object). */

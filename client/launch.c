@@ -340,19 +340,21 @@ int launch_exit_status(int st)
 
 /* In gcmond's child before exec: its own process group (the terminal's
  * ^C is for the program; the daemon must live on to answer `report`),
- * ended with the launcher, stdin/stdout on /dev/null, the ready pipe
- * kept open across exec. */
-static void launch_daemon_child(int ready_fd)
+ * ended with the launcher, stdin/stdout on /dev/null, the ready pipe and
+ * its two client sockets kept open across exec. */
+static void launch_daemon_child(const int *keep, size_t nkeep)
 {
 	int devnull, fl;
+	size_t i;
 
 	launch_reset_signals();
 	setpgid(0, 0);
 	if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() == 1)
 		_exit(127);
-	if ((fl = fcntl(ready_fd, F_GETFD)) < 0 ||
-	    fcntl(ready_fd, F_SETFD, fl & ~FD_CLOEXEC) < 0)
-		_exit(127);
+	for (i = 0; i < nkeep; i++)
+		if (keep[i] >= 0 && ((fl = fcntl(keep[i], F_GETFD)) < 0 ||
+		    fcntl(keep[i], F_SETFD, fl & ~FD_CLOEXEC) < 0))
+			_exit(127);
 	devnull = open("/dev/null", O_RDWR);
 	if (devnull >= 0) {
 		dup2(devnull, STDIN_FILENO);
@@ -362,57 +364,124 @@ static void launch_daemon_child(int ready_fd)
 	}
 }
 
-/* Starts gcmond; *ready_fd is the read end of its --ready-fd pipe. */
+/* What the launcher asks first on the watch socket: the run's events,
+ * as binary records unless they are printed as JSON. New reference. */
+static json_t *launch_watch_request(const struct pgp_run *r)
+{
+	return r->o->json ? json_pack("{s:s,s:s}", "cmd", "watch", "run",
+	    r->run_id) : json_pack("{s:s,s:s,s:s}", "cmd", "watch", "run",
+	    r->run_id, "events", "binary");
+}
+
+/* A connected socket pair: [0] ours, [1] gcmond's. Both close-on-exec
+ * (the child clears it on gcmond's). */
+static int launch_socketpair(int fds[2])
+{
+	return socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) < 0 ?
+	    -errno : 0;
+}
+
+/*
+ * Starts gcmond: *ready_fd is the read end of its --ready-fd pipe;
+ * r->ctl_fd and (with want_watch) r->watch_fd are sockets it serves from
+ * its start (--client-fd), a ping and the watch request already written
+ * in them. gcmond handles those before it reads any agent, so the watch
+ * misses no event: the program can start at once, in parallel with
+ * gcmond's own start, and launch_daemon_ready reads the answers later.
+ */
 static int launch_start_daemon(struct pgp_run *r, const char *gcmond,
-    const char *sock, int *ready_fd)
+    const char *sock, int want_watch, int *ready_fd)
 {
 	char thr[64], fdnum[16], interval[64], listen_on[32];
-	char *argv[14];
-	int fds[2], err;
+	char ctlnum[16], watchnum[16];
+	char *argv[20];
+	int fds[2] = { -1, -1 }, ctl[2] = { -1, -1 }, wat[2] = { -1, -1 };
+	int keep[3], err, n;
+	json_t *req = NULL;
 	pid_t pid;
 
 	if (pipe2(fds, O_CLOEXEC) < 0)
 		return -errno;
+	if ((err = launch_socketpair(ctl)) < 0 ||
+	    (want_watch && (err = launch_socketpair(wat)) < 0))
+		goto out_close;
+	err = -ENOMEM;
+	if ((req = json_pack("{s:s}", "cmd", "ping")) == NULL ||
+	    (err = ctl_send(ctl[0], req)) < 0)
+		goto out_close;
+	json_decref(req);
+	req = NULL;
+	if (want_watch && ((req = launch_watch_request(r)) == NULL ||
+	    (err = ctl_send(wat[0], req)) < 0)) {
+		err = err < 0 ? err : -ENOMEM;
+		goto out_close;
+	}
+	json_decref(req);
+	req = NULL;
 	snprintf(thr, sizeof thr, "%.17g", r->o->alert_ms);
 	snprintf(interval, sizeof interval, "%.17g", r->o->interval_s);
 	snprintf(fdnum, sizeof fdnum, "%d", fds[1]);
-	argv[0] = (char *)gcmond;
-	argv[1] = (char *)"--socket";
-	argv[2] = (char *)sock;
-	argv[3] = (char *)"--quiet";
-	argv[4] = (char *)"--alert-threshold-ms";
-	argv[5] = thr;
-	argv[6] = (char *)"--ready-fd";
-	argv[7] = fdnum;
-	argv[8] = (char *)"--sample-interval";
-	argv[9] = interval;
-	argv[10] = NULL;
+	snprintf(ctlnum, sizeof ctlnum, "%d", ctl[1]);
+	snprintf(watchnum, sizeof watchnum, "%d", wat[1]);
+	n = 0;
+	argv[n++] = (char *)gcmond;
+	argv[n++] = (char *)"--socket";
+	argv[n++] = (char *)sock;
+	argv[n++] = (char *)"--quiet";
+	argv[n++] = (char *)"--alert-threshold-ms";
+	argv[n++] = thr;
+	argv[n++] = (char *)"--ready-fd";
+	argv[n++] = fdnum;
+	argv[n++] = (char *)"--sample-interval";
+	argv[n++] = interval;
+	argv[n++] = (char *)"--client-fd";
+	argv[n++] = ctlnum;
+	if (want_watch) {
+		argv[n++] = (char *)"--client-fd";
+		argv[n++] = watchnum;
+	}
 	if (r->o->live) {
 		snprintf(listen_on, sizeof listen_on, "127.0.0.1:%u",
 		    r->o->live_port);
-		argv[10] = (char *)"--http-listen";
-		argv[11] = listen_on;
-		argv[12] = NULL;
+		argv[n++] = (char *)"--http-listen";
+		argv[n++] = listen_on;
 	}
+	argv[n] = NULL;
+	keep[0] = fds[1];
+	keep[1] = ctl[1];
+	keep[2] = wat[1];
 	fflush(NULL);
 	pid = fork();
 	if (pid < 0) {
 		err = -errno;
-		close(fds[0]);
-		close(fds[1]);
-		return err;
+		goto out_close;
 	}
 	if (pid == 0) {
-		launch_daemon_child(fds[1]);
+		launch_daemon_child(keep, 3);
 		execv(gcmond, argv);
 		dprintf(STDERR_FILENO, "pygcprofiler: cannot run %s: %s\n",
 		    gcmond, strerror(errno));
 		_exit(127);
 	}
 	close(fds[1]);		/* EOF on fds[0] once gcmond has it no more */
+	close(ctl[1]);
+	if (wat[1] >= 0)
+		close(wat[1]);
 	r->daemon = pid;
+	r->ctl_fd = ctl[0];
+	r->watch_fd = wat[0];
 	*ready_fd = fds[0];
 	return 0;
+out_close:
+	json_decref(req);
+	for (n = 0; n < 2; n++) {
+		close(fds[n]);
+		if (ctl[n] >= 0)
+			close(ctl[n]);
+		if (wat[n] >= 0)
+			close(wat[n]);
+	}
+	return err;
 }
 
 static double launch_now_mono(void)
@@ -423,20 +492,36 @@ static double launch_now_mono(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* Waits for gcmond's ready byte (EOF: it exited), then connects and
- * pings once. */
-static int launch_wait_ready(struct pgp_run *r, const char *sock,
-    int ready_fd, int *fd_out)
+/* An answer on fd that says ok, within what is left of deadline. */
+static int launch_read_ok(int fd, double deadline)
+{
+	json_t *ans;
+	int err, ms;
+
+	do {
+		ms = (int)((deadline - launch_now_mono()) * 1000) + 1;
+		err = ctl_read(fd, &ans, ms > 0 ? ms : 0);
+	} while (err == -EINTR);
+	if (err < 0)
+		return err;
+	err = json_is_true(json_object_get(ans, "ok")) ? 0 : -EPROTO;
+	json_decref(ans);
+	return err;
+}
+
+/* Waits for gcmond's ready byte (EOF: it exited), then for the answers
+ * to what launch_start_daemon wrote; *what names what failed. */
+static int launch_wait_ready(struct pgp_run *r, int ready_fd,
+    const char **what)
 {
 	double deadline = launch_now_mono() + PGP_PING_TIMEOUT_MS / 1000.0;
 	struct pollfd pfd = { .fd = ready_fd, .events = POLLIN };
-	json_t *req, *ans;
+	double left_ms;
 	char byte;
 	ssize_t n;
-	int err, fd;
+	int err;
 
-	double left_ms;
-
+	*what = "start";
 	/* One wait; a signal (SIGCHLD, ^C) only restarts it. */
 	while ((left_ms = (deadline - launch_now_mono()) * 1000) > 0 &&
 	    poll(&pfd, 1, (int)left_ms + 1) <= 0)
@@ -451,21 +536,11 @@ static int launch_wait_ready(struct pgp_run *r, const char *sock,
 		r->daemon = 0;
 		return -ECHILD;
 	}
-	if ((err = ctl_connect(sock, &fd)) < 0)
+	*what = "ping";
+	if ((err = launch_read_ok(r->ctl_fd, deadline)) < 0)
 		return err;
-	req = json_pack("{s:s}", "cmd", "ping");
-	err = ctl_request(fd, req, &ans, 2000);
-	json_decref(req);
-	if (err == 0 && !json_is_true(json_object_get(ans, "ok")))
-		err = -EPROTO;
-	if (err == 0)
-		json_decref(ans);
-	if (err < 0) {
-		ctl_close(fd);
-		return err;
-	}
-	*fd_out = fd;
-	return 0;
+	*what = "watch";
+	return r->watch_fd >= 0 ? launch_read_ok(r->watch_fd, deadline) : 0;
 }
 
 /*
@@ -741,12 +816,11 @@ static int launch_free_port(unsigned *port)
 	return err;
 }
 
-int launch_private_daemon(struct pgp_run *r, const char *sock)
+int launch_private_daemon(struct pgp_run *r, const char *sock, int want_watch)
 {
-	char gcmond[PATH_MAX];
-	int err = 0, ready_fd = -1;
+	int err = 0;
 
-	launch_find_gcmond(gcmond, sizeof gcmond);
+	launch_find_gcmond(r->gcmond, sizeof r->gcmond);
 	if (r->o->live && r->o->live_port == 0 &&
 	    (err = launch_free_port(&r->o->live_port)) < 0) {
 		fprintf(stderr, "pygcprofiler: --live: no free port: %s\n",
@@ -755,24 +829,58 @@ int launch_private_daemon(struct pgp_run *r, const char *sock)
 	}
 	err = launch_install_signals();
 	if (err == 0)
-		err = launch_start_daemon(r, gcmond, sock, &ready_fd);
-	if (err < 0) {
-		fprintf(stderr, "pygcprofiler: cannot start %s: %s\n", gcmond,
-		    strerror(-err));
-		return err;
+		err = launch_start_daemon(r, r->gcmond, sock, want_watch,
+		    &r->ready_fd);
+	if (err < 0)
+		fprintf(stderr, "pygcprofiler: cannot start %s: %s\n",
+		    r->gcmond, strerror(-err));
+	return err;
+}
+
+/* The program, started while gcmond was not ready, when gcmond will not
+ * be: ended, so that nothing runs unmonitored behind a failed launch. */
+static void launch_stop_program(struct pgp_run *r)
+{
+	int st;
+
+	if (r->child <= 0 || r->child_done)
+		return;
+	kill(r->child, SIGKILL);
+	if (waitpid(r->child, &st, 0) == r->child) {
+		r->child_status = st;
+		r->child_done = 1;
 	}
-	err = launch_wait_ready(r, sock, ready_fd, &r->ctl_fd);
-	close(ready_fd);
+	fprintf(stderr, "pygcprofiler: the program (pid %d) was stopped\n",
+	    (int)r->child);
+}
+
+int launch_daemon_ready(struct pgp_run *r, const char *sock)
+{
+	const char *what;
+	int err = launch_wait_ready(r, r->ready_fd, &what);
+
+	close(r->ready_fd);
+	r->ready_fd = -1;
 	if (err == -ECHILD)
 		fprintf(stderr, "pygcprofiler: %s exited at start "
-		    "(see its message above)\n", gcmond);
+		    "(see its message above)\n", r->gcmond);
+	else if (err < 0 && strcmp(what, "watch") == 0)
+		fprintf(stderr, "pygcprofiler: cannot watch the run on %s: "
+		    "%s\n", sock, strerror(-err));
 	else if (err < 0)
 		fprintf(stderr, "pygcprofiler: %s did not answer at %s: "
-		    "%s\n", gcmond, sock, strerror(-err));
+		    "%s\n", r->gcmond, sock, strerror(-err));
 	else if (r->o->live)
 		fprintf(stderr, "pygcprofiler: live dashboard at "
 		    "http://127.0.0.1:%u/ (while the program runs)\n",
 		    r->o->live_port);
+	if (err < 0) {
+		launch_stop_program(r);
+		if (r->daemon > 0)
+			kill(r->daemon, SIGKILL);	/* reaped by end_private */
+		ctl_close(r->ctl_fd);
+		r->ctl_fd = -1;
+	}
 	return err;
 }
 
@@ -797,6 +905,9 @@ static void launch_remove_agent_dir(const char *sock)
 
 void launch_end_private(struct pgp_run *r, const char *dir, const char *sock)
 {
+	if (r->ready_fd >= 0)
+		close(r->ready_fd);
+	r->ready_fd = -1;
 	launch_stop_daemon(r);
 	if (r->ctl_fd >= 0)
 		ctl_close(r->ctl_fd);

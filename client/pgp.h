@@ -71,6 +71,8 @@ struct pgp_run {
 	double start_real;		/* Unix seconds, launcher start */
 	pid_t child;
 	pid_t daemon;
+	char gcmond[PATH_MAX];		/* its executable */
+	int ready_fd;			/* its --ready-fd pipe until ready */
 	int child_status;
 	int child_done;
 	int exec_failed;		/* the launcher's status then: 127/126 */
@@ -153,8 +155,13 @@ void launch_supervise(struct pgp_run *r, FILE *err_out);
 void launch_wait_run_end(struct pgp_run *r);
 /* mkdtemp's the private directory, names the socket in it; says why not. */
 int launch_private_dir(char *dir, size_t dirlen, char *sock, size_t socklen);
-/* Starts gcmond on sock and connects r->ctl_fd; says why not. */
-int launch_private_daemon(struct pgp_run *r, const char *sock);
+/* Starts gcmond on sock, r->ctl_fd and (want_watch) r->watch_fd its
+ * clients from its start; says why not. It need not be ready for the
+ * program to start: no event is lost. */
+int launch_private_daemon(struct pgp_run *r, const char *sock, int want_watch);
+/* Once the program started: waits until gcmond is ready and has
+ * answered both; says why not, and then ends the program (and gcmond). */
+int launch_daemon_ready(struct pgp_run *r, const char *sock);
 /* Stops the private gcmond, closes r->ctl_fd, removes sock and dir. */
 void launch_end_private(struct pgp_run *r, const char *dir, const char *sock);
 /* The agent directory (sitecustomize.py, gcmon/): $GCMON_AGENT_DIR, the

@@ -479,43 +479,6 @@ static int pgp_needs_watch(const struct pgp_opts *o)
 	return !o->stats_only || o->term_flame || o->flame_file != NULL;
 }
 
-/* Opens r->watch_fd on the run's event stream. */
-static int pgp_open_watch(struct pgp_run *r, const char *sock)
-{
-	json_t *req, *ans;
-	int err;
-
-	if ((err = ctl_connect(sock, &r->watch_fd)) == 0) {
-		/* Binary records unless the events are printed as JSON; a
-		 * gcmond older than them answers bad_request: ask again. */
-		req = r->o->json ? json_pack("{s:s,s:s}", "cmd", "watch",
-		    "run", r->run_id) : json_pack("{s:s,s:s,s:s}", "cmd",
-		    "watch", "run", r->run_id, "events", "binary");
-		err = ctl_request(r->watch_fd, req, &ans, 5000);
-		json_decref(req);
-		if (err == 0 && !r->o->json &&
-		    !json_is_true(json_object_get(ans, "ok")) &&
-		    json_is_string(json_object_get(ans, "code")) &&
-		    strcmp(json_string_value(json_object_get(ans, "code")),
-		    "bad_request") == 0) {
-			json_decref(ans);
-			req = json_pack("{s:s,s:s}", "cmd", "watch", "run",
-			    r->run_id);
-			err = ctl_request(r->watch_fd, req, &ans, 5000);
-			json_decref(req);
-		}
-		if (err == 0) {
-			if (!json_is_true(json_object_get(ans, "ok")))
-				err = -EPROTO;
-			json_decref(ans);
-		}
-	}
-	if (err < 0)
-		fprintf(stderr, "pygcprofiler: cannot watch the run on %s: %s\n",
-		    sock, strerror(-err));
-	return err;
-}
-
 static void pgp_print_start(struct pgp_run *r)
 {
 	const struct pgp_opts *o = r->o;
@@ -585,7 +548,7 @@ static int pgp_run_embedded(struct pgp_opts *o)
 
 	memset(&r, 0, sizeof r);
 	r.o = o;
-	r.watch_fd = r.ctl_fd = -1;
+	r.watch_fd = r.ctl_fd = r.ready_fd = -1;
 	r.nproc_run = -1;
 	r.out = stderr;
 	clock_gettime(CLOCK_REALTIME, &ts);
@@ -595,11 +558,12 @@ static int pgp_run_embedded(struct pgp_opts *o)
 	launch_make_run_id(r.run_id, sizeof r.run_id);
 	if (launch_private_dir(dir, sizeof dir, sock, sizeof sock) < 0)
 		return 1;
-	if (launch_private_daemon(&r, sock) < 0 ||
-	    (pgp_needs_watch(o) && pgp_open_watch(&r, sock) < 0))
+	if (launch_private_daemon(&r, sock, pgp_needs_watch(o)) < 0)
 		goto out_stop;
 	pgp_print_start(&r);
-	if (launch_program(&r, sock) < 0)
+	/* gcmond starts while the program does: it serves the watch before
+	 * it reads any agent, so nothing is missed. */
+	if (launch_program(&r, sock) < 0 || launch_daemon_ready(&r, sock) < 0)
 		goto out_stop;
 	launch_supervise(&r, stderr);
 	status = pgp_finish(&r);

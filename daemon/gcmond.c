@@ -16,6 +16,7 @@
 #include <pwd.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -323,6 +324,8 @@ static void gcmond_say_ready(struct gcmond *d, int fd)
 
 /* ---- the command line: one table makes getopt_long's and --help ------ */
 
+#define GCMOND_MAX_CLIENT_FDS	4
+
 /* What the command line says, before anything starts. */
 struct gcmond_opts {
 	struct gcmond *d;		/* the parts of it options fill */
@@ -330,6 +333,8 @@ struct gcmond_opts {
 	struct metrics_config mcfg;
 	const char *sock, *log_path, *http_on, *http_opt;
 	int quiet, verbose, ready_fd;
+	int client_fd[GCMOND_MAX_CLIENT_FDS];
+	unsigned nclient_fds;
 };
 
 struct gcmond_optdef;
@@ -563,6 +568,21 @@ static void gcmond_set_ready(struct gcmond_opts *o,
 	o->ready_fd = (int)v;
 }
 
+static void gcmond_set_client_fd(struct gcmond_opts *o,
+    const struct gcmond_optdef *od, const char *arg)
+{
+	struct stat st;
+	double v;
+
+	(void)od;
+	if (gcmond_parse_double(arg, 0, INT_MAX, &v) < 0 || v != (int)v ||
+	    fstat((int)v, &st) < 0 || !S_ISSOCK(st.st_mode))
+		log_fatalx(2, "--client-fd: '%s' is not an open socket", arg);
+	if (o->nclient_fds == GCMOND_MAX_CLIENT_FDS)
+		log_fatalx(2, "--client-fd: at most %d", GCMOND_MAX_CLIENT_FDS);
+	o->client_fd[o->nclient_fds++] = (int)v;
+}
+
 static void gcmond_set_quiet(struct gcmond_opts *o,
     const struct gcmond_optdef *od, const char *arg)
 {
@@ -664,6 +684,9 @@ static const struct gcmond_optdef gcmond_optdefs[] = {
 	OPT("ready-fd", "N", "once the socket listens, write one byte to file\n"
 	    "descriptor N and close it (for a parent that\nstarts gcmond and "
 	    "waits for it on a pipe)", gcmond_set_ready),
+	OPT("client-fd", "N", "serve the connected socket N (inherited) as a\n"
+	    "client, what it holds handled before any agent\nis read "
+	    "(repeatable, at most 4)", gcmond_set_client_fd),
 	OPT("quiet", NULL, "no alerts or notices on stderr", gcmond_set_quiet),
 	OPT("verbose", NULL, "debug lines and a line per collection on stderr",
 	    gcmond_set_verbose),
@@ -794,6 +817,18 @@ static void gcmond_start_socket(struct gcmond *d, const char *sock)
 	}
 }
 
+/* --client-fd: served before the agents start (a watch among them misses
+ * no event); one that fails is said and the rest served. */
+static void gcmond_adopt_clients(struct gcmond *d, struct gcmond_opts *o)
+{
+	unsigned i;
+	int err;
+
+	for (i = 0; i < o->nclient_fds; i++)
+		if ((err = srv_adopt(&d->srv, o->client_fd[i])) < 0)
+			log_error(err, "--client-fd %d", o->client_fd[i]);
+}
+
 /* Closes what started and runs the loop until every handle is closed. */
 static void gcmond_close_all(struct gcmond *d)
 {
@@ -848,6 +883,7 @@ int main(int argc, char **argv)
 	gcmond_start_model(&d, &o);
 	gcmond_start_loop(&d);
 	gcmond_start_socket(&d, o.sock);
+	gcmond_adopt_clients(&d, &o);
 	if (gcmond_start_rest(&d, &o) != 0)
 		return 1;
 	/* Fails only for a NULL callback. */

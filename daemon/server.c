@@ -557,26 +557,17 @@ static void srv_on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	*buf = uv_buf_init(c->s->rbuf, sizeof c->s->rbuf);
 }
 
-static void srv_on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
+/* n bytes c's peer sent: every whole frame in them handled. */
+static void srv_take(struct srv_conn *c, const char *base, size_t n)
 {
-	struct srv_conn *c = st->data;
 	struct srv *s = c->s;
 	struct proto_frame f;
 	int err;
 
-	if (n == 0)
-		return;
-	if (n < 0) {
-		if (n != UV_EOF)
-			log_debug(s->log, "pid %d: read: %s", (int)c->peer_pid,
-			    uv_strerror((int)n));
-		srv_conn_close(c);
-		return;
-	}
 	if (c->closing || c->close_after_write)
 		return;
 	clock_now(s->agg);
-	if ((err = proto_reader_feed(&c->rd, buf->base, (size_t)n)) < 0)
+	if ((err = proto_reader_feed(&c->rd, base, n)) < 0)
 		goto out_bad;
 	while ((err = proto_reader_next(&c->rd, &f)) == 1) {
 		if ((err = srv_on_frame(c, &f)) < 0)
@@ -603,6 +594,22 @@ out_bad:
 	srv_conn_close(c);
 }
 
+static void srv_on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
+{
+	struct srv_conn *c = st->data;
+
+	if (n == 0)
+		return;
+	if (n < 0) {
+		if (n != UV_EOF)
+			log_debug(c->s->log, "pid %d: read: %s",
+			    (int)c->peer_pid, uv_strerror((int)n));
+		srv_conn_close(c);
+		return;
+	}
+	srv_take(c, buf->base, (size_t)n);
+}
+
 /* Tells a peer we will not serve why (a control client prints it), then
  * closes it once that is written; nothing it sends is read. */
 static void srv_refuse(struct srv_conn *c, const char *code, const char *msg)
@@ -614,19 +621,13 @@ static void srv_refuse(struct srv_conn *c, const char *code, const char *msg)
 		srv_conn_close(c);
 }
 
-static void srv_on_connection(uv_stream_t *server, int status)
+/* A connection of s, its pipe not yet open; NULL when out of memory. */
+static struct srv_conn *srv_conn_new(struct srv *s)
 {
-	struct srv *s = server->data;
 	struct srv_conn *c;
-	struct ucred cred;
-	socklen_t clen = sizeof cred;
-	uv_os_fd_t fd;
-	char msg[160];
 
-	if (status < 0 || s->stopping)
-		return;
 	if ((c = calloc(1, sizeof *c)) == NULL)
-		return;
+		return NULL;
 	c->s = s;
 	c->accepted_ms = clock_mono_ms();
 	c->peer_pid = -1;
@@ -634,15 +635,24 @@ static void srv_on_connection(uv_stream_t *server, int status)
 	proto_reader_init(&c->rd, PROTO_MAX_FRAME);
 	if (uv_pipe_init(s->loop, &c->pipe, 0) < 0) {
 		free(c);
-		return;
+		return NULL;
 	}
 	c->pipe.data = c;
 	LIST_INSERT_HEAD(&s->conns, c, link);
 	s->nconns++;
-	if (uv_accept(server, (uv_stream_t *)&c->pipe) < 0) {
-		srv_conn_close(c);
-		return;
-	}
+	return c;
+}
+
+/* Whom c's open pipe connects to, and whether we serve them: 0, or -1
+ * when c is refused (told why, closed once that is written). */
+static int srv_conn_admit(struct srv_conn *c)
+{
+	struct srv *s = c->s;
+	struct ucred cred;
+	socklen_t clen = sizeof cred;
+	uv_os_fd_t fd = -1;
+	char msg[160];
+
 	cred.gid = (gid_t)-1;
 	if (uv_fileno((uv_handle_t *)&c->pipe, &fd) == 0 &&
 	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == 0) {
@@ -657,7 +667,7 @@ static void srv_on_connection(uv_stream_t *server, int status)
 		snprintf(msg, sizeof msg, "gcmond serves %u clients already; "
 		    "try again later", s->cfg.max_clients);
 		srv_refuse(c, "busy", msg);
-		return;
+		return -1;
 	}
 	if (c->peer_uid == (uid_t)-1 ||
 	    !allow_peer(&s->cfg.allow, fd, c->peer_uid, cred.gid)) {
@@ -668,11 +678,60 @@ static void srv_on_connection(uv_stream_t *server, int status)
 		    "its groups)", (unsigned)c->peer_uid,
 		    (unsigned)c->peer_uid);
 		srv_refuse(c, "forbidden", msg);
+		return -1;
+	}
+	return 0;
+}
+
+static void srv_on_connection(uv_stream_t *server, int status)
+{
+	struct srv *s = server->data;
+	struct srv_conn *c;
+
+	if (status < 0 || s->stopping || (c = srv_conn_new(s)) == NULL)
+		return;
+	if (uv_accept(server, (uv_stream_t *)&c->pipe) < 0) {
+		srv_conn_close(c);
 		return;
 	}
-	if (uv_read_start((uv_stream_t *)&c->pipe, srv_on_alloc,
-	    srv_on_read) < 0)
+	if (srv_conn_admit(c) == 0 && uv_read_start((uv_stream_t *)&c->pipe,
+	    srv_on_alloc, srv_on_read) < 0)
 		srv_conn_close(c);
+}
+
+int srv_adopt(struct srv *s, int fd)
+{
+	struct srv_conn *c;
+	ssize_t n;
+	int err;
+
+	if ((c = srv_conn_new(s)) == NULL) {
+		close(fd);
+		return -ENOMEM;
+	}
+	if ((err = uv_pipe_open(&c->pipe, fd)) < 0) {
+		close(fd);
+		srv_conn_close(c);
+		return err;
+	}
+	if (srv_conn_admit(c) < 0)
+		return 0;
+	/* What the peer wrote before we started, at once: a watch asked
+	 * that way is one before any agent is read. */
+	while ((n = recv(fd, s->rbuf, sizeof s->rbuf, MSG_DONTWAIT)) > 0 &&
+	    !c->closing)
+		srv_take(c, s->rbuf, (size_t)n);
+	if (c->closing)
+		return 0;
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+		err = n == 0 ? 0 : -errno;
+		srv_conn_close(c);	/* gone already: nothing to serve */
+		return err;
+	}
+	if ((err = uv_read_start((uv_stream_t *)&c->pipe, srv_on_alloc,
+	    srv_on_read)) < 0)
+		srv_conn_close(c);
+	return err;
 }
 
 /* ---- the socket -------------------------------------------------------- */

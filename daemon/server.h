@@ -75,6 +75,12 @@ struct srv {
  * directory: *why says how), -EEXIST (not a socket), or bind's. */
 int srv_start(struct srv *s, uv_loop_t *loop, struct agg *agg,
     struct log *log, const char **why);
+/* Serves fd, an inherited connected stream socket (gcmond --client-fd),
+ * as a connection accepted now, its peer checked as any other: what the
+ * peer wrote before gcmond started is handled at once, so a watch asked
+ * that way sees every event when this runs before the agents are first
+ * read. Takes fd. 0, or a negative errno (fd closed). */
+int srv_adopt(struct srv *s, int fd);
 /* Stops accepting, removes the socket, writes what is queued and closes
  * every connection; the loop then ends. */
 void srv_shutdown(struct srv *s);

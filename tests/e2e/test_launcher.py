@@ -15,6 +15,7 @@ import signal
 import socket
 import stat
 import subprocess
+import time
 import sys
 import urllib.request
 
@@ -322,6 +323,52 @@ def test_a_program_that_cannot_start_is_reported(tmp):
     assert "cannot run" in r.stderr and "no-python" in r.stderr
     # It never ran: no report of it (once a summary saying "no run").
     assert "===" not in r.stderr, r.stderr
+
+
+def gcmond_wrapper(tmp, body):
+    """A GCMON_GCMOND that runs body (sh), then the real gcmond."""
+    path = os.path.join(tmp, "gcmond-wrapper")
+    with open(path, "w") as f:
+        f.write("#!/bin/sh\n%s\nexec %s \"$@\"\n" % (body, gt.GCMOND))
+    os.chmod(path, 0o700)
+    return path
+
+
+def test_a_gcmond_slow_to_start_misses_no_collection_line(tmp):
+    # The program starts while gcmond does; this one is over before
+    # gcmond is up, and each of its collections still has its line.
+    up = os.path.join(tmp, "gcmond-exec")
+    slow = gcmond_wrapper(tmp, "sleep 1; : > %s" % up)
+    r, stats = run_garbage(tmp, env=base_env(GCMON_GCMOND=slow))
+    # It ran in parallel: its last write came before gcmond's exec.
+    assert os.stat(os.path.join(tmp, "stats.json")).st_mtime < os.stat(up).st_mtime
+    events = EVENT_RE.findall(r.stderr)
+    m = re.search(r"^Pause durations \(from (\d+) pauses\)", r.stderr, re.M)
+    assert m, r.stderr
+    assert len(events) == int(m.group(1)) > 0
+    m = re.search(r"^Total GC collections: (\d+)", r.stderr, re.M)
+    assert m and int(m.group(1)) == stats_total(stats)
+
+
+def test_a_gcmond_that_fails_at_start_stops_the_program_it_raced(tmp):
+    failing = os.path.join(tmp, "gcmond-failing")
+    with open(failing, "w") as f:
+        f.write("#!/bin/sh\necho 'gcmond: cannot listen (this test)' >&2\nexit 1\n")
+    os.chmod(failing, 0o700)
+    mark = os.path.join(tmp, "mark")
+    prog = os.path.join(tmp, "late.py")
+    with open(prog, "w") as f:
+        f.write("import time\ntime.sleep(5)\nopen(%r, 'w').close()\n" % mark)
+    t = time.monotonic()
+    r = launch([prog], env=base_env(GCMON_GCMOND=failing))
+    assert r.returncode == 1, r.stderr
+    assert time.monotonic() - t < 4
+    assert "gcmond: cannot listen (this test)\n" in r.stderr
+    assert "pygcprofiler: %s exited at start (see its message above)\n" % failing in r.stderr
+    assert re.search(r"pygcprofiler: the program \(pid \d+\) was stopped\n", r.stderr)
+    assert "===" not in r.stderr
+    time.sleep(0.2)
+    assert not os.path.exists(mark)
 
 
 # ---- output ---------------------------------------------------------------

@@ -7,6 +7,7 @@ wire, must say what the JSON events say.
 """
 import json
 import os
+import re
 import socket
 import stat
 import struct
@@ -222,10 +223,12 @@ def test_a_bad_record_frame_is_named_and_ends_the_stream_not_the_run(tmp):
     assert "pygcprofiler: gcmond's event stream was cut: truncated frame payload" in r.stderr
 
 
-def test_a_gcmond_without_binary_events_is_watched_as_json(tmp):
-    r = fake_run(tmp, "old")
-    assert r.returncode == 0, r.stderr
-    assert "GMEM GC STOP  | Gen: 0 | Duration: 0.213ms | Collected: 7 | " \
-        "Uncollectable: 0\n" in r.stderr
-    assert "event stream was cut" not in r.stderr
-    assert "cannot watch" not in r.stderr
+def test_a_refused_watch_is_said_and_stops_the_program_it_raced(tmp):
+    # The program starts while gcmond does; a watch gcmond then refuses
+    # must not leave it running unwatched.
+    r = fake_run(tmp, "refuse")
+    assert r.returncode == 1, r.stderr
+    assert "pygcprofiler: cannot watch the run on " in r.stderr
+    assert ": Protocol error\n" in r.stderr
+    assert re.search(r"pygcprofiler: the program \(pid \d+\) was stopped", r.stderr)
+    assert "GC STOP" not in r.stderr

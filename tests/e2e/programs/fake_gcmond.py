@@ -1,11 +1,12 @@
-"""fake_gcmond MODE --socket S ... --ready-fd N ...: a stand-in for the
-launcher's private gcmond (GCMON_GCMOND), for what a real one never
-sends. It answers ping, watch and wait, refuses everything else, and on
-the watch connection streams what MODE says:
-  hostile  a process_start, one good WATCH_EVENTS frame, then one whose
-           count is above its records (the launcher must name it);
-  old      refuses "events" as a gcmond before 0.3.0 does, then streams
-           JSON events (the launcher must ask again without it)."""
+"""fake_gcmond MODE --socket S ... --ready-fd N --client-fd N ...: a
+stand-in for the launcher's private gcmond (GCMON_GCMOND), for what a
+real one never sends. It answers ping, watch and wait on its socket and
+its --client-fd sockets, refuses everything else, and on the watch
+connection does what MODE says:
+  hostile  streams a process_start, one good WATCH_EVENTS frame, then one
+           whose count is above its records (the launcher must name it);
+  refuse   refuses the watch (the launcher must say so, and stop the
+           program it started meanwhile)."""
 import json
 import os
 import socket
@@ -56,19 +57,12 @@ def serve(c, mode):
         if cmd == "ping":
             c.sendall(obj({"ok": True, "version": "fake", "pid": os.getpid(),
                            "uptime_s": 0, "processes": 0, "runs": 0}))
-        elif cmd == "watch" and mode == "old" and "events" in req:
+        elif cmd == "watch" and mode == "refuse":
             c.sendall(obj({"ok": False, "code": "bad_request",
-                           "error": "unknown argument \"events\""}))
+                           "error": "no watching here"}))
         elif cmd == "watch":
             c.sendall(obj({"ok": True, "watching": True}))
-            ev = dict(type="event", pid=4242, run="r", gen=0, label="generation 0",
-                      time=1.0, duration_ms=0.213, collector_ms=None, collected=7,
-                      uncollectable=0)
             c.sendall(obj({"type": "process_start", "process": proc(4242)}))
-            if mode == "old":
-                c.sendall(obj(ev))
-                c.sendall(obj({"type": "process_end", "process": proc(4242)}))
-                continue
             rec = REC.pack(4242, 0, 0, 0, 10**18, 213000, 0, 7, 0, 0)
             c.sendall(frame(WATCH_EVENTS, struct.pack("<II", 1, REC.size) + rec))
             c.sendall(frame(WATCH_EVENTS, struct.pack("<II", 5, REC.size) + rec * 2))
@@ -88,6 +82,10 @@ def main():
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.bind(sock)
     s.listen(8)
+    for i, a in enumerate(args):
+        if a == "--client-fd":
+            c = socket.socket(fileno=int(args[i + 1]))
+            threading.Thread(target=serve, args=(c, mode), daemon=True).start()
     os.write(ready, b".")
     os.close(ready)
     while True:
