@@ -23,6 +23,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "agent.h"
 
@@ -34,7 +35,11 @@ struct stacks_code {
 				 * encoded, not yet written) */
 };
 
-static struct stacks_code *stacks_table;	/* SHM_CODES entries */
+/* SHM_CODES entries (64 KiB), pages of zeros the kernel gives on first
+ * touch: a calloc'd table was 16 page faults at every start, and a
+ * program whose pauses never take a stack touches none. */
+static struct stacks_code *stacks_table;
+static uint32_t stacks_used;		/* entries taken: none, no loop */
 static PyObject *stacks_str_f_back;
 static int stacks_pending;		/* a pending call is scheduled */
 static int stacks_unpublished;		/* a stack used an unpublished name */
@@ -55,9 +60,15 @@ static unsigned long stacks_env(const char *name, unsigned long dflt,
 
 int agent_stacks_init(void)
 {
-	if (stacks_table == NULL &&
-	    (stacks_table = calloc(SHM_CODES, sizeof *stacks_table)) == NULL)
-		return -ENOMEM;
+	void *t;
+
+	if (stacks_table == NULL) {
+		t = mmap(NULL, SHM_CODES * sizeof *stacks_table, PROT_READ |
+		    PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (t == MAP_FAILED)
+			return -ENOMEM;
+		stacks_table = t;
+	}
 	if (stacks_str_f_back == NULL &&
 	    (stacks_str_f_back = PyUnicode_InternFromString("f_back")) == NULL)
 		return -ENOMEM;
@@ -88,6 +99,7 @@ static uint32_t stacks_code_id(PyObject *code)
 		}
 		if (stacks_table[i].code == NULL) {
 			Py_INCREF(code);
+			stacks_used++;
 			stacks_table[i].code = code;
 			stacks_table[i].published = 0;
 			stacks_unpublished = 1;
@@ -250,7 +262,7 @@ void agent_stacks_atfork_child(void)
 
 	if (stacks_table == NULL)
 		return;
-	for (i = 1; i < SHM_CODES; i++)
+	for (i = 1; stacks_used > 0 && i < SHM_CODES; i++)
 		stacks_table[i].published = 0;
 	stacks_pending = 0;
 	stacks_unpublished = 1;
