@@ -27,6 +27,12 @@ hist_init(struct hist *h)
 	h->min_ns = UINT64_MAX;
 }
 
+void
+hist_init_zeroed(struct hist *h)
+{
+	h->min_ns = UINT64_MAX;
+}
+
 static unsigned
 hist_log2(uint64_t v)
 {

@@ -29,6 +29,10 @@ struct hist {
 };
 
 void hist_init(struct hist *h);
+/* hist_init for memory already zero (calloc's): only the empty minimum
+ * is written, so pages the kernel has not given yet stay untouched until
+ * a value lands in them (each first touch is a page fault). */
+void hist_init_zeroed(struct hist *h);
 void hist_record(struct hist *h, uint64_t v_ns);
 /* dst += src; dst may not be src. */
 void hist_merge(struct hist *dst, const struct hist *src);

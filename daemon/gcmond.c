@@ -868,11 +868,12 @@ static int gcmond_start_rest(struct gcmond *d, struct gcmond_opts *o)
 
 int main(int argc, char **argv)
 {
-	static struct gcmond d;	/* big (the read buffer): not on the stack */
+	/* Big (the read buffer): not on the stack. Zero already, and left
+	 * untouched until used: each page is a fault at first touch. */
+	static struct gcmond d;
 	struct gcmond_opts o = { .d = &d };
 	char defsock[PATH_MAX];
 
-	memset(&d.srv, 0, sizeof d.srv);
 	gcmond_defaults(&o);
 	gcmond_parse_args(argc, argv, &o);
 	if (o.sock == NULL &&

@@ -103,7 +103,7 @@ struct agg_sum *agg_sum_new(void)
 	if (s == NULL)
 		return NULL;
 	for (g = 0; g < PROTO_MAX_GEN; g++)
-		hist_init(&s->gen[g].hist);
+		hist_init_zeroed(&s->gen[g].hist);
 	return s;
 }
 
@@ -232,8 +232,8 @@ static void agg_proc_fold(struct agg_proc *p)
 			p->pct_ms[g][i] = (double)hist_compact_percentile(
 			    &p->hist[g], 1, agg_pcts[i]) / 1e6;
 		if (r->folded[g] == NULL &&
-		    (r->folded[g] = malloc(sizeof *r->folded[g])) != NULL)
-			hist_init(r->folded[g]);
+		    (r->folded[g] = calloc(1, sizeof *r->folded[g])) != NULL)
+			hist_init_zeroed(r->folded[g]);
 		/* Out of memory: the run's percentiles lose these events;
 		 * its totals do not (they come from counters). */
 		if (r->folded[g] != NULL)

@@ -132,7 +132,7 @@ static struct req_totals *metrics_req_new(void)
 	struct req_totals *t = calloc(1, sizeof *t);
 
 	if (t != NULL)
-		hist_init(&t->delay);
+		hist_init_zeroed(&t->delay);
 	return t;
 }
 

@@ -224,6 +224,25 @@ START_TEST(test_percentile_clamps_midpoint_to_min_and_max)
 }
 END_TEST
 
+/* hist_init_zeroed on calloc'd memory is hist_init, and records the same. */
+START_TEST(test_init_zeroed_is_init_on_zero_memory)
+{
+	struct hist *z = calloc(1, sizeof *z);
+	uint64_t v;
+
+	ck_assert_ptr_nonnull(z);
+	hist_init(&h1);
+	hist_init_zeroed(z);
+	ck_assert_int_eq(memcmp(z, &h1, sizeof h1), 0);
+	for (v = 1; v < 5000000; v = v * 3 + 7) {
+		hist_record(&h1, v);
+		hist_record(z, v);
+	}
+	ck_assert_int_eq(memcmp(z, &h1, sizeof h1), 0);
+	free(z);
+}
+END_TEST
+
 START_TEST(test_empty_histogram_reports_zero)
 {
 	hist_init(&h1);
@@ -620,6 +639,7 @@ hist_suite(void)
 	tcase_add_test(tc, test_edge_values_together);
 	tcase_add_test(tc, test_values_above_range_keep_exact_max);
 	tcase_add_test(tc, test_percentile_clamps_midpoint_to_min_and_max);
+	tcase_add_test(tc, test_init_zeroed_is_init_on_zero_memory);
 	tcase_add_test(tc, test_empty_histogram_reports_zero);
 	tcase_add_test(tc, test_percentile_clamps_p);
 	tcase_add_test(tc, test_percentile_survives_inconsistent_counts);
