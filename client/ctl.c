@@ -234,21 +234,30 @@ int ctl_request(int fd, json_t *req, json_t **answer, int timeout_ms)
 	}
 }
 
-int ctl_requests(int fd, json_t *const *reqs, json_t **answers, size_t n,
-    int timeout_ms)
+int ctl_send_all(int fd, json_t *const *reqs, size_t n)
 {
-	int64_t deadline = timeout_ms < 0 ? -1 : ctl_now_ms() + timeout_ms;
 	uint8_t *buf = NULL;
 	size_t len = 0, i;
 	int err = 0;
 
-	for (i = 0; i < n; i++)
-		answers[i] = NULL;
 	for (i = 0; i < n && err == 0; i++)
 		err = ctl_encode(reqs[i], &buf, &len);
 	if (err == 0)
 		err = ctl_send_buf(fd, buf, len);
 	free(buf);
+	return err;
+}
+
+int ctl_requests(int fd, json_t *const *reqs, json_t **answers, size_t n,
+    int timeout_ms)
+{
+	int64_t deadline = timeout_ms < 0 ? -1 : ctl_now_ms() + timeout_ms;
+	size_t i;
+	int err;
+
+	for (i = 0; i < n; i++)
+		answers[i] = NULL;
+	err = ctl_send_all(fd, reqs, n);
 	for (i = 0; i < n && err == 0; i++)
 		while ((err = ctl_read_deadline(fd, &answers[i], deadline)) ==
 		    -EINTR)

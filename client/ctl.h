@@ -26,6 +26,9 @@ int ctl_connect(const char *path, int *fd_out);
 
 /* Sends req (borrowed), whole: 0, or -EPIPE/-ECONNRESET and the like. */
 int ctl_send(int fd, json_t *req);
+/* Sends the n requests (borrowed) in one write; their answers are read
+ * with ctl_read, in order (gcmond answers what follows a wait after it). */
+int ctl_send_all(int fd, json_t *const *reqs, size_t n);
 
 /* Sends req (borrowed) and reads one answer object (new reference in
  * *answer) within timeout_ms (< 0: no limit). -ETIMEDOUT, -EPIPE/-ECONNRESET

@@ -583,7 +583,7 @@ static void launch_stop_daemon(struct pgp_run *r)
 	json_t *req, *ans;
 	int st;
 
-	if (r->ctl_fd >= 0) {
+	if (r->ctl_fd >= 0 && !r->stop_sent) {
 		req = json_pack("{s:s}", "cmd", "stop");
 		if (ctl_request(r->ctl_fd, req, &ans, 2000) == 0)
 			json_decref(ans);
@@ -707,29 +707,10 @@ void launch_supervise(struct pgp_run *r, FILE *err_out)
 }
 
 
-/* Asks gcmond to answer once no process of the run is live (min 0: a
- * run none of whose interpreters loaded the agent is answered at once;
- * the time limit is for processes not ended). Sets r->nproc_run, or -1
- * when there is no answer. */
-static void launch_wait_live(struct pgp_run *r)
+json_t *launch_wait_request(const struct pgp_run *r)
 {
-	json_t *req, *ans = NULL;
-	int err;
-
-	r->nproc_run = -1;
-	req = json_pack("{s:s,s:s,s:i,s:i}", "cmd", "wait", "run", r->run_id,
+	return json_pack("{s:s,s:s,s:i,s:i}", "cmd", "wait", "run", r->run_id,
 	    "timeout_ms", PGP_WAIT_TIMEOUT_MS, "min_processes", 0);
-	err = ctl_request(r->ctl_fd, req, &ans, PGP_WAIT_TIMEOUT_MS + 5000);
-	json_decref(req);
-	if (err == 0 && json_is_true(json_object_get(ans, "ok"))) {
-		r->nproc_run = (long)json_integer_value(json_object_get(ans,
-		    "processes"));
-		/* Those still live at the time limit will not end now. */
-		r->nended_want = (unsigned long)(r->nproc_run -
-		    (long)json_integer_value(json_object_get(ans, "live")));
-	}
-	if (err == 0)
-		json_decref(ans);
 }
 
 /*
@@ -738,23 +719,24 @@ static void launch_wait_live(struct pgp_run *r)
  * run has ended is exact, with no quiet period. Only a watcher that lost
  * objects (a `lost` notice) reads on until a quiet PGP_DRAIN_MS.
  */
-void launch_wait_run_end(struct pgp_run *r)
+void launch_wait_run_end(struct pgp_run *r, const json_t *ans)
 {
 	double deadline;
 	int err;
 
 	r->nproc_run = -1;
-	if (r->exec_failed)
+	if (ans == NULL || !json_is_true(json_object_get(ans, "ok")))
 		return;
-	launch_wait_live(r);
-	if (r->nproc_run == 0) {
-		/* No agent reached gcmond: nothing more will come. */
-		return;
-	}
+	r->nproc_run = (long)json_integer_value(json_object_get(ans,
+	    "processes"));
+	/* Those still live at the time limit will not end now. */
+	r->nended_want = (unsigned long)(r->nproc_run -
+	    (long)json_integer_value(json_object_get(ans, "live")));
+	if (r->nproc_run == 0)
+		return;		/* no agent reached gcmond: nothing will come */
 	deadline = launch_now_mono() + 3.0;
 	while (r->watch_fd >= 0 && launch_now_mono() < deadline) {
-		if (r->lost == 0 && r->nproc_run > 0 &&
-		    r->nended >= r->nended_want)
+		if (r->lost == 0 && r->nended >= r->nended_want)
 			break;
 		err = watch_pump(r, r->lost ? PGP_DRAIN_MS : PGP_POLL_MS);
 		if (err == -ECONNRESET || (err == -ETIMEDOUT && r->lost))

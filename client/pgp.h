@@ -79,6 +79,7 @@ struct pgp_run {
 	int watch_fd;
 	struct ctl_stream watch;	/* what watch_fd sent, not yet handled */
 	int ctl_fd;
+	int stop_sent;			/* with the report's requests */
 	/* From the event stream. */
 	pid_t pids[64];
 	size_t npids;			/* distinct processes seen, capped */
@@ -149,10 +150,14 @@ int launch_program(struct pgp_run *r, const char *sock);
 int launch_exec_program(struct pgp_run *r, const char *sock);
 /* Waits for the program, forwarding signals and streaming events. */
 void launch_supervise(struct pgp_run *r, FILE *err_out);
-/* After the program: waits until no process of the run is live (sets
- * r->nproc_run) and reads what the watch stream holds up to each
- * process's end. (The one place that knows how a run ends.) */
-void launch_wait_run_end(struct pgp_run *r);
+/* After the program: the request to answer once no process of the run is
+ * live (min 0: a run none of whose interpreters loaded the agent is
+ * answered at once; the time limit is for processes not ended). */
+json_t *launch_wait_request(const struct pgp_run *r);
+/* Its answer (NULL: none) sets r->nproc_run (-1: no answer), and the
+ * watch stream is read up to each process's end. (The one place that
+ * knows how a run ends.) */
+void launch_wait_run_end(struct pgp_run *r, const json_t *ans);
 /* mkdtemp's the private directory, names the socket in it; says why not. */
 int launch_private_dir(char *dir, size_t dirlen, char *sock, size_t socklen);
 /* Starts gcmond on sock, r->ctl_fd and (want_watch) r->watch_fd its

@@ -323,45 +323,65 @@ static int pgp_write_stacks(const struct pgp_run *r, const char *path)
 	return 0;
 }
 
-/* Waits for the end of the run, then fetches the report (or why not):
- * what it is made of asked at once, the answers read in order. */
+/*
+ * Waits for the end of the run, then takes the report (or why not). All
+ * is asked in one write: the wait, what the report is made of, and the
+ * stop of the private gcmond, which answers each in order once the wait
+ * is over; its answers are read while the watch stream is drained.
+ */
 static void pgp_collect(struct pgp_run *r)
 {
-	enum { DURATIONS, STACKS, REQUESTS, REPORT, NASK };
-	json_t *req[NASK], *ans[NASK];
-	size_t first, i;
-	int err;
+	enum { WAIT, DURATIONS, STACKS, REQUESTS, REPORT, STOP, NASK };
+	json_t *req[NASK] = { NULL }, *ans[NASK] = { NULL }, *send[NASK];
+	size_t i, n = 0, at[NASK];
+	int err = -ENOMEM;
 
-	if (r->ctl_fd < 0)
-		return;
-	launch_wait_run_end(r);
-	if (r->exec_failed || r->nproc_run == 0)
+	r->nproc_run = -1;
+	if (r->ctl_fd < 0 || r->exec_failed)
 		return;		/* nothing to ask: pgp_report_summary says so */
-	first = r->o->nbuckets > 0 ? DURATIONS : STACKS;
-	req[DURATIONS] = first == DURATIONS ? pgp_durations_request(r) : NULL;
+	req[WAIT] = launch_wait_request(r);
+	req[DURATIONS] = r->o->nbuckets > 0 ? pgp_durations_request(r) : NULL;
 	req[STACKS] = json_pack("{s:s,s:s}", "cmd", "stacks", "run", r->run_id);
 	req[REQUESTS] = json_pack("{s:s,s:s}", "cmd", "requests", "run",
 	    r->run_id);
 	req[REPORT] = json_pack("{s:s,s:s}", "cmd", "report", "run", r->run_id);
-	err = -ENOMEM;
-	for (i = first; i < NASK && req[i] != NULL; i++)
-		;
+	req[STOP] = json_pack("{s:s}", "cmd", "stop");
+	for (i = 0; i < NASK; i++) {
+		if (req[i] != NULL) {
+			at[n] = i;
+			send[n++] = req[i];
+		} else if (i != DURATIONS || r->o->nbuckets > 0) {
+			break;		/* out of memory */
+		}
+	}
 	if (i == NASK)
-		err = ctl_requests(r->ctl_fd, req + first, ans + first,
-		    NASK - first, 10000);
-	for (i = first; i < NASK; i++)
+		err = ctl_send_all(r->ctl_fd, send, n);
+	for (i = 0; i < NASK; i++)
 		json_decref(req[i]);
-	if (err < 0) {
+	if (err == 0) {
+		r->stop_sent = 1;
+		do
+			err = ctl_read(r->ctl_fd, &ans[WAIT],
+			    PGP_WAIT_TIMEOUT_MS + 5000);
+		while (err == -EINTR);
+	}
+	launch_wait_run_end(r, ans[WAIT]);
+	for (i = 1; i < n && err == 0; i++)
+		do
+			err = ctl_read(r->ctl_fd, &ans[at[i]], 10000);
+		while (err == -EINTR);
+	if (err < 0)
 		snprintf(r->report_err, sizeof r->report_err, "%s",
 		    strerror(-err));
-		return;
+	else if (r->nproc_run != 0) {
+		/* A run no agent reached has no report: its summary says so. */
+		if (ans[DURATIONS] != NULL)
+			pgp_take_durations(r, ans[DURATIONS]);
+		pgp_take_stacks(r, ans[STACKS]);
+		pgp_take_requests(r, ans[REQUESTS]);
+		pgp_take_report(r, ans[REPORT]);
 	}
-	if (first == DURATIONS)
-		pgp_take_durations(r, ans[DURATIONS]);
-	pgp_take_stacks(r, ans[STACKS]);
-	pgp_take_requests(r, ans[REQUESTS]);
-	pgp_take_report(r, ans[REPORT]);
-	for (i = first; i < NASK; i++)
+	for (i = 0; i < NASK; i++)
 		json_decref(ans[i]);
 }
 

@@ -49,10 +49,12 @@ struct srv_conn {
 	int watch_binary;		/* collections as WATCH_EVENTS records */
 	struct proto_watch_event *recs;	/* the open WATCH_EVENTS frame's */
 	uint32_t nrecs, recs_cap;
-	int waiting;
+	int waiting;			/* the requests behind it wait too */
 	char *wait_run;
 	uint64_t wait_deadline_ms;
 	unsigned wait_min;
+	int in_frames, resume;		/* srv_frames' */
+	int read_paused;		/* SRV_HELD_MAX held behind a wait */
 };
 
 struct srv_write {
@@ -64,6 +66,7 @@ struct srv_write {
 
 static void srv_conn_close(struct srv_conn *c);
 static void srv_check_waits(struct srv *s);
+static void srv_frames(struct srv_conn *c);
 static void srv_send_answer(struct srv_conn *c, json_t *o);
 
 void srv_health(const struct srv *s, uint64_t *nconns, uint64_t *nbad,
@@ -434,7 +437,14 @@ static void srv_check_waits(struct srv *s)
 		srv_send_answer(c, djson_wait(s->agg, c->wait_run, timed_out));
 		free(c->wait_run);
 		c->wait_run = NULL;
+		c->resume = 1;
 	}
+	/* The requests that came behind each answered wait, in order. */
+	LIST_FOREACH(c, &s->conns, link)
+		if (c->resume) {
+			c->resume = 0;
+			srv_frames(c);
+		}
 }
 
 static void srv_on_request(struct srv_conn *c, const char *js, size_t len)
@@ -557,29 +567,14 @@ static void srv_on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	*buf = uv_buf_init(c->s->rbuf, sizeof c->s->rbuf);
 }
 
-/* n bytes c's peer sent: every whole frame in them handled. */
-static void srv_take(struct srv_conn *c, const char *base, size_t n)
+static void srv_on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf);
+
+/* c sent what the protocol does not allow (err): logged once, closed. */
+static void srv_conn_bad(struct srv_conn *c, int err)
 {
 	struct srv *s = c->s;
-	struct proto_frame f;
-	int err;
 
-	if (c->closing || c->close_after_write)
-		return;
-	clock_now(s->agg);
-	if ((err = proto_reader_feed(&c->rd, base, n)) < 0)
-		goto out_bad;
-	while ((err = proto_reader_next(&c->rd, &f)) == 1) {
-		if ((err = srv_on_frame(c, &f)) < 0)
-			goto out_bad;
-		if (c->closing)
-			return;
-	}
-	if (err == 0)
-		return;
-out_bad:
 	s->nbad++;
-	/* Logged once: the connection goes with it. */
 	log_warn(s->log, "pid %d (uid %u, %s connection): %s, closing it",
 	    (int)c->peer_pid, (unsigned)c->peer_uid, srv_kind_name(c->kind),
 	    proto_strerror(err));
@@ -592,6 +587,59 @@ out_bad:
 		json_decref(o);
 	}
 	srv_conn_close(c);
+}
+
+/*
+ * The whole frames c's peer sent, handled in order until one is a wait
+ * not yet answered: the requests behind it are answered after it (so a
+ * client may send a wait and what it asks next at once, and read the
+ * answers in order), and from SRV_HELD_MAX bytes held behind it on,
+ * reading pauses. srv_check_waits resumes; a call from within (a wait
+ * answered at once) leaves it to the loop already running.
+ */
+static void srv_frames(struct srv_conn *c)
+{
+	struct proto_frame f;
+	int err = 0;
+
+	if (c->in_frames)
+		return;
+	c->in_frames = 1;
+	while (!c->waiting && !c->closing &&
+	    (err = proto_reader_next(&c->rd, &f)) == 1)
+		if ((err = srv_on_frame(c, &f)) < 0)
+			break;
+	c->in_frames = 0;
+	if (c->closing)
+		return;
+	if (err < 0) {
+		srv_conn_bad(c, err);
+		return;
+	}
+	if (c->waiting && !c->read_paused &&
+	    c->rd.len - c->rd.off >= SRV_HELD_MAX) {
+		uv_read_stop((uv_stream_t *)&c->pipe);
+		c->read_paused = 1;
+	} else if (!c->waiting && c->read_paused) {
+		c->read_paused = 0;
+		if (uv_read_start((uv_stream_t *)&c->pipe, srv_on_alloc,
+		    srv_on_read) < 0)
+			srv_conn_close(c);
+	}
+}
+
+/* n bytes c's peer sent, then what they complete. */
+static void srv_take(struct srv_conn *c, const char *base, size_t n)
+{
+	int err;
+
+	if (c->closing || c->close_after_write)
+		return;
+	clock_now(c->s->agg);
+	if ((err = proto_reader_feed(&c->rd, base, n)) < 0)
+		srv_conn_bad(c, err);
+	else
+		srv_frames(c);
 }
 
 static void srv_on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
@@ -728,8 +776,8 @@ int srv_adopt(struct srv *s, int fd)
 		srv_conn_close(c);	/* gone already: nothing to serve */
 		return err;
 	}
-	if ((err = uv_read_start((uv_stream_t *)&c->pipe, srv_on_alloc,
-	    srv_on_read)) < 0)
+	if (!c->read_paused && (err = uv_read_start((uv_stream_t *)&c->pipe,
+	    srv_on_alloc, srv_on_read)) < 0)
 		srv_conn_close(c);
 	return err;
 }

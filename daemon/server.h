@@ -28,6 +28,8 @@
 #define SRV_ANSWER_QUEUE_MAX	(64u << 20)	/* bytes queued to any client */
 #define SRV_TICK_MS		100
 #define SRV_NEW_IDLE_MS		10000u	/* to send a whole first frame */
+#define SRV_HELD_MAX		(64u << 10)	/* bytes behind a wait, then
+						 * reading pauses */
 
 struct srv_conn;
 struct agents;

@@ -902,6 +902,46 @@ def test_report_objects_garbage_and_wait_for_run_end():
         assert rep["processes"][0]["ended_by"] == "exit"
 
 
+def test_requests_behind_a_wait_are_answered_after_it_in_order():
+    # pygcprofiler sends its wait and what it asks next in one write.
+    def ask(s, *reqs):
+        s.sendall(b"".join(gt.HDR.pack(gt.HDR.size + len(b), gt.FRAME_CONTROL,
+                                       gt.PROTO_VERSION, 0) + b
+                           for b in (json.dumps(r).encode() for r in reqs)))
+
+    def answer(s):
+        typ, body = gt.read_frame(s)
+        assert typ == gt.FRAME_CONTROL
+        return json.loads(body)
+
+    with Daemon() as d:
+        a = FakeArea(d.sock, run="inorder").publish()
+        a.collect(0, 1000)
+        wait_events(d, a.pid, 1)
+        before = d.request({"cmd": "summary", "run": "inorder"})["summary"]["collections"]
+        with socket.socket(socket.AF_UNIX) as s:
+            s.settimeout(20)
+            s.connect(d.sock)
+            ask(s, {"cmd": "wait", "run": "inorder", "timeout_ms": 10000},
+                {"cmd": "ping"}, {"cmd": "summary", "run": "inorder"})
+            s.settimeout(0.5)
+            with pytest.raises(socket.timeout):
+                s.recv(1, socket.MSG_PEEK)      # nothing before the wait
+            s.settimeout(20)
+            a.collect(2, 5000)
+            a.end()
+            w = answer(s)
+            assert w["ok"] and not w["timed_out"] and w["live"] == 0, w
+            assert answer(s)["version"]
+            # Answered after the wait: the collection made meanwhile is in.
+            assert answer(s)["summary"]["collections"] == before + 1
+            # A wait timing out lets the next request through as well.
+            ask(s, {"cmd": "wait", "run": "none-such", "timeout_ms": 100,
+                    "min_processes": 1}, {"cmd": "ping"})
+            assert answer(s)["timed_out"]
+            assert answer(s)["ok"]
+
+
 def test_malformed_exit_data_logged_counters_kept():
     """Exit data is hostile input too: a frame that lies about its length
     is logged, what came before it is kept, the totals are exact."""
