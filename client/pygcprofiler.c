@@ -578,12 +578,15 @@ static int pgp_run_embedded(struct pgp_opts *o)
 	launch_make_run_id(r.run_id, sizeof r.run_id);
 	if (launch_private_dir(dir, sizeof dir, sock, sizeof sock) < 0)
 		return 1;
-	if (launch_private_daemon(&r, sock, pgp_needs_watch(o)) < 0)
+	/* gcmond starts while the program does: it serves the watch before
+	 * it reads any agent, so nothing is missed. But --live's URL is the
+	 * first line, of a dashboard that answers. */
+	if (launch_private_daemon(&r, sock, pgp_needs_watch(o)) < 0 ||
+	    (o->live && launch_daemon_ready(&r, sock) < 0))
 		goto out_stop;
 	pgp_print_start(&r);
-	/* gcmond starts while the program does: it serves the watch before
-	 * it reads any agent, so nothing is missed. */
-	if (launch_program(&r, sock) < 0 || launch_daemon_ready(&r, sock) < 0)
+	if (launch_program(&r, sock) < 0 ||
+	    (!o->live && launch_daemon_ready(&r, sock) < 0))
 		goto out_stop;
 	launch_supervise(&r, stderr);
 	status = pgp_finish(&r);
