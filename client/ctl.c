@@ -201,17 +201,6 @@ static int ctl_send_buf(int fd, const uint8_t *buf, size_t len)
 	return 0;
 }
 
-int ctl_send(int fd, json_t *req)
-{
-	uint8_t *buf = NULL;
-	size_t len = 0;
-	int err;
-
-	if ((err = ctl_encode(req, &buf, &len)) == 0)
-		err = ctl_send_buf(fd, buf, len);
-	free(buf);
-	return err;
-}
 
 int ctl_request(int fd, json_t *req, json_t **answer, int timeout_ms)
 {
@@ -246,6 +235,11 @@ int ctl_send_all(int fd, json_t *const *reqs, size_t n)
 		err = ctl_send_buf(fd, buf, len);
 	free(buf);
 	return err;
+}
+
+int ctl_send(int fd, json_t *req)
+{
+	return ctl_send_all(fd, &req, 1);
 }
 
 int ctl_requests(int fd, json_t *const *reqs, json_t **answers, size_t n,
