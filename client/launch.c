@@ -338,30 +338,42 @@ int launch_exit_status(int st)
 
 /* ---- the daemon -------------------------------------------------------- */
 
-/* In gcmond's child before exec: its own process group (the terminal's
- * ^C is for the program; the daemon must live on to answer `report`),
- * ended with the launcher, stdin/stdout on /dev/null, the ready pipe and
- * its two client sockets kept open across exec. */
-static void launch_daemon_child(const int *keep, size_t nkeep)
+/*
+ * gcmond's child, between vfork and exec: its own process group (the
+ * terminal's ^C is for the program; the daemon must live on to answer
+ * `report`), ended with the launcher, stdin/stdout on /dev/null, the
+ * ready pipe and its two client sockets kept open across exec. It runs
+ * on the launcher's memory and stack, started with every signal blocked
+ * so that none of the launcher's handlers runs here; it only makes
+ * system calls, says why it failed in *eno, and never returns.
+ */
+static void launch_daemon_child(const char *gcmond, char **argv,
+    const int *keep, size_t nkeep, volatile int *eno)
 {
 	int devnull, fl;
 	size_t i;
 
-	launch_reset_signals();
-	setpgid(0, 0);
-	if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() == 1)
+	launch_reset_signals();	/* unblocked once no handler is ours */
+	if (setpgid(0, 0) < 0 || prctl(PR_SET_PDEATHSIG, SIGTERM) < 0)
+		goto fail;
+	if (getppid() == 1) {		/* the launcher died before the prctl */
+		*eno = ESRCH;
 		_exit(127);
+	}
 	for (i = 0; i < nkeep; i++)
 		if (keep[i] >= 0 && ((fl = fcntl(keep[i], F_GETFD)) < 0 ||
 		    fcntl(keep[i], F_SETFD, fl & ~FD_CLOEXEC) < 0))
-			_exit(127);
-	devnull = open("/dev/null", O_RDWR);
-	if (devnull >= 0) {
-		dup2(devnull, STDIN_FILENO);
-		dup2(devnull, STDOUT_FILENO);
-		if (devnull > STDERR_FILENO)
-			close(devnull);
-	}
+			goto fail;
+	if ((devnull = open("/dev/null", O_RDWR)) < 0 ||
+	    dup2(devnull, STDIN_FILENO) < 0 ||
+	    dup2(devnull, STDOUT_FILENO) < 0)
+		goto fail;
+	if (devnull > STDERR_FILENO)
+		close(devnull);
+	execv(gcmond, argv);
+fail:
+	*eno = errno ? errno : EIO;
+	_exit(127);
 }
 
 /* What the launcher asks first on the watch socket: the run's events,
@@ -397,6 +409,8 @@ static int launch_start_daemon(struct pgp_run *r, const char *gcmond,
 	char *argv[20];
 	int fds[2] = { -1, -1 }, ctl[2] = { -1, -1 }, wat[2] = { -1, -1 };
 	int keep[3], err, n;
+	volatile int eno;
+	sigset_t all, old;
 	json_t *req = NULL;
 	pid_t pid;
 
@@ -450,19 +464,24 @@ static int launch_start_daemon(struct pgp_run *r, const char *gcmond,
 	keep[0] = fds[1];
 	keep[1] = ctl[1];
 	keep[2] = wat[1];
+	/* vfork, not fork: no copy of the launcher's page tables, and no
+	 * copy-on-write fault on every page it writes until gcmond execs;
+	 * the launcher waits only for the exec. */
 	fflush(NULL);
-	pid = fork();
-	if (pid < 0) {
-		err = -errno;
+	sigfillset(&all);
+	sigprocmask(SIG_SETMASK, &all, &old);
+	eno = 0;
+	pid = vfork();
+	if (pid == 0)
+		launch_daemon_child(gcmond, argv, keep, 3, &eno);
+	err = pid < 0 ? -errno : 0;
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	if (err == 0 && eno != 0) {	/* it never became gcmond */
+		waitpid(pid, NULL, 0);
+		err = -eno;
+	}
+	if (err < 0)
 		goto out_close;
-	}
-	if (pid == 0) {
-		launch_daemon_child(keep, 3);
-		execv(gcmond, argv);
-		dprintf(STDERR_FILENO, "pygcprofiler: cannot run %s: %s\n",
-		    gcmond, strerror(errno));
-		_exit(127);
-	}
 	close(fds[1]);		/* EOF on fds[0] once gcmond has it no more */
 	close(ctl[1]);
 	if (wat[1] >= 0)

@@ -371,6 +371,26 @@ def test_a_gcmond_that_fails_at_start_stops_the_program_it_raced(tmp):
     assert not os.path.exists(mark)
 
 
+
+def test_a_gcmond_that_cannot_be_run_is_named_and_nothing_starts(tmp):
+    # Not executable: the exec in gcmond's (vforked) child fails, and
+    # the launcher says why before any program runs.
+    notexec = os.path.join(tmp, "gcmond-not-executable")
+    with open(notexec, "w") as f:
+        f.write("#!/bin/sh\nexit 0\n")
+    os.chmod(notexec, 0o600)
+    mark = os.path.join(tmp, "mark")
+    prog = os.path.join(tmp, "never.py")
+    with open(prog, "w") as f:
+        f.write("open(%r, 'w').close()\n" % mark)
+    for path, why in ((notexec, "Permission denied"),
+                      (os.path.join(tmp, "no-such-gcmond"), "No such file or directory")):
+        r = launch([prog], env=base_env(GCMON_GCMOND=path))
+        assert r.returncode == 1, r.stderr
+        assert r.stderr == "pygcprofiler: cannot start %s: %s\n" % (path, why), r.stderr
+        assert not os.path.exists(mark)
+
+
 # ---- output ---------------------------------------------------------------
 
 def run_garbage(tmp, opts=(), rounds=30, **kw):
