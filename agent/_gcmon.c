@@ -632,6 +632,8 @@ PyMODINIT_FUNC PyInit__gcmon(void)
 
 	if ((m = PyModule_Create(&gcmon_module)) == NULL)
 		return NULL;
+	if (agent_state.area == NULL)	/* a second init keeps a live area */
+		agent_state.fd = -1;
 	agent_state.on_segment = gcmon_on_segment;
 	agent_state.on_area_made = agent_requests_area_made;
 	agent_state.on_exit = agent_requests_at_exit;

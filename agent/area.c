@@ -25,7 +25,11 @@
 
 #include "agent.h"
 
-struct agent agent_state = { .fd = -1 };
+/* In .bss, not .data: 22 KiB that an initialiser would put in the
+ * file-backed segment, each page a copy-on-write fault of the file at
+ * first write; zero pages cost less and only the ones written. fd is
+ * set to -1 at module init (PyInit__gcmon), before anything reads it. */
+struct agent agent_state;
 
 uint64_t agent_clock_ns(int clock_id)
 {

@@ -61,6 +61,23 @@ static void flame_bucket_label(const struct pgp_opts *o, size_t b, char *buf,
 /* Folded stacks: "T+5s;Gen 2;5-20ms 1234" (T+0.5s for buckets under 1 s)
  * with GC time in microseconds as the sample weight (flamegraph.pl and
  * speedscope want integers). */
+/*
+ * v rounded half away from zero, for v >= 0 (0 for anything else, NaN
+ * too): llround without libm, which the launcher does not link, so
+ * that its every start maps one shared object less.
+ */
+static unsigned long long flame_round(double v)
+{
+	unsigned long long t;
+
+	if (!(v > 0))
+		return 0;
+	if (v >= 0x1p63)
+		return 1ull << 63;
+	t = (unsigned long long)v;	/* exact below 2^53; v integral above */
+	return t + (v - (double)t >= 0.5);
+}
+
 int flame_write_file(const struct pgp_run *r, const char *path)
 {
 	char label[64];
@@ -89,8 +106,8 @@ int flame_write_file(const struct pgp_run *r, const char *path)
 				flame_bucket_label(r->o, b, label, sizeof label);
 				fprintf(f, "T+%gs;Gen %u;%s %llu\n",
 				    (double)row * r->o->flame_bucket_s, g, label,
-				    (unsigned long long)llround(ms * 1000.0) ?
-				    (unsigned long long)llround(ms * 1000.0) : 1);
+				    flame_round(ms * 1000.0) ?
+				    flame_round(ms * 1000.0) : 1);
 			}
 	if (fclose(f) != 0)
 		return -errno;
@@ -176,7 +193,8 @@ static void flame_print_bar(const struct pgp_run *r, FILE *out,
 		later = g + 1;
 		while (later < r->ngen_seen && gen_ms[later] <= 0)
 			later++;
-		w = lround(gen_ms[g] / total * (double)o->term_width);
+		w = (long)flame_round(gen_ms[g] / total *
+		    (double)o->term_width);
 		if (w < 1)
 			w = 1;
 		if (later == r->ngen_seen)	/* the last one fills the bar */

@@ -67,6 +67,8 @@ START_TEST(test_flame_file_has_one_folded_line_per_cell)
 	close(fd);
 	run.ngen_seen = 3;
 	flame_add(&run, run.start_real + 0.2, 0, 0, 0.5);
+	flame_add(&run, run.start_real + 0.3, 1, 0, 0.0004);	/* 0.4 us: 1 */
+	flame_add(&run, run.start_real + 2.4, 0, 0, 1.0006);	/* rounds up */
 	flame_add(&run, run.start_real + 2.5, 2, 2, 7.25);
 	ck_assert_int_eq(flame_write_file(&run, path), 0);
 	f = fopen(path, "r");
@@ -75,7 +77,8 @@ START_TEST(test_flame_file_has_one_folded_line_per_cell)
 	text[n] = '\0';
 	fclose(f);
 	unlink(path);
-	ck_assert_str_eq(text, "T+0s;Gen 0;<1ms 500\nT+2s;Gen 2;>=5ms 7250\n");
+	ck_assert_str_eq(text, "T+0s;Gen 0;<1ms 500\nT+0s;Gen 1;<1ms 1\n"
+	    "T+2s;Gen 0;<1ms 1001\nT+2s;Gen 2;>=5ms 7250\n");
 }
 END_TEST
 
