@@ -7,7 +7,6 @@
  */
 #include "config.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,9 +125,14 @@ unsigned alerts_nprocs(const struct alerts *al)
 	return al->nproc;
 }
 
+/* floor(now / slot_s), without libm's floor: gcmond needs libm for
+ * nothing else, and each shared object costs every start. */
 static int64_t alerts_slot_of(const struct alerts *al, double now)
 {
-	return (int64_t)floor(now / al->slot_s);
+	double q = now / al->slot_s;
+	int64_t s = (int64_t)q;		/* toward zero */
+
+	return (double)s > q ? s - 1 : s;
 }
 
 static struct alerts_proc **alerts_chain(struct alerts *al, uint32_t pid)
