@@ -528,10 +528,15 @@ static int launch_read_ok(int fd, double deadline)
 	return err;
 }
 
+/* What launch_wait_ready was waiting for when it failed. */
+enum launch_wait_step {
+	LAUNCH_WAIT_START, LAUNCH_WAIT_PING, LAUNCH_WAIT_WATCH
+};
+
 /* Waits for gcmond's ready byte (EOF: it exited), then for the answers
- * to what launch_start_daemon wrote; *what names what failed. */
+ * to what launch_start_daemon wrote; *step says which failed. */
 static int launch_wait_ready(struct pgp_run *r, int ready_fd,
-    const char **what)
+    enum launch_wait_step *step)
 {
 	double deadline = launch_now_mono() + PGP_PING_TIMEOUT_MS / 1000.0;
 	struct pollfd pfd = { .fd = ready_fd, .events = POLLIN };
@@ -540,7 +545,7 @@ static int launch_wait_ready(struct pgp_run *r, int ready_fd,
 	ssize_t n;
 	int err;
 
-	*what = "start";
+	*step = LAUNCH_WAIT_START;
 	/* One wait; a signal (SIGCHLD, ^C) only restarts it. */
 	while ((left_ms = (deadline - launch_now_mono()) * 1000) > 0 &&
 	    poll(&pfd, 1, (int)left_ms + 1) <= 0)
@@ -555,10 +560,10 @@ static int launch_wait_ready(struct pgp_run *r, int ready_fd,
 		r->daemon = 0;
 		return -ECHILD;
 	}
-	*what = "ping";
+	*step = LAUNCH_WAIT_PING;
 	if ((err = launch_read_ok(r->ctl_fd, deadline)) < 0)
 		return err;
-	*what = "watch";
+	*step = LAUNCH_WAIT_WATCH;
 	return r->watch_fd >= 0 ? launch_read_ok(r->watch_fd, deadline) : 0;
 }
 
@@ -857,15 +862,15 @@ static void launch_stop_program(struct pgp_run *r)
 
 int launch_daemon_ready(struct pgp_run *r, const char *sock)
 {
-	const char *what;
-	int err = launch_wait_ready(r, r->ready_fd, &what);
+	enum launch_wait_step step;
+	int err = launch_wait_ready(r, r->ready_fd, &step);
 
 	close(r->ready_fd);
 	r->ready_fd = -1;
 	if (err == -ECHILD)
 		fprintf(stderr, "pygcprofiler: %s exited at start "
 		    "(see its message above)\n", r->gcmond);
-	else if (err < 0 && strcmp(what, "watch") == 0)
+	else if (err < 0 && step == LAUNCH_WAIT_WATCH)
 		fprintf(stderr, "pygcprofiler: cannot watch the run on %s: "
 		    "%s\n", sock, strerror(-err));
 	else if (err < 0)
