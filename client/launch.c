@@ -364,12 +364,13 @@ static void launch_daemon_child(const char *gcmond, char **argv,
 		if (keep[i] >= 0 && ((fl = fcntl(keep[i], F_GETFD)) < 0 ||
 		    fcntl(keep[i], F_SETFD, fl & ~FD_CLOEXEC) < 0))
 			goto fail;
-	if ((devnull = open("/dev/null", O_RDWR)) < 0 ||
-	    dup2(devnull, STDIN_FILENO) < 0 ||
-	    dup2(devnull, STDOUT_FILENO) < 0)
-		goto fail;
-	if (devnull > STDERR_FILENO)
-		close(devnull);
+	/* Without a /dev/null (a bare chroot), gcmond keeps ours. */
+	if ((devnull = open("/dev/null", O_RDWR)) >= 0) {
+		dup2(devnull, STDIN_FILENO);
+		dup2(devnull, STDOUT_FILENO);
+		if (devnull > STDERR_FILENO)
+			close(devnull);
+	}
 	execv(gcmond, argv);
 fail:
 	*eno = errno ? errno : EIO;
