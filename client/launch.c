@@ -377,6 +377,33 @@ fail:
 	_exit(127);
 }
 
+/*
+ * gcmond's process: its pid, or a negative errno, its exec's included.
+ * vfork, not fork: no copy of the launcher's page tables, and no
+ * copy-on-write fault on every page the launcher writes until gcmond
+ * execs; the launcher waits only for the exec. Apart from its caller,
+ * so that no local of that one lives across vfork's two returns.
+ */
+static pid_t launch_vfork_daemon(const char *gcmond, char **argv,
+    const int *keep, size_t nkeep)
+{
+	volatile int eno = 0;
+	sigset_t all, old;
+	pid_t pid;
+
+	sigfillset(&all);
+	sigprocmask(SIG_SETMASK, &all, &old);
+	pid = vfork();
+	if (pid == 0)
+		launch_daemon_child(gcmond, argv, keep, nkeep, &eno);
+	if (pid < 0)
+		eno = errno;
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	if (pid > 0 && eno != 0)	/* it never became gcmond */
+		waitpid(pid, NULL, 0);
+	return eno != 0 ? -eno : pid;
+}
+
 /* What the launcher asks first on the watch socket: the run's events,
  * as binary records unless they are printed as JSON. New reference. */
 static json_t *launch_watch_request(const struct pgp_run *r)
@@ -410,8 +437,6 @@ static int launch_start_daemon(struct pgp_run *r, const char *gcmond,
 	char *argv[20];
 	int fds[2] = { -1, -1 }, ctl[2] = { -1, -1 }, wat[2] = { -1, -1 };
 	int keep[3], err, n;
-	volatile int eno;
-	sigset_t all, old;
 	json_t *req = NULL;
 	pid_t pid;
 
@@ -465,24 +490,11 @@ static int launch_start_daemon(struct pgp_run *r, const char *gcmond,
 	keep[0] = fds[1];
 	keep[1] = ctl[1];
 	keep[2] = wat[1];
-	/* vfork, not fork: no copy of the launcher's page tables, and no
-	 * copy-on-write fault on every page it writes until gcmond execs;
-	 * the launcher waits only for the exec. */
 	fflush(NULL);
-	sigfillset(&all);
-	sigprocmask(SIG_SETMASK, &all, &old);
-	eno = 0;
-	pid = vfork();
-	if (pid == 0)
-		launch_daemon_child(gcmond, argv, keep, 3, &eno);
-	err = pid < 0 ? -errno : 0;
-	sigprocmask(SIG_SETMASK, &old, NULL);
-	if (err == 0 && eno != 0) {	/* it never became gcmond */
-		waitpid(pid, NULL, 0);
-		err = -eno;
-	}
-	if (err < 0)
+	if ((pid = launch_vfork_daemon(gcmond, argv, keep, 3)) < 0) {
+		err = (int)pid;
 		goto out_close;
+	}
 	close(fds[1]);		/* EOF on fds[0] once gcmond has it no more */
 	close(ctl[1]);
 	if (wat[1] >= 0)
