@@ -102,6 +102,8 @@ void events_log_summary(struct events *ev, int final)
 {
 	json_t *o;
 
+	if (ev->log->fd < 0)
+		return;		/* no log: a summary is two sums for nothing */
 	clock_now(ev->agg);
 	if ((o = djson_log_summary(ev->agg, final)) != NULL)
 		log_json(ev->log, o);

@@ -66,7 +66,8 @@ void events_stop(struct events *ev, double mono_s);
 /* Every SRV_TICK_MS: ticks the alerts, writes the summary every
  * summary_interval_s. */
 void events_tick(struct events *ev, double mono_s);
-/* The summary object (host + runs) to the log. final: at shutdown. */
+/* The summary object (host + runs) to the log, if gcmond has one.
+ * final: at shutdown. */
 void events_log_summary(struct events *ev, int final);
 
 /* The sink of agents.c (data: the struct events): a process appeared,

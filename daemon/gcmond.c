@@ -782,10 +782,14 @@ static void gcmond_start_model(struct gcmond *d, struct gcmond_opts *o)
 	if (o->log_path != NULL && (err = log_open(&d->log, o->log_path)) < 0)
 		log_error(err, "cannot open %s (serving anyway; SIGHUP tries "
 		    "again)", o->log_path);
-	if ((d->agg = agg_new(&o->acfg)) == NULL ||
-	    (d->metrics = metrics_new(&o->mcfg)) == NULL)
+	/* The metrics' totals are kept only where /metrics is served: a
+	 * gcmond without HTTP (pygcprofiler's, but with --live) would pay a
+	 * retired sum's 128 KiB at the first process's end for nobody. */
+	if ((d->agg = agg_new(&o->acfg)) == NULL || (o->http_on != NULL &&
+	    (d->metrics = metrics_new(&o->mcfg)) == NULL))
 		log_fatalx(1, "out of memory");
-	metrics_watch(d->metrics, d->agg);
+	if (d->metrics != NULL)
+		metrics_watch(d->metrics, d->agg);
 	clock_now(d->agg);
 	if ((err = events_start(&d->events, d->agg, &d->log)) < 0)
 		log_fatal(1, err, "cannot start the alerts");
