@@ -325,13 +325,24 @@ def test_a_program_that_cannot_start_is_reported(tmp):
     assert "===" not in r.stderr, r.stderr
 
 
+def write_script(tmp, name, text, mode=0o700):
+    """tmp/name holding text, with mode; its path."""
+    path = os.path.join(tmp, name)
+    with open(path, "w") as f:
+        f.write(text)
+    os.chmod(path, mode)
+    return path
+
+
+def marking_program(tmp, before=""):
+    """A Python program that runs before, then creates a file: (path, that file)."""
+    mark = os.path.join(tmp, "mark")
+    return write_script(tmp, "marking.py", before + "open(%r, 'w').close()\n" % mark, 0o600), mark
+
+
 def gcmond_wrapper(tmp, body):
     """A GCMON_GCMOND that runs body (sh), then the real gcmond."""
-    path = os.path.join(tmp, "gcmond-wrapper")
-    with open(path, "w") as f:
-        f.write("#!/bin/sh\n%s\nexec %s \"$@\"\n" % (body, gt.GCMOND))
-    os.chmod(path, 0o700)
-    return path
+    return write_script(tmp, "gcmond-wrapper", "#!/bin/sh\n%s\nexec %s \"$@\"\n" % (body, gt.GCMOND))
 
 
 def test_a_gcmond_slow_to_start_misses_no_collection_line(tmp):
@@ -351,14 +362,9 @@ def test_a_gcmond_slow_to_start_misses_no_collection_line(tmp):
 
 
 def test_a_gcmond_that_fails_at_start_stops_the_program_it_raced(tmp):
-    failing = os.path.join(tmp, "gcmond-failing")
-    with open(failing, "w") as f:
-        f.write("#!/bin/sh\necho 'gcmond: cannot listen (this test)' >&2\nexit 1\n")
-    os.chmod(failing, 0o700)
-    mark = os.path.join(tmp, "mark")
-    prog = os.path.join(tmp, "late.py")
-    with open(prog, "w") as f:
-        f.write("import time\ntime.sleep(5)\nopen(%r, 'w').close()\n" % mark)
+    failing = write_script(tmp, "gcmond-failing",
+                           "#!/bin/sh\necho 'gcmond: cannot listen (this test)' >&2\nexit 1\n")
+    prog, mark = marking_program(tmp, "import time\ntime.sleep(5)\n")
     t = time.monotonic()
     r = launch([prog], env=base_env(GCMON_GCMOND=failing))
     assert r.returncode == 1, r.stderr
@@ -371,18 +377,11 @@ def test_a_gcmond_that_fails_at_start_stops_the_program_it_raced(tmp):
     assert not os.path.exists(mark)
 
 
-
 def test_a_gcmond_that_cannot_be_run_is_named_and_nothing_starts(tmp):
-    # Not executable: the exec in gcmond's (vforked) child fails, and
-    # the launcher says why before any program runs.
-    notexec = os.path.join(tmp, "gcmond-not-executable")
-    with open(notexec, "w") as f:
-        f.write("#!/bin/sh\nexit 0\n")
-    os.chmod(notexec, 0o600)
-    mark = os.path.join(tmp, "mark")
-    prog = os.path.join(tmp, "never.py")
-    with open(prog, "w") as f:
-        f.write("open(%r, 'w').close()\n" % mark)
+    # Not executable, or absent: the exec in gcmond's (vforked) child
+    # fails, and the launcher says why before any program runs.
+    notexec = write_script(tmp, "gcmond-not-executable", "#!/bin/sh\nexit 0\n", 0o600)
+    prog, mark = marking_program(tmp)
     for path, why in ((notexec, "Permission denied"),
                       (os.path.join(tmp, "no-such-gcmond"), "No such file or directory")):
         r = launch([prog], env=base_env(GCMON_GCMOND=path))
