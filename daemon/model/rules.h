@@ -143,7 +143,8 @@ int rules_input_build(const struct agg *a, const struct agg_run *r,
     const struct agg_proc *p, struct rules_input *in);
 void rules_input_fini(struct rules_input *in);
 
-/* Fills out[0..max) and returns how many apply. */
+/* Fills out[0..n) with the n <= max that apply, each record cleared
+ * first, and returns n; out[n..max) is not written. */
 size_t rules_evaluate(const struct rules_input *in, struct rules_rec *out,
     size_t max);
 
