@@ -432,6 +432,15 @@ static struct req_sum_route *requests_sum_find(struct req_sum *s,
 	return &s->route[s->nroute++];
 }
 
+/* Whether p has anything for a sum: a request, an invalid or a dropped one. */
+static int requests_proc_has(const struct agg_proc *p)
+{
+	const struct req_proc *rp = p->requests;
+
+	return rp != NULL && (rp->requests != 0 || rp->invalid != 0 ||
+	    rp->dropped != 0);
+}
+
 static int requests_sum_proc(const struct agg_proc *p, struct req_sum *s,
     size_t *cap)
 {
@@ -439,8 +448,7 @@ static int requests_sum_proc(const struct agg_proc *p, struct req_sum *s,
 	struct req_sum_route *sr;
 	unsigned i;
 
-	if (rp == NULL || (rp->requests == 0 && rp->invalid == 0 &&
-	    rp->dropped == 0))
+	if (!requests_proc_has(p))
 		return 0;
 	s->nproc++;
 	s->invalid += rp->invalid;
@@ -485,6 +493,20 @@ int requests_of_service(const struct agg_proc *p, const char *service)
 
 	return service == NULL ||
 	    strcmp(service_name(p, buf, sizeof buf), service) == 0;
+}
+
+int requests_any(const struct agg *a, const struct agg_run *r,
+    const struct agg_proc *p)
+{
+	const struct agg_proc *q;
+
+	if (p != NULL)
+		return requests_proc_has(p);
+	for (q = agg_proc_next(a, r, NULL); q != NULL;
+	    q = agg_proc_next(a, r, q))
+		if (requests_proc_has(q))
+			return 1;
+	return 0;
 }
 
 int requests_sum(const struct agg *a, const struct agg_run *r,

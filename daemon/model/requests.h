@@ -173,6 +173,10 @@ struct req_sum {
  * frees. */
 int requests_sum(const struct agg *a, const struct agg_run *r,
     const struct agg_proc *p, const char *service, struct req_sum *s);
+/* Whether requests_sum of the same scope (service NULL) would count a
+ * process: else that sum is all zero, and need not be made. */
+int requests_any(const struct agg *a, const struct agg_run *r,
+    const struct agg_proc *p);
 /* Whether p is of service (NULL: of any). */
 int requests_of_service(const struct agg_proc *p, const char *service);
 void requests_sum_fini(struct req_sum *s);

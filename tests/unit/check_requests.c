@@ -555,6 +555,33 @@ START_TEST(test_rule_requests_quiet_when_gc_leaves_p99_alone)
 }
 END_TEST
 
+/* A scope with no request has no requests sum at all: the rule takes
+ * the NULL as none, and the 64 KiB of zeros are not made. */
+START_TEST(test_scope_without_requests_has_no_sum)
+{
+	struct agg *a = agg_new(&cfg);
+	struct agg_proc *quiet = proc_add(a, 100, "quiet");
+	struct agg_proc *busy = proc_add(a, 101, "busy");
+	struct rules_input in;
+
+	feed_gens(busy, 10, 0, 0, 1, 1);
+	ck_assert(!requests_any(a, NULL, quiet));
+	ck_assert(!requests_any(a, agg_run_find(a, "quiet"), NULL));
+	ck_assert(requests_any(a, NULL, busy));
+	ck_assert(requests_any(a, agg_run_find(a, "busy"), NULL));
+	ck_assert(requests_any(a, NULL, NULL));		/* the host */
+	ck_assert_int_eq(rules_input_build(a, NULL, quiet, &in), 0);
+	ck_assert_ptr_null(in.req);
+	rules_input_fini(&in);
+	ck_assert_int_eq(rules_input_build(a, agg_run_find(a, "busy"), NULL,
+	    &in), 0);
+	ck_assert_ptr_nonnull(in.req);
+	ck_assert_uint_eq(in.req->all.requests, 10);
+	rules_input_fini(&in);
+	agg_free(a);
+}
+END_TEST
+
 static Suite *requests_suite(void)
 {
 	Suite *s = suite_create("requests");
@@ -575,6 +602,7 @@ static Suite *requests_suite(void)
 	tcase_add_test(tc, test_delay_by_generation_and_without_full);
 	tcase_add_test(tc, test_rule_full_collections_in_requests);
 	tcase_add_test(tc, test_rule_requests_quiet_when_gc_leaves_p99_alone);
+	tcase_add_test(tc, test_scope_without_requests_has_no_sum);
 	suite_add_tcase(s, tc);
 	return s;
 }
