@@ -58,13 +58,10 @@ static void flame_bucket_label(const struct pgp_opts *o, size_t b, char *buf,
 		snprintf(buf, len, ">=%gms", o->buckets[o->nbuckets - 1]);
 }
 
-/* Folded stacks: "T+5s;Gen 2;5-20ms 1234" (T+0.5s for buckets under 1 s)
- * with GC time in microseconds as the sample weight (flamegraph.pl and
- * speedscope want integers). */
 /*
  * v rounded half away from zero, for v >= 0 (0 for anything else, NaN
- * too): llround without libm, which the launcher does not link, so
- * that its every start maps one shared object less.
+ * too): llround, but without libm, which the launcher would otherwise
+ * map at every start (-lm is --as-needed).
  */
 static unsigned long long flame_round(double v)
 {
@@ -78,6 +75,9 @@ static unsigned long long flame_round(double v)
 	return t + (v - (double)t >= 0.5);
 }
 
+/* Folded stacks: "T+5s;Gen 2;5-20ms 1234" (T+0.5s for buckets under 1 s)
+ * with GC time in microseconds as the sample weight (flamegraph.pl and
+ * speedscope want integers). */
 int flame_write_file(const struct pgp_run *r, const char *path)
 {
 	char label[64];
