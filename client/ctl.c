@@ -201,7 +201,6 @@ static int ctl_send_buf(int fd, const uint8_t *buf, size_t len)
 	return 0;
 }
 
-
 int ctl_request(int fd, json_t *req, json_t **answer, int timeout_ms)
 {
 	int64_t deadline = timeout_ms < 0 ? -1 : ctl_now_ms() + timeout_ms;
@@ -240,28 +239,6 @@ int ctl_send_all(int fd, json_t *const *reqs, size_t n)
 int ctl_send(int fd, json_t *req)
 {
 	return ctl_send_all(fd, &req, 1);
-}
-
-int ctl_requests(int fd, json_t *const *reqs, json_t **answers, size_t n,
-    int timeout_ms)
-{
-	int64_t deadline = timeout_ms < 0 ? -1 : ctl_now_ms() + timeout_ms;
-	size_t i;
-	int err;
-
-	for (i = 0; i < n; i++)
-		answers[i] = NULL;
-	err = ctl_send_all(fd, reqs, n);
-	for (i = 0; i < n && err == 0; i++)
-		while ((err = ctl_read_deadline(fd, &answers[i], deadline)) ==
-		    -EINTR)
-			;
-	if (err < 0)
-		for (i = 0; i < n; i++) {
-			json_decref(answers[i]);
-			answers[i] = NULL;
-		}
-	return err;
 }
 
 int ctl_read(int fd, json_t **obj, int timeout_ms)

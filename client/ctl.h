@@ -35,13 +35,6 @@ int ctl_send_all(int fd, json_t *const *reqs, size_t n);
  * (daemon went away), -EPROTO (not a CONTROL frame or not a JSON object). */
 int ctl_request(int fd, json_t *req, json_t **answer, int timeout_ms);
 
-/* Sends the n requests (borrowed) at once, then reads their n answers in
- * order, all within timeout_ms: one round trip for requests that do not
- * depend on each other's answers. On an error (as ctl_request's) no
- * answer is kept: every answers[i] is NULL. */
-int ctl_requests(int fd, json_t *const *reqs, json_t **answers, size_t n,
-    int timeout_ms);
-
 /* Reads the next streamed object (watch). 0 and *obj set; -ECONNRESET at
  * the end of the stream; -ETIMEDOUT after timeout_ms (< 0: no limit);
  * -EINTR if a signal arrived while waiting (so callers can check flags). */
