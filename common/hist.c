@@ -21,16 +21,16 @@
 #define HIST_LINEAR_SHIFT	4		/* 16 ns below 1024 */
 
 void
-hist_init(struct hist *h)
+hist_init_zeroed(struct hist *h)
 {
-	memset(h, 0, sizeof(*h));
 	h->min_ns = UINT64_MAX;
 }
 
 void
-hist_init_zeroed(struct hist *h)
+hist_init(struct hist *h)
 {
-	h->min_ns = UINT64_MAX;
+	memset(h, 0, sizeof(*h));
+	hist_init_zeroed(h);
 }
 
 static unsigned
