@@ -1,24 +1,23 @@
 /*
  * _gcmon.c: the agent's CPython extension module (Limited API 3.10, one
- * abi3 shared object for CPython 3.10 and later): start(), stop() and
- * stats(), called by the gcmon package (agent/bootstrap/gcmon/_boot.py,
- * which sitecustomize.py, the .pth hook and gcmon.start() share; stats()
- * and the callback also by tests and benchmarks), and the limits the
- * bootstrap must respect. The recording itself is callback.c's; the
- * shared area is area.c's. _exit() is os._exit's stand-in, which the
- * bootstrap installs (the one function of the program's the agent
- * replaces: os._exit ends a process without its exit handlers, and
- * billiard's and multiprocessing's workers end that way; posix._exit
- * stays the real one). Nothing here calls gc.collect, gc.freeze,
- * gc.set_threshold or gc.get_objects, or starts a thread.
+ * abi3 shared object for CPython 3.10 and later): the module, stop(),
+ * _exit(), stats(), the request API and the limits the bootstrap must
+ * respect. Loading (load(), agent(), exit_data(): the identity and the
+ * area's start) is boot.c's, called by the gcmon package
+ * (agent/bootstrap/gcmon/, which sitecustomize.py, the .pth hook and
+ * gcmon.start() share; stats() and the callback also by tests and
+ * benchmarks). The recording itself is callback.c's; the shared area is
+ * area.c's. _exit() is os._exit's stand-in, which the bootstrap installs
+ * (the one function of the program's the agent replaces: os._exit ends a
+ * process without its exit handlers, and billiard's and
+ * multiprocessing's workers end that way; posix._exit stays the real
+ * one). Nothing here calls gc.collect, gc.freeze, gc.set_threshold or
+ * gc.get_objects, or starts a thread.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
-#include <errno.h>
-#include <pthread.h>
 #include <stdatomic.h>
-#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,239 +30,6 @@
 #include "shm.h"
 
 PyMODINIT_FUNC PyInit__gcmon(void);
-
-static char *gcmon_strndup(const char *s, Py_ssize_t n)
-{
-	char *p = malloc((size_t)n + 1);
-
-	if (p != NULL) {
-		memcpy(p, s, (size_t)n);
-		p[n] = '\0';
-	}
-	return p;
-}
-
-static int gcmon_set_str(struct proto_str *dst, char **owner, const char *s,
-    Py_ssize_t n, uint32_t cap, const char *what)
-{
-	if ((size_t)n > cap) {
-		PyErr_Format(PyExc_ValueError, "%s longer than %u bytes", what,
-		    (unsigned)cap);
-		return -1;
-	}
-	if ((*owner = gcmon_strndup(s, n)) == NULL) {
-		PyErr_NoMemory();
-		return -1;
-	}
-	dst->ptr = *owner;
-	dst->len = (uint32_t)n;
-	return 0;
-}
-
-static int gcmon_parse_argv(PyObject *list, struct proto_hello *h)
-{
-	struct agent_identity *id = &agent_state.id;
-	Py_ssize_t n, i, len;
-	size_t total = 0;
-	char *s;
-
-	if (!PyList_Check(list)) {
-		PyErr_SetString(PyExc_TypeError, "argv must be a list of bytes");
-		return -1;
-	}
-	n = PyList_Size(list);
-	if (n < 0 || (size_t)n > PROTO_MAX_ARGC) {
-		PyErr_SetString(PyExc_ValueError, "argv too long");
-		return -1;
-	}
-	if ((id->argv = calloc((size_t)n + 1, sizeof *id->argv)) == NULL) {
-		PyErr_NoMemory();
-		return -1;
-	}
-	for (i = 0; i < n; i++) {
-		if (PyBytes_AsStringAndSize(PyList_GetItem(list, i), &s, &len) < 0)
-			return -1;
-		total += (size_t)len;
-		if (total > PROTO_MAX_ARGV) {
-			PyErr_SetString(PyExc_ValueError, "argv too long");
-			return -1;
-		}
-		if (gcmon_set_str(&h->argv[i], &id->argv[i], s, len,
-		    PROTO_MAX_STR, "argument") < 0)
-			return -1;
-	}
-	h->argc = (uint32_t)n;
-	return 0;
-}
-
-static int gcmon_parse_baseline(PyObject *base, PyObject *thresholds,
-    struct proto_hello *h)
-{
-	unsigned long long a, b, c;
-	Py_ssize_t n, nt, i;
-	PyObject *t;
-
-	if (!PyList_Check(base) || !PyList_Check(thresholds)) {
-		PyErr_SetString(PyExc_TypeError,
-		    "baseline and thresholds must be lists");
-		return -1;
-	}
-	n = PyList_Size(base);
-	nt = PyList_Size(thresholds);
-	if (n < 1 || (size_t)n > PROTO_MAX_GEN) {
-		PyErr_Format(PyExc_ValueError, "baseline needs 1..%u generations",
-		    (unsigned)PROTO_MAX_GEN);
-		return -1;
-	}
-	for (i = 0; i < n; i++) {
-		if (!PyArg_ParseTuple(PyList_GetItem(base, i), "KKK", &a, &b, &c))
-			return -1;
-		h->base[i].collections = a;
-		h->base[i].collected = b;
-		h->base[i].uncollectable = c;
-		h->base[i].threshold = 0;
-		if (i < nt) {
-			t = PyList_GetItem(thresholds, i);
-			h->base[i].threshold = (uint32_t)PyLong_AsUnsignedLong(t);
-			if (PyErr_Occurred())
-				return -1;
-		}
-	}
-	h->ngen = (uint8_t)n;
-	return 0;
-}
-
-static int gcmon_set_identity(PyObject *argv, PyObject *base,
-    PyObject *thr, const char *run_id, Py_ssize_t run_id_len,
-    const char *pyver, Py_ssize_t pyver_len, const char *exe,
-    Py_ssize_t exe_len)
-{
-	struct agent_identity *id = &agent_state.id;
-	struct proto_hello *h = &id->hello;
-
-	if (gcmon_set_str(&h->run_id, &id->run_id, run_id, run_id_len,
-	    PROTO_MAX_ID, "run id") < 0 ||
-	    gcmon_set_str(&h->py_version, &id->py_version, pyver, pyver_len,
-	    PROTO_MAX_STR, "version") < 0 ||
-	    gcmon_set_str(&h->executable, &id->executable, exe, exe_len,
-	    PROTO_MAX_STR, "executable") < 0 ||
-	    gcmon_parse_argv(argv, h) < 0 ||
-	    gcmon_parse_baseline(base, thr, h) < 0)
-		return -1;
-	return 0;
-}
-
-/* Frees what a failed start() copied, so that a later one can run. */
-static void gcmon_start_undo(struct agent *a)
-{
-	struct agent_identity *id = &a->id;
-	char **v;
-
-	for (v = id->argv; v != NULL && *v != NULL; v++)
-		free(*v);
-	free(id->argv);
-	free(id->run_id);
-	free(id->py_version);
-	free(id->executable);
-	free(id->service);
-	agent_place_free(id);
-	free(a->dir);
-	free(a->hello_buf);
-	memset(id, 0, sizeof *id);
-	a->dir = NULL;
-	a->hello_buf = NULL;
-}
-
-/* The agent directory of a gcmond socket: the path with ".d" appended. */
-static char *gcmon_agent_dir(const char *sock)
-{
-	size_t n = strlen(sock);
-	char *dir;
-
-	if ((dir = malloc(n + sizeof SHM_DIR_SUFFIX)) == NULL)
-		return NULL;
-	memcpy(dir, sock, n);
-	memcpy(dir + n, SHM_DIR_SUFFIX, sizeof SHM_DIR_SUFFIX);
-	return dir;
-}
-
-static PyObject *gcmon_start(PyObject *self, PyObject *args, PyObject *kw)
-{
-	static char *kwlist[] = { "socket", "run_id", "py_version",
-		"executable", "argv", "baseline", "thresholds", "hexversion",
-		"origin", "gc_model", "flags", "ring", "service", NULL };
-	struct agent *a = &agent_state;
-	struct proto_hello *h = &a->id.hello;
-	const char *sock, *run_id, *pyver, *exe, *svc = "";
-	Py_ssize_t run_id_len, pyver_len, exe_len, svc_len = 0;
-	PyObject *argv, *base, *thr;
-	unsigned long hexversion, ring_cap;
-	int origin, gc_model, flags, err;
-	struct sockaddr_un sa;
-
-	(void)self;
-	if (a->area != NULL || (a->hello_buf != NULL && !a->detached)) {
-		PyErr_SetString(PyExc_RuntimeError, "gcmon agent already started");
-		return NULL;
-	}
-	if (a->detached)
-		gcmon_start_undo(a);	/* the last area's identity */
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "sy#y#y#OOOkiiik|y#", kwlist,
-	    &sock, &run_id, &run_id_len, &pyver, &pyver_len, &exe, &exe_len,
-	    &argv, &base, &thr, &hexversion, &origin, &gc_model, &flags,
-	    &ring_cap, &svc, &svc_len))
-		return NULL;
-	if (strlen(sock) == 0 || strlen(sock) >= sizeof sa.sun_path) {
-		PyErr_Format(PyExc_ValueError,
-		    "socket path must be 1 to %u bytes",
-		    (unsigned)sizeof sa.sun_path - 1);
-		return NULL;
-	}
-	if (ring_cap < SHM_RING_MIN || ring_cap > SHM_RING_MAX ||
-	    (ring_cap & (ring_cap - 1)) != 0 || origin < 0 ||
-	    origin > ORIGIN_EXEC || gc_model < 0 ||
-	    gc_model > GC_MODEL_FREE_THREADED || flags < 0 || flags > 0xffff) {
-		PyErr_SetString(PyExc_ValueError, "gcmon setting out of range");
-		return NULL;
-	}
-	/* All but argv[] past the first entries, never read (the encoder
-	 * stops at argc): 16 KiB, four pages faulted at each start. */
-	memset(h, 0, offsetof(struct proto_hello, argv));
-	memset(&h->service, 0, sizeof *h - offsetof(struct proto_hello,
-	    service));
-	if (gcmon_set_identity(argv, base, thr, run_id, run_id_len, pyver,
-	    pyver_len, exe, exe_len) < 0 || (svc_len > 0 &&
-	    gcmon_set_str(&h->service, &a->id.service, svc, svc_len,
-	    PROTO_MAX_ID, "service") < 0))
-		goto out_undo;
-	h->py_hexversion = (uint32_t)hexversion;
-	h->origin = (uint8_t)origin;
-	h->gc_model = (uint8_t)gc_model;
-	h->flags = (uint16_t)flags | (svc_len > 0 ? PROTO_HELLO_SERVICE : 0);
-	a->ring_cap = (uint32_t)ring_cap;
-	if (agent_place_read(&a->id) < 0 ||
-	    (a->dir = gcmon_agent_dir(sock)) == NULL ||
-	    (a->hello_buf = malloc(SHM_HELLO_CAP)) == NULL ||
-	    agent_stacks_init() < 0) {
-		PyErr_NoMemory();
-		goto out_undo;
-	}
-	if (!a->atfork_registered) {
-		if ((err = pthread_atfork(agent_area_atfork_prepare, NULL,
-		    agent_area_atfork_child)) != 0)
-			goto out_errno;
-		a->atfork_registered = 1;
-	}
-	if ((err = -agent_area_open(a->dir)) != 0)
-		goto out_errno;
-	return PyUnicode_FromString(a->path);
-out_errno:
-	errno = err;
-	PyErr_SetFromErrnoWithFilename(PyExc_OSError, a->dir);
-out_undo:
-	gcmon_start_undo(a);
-	return NULL;
-}
 
 /* Appends one OBJECTS/GARBAGE frame for spec = (total, [(name, count)]). */
 static int gcmon_encode_types(PyObject *spec, enum proto_frame_type type,
@@ -544,17 +310,13 @@ static PyObject *gcmon_default_socket(PyObject *self, PyObject *unused)
 }
 
 static PyMethodDef gcmon_methods[] = {
-	{ "start", (PyCFunction)(void (*)(void))gcmon_start,
-	  METH_VARARGS | METH_KEYWORDS,
-	  "start(**settings): create this process's shared area and begin "
-	  "counting (once); returns the area's path." },
 	{ "stop", (PyCFunction)(void (*)(void))gcmon_stop,
 	  METH_VARARGS | METH_KEYWORDS,
 	  "stop(objects=None, garbage=None, freeze_count=0, detach=False): "
 	  "the exit data (type histograms, CPU, peak RSS, "
 	  "gc.get_freeze_count()) into the area; collections are still "
 	  "counted, unless detach: then the area is final and unmapped, and "
-	  "start() may make the next one." },
+	  "load() may make the next one." },
 	{ "_exit", (PyCFunction)(void (*)(void))gcmon_os_exit,
 	  METH_VARARGS | METH_KEYWORDS,
 	  "_exit(status): os._exit's stand-in: writes the exit code and exit "
@@ -575,7 +337,7 @@ static PyMethodDef gcmon_methods[] = {
 	{ "load", (PyCFunction)(void (*)(void))agent_boot_load,
 	  METH_VARARGS | METH_KEYWORDS,
 	  "load(socket, service=None, warn_all=False, via='start'): loads the "
-	  "agent (settings from the environment, identity, start(), the "
+	  "agent (settings from the environment, identity, the area, the "
 	  "callback, the exit handler, os._exit); returns the area's path." },
 	{ "agent", agent_boot_info, METH_NOARGS,
 	  "agent(): None, or a dict of what load() was told and made." },

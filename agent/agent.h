@@ -43,7 +43,7 @@ struct agent {
 	int atfork_registered;
 	int stopped;			/* stop() ran: the exit data is out */
 	/* gcmon.stop() detached the agent (agent_area_detach): area is NULL
-	 * and a later start() makes a new one, whose hello carries prior
+	 * and a later load() makes a new one, whose hello carries prior
 	 * (PROTO_HELLO_PRIOR): the totals of the areas before it. */
 	int detached;
 	struct proto_baseline prior[PROTO_MAX_GEN];
@@ -51,7 +51,7 @@ struct agent {
 	 * (stacks.c, requests.c), set by _gcmon.c so that area.c calls no
 	 * part that calls it back: on_segment, a new area is about to be
 	 * made for a new segment of the process's life (a fork child, a
-	 * start() after a detach: names and routes are published again;
+	 * load() after a detach: names and routes are published again;
 	 * it runs in the fork child handler: no allocation); on_area_made,
 	 * an area is initialised and gcmond cannot see it yet; on_exit, the
 	 * exit data is being written. Each may be NULL. */
@@ -107,7 +107,7 @@ int agent_area_add_names(const uint8_t *buf, size_t len);
 /* stacks.c: the Python stack of the collecting thread (see shm.h,
  * "Stacks"). */
 /* Allocates the code table and reads GCMON_STACK_SAMPLE and
- * GCMON_STACK_MIN_PAUSE_MS; 0 or -ENOMEM. From start(). */
+ * GCMON_STACK_MIN_PAUSE_MS; 0 or -ENOMEM. From load(). */
 int agent_stacks_init(void);
 /* From the callback: walks and publishes the stack of the event that
  * started at start_ns; 1 if published (flag the event), 0 if not. No
@@ -124,7 +124,7 @@ void agent_stacks_atfork_child(void);
 /* place.c: where the process runs (protocol.h, PROTO_HELLO_PLACE). */
 /* Reads the hostname, the cgroup and the pod's names from the
  * environment into id (owned strings) and sets PROTO_HELLO_PLACE; 0 or
- * -ENOMEM. From start(). */
+ * -ENOMEM. From load(). */
 int agent_place_read(struct agent_identity *id);
 void agent_place_free(struct agent_identity *id);
 /* The PID namespace of the calling process into h. A system call only. */

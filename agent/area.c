@@ -3,7 +3,7 @@
  * created when the agent starts, replaced in a forked child by the
  * pthread_atfork child handler before any Python code runs there, and
  * completed by the exit data, or ended by gcmon.stop() (a detach: final,
- * unmapped; a later start() makes the next area). Called by _gcmon.c,
+ * unmapped; a later load() makes the next area). Called by boot.c and _gcmon.c,
  * and by stacks.c (the names region); it tells stacks.c and requests.c
  * of a new segment, a new area and the exit only through agent_state's
  * on_* hooks, which _gcmon.c sets, so no call points back down here.

@@ -1,23 +1,31 @@
 /*
  * boot.c: loading the agent into this interpreter, in C: the settings
  * from the environment, the identity (argv, version, executable, the
- * gc.get_stats() baseline, the collector model), start(), the callback
- * into gc.callbacks, the exit handler, os._exit's stand-in. The one
- * implementation of loading: _gcmon.load() is called by the environment's
- * way in (gcmon/__init__.py's _autoload, from sitecustomize.py and the
- * .pth hook) and by gcmon.start() (gcmon/_boot.py), so that a program
- * started with the agent's environment pays for the package's __init__
- * and the extension only, not for _boot.py. Never calls gc.collect,
- * gc.freeze or gc.set_threshold; gc.get_objects only through _boot.py's
- * dump at exit, when asked. Warnings are one stderr line each, starting
- * "gcmon:".
+ * gc.get_stats() baseline, the collector model) written straight into
+ * the hello, the shared area, the callback into gc.callbacks, the exit
+ * handler, os._exit's stand-in. The one implementation of loading:
+ * _gcmon.load() is called by the environment's way in (gcmon/__init__.py's
+ * _autoload, from sitecustomize.py and the .pth hook) and by gcmon.start()
+ * (gcmon/_boot.py), so that a program started with the agent's
+ * environment pays for the package's __init__ and the extension only, not
+ * for _boot.py. It runs at every start of every monitored interpreter:
+ * modules come from sys.modules, not the import system, and the identity
+ * is copied from the objects CPython already has (a str's UTF-8), since
+ * each CPython code path a plain start never runs costs a page fault.
+ * Never calls gc.collect, gc.freeze or gc.set_threshold; gc.get_objects
+ * only through _boot.py's dump at exit, when asked. Warnings are one
+ * stderr line each, starting "gcmon:".
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
 #include <ctype.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "agent.h"
@@ -153,47 +161,102 @@ static int boot_flag(PyObject *environ, const char *name, int warn)
 	return v;
 }
 
-/* sys.orig_argv (or sys.argv, or [sys.executable]) as capped bytes. */
-static PyObject *boot_argv(void)
+/* A copy of n bytes at s, NUL-terminated, as *dst (owned by *owner). */
+static int boot_copy(struct proto_str *dst, char **owner, const char *s,
+    size_t n)
+{
+	if ((*owner = malloc(n + 1)) == NULL) {
+		PyErr_NoMemory();
+		return -1;
+	}
+	memcpy(*owner, s, n);
+	(*owner)[n] = '\0';
+	dst->ptr = *owner;
+	dst->len = (uint32_t)n;
+	return 0;
+}
+
+/* boot_bytes(o, cap) copied into *dst: a str's own UTF-8 when it has one
+ * without NUL (every argument and path but the odd one), else
+ * boot_bytes' encoding. 0, or -1 with an exception. */
+static int boot_text(PyObject *o, size_t cap, struct proto_str *dst,
+    char **owner)
+{
+	PyObject *b = NULL;
+	const char *p = NULL;
+	Py_ssize_t n = 0;
+	int err;
+
+	if (PyUnicode_CheckExact(o)) {
+		p = PyUnicode_AsUTF8AndSize(o, &n);
+		if (p == NULL)
+			PyErr_Clear();	/* surrogates: backslashreplace */
+		else if (memchr(p, '\0', (size_t)n) != NULL)
+			p = NULL;
+	}
+	if (p == NULL) {
+		if ((b = boot_bytes(o, (Py_ssize_t)cap)) == NULL)
+			return -1;
+		p = PyBytes_AsString(b);
+		n = PyBytes_Size(b);
+	}
+	if ((size_t)n > cap) {
+		n = (Py_ssize_t)cap;
+		while (n > 0 && ((unsigned char)p[n] & 0xc0) == 0x80)
+			n--;
+	}
+	err = boot_copy(dst, owner, p, (size_t)n);
+	Py_XDECREF(b);
+	return err;
+}
+
+/* sys.orig_argv (or sys.argv, or [sys.executable]) into the hello, as
+ * many arguments as PROTO_MAX_ARGC and PROTO_MAX_ARGV allow. */
+static int boot_argv(struct agent_identity *id)
 {
 	PyObject *src = PySys_GetObject("orig_argv");	/* borrowed */
-	PyObject *out, *b;
-	Py_ssize_t i, n, total = 0;
+	PyObject *one = NULL;
+	struct proto_hello *h = &id->hello;
+	Py_ssize_t i, n;
+	size_t total = 0;
 
 	if (src == NULL || !PyList_Check(src) || PyList_Size(src) == 0)
 		src = PySys_GetObject("argv");
-	if ((out = PyList_New(0)) == NULL)
-		return NULL;
 	if (src == NULL || !PyList_Check(src) || PyList_Size(src) == 0) {
-		src = PySys_GetObject("executable");
-		if (src == NULL)
-			return out;
-		if ((b = boot_bytes(src, PROTO_MAX_STR)) == NULL ||
-		    PyList_Append(out, b) < 0)
-			goto out_err;
-		Py_DECREF(b);
-		return out;
+		if ((src = PySys_GetObject("executable")) == NULL)
+			return 0;
+		if ((one = PyList_New(1)) == NULL)
+			return -1;
+		Py_INCREF(src);
+		PyList_SetItem(one, 0, src);
+		src = one;
 	}
 	n = PyList_Size(src);
+	if (n > (Py_ssize_t)PROTO_MAX_ARGC)
+		n = PROTO_MAX_ARGC;
+	if ((id->argv = calloc((size_t)n + 1, sizeof *id->argv)) == NULL) {
+		Py_XDECREF(one);
+		PyErr_NoMemory();
+		return -1;
+	}
 	for (i = 0; i < n; i++) {
-		if ((b = boot_bytes(PyList_GetItem(src, i), PROTO_MAX_STR)) == NULL)
-			goto out_list;
-		if (PyList_Size(out) >= PROTO_MAX_ARGC ||
-		    total + PyBytes_Size(b) > PROTO_MAX_ARGV) {
-			Py_DECREF(b);
+		if (boot_text(PyList_GetItem(src, i), PROTO_MAX_STR,
+		    &h->argv[i], &id->argv[i]) < 0) {
+			Py_XDECREF(one);
+			return -1;
+		}
+		if (total + h->argv[i].len > PROTO_MAX_ARGV) {
+			free(id->argv[i]);
+			id->argv[i] = NULL;
+			h->argv[i].ptr = NULL;
+			h->argv[i].len = 0;
 			break;
 		}
-		total += PyBytes_Size(b);
-		if (PyList_Append(out, b) < 0)
-			goto out_err;
-		Py_DECREF(b);
+		total += h->argv[i].len;
 	}
-	return out;
-out_err:
-	Py_XDECREF(b);
-out_list:
-	Py_DECREF(out);
-	return NULL;
+	h->argc = (uint32_t)i;
+	Py_XDECREF(one);
+	return 0;
 }
 
 /* The collector model of an interpreter: sys.hexversion,
@@ -245,10 +308,24 @@ PyObject *agent_boot_model_of(PyObject *self, PyObject *args)
 	return PyLong_FromLong(boot_model_of(hexversion, gil, ft));
 }
 
+/* sys.modules[name], else import(name): new reference, or NULL. The
+ * import system's own call (PyImport_ImportModule) is a Python-level
+ * __import__ even for a module already there. */
+static PyObject *boot_module(const char *name)
+{
+	PyObject *m = PyDict_GetItemString(PyImport_GetModuleDict(), name);
+
+	if (m != NULL) {
+		Py_INCREF(m);
+		return m;
+	}
+	return PyImport_ImportModule(name);
+}
+
 /* getattr(import(module), name): new reference, or NULL. */
 static PyObject *boot_attr(const char *module, const char *name)
 {
-	PyObject *m = PyImport_ImportModule(module), *v;
+	PyObject *m = boot_module(module), *v;
 
 	if (m == NULL)
 		return NULL;
@@ -257,164 +334,261 @@ static PyObject *boot_attr(const char *module, const char *name)
 	return v;
 }
 
-/* [(collections, collected, uncollectable)] of gc.get_stats() and the
- * thresholds, at most PROTO_MAX_GEN each, into *base and *thr. */
-static int boot_baseline(PyObject *gc, PyObject **base, PyObject **thr)
+/* sys.<name>, borrowed, or NULL with an exception. */
+static PyObject *boot_sys(const char *name)
 {
-	PyObject *stats, *t, *d, *item, *v[3];
+	PyObject *v = PySys_GetObject(name);
+
+	if (v == NULL)
+		PyErr_Format(PyExc_RuntimeError, "sys.%s is missing", name);
+	return v;
+}
+
+/* mod.<name>(): new reference, or NULL. */
+static PyObject *boot_call(PyObject *mod, const char *name)
+{
+	PyObject *f = PyObject_GetAttrString(mod, name), *r;
+
+	if (f == NULL)
+		return NULL;
+	r = PyObject_CallNoArgs(f);
+	Py_DECREF(f);
+	return r;
+}
+
+/* gc.get_stats() (collections, collected, uncollectable; a key it lacks
+ * is 0) and gc.get_threshold(), at most PROTO_MAX_GEN generations, into
+ * the hello's baseline. */
+static int boot_baseline(PyObject *gc, struct proto_hello *h)
+{
 	static const char *const keys[3] = { "collections", "collected",
 	    "uncollectable" };
-	Py_ssize_t i, n;
+	PyObject *stats, *thr = NULL, *d, *v;
+	unsigned long long c[3];
+	Py_ssize_t i, n, nt;
 	int k;
 
-	*base = *thr = NULL;
-	if ((stats = PyObject_CallMethod(gc, "get_stats", NULL)) == NULL)
+	if ((stats = boot_call(gc, "get_stats")) == NULL)
 		return -1;
-	if ((*base = PyList_New(0)) == NULL)
+	if ((n = PySequence_Size(stats)) < 0)
 		goto out_err;
-	n = PySequence_Size(stats);
-	for (i = 0; i < n && i < PROTO_MAX_GEN; i++) {
+	if (n > (Py_ssize_t)PROTO_MAX_GEN)
+		n = PROTO_MAX_GEN;
+	if (n == 0) {
+		PyErr_SetString(PyExc_ValueError,
+		    "gc.get_stats() has no generation");
+		goto out_err;
+	}
+	for (i = 0; i < n; i++) {
 		if ((d = PySequence_GetItem(stats, i)) == NULL)
 			goto out_err;
 		for (k = 0; k < 3; k++) {
-			v[k] = PyMapping_GetItemString(d, keys[k]);
-			if (v[k] == NULL) {
+			c[k] = 0;
+			if ((v = PyMapping_GetItemString(d, keys[k])) == NULL) {
 				PyErr_Clear();
-				v[k] = PyLong_FromLong(0);
+				continue;
+			}
+			c[k] = PyLong_AsUnsignedLongLongMask(v);
+			Py_DECREF(v);
+			if (PyErr_Occurred()) {
+				Py_DECREF(d);
+				goto out_err;
 			}
 		}
 		Py_DECREF(d);
-		item = v[0] && v[1] && v[2] ? PyTuple_Pack(3, v[0], v[1], v[2]) :
-		    NULL;
-		for (k = 0; k < 3; k++)
-			Py_XDECREF(v[k]);
-		if (item == NULL || PyList_Append(*base, item) < 0) {
-			Py_XDECREF(item);
-			goto out_err;
-		}
-		Py_DECREF(item);
+		h->base[i].collections = c[0];
+		h->base[i].collected = c[1];
+		h->base[i].uncollectable = c[2];
+		h->base[i].threshold = 0;
 	}
-	Py_CLEAR(stats);
-	if ((t = PyObject_CallMethod(gc, "get_threshold", NULL)) == NULL)
+	h->ngen = (uint8_t)n;
+	if ((thr = boot_call(gc, "get_threshold")) == NULL ||
+	    (nt = PySequence_Size(thr)) < 0)
 		goto out_err;
-	*thr = PySequence_GetSlice(t, 0, PROTO_MAX_GEN);
-	Py_DECREF(t);
-	if (*thr == NULL)
-		goto out_err;
-	t = PySequence_List(*thr);
-	Py_DECREF(*thr);
-	if ((*thr = t) == NULL)
-		goto out_err;
+	for (i = 0; i < n && i < nt; i++) {
+		if ((v = PySequence_GetItem(thr, i)) == NULL)
+			goto out_err;
+		h->base[i].threshold = (uint32_t)PyLong_AsUnsignedLong(v);
+		Py_DECREF(v);
+		if (PyErr_Occurred())
+			goto out_err;
+	}
+	Py_DECREF(stats);
+	Py_DECREF(thr);
 	return 0;
 out_err:
-	Py_XDECREF(stats);
-	Py_CLEAR(*base);
-	Py_CLEAR(*thr);
+	Py_DECREF(stats);
+	Py_XDECREF(thr);
 	return -1;
 }
 
-/* start() of this module with the identity, gc.callbacks gaining the
- * callback, automatic collection off in between so that no collection
- * falls between the baseline and the first callback. */
-static PyObject *boot_register(PyObject *self, PyObject *gc, PyObject *kw)
+/* Frees what a failed or detached start copied, so that a later one can
+ * run. */
+static void boot_undo(struct agent *a)
 {
-	PyObject *r, *base = NULL, *thr = NULL, *path = NULL, *start = NULL;
-	PyObject *cbs = NULL, *cb = NULL, *args = NULL;
-	int enabled;
+	struct agent_identity *id = &a->id;
+	char **v;
 
-	if ((r = PyObject_CallMethod(gc, "isenabled", NULL)) == NULL)
+	for (v = id->argv; v != NULL && *v != NULL; v++)
+		free(*v);
+	free(id->argv);
+	free(id->run_id);
+	free(id->py_version);
+	free(id->executable);
+	free(id->service);
+	agent_place_free(id);
+	free(a->dir);
+	free(a->hello_buf);
+	memset(id, 0, sizeof *id);
+	a->dir = NULL;
+	a->hello_buf = NULL;
+}
+
+/* The agent directory of a gcmond socket: the path with ".d" appended. */
+static char *boot_agent_dir(const char *sock, size_t n)
+{
+	char *dir;
+
+	if ((dir = malloc(n + sizeof SHM_DIR_SUFFIX)) == NULL)
 		return NULL;
-	enabled = PyObject_IsTrue(r);
-	Py_DECREF(r);
-	if ((r = PyObject_CallMethod(gc, "disable", NULL)) == NULL)
-		return NULL;
-	Py_DECREF(r);
-	if (boot_baseline(gc, &base, &thr) < 0 ||
-	    PyDict_SetItemString(kw, "baseline", base) < 0 ||
-	    PyDict_SetItemString(kw, "thresholds", thr) < 0 ||
-	    (start = PyObject_GetAttrString(self, "start")) == NULL ||
-	    (args = PyTuple_New(0)) == NULL ||
-	    (path = PyObject_Call(start, args, kw)) == NULL ||
-	    (cbs = PyObject_GetAttrString(gc, "callbacks")) == NULL ||
+	memcpy(dir, sock, n);
+	memcpy(dir + n, SHM_DIR_SUFFIX, sizeof SHM_DIR_SUFFIX);
+	return dir;
+}
+
+/* The area for the identity in agent_state.id (the place, the stacks'
+ * table, the fork handlers): its path, or NULL with an exception and
+ * the identity undone. */
+static PyObject *boot_area(PyObject *socket, unsigned long ring)
+{
+	struct agent *a = &agent_state;
+	struct sockaddr_un sa;
+	const char *sock;
+	Py_ssize_t n;
+	int err;
+
+	if ((sock = PyUnicode_AsUTF8AndSize(socket, &n)) == NULL)
+		goto out_undo;
+	if (n == 0 || (size_t)n >= sizeof sa.sun_path ||
+	    memchr(sock, '\0', (size_t)n) != NULL) {
+		PyErr_Format(PyExc_ValueError,
+		    "socket path must be 1 to %u bytes without NUL",
+		    (unsigned)sizeof sa.sun_path - 1);
+		goto out_undo;
+	}
+	a->ring_cap = (uint32_t)ring;
+	if (agent_place_read(&a->id) < 0 ||
+	    (a->dir = boot_agent_dir(sock, (size_t)n)) == NULL ||
+	    (a->hello_buf = malloc(SHM_HELLO_CAP)) == NULL ||
+	    agent_stacks_init() < 0) {
+		PyErr_NoMemory();
+		goto out_undo;
+	}
+	if (!a->atfork_registered) {
+		if ((err = pthread_atfork(agent_area_atfork_prepare, NULL,
+		    agent_area_atfork_child)) != 0)
+			goto out_errno;
+		a->atfork_registered = 1;
+	}
+	if ((err = -agent_area_open(a->dir)) != 0)
+		goto out_errno;
+	return PyUnicode_FromString(a->path);
+out_errno:
+	errno = err;
+	PyErr_SetFromErrnoWithFilename(PyExc_OSError, a->dir);
+out_undo:
+	boot_undo(a);
+	return NULL;
+}
+
+/* The baseline, the area and gc.callbacks gaining the callback, with
+ * automatic collection off in between so that no collection falls
+ * between the baseline and the first callback. The area's path, or NULL
+ * with an exception and the identity undone. */
+static PyObject *boot_register(PyObject *self, PyObject *gc,
+    PyObject *socket, unsigned long ring)
+{
+	PyObject *path = NULL, *cbs = NULL, *cb = NULL;
+	int enabled = PyGC_Disable();
+
+	if (boot_baseline(gc, &agent_state.id.hello) < 0)
+		boot_undo(&agent_state);
+	else if ((path = boot_area(socket, ring)) != NULL &&
+	    ((cbs = PyObject_GetAttrString(gc, "callbacks")) == NULL ||
 	    (cb = PyObject_GetAttrString(self, "callback")) == NULL ||
-	    PyList_Append(cbs, cb) < 0)
+	    PyList_Append(cbs, cb) < 0))
 		Py_CLEAR(path);
-	Py_XDECREF(base);
-	Py_XDECREF(thr);
-	Py_XDECREF(start);
-	Py_XDECREF(args);
 	Py_XDECREF(cbs);
 	Py_XDECREF(cb);
-	if (enabled) {
-		/* Re-enabled whatever happened: an exception stays set. */
-		PyObject *et, *ev, *tb;
-
-		PyErr_Fetch(&et, &ev, &tb);
-		r = PyObject_CallMethod(gc, "enable", NULL);
-		Py_XDECREF(r);
-		PyErr_Restore(et, ev, tb);
-	}
+	if (enabled)
+		PyGC_Enable();	/* whatever happened: an exception stays set */
 	return path;
 }
 
-/* kw[key] = v, stealing v (NULL: the error of making it). */
-static int boot_set(PyObject *kw, const char *key, PyObject *v)
+/* What the agent says of itself to gcmond, into agent_state.id: all but
+ * the baseline (boot_register's) and the place (boot_area's). */
+static int boot_identity(PyObject *environ, PyObject *service, int origin,
+    int flags)
 {
+	struct agent_identity *id = &agent_state.id;
+	struct proto_hello *h = &id->hello;
+	PyObject *v;
+	const char *s;
+	Py_ssize_t n;
+	unsigned long hexversion;
 	int err;
 
-	if (v == NULL)
-		return -1;
-	err = PyDict_SetItemString(kw, key, v);
-	Py_DECREF(v);
-	return err;
-}
-
-/* What the agent says of itself to gcmond: start()'s keywords but the
- * baseline and thresholds (boot_register's). */
-static int boot_identity(PyObject *kw, PyObject *environ, PyObject *socket,
-    PyObject *service, int origin, int flags, unsigned long ring)
-{
-	PyObject *v, *lines, *exe;
-	unsigned long hexversion;
-
+	/* All but argv[] past the first entries, never read (the encoder
+	 * stops at argc): 16 KiB, four pages faulted at each start. */
+	memset(h, 0, offsetof(struct proto_hello, argv));
+	memset(&h->service, 0, sizeof *h - offsetof(struct proto_hello,
+	    service));
 	v = boot_env(environ, "GCMON_RUN_ID");
 	if (v == NULL && (v = PyUnicode_FromString("")) == NULL)
 		return -1;
-	if (boot_set(kw, "run_id", boot_bytes(v, PROTO_MAX_ID)) < 0) {
-		Py_DECREF(v);
+	err = boot_text(v, PROTO_MAX_ID, &h->run_id, &id->run_id);
+	Py_DECREF(v);
+	if (err < 0)
+		return -1;
+	/* sys.version's first line (str.splitlines' ASCII breaks). */
+	if ((v = boot_sys("version")) == NULL ||
+	    (s = PyUnicode_AsUTF8AndSize(v, NULL)) == NULL)
+		return -1;
+	n = (Py_ssize_t)strcspn(s, "\n\r\v\f\x1c\x1d\x1e");
+	if (n > (Py_ssize_t)PROTO_MAX_STR) {
+		n = PROTO_MAX_STR;
+		while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+			n--;
+	}
+	if (boot_copy(&h->py_version, &id->py_version, s, (size_t)n) < 0)
+		return -1;
+	v = PySys_GetObject("executable");
+	if (v != NULL && v != Py_None && PyObject_IsTrue(v) == 1) {
+		if (boot_text(v, PROTO_MAX_STR, &h->executable,
+		    &id->executable) < 0)
+			return -1;
+	} else if (boot_copy(&h->executable, &id->executable, "", 0) < 0) {
 		return -1;
 	}
-	Py_DECREF(v);
-	if ((v = PySys_GetObject("version")) == NULL ||
-	    (lines = PyObject_CallMethod(v, "splitlines", NULL)) == NULL)
+	PyErr_Clear();
+	if (boot_argv(id) < 0)
 		return -1;
-	v = PyList_Size(lines) > 0 ? boot_bytes(PyList_GetItem(lines, 0),
-	    PROTO_MAX_STR) : PyBytes_FromString("");
-	Py_DECREF(lines);
-	if (boot_set(kw, "py_version", v) < 0)
-		return -1;
-	exe = PySys_GetObject("executable");
-	if (boot_set(kw, "executable", exe != NULL && exe != Py_None &&
-	    PyObject_IsTrue(exe) == 1 ? boot_bytes(exe, PROTO_MAX_STR) :
-	    PyBytes_FromString("")) < 0 ||
-	    boot_set(kw, "argv", boot_argv()) < 0 ||
-	    boot_set(kw, "service", service != Py_None &&
-	    PyObject_IsTrue(service) == 1 ? boot_bytes(service, PROTO_MAX_ID) :
-	    PyBytes_FromString("")) < 0)
-		return -1;
-	if ((v = PySys_GetObject("hexversion")) == NULL)
+	if (service != Py_None && PyObject_IsTrue(service) == 1) {
+		if (boot_text(service, PROTO_MAX_ID, &h->service,
+		    &id->service) < 0)
+			return -1;
+		flags |= PROTO_HELLO_SERVICE;
+	}
+	PyErr_Clear();
+	if ((v = boot_sys("hexversion")) == NULL)
 		return -1;
 	hexversion = PyLong_AsUnsignedLong(v);
 	if (PyErr_Occurred())
 		return -1;
-	if (PyDict_SetItemString(kw, "socket", socket) < 0 ||
-	    boot_set(kw, "hexversion", PyLong_FromUnsignedLong(hexversion)) < 0 ||
-	    boot_set(kw, "origin", PyLong_FromLong(origin)) < 0 ||
-	    boot_set(kw, "gc_model",
-	    PyLong_FromLong(boot_gc_model(hexversion))) < 0 ||
-	    boot_set(kw, "flags", PyLong_FromLong(flags)) < 0 ||
-	    boot_set(kw, "ring", PyLong_FromUnsignedLong(ring)) < 0)
-		return -1;
+	h->py_hexversion = (uint32_t)hexversion;
+	h->origin = (uint8_t)origin;
+	h->gc_model = (uint8_t)boot_gc_model(hexversion);
+	h->flags = (uint16_t)flags;
 	return 0;
 }
 
@@ -456,20 +630,20 @@ os_exit:
 }
 
 /* ORIGIN_EXEC when a monitored process exec'd this interpreter (it set
- * GCMON_AGENT_PID), else ORIGIN_ROOT. */
+ * GCMON_AGENT_PID to its pid: decimal digits), else ORIGIN_ROOT. */
 static int boot_origin(PyObject *environ)
 {
-	PyObject *v, *r;
+	PyObject *v = boot_env(environ, "GCMON_AGENT_PID");
+	const char *s;
 	int origin = ORIGIN_ROOT;
 
-	if ((v = boot_env(environ, "GCMON_AGENT_PID")) != NULL) {
-		r = PyObject_CallMethod(v, "isdigit", NULL);
-		if (r != NULL && PyObject_IsTrue(r) == 1)
-			origin = ORIGIN_EXEC;
-		Py_XDECREF(r);
-		Py_DECREF(v);
+	if (v == NULL)
+		return origin;
+	if ((s = PyUnicode_AsUTF8AndSize(v, NULL)) == NULL)
 		PyErr_Clear();
-	}
+	else if (*s != '\0' && s[strspn(s, "0123456789")] == '\0')
+		origin = ORIGIN_EXEC;
+	Py_DECREF(v);
 	return origin;
 }
 
@@ -499,8 +673,9 @@ PyObject *agent_boot_load(PyObject *self, PyObject *args, PyObject *kwds)
 {
 	static char *kwlist[] = { "socket", "service", "warn_all", "via",
 		NULL };
+	struct agent *a = &agent_state;
 	PyObject *socket, *service = Py_None, *via = NULL;
-	PyObject *os = NULL, *environ = NULL, *gc = NULL, *kw = NULL;
+	PyObject *os = NULL, *environ = NULL, *gc = NULL;
 	PyObject *path = NULL;
 	int warn_all = 0, origin, flags = 0, warn, again;
 	int dump_objects, dump_garbage;
@@ -509,16 +684,18 @@ PyObject *agent_boot_load(PyObject *self, PyObject *args, PyObject *kwds)
 	if (!PyArg_ParseTupleAndKeywords(args, kwds, "U|OpU:load", kwlist,
 	    &socket, &service, &warn_all, &via))
 		return NULL;
-	if (boot.loaded && !agent_state.detached) {
+	if (a->area != NULL || (boot.loaded && !a->detached)) {
 		PyErr_SetString(PyExc_RuntimeError, "gcmon agent already started");
 		return NULL;
 	}
 	/* After gcmon.stop(): the next area of the same process, which stays
 	 * what it was (GCMON_AGENT_PID is its own pid now). */
 	again = boot.loaded;
-	if ((os = PyImport_ImportModule("os")) == NULL ||
+	if (a->detached)
+		boot_undo(a);	/* the last area's identity */
+	if ((os = boot_module("os")) == NULL ||
 	    (environ = PyObject_GetAttrString(os, "environ")) == NULL ||
-	    (gc = PyImport_ImportModule("gc")) == NULL)
+	    (gc = boot_module("gc")) == NULL)
 		goto out;
 	origin = again ? boot.origin : boot_origin(environ);
 	/* Exec'd children see the same settings: one warning is enough. */
@@ -531,9 +708,11 @@ PyObject *agent_boot_load(PyObject *self, PyObject *args, PyObject *kwds)
 			goto out;
 		flags |= PROTO_HELLO_DEBUG_SAVEALL;
 	}
-	if ((kw = PyDict_New()) == NULL || boot_identity(kw, environ, socket,
-	    service, origin, flags, ring) < 0 ||
-	    (path = boot_register(self, gc, kw)) == NULL)
+	if (boot_identity(environ, service, origin, flags) < 0) {
+		boot_undo(a);
+		goto out;
+	}
+	if ((path = boot_register(self, gc, socket, ring)) == NULL)
 		goto out;
 	if (again) {
 		Py_CLEAR(boot.via);
@@ -558,7 +737,6 @@ PyObject *agent_boot_load(PyObject *self, PyObject *args, PyObject *kwds)
 	if (boot.via == NULL || boot_install(self, os, environ, again) < 0)
 		Py_CLEAR(path);
 out:
-	Py_XDECREF(kw);
 	Py_XDECREF(gc);
 	Py_XDECREF(environ);
 	Py_XDECREF(os);

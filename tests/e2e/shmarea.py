@@ -348,3 +348,32 @@ def read_area(path):
     return {"magic": magic, "version": version, "size": size, "pid": pid,
             "uid": uid, "start_ticks": ticks, "state": state, "ring": ring_cap,
             "dropped": dropped, "gens": gens, "head": head, "tail": tail}
+
+
+def read_hello(path):
+    """The HELLO an area file carries (protocol.h), the part before the
+    PROTO_HELLO_PLACE fields: a dict of its strings (bytes) and numbers."""
+    with open(path, "rb") as f:
+        b = f.read()
+    _m, _v, _hs, _size, off, _hl = LAYOUT.unpack_from(b, 0)[:6]
+    hdr_len, ftype = struct.unpack_from("<IH", b, off)
+    assert ftype == 1, "not a HELLO: type %d" % ftype
+    pos = off + 8
+    (pid, ppid, _start, _real, _mono, hexversion, origin, gc_model, flags,
+     _rsv, ngen) = struct.unpack_from("<IIQQQIBBHIB", b, pos)
+    pos += struct.calcsize("<IIQQQIBBHIB") + ngen * struct.calcsize("<QQQI")
+
+    def text():
+        nonlocal pos
+        n, = struct.unpack_from("<I", b, pos)
+        pos += 4 + n
+        return b[pos - n:pos]
+
+    run_id, py_version, executable = text(), text(), text()
+    argc, = struct.unpack_from("<I", b, pos)
+    pos += 4
+    argv = [text() for _ in range(argc)]
+    return {"pid": pid, "ppid": ppid, "hexversion": hexversion,
+            "origin": origin, "gc_model": gc_model, "flags": flags,
+            "ngen": ngen, "run_id": run_id, "py_version": py_version,
+            "executable": executable, "argv": argv, "len": hdr_len}

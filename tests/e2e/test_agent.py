@@ -96,6 +96,44 @@ def test_totals_equal_gc_get_stats_at_exit(tmp, gcmond):
     assert os.listdir(shmarea.agent_dir(gcmond.sock)) == []
 
 
+def test_identity_is_escaped_and_capped_as_the_protocol_says(tmp):
+    """The identity load() copies from the interpreter's own objects, read
+    back from the area's HELLO (no gcmond: it keeps only 4 KiB of argv):
+    undecodable bytes (surrogateescape) as backslashreplace, an argument
+    cut to PROTO_MAX_STR at a character's start, the arguments that fit
+    in PROTO_MAX_ARGV, the run id cut to PROTO_MAX_ID, sys.executable
+    and sys.version's first line as they are."""
+    max_argv = 64 << 10
+    sock = os.path.join(tmp, "none.sock")
+    env = {k.encode(): v.encode() for k, v in env_for(sock).items()}
+    env[b"GCMON_RUN_ID"] = b"r\xff" + b"\xc3\xa9" * 200    # 403 bytes
+    filler = [b"f%02d" % i + b"y" * 3996 for i in range(20)]  # 3999 each
+    args = [gcmontest.PYTHON.encode(), PROG.encode(), b"basic", tmp.encode(),
+            b"0", b"caf\xff", ("x" + "\u00e9" * 3000).encode()] + filler
+    cp = subprocess.run(args, env=env, capture_output=True, timeout=60)
+    assert cp.returncode == 0, cp.stderr
+    (area,) = os.listdir(sock + ".d")
+    h = shmarea.read_hello(os.path.join(sock + ".d", area))
+    # 4095 of 4096 bytes: the next é would be split.
+    want = args[:5] + [b"caf\\udcff", ("x" + "\u00e9" * 2047).encode()]
+    used = sum(map(len, want))
+    for f in filler:
+        if used + len(f) > max_argv:
+            break
+        want.append(f)
+        used += len(f)
+    assert len(want) < len(args), "the filler did not reach the cap"
+    assert h["argv"] == want
+    # "r", the escape (7 bytes) and 124 é: 255 of 256 bytes.
+    assert h["run_id"] == b"r\\udcff" + "\u00e9".encode() * 124
+    assert h["executable"] == gcmontest.PYTHON.encode()
+    ver = subprocess.run([gcmontest.PYTHON, "-c",
+                          "import sys; print(sys.version.splitlines()[0])"],
+                         capture_output=True).stdout.rstrip(b"\n")
+    assert h["py_version"] == ver
+    assert h["origin"] == 0 and h["ngen"] >= 3
+
+
 def test_ring_smaller_than_burst_drops_detail_keeps_totals(tmp, gcmond):
     env = env_for(gcmond.sock, ring=64)
     _, recs, procs = run_and_settle(gcmond, "burst", tmp, env, "20000")
