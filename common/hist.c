@@ -21,16 +21,9 @@
 #define HIST_LINEAR_SHIFT	4		/* 16 ns below 1024 */
 
 void
-hist_init_zeroed(struct hist *h)
-{
-	h->min_ns = UINT64_MAX;
-}
-
-void
 hist_init(struct hist *h)
 {
 	memset(h, 0, sizeof(*h));
-	hist_init_zeroed(h);
 }
 
 static unsigned
@@ -85,10 +78,10 @@ static void
 hist_head_record(uint64_t *count, uint64_t *sum_ns, uint64_t *min_ns,
     uint64_t *max_ns, uint64_t v_ns)
 {
+	if (*count == 0 || v_ns < *min_ns)
+		*min_ns = v_ns;
 	(*count)++;
 	*sum_ns = hist_add_sat(*sum_ns, v_ns);
-	if (v_ns < *min_ns)
-		*min_ns = v_ns;
 	if (v_ns > *max_ns)
 		*max_ns = v_ns;
 }
@@ -113,18 +106,21 @@ hist_add(struct hist *dst, uint64_t count, uint64_t sum_ns, uint64_t min_ns,
     uint64_t max_ns, uint64_t (*bucket)(const void *ctx, unsigned i),
     const void *ctx)
 {
+	uint64_t b;
 	unsigned i;
 
 	if (count == 0)
 		return;
+	if (dst->count == 0 || min_ns < dst->min_ns)
+		dst->min_ns = min_ns;
 	dst->count += count;
 	dst->sum_ns = hist_add_sat(dst->sum_ns, sum_ns);
-	if (min_ns < dst->min_ns)
-		dst->min_ns = min_ns;
 	if (max_ns > dst->max_ns)
 		dst->max_ns = max_ns;
+	/* Only the buckets src has: a fresh dst's pages stay untouched. */
 	for (i = 0; i < HIST_NBUCKETS; i++)
-		dst->bucket[i] += bucket(ctx, i);
+		if ((b = bucket(ctx, i)) != 0)
+			dst->bucket[i] += b;
 }
 
 void
@@ -272,7 +268,6 @@ void
 hist_compact_init(struct hist_compact *h)
 {
 	memset(h, 0, sizeof(*h));
-	h->min_ns = UINT64_MAX;
 }
 
 void

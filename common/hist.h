@@ -23,16 +23,15 @@
 struct hist {
 	uint64_t count;
 	uint64_t sum_ns;	/* saturates at UINT64_MAX (584 years) */
-	uint64_t min_ns;	/* UINT64_MAX while empty */
+	uint64_t min_ns;	/* meaningless while count is 0 */
 	uint64_t max_ns;
 	uint64_t bucket[HIST_NBUCKETS];
 };
 
+/* Empty is all zero: a calloc'd histogram needs no init, and its pages
+ * stay untouched until a value (recorded or merged) lands in them (each
+ * first touch of a page is a page fault). */
 void hist_init(struct hist *h);
-/* hist_init for memory already zero (calloc's): only the empty minimum
- * is written, so pages the kernel has not given yet stay untouched until
- * a value lands in them (each first touch is a page fault). */
-void hist_init_zeroed(struct hist *h);
 void hist_record(struct hist *h, uint64_t v_ns);
 /* dst += src; dst may not be src. */
 void hist_merge(struct hist *dst, const struct hist *src);
@@ -72,7 +71,7 @@ void hist_bucket_range(unsigned i, uint64_t *lo, uint64_t *hi);
 struct hist_compact {
 	uint64_t count;		/* every value, also the lost ones */
 	uint64_t sum_ns;	/* saturates, as in struct hist */
-	uint64_t min_ns;	/* UINT64_MAX while empty */
+	uint64_t min_ns;	/* meaningless while count is 0 */
 	uint64_t max_ns;
 	uint64_t nlost;		/* values in no bucket (allocation failed) */
 	uint32_t chunk_mask;	/* bit c set: chunk c is in chunk[] */

@@ -97,14 +97,7 @@ void agg_free(struct agg *a)
 
 struct agg_sum *agg_sum_new(void)
 {
-	struct agg_sum *s = calloc(1, sizeof *s);
-	unsigned g;
-
-	if (s == NULL)
-		return NULL;
-	for (g = 0; g < PROTO_MAX_GEN; g++)
-		hist_init_zeroed(&s->gen[g].hist);
-	return s;
+	return calloc(1, sizeof(struct agg_sum));	/* zero is empty */
 }
 
 double agg_proc_real(const struct agg_proc *p, uint64_t mono_ns)
@@ -231,9 +224,8 @@ static void agg_proc_fold(struct agg_proc *p)
 		for (i = 0; i < 4; i++)
 			p->pct_ms[g][i] = (double)hist_compact_percentile(
 			    &p->hist[g], 1, agg_pcts[i]) / 1e6;
-		if (r->folded[g] == NULL &&
-		    (r->folded[g] = calloc(1, sizeof *r->folded[g])) != NULL)
-			hist_init_zeroed(r->folded[g]);
+		if (r->folded[g] == NULL)
+			r->folded[g] = calloc(1, sizeof *r->folded[g]);
 		/* Out of memory: the run's percentiles lose these events;
 		 * its totals do not (they come from counters). */
 		if (r->folded[g] != NULL)

@@ -390,9 +390,6 @@ static void requests_sum_route_init(struct req_sum_route *sr, const char *name)
 {
 	memset(sr, 0, sizeof *sr);
 	snprintf(sr->name, sizeof sr->name, "%s", name);
-	hist_init_zeroed(&sr->served);
-	hist_init_zeroed(&sr->without_gc);
-	hist_init_zeroed(&sr->delay);
 }
 
 static void requests_sum_route_add(struct req_sum_route *sr,
@@ -518,7 +515,6 @@ int requests_sum(const struct agg *a, const struct agg_run *r,
 
 	memset(s, 0, sizeof *s);
 	requests_sum_route_init(&s->all, "all");
-	hist_init_zeroed(&s->without_full);
 	if (p != NULL)
 		err = requests_sum_proc(p, s, &cap);
 	else

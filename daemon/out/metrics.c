@@ -129,11 +129,7 @@ static unsigned metrics_key_of(struct metrics *m, const struct agg_proc *p)
 /* A zeroed request total, or NULL. */
 static struct req_totals *metrics_req_new(void)
 {
-	struct req_totals *t = calloc(1, sizeof *t);
-
-	if (t != NULL)
-		hist_init_zeroed(&t->delay);
-	return t;
+	return calloc(1, sizeof(struct req_totals));	/* zero is empty */
 }
 
 /* The top of the last whole bucket at or below le_s, the value whose

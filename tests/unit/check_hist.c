@@ -224,21 +224,35 @@ START_TEST(test_percentile_clamps_midpoint_to_min_and_max)
 }
 END_TEST
 
-/* hist_init_zeroed on calloc'd memory is hist_init, and records the same. */
-START_TEST(test_init_zeroed_is_init_on_zero_memory)
+/* calloc'd memory is an empty histogram: hist_init's, and it records
+ * and takes merges the same; merging an empty one changes nothing. */
+START_TEST(test_zero_memory_is_empty)
 {
-	struct hist *z = calloc(1, sizeof *z);
+	struct hist *z = calloc(1, sizeof *z), *m = calloc(1, sizeof *m);
 	uint64_t v;
 
 	ck_assert_ptr_nonnull(z);
+	ck_assert_ptr_nonnull(m);
 	hist_init(&h1);
-	hist_init_zeroed(z);
 	ck_assert_int_eq(memcmp(z, &h1, sizeof h1), 0);
-	for (v = 1; v < 5000000; v = v * 3 + 7) {
+	ck_assert_uint_eq(hist_percentile(z, 50), 0);
+	ck_assert_uint_eq(hist_count_le(z, UINT64_MAX), 0);
+	for (v = 7; v < 5000000; v = v * 3 + 7) {
 		hist_record(&h1, v);
 		hist_record(z, v);
 	}
 	ck_assert_int_eq(memcmp(z, &h1, sizeof h1), 0);
+	ck_assert_uint_eq(z->min_ns, 7);
+	hist_merge(m, z);			/* into an empty one */
+	ck_assert_int_eq(memcmp(m, z, sizeof *z), 0);
+	hist_init(&h2);
+	hist_merge(m, &h2);			/* an empty one in */
+	ck_assert_int_eq(memcmp(m, z, sizeof *z), 0);
+	hist_record(&h2, 3);
+	hist_merge(m, &h2);
+	ck_assert_uint_eq(m->min_ns, 3);
+	ck_assert_uint_eq(m->count, z->count + 1);
+	free(m);
 	free(z);
 }
 END_TEST
@@ -246,7 +260,7 @@ END_TEST
 START_TEST(test_empty_histogram_reports_zero)
 {
 	hist_init(&h1);
-	ck_assert_uint_eq(h1.min_ns, UINT64_MAX);
+	ck_assert_uint_eq(h1.count, 0);
 	ck_assert_uint_eq(hist_percentile(&h1, 50), 0);
 	ck_assert(hist_mean(&h1) == 0.0);
 	ck_assert_uint_eq(hist_count_le(&h1, UINT64_MAX), 0);
@@ -505,7 +519,7 @@ START_TEST(test_compact_bytes_count_chunks)
 	hist_compact_fini(&c);
 	ck_assert_uint_eq(hist_compact_bytes(&c), 0);
 	ck_assert_uint_eq(c.count, 0);
-	ck_assert_uint_eq(c.min_ns, UINT64_MAX);
+	ck_assert_uint_eq(hist_compact_percentile(&c, 1, 50), 0);
 	for (v = 1000; v <= 50000000; v = v * 21 / 16)
 		ck_assert_int_eq(hist_compact_record(&c, v), 0);
 	ck_assert_uint_eq(hist_compact_bytes(&c), 17 * chunk);
@@ -639,7 +653,7 @@ hist_suite(void)
 	tcase_add_test(tc, test_edge_values_together);
 	tcase_add_test(tc, test_values_above_range_keep_exact_max);
 	tcase_add_test(tc, test_percentile_clamps_midpoint_to_min_and_max);
-	tcase_add_test(tc, test_init_zeroed_is_init_on_zero_memory);
+	tcase_add_test(tc, test_zero_memory_is_empty);
 	tcase_add_test(tc, test_empty_histogram_reports_zero);
 	tcase_add_test(tc, test_percentile_clamps_p);
 	tcase_add_test(tc, test_percentile_survives_inconsistent_counts);
