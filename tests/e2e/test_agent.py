@@ -134,6 +134,27 @@ def test_identity_is_escaped_and_capped_as_the_protocol_says(tmp):
     assert h["origin"] == 0 and h["ngen"] >= 3
 
 
+def test_extension_under_another_name_is_found_by_the_import_system(tmp, gcmond):
+    """gcmon/__init__.py loads _gcmon.abi3.so without the import system's
+    search; a package whose extension has another name (_gcmon.so, a
+    suffix the import system also takes) falls back to the import
+    statement, and the program is monitored all the same."""
+    agent = os.path.join(tmp, "agent")
+    shutil.copytree(gcmontest.AGENT_DIR, agent)
+    pkg = os.path.join(agent, "gcmon")
+    os.rename(os.path.join(pkg, "_gcmon.abi3.so"),
+              os.path.join(pkg, "_gcmon.so"))
+    shutil.rmtree(os.path.join(pkg, "__pycache__"), ignore_errors=True)
+    env = env_for(gcmond.sock)
+    env["PYTHONPATH"] = agent
+    out = os.path.join(tmp, "out")
+    os.mkdir(out)
+    cp, recs, procs = run_and_settle(gcmond, "basic", out, env)
+    assert "gcmon:" not in cp.stderr
+    rec = next(iter(recs.values()))
+    check_exact(procs[rec["pid"]], rec)
+
+
 def test_ring_smaller_than_burst_drops_detail_keeps_totals(tmp, gcmond):
     env = env_for(gcmond.sock, ring=64)
     _, recs, procs = run_and_settle(gcmond, "burst", tmp, env, "20000")

@@ -63,6 +63,36 @@ def _install_hooks(warn):
             warn("--requests: hooks not installed: %s" % e)
 
 
+def _extension():
+    """gcmon._gcmon, loaded as the import system loads it once it has
+    found it. The search (the path finder of the package's directory,
+    its listing, each suffix tried) is 0.1 ms of every monitored start,
+    and the file's name is the build's own. Any trouble: the import
+    statement, which says what is wrong."""
+    mod = sys.modules.get("gcmon._gcmon")
+    if mod is not None:
+        return mod
+    try:
+        bootstrap = sys.modules["_frozen_importlib"]
+        external = sys.modules["_frozen_importlib_external"]
+        path = os.path.join(__path__[0], "_gcmon.abi3.so")
+        spec = bootstrap.spec_from_loader(
+            "gcmon._gcmon", external.ExtensionFileLoader("gcmon._gcmon", path),
+            origin=path)
+        mod = bootstrap.module_from_spec(spec)
+    except Exception:
+        from gcmon import _gcmon as mod
+        return mod
+    sys.modules[spec.name] = mod
+    try:
+        spec.loader.exec_module(mod)
+    except BaseException:
+        del sys.modules[spec.name]
+        raise
+    globals()["_gcmon"] = mod       # the package's attribute, as import sets
+    return mod
+
+
 def _autoload(via):
     """From the environment (via: "sitecustomize" or "pth", whichever runs
     first; the .pth does, from site's addsitepackages): never raises."""
@@ -80,9 +110,8 @@ def _autoload(via):
         return
     exec_child = env.get("GCMON_AGENT_PID", "").isdigit()
     try:
-        from gcmon import _gcmon
-        _gcmon.load(env["GCMON_SOCKET"], env.get("GCMON_SERVICE") or None,
-                    False, via)
+        _extension().load(env["GCMON_SOCKET"],
+                          env.get("GCMON_SERVICE") or None, False, via)
     except Exception as e:
         _warn("agent not loaded: %s" % e)
         return
