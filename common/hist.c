@@ -336,30 +336,75 @@ hist_compact_promote(struct hist_compact *h)
 	return 0;
 }
 
-int
-hist_compact_record(struct hist_compact *h, uint64_t v_ns)
+/* n more values in bucket b of h (its head figures are the caller's):
+ * 0, or -ENOMEM with h unchanged. */
+static int
+hist_compact_add_bucket(struct hist_compact *h, unsigned b, uint64_t n)
 {
-	unsigned b = hist_bucket_of(v_ns), c = b / HIST_SUB;
+	unsigned c = b / HIST_SUB;
 	uint32_t *slot;
 	int err;
 
-	hist_head_record(&h->count, &h->sum_ns, &h->min_ns, &h->max_ns, v_ns);
-	if (h->full == NULL && !(h->chunk_mask & (1u << c)) &&
-	    (err = hist_compact_add_chunk(h, c)) < 0)
-		goto out_lost;
 	if (h->full == NULL) {
+		if (!(h->chunk_mask & (1u << c)) &&
+		    (err = hist_compact_add_chunk(h, c)) < 0)
+			return err;
 		slot = &h->chunk[hist_chunk_pos(h, c) * HIST_SUB + b % HIST_SUB];
-		if (*slot < UINT32_MAX) {
-			(*slot)++;
+		if (n <= UINT32_MAX - *slot) {
+			*slot += (uint32_t)n;
 			return 0;
 		}
 		if ((err = hist_compact_promote(h)) < 0)
-			goto out_lost;
+			return err;
 	}
-	h->full->bucket[b]++;
+	h->full->bucket[b] += n;
 	return 0;
-out_lost:
-	h->nlost++;
+}
+
+int
+hist_compact_record(struct hist_compact *h, uint64_t v_ns)
+{
+	int err;
+
+	hist_head_record(&h->count, &h->sum_ns, &h->min_ns, &h->max_ns, v_ns);
+	if ((err = hist_compact_add_bucket(h, hist_bucket_of(v_ns), 1)) < 0)
+		h->nlost++;
+	return err;
+}
+
+/* dst += a histogram of count values (sum, min, max; nlost of them in no
+ * bucket) whose bucket i holds bucket(ctx, i), only chunks in mask
+ * holding any. 0, or -ENOMEM: the values of a bucket that could not be
+ * added count in dst->nlost, as hist_compact_record's. */
+static int
+hist_compact_add(struct hist_compact *dst, uint64_t count, uint64_t sum_ns,
+    uint64_t min_ns, uint64_t max_ns, uint64_t nlost, uint32_t mask,
+    uint64_t (*bucket)(const void *ctx, unsigned i), const void *ctx)
+{
+	uint64_t n;
+	unsigned i;
+	int err = 0;
+
+	if (count == 0)
+		return 0;
+	if (dst->count == 0 || min_ns < dst->min_ns)
+		dst->min_ns = min_ns;
+	dst->count += count;
+	dst->sum_ns = hist_add_sat(dst->sum_ns, sum_ns);
+	if (max_ns > dst->max_ns)
+		dst->max_ns = max_ns;
+	dst->nlost += nlost;
+	for (i = 0; i < HIST_NBUCKETS; i++) {
+		if (!(mask & (1u << (i / HIST_SUB)))) {
+			i += HIST_SUB - 1;
+			continue;
+		}
+		if ((n = bucket(ctx, i)) != 0 &&
+		    hist_compact_add_bucket(dst, i, n) < 0) {
+			dst->nlost += n;
+			err = -ENOMEM;
+		}
+	}
 	return err;
 }
 
@@ -374,6 +419,29 @@ hist_compact_add_to(struct hist *dst, const struct hist_compact *src)
 {
 	hist_add(dst, src->count, src->sum_ns, src->min_ns, src->max_ns,
 	    hist_compact_bucket_of, src);
+}
+
+int
+hist_compact_merge(struct hist_compact *dst, const struct hist_compact *src)
+{
+	return hist_compact_add(dst, src->count, src->sum_ns, src->min_ns,
+	    src->max_ns, src->nlost, src->full != NULL ? UINT32_MAX :
+	    src->chunk_mask, hist_compact_bucket_of, src);
+}
+
+int
+hist_compact_add_hist(struct hist_compact *dst, const struct hist *src)
+{
+	uint64_t n = 0;
+	unsigned i;
+
+	/* A struct hist's buckets may be short of its count (a source that
+	 * lost values): those count as lost here too. */
+	for (i = 0; i < HIST_NBUCKETS; i++)
+		n += src->bucket[i];
+	return hist_compact_add(dst, src->count, src->sum_ns, src->min_ns,
+	    src->max_ns, src->count > n ? src->count - n : 0, UINT32_MAX,
+	    hist_full_bucket, src);
 }
 
 uint64_t

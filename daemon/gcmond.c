@@ -140,7 +140,7 @@ static void gcmond_shutdown(struct gcmond *d)
 		    "collections, %llu alerts\n", s->nproc,
 		    (unsigned long long)t.collections,
 		    (unsigned long long)s->alerts);
-		free(s);
+		agg_sum_free(s);
 	}
 	uv_close((uv_handle_t *)&d->tick, NULL);
 	uv_close((uv_handle_t *)&d->sig_hup, NULL);

@@ -76,7 +76,7 @@ static void agg_run_free(struct agg_run *r)
 	}
 	for (g = 0; g < PROTO_MAX_GEN; g++)
 		free(r->folded[g]);
-	free(r->evicted);
+	agg_sum_free(r->evicted);
 	free(r->id);
 	free(r);
 }
@@ -91,13 +91,24 @@ void agg_free(struct agg *a)
 		next = LIST_NEXT(r, link);
 		agg_run_free(r);
 	}
-	free(a->expired);
+	agg_sum_free(a->expired);
 	free(a);
 }
 
 struct agg_sum *agg_sum_new(void)
 {
 	return calloc(1, sizeof(struct agg_sum));	/* zero is empty */
+}
+
+void agg_sum_free(struct agg_sum *s)
+{
+	unsigned g;
+
+	if (s == NULL)
+		return;
+	for (g = 0; g < PROTO_MAX_GEN; g++)
+		hist_compact_fini(&s->hist[g]);
+	free(s);
 }
 
 double agg_proc_real(const struct agg_proc *p, uint64_t mono_ns)
@@ -257,7 +268,7 @@ static void agg_sum_merge(struct agg_sum *d, const struct agg_sum *s)
 			dg->max_pause_ns = sg->max_pause_ns;
 		dg->collector_ns += sg->collector_ns;
 		dg->ncollector += sg->ncollector;
-		hist_merge(&dg->hist, &sg->hist);
+		(void)hist_compact_merge(&d->hist[g], &s->hist[g]);
 	}
 	d->dropped += s->dropped;
 	d->alerts += s->alerts;
@@ -353,7 +364,7 @@ static void agg_sum_add(const struct agg *a, const struct agg_proc *p,
 		sg->collector_ns += p->collector_ns[g];
 		sg->ncollector += p->ncollector[g];
 		if (p->hist != NULL)
-			hist_compact_add_to(&sg->hist, &p->hist[g]);
+			(void)hist_compact_merge(&s->hist[g], &p->hist[g]);
 	}
 	s->dropped += p->dropped;
 	s->alerts += p->alerts;
@@ -394,7 +405,7 @@ void agg_sum_run(const struct agg *a, const struct agg_run *r,
 		agg_sum_add(a, p, s, 1);
 	for (g = 0; g < PROTO_MAX_GEN; g++)
 		if (r->folded[g] != NULL)
-			hist_merge(&s->gen[g].hist, r->folded[g]);
+			(void)hist_compact_add_hist(&s->hist[g], r->folded[g]);
 	if (r->nlive > 0)
 		s->end = 0;
 }
@@ -854,7 +865,7 @@ unsigned agg_expire(struct agg *a)
 			TAILQ_FOREACH(p, &r->procs, link)
 				a->hooks.forget(a->hooks.arg, a, p);
 		agg_sum_merge(a->expired, s);
-		free(s);
+		agg_sum_free(s);
 		LIST_REMOVE(r, link);
 		a->nruns--;
 		agg_run_free(r);
@@ -1067,21 +1078,26 @@ unsigned agg_sum_model(const struct agg_sum *s)
 	return gcmodel_of_bits(s->models);
 }
 
+/* The percentile set of the union of h[0..n-1], in ms. */
+static void agg_compact_pcts_ms(const struct hist_compact *h, unsigned n,
+    double out[AGG_NPCTS])
+{
+	unsigned i;
+
+	for (i = 0; i < AGG_NPCTS; i++)
+		out[i] = (double)hist_compact_percentile(h, n, agg_pcts[i]) /
+		    1e6;
+}
+
 void agg_sum_pcts_ms(const struct agg_sum *s, double out[AGG_NPCTS])
 {
-	struct hist *all = malloc(sizeof *all);	/* 16 KB: not on the stack */
-	unsigned g, i;
+	agg_compact_pcts_ms(s->hist, s->ngen, out);
+}
 
-	if (all == NULL) {
-		for (i = 0; i < AGG_NPCTS; i++)
-			out[i] = 0;
-		return;
-	}
-	hist_init(all);
-	for (g = 0; g < s->ngen; g++)
-		hist_merge(all, &s->gen[g].hist);
-	agg_hist_pcts_ms(all, out);
-	free(all);
+void agg_sum_gen_pcts_ms(const struct agg_sum *s, unsigned g,
+    double out[AGG_NPCTS])
+{
+	agg_compact_pcts_ms(&s->hist[g], 1, out);
 }
 
 void agg_sum_totals(const struct agg_sum *s, struct agg_totals *t)

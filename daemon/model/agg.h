@@ -160,7 +160,6 @@ struct agg_gen_sum {
 	uint64_t collections, seen, unseen, collected, uncollectable;
 	uint64_t pause_ns, max_pause_ns;
 	uint64_t collector_ns, ncollector;	/* agg_proc's, summed */
-	struct hist hist;
 };
 
 struct agg_sum {
@@ -168,6 +167,11 @@ struct agg_sum {
 	uint8_t ngen;
 	unsigned models;		/* gcmodel_bit() of each process's model */
 	struct agg_gen_sum gen[PROTO_MAX_GEN];
+	/* The pauses of each generation: compact, so that a sum of a run
+	 * with three generations and the usual spread of pauses holds a few
+	 * KiB (a struct hist is 15.9 KB, eight of them a page fault each
+	 * per 4 KiB at every answer of a fresh gcmond). */
+	struct hist_compact hist[PROTO_MAX_GEN];
 	uint64_t dropped, alerts;
 	double proc_wall_s;		/* sum of each process's wall time */
 	double start, end;		/* first start, last end (0: live) */
@@ -320,8 +324,11 @@ struct agg_proc *agg_proc_find(const struct agg *a, uint32_t pid);
 const struct agg_proc *agg_proc_next(const struct agg *a,
     const struct agg_run *r, const struct agg_proc *p);
 
-/* Sums. agg_sum_new returns a zeroed sum (or NULL); free with free(). */
+/* Sums. agg_sum_new returns an empty sum (or NULL); agg_sum_free frees
+ * one (NULL: nothing). A histogram that cannot grow loses only detail
+ * (hist.h, nlost): totals stay exact. */
 struct agg_sum *agg_sum_new(void);
+void agg_sum_free(struct agg_sum *s);
 void agg_sum_process(const struct agg *a, const struct agg_proc *p,
     struct agg_sum *s);
 void agg_sum_run(const struct agg *a, const struct agg_run *r,
@@ -337,6 +344,9 @@ void agg_proc_pcts_ms(const struct agg_proc *p, int g,
     double out[AGG_NPCTS]);
 void agg_hist_pcts_ms(const struct hist *h, double out[AGG_NPCTS]);
 void agg_sum_pcts_ms(const struct agg_sum *s, double out[AGG_NPCTS]);
+/* The same of one generation g (< PROTO_MAX_GEN) of a sum. */
+void agg_sum_gen_pcts_ms(const struct agg_sum *s, unsigned g,
+    double out[AGG_NPCTS]);
 
 /* A sum's figures over all its generations. */
 struct agg_totals {

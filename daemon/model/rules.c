@@ -950,7 +950,7 @@ void rules_input_fini(struct rules_input *in)
 	if (in->own_req != NULL)
 		requests_sum_fini(in->own_req);
 	free(in->own_req);
-	free(in->own_sum);
+	agg_sum_free(in->own_sum);
 	free(in->own_procs);
 	in->own_req = NULL;
 	in->own_sum = NULL;

@@ -84,7 +84,7 @@ static json_t *djson_gens(const struct agg_sum *s, const struct agg_proc *p)
 		if (p != NULL)
 			agg_proc_pcts_ms(p, (int)g, pcts);
 		else
-			agg_hist_pcts_ms(&sg->hist, pcts);
+			agg_sum_gen_pcts_ms(s, g, pcts);
 		djson_set(o, "percentiles_ms", djson_pcts(pcts));
 		json_array_append_new(a, o);
 	}
@@ -248,10 +248,10 @@ json_t *djson_process(const struct agg *a, const struct agg_proc *p)
 	djson_set(o, "reconnects", json_integer(p->reconnects));
 	djson_set(o, "thresholds", th);
 	djson_set(o, "generations", djson_gens(s, p));
-	free(s);
+	agg_sum_free(s);
 	return o;
 out_fail:
-	free(s);
+	agg_sum_free(s);
 	json_decref(o);
 	json_decref(argv);
 	json_decref(th);
@@ -267,7 +267,7 @@ json_t *djson_summary(const struct agg *a, const struct agg_run *r,
 	json_t *o;
 
 	if (s == NULL || (o = json_object()) == NULL) {
-		free(s);
+		agg_sum_free(s);
 		return NULL;
 	}
 	if (p != NULL)
@@ -314,7 +314,7 @@ json_t *djson_summary(const struct agg *a, const struct agg_run *r,
 	    djson_uint(s->max_rss_bytes) : json_null());
 	djson_sum_mem(o, s);
 	djson_set(o, "generations", djson_gens(s, p));
-	free(s);
+	agg_sum_free(s);
 	return o;
 }
 
@@ -326,7 +326,7 @@ json_t *djson_run(const struct agg *a, const struct agg_run *r)
 	json_t *o;
 
 	if (s == NULL || (o = json_object()) == NULL) {
-		free(s);
+		agg_sum_free(s);
 		return NULL;
 	}
 	agg_sum_run(a, r, s);
@@ -346,7 +346,7 @@ json_t *djson_run(const struct agg *a, const struct agg_run *r)
 	djson_set(o, "gc_time_ms", djson_ms(t.pause_ns));
 	djson_set(o, "max_pause_ms", djson_ms(t.max_pause_ns));
 	djson_set(o, "root_pid", root ? json_integer(root->pid) : json_null());
-	free(s);
+	agg_sum_free(s);
 	return o;
 }
 
@@ -405,7 +405,7 @@ json_t *djson_recommendations(const struct agg *a, const struct agg_run *r,
 	json_t *arr = NULL, *o;
 	size_t i, nrec;
 
-	if ((recs = calloc(RULES_MAX, sizeof *recs)) == NULL)
+	if ((recs = malloc(RULES_MAX * sizeof *recs)) == NULL)
 		return NULL;
 	if (rules_input_build(a, r, p, &in) < 0)
 		goto out;
@@ -661,9 +661,9 @@ json_t *djson_durations(const struct agg *a, const struct agg_run *r,
 	agg_sum_run(a, r, s);
 	hist_init(all);
 	for (g = 0; g < s->ngen; g++) {
-		hist_merge(all, &s->gen[g].hist);
+		hist_compact_add_to(all, &s->hist[g]);
 		json_array_append_new(gens, json_pack("{s:i,s:o}", "gen", (int)g,
-		    "pauses", djson_uint(s->gen[g].hist.count)));
+		    "pauses", djson_uint(s->hist[g].count)));
 	}
 	for (i = 0; i < n; i++) {
 		le = hist_count_le(all, (uint64_t)(le_ms[i] * 1e6));
@@ -677,11 +677,11 @@ json_t *djson_durations(const struct agg *a, const struct agg_run *r,
 	djson_set(o, "pauses", djson_uint(all->count));
 	djson_set(o, "generations", gens);
 	free(all);
-	free(s);
+	agg_sum_free(s);
 	return o;
 out_fail:
 	free(all);
-	free(s);
+	agg_sum_free(s);
 	json_decref(o);
 	json_decref(rows);
 	json_decref(gens);

@@ -93,7 +93,7 @@ void metrics_free(struct metrics *m)
 	if (m == NULL)
 		return;
 	for (i = 0; i < m->nkeys; i++) {
-		free(m->keys[i].retired);
+		agg_sum_free(m->keys[i].retired);
 		free(m->keys[i].req_retired);
 		free(m->keys[i].route);
 	}
@@ -263,7 +263,7 @@ static void metrics_on_fold(void *arg, const struct agg *a,
 	if (s == NULL)
 		return;
 	for (g = 0; g < p->ngen; g++)
-		hist_compact_add_to(&s->gen[g].hist, &p->hist[g]);
+		(void)hist_compact_merge(&s->hist[g], &p->hist[g]);
 	if (p->ngen > s->ngen)
 		s->ngen = p->ngen;
 }
@@ -457,7 +457,7 @@ static void metrics_view_free(struct metrics_view *v)
 	unsigned i;
 
 	for (i = 0; i < METRICS_MAX_KEYS; i++) {
-		free(v->now[i]);
+		agg_sum_free(v->now[i]);
 		free(v->req_now[i]);
 		free(v->route_now[i]);
 	}
@@ -561,7 +561,7 @@ static uint64_t metrics_count_le(const struct agg_sum *s, unsigned g,
 
 	if (s == NULL || v_ns == 0)
 		return 0;
-	return hist_count_le(&s->gen[g].hist, v_ns);
+	return hist_compact_count_le(&s->hist[g], v_ns);
 }
 
 static uint64_t metrics_hist_u64(const struct agg_sum *s, unsigned g,
@@ -569,7 +569,7 @@ static uint64_t metrics_hist_u64(const struct agg_sum *s, unsigned g,
 {
 	if (s == NULL)
 		return 0;
-	return sum ? s->gen[g].hist.sum_ns : s->gen[g].hist.count;
+	return sum ? s->hist[g].sum_ns : s->hist[g].count;
 }
 
 static void metrics_histogram(struct metrics_buf *b, const struct metrics *m,

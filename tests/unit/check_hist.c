@@ -469,6 +469,56 @@ START_TEST(test_compact_merge_equals_recording_all_in_one)
 }
 END_TEST
 
+/* Compacts merged into a compact, and a struct hist added to one, equal
+ * one struct hist that saw every value; empty ones change nothing. */
+START_TEST(test_compact_merge_into_compact_is_exact)
+{
+	struct hist_compact c[3], d, e;
+	size_t i;
+	unsigned k;
+
+	rng_state = 11 + (uint64_t)_i;
+	hist_init(&h1);
+	hist_init(&h2);
+	for (k = 0; k < 3; k++)
+		hist_compact_init(&c[k]);
+	hist_compact_init(&d);
+	hist_compact_init(&e);
+	for (i = 0; i < 40000; i++) {
+		uint64_t v = draw((int)(i % 5));
+
+		hist_record(&h1, v);
+		if (i % 4 == 3)
+			hist_record(&h2, v);	/* a folded run's */
+		else
+			ck_assert_int_eq(hist_compact_record(&c[i % 3], v), 0);
+	}
+	ck_assert_int_eq(hist_compact_merge(&d, &e), 0);	/* empty in */
+	ck_assert_uint_eq(d.count, 0);
+	ck_assert_uint_eq(hist_compact_bytes(&d), 0);
+	for (k = 0; k < 3; k++)
+		ck_assert_int_eq(hist_compact_merge(&d, &c[k]), 0);
+	ck_assert_int_eq(hist_compact_add_hist(&d, &h2), 0);
+	hist_init(&h3);
+	ck_assert_int_eq(hist_compact_add_hist(&d, &h3), 0);	/* empty */
+	ck_assert_uint_eq(d.nlost, 0);
+	assert_compact_is(&d, &h1);
+	/* Into a promoted one, and from one. */
+	ck_assert_int_eq(hist_compact_merge(&e, &c[0]), 0);
+	e.chunk[0] = UINT32_MAX;		/* force a promotion */
+	e.count += UINT32_MAX;
+	ck_assert_int_eq(hist_compact_merge(&e, &c[0]), 0);
+	ck_assert_ptr_nonnull(e.full);
+	ck_assert_int_eq(hist_compact_merge(&d, &e), 0);
+	ck_assert_uint_eq(d.count, h1.count + e.count);
+	ck_assert_ptr_nonnull(d.full);
+	for (k = 0; k < 3; k++)
+		hist_compact_fini(&c[k]);
+	hist_compact_fini(&d);
+	hist_compact_fini(&e);
+}
+END_TEST
+
 START_TEST(test_compact_empty_reports_zero_and_adds_nothing)
 {
 	struct hist_compact c[2];
@@ -593,6 +643,43 @@ START_TEST(test_compact_allocation_failure_loses_only_detail)
 }
 END_TEST
 
+/* A merge that cannot allocate stays exact in count, sum, min and max
+ * and counts the values of the buckets it could not add as lost. */
+START_TEST(test_compact_merge_allocation_failure_counts_lost)
+{
+	struct hist_compact src, dst;
+	static const uint64_t v[] = { 10, 20, 3000, 3001, 1000000 };
+	size_t i;
+
+	hist_compact_init(&src);
+	hist_compact_init(&dst);
+	hist_init(&h1);
+	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		ck_assert_int_eq(hist_compact_record(&src, v[i]), 0);
+		hist_record(&h1, v[i]);
+	}
+	alloc_calls = 0;
+	alloc_fail_at = 1;		/* the second chunk and later fail */
+	hist_compact_set_realloc(alloc_failing);
+	ck_assert_int_eq(hist_compact_merge(&dst, &src), -ENOMEM);
+	ck_assert_int_eq(hist_compact_add_hist(&dst, &h1), -ENOMEM);
+	hist_compact_set_realloc(NULL);
+	alloc_fail_at = -1;
+	ck_assert_uint_eq(dst.count, 2 * h1.count);
+	ck_assert_uint_eq(dst.sum_ns, 2 * h1.sum_ns);
+	ck_assert_uint_eq(dst.min_ns, 10);
+	ck_assert_uint_eq(dst.max_ns, 1000000);
+	/* The first chunk (10, 20) made it each time, the rest did not. */
+	ck_assert_uint_eq(dst.nlost, 2 * 3);
+	hist_init(&h3);
+	hist_compact_add_to(&h3, &dst);
+	ck_assert_uint_eq(h3.bucket[hist_bucket_of(10)], 2);
+	ck_assert_uint_eq(h3.bucket[hist_bucket_of(3000)], 0);
+	hist_compact_fini(&src);
+	hist_compact_fini(&dst);
+}
+END_TEST
+
 /* A u32 counter never overflows: the histogram becomes a full one. */
 START_TEST(test_compact_promotes_before_a_counter_overflows)
 {
@@ -674,6 +761,8 @@ hist_suite(void)
 	tcase_add_loop_test(tc, test_compact_equals_full_on_random_data, 0,
 	    (int)(sizeof(dist_names) / sizeof(dist_names[0])));
 	tcase_add_test(tc, test_compact_merge_equals_recording_all_in_one);
+	tcase_add_loop_test(tc, test_compact_merge_into_compact_is_exact, 0, 3);
+	tcase_add_test(tc, test_compact_merge_allocation_failure_counts_lost);
 	tcase_add_test(tc, test_compact_empty_reports_zero_and_adds_nothing);
 	tcase_add_test(tc, test_compact_bytes_count_chunks);
 	tcase_add_loop_test(tc, test_compact_allocation_failure_loses_only_detail,
