@@ -429,21 +429,6 @@ hist_compact_merge(struct hist_compact *dst, const struct hist_compact *src)
 	    src->chunk_mask, hist_compact_bucket_of, src);
 }
 
-int
-hist_compact_add_hist(struct hist_compact *dst, const struct hist *src)
-{
-	uint64_t n = 0;
-	unsigned i;
-
-	/* A struct hist's buckets may be short of its count (a source that
-	 * lost values): those count as lost here too. */
-	for (i = 0; i < HIST_NBUCKETS; i++)
-		n += src->bucket[i];
-	return hist_compact_add(dst, src->count, src->sum_ns, src->min_ns,
-	    src->max_ns, src->count > n ? src->count - n : 0, UINT32_MAX,
-	    hist_full_bucket, src);
-}
-
 uint64_t
 hist_compact_count_le(const struct hist_compact *h, uint64_t v_ns)
 {

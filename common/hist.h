@@ -86,12 +86,11 @@ void hist_compact_fini(struct hist_compact *h);
 int hist_compact_record(struct hist_compact *h, uint64_t v_ns);
 /* dst += src, exactly (dst->count also counts src's lost values). */
 void hist_compact_add_to(struct hist *dst, const struct hist_compact *src);
-/* dst += src (a compact or a full histogram): 0, or -ENOMEM, when the
- * values of a bucket that could not be allocated count in dst->nlost
- * (dst stays exact in count, sum, min and max). */
+/* dst += src (dst may not be src): 0, or -ENOMEM, when the values of
+ * a bucket that could not be allocated count in dst->nlost (dst stays
+ * exact in count, sum, min and max). */
 int hist_compact_merge(struct hist_compact *dst,
     const struct hist_compact *src);
-int hist_compact_add_hist(struct hist_compact *dst, const struct hist *src);
 /* hist_count_le of h added to an empty struct hist, without the hist. */
 uint64_t hist_compact_count_le(const struct hist_compact *h, uint64_t v_ns);
 /* Percentile p of the union of the n histograms h[0..n-1]: the value

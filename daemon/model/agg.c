@@ -75,7 +75,7 @@ static void agg_run_free(struct agg_run *r)
 		agg_proc_free(p);
 	}
 	for (g = 0; g < PROTO_MAX_GEN; g++)
-		free(r->folded[g]);
+		hist_compact_fini(&r->folded[g]);
 	agg_sum_free(r->evicted);
 	free(r->id);
 	free(r);
@@ -235,12 +235,9 @@ static void agg_proc_fold(struct agg_proc *p)
 		for (i = 0; i < 4; i++)
 			p->pct_ms[g][i] = (double)hist_compact_percentile(
 			    &p->hist[g], 1, agg_pcts[i]) / 1e6;
-		if (r->folded[g] == NULL)
-			r->folded[g] = calloc(1, sizeof *r->folded[g]);
-		/* Out of memory: the run's percentiles lose these events;
+		/* Out of memory: the run's percentiles lose detail (nlost);
 		 * its totals do not (they come from counters). */
-		if (r->folded[g] != NULL)
-			hist_compact_add_to(r->folded[g], &p->hist[g]);
+		(void)hist_compact_merge(&r->folded[g], &p->hist[g]);
 	}
 	agg_proc_free_hist(p);
 }
@@ -404,8 +401,7 @@ void agg_sum_run(const struct agg *a, const struct agg_run *r,
 	TAILQ_FOREACH(p, &r->procs, link)
 		agg_sum_add(a, p, s, 1);
 	for (g = 0; g < PROTO_MAX_GEN; g++)
-		if (r->folded[g] != NULL)
-			(void)hist_compact_add_hist(&s->hist[g], r->folded[g]);
+		(void)hist_compact_merge(&s->hist[g], &r->folded[g]);
 	if (r->nlive > 0)
 		s->end = 0;
 }

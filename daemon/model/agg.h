@@ -192,7 +192,8 @@ struct agg_run {
 	TAILQ_HEAD(agg_procs, agg_proc) procs;	/* by arrival */
 	unsigned nproc, nlive;
 	double last_end;		/* when its last process ended */
-	struct hist *folded[PROTO_MAX_GEN];	/* events of folded processes */
+	/* The pauses of its folded processes (zero: none yet). */
+	struct hist_compact folded[PROTO_MAX_GEN];
 	struct agg_sum *evicted;	/* records dropped beyond the cap */
 };
 
