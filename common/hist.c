@@ -73,17 +73,25 @@ hist_add_sat(uint64_t a, uint64_t b)
 	return a > UINT64_MAX - b ? UINT64_MAX : a + b;
 }
 
-/* Count, sum, min and max of struct hist and hist_compact alike. */
+/* Count, sum, min and max of struct hist and hist_compact alike: n more
+ * values (n > 0) of sum sum_ns, min min_ns and max max_ns. */
+static void
+hist_head_add(uint64_t *count, uint64_t *sum_ns, uint64_t *min_ns,
+    uint64_t *max_ns, uint64_t n, uint64_t sum, uint64_t min, uint64_t max)
+{
+	if (*count == 0 || min < *min_ns)
+		*min_ns = min;
+	*count += n;
+	*sum_ns = hist_add_sat(*sum_ns, sum);
+	if (max > *max_ns)
+		*max_ns = max;
+}
+
 static void
 hist_head_record(uint64_t *count, uint64_t *sum_ns, uint64_t *min_ns,
     uint64_t *max_ns, uint64_t v_ns)
 {
-	if (*count == 0 || v_ns < *min_ns)
-		*min_ns = v_ns;
-	(*count)++;
-	*sum_ns = hist_add_sat(*sum_ns, v_ns);
-	if (v_ns > *max_ns)
-		*max_ns = v_ns;
+	hist_head_add(count, sum_ns, min_ns, max_ns, 1, v_ns, v_ns, v_ns);
 }
 
 void
@@ -111,12 +119,8 @@ hist_add(struct hist *dst, uint64_t count, uint64_t sum_ns, uint64_t min_ns,
 
 	if (count == 0)
 		return;
-	if (dst->count == 0 || min_ns < dst->min_ns)
-		dst->min_ns = min_ns;
-	dst->count += count;
-	dst->sum_ns = hist_add_sat(dst->sum_ns, sum_ns);
-	if (max_ns > dst->max_ns)
-		dst->max_ns = max_ns;
+	hist_head_add(&dst->count, &dst->sum_ns, &dst->min_ns, &dst->max_ns,
+	    count, sum_ns, min_ns, max_ns);
 	/* Only the buckets src has: a fresh dst's pages stay untouched. */
 	for (i = 0; i < HIST_NBUCKETS; i++)
 		if ((b = bucket(ctx, i)) != 0)
@@ -372,42 +376,6 @@ hist_compact_record(struct hist_compact *h, uint64_t v_ns)
 	return err;
 }
 
-/* dst += a histogram of count values (sum, min, max; nlost of them in no
- * bucket) whose bucket i holds bucket(ctx, i), only chunks in mask
- * holding any. 0, or -ENOMEM: the values of a bucket that could not be
- * added count in dst->nlost, as hist_compact_record's. */
-static int
-hist_compact_add(struct hist_compact *dst, uint64_t count, uint64_t sum_ns,
-    uint64_t min_ns, uint64_t max_ns, uint64_t nlost, uint32_t mask,
-    uint64_t (*bucket)(const void *ctx, unsigned i), const void *ctx)
-{
-	uint64_t n;
-	unsigned i;
-	int err = 0;
-
-	if (count == 0)
-		return 0;
-	if (dst->count == 0 || min_ns < dst->min_ns)
-		dst->min_ns = min_ns;
-	dst->count += count;
-	dst->sum_ns = hist_add_sat(dst->sum_ns, sum_ns);
-	if (max_ns > dst->max_ns)
-		dst->max_ns = max_ns;
-	dst->nlost += nlost;
-	for (i = 0; i < HIST_NBUCKETS; i++) {
-		if (!(mask & (1u << (i / HIST_SUB)))) {
-			i += HIST_SUB - 1;
-			continue;
-		}
-		if ((n = bucket(ctx, i)) != 0 &&
-		    hist_compact_add_bucket(dst, i, n) < 0) {
-			dst->nlost += n;
-			err = -ENOMEM;
-		}
-	}
-	return err;
-}
-
 static uint64_t
 hist_compact_bucket_of(const void *ctx, unsigned i)
 {
@@ -424,9 +392,29 @@ hist_compact_add_to(struct hist *dst, const struct hist_compact *src)
 int
 hist_compact_merge(struct hist_compact *dst, const struct hist_compact *src)
 {
-	return hist_compact_add(dst, src->count, src->sum_ns, src->min_ns,
-	    src->max_ns, src->nlost, src->full != NULL ? UINT32_MAX :
-	    src->chunk_mask, hist_compact_bucket_of, src);
+	uint32_t mask = src->full != NULL ? UINT32_MAX : src->chunk_mask;
+	uint64_t n;
+	unsigned i;
+	int err = 0;
+
+	if (src->count == 0)
+		return 0;
+	hist_head_add(&dst->count, &dst->sum_ns, &dst->min_ns, &dst->max_ns,
+	    src->count, src->sum_ns, src->min_ns, src->max_ns);
+	dst->nlost += src->nlost;
+	for (i = 0; i < HIST_NBUCKETS; i++) {
+		if (!(mask & (1u << (i / HIST_SUB)))) {
+			i += HIST_SUB - 1;	/* a chunk src does not have */
+			continue;
+		}
+		/* A bucket that cannot be added is lost, as in record. */
+		if ((n = hist_compact_bucket(src, i)) != 0 &&
+		    hist_compact_add_bucket(dst, i, n) < 0) {
+			dst->nlost += n;
+			err = -ENOMEM;
+		}
+	}
+	return err;
 }
 
 uint64_t
