@@ -20,13 +20,22 @@ _GCMON_SELF = sys.modules.get(__name__)
 
 def _gcmon_chain():
     """Run the sitecustomize this interpreter would have run without us."""
-    here = os.path.realpath(_GCMON_DIR)
-    name = os.path.basename(here)
-    # realpath (a stat a component) only for entries that could be ours.
-    sys.path[:] = [p for p in sys.path
-                   if os.path.basename(os.path.normpath(p or os.curdir)) != name
-                   and p != _GCMON_DIR
-                   or os.path.realpath(p or os.curdir) != here]
+    name = os.path.basename(_GCMON_DIR)
+    here = []
+
+    def ours(p):
+        # Our directory as named, or another name of it by a link of the
+        # same last name: realpath is a stat a component, so only for
+        # such an entry (site has made every entry absolute and normal).
+        if p == _GCMON_DIR:
+            return True
+        if os.path.basename(os.path.normpath(p or os.curdir)) != name:
+            return False
+        if not here:
+            here.append(os.path.realpath(_GCMON_DIR))
+        return os.path.realpath(p or os.curdir) == here[0]
+
+    sys.path[:] = [p for p in sys.path if not ours(p)]
     sys.modules.pop("sitecustomize", None)
     try:
         import sitecustomize  # noqa: F401  (the next one on sys.path)

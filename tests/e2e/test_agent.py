@@ -306,6 +306,22 @@ def test_user_sitecustomize_still_runs(tmp, gcmond):
     assert a.stdout.endswith("False\n"), "the agent's directory stayed on sys.path"
 
 
+def test_agent_directory_by_another_name_leaves_sys_path(tmp, gcmond):
+    """The chaining drops the agent's directory from sys.path also where
+    a link of the same name reaches it."""
+    os.mkdir(os.path.join(tmp, "other"))
+    alias = os.path.join(tmp, "other", os.path.basename(gcmontest.AGENT_DIR))
+    os.symlink(gcmontest.AGENT_DIR, alias)
+    env = env_for(gcmond.sock)
+    env["PYTHONPATH"] += os.pathsep + alias
+    code = ("import sys; print([p for p in sys.path if p in (%r, %r)])"
+            % (gcmontest.AGENT_DIR, alias))
+    cp = subprocess.run([gcmontest.PYTHON, "-c", code], env=env,
+                        capture_output=True, text=True, timeout=60)
+    assert cp.returncode == 0, cp.stderr
+    assert cp.stdout == "[]\n"
+
+
 def test_missing_daemon_changes_nothing(tmp):
     sock = os.path.join(tmp, "nobody-listens.sock")
     plain = run("basic", tmp, plain_env(), "5")
