@@ -215,32 +215,38 @@ static void pgp_report_text(struct pgp_run *r, json_t *dur, const char *prompt)
 	}
 }
 
-static void pgp_render_report(struct pgp_run *r, json_t *dur,
-    const char *prompt)
+/* What the report is rendered from. */
+struct pgp_report_args {
+	json_t *dur;			/* borrowed */
+	const char *prompt;		/* may be NULL */
+};
+
+static void pgp_render_report(struct pgp_run *r, const void *arg)
 {
+	const struct pgp_report_args *a = arg;
+
 	if (r->o->json)
-		pgp_report_json(r, dur, prompt);
+		pgp_report_json(r, a->dur, a->prompt);
 	else
-		pgp_report_text(r, dur, prompt);
+		pgp_report_text(r, a->dur, a->prompt);
 }
 
 /*
- * The report, rendered into memory and written at once: stderr is
- * unbuffered, and a hundred small writes to a terminal are a hundred
- * system calls (a log file, fully buffered, gets it directly).
+ * render(r, arg) into memory, then written at once: stderr is
+ * unbuffered, and every fputs to it is a system call (a report's
+ * hundred lines, a hundred; a log file, fully buffered, gets it
+ * directly, and so does stderr when memory is short).
  */
-static void pgp_print_report(struct pgp_run *r)
+static void pgp_print_once(struct pgp_run *r,
+    void (*render)(struct pgp_run *, const void *), const void *arg)
 {
-	json_t *dur = pgp_durations_json(r);	/* borrowed */
 	FILE *out = r->out, *mem = NULL;
-	char *prompt = NULL, *buf = NULL;
+	char *buf = NULL;
 	size_t len = 0;
 
-	if (r->o->prompt && r->report)
-		prompt = prompt_build(r);
 	if (out == stderr && (mem = open_memstream(&buf, &len)) != NULL) {
 		r->out = mem;
-		pgp_render_report(r, dur, prompt);
+		render(r, arg);
 		r->out = out;
 		if (fclose(mem) == 0)
 			fwrite(buf, 1, len, out);
@@ -249,8 +255,20 @@ static void pgp_print_report(struct pgp_run *r)
 		free(buf);
 	}
 	if (mem == NULL)
-		pgp_render_report(r, dur, prompt);
+		render(r, arg);
 	fflush(out);
+}
+
+static void pgp_print_report(struct pgp_run *r)
+{
+	char *prompt = NULL;
+	struct pgp_report_args a;
+
+	if (r->o->prompt && r->report)
+		prompt = prompt_build(r);
+	a.dur = pgp_durations_json(r);
+	a.prompt = prompt;
+	pgp_print_once(r, pgp_render_report, &a);
 	free(prompt);
 }
 
@@ -499,9 +517,11 @@ static int pgp_needs_watch(const struct pgp_opts *o)
 	return !o->stats_only || o->term_flame || o->flame_file != NULL;
 }
 
-static void pgp_print_start(struct pgp_run *r)
+static void pgp_render_start(struct pgp_run *r, const void *unused)
 {
 	const struct pgp_opts *o = r->o;
+
+	(void)unused;
 
 	if (o->json) {
 		watch_json_line(r->out, json_pack("{s:s,s:s,s:o,s:f,s:f,s:b,s:b,"
@@ -524,7 +544,12 @@ static void pgp_print_start(struct pgp_run *r)
 	fputs("GMEM Running: ", r->out);
 	prompt_print_command(r->out, o);
 	fputc('\n', r->out);
-	fflush(r->out);
+}
+
+/* The start lines, before the program's own output: one write. */
+static void pgp_print_start(struct pgp_run *r)
+{
+	pgp_print_once(r, pgp_render_start, NULL);
 }
 
 /* After the program: report, flame file, exit line; the exit status. */
