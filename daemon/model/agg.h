@@ -169,8 +169,8 @@ struct agg_sum {
 	struct agg_gen_sum gen[PROTO_MAX_GEN];
 	/* The pauses of each generation: compact, so that a sum of a run
 	 * with three generations and the usual spread of pauses holds a few
-	 * KiB (a struct hist is 15.9 KB, eight of them a page fault each
-	 * per 4 KiB at every answer of a fresh gcmond). */
+	 * KiB (eight struct hist were 128 KiB to clear, and to fault in, at
+	 * every answer of a fresh gcmond). */
 	struct hist_compact hist[PROTO_MAX_GEN];
 	uint64_t dropped, alerts;
 	double proc_wall_s;		/* sum of each process's wall time */

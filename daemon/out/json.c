@@ -405,7 +405,7 @@ json_t *djson_recommendations(const struct agg *a, const struct agg_run *r,
 	json_t *arr = NULL, *o;
 	size_t i, nrec;
 
-	if ((recs = malloc(RULES_MAX * sizeof *recs)) == NULL)
+	if ((recs = calloc(RULES_MAX, sizeof *recs)) == NULL)
 		return NULL;
 	if (rules_input_build(a, r, p, &in) < 0)
 		goto out;
