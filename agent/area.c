@@ -3,10 +3,11 @@
  * created when the agent starts, replaced in a forked child by the
  * pthread_atfork child handler before any Python code runs there, and
  * completed by the exit data, or ended by gcmon.stop() (a detach: final,
- * unmapped; a later load() makes the next area). Called by boot.c and _gcmon.c,
- * and by stacks.c (the names region); it tells stacks.c and requests.c
- * of a new segment, a new area and the exit only through agent_state's
- * on_* hooks, which _gcmon.c sets, so no call points back down here.
+ * unmapped; a later load() makes the next area). Called by boot.c,
+ * _gcmon.c and stacks.c (the names region); it tells stacks.c and
+ * requests.c of a new segment, a new area and the exit only through
+ * agent_state's on_* hooks, which _gcmon.c sets, so no call points back
+ * down here.
  * The callback (callback.c) only writes into the area through
  * shm_record(). Defines agent_state. Never starts a thread, never calls
  * Python; the fork child handler allocates nothing and makes only
