@@ -215,10 +215,16 @@ hist_percentile(const struct hist *h, double p)
 	    hist_full_bucket, h);
 }
 
+static double
+hist_mean_of(uint64_t count, uint64_t sum_ns)
+{
+	return count == 0 ? 0.0 : (double)sum_ns / (double)count;
+}
+
 double
 hist_mean(const struct hist *h)
 {
-	return h->count == 0 ? 0.0 : (double)h->sum_ns / (double)h->count;
+	return hist_mean_of(h->count, h->sum_ns);
 }
 
 /* Values <= v_ns of a histogram whose bucket i holds bucket(ctx, i):
@@ -415,6 +421,12 @@ hist_compact_merge(struct hist_compact *dst, const struct hist_compact *src)
 		}
 	}
 	return err;
+}
+
+double
+hist_compact_mean(const struct hist_compact *h)
+{
+	return hist_mean_of(h->count, h->sum_ns);
 }
 
 uint64_t

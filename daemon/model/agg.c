@@ -1074,8 +1074,7 @@ unsigned agg_sum_model(const struct agg_sum *s)
 	return gcmodel_of_bits(s->models);
 }
 
-/* The percentile set of the union of h[0..n-1], in ms. */
-static void agg_compact_pcts_ms(const struct hist_compact *h, unsigned n,
+void agg_compact_pcts_ms(const struct hist_compact *h, unsigned n,
     double out[AGG_NPCTS])
 {
 	unsigned i;

@@ -345,6 +345,9 @@ void agg_proc_pcts_ms(const struct agg_proc *p, int g,
     double out[AGG_NPCTS]);
 void agg_hist_pcts_ms(const struct hist *h, double out[AGG_NPCTS]);
 void agg_sum_pcts_ms(const struct agg_sum *s, double out[AGG_NPCTS]);
+/* The same of the union of n compact histograms h[0..n-1]. */
+void agg_compact_pcts_ms(const struct hist_compact *h, unsigned n,
+    double out[AGG_NPCTS]);
 /* The same of one generation g (< PROTO_MAX_GEN) of a sum. */
 void agg_sum_gen_pcts_ms(const struct agg_sum *s, unsigned g,
     double out[AGG_NPCTS]);

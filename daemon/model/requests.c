@@ -403,9 +403,10 @@ static void requests_sum_route_add(struct req_sum_route *sr,
 	sr->open_at_exit += rt->open_at_exit;
 	sr->gc_ns += rt->gc_ns;
 	sr->ngc += rt->ngc;
-	hist_compact_add_to(&sr->served, &rt->served);
-	hist_compact_add_to(&sr->without_gc, &rt->without_gc);
-	hist_compact_add_to(&sr->delay, &rt->delay);
+	/* Out of memory: detail lost (nlost), the counts stay exact. */
+	(void)hist_compact_merge(&sr->served, &rt->served);
+	(void)hist_compact_merge(&sr->without_gc, &rt->without_gc);
+	(void)hist_compact_merge(&sr->delay, &rt->delay);
 }
 
 static struct req_sum_route *requests_sum_find(struct req_sum *s,
@@ -459,7 +460,7 @@ static int requests_sum_proc(const struct agg_proc *p, struct req_sum *s,
 	}
 	s->full.delayed += rp->full.delayed;
 	s->full.gc_ns += rp->full.gc_ns;
-	hist_compact_add_to(&s->without_full, &rp->without_full);
+	(void)hist_compact_merge(&s->without_full, &rp->without_full);
 	if (p->ngen > s->ngen)
 		s->ngen = p->ngen;
 	s->models |= gcmodel_bit(p->gc_model);
@@ -531,11 +532,23 @@ int requests_sum(const struct agg *a, const struct agg_run *r,
 	return 0;
 }
 
+static void requests_sum_route_fini(struct req_sum_route *sr)
+{
+	hist_compact_fini(&sr->served);
+	hist_compact_fini(&sr->without_gc);
+	hist_compact_fini(&sr->delay);
+}
+
 void requests_sum_fini(struct req_sum *s)
 {
+	size_t i;
+
+	for (i = 0; i < s->nroute; i++)
+		requests_sum_route_fini(&s->route[i]);
 	free(s->route);
-	s->route = NULL;
-	s->nroute = 0;
+	requests_sum_route_fini(&s->all);
+	hist_compact_fini(&s->without_full);
+	memset(s, 0, sizeof *s);
 }
 
 void requests_totals_add(const struct req_proc *rp, struct req_totals *t)

@@ -151,7 +151,9 @@ struct req_sum_route {
 	char name[SHM_ROUTE_NAME_MAX + 1];
 	uint64_t requests, delayed, errors, disconnects, streamed, open_at_exit;
 	uint64_t gc_ns, ngc;
-	struct hist served, without_gc, delay;
+	/* Compact, as the processes' own: a sum of 256 routes held three
+	 * dense histograms each (12 MiB) for every answer. */
+	struct hist_compact served, without_gc, delay;
 };
 
 struct req_sum {
@@ -162,7 +164,7 @@ struct req_sum {
 	struct req_gen full;		/* req_proc's, summed */
 	unsigned ngen;			/* generations of its processes */
 	unsigned models;		/* their gcmodel_bit()s */
-	struct hist without_full;	/* req_proc's, summed */
+	struct hist_compact without_full;	/* req_proc's, summed */
 	struct req_sum_route *route;	/* nroute, by requests, most first */
 	size_t nroute;
 };
@@ -179,6 +181,7 @@ int requests_any(const struct agg *a, const struct agg_run *r,
     const struct agg_proc *p);
 /* Whether p is of service (NULL: of any). */
 int requests_of_service(const struct agg_proc *p, const char *service);
+/* Frees what s holds; s is then an empty sum. */
 void requests_sum_fini(struct req_sum *s);
 /* A process's figures over every route, added to *t (metrics.c). */
 struct req_totals {

@@ -755,9 +755,9 @@ static void rules_requests(const struct rules_input *in,
 
 	if (s == NULL || s->all.requests < RULES_MIN_REQUESTS)
 		return;
-	agg_hist_pcts_ms(&s->all.served, served);
-	agg_hist_pcts_ms(&s->all.without_gc, nogc);
-	agg_hist_pcts_ms(&s->without_full, nofull);
+	agg_compact_pcts_ms(&s->all.served, 1, served);
+	agg_compact_pcts_ms(&s->all.without_gc, 1, nogc);
+	agg_compact_pcts_ms(&s->without_full, 1, nofull);
 	if (served[2] - nogc[2] <= RULES_REQ_P99_MS ||
 	    (r = rules_add(o, "requests_gc", RULES_WARNING)) == NULL)
 		return;

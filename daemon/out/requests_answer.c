@@ -43,7 +43,7 @@ static json_t *req_delay_hist(const struct req_sum_route *sr)
 	    "count", (json_int_t)(sr->requests - sr->delayed)));
 	for (i = 0; i < REQ_NDELAY_LE; i++)
 		json_array_append_new(arr, json_pack("{s:f,s:I}", "le_ms",
-		    req_delay_le_ms[i], "count", (json_int_t)hist_count_le(
+		    req_delay_le_ms[i], "count", (json_int_t)hist_compact_count_le(
 		    &sr->delay, (uint64_t)(req_delay_le_ms[i] * 1e6))));
 	json_array_append_new(arr, json_pack("{s:s,s:I}", "le_ms", "+Inf",
 	    "count", (json_int_t)sr->requests));
@@ -59,8 +59,8 @@ static json_t *req_figures(const struct req_sum_route *sr, int with_hist)
 
 	if (o == NULL)
 		return NULL;
-	agg_hist_pcts_ms(&sr->served, served);
-	agg_hist_pcts_ms(&sr->without_gc, nogc);
+	agg_compact_pcts_ms(&sr->served, 1, served);
+	agg_compact_pcts_ms(&sr->without_gc, 1, nogc);
 	req_set(o, "requests", json_integer((json_int_t)sr->requests));
 	req_set(o, "delayed", json_integer((json_int_t)sr->delayed));
 	req_set(o, "delayed_share", json_real(sr->requests ?
@@ -71,7 +71,7 @@ static json_t *req_figures(const struct req_sum_route *sr, int with_hist)
 	req_set(o, "disconnects", json_integer((json_int_t)sr->disconnects));
 	req_set(o, "streamed", json_integer((json_int_t)sr->streamed));
 	req_set(o, "open_at_exit", json_integer((json_int_t)sr->open_at_exit));
-	req_set(o, "mean_ms", json_real(hist_mean(&sr->served) / 1e6));
+	req_set(o, "mean_ms", json_real(hist_compact_mean(&sr->served) / 1e6));
 	req_set(o, "max_ms", json_real((double)sr->served.max_ns / 1e6));
 	req_set(o, "max_gc_ms", json_real((double)sr->delay.max_ns / 1e6));
 	for (i = 0; i < AGG_NPCTS; i++) {
@@ -166,8 +166,8 @@ static void req_by_gen(json_t *o, const struct req_sum *s)
 	json_t *arr = json_array();
 	const struct req_gen *x;
 
-	agg_hist_pcts_ms(&s->all.served, served);
-	agg_hist_pcts_ms(&s->without_full, nofull);
+	agg_compact_pcts_ms(&s->all.served, 1, served);
+	agg_compact_pcts_ms(&s->without_full, 1, nofull);
 	req_set(o, "p99_without_full_ms", json_real(nofull[2]));
 	req_set(o, "full_adds_p99_ms", json_real(served[2] > nofull[2] ?
 	    served[2] - nofull[2] : 0));

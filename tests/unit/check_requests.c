@@ -159,8 +159,8 @@ START_TEST(test_requests_joined_delayed_and_percentiles)
 	ck_assert_uint_eq(p->requests->joined, 100);
 	ck_assert_uint_eq(p->requests->fallback, 0);
 	ck_assert_int_eq(requests_sum(a, NULL, p, NULL, &s), 0);
-	agg_hist_pcts_ms(&s.all.served, served);
-	agg_hist_pcts_ms(&s.all.without_gc, nogc);
+	agg_compact_pcts_ms(&s.all.served, 1, served);
+	agg_compact_pcts_ms(&s.all.without_gc, 1, nogc);
 	ck_assert(fabs(served[0] - 1.0) < 0.02);	/* p50 */
 	ck_assert(fabs(served[2] - 41.0) < 0.5);	/* p99: a hit one */
 	ck_assert(fabs(nogc[2] - 1.0) < 0.02);		/* GC taken out */
@@ -436,9 +436,9 @@ START_TEST(test_delay_by_generation_and_without_full)
 	ck_assert_uint_eq(s.gen[0].gc_ns, 300 * 200000ull);
 	ck_assert_uint_eq(s.gen[1].delayed, 0);
 	ck_assert_uint_eq(s.full.delayed, 20);	/* classic: gen 2 only */
-	agg_hist_pcts_ms(&s.all.served, served);
-	agg_hist_pcts_ms(&s.all.without_gc, nogc);
-	agg_hist_pcts_ms(&s.without_full, nofull);
+	agg_compact_pcts_ms(&s.all.served, 1, served);
+	agg_compact_pcts_ms(&s.all.without_gc, 1, nogc);
+	agg_compact_pcts_ms(&s.without_full, 1, nofull);
 	ck_assert(fabs(served[2] - 41.0) < 0.5);
 	ck_assert(fabs(nogc[2] - 1.0) < 0.02);
 	ck_assert(fabs(nofull[2] - 1.2) < 0.03);	/* gen 0 stays in */
