@@ -1061,14 +1061,6 @@ void agg_proc_pcts_ms(const struct agg_proc *p, int g,
 		out[i] = agg_proc_pct_ms(p, g, agg_pcts[i]);
 }
 
-void agg_hist_pcts_ms(const struct hist *h, double out[AGG_NPCTS])
-{
-	unsigned i;
-
-	for (i = 0; i < AGG_NPCTS; i++)
-		out[i] = (double)hist_percentile(h, agg_pcts[i]) / 1e6;
-}
-
 unsigned agg_sum_model(const struct agg_sum *s)
 {
 	return gcmodel_of_bits(s->models);

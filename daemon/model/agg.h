@@ -340,16 +340,14 @@ void agg_sum_host(const struct agg *a, struct agg_sum *s);
  * all generations) of a process, in ms. */
 double agg_proc_pct_ms(const struct agg_proc *p, int g, double pct);
 /* The percentile set (agg_pcts) in ms: of process p's generation g (-1:
- * all), of a histogram, of a sum's generations together. */
+ * all), of a sum's generations together, of its generation g (<
+ * PROTO_MAX_GEN), of the union of n compact histograms h[0..n-1]. */
 void agg_proc_pcts_ms(const struct agg_proc *p, int g,
     double out[AGG_NPCTS]);
-void agg_hist_pcts_ms(const struct hist *h, double out[AGG_NPCTS]);
 void agg_sum_pcts_ms(const struct agg_sum *s, double out[AGG_NPCTS]);
-/* The same of the union of n compact histograms h[0..n-1]. */
-void agg_compact_pcts_ms(const struct hist_compact *h, unsigned n,
-    double out[AGG_NPCTS]);
-/* The same of one generation g (< PROTO_MAX_GEN) of a sum. */
 void agg_sum_gen_pcts_ms(const struct agg_sum *s, unsigned g,
+    double out[AGG_NPCTS]);
+void agg_compact_pcts_ms(const struct hist_compact *h, unsigned n,
     double out[AGG_NPCTS]);
 
 /* A sum's figures over all its generations. */
