@@ -100,14 +100,15 @@ int flame_write_file(const struct pgp_run *r, const char *path)
 		for (g = 0; g < r->ngen_seen; g++)
 			for (b = 0; b <= r->o->nbuckets; b++) {
 				double ms = r->flame[row].ms[g][b];
+				unsigned long long us;
 
 				if (ms <= 0)
 					continue;
+				us = flame_round(ms * 1000.0);
 				flame_bucket_label(r->o, b, label, sizeof label);
 				fprintf(f, "T+%gs;Gen %u;%s %llu\n",
 				    (double)row * r->o->flame_bucket_s, g, label,
-				    flame_round(ms * 1000.0) ?
-				    flame_round(ms * 1000.0) : 1);
+				    us ? us : 1);
 			}
 	if (fclose(f) != 0)
 		return -errno;

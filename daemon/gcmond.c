@@ -783,8 +783,8 @@ static void gcmond_start_model(struct gcmond *d, struct gcmond_opts *o)
 		log_error(err, "cannot open %s (serving anyway; SIGHUP tries "
 		    "again)", o->log_path);
 	/* The metrics' totals are kept only where /metrics is served: a
-	 * gcmond without HTTP (pygcprofiler's, but with --live) would pay a
-	 * retired sum's 128 KiB at the first process's end for nobody. */
+	 * gcmond without HTTP (pygcprofiler's, but with --live) would fold
+	 * every ended process into a retired sum for nobody. */
 	if ((d->agg = agg_new(&o->acfg)) == NULL || (o->http_on != NULL &&
 	    (d->metrics = metrics_new(&o->mcfg)) == NULL))
 		log_fatalx(1, "out of memory");

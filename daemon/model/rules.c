@@ -923,8 +923,9 @@ int rules_input_build(const struct agg *a, const struct agg_run *r,
 		in->freeze_count = tp->freeze_count;
 		in->server = rules_server_of(tp);
 	}
-	/* No request in the scope: no sum (64 KiB of zeros) for the
-	 * requests rule to find empty; it takes NULL as none. */
+	/* No request in the scope: no sum (a walk of every process's
+	 * routes) for the requests rule to find empty; it takes NULL as
+	 * none. */
 	if (requests_any(a, r, p) &&
 	    ((in->own_req = malloc(sizeof *in->own_req)) == NULL ||
 	    requests_sum(a, r, p, NULL, in->own_req) < 0)) {
