@@ -93,9 +93,8 @@ static PyObject *boot_bytes(PyObject *s, Py_ssize_t cap)
 	}
 	if (n <= cap)
 		return b;
-	while (cap > 0 && ((unsigned char)p[cap] & 0xc0) == 0x80)
-		cap--;
-	r = PyBytes_FromStringAndSize(p, cap);
+	r = PyBytes_FromStringAndSize(p,
+	    (Py_ssize_t)proto_utf8_cut(p, (size_t)n, (size_t)cap));
 	Py_DECREF(b);
 	return r;
 }
@@ -200,12 +199,7 @@ static int boot_text(PyObject *o, size_t cap, struct proto_str *dst,
 		p = PyBytes_AsString(b);
 		n = PyBytes_Size(b);
 	}
-	if ((size_t)n > cap) {
-		n = (Py_ssize_t)cap;
-		while (n > 0 && ((unsigned char)p[n] & 0xc0) == 0x80)
-			n--;
-	}
-	err = boot_copy(dst, owner, p, (size_t)n);
+	err = boot_copy(dst, owner, p, proto_utf8_cut(p, (size_t)n, cap));
 	Py_XDECREF(b);
 	return err;
 }
@@ -534,7 +528,6 @@ static int boot_identity(PyObject *environ, PyObject *service, int origin,
 	struct proto_hello *h = &id->hello;
 	PyObject *v;
 	const char *s;
-	Py_ssize_t n;
 	unsigned long hexversion;
 	int err;
 
@@ -554,13 +547,9 @@ static int boot_identity(PyObject *environ, PyObject *service, int origin,
 	if ((v = boot_sys("version")) == NULL ||
 	    (s = PyUnicode_AsUTF8AndSize(v, NULL)) == NULL)
 		return -1;
-	n = (Py_ssize_t)strcspn(s, "\n\r\v\f\x1c\x1d\x1e");
-	if (n > (Py_ssize_t)PROTO_MAX_STR) {
-		n = PROTO_MAX_STR;
-		while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
-			n--;
-	}
-	if (boot_copy(&h->py_version, &id->py_version, s, (size_t)n) < 0)
+	if (boot_copy(&h->py_version, &id->py_version, s,
+	    proto_utf8_cut(s, strcspn(s, "\n\r\v\f\x1c\x1d\x1e"),
+	    PROTO_MAX_STR)) < 0)
 		return -1;
 	v = PySys_GetObject("executable");
 	if (v != NULL && v != Py_None && PyObject_IsTrue(v) == 1) {

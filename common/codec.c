@@ -65,6 +65,18 @@ put_le64(uint8_t *p, uint64_t v)
 	put_le32(p + 4, (uint32_t)(v >> 32));
 }
 
+size_t
+proto_utf8_cut(const char *s, size_t len, size_t cap)
+{
+	size_t n = cap;
+
+	if (len <= cap)
+		return len;
+	while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+		n--;
+	return n;
+}
+
 /*
  * Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing
  * above U+10FFFF; NUL is refused too since strings carry none.

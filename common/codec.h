@@ -209,6 +209,12 @@ ssize_t proto_encode_watch_events(uint8_t *buf, size_t cap,
 /* The length of that frame. */
 size_t proto_watch_events_size(uint32_t n);
 
+/* How many of the len bytes at s a cap of cap bytes keeps: all of them
+ * when they fit, else the most that end where a character starts, so
+ * that cut UTF-8 stays UTF-8. The one rule of the protocol's caps: the
+ * agent's strings (PROTO_MAX_*) and gcmond's copies of them. */
+size_t proto_utf8_cut(const char *s, size_t len, size_t cap);
+
 /* The label of generation gen under collector model m (enum
  * proto_gc_model; any other value: the plain labels), static:
  * "generation 1", or "young+incremental" for generation 1 on incremental.

@@ -207,11 +207,9 @@ static int agg_proc_grow(struct agg_proc *p, unsigned n)
 
 static char *agg_strdup(const struct proto_str *s, size_t cap)
 {
-	size_t n = s->len < cap ? s->len : cap;
+	size_t n = proto_utf8_cut(s->ptr, s->len, cap);
 	char *d;
 
-	while (n < s->len && n > 0 && ((unsigned char)s->ptr[n] & 0xc0) == 0x80)
-		n--;
 	if ((d = malloc(n + 1)) == NULL)
 		return NULL;
 	if (n > 0)		/* an empty string may have no pointer */
@@ -502,14 +500,7 @@ static void agg_set_ended(struct agg *a, struct agg_proc *p,
  * a character boundary so that the rest stays UTF-8. */
 static size_t agg_argv_cut(const struct proto_str *s, size_t used)
 {
-	size_t n = s->len;
-
-	if (n > AGG_MAX_ARGV - used - 1) {
-		n = AGG_MAX_ARGV - used - 1;
-		while (n > 0 && ((unsigned char)s->ptr[n] & 0xc0) == 0x80)
-			n--;
-	}
-	return n;
+	return proto_utf8_cut(s->ptr, s->len, AGG_MAX_ARGV - used - 1);
 }
 
 size_t agg_proc_bytes(const struct agg_proc *p)

@@ -113,6 +113,21 @@ static const struct { unsigned ngen; uint32_t argc; } hello_rows[] = {
 	{ 1, 0 }, { 3, 1 }, { 3, 5 }, { PROTO_MAX_GEN, 17 },
 };
 
+/* A cap keeps whole characters: 1-, 2-, 3- and 4-byte ones. */
+START_TEST(test_utf8_cut_keeps_whole_characters)
+{
+	static const char s[] = "a\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80";
+	/* Starts: a 0, é 1, € 3, 😀 6; 10 bytes in all. */
+	static const size_t want[] = { 0, 1, 1, 3, 3, 3, 6, 6, 6, 6, 10, 10 };
+	size_t cap;
+
+	for (cap = 0; cap < sizeof want / sizeof want[0]; cap++)
+		ck_assert_uint_eq(proto_utf8_cut(s, 10, cap), want[cap]);
+	ck_assert_uint_eq(proto_utf8_cut(NULL, 0, 0), 0);
+	ck_assert_uint_eq(proto_utf8_cut("xyz", 3, 3), 3);
+}
+END_TEST
+
 START_TEST(test_hello_round_trips)
 {
 	struct proto_frame f;
@@ -1453,6 +1468,7 @@ codec_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_loop_test(tc, test_hello_round_trips, 0, N(hello_rows));
 	tcase_add_test(tc, test_hello_round_trips_strings_at_their_caps);
+	tcase_add_test(tc, test_utf8_cut_keeps_whole_characters);
 	tcase_add_test(tc, test_hello_service_round_trips_only_with_its_flag);
 	tcase_add_test(tc, test_hello_service_flag_without_a_valid_name_is_refused);
 	tcase_add_test(tc, test_hello_place_round_trips_after_the_service);
