@@ -54,6 +54,11 @@ struct srv_conn {
 	uint64_t wait_deadline_ms;
 	unsigned wait_min;
 	int in_frames, resume;		/* srv_frames' */
+	/* While srv_frames runs: what it sends, written at its end in one
+	 * write (a client that pipelines wakes once, not once a request). */
+	int corked;
+	uint8_t *cork;
+	size_t cork_len, cork_cap;
 	int read_paused;		/* SRV_HELD_MAX held behind a wait */
 };
 
@@ -81,6 +86,43 @@ void srv_health(const struct srv *s, uint64_t *nconns, uint64_t *nbad,
 
 static void srv_send_json(struct srv_conn *c, json_t *o, int droppable);
 static void srv_flush_watch(struct srv_conn *c);
+static void srv_write_frames(struct srv_conn *c, const uint8_t *frame,
+    size_t len);
+
+/* Appends a frame to c's cork: 0 or -ENOMEM. */
+static int srv_cork_add(struct srv_conn *c, const uint8_t *frame, size_t len)
+{
+	uint8_t *nb;
+	size_t cap;
+
+	if (len > c->cork_cap - c->cork_len) {
+		cap = c->cork_cap > 0 ? c->cork_cap : 4096;
+		while (cap - c->cork_len < len)
+			cap *= 2;
+		if ((nb = realloc(c->cork, cap)) == NULL)
+			return -ENOMEM;
+		c->cork = nb;
+		c->cork_cap = cap;
+	}
+	memcpy(c->cork + c->cork_len, frame, len);
+	c->cork_len += len;
+	return 0;
+}
+
+/* Ends the cork: what it holds, in one write. A large buffer is not
+ * kept for a connection that may stay idle. */
+static void srv_uncork(struct srv_conn *c)
+{
+	c->corked = 0;
+	if (c->cork_len > 0 && !c->closing)
+		srv_write_frames(c, c->cork, c->cork_len);
+	c->cork_len = 0;
+	if (c->cork_cap > SRV_CORK_KEEP) {
+		free(c->cork);
+		c->cork = NULL;
+		c->cork_cap = 0;
+	}
+}
 
 static void srv_on_write(uv_write_t *req, int status)
 {
@@ -111,28 +153,42 @@ static void srv_on_write(uv_write_t *req, int status)
 static void srv_send_frame(struct srv_conn *c, const uint8_t *frame,
     size_t len, int droppable)
 {
-	struct srv_write *w;
-	uv_buf_t b;
-
 	if (c->closing)
 		return;
 	if (!droppable)
 		srv_flush_watch(c);	/* in the order they were made */
-	if (droppable && c->out_bytes + len > SRV_WATCH_QUEUE_MAX) {
+	if (droppable && c->out_bytes + c->cork_len + len >
+	    SRV_WATCH_QUEUE_MAX) {
 		c->lost++;
 		return;
 	}
-	if (c->out_bytes + len > SRV_ANSWER_QUEUE_MAX) {
+	if (c->out_bytes + c->cork_len + len > SRV_ANSWER_QUEUE_MAX) {
 		log_warn(c->s->log, "pid %d: %zu bytes unread, closing",
-		    (int)c->peer_pid, c->out_bytes);
+		    (int)c->peer_pid, c->out_bytes + c->cork_len);
 		srv_conn_close(c);
 		return;
 	}
+	if (c->corked) {
+		if (srv_cork_add(c, frame, len) < 0) {
+			if (droppable)
+				c->lost++;
+			else
+				srv_conn_close(c);
+		}
+		return;
+	}
+	srv_write_frames(c, frame, len);
+}
+
+/* Writes len bytes of whole frames (copied), or closes c. */
+static void srv_write_frames(struct srv_conn *c, const uint8_t *frame,
+    size_t len)
+{
+	struct srv_write *w;
+	uv_buf_t b;
+
 	if ((w = malloc(sizeof *w + len)) == NULL) {
-		if (droppable)
-			c->lost++;
-		else
-			srv_conn_close(c);
+		srv_conn_close(c);
 		return;
 	}
 	memcpy(w->data, frame, len);
@@ -514,6 +570,7 @@ static void srv_on_close(uv_handle_t *h)
 	free(c->wait_run);
 	free(c->pend);
 	free(c->recs);
+	free(c->cork);
 	free(c);
 }
 
@@ -605,11 +662,13 @@ static void srv_frames(struct srv_conn *c)
 	if (c->in_frames)
 		return;
 	c->in_frames = 1;
+	c->corked = 1;
 	while (!c->waiting && !c->closing &&
 	    (err = proto_reader_next(&c->rd, &f)) == 1)
 		if ((err = srv_on_frame(c, &f)) < 0)
 			break;
 	c->in_frames = 0;
+	srv_uncork(c);
 	if (c->closing)
 		return;
 	if (err < 0) {
@@ -664,6 +723,7 @@ static void srv_refuse(struct srv_conn *c, const char *code, const char *msg)
 {
 	c->kind = CONN_CONTROL;
 	srv_send_answer(c, djson_error(code, msg));
+	srv_uncork(c);		/* written now, nothing after it */
 	c->close_after_write = 1;
 	if (c->out_bytes == 0)
 		srv_conn_close(c);
@@ -862,6 +922,7 @@ void srv_shutdown(struct srv *s)
 		c->waiting = 0;
 		srv_unwatch(c);
 		uv_read_stop((uv_stream_t *)&c->pipe);
+		srv_uncork(c);	/* the stop answer, if it is c's */
 		/* Writes what is queued (the stop answer), then closes. */
 		if ((req = malloc(sizeof *req)) != NULL) {
 			req->data = c;

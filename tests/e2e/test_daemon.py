@@ -942,6 +942,40 @@ def test_requests_behind_a_wait_are_answered_after_it_in_order():
             assert answer(s)["ok"]
 
 
+def test_answers_to_pipelined_requests_come_in_one_write():
+    """What a client asks in one write is answered in one write: it wakes
+    once (pygcprofiler asks for its whole report so), and the order and
+    every answer are kept. Answered one write each, 400 answers take
+    gcmond milliseconds, and the first read sees only the first few."""
+    reqs = ([{"cmd": "ping"}] * 200 + [{"cmd": "summary", "run": "corked"}]
+            + [{"cmd": "ping"}] * 200)
+    body = b"".join(gt.HDR.pack(gt.HDR.size + len(b), gt.FRAME_CONTROL,
+                                gt.PROTO_VERSION, 0) + b
+                    for b in (json.dumps(r).encode() for r in reqs))
+    with Daemon() as d:
+        a = FakeArea(d.sock, run="corked").publish()
+        a.collect(0, 1000)
+        wait_events(d, a.pid, 1)
+        want = d.request({"cmd": "summary", "run": "corked"})["summary"]
+        for _ in range(3):
+            with socket.socket(socket.AF_UNIX) as s:
+                s.settimeout(20)
+                s.connect(d.sock)
+                s.sendall(body)
+                select.select([s], [], [], 20)
+                got = s.recv(1 << 20, socket.MSG_DONTWAIT)
+                answers = []
+                while len(got) >= gt.HDR.size:
+                    n, typ = struct.unpack_from("<IH", got)
+                    assert typ == gt.FRAME_CONTROL and n <= len(got), (n, len(got))
+                    answers.append(json.loads(got[gt.HDR.size:n]))
+                    got = got[n:]
+                assert got == b"" and len(answers) == len(reqs), len(answers)
+                assert all(x["ok"] and "version" in x
+                           for x in answers[:200] + answers[201:])
+                assert answers[200]["summary"]["collections"] == want["collections"]
+
+
 def test_malformed_exit_data_logged_counters_kept():
     """Exit data is hostile input too: a frame that lies about its length
     is logged, what came before it is kept, the totals are exact."""
