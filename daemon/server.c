@@ -29,6 +29,8 @@
 
 enum srv_kind { CONN_NEW = 0, CONN_CONTROL };
 
+struct srv_write;
+
 struct srv_conn {
 	uv_pipe_t pipe;			/* first: handle->data is the conn */
 	struct srv *s;
@@ -57,8 +59,8 @@ struct srv_conn {
 	/* While srv_frames runs: what it sends, written at its end in one
 	 * write (a client that pipelines wakes once, not once a request). */
 	int corked;
-	uint8_t *cork;
-	size_t cork_len, cork_cap;
+	struct srv_write *cork;		/* its len: bytes held; NULL: none */
+	size_t cork_len, cork_cap;	/* cork_len mirrors cork->len */
 	int read_paused;		/* SRV_HELD_MAX held behind a wait */
 };
 
@@ -89,39 +91,41 @@ static void srv_flush_watch(struct srv_conn *c);
 static void srv_write_frames(struct srv_conn *c, const uint8_t *frame,
     size_t len);
 
-/* Appends a frame to c's cork: 0 or -ENOMEM. */
+/* Appends a frame to c's cork: 0 or -ENOMEM. The cork is the write
+ * it will be, so that ending it copies nothing. */
 static int srv_cork_add(struct srv_conn *c, const uint8_t *frame, size_t len)
 {
-	uint8_t *nb;
+	struct srv_write *nw;
 	size_t cap;
 
 	if (len > c->cork_cap - c->cork_len) {
-		cap = c->cork_cap > 0 ? c->cork_cap : 4096;
+		cap = c->cork_cap > 0 ? c->cork_cap : 4096 - sizeof *nw;
 		while (cap - c->cork_len < len)
 			cap *= 2;
-		if ((nb = realloc(c->cork, cap)) == NULL)
+		if ((nw = realloc(c->cork, sizeof *nw + cap)) == NULL)
 			return -ENOMEM;
-		c->cork = nb;
+		c->cork = nw;
 		c->cork_cap = cap;
 	}
-	memcpy(c->cork + c->cork_len, frame, len);
+	memcpy(c->cork->data + c->cork_len, frame, len);
 	c->cork_len += len;
+	c->cork->len = c->cork_len;
 	return 0;
 }
 
-/* Ends the cork: what it holds, in one write. A large buffer is not
- * kept for a connection that may stay idle. */
+static void srv_submit(struct srv_conn *c, struct srv_write *w);
+
+/* Ends the cork: what it holds, in one write. */
 static void srv_uncork(struct srv_conn *c)
 {
+	struct srv_write *w = c->cork;
+
 	c->corked = 0;
-	if (c->cork_len > 0 && !c->closing)
-		srv_write_frames(c, c->cork, c->cork_len);
-	c->cork_len = 0;
-	if (c->cork_cap > SRV_CORK_KEEP) {
-		free(c->cork);
-		c->cork = NULL;
-		c->cork_cap = 0;
-	}
+	if (c->cork_len == 0 || c->closing)
+		return;		/* an empty buffer stays for the next one */
+	c->cork = NULL;
+	c->cork_len = c->cork_cap = 0;
+	srv_submit(c, w);
 }
 
 static void srv_on_write(uv_write_t *req, int status)
@@ -185,23 +189,29 @@ static void srv_write_frames(struct srv_conn *c, const uint8_t *frame,
     size_t len)
 {
 	struct srv_write *w;
-	uv_buf_t b;
 
 	if ((w = malloc(sizeof *w + len)) == NULL) {
 		srv_conn_close(c);
 		return;
 	}
 	memcpy(w->data, frame, len);
-	w->c = c;
 	w->len = len;
-	b = uv_buf_init((char *)w->data, (unsigned)len);
+	srv_submit(c, w);
+}
+
+/* Writes w (w->len bytes, freed once written), or closes c. */
+static void srv_submit(struct srv_conn *c, struct srv_write *w)
+{
+	uv_buf_t b = uv_buf_init((char *)w->data, (unsigned)w->len);
+
+	w->c = c;
 	if (uv_write(&w->req, (uv_stream_t *)&c->pipe, &b, 1,
 	    srv_on_write) < 0) {
 		free(w);
 		srv_conn_close(c);
 		return;
 	}
-	c->out_bytes += len;
+	c->out_bytes += w->len;
 }
 
 static void srv_close_recs(struct srv_conn *c);

@@ -26,7 +26,6 @@
 #define SRV_WATCH_QUEUE_MAX	(1u << 20)	/* bytes queued to a watcher */
 #define SRV_WATCH_BATCH		(64u << 10)	/* watch bytes a write */
 #define SRV_ANSWER_QUEUE_MAX	(64u << 20)	/* bytes queued to any client */
-#define SRV_CORK_KEEP		(64u << 10)	/* a cork buffer kept for reuse */
 #define SRV_TICK_MS		100
 #define SRV_NEW_IDLE_MS		10000u	/* to send a whole first frame */
 #define SRV_HELD_MAX		(64u << 10)	/* bytes behind a wait, then
