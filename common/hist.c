@@ -429,16 +429,11 @@ hist_compact_mean(const struct hist_compact *h)
 	return hist_mean_of(h->count, h->sum_ns);
 }
 
-uint64_t
-hist_compact_count_le(const struct hist_compact *h, uint64_t v_ns)
-{
-	return hist_le(h->count, h->min_ns, h->max_ns, hist_compact_bucket_of,
-	    h, v_ns);
-}
-
 struct hist_compact_set {
 	const struct hist_compact *h;
 	unsigned n;
+	uint64_t count, min_ns, max_ns;	/* of the union */
+	uint32_t mask;			/* chunks any of them has */
 };
 
 /* Bucket i of the union of a set of compact histograms. */
@@ -454,23 +449,48 @@ hist_compact_set_bucket(const void *ctx, unsigned i)
 	return sum;
 }
 
+/* The union's count, min, max and chunks, as one struct hist of them
+ * all would have them. */
+static void
+hist_compact_set_init(struct hist_compact_set *set,
+    const struct hist_compact *h, unsigned n)
+{
+	unsigned k;
+
+	set->h = h;
+	set->n = n;
+	set->count = 0;
+	set->min_ns = UINT64_MAX;
+	set->max_ns = 0;
+	set->mask = 0;
+	for (k = 0; k < n; k++) {
+		set->count += h[k].count;
+		if (h[k].count > 0 && h[k].min_ns < set->min_ns)
+			set->min_ns = h[k].min_ns;
+		if (h[k].max_ns > set->max_ns)
+			set->max_ns = h[k].max_ns;
+		set->mask |= h[k].full != NULL ? UINT32_MAX : h[k].chunk_mask;
+	}
+}
+
+uint64_t
+hist_compact_count_le(const struct hist_compact *h, unsigned n,
+    uint64_t v_ns)
+{
+	struct hist_compact_set set;
+
+	hist_compact_set_init(&set, h, n);
+	return hist_le(set.count, set.min_ns, set.max_ns,
+	    hist_compact_set_bucket, &set, v_ns);
+}
+
 uint64_t
 hist_compact_percentile(const struct hist_compact *h, unsigned n, double p)
 {
-	struct hist_compact_set set = { h, n };
-	uint64_t count = 0, min_ns = UINT64_MAX, max_ns = 0;
-	uint32_t mask = 0;
-	unsigned k;
+	struct hist_compact_set set;
 
-	for (k = 0; k < n; k++) {
-		count += h[k].count;
-		if (h[k].count > 0 && h[k].min_ns < min_ns)
-			min_ns = h[k].min_ns;
-		if (h[k].max_ns > max_ns)
-			max_ns = h[k].max_ns;
-		mask |= h[k].full != NULL ? UINT32_MAX : h[k].chunk_mask;
-	}
-	return hist_walk(count, min_ns, max_ns, p, mask,
+	hist_compact_set_init(&set, h, n);
+	return hist_walk(set.count, set.min_ns, set.max_ns, p, set.mask,
 	    hist_compact_set_bucket, &set);
 }
 

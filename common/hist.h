@@ -91,10 +91,12 @@ void hist_compact_add_to(struct hist *dst, const struct hist_compact *src);
  * exact in count, sum, min and max). */
 int hist_compact_merge(struct hist_compact *dst,
     const struct hist_compact *src);
-/* hist_mean and hist_count_le of h added to an empty struct hist,
- * without the hist. */
+/* hist_mean of h added to an empty struct hist, without the hist. */
 double hist_compact_mean(const struct hist_compact *h);
-uint64_t hist_compact_count_le(const struct hist_compact *h, uint64_t v_ns);
+/* Values <= v_ns in the union of h[0..n-1]: what hist_count_le gives
+ * for them all added to one struct hist. */
+uint64_t hist_compact_count_le(const struct hist_compact *h, unsigned n,
+    uint64_t v_ns);
 /* Percentile p of the union of the n histograms h[0..n-1]: the value
  * hist_percentile gives for them all added to one struct hist. */
 uint64_t hist_compact_percentile(const struct hist_compact *h, unsigned n,

@@ -646,43 +646,40 @@ json_t *djson_log_summary(const struct agg *a, int final)
 }
 
 /* The --duration-buckets table of run r from its exact per-generation
- * histograms (every pause gcmond received, whatever a watcher lost). */
+ * histograms (every pause gcmond received, whatever a watcher lost),
+ * read as their union without making it. */
 json_t *djson_durations(const struct agg *a, const struct agg_run *r,
     const double *le_ms, size_t n)
 {
 	struct agg_sum *s = agg_sum_new();
-	struct hist *all = malloc(sizeof *all);
 	json_t *o = json_object(), *rows = json_array(), *gens = json_array();
-	uint64_t below = 0, le;
+	uint64_t below = 0, le, total = 0;
 	size_t i;
 	unsigned g;
 
-	if (s == NULL || all == NULL || o == NULL || rows == NULL ||
-	    gens == NULL)
+	if (s == NULL || o == NULL || rows == NULL || gens == NULL)
 		goto out_fail;
 	agg_sum_run(a, r, s);
-	hist_init(all);
 	for (g = 0; g < s->ngen; g++) {
-		hist_compact_add_to(all, &s->hist[g]);
+		total += s->hist[g].count;
 		json_array_append_new(gens, json_pack("{s:i,s:o}", "gen", (int)g,
 		    "pauses", djson_uint(s->hist[g].count)));
 	}
 	for (i = 0; i < n; i++) {
-		le = hist_count_le(all, (uint64_t)(le_ms[i] * 1e6));
+		le = hist_compact_count_le(s->hist, s->ngen,
+		    (uint64_t)(le_ms[i] * 1e6));
 		json_array_append_new(rows, json_pack("{s:f,s:o}", "le_ms",
 		    le_ms[i], "count", djson_uint(le - below)));
 		below = le;
 	}
 	json_array_append_new(rows, json_pack("{s:n,s:o}", "le_ms", "count",
-	    djson_uint(all->count - below)));
+	    djson_uint(total - below)));
 	djson_set(o, "durations", rows);
-	djson_set(o, "pauses", djson_uint(all->count));
+	djson_set(o, "pauses", djson_uint(total));
 	djson_set(o, "generations", gens);
-	free(all);
 	agg_sum_free(s);
 	return o;
 out_fail:
-	free(all);
 	agg_sum_free(s);
 	json_decref(o);
 	json_decref(rows);

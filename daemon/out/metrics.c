@@ -191,7 +191,7 @@ static void metrics_req_series_add(struct metrics_req_series *s,
 	s->sum_ns += rt->delay.sum_ns;
 	for (i = 0; i < METRICS_NLE; i++)
 		if ((v_ns = metrics_le_edge_ns(metrics_le_s[i])) != 0)
-			s->le[i] += hist_compact_count_le(&rt->delay, v_ns);
+			s->le[i] += hist_compact_count_le(&rt->delay, 1, v_ns);
 }
 
 /* Route i of p, the series it adds to in key k: the key's retired
@@ -561,7 +561,7 @@ static uint64_t metrics_count_le(const struct agg_sum *s, unsigned g,
 
 	if (s == NULL || v_ns == 0)
 		return 0;
-	return hist_compact_count_le(&s->hist[g], v_ns);
+	return hist_compact_count_le(&s->hist[g], 1, v_ns);
 }
 
 static uint64_t metrics_hist_u64(const struct agg_sum *s, unsigned g,

@@ -44,7 +44,7 @@ static json_t *req_delay_hist(const struct req_sum_route *sr)
 	for (i = 0; i < REQ_NDELAY_LE; i++)
 		json_array_append_new(arr, json_pack("{s:f,s:I}", "le_ms",
 		    req_delay_le_ms[i], "count",
-		    (json_int_t)hist_compact_count_le(&sr->delay,
+		    (json_int_t)hist_compact_count_le(&sr->delay, 1,
 		    (uint64_t)(req_delay_le_ms[i] * 1e6))));
 	json_array_append_new(arr, json_pack("{s:s,s:I}", "le_ms", "+Inf",
 	    "count", (json_int_t)sr->requests));

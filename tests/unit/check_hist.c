@@ -413,7 +413,7 @@ assert_compact_is(const struct hist_compact *c, const struct hist *want)
 		    hist_percentile(want, cmp_ps[i]));
 	/* count_le at edges, inside buckets, below min and above max. */
 	for (v = 1; v < (1ull << 42); v = v * 3 / 2 + 1)
-		ck_assert_uint_eq(hist_compact_count_le(c, v),
+		ck_assert_uint_eq(hist_compact_count_le(c, 1, v),
 		    hist_count_le(want, v));
 }
 
@@ -438,8 +438,8 @@ START_TEST(test_compact_equals_full_on_random_data)
 }
 END_TEST
 
-/* Several compacts: their union's percentile, and adding each to one
- * struct hist, equal one struct hist that saw every value. */
+/* Several compacts: their union's percentile and count_le, and adding
+ * each to one struct hist, equal one struct hist that saw every value. */
 START_TEST(test_compact_merge_equals_recording_all_in_one)
 {
 	struct hist_compact c[3];
@@ -464,6 +464,14 @@ START_TEST(test_compact_merge_equals_recording_all_in_one)
 	for (i = 0; i < sizeof(cmp_ps) / sizeof(cmp_ps[0]); i++)
 		ck_assert_uint_eq(hist_compact_percentile(c, 3, cmp_ps[i]),
 		    hist_percentile(&h1, cmp_ps[i]));
+	/* And its values below each edge, inside buckets and on them. */
+	for (i = 0; i < 2000; i++) {
+		uint64_t v = i < 1000 ? draw((int)(i % 5)) :
+		    (uint64_t)1 << (i % 40);
+
+		ck_assert_uint_eq(hist_compact_count_le(c, 3, v),
+		    hist_count_le(&h1, v));
+	}
 	for (k = 0; k < 3; k++)
 		hist_compact_fini(&c[k]);
 }
