@@ -10,12 +10,15 @@ two minutes, so that a change can be checked before it lands:
              GC-heavy script (bench/gc_work.py, ~0.35 s, ~1,100
              collections) over plain, and the CPU the launcher and its
              gcmond spend per collection of it
+  floors     this machine's own: an exec of `true`, and what gcmond's
+             start beside an interpreter's costs that interpreter
 
 Every pair is interleaved (the order flips each round). Wall figures are
 the median of the rounds' differences (ratios for the whole command) with
 the p10-p90 spread; CPU figures (user+sys of the command and everything it
 waited for, os.wait4) beside them, since a loaded machine inflates those
-less. The load average is printed before each part: a figure from a
+less, and the page faults of the same processes, which the load does
+not change at all. The load average is printed before each part: a figure from a
 loaded run is no pass. It measures and prints; it asserts nothing.
 
     python3 quick.py TMPDIR        (GCMON_BUILDDIR, GCMON_PYTHON; knobs
@@ -71,8 +74,9 @@ def env(**extra):
     return e
 
 
-def spawn(argv, e, out=None):
-    """(wall s, CPU s of it and all it waited for, its stdout or None)."""
+def spawn(argv, e, out=None, faults=None):
+    """(wall s, CPU s of it and all it waited for, its stdout or None);
+    the page faults of the same processes appended to faults."""
     t = time.perf_counter()
     p = subprocess.Popen(argv, env=e, stdin=subprocess.DEVNULL,
                          stdout=subprocess.PIPE if out else subprocess.DEVNULL,
@@ -83,6 +87,8 @@ def spawn(argv, e, out=None):
     p.returncode = os.waitstatus_to_exitcode(st)
     if p.returncode != 0:
         raise RuntimeError("%s: exit %d" % (argv, p.returncode))
+    if faults is not None:
+        faults.append(ru.ru_minflt + ru.ru_majflt)
     return wall, ru.ru_utime + ru.ru_stime, data
 
 
@@ -92,7 +98,8 @@ def spread(xs):
 
 
 def pairs(variants, rounds, warm=2):
-    """Interleaved runs of each (name, argv, env): {name: [(wall, cpu)]}."""
+    """Interleaved runs of each (name, argv, env):
+    {name: [(wall, cpu, page faults)]}."""
     res = {v[0]: [] for v in variants}
     for _ in range(warm):
         for v in variants:
@@ -100,22 +107,61 @@ def pairs(variants, rounds, warm=2):
     for i in range(rounds):
         order = variants if i % 2 == 0 else variants[::-1]
         for name, argv, e in order:
-            w, c, _ = spawn(argv, e)
-            res[name].append((w, c))
+            f = []
+            w, c, _ = spawn(argv, e, faults=f)
+            res[name].append((w, c, f[0]))
     return res
 
 
 def diff_line(label, base, other, target=None):
-    """The median of round differences, ms, wall and CPU."""
+    """The median of round differences, ms, wall and CPU, and the page
+    faults (of it and all it waited for), which the load does not move:
+    on this kind of VM each costs tens of microseconds."""
     dw = [(o[0] - b[0]) * 1e3 for b, o in zip(base, other)]
     dc = [(o[1] - b[1]) * 1e3 for b, o in zip(base, other)]
+    df = [o[2] - b[2] for b, o in zip(base, other)]
     mw, mc = statistics.median(dw), statistics.median(dc)
     verdict = ""
     if target is not None:
         verdict = "  %s (target <= +%.1f ms)" % ("PASS" if mw <= target else "MISS", target)
-    print("  %-34s wall %+6.2f ms (p10-p90 %+.2f..%+.2f)  CPU %+6.2f ms (%+.2f..%+.2f)%s"
-          % ((label, mw) + spread(dw) + (mc,) + spread(dc) + (verdict,)))
+    print("  %-34s wall %+6.2f ms (p10-p90 %+.2f..%+.2f)  CPU %+6.2f ms (%+.2f..%+.2f)  faults %+d%s"
+          % ((label, mw) + spread(dw) + (mc,) + spread(dc) +
+             (int(statistics.median(df)), verdict)))
     return mw
+
+
+def floors(tmp):
+    """What any start costs here, whatever gcmon does: an exec of a tiny
+    dynamically linked program, and what a neighbour's start (gcmond
+    --version, spawned just after the interpreter) adds to an empty
+    interpreter's, whichever core it gets. Measured, not judged."""
+    empty = os.path.join(tmp, "empty.py")
+    open(empty, "w").close()
+    true = shutil.which("true") or "/bin/true"
+    print("(load average %s)" % load())
+    print("floors of this machine, %d interleaved rounds" % ROUNDS)
+    r = pairs([("true", [true], env())], ROUNDS)
+    print("  an exec of %-23s wall %6.2f ms  CPU %6.2f ms  faults %d"
+          % (true, statistics.median(x[0] for x in r["true"]) * 1e3,
+             statistics.median(x[1] for x in r["true"]) * 1e3,
+             statistics.median(x[2] for x in r["true"])))
+    alone, beside = [], []
+    e = env()
+    for i in range(ROUNDS + 2):
+        for k in ((0, 1) if i % 2 == 0 else (1, 0)):
+            t = time.perf_counter()
+            p = subprocess.Popen([PY, empty], env=e, stdin=subprocess.DEVNULL)
+            n = subprocess.Popen([GCMOND, "--version"], env=e,
+                                 stdout=subprocess.DEVNULL) if k else None
+            p.wait()
+            w = time.perf_counter() - t
+            if n is not None:
+                n.wait()
+            if i >= 2:
+                (beside if k else alone).append(w)
+    d = [(b - a) * 1e3 for a, b in zip(alone, beside)]
+    print("  python3 empty.py, gcmond --version started beside it: %+.2f ms (p10-p90 %+.2f..%+.2f) over %.2f ms alone"
+          % ((statistics.median(d),) + spread(d) + (statistics.median(alone) * 1e3,)))
 
 
 def pth_base(tmp):
@@ -232,6 +278,7 @@ def main():
     tmp = sys.argv[1] if len(sys.argv) > 1 else tempfile.mkdtemp()
     t0 = time.time()
     print("machine: %d CPUs; load average at start: %s" % (os.cpu_count(), load()))
+    floors(tmp)
     g, sock = start_gcmond(tmp)
     try:
         su = startup(tmp, sock)
