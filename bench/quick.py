@@ -17,9 +17,9 @@ Every pair is interleaved (the order flips each round). Wall figures are
 the median of the rounds' differences (ratios for the whole command) with
 the p10-p90 spread; CPU figures (user+sys of the command and everything it
 waited for, os.wait4) beside them, since a loaded machine inflates those
-less, and the page faults of the same processes, which the load does
-not change at all. The load average is printed before each part: a figure from a
-loaded run is no pass. It measures and prints; it asserts nothing.
+less, and the page faults of the same processes, which the load does not
+change at all. The load average is printed before each part: a figure
+from a loaded run is no pass. It measures and prints; it asserts nothing.
 
     python3 quick.py TMPDIR        (GCMON_BUILDDIR, GCMON_PYTHON; knobs
                                     BENCH_QUICK_ROUNDS, BENCH_QUICK_WORK)

@@ -122,7 +122,7 @@ static void srv_uncork(struct srv_conn *c)
 
 	c->corked = 0;
 	if (c->cork_len == 0 || c->closing)
-		return;		/* an empty buffer stays for the next one */
+		return;		/* nothing held, or no one to write to */
 	c->cork = NULL;
 	c->cork_len = c->cork_cap = 0;
 	srv_submit(c, w);

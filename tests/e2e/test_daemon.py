@@ -945,8 +945,8 @@ def test_requests_behind_a_wait_are_answered_after_it_in_order():
 def test_answers_to_pipelined_requests_come_in_one_write():
     """What a client asks in one write is answered in one write: it wakes
     once (pygcprofiler asks for its whole report so), and the order and
-    every answer are kept. Answered one write each, 400 answers take
-    gcmond milliseconds, and the first read sees only the first few."""
+    every answer are kept. Answered a write each, 401 answers take
+    gcmond milliseconds, and the first read holds only part of them."""
     reqs = ([{"cmd": "ping"}] * 200 + [{"cmd": "summary", "run": "corked"}]
             + [{"cmd": "ping"}] * 200)
     body = b"".join(gt.HDR.pack(gt.HDR.size + len(b), gt.FRAME_CONTROL,
